@@ -1,0 +1,75 @@
+# edgetrace: make | make test | make demo | make bench
+#
+# The nginx module is built against Debian's nginx-dev tree, copied into
+# build/nginx and configured once with the flags the installed nginx was
+# built with (--with-compat).
+
+SHELL      := /bin/bash
+BUILD      := build
+
+ifeq ($(SANITIZE),1)
+SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer
+BUILD      := build/san
+endif
+
+NGX_SRC    := /usr/share/nginx/src
+NGX_BUILD  := $(BUILD)/nginx
+
+CORE_SRCS  := $(wildcard common/*.c)
+CORE_HDRS  := $(wildcard common/*.h)
+NGX_SRCS   := $(wildcard nginx-module/*.c)
+NGX_HDRS   := $(wildcard nginx-module/*.h)
+
+CC         ?= cc
+OPT        ?= -O2
+WARN       := -Wall -Wextra -Werror
+CORE_CFLAGS = -std=c99 $(WARN) $(OPT) -g -fPIC -pthread -Icommon $(SAN_FLAGS)
+LIBS       := -lhiredis -lpthread
+
+
+CORE_OBJS  := $(patsubst common/%.c,$(BUILD)/core/%.o,$(CORE_SRCS))
+UNIT_SRCS  := $(wildcard t/unit/test_*.c)
+UNIT_BINS  := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
+
+MODULE     := $(BUILD)/ngx_http_edgetrace_module.so
+
+.PHONY: all deps test unit demo bench clean
+
+all: deps $(MODULE) $(UNIT_BINS)
+
+deps:
+	@scripts/deps build
+
+$(BUILD)/core/%.o: common/%.c $(CORE_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CORE_CFLAGS) -c -o $@ $<
+
+$(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(CORE_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CORE_CFLAGS) -It/unit -o $@ $< $(CORE_OBJS) $(LIBS)
+
+# configure once per change of the add-on script
+$(NGX_BUILD)/objs/Makefile: config
+	@test -d $(NGX_SRC) || { echo "edgetrace: nginx-dev is missing:" \
+	    "apt-get install nginx-dev"; exit 1; }
+	@rm -rf $(NGX_BUILD) && mkdir -p $(BUILD) && cp -r $(NGX_SRC) $(NGX_BUILD)
+	cd $(NGX_BUILD) && . ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
+	    --with-cc-opt="$(SAN_FLAGS)" --with-ld-opt="$(SAN_FLAGS)" \
+	    --add-dynamic-module=$(CURDIR) > configure.log 2>&1 \
+	    || { tail -20 configure.log; exit 1; }
+
+$(MODULE): $(NGX_BUILD)/objs/Makefile $(CORE_SRCS) $(CORE_HDRS) \
+           $(NGX_SRCS) $(NGX_HDRS)
+	$(MAKE) -s -C $(NGX_BUILD) -f objs/Makefile modules
+	cp $(NGX_BUILD)/objs/ngx_http_edgetrace_module.so $@
+
+test: all
+	@scripts/deps test
+	EDGETRACE_BUILD=$(BUILD) prove -r t
+
+demo: all
+	@scripts/deps demo
+	perl scripts/demo
+
+clean:
+	rm -rf build

@@ -1,0 +1,86 @@
+/*
+ * The bounded queue between the request path and the exporter thread.
+ *
+ * Encoded entries (RESP XADD commands) are written straight into a byte
+ * ring, so a batch leaves with one write of at most two iovecs and nothing
+ * is copied twice.  A parallel ring of entry lengths lets the consumer count
+ * whole entries.  One producer and one consumer run without locks; with
+ * "shared" set, producers take a mutex among themselves (httpd's threaded
+ * MPMs).  Memory is bounded by "size" bytes plus 4 bytes per entry slot,
+ * however long the consumer stalls: a producer that finds no room is told
+ * so and the entry is dropped by the caller.
+ */
+
+#ifndef ET_QUEUE_H
+#define ET_QUEUE_H
+
+
+#include <pthread.h>
+#include <sys/uio.h>
+
+#include "et_core.h"
+
+
+typedef struct {
+    uint8_t          *buf;
+    size_t            size;          /* bytes in buf */
+    uint32_t         *lens;
+    size_t            nlens;         /* entry slots */
+    uint8_t          *scratch;       /* for an entry that wraps around */
+    size_t            scratch_size;
+    int               shared;
+    pthread_mutex_t   lock;
+
+    /* producer side */
+    uint64_t          head_bytes;
+    uint64_t          head_entries;  /* published with release */
+
+    /* consumer side */
+    uint64_t          tail_bytes;    /* published with release */
+    uint64_t          tail_entries;  /* published with release */
+    uint64_t          seen_entries;  /* entries whose bytes are in end */
+    uint64_t          end_bytes;     /* end of the bytes of seen entries */
+    size_t            partial;       /* bytes of the first entry consumed */
+} et_queue_t;
+
+
+/*
+ * Allocates a queue of "size" bytes and "nentries" entry slots (malloc).
+ * ET_ERROR when memory is short or a size is 0.
+ */
+int et_queue_init(et_queue_t *q, size_t size, size_t nentries, int shared);
+void et_queue_free(et_queue_t *q);
+
+/*
+ * Producer: room for an entry of "len" bytes, to be written then published
+ * with et_queue_commit(q, p, len).  NULL when the queue is full (no bytes or
+ * no entry slot left): nothing to commit then.  With "shared", the lock is
+ * held from a successful reserve until its commit.
+ */
+uint8_t *et_queue_reserve(et_queue_t *q, size_t len);
+void et_queue_commit(et_queue_t *q, uint8_t *p, size_t len);
+
+/*
+ * Consumer: the bytes of the published entries not consumed yet, as at
+ * most two iovecs (the ring may wrap); returns the total and sets *niov.
+ */
+size_t et_queue_peek(et_queue_t *q, struct iovec iov[2], int *niov);
+
+/*
+ * Consumer: "n" bytes of what peek returned were sent; frees them and
+ * returns how many entries were completed by them.
+ */
+size_t et_queue_consume(et_queue_t *q, size_t n);
+
+/*
+ * Consumer: when a connection broke in the middle of an entry, the rest of
+ * that entry is skipped (a partial command must never be resent); returns
+ * 1 when an entry was skipped, 0 when the queue was at an entry boundary.
+ */
+size_t et_queue_skip_partial(et_queue_t *q);
+
+/* entries published and not yet consumed (consumer side) */
+uint64_t et_queue_pending(et_queue_t *q);
+
+
+#endif /* ET_QUEUE_H */

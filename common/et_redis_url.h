@@ -1,0 +1,36 @@
+/*
+ * Where spans go: "redis://[[user]:password@]host[:port][/db]" or
+ * "unix:/path/to/redis.sock".  "rediss://" is refused: Debian 12's
+ * hiredis 0.14 has no TLS.
+ */
+
+#ifndef ET_REDIS_URL_H
+#define ET_REDIS_URL_H
+
+
+#include "et_core.h"
+
+
+#define ET_REDIS_DEFAULT_URL  "redis://127.0.0.1:6379"
+
+
+typedef struct {
+    char        host[256];    /* NUL-terminated; brackets of IPv6 removed */
+    int         port;
+    char        path[108];    /* unix socket, or empty */
+    char        user[256];    /* empty: AUTH with password only */
+    char        password[512];/* empty: no AUTH */
+    int         db;           /* 0: no SELECT */
+} et_redis_url_t;
+
+
+/*
+ * Parses a URL into "url".  User and password may be percent-encoded.
+ * On ET_ERROR, "err" gets a constant text saying what is wrong
+ * ("rediss:// is not supported: hiredis 0.14 has no TLS", "invalid port").
+ */
+int et_redis_url_parse(const uint8_t *p, size_t len, et_redis_url_t *url,
+    const char **err);
+
+
+#endif /* ET_REDIS_URL_H */
