@@ -1,0 +1,1817 @@
+/*
+ * ngx_http_edgetrace_module: distributed tracing inside nginx.
+ *
+ * A server span per client request, a client span per upstream exchange
+ * (and per subrequest that reaches an upstream), context continued from and
+ * forwarded in the W3C headers, finished spans queued to a per-worker
+ * exporter that writes them to a Redis stream off the request path.
+ */
+
+
+#include "ngx_http_edgetrace_module.h"
+
+
+static ngx_int_t ngx_http_edgetrace_server_rewrite_handler(
+    ngx_http_request_t *r);
+static ngx_int_t ngx_http_edgetrace_rewrite_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_edgetrace_precontent_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_edgetrace_log_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_edgetrace_status_handler(ngx_http_request_t *r);
+static void ngx_http_edgetrace_decide(ngx_http_request_t *r,
+    ngx_http_edgetrace_ctx_t *ctx);
+static ngx_int_t ngx_http_edgetrace_post_subrequest(ngx_http_request_t *r,
+    void *data, ngx_int_t rc);
+static void ngx_http_edgetrace_cleanup(void *data);
+static void ngx_http_edgetrace_export_server(ngx_http_request_t *r,
+    ngx_http_edgetrace_ctx_t *ctx, uint64_t now);
+static void ngx_http_edgetrace_export_client(ngx_http_request_t *r,
+    ngx_http_edgetrace_ctx_t *ctx, const uint8_t *span_id,
+    uint64_t start_ns, uint64_t end_ns);
+
+static char *ngx_http_edgetrace(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_edgetrace_redis(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_edgetrace_stream(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_edgetrace_sample(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_edgetrace_context(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_edgetrace_propagation(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_edgetrace_attribute(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_edgetrace_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+static ngx_int_t ngx_http_edgetrace_preconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_edgetrace_postconfiguration(ngx_conf_t *cf);
+static void *ngx_http_edgetrace_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_edgetrace_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_edgetrace_create_srv_conf(ngx_conf_t *cf);
+static char *ngx_http_edgetrace_merge_srv_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static void *ngx_http_edgetrace_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_edgetrace_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static ngx_int_t ngx_http_edgetrace_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static ngx_int_t ngx_http_edgetrace_init_process(ngx_cycle_t *cycle);
+static void ngx_http_edgetrace_exit_process(ngx_cycle_t *cycle);
+
+
+/* the worker's exporter and its counters slot */
+static et_exporter_t  *ngx_http_edgetrace_exporter;
+static et_counters_t  *ngx_http_edgetrace_counters;
+static et_metrics_t   *ngx_http_edgetrace_metrics;
+
+
+static ngx_conf_enum_t  ngx_http_edgetrace_contexts[] = {
+    { ngx_string("extract"), NGX_HTTP_EDGETRACE_EXTRACT },
+    { ngx_string("inject"), NGX_HTTP_EDGETRACE_INJECT },
+    { ngx_string("propagate"), NGX_HTTP_EDGETRACE_PROPAGATE },
+    { ngx_string("ignore"), NGX_HTTP_EDGETRACE_IGNORE },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_edgetrace_formats[] = {
+    { ngx_string("w3c"), NGX_HTTP_EDGETRACE_W3C },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_command_t  ngx_http_edgetrace_commands[] = {
+
+    { ngx_string("edgetrace"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_edgetrace,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("edgetrace_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_edgetrace_redis,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("edgetrace_stream"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_edgetrace_stream,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("edgetrace_service_name"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_http_edgetrace_srv_conf_t, service_name),
+      NULL },
+
+    { ngx_string("edgetrace_sample"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_edgetrace_sample,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("edgetrace_context"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_edgetrace_context,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("edgetrace_propagation"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_edgetrace_propagation,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("edgetrace_span_name"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_edgetrace_loc_conf_t, span_name),
+      NULL },
+
+    { ngx_string("edgetrace_attribute"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_edgetrace_attribute,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("edgetrace_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_edgetrace_status,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("edgetrace_queue_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_edgetrace_main_conf_t, queue_size),
+      NULL },
+
+    { ngx_string("edgetrace_flush_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_edgetrace_main_conf_t, flush_interval),
+      NULL },
+
+    { ngx_string("edgetrace_redis_connect_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_edgetrace_main_conf_t, connect_timeout),
+      NULL },
+
+    { ngx_string("edgetrace_redis_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_edgetrace_main_conf_t, redis_timeout),
+      NULL },
+
+    { ngx_string("edgetrace_flush_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_edgetrace_main_conf_t, flush_timeout),
+      NULL },
+
+    { ngx_string("edgetrace_value_max_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_edgetrace_main_conf_t, value_max),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_edgetrace_module_ctx = {
+    ngx_http_edgetrace_preconfiguration,   /* preconfiguration */
+    ngx_http_edgetrace_postconfiguration,  /* postconfiguration */
+
+    ngx_http_edgetrace_create_main_conf,   /* create main configuration */
+    ngx_http_edgetrace_init_main_conf,     /* init main configuration */
+
+    ngx_http_edgetrace_create_srv_conf,    /* create server configuration */
+    ngx_http_edgetrace_merge_srv_conf,     /* merge server configuration */
+
+    ngx_http_edgetrace_create_loc_conf,    /* create location configuration */
+    ngx_http_edgetrace_merge_loc_conf      /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_edgetrace_module = {
+    NGX_MODULE_V1,
+    &ngx_http_edgetrace_module_ctx,        /* module context */
+    ngx_http_edgetrace_commands,           /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_edgetrace_init_process,       /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_edgetrace_exit_process,       /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_str_t  ngx_http_edgetrace_zone_name = ngx_string("edgetrace");
+
+static const et_str_t  ngx_http_edgetrace_no_response =
+    et_string("no_response");
+
+
+/*
+ * The main request's context.  An internal redirect zeroes r->ctx, so the
+ * context is also kept as a pool cleanup's data and found there again.
+ */
+
+ngx_http_edgetrace_ctx_t *
+ngx_http_edgetrace_get_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t        *cln;
+    ngx_http_edgetrace_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_edgetrace_module);
+
+    if (ctx != NULL || !r->internal) {
+        return ctx;
+    }
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_edgetrace_cleanup) {
+            ctx = cln->data;
+
+            if (ctx->request == r) {
+                ngx_http_set_ctx(r, ctx, ngx_http_edgetrace_module);
+                return ctx;
+            }
+        }
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_edgetrace_cleanup(void *data)
+{
+    /* only a marker: the context lives in the pool */
+}
+
+
+/* the main request's context when the request is traced, else NULL */
+
+ngx_http_edgetrace_ctx_t *
+ngx_http_edgetrace_traced(ngx_http_request_t *r)
+{
+    ngx_http_edgetrace_ctx_t  *ctx;
+
+    ctx = ngx_http_edgetrace_get_ctx(r->main);
+
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    if (!ctx->decided) {
+        ngx_http_edgetrace_decide(r->main, ctx);
+    }
+
+    return ctx->traced ? ctx : NULL;
+}
+
+
+ngx_http_edgetrace_client_t *
+ngx_http_edgetrace_find_client(ngx_http_edgetrace_ctx_t *ctx,
+    ngx_http_request_t *r)
+{
+    ngx_http_edgetrace_client_t  *cl;
+
+    for (cl = ctx->subrequests; cl; cl = cl->next) {
+        if (cl->request == r) {
+            return cl;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * The first handler a main request meets (and the first again after every
+ * internal redirect): the start time, as early as the module can take it.
+ */
+
+static ngx_int_t
+ngx_http_edgetrace_server_rewrite_handler(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_edgetrace_ctx_t       *ctx;
+    ngx_http_edgetrace_srv_conf_t  *escf;
+
+    if (r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    escf = ngx_http_get_module_srv_conf(r, ngx_http_edgetrace_module);
+
+    if (!escf->maybe || ngx_http_edgetrace_get_ctx(r) != NULL) {
+        return NGX_DECLINED;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_edgetrace_ctx_t));
+    if (cln == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ctx = cln->data;
+    ngx_memzero(ctx, sizeof(ngx_http_edgetrace_ctx_t));
+
+    cln->handler = ngx_http_edgetrace_cleanup;
+    ctx->request = r;
+    ctx->start_ns = et_clock_now_ns();
+
+    ngx_http_set_ctx(r, ctx, ngx_http_edgetrace_module);
+
+    return NGX_DECLINED;
+}
+
+
+/* the location is known: the request's tracing is decided once, here */
+
+static ngx_int_t
+ngx_http_edgetrace_rewrite_handler(ngx_http_request_t *r)
+{
+    ngx_http_edgetrace_ctx_t  *ctx;
+
+    if (r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_edgetrace_get_ctx(r);
+
+    if (ctx != NULL && !ctx->decided) {
+        ngx_http_edgetrace_decide(r, ctx);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_uint_t
+ngx_http_edgetrace_true(ngx_str_t *v)
+{
+    return v->len != 0 && !(v->len == 1 && v->data[0] == '0');
+}
+
+
+static void
+ngx_http_edgetrace_decide(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx)
+{
+    ngx_str_t                       v;
+    ngx_uint_t                      mode, i;
+    ngx_conf_enum_t                *e;
+    ngx_http_edgetrace_loc_conf_t  *elcf;
+
+    ctx->decided = 1;
+
+    elcf = ngx_http_get_module_loc_conf(r, ngx_http_edgetrace_module);
+
+    switch (elcf->enable) {
+
+    case NGX_HTTP_EDGETRACE_OFF:
+        return;
+
+    case NGX_HTTP_EDGETRACE_VAR:
+        if (ngx_http_complex_value(r, elcf->enable_value, &v) != NGX_OK
+            || !ngx_http_edgetrace_true(&v))
+        {
+            return;
+        }
+
+        break;
+
+    default:
+        break;
+    }
+
+    mode = elcf->context;
+
+    if (mode == NGX_HTTP_EDGETRACE_CTX_VAR) {
+
+        /* a value that names no mode: inject, the one that trusts nothing */
+        mode = NGX_HTTP_EDGETRACE_INJECT;
+
+        if (ngx_http_complex_value(r, elcf->context_value, &v) == NGX_OK) {
+            for (e = ngx_http_edgetrace_contexts, i = 0; e[i].name.len; i++) {
+                if (e[i].name.len == v.len
+                    && ngx_strncmp(e[i].name.data, v.data, v.len) == 0)
+                {
+                    mode = e[i].value;
+                    break;
+                }
+            }
+        }
+    }
+
+    ctx->traced = 1;
+    ctx->mode = mode;
+    ctx->writes = (mode == NGX_HTTP_EDGETRACE_INJECT
+                   || mode == NGX_HTTP_EDGETRACE_PROPAGATE);
+
+    if ((mode == NGX_HTTP_EDGETRACE_EXTRACT
+         || mode == NGX_HTTP_EDGETRACE_PROPAGATE)
+        && ngx_http_edgetrace_extract(r, ctx) == NGX_OK)
+    {
+        ctx->has_parent = 1;
+
+    } else {
+        et_trace_id_new(ctx->trace_id);
+        ctx->flags = ET_FLAG_RANDOM;
+
+        if (et_sampler_sampled(&elcf->sampler, ctx->trace_id)) {
+            ctx->flags |= ET_FLAG_SAMPLED;
+        }
+    }
+
+    et_span_id_new(ctx->span_id);
+    et_span_id_new(ctx->client_id);
+
+    ctx->sampled = (ctx->flags & ET_FLAG_SAMPLED) ? 1 : 0;
+
+    et_traceparent_write(ctx->traceparent, ctx->trace_id, ctx->client_id,
+                         ctx->flags);
+
+    if (ngx_http_edgetrace_counters) {
+        et_counter_add(&ngx_http_edgetrace_counters->requests, 1, 0);
+
+        if (ctx->sampled) {
+            et_counter_add(&ngx_http_edgetrace_counters->requests_sampled, 1,
+                           0);
+        }
+    }
+}
+
+
+/*
+ * Just before the content handler: a request that a content handler (an
+ * upstream module among them) takes over gets its client span's start and,
+ * when the module writes context, the headers the upstream will see.
+ * Subrequests skip the access phase, but not this one.
+ */
+
+static ngx_int_t
+ngx_http_edgetrace_precontent_handler(ngx_http_request_t *r)
+{
+    ngx_http_edgetrace_ctx_t     *ctx;
+    ngx_http_edgetrace_client_t  *cl;
+
+    if (r->content_handler == NULL
+        || r->content_handler == ngx_http_edgetrace_status_handler)
+    {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_edgetrace_traced(r);
+
+    if (ctx == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (r == r->main) {
+        if (ctx->client_start_ns) {
+            return NGX_DECLINED;
+        }
+
+        ctx->client_start_ns = et_clock_now_ns();
+
+        if (ctx->writes) {
+            (void) ngx_http_edgetrace_inject(r, ctx, ctx->traceparent, 0);
+        }
+
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_edgetrace_find_client(ctx, r) != NULL) {
+        return NGX_DECLINED;
+    }
+
+    cl = ngx_palloc(r->pool, sizeof(ngx_http_edgetrace_client_t));
+    if (cl == NULL) {
+        return NGX_DECLINED;
+    }
+
+    cl->request = r;
+    et_span_id_new(cl->span_id);
+    cl->start_ns = et_clock_now_ns();
+    cl->end_ns = 0;
+
+    /* the subrequest's end is when its creator hears of it */
+    cl->next_ps = r->post_subrequest;
+    cl->ps.handler = ngx_http_edgetrace_post_subrequest;
+    cl->ps.data = cl;
+    r->post_subrequest = &cl->ps;
+
+    et_traceparent_write(cl->traceparent, ctx->trace_id, cl->span_id,
+                         ctx->flags);
+
+    cl->next = ctx->subrequests;
+    ctx->subrequests = cl;
+
+    if (ctx->writes) {
+        (void) ngx_http_edgetrace_inject(r, ctx, cl->traceparent, 1);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_edgetrace_post_subrequest(ngx_http_request_t *r, void *data,
+    ngx_int_t rc)
+{
+    ngx_http_edgetrace_client_t  *cl = data;
+
+    cl->end_ns = et_clock_now_ns();
+
+    if (cl->next_ps && cl->next_ps->handler) {
+        return cl->next_ps->handler(r, cl->next_ps->data, rc);
+    }
+
+    return rc;
+}
+
+
+/*
+ * The log phase of the main request: every subrequest is done by now, so
+ * the client spans of subrequests (which run no log phase of their own) are
+ * collected here too.
+ */
+
+static ngx_int_t
+ngx_http_edgetrace_log_handler(ngx_http_request_t *r)
+{
+    uint64_t                      now;
+    ngx_http_edgetrace_ctx_t     *ctx;
+    ngx_http_edgetrace_client_t  *cl;
+
+    if (r != r->main || ngx_http_edgetrace_exporter == NULL) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_http_edgetrace_traced(r);
+
+    if (ctx == NULL || !ctx->sampled) {
+        return NGX_OK;
+    }
+
+    now = et_clock_now_ns();
+
+    ngx_http_edgetrace_export_server(r, ctx, now);
+
+    if (ctx->client_start_ns && r->upstream_states
+        && r->upstream_states->nelts)
+    {
+        ngx_http_edgetrace_export_client(r, ctx, ctx->client_id,
+                                         ctx->client_start_ns, now);
+    }
+
+    for (cl = ctx->subrequests; cl; cl = cl->next) {
+        if (cl->request->upstream_states
+            && cl->request->upstream_states->nelts)
+        {
+            ngx_http_edgetrace_export_client(cl->request, ctx, cl->span_id,
+                                             cl->start_ns,
+                                             cl->end_ns ? cl->end_ns : now);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_edgetrace_attr_str(et_attr_t *a, const et_key_t *key, u_char *p,
+    size_t len)
+{
+    a->key = key;
+    a->type = ET_ATTR_STRING;
+    a->str.data = p;
+    a->str.len = len;
+}
+
+
+static void
+ngx_http_edgetrace_attr_int(et_attr_t *a, const et_key_t *key, int64_t n)
+{
+    a->key = key;
+    a->type = ET_ATTR_INT;
+    a->num = n;
+}
+
+
+static ngx_uint_t
+ngx_http_edgetrace_status_code(ngx_http_request_t *r)
+{
+    if (r->err_status) {
+        return r->err_status;
+    }
+
+    return r->headers_out.status;
+}
+
+
+static void
+ngx_http_edgetrace_export_server(ngx_http_request_t *r,
+    ngx_http_edgetrace_ctx_t *ctx, uint64_t now)
+{
+    u_char                         *p, *q, *last;
+    size_t                          n;
+    ngx_str_t                       v, *proto;
+    ngx_uint_t                      status, i;
+    et_span_t                       span;
+    et_attr_t                       attrs[NGX_HTTP_EDGETRACE_ATTRS_MAX];
+    ngx_connection_t               *c;
+    ngx_http_core_loc_conf_t       *clcf;
+    ngx_http_edgetrace_attr_t      *ua;
+    ngx_http_edgetrace_srv_conf_t  *escf;
+    ngx_http_edgetrace_loc_conf_t  *elcf;
+    ngx_http_edgetrace_main_conf_t *emcf;
+    u_char                          name[256], status_text[NGX_INT_T_LEN];
+
+    static ngx_str_t  versions[] = {
+        ngx_string("0.9"), ngx_string("1.0"), ngx_string("1.1"),
+        ngx_string("2"), ngx_string("3")
+    };
+
+    c = r->connection;
+    elcf = ngx_http_get_module_loc_conf(r, ngx_http_edgetrace_module);
+    escf = ngx_http_get_module_srv_conf(r, ngx_http_edgetrace_module);
+    emcf = ngx_http_get_module_main_conf(r, ngx_http_edgetrace_module);
+
+    ngx_memzero(&span, sizeof(et_span_t));
+    ngx_memcpy(span.trace_id, ctx->trace_id, ET_TRACE_ID_LEN);
+    ngx_memcpy(span.span_id, ctx->span_id, ET_SPAN_ID_LEN);
+
+    if (ctx->has_parent) {
+        ngx_memcpy(span.parent_id, ctx->parent_id, ET_SPAN_ID_LEN);
+        span.has_parent = 1;
+    }
+
+    span.kind = ET_SPAN_SERVER;
+    span.start_ns = ctx->start_ns;
+    span.end_ns = now > ctx->start_ns ? now : ctx->start_ns;
+    span.service = &escf->service;
+    span.tracestate.data = ctx->tracestate.data;
+    span.tracestate.len = ctx->tracestate.len;
+
+    if (elcf->span_name
+        && ngx_http_complex_value(r, elcf->span_name, &v) == NGX_OK)
+    {
+        span.name.data = v.data;
+        span.name.len = ngx_min(v.len, emcf->value_max);
+
+    } else {
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+        last = name + sizeof(name);
+        p = ngx_cpymem(name, r->method_name.data,
+                       ngx_min(r->method_name.len, 32));
+
+        if (clcf->name.len) {
+            *p++ = ' ';
+            p = ngx_cpymem(p, clcf->name.data,
+                           ngx_min(clcf->name.len, (size_t) (last - p)));
+        }
+
+        span.name.data = name;
+        span.name.len = p - name;
+    }
+
+    n = 0;
+
+    ngx_http_edgetrace_attr_str(&attrs[n++], &et_key_http_request_method,
+                                r->method_name.data, r->method_name.len);
+
+    /* the path as the client sent it, before any rewrite */
+    p = r->unparsed_uri.data;
+    last = p + r->unparsed_uri.len;
+
+    if (p == NULL) {
+        p = r->uri.data;
+        last = p + r->uri.len;
+    }
+
+    q = ngx_strlchr(p, last, '?');
+
+    ngx_http_edgetrace_attr_str(&attrs[n++], &et_key_url_path, p,
+                                (q ? q : last) - p);
+
+    if (q && last - q > 1) {
+        ngx_http_edgetrace_attr_str(&attrs[n++], &et_key_url_query, q + 1,
+                                    last - q - 1);
+    }
+
+#if (NGX_HTTP_SSL)
+    if (c->ssl) {
+        ngx_http_edgetrace_attr_str(&attrs[n++], &et_key_url_scheme,
+                                    (u_char *) "https", 5);
+    } else
+#endif
+    {
+        ngx_http_edgetrace_attr_str(&attrs[n++], &et_key_url_scheme,
+                                    (u_char *) "http", 4);
+    }
+
+    if (r->headers_in.server.len) {
+        ngx_http_edgetrace_attr_str(&attrs[n++], &et_key_server_address,
+                                    r->headers_in.server.data,
+                                    r->headers_in.server.len);
+    }
+
+    if (ngx_connection_local_sockaddr(c, NULL, 0) == NGX_OK) {
+        ngx_http_edgetrace_attr_int(&attrs[n++], &et_key_server_port,
+                                    ngx_inet_get_port(c->local_sockaddr));
+    }
+
+    ngx_http_edgetrace_attr_str(&attrs[n++], &et_key_client_address,
+                                c->addr_text.data, c->addr_text.len);
+
+    if (r->headers_in.user_agent) {
+        ngx_http_edgetrace_attr_str(&attrs[n++], &et_key_user_agent_original,
+                                    r->headers_in.user_agent->value.data,
+                                    r->headers_in.user_agent->value.len);
+    }
+
+    switch (r->http_version) {
+    case NGX_HTTP_VERSION_9:
+        proto = &versions[0];
+        break;
+    case NGX_HTTP_VERSION_10:
+        proto = &versions[1];
+        break;
+    case NGX_HTTP_VERSION_20:
+        proto = &versions[3];
+        break;
+    default:
+        proto = &versions[2];
+        break;
+    }
+
+    ngx_http_edgetrace_attr_str(&attrs[n++],
+                                &et_key_network_protocol_version,
+                                proto->data, proto->len);
+
+    status = ngx_http_edgetrace_status_code(r);
+
+    if (status) {
+        ngx_http_edgetrace_attr_int(&attrs[n++],
+                                    &et_key_http_response_status_code,
+                                    status);
+    }
+
+    if (status >= 500) {
+        span.status = ET_STATUS_ERROR;
+        p = ngx_sprintf(status_text, "%ui", status);
+        ngx_http_edgetrace_attr_str(&attrs[n++], &et_key_error_type,
+                                    status_text, p - status_text);
+    }
+
+    if (elcf->attributes) {
+        ua = elcf->attributes->elts;
+
+        for (i = 0; i < elcf->attributes->nelts; i++) {
+            if (ngx_http_complex_value(r, &ua[i].value, &v) != NGX_OK) {
+                continue;
+            }
+
+            ngx_http_edgetrace_attr_str(&attrs[n++], &ua[i].key, v.data,
+                                        v.len);
+        }
+    }
+
+    span.attrs = attrs;
+    span.nattrs = n;
+
+    (void) et_exporter_submit(ngx_http_edgetrace_exporter, &span);
+}
+
+
+/* "10.0.0.1:8080" or "[::1]:8080" into address and port */
+
+static void
+ngx_http_edgetrace_split_peer(ngx_str_t *peer, ngx_str_t *addr,
+    ngx_int_t *port)
+{
+    u_char  *p, *last;
+
+    *addr = *peer;
+    *port = -1;
+
+    last = peer->data + peer->len;
+
+    for (p = last; p > peer->data; p--) {
+        if (p[-1] == ':') {
+            break;
+        }
+
+        if (p[-1] < '0' || p[-1] > '9') {
+            return;
+        }
+    }
+
+    if (p == peer->data || p == last || p[-1] != ':') {
+        return;
+    }
+
+    *port = ngx_atoi(p, last - p);
+    addr->len = p - 1 - peer->data;
+
+    if (addr->len >= 2 && addr->data[0] == '['
+        && addr->data[addr->len - 1] == ']')
+    {
+        addr->data++;
+        addr->len -= 2;
+    }
+}
+
+
+static int64_t
+ngx_http_edgetrace_msec(ngx_msec_t ms)
+{
+    return ms == (ngx_msec_t) -1 ? -1 : (int64_t) ms;
+}
+
+
+static void
+ngx_http_edgetrace_export_client(ngx_http_request_t *r,
+    ngx_http_edgetrace_ctx_t *ctx, const uint8_t *span_id, uint64_t start_ns,
+    uint64_t end_ns)
+{
+    u_char                     *p;
+    size_t                      n, ntries, tries;
+    ngx_int_t                   port;
+    ngx_str_t                   addr, *peer;
+    ngx_uint_t                  i, status;
+    et_span_t                   span;
+    et_try_t                    events[NGX_HTTP_EDGETRACE_TRIES_MAX];
+    et_attr_t                   attrs[8];
+    ngx_http_upstream_t        *u;
+    ngx_http_upstream_state_t  *st;
+    u_char                      url[1024], status_text[NGX_INT_T_LEN];
+
+    ngx_memzero(&span, sizeof(et_span_t));
+    ngx_memcpy(span.trace_id, ctx->trace_id, ET_TRACE_ID_LEN);
+    ngx_memcpy(span.span_id, span_id, ET_SPAN_ID_LEN);
+    ngx_memcpy(span.parent_id, ctx->span_id, ET_SPAN_ID_LEN);
+    span.has_parent = 1;
+    span.kind = ET_SPAN_CLIENT;
+    span.start_ns = start_ns;
+    span.end_ns = end_ns > start_ns ? end_ns : start_ns;
+    span.name.data = r->method_name.data;
+    span.name.len = r->method_name.len;
+    span.tracestate.data = ctx->tracestate.data;
+    span.tracestate.len = ctx->tracestate.len;
+    span.service = &((ngx_http_edgetrace_srv_conf_t *)
+                   ngx_http_get_module_srv_conf(r, ngx_http_edgetrace_module))
+                   ->service;
+
+    /* one event per try; a state without a peer marks a redirect */
+    st = r->upstream_states->elts;
+    peer = NULL;
+    status = 0;
+    tries = 0;
+    ntries = 0;
+
+    for (i = 0; i < r->upstream_states->nelts; i++) {
+        if (st[i].peer == NULL) {
+            continue;
+        }
+
+        tries++;
+        peer = st[i].peer;
+        status = st[i].status;
+
+        if (ntries == NGX_HTTP_EDGETRACE_TRIES_MAX) {
+            continue;
+        }
+
+        events[ntries].peer.data = peer->data;
+        events[ntries].peer.len = peer->len;
+        events[ntries].status = st[i].status;
+        events[ntries].connect_ms = ngx_http_edgetrace_msec(st[i].connect_time);
+        events[ntries].header_ms = ngx_http_edgetrace_msec(st[i].header_time);
+        events[ntries].response_ms =
+                                ngx_http_edgetrace_msec(st[i].response_time);
+        ntries++;
+    }
+
+    span.tries = events;
+    span.ntries = ntries;
+
+    n = 0;
+
+    ngx_http_edgetrace_attr_str(&attrs[n++], &et_key_http_request_method,
+                                r->method_name.data, r->method_name.len);
+
+    u = r->upstream;
+
+    if (u && peer) {
+        p = url;
+        p = ngx_cpymem(p, u->schema.data, ngx_min(u->schema.len, 16));
+        p = ngx_cpymem(p, peer->data, ngx_min(peer->len, 256));
+        p = ngx_cpymem(p, u->uri.data,
+                       ngx_min(u->uri.len, (size_t) (url + sizeof(url) - p)));
+
+        ngx_http_edgetrace_attr_str(&attrs[n++], &et_key_url_full, url,
+                                    p - url);
+    }
+
+    if (peer) {
+        ngx_http_edgetrace_split_peer(peer, &addr, &port);
+
+        ngx_http_edgetrace_attr_str(&attrs[n++], &et_key_server_address,
+                                    addr.data, addr.len);
+
+        if (port >= 0) {
+            ngx_http_edgetrace_attr_int(&attrs[n++], &et_key_server_port,
+                                        port);
+        }
+    }
+
+    if (status) {
+        ngx_http_edgetrace_attr_int(&attrs[n++],
+                                    &et_key_http_response_status_code,
+                                    status);
+    }
+
+    if (tries > 1) {
+        ngx_http_edgetrace_attr_int(&attrs[n++],
+                                    &et_key_http_request_resend_count,
+                                    tries - 1);
+    }
+
+    if (status == 0) {
+        span.status = ET_STATUS_ERROR;
+        attrs[n].key = &et_key_error_type;
+        attrs[n].type = ET_ATTR_STRING;
+        attrs[n].str = ngx_http_edgetrace_no_response;
+        n++;
+
+    } else if (status >= 400) {
+        span.status = ET_STATUS_ERROR;
+        p = ngx_sprintf(status_text, "%ui", status);
+        ngx_http_edgetrace_attr_str(&attrs[n++], &et_key_error_type,
+                                    status_text, p - status_text);
+    }
+
+    span.attrs = attrs;
+    span.nattrs = n;
+
+    (void) et_exporter_submit(ngx_http_edgetrace_exporter, &span);
+}
+
+
+static ngx_int_t
+ngx_http_edgetrace_status_handler(ngx_http_request_t *r)
+{
+    size_t             len;
+    ngx_int_t          rc;
+    ngx_buf_t         *b;
+    ngx_chain_t        out;
+    et_metrics_sum_t   sum;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    b = ngx_create_temp_buf(r->pool, ET_METRICS_TEXT_MAX);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memzero(&sum, sizeof(et_metrics_sum_t));
+
+    if (ngx_http_edgetrace_metrics) {
+        et_metrics_sum(ngx_http_edgetrace_metrics, &sum);
+    }
+
+    len = et_metrics_format(&sum, b->pos, ET_METRICS_TEXT_MAX);
+    b->last = b->pos + len;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    ngx_str_set(&r->headers_out.content_type,
+                "text/plain; version=0.0.4; charset=utf-8");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/* configuration */
+
+static char *
+ngx_http_edgetrace(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_edgetrace_loc_conf_t *elcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_http_edgetrace_main_conf_t    *emcf;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (elcf->enable != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        elcf->enable = NGX_HTTP_EDGETRACE_OFF;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strcmp(value[1].data, "on") == 0) {
+        elcf->enable = NGX_HTTP_EDGETRACE_ON;
+
+    } else if (ngx_http_script_variables_count(&value[1])) {
+        elcf->enable_value = ngx_palloc(cf->pool,
+                                        sizeof(ngx_http_complex_value_t));
+        if (elcf->enable_value == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+        ccv.cf = cf;
+        ccv.value = &value[1];
+        ccv.complex_value = elcf->enable_value;
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        elcf->enable = NGX_HTTP_EDGETRACE_VAR;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\", it must be \"on\", \"off\" "
+                           "or a variable", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    emcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_edgetrace_module);
+    emcf->enabled = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_edgetrace_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_edgetrace_main_conf_t *emcf = conf;
+
+    ngx_str_t   *value;
+    const char  *err;
+
+    if (emcf->redis.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (et_redis_url_parse(value[1].data, value[1].len,
+                           &emcf->exporter.redis, &err)
+        != ET_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid Redis URL \"%V\": %s",
+                           &value[1], err);
+        return NGX_CONF_ERROR;
+    }
+
+    emcf->redis = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_edgetrace_stream(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_edgetrace_main_conf_t *emcf = conf;
+
+    ngx_str_t   *value;
+    const char  *err;
+
+    if (emcf->stream_key.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0 || value[1].len > ET_STREAM_KEY_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid stream key \"%V\": it must be 1 to %d "
+                           "bytes", &value[1], ET_STREAM_KEY_MAX);
+        return NGX_CONF_ERROR;
+    }
+
+    emcf->stream_key = value[1];
+
+    if (cf->args->nelts == 3
+        && et_stream_parse_option(value[2].data, value[2].len, &emcf->maxlen,
+                                  &err)
+           != ET_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\": %s",
+                           &value[2], err);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_edgetrace_sample(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_edgetrace_loc_conf_t *elcf = conf;
+
+    ngx_str_t  *value;
+
+    if (elcf->ratio >= 0) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (et_sampler_parse_ratio(value[1].data, value[1].len, &elcf->ratio)
+        != ET_OK)
+    {
+        elcf->ratio = -1;
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid ratio \"%V\", it must be a number from "
+                           "0 to 1", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_edgetrace_context(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_edgetrace_loc_conf_t *elcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_uint_t                         i;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (elcf->context != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 0; ngx_http_edgetrace_contexts[i].name.len; i++) {
+        if (ngx_strcmp(ngx_http_edgetrace_contexts[i].name.data,
+                       value[1].data) == 0)
+        {
+            elcf->context = ngx_http_edgetrace_contexts[i].value;
+            return NGX_CONF_OK;
+        }
+    }
+
+    if (ngx_http_script_variables_count(&value[1]) == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\", it must be \"extract\", "
+                           "\"inject\", \"propagate\", \"ignore\" or a "
+                           "variable", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    elcf->context_value = ngx_palloc(cf->pool,
+                                     sizeof(ngx_http_complex_value_t));
+    if (elcf->context_value == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+    ccv.cf = cf;
+    ccv.value = &value[1];
+    ccv.complex_value = elcf->context_value;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    elcf->context = NGX_HTTP_EDGETRACE_CTX_VAR;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_edgetrace_propagation(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_edgetrace_loc_conf_t *elcf = conf;
+
+    ngx_str_t   *value;
+    ngx_uint_t   i, j, k;
+
+    if (elcf->nformats != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    elcf->nformats = 0;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        for (j = 0; ngx_http_edgetrace_formats[j].name.len; j++) {
+            if (ngx_strcmp(ngx_http_edgetrace_formats[j].name.data,
+                           value[i].data) == 0)
+            {
+                break;
+            }
+        }
+
+        if (ngx_http_edgetrace_formats[j].name.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid format \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        for (k = 0; k < elcf->nformats; k++) {
+            if (elcf->formats[k] == ngx_http_edgetrace_formats[j].value) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "format \"%V\" is duplicate", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        if (elcf->nformats == NGX_HTTP_EDGETRACE_FORMATS_MAX) {
+            return "has too many formats";
+        }
+
+        elcf->formats[elcf->nformats++] = ngx_http_edgetrace_formats[j].value;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_edgetrace_attribute(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_edgetrace_loc_conf_t *elcf = conf;
+
+    u_char                            *buf;
+    ngx_str_t                         *value;
+    ngx_uint_t                         i;
+    ngx_http_edgetrace_attr_t         *a;
+    ngx_http_compile_complex_value_t   ccv;
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0 || value[1].len > 255) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid attribute name \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 0; i < value[1].len; i++) {
+        if (value[1].data[i] <= ' ' || value[1].data[i] >= 0x7f) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid attribute name \"%V\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (elcf->attributes == NULL) {
+        elcf->attributes = ngx_array_create(cf->pool, 4,
+                                          sizeof(ngx_http_edgetrace_attr_t));
+        if (elcf->attributes == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (elcf->attributes->nelts == NGX_HTTP_EDGETRACE_USER_ATTRS_MAX) {
+        return "is used too many times";
+    }
+
+    a = ngx_array_push(elcf->attributes);
+    if (a == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    buf = ngx_pnalloc(cf->pool, ET_KEY_RESP_SIZE(value[1].len));
+    if (buf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    et_key_init(&a->key, buf, value[1].data, value[1].len);
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+    ccv.cf = cf;
+    ccv.value = &value[2];
+    ccv.complex_value = &a->value;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_edgetrace_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t        *clcf;
+    ngx_http_edgetrace_main_conf_t  *emcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_edgetrace_status_handler;
+
+    emcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_edgetrace_module);
+    emcf->status = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_edgetrace_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_edgetrace_add_variables(cf);
+}
+
+
+static ngx_int_t
+ngx_http_edgetrace_push_handler(ngx_http_core_main_conf_t *cmcf,
+    ngx_http_phases phase, ngx_http_handler_pt handler)
+{
+    ngx_http_handler_pt  *h;
+
+    h = ngx_array_push(&cmcf->phases[phase].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = handler;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_edgetrace_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_core_main_conf_t       *cmcf;
+    ngx_http_edgetrace_main_conf_t  *emcf;
+
+    emcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_edgetrace_module);
+
+    if (emcf->enabled || emcf->status) {
+        emcf->shm_zone = ngx_shared_memory_add(cf,
+                                      &ngx_http_edgetrace_zone_name,
+                                      et_metrics_size(ET_METRICS_SLOTS_DEFAULT)
+                                      + 8 * ngx_pagesize,
+                                      &ngx_http_edgetrace_module);
+        if (emcf->shm_zone == NULL) {
+            return NGX_ERROR;
+        }
+
+        emcf->shm_zone->init = ngx_http_edgetrace_init_zone;
+    }
+
+    if (!emcf->enabled) {
+        return NGX_OK;
+    }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    if (ngx_http_edgetrace_push_handler(cmcf, NGX_HTTP_SERVER_REWRITE_PHASE,
+                              ngx_http_edgetrace_server_rewrite_handler)
+        != NGX_OK
+        || ngx_http_edgetrace_push_handler(cmcf, NGX_HTTP_REWRITE_PHASE,
+                                     ngx_http_edgetrace_rewrite_handler)
+           != NGX_OK
+        || ngx_http_edgetrace_push_handler(cmcf, NGX_HTTP_PRECONTENT_PHASE,
+                                     ngx_http_edgetrace_precontent_handler)
+           != NGX_OK
+        || ngx_http_edgetrace_push_handler(cmcf, NGX_HTTP_LOG_PHASE,
+                                     ngx_http_edgetrace_log_handler)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_edgetrace_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_edgetrace_main_conf_t  *emcf;
+
+    emcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_edgetrace_main_conf_t));
+    if (emcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     emcf->redis = { 0, NULL };
+     *     emcf->stream_key = { 0, NULL };
+     *     emcf->enabled = 0;
+     *     emcf->status = 0;
+     */
+
+    emcf->maxlen = ET_STREAM_DEFAULT_MAXLEN;
+    emcf->flush_interval = NGX_CONF_UNSET_MSEC;
+    emcf->connect_timeout = NGX_CONF_UNSET_MSEC;
+    emcf->redis_timeout = NGX_CONF_UNSET_MSEC;
+    emcf->flush_timeout = NGX_CONF_UNSET_MSEC;
+    emcf->queue_size = NGX_CONF_UNSET_SIZE;
+    emcf->value_max = NGX_CONF_UNSET_SIZE;
+
+    return emcf;
+}
+
+
+static void
+ngx_http_edgetrace_log(void *data, int level, const char *msg, size_t len)
+{
+    ngx_log_t  *log = data;
+
+    static ngx_uint_t  levels[] = {
+        NGX_LOG_ERR, NGX_LOG_WARN, NGX_LOG_NOTICE, NGX_LOG_INFO,
+        NGX_LOG_DEBUG
+    };
+
+    ngx_log_error(levels[level <= ET_LOG_DEBUG ? level : ET_LOG_DEBUG], log,
+                  0, "edgetrace: %*s", len, msg);
+}
+
+
+static char *
+ngx_http_edgetrace_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_edgetrace_main_conf_t *emcf = conf;
+
+    u_char              *buf;
+    const char          *err;
+    et_exporter_conf_t  *ec;
+
+    static ngx_str_t  default_url = ngx_string(ET_REDIS_DEFAULT_URL);
+    static ngx_str_t  default_key = ngx_string(ET_STREAM_DEFAULT_KEY);
+
+    ngx_conf_init_msec_value(emcf->flush_interval, ET_FLUSH_MS_DEFAULT);
+    ngx_conf_init_msec_value(emcf->connect_timeout,
+                             ET_CONNECT_TIMEOUT_MS_DEFAULT);
+    ngx_conf_init_msec_value(emcf->redis_timeout, ET_IO_TIMEOUT_MS_DEFAULT);
+    ngx_conf_init_msec_value(emcf->flush_timeout, ET_STOP_TIMEOUT_MS_DEFAULT);
+    ngx_conf_init_size_value(emcf->queue_size, ET_QUEUE_SIZE_DEFAULT);
+    ngx_conf_init_size_value(emcf->value_max, ET_VALUE_MAX_DEFAULT);
+
+    if (emcf->flush_interval == 0 || emcf->flush_interval > 1000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"edgetrace_flush_interval\" must be from 1ms "
+                           "to 1s: spans reach Redis within a second");
+        return NGX_CONF_ERROR;
+    }
+
+    if (emcf->queue_size < 4096) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"edgetrace_queue_size\" must be at least 4k");
+        return NGX_CONF_ERROR;
+    }
+
+    if (emcf->value_max == 0 || emcf->value_max > 65536) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"edgetrace_value_max_size\" must be from 1 "
+                           "to 64k");
+        return NGX_CONF_ERROR;
+    }
+
+    if (emcf->redis.data == NULL) {
+        if (et_redis_url_parse(default_url.data, default_url.len,
+                               &emcf->exporter.redis, &err)
+            != ET_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        emcf->redis = default_url;
+    }
+
+    if (emcf->stream_key.data == NULL) {
+        emcf->stream_key = default_key;
+    }
+
+    buf = ngx_pnalloc(cf->pool, ET_STREAM_PREFIX_SIZE(emcf->stream_key.len));
+    if (buf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (et_stream_init(&emcf->stream, buf, emcf->stream_key.data,
+                       emcf->stream_key.len, emcf->maxlen, emcf->value_max)
+        != ET_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    ec = &emcf->exporter;
+    ec->stream = &emcf->stream;
+    ec->queue_size = emcf->queue_size;
+    ec->flush_ms = emcf->flush_interval;
+    ec->connect_timeout_ms = emcf->connect_timeout;
+    ec->io_timeout_ms = emcf->redis_timeout;
+    ec->stop_timeout_ms = emcf->flush_timeout;
+    ec->shared = 0;
+    ec->log = ngx_http_edgetrace_log;
+
+    emcf->traceparent_hash = ngx_hash_key((u_char *) "traceparent", 11);
+    emcf->tracestate_hash = ngx_hash_key((u_char *) "tracestate", 10);
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_edgetrace_create_srv_conf(ngx_conf_t *cf)
+{
+    ngx_http_edgetrace_srv_conf_t  *escf;
+
+    escf = ngx_pcalloc(cf->pool, sizeof(ngx_http_edgetrace_srv_conf_t));
+    if (escf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     escf->service_name = { 0, NULL };
+     *     escf->service = { 0, NULL };
+     *     escf->maybe = 0;
+     */
+
+    return escf;
+}
+
+
+static char *
+ngx_http_edgetrace_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_edgetrace_srv_conf_t *prev = parent;
+    ngx_http_edgetrace_srv_conf_t *conf = child;
+
+    u_char  *buf;
+
+    ngx_conf_merge_str_value(conf->service_name, prev->service_name, "nginx");
+
+    if (conf->service_name.len == 0 || conf->service_name.len > 255) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"edgetrace_service_name\" must be 1 to 255 "
+                           "bytes");
+        return NGX_CONF_ERROR;
+    }
+
+    buf = ngx_pnalloc(cf->pool, ET_FIELD_RESP_SIZE(sizeof("service.name") - 1,
+                                                   conf->service_name.len));
+    if (buf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    et_field_init(&conf->service, buf, (const uint8_t *) "service.name",
+                  sizeof("service.name") - 1, conf->service_name.data,
+                  conf->service_name.len);
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_edgetrace_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_edgetrace_loc_conf_t  *elcf;
+
+    elcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_edgetrace_loc_conf_t));
+    if (elcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     elcf->enable_value = NULL;
+     *     elcf->context_value = NULL;
+     *     elcf->formats = { 0 };
+     *     elcf->sampler = { 0 };
+     */
+
+    elcf->enable = NGX_CONF_UNSET_UINT;
+    elcf->context = NGX_CONF_UNSET_UINT;
+    elcf->ratio = -1;
+    elcf->nformats = NGX_CONF_UNSET_UINT;
+    elcf->span_name = NGX_CONF_UNSET_PTR;
+    elcf->attributes = NGX_CONF_UNSET_PTR;
+
+    return elcf;
+}
+
+
+static char *
+ngx_http_edgetrace_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_edgetrace_loc_conf_t *prev = parent;
+    ngx_http_edgetrace_loc_conf_t *conf = child;
+
+    ngx_http_edgetrace_srv_conf_t  *escf;
+
+    if (conf->enable == NGX_CONF_UNSET_UINT) {
+        conf->enable = (prev->enable == NGX_CONF_UNSET_UINT)
+                       ? NGX_HTTP_EDGETRACE_OFF : prev->enable;
+        conf->enable_value = prev->enable_value;
+    }
+
+    if (conf->context == NGX_CONF_UNSET_UINT) {
+        conf->context = (prev->context == NGX_CONF_UNSET_UINT)
+                        ? NGX_HTTP_EDGETRACE_PROPAGATE : prev->context;
+        conf->context_value = prev->context_value;
+    }
+
+    if (conf->ratio < 0) {
+        conf->ratio = (prev->ratio < 0) ? 1.0 : prev->ratio;
+    }
+
+    if (et_sampler_init(&conf->sampler, conf->ratio) != ET_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->nformats == NGX_CONF_UNSET_UINT) {
+        if (prev->nformats == NGX_CONF_UNSET_UINT) {
+            conf->formats[0] = NGX_HTTP_EDGETRACE_W3C;
+            conf->nformats = 1;
+
+        } else {
+            ngx_memcpy(conf->formats, prev->formats, sizeof(conf->formats));
+            conf->nformats = prev->nformats;
+        }
+    }
+
+    ngx_conf_merge_ptr_value(conf->span_name, prev->span_name, NULL);
+    ngx_conf_merge_ptr_value(conf->attributes, prev->attributes, NULL);
+
+    /* lets a server where tracing is off everywhere skip the module */
+    if (conf->enable != NGX_HTTP_EDGETRACE_OFF) {
+        escf = ngx_http_conf_get_module_srv_conf(cf,
+                                                 ngx_http_edgetrace_module);
+        escf->maybe = 1;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_edgetrace_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    size_t            size;
+    et_metrics_t     *m;
+    ngx_slab_pool_t  *shpool;
+
+    if (data) {
+        /* a reload: the counters of running and exited workers go on */
+        shm_zone->data = data;
+        return NGX_OK;
+    }
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        shm_zone->data = shpool->data;
+        return NGX_OK;
+    }
+
+    size = et_metrics_size(ET_METRICS_SLOTS_DEFAULT);
+
+    m = ngx_slab_alloc(shpool, size);
+    if (m == NULL) {
+        return NGX_ERROR;
+    }
+
+    et_metrics_init(m, ET_METRICS_SLOTS_DEFAULT);
+
+    shpool->data = m;
+    shm_zone->data = m;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_edgetrace_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_edgetrace_main_conf_t  *emcf;
+
+    /* the cache manager and loader run init_process too */
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    emcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_edgetrace_module);
+
+    if (emcf == NULL || emcf->shm_zone == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_http_edgetrace_metrics = emcf->shm_zone->data;
+
+    if (!emcf->enabled) {
+        return NGX_OK;
+    }
+
+    et_id_seed();
+
+    ngx_http_edgetrace_counters = et_metrics_claim(ngx_http_edgetrace_metrics,
+                                                   ngx_pid);
+
+    if (ngx_http_edgetrace_counters == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "edgetrace: no free counters slot, "
+                      "tracing is off in this worker");
+        return NGX_OK;
+    }
+
+    emcf->exporter.log_data = cycle->log;
+
+    ngx_http_edgetrace_exporter = et_exporter_start(&emcf->exporter,
+                                                ngx_http_edgetrace_counters);
+
+    if (ngx_http_edgetrace_exporter == NULL) {
+        et_metrics_release(ngx_http_edgetrace_metrics,
+                           ngx_http_edgetrace_counters);
+        ngx_http_edgetrace_counters = NULL;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_edgetrace_exit_process(ngx_cycle_t *cycle)
+{
+    if (ngx_http_edgetrace_exporter) {
+        et_exporter_stop(ngx_http_edgetrace_exporter);
+        ngx_http_edgetrace_exporter = NULL;
+    }
+
+    if (ngx_http_edgetrace_counters) {
+        et_metrics_release(ngx_http_edgetrace_metrics,
+                           ngx_http_edgetrace_counters);
+        ngx_http_edgetrace_counters = NULL;
+    }
+}

@@ -1,0 +1,151 @@
+/*
+ * ngx_http_edgetrace_module: what the module's files share.
+ */
+
+#ifndef NGX_HTTP_EDGETRACE_MODULE_H
+#define NGX_HTTP_EDGETRACE_MODULE_H
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "et_core.h"
+#include "et_id.h"
+#include "et_clock.h"
+#include "et_span.h"
+#include "et_sampler.h"
+#include "et_stream.h"
+#include "et_exporter.h"
+#include "et_metrics.h"
+#include "et_w3c.h"
+
+
+#define NGX_HTTP_EDGETRACE_OFF       0
+#define NGX_HTTP_EDGETRACE_ON        1
+#define NGX_HTTP_EDGETRACE_VAR       2
+
+#define NGX_HTTP_EDGETRACE_EXTRACT    0
+#define NGX_HTTP_EDGETRACE_INJECT     1
+#define NGX_HTTP_EDGETRACE_PROPAGATE  2
+#define NGX_HTTP_EDGETRACE_IGNORE     3
+#define NGX_HTTP_EDGETRACE_CTX_VAR    4
+
+#define NGX_HTTP_EDGETRACE_W3C       1
+
+#define NGX_HTTP_EDGETRACE_FORMATS_MAX  3
+
+/* the attributes of a span: the standard ones plus edgetrace_attribute */
+#define NGX_HTTP_EDGETRACE_ATTRS_MAX    64
+#define NGX_HTTP_EDGETRACE_USER_ATTRS_MAX  40
+#define NGX_HTTP_EDGETRACE_TRIES_MAX    16
+
+
+typedef struct {
+    et_key_t                     key;
+    ngx_http_complex_value_t     value;
+} ngx_http_edgetrace_attr_t;
+
+
+typedef struct {
+    et_exporter_conf_t           exporter;
+    et_stream_t                  stream;
+    ngx_str_t                    redis;          /* as written */
+    ngx_str_t                    stream_key;
+    uint64_t                     maxlen;
+
+    ngx_msec_t                   flush_interval;
+    ngx_msec_t                   connect_timeout;
+    ngx_msec_t                   redis_timeout;
+    ngx_msec_t                   flush_timeout;
+    size_t                       queue_size;
+    size_t                       value_max;
+
+    ngx_uint_t                   traceparent_hash;
+    ngx_uint_t                   tracestate_hash;
+
+    ngx_flag_t                   enabled;        /* tracing on somewhere */
+    ngx_flag_t                   status;         /* edgetrace_status used */
+    ngx_shm_zone_t              *shm_zone;
+} ngx_http_edgetrace_main_conf_t;
+
+
+typedef struct {
+    ngx_str_t                    service_name;
+    et_str_t                     service;        /* RESP field and value */
+    ngx_flag_t                   maybe;          /* tracing on somewhere */
+} ngx_http_edgetrace_srv_conf_t;
+
+
+typedef struct {
+    ngx_uint_t                   enable;
+    ngx_http_complex_value_t    *enable_value;
+    ngx_uint_t                   context;
+    ngx_http_complex_value_t    *context_value;
+    double                       ratio;
+    et_sampler_t                 sampler;
+    ngx_uint_t                   formats[NGX_HTTP_EDGETRACE_FORMATS_MAX];
+    ngx_uint_t                   nformats;
+    ngx_http_complex_value_t    *span_name;
+    ngx_array_t                 *attributes;     /* ngx_http_edgetrace_attr_t */
+} ngx_http_edgetrace_loc_conf_t;
+
+
+typedef struct ngx_http_edgetrace_client_s  ngx_http_edgetrace_client_t;
+
+/* a subrequest's client span */
+struct ngx_http_edgetrace_client_s {
+    ngx_http_request_t             *request;
+    uint8_t                         span_id[ET_SPAN_ID_LEN];
+    uint64_t                        start_ns;
+    uint64_t                        end_ns;
+    ngx_http_post_subrequest_t      ps;
+    ngx_http_post_subrequest_t     *next_ps;
+    u_char                          traceparent[ET_TRACEPARENT_LEN];
+    ngx_http_edgetrace_client_t    *next;
+};
+
+
+/* the main request's trace; survives internal redirects */
+typedef struct {
+    ngx_http_request_t             *request;
+    uint64_t                        start_ns;
+    uint64_t                        client_start_ns;   /* 0: no upstream */
+
+    uint8_t                         trace_id[ET_TRACE_ID_LEN];
+    uint8_t                         span_id[ET_SPAN_ID_LEN];
+    uint8_t                         parent_id[ET_SPAN_ID_LEN];
+    uint8_t                         client_id[ET_SPAN_ID_LEN];
+    uint8_t                         flags;
+
+    unsigned                        decided:1;
+    unsigned                        traced:1;
+    unsigned                        sampled:1;
+    unsigned                        has_parent:1;
+    unsigned                        writes:1;          /* inject, propagate */
+    unsigned                        mode:3;
+
+    ngx_str_t                       tracestate;
+    u_char                          traceparent[ET_TRACEPARENT_LEN];
+
+    ngx_http_edgetrace_client_t    *subrequests;
+} ngx_http_edgetrace_ctx_t;
+
+
+extern ngx_module_t  ngx_http_edgetrace_module;
+
+
+ngx_http_edgetrace_ctx_t *ngx_http_edgetrace_get_ctx(ngx_http_request_t *r);
+ngx_http_edgetrace_client_t *ngx_http_edgetrace_find_client(
+    ngx_http_edgetrace_ctx_t *ctx, ngx_http_request_t *r);
+ngx_http_edgetrace_ctx_t *ngx_http_edgetrace_traced(ngx_http_request_t *r);
+ngx_int_t ngx_http_edgetrace_add_variables(ngx_conf_t *cf);
+
+/* header glue: extraction from and injection into r->headers_in */
+ngx_int_t ngx_http_edgetrace_extract(ngx_http_request_t *r,
+    ngx_http_edgetrace_ctx_t *ctx);
+ngx_int_t ngx_http_edgetrace_inject(ngx_http_request_t *r,
+    ngx_http_edgetrace_ctx_t *ctx, u_char *traceparent, ngx_uint_t copy);
+
+
+#endif /* NGX_HTTP_EDGETRACE_MODULE_H */
