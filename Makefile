@@ -24,7 +24,7 @@ CC         ?= cc
 OPT        ?= -O2
 WARN       := -Wall -Wextra -Werror
 CORE_CFLAGS = -std=c99 $(WARN) $(OPT) -g -fPIC -pthread -Icommon $(SAN_FLAGS)
-LIBS       := -lhiredis -lpthread
+LIBS       := -lhiredis -lpthread -lm
 
 
 CORE_OBJS  := $(patsubst common/%.c,$(BUILD)/core/%.o,$(CORE_SRCS))
@@ -32,6 +32,8 @@ UNIT_SRCS  := $(wildcard t/unit/test_*.c)
 UNIT_BINS  := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 
 MODULE     := $(BUILD)/ngx_http_edgetrace_module.so
+
+.SECONDARY: $(CORE_OBJS)
 
 .PHONY: all deps test unit demo bench clean
 

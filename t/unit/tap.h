@@ -1,6 +1,7 @@
 /*
  * A minimal TAP producer for the core's table-driven unit tests.
- * Each test binary prints a TAP stream; t/unit/*.t run them under prove.
+ * Each test binary prints a TAP stream; the t/unit/NAME.t wrappers run
+ * them under prove.
  */
 
 #ifndef ET_TAP_H
