@@ -1,0 +1,293 @@
+/*
+ * The counters of SPEC section 6: one slot per process in shared memory,
+ * summed by the status handler.
+ */
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "et_metrics.h"
+
+
+#define et_load(p)  __atomic_load_n(p, __ATOMIC_RELAXED)
+
+
+size_t
+et_metrics_size(uint32_t nslots)
+{
+    return sizeof(et_metrics_t) + (size_t) nslots * sizeof(et_slot_t);
+}
+
+
+void
+et_metrics_init(et_metrics_t *m, uint32_t nslots)
+{
+    memset(m, 0, et_metrics_size(nslots));
+    m->nslots = nslots;
+}
+
+
+/* kill(pid, 0) fails with EPERM for a live process of another user */
+static int
+et_pid_alive(int32_t pid)
+{
+    return pid > 0 && (kill((pid_t) pid, 0) == 0 || errno == EPERM);
+}
+
+
+et_counters_t *
+et_metrics_claim(et_metrics_t *m, int32_t pid)
+{
+    int32_t     old;
+    uint32_t    i;
+    et_slot_t  *slot;
+
+    if (pid <= 0) {
+        return NULL;
+    }
+
+    /* a free slot first: its counters are final, nobody writes them */
+
+    for (i = 0; i < m->nslots; i++) {
+        slot = &m->slots[i];
+        old = 0;
+
+        if (__atomic_load_n(&slot->pid, __ATOMIC_RELAXED) == 0
+            && __atomic_compare_exchange_n(&slot->pid, &old, pid, 0,
+                                           __ATOMIC_ACQ_REL,
+                                           __ATOMIC_RELAXED))
+        {
+            return &slot->counters;
+        }
+    }
+
+    /*
+     * Then the slot of a process that died without releasing it (a crashed
+     * worker).  The compare-and-swap makes sure only one claimer takes it.
+     */
+
+    for (i = 0; i < m->nslots; i++) {
+        slot = &m->slots[i];
+        old = __atomic_load_n(&slot->pid, __ATOMIC_RELAXED);
+
+        if (old == 0 || old == pid || et_pid_alive(old)) {
+            continue;
+        }
+
+        if (__atomic_compare_exchange_n(&slot->pid, &old, pid, 0,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+        {
+            __atomic_store_n(&slot->counters.redis_connected, 0,
+                             __ATOMIC_RELAXED);
+            return &slot->counters;
+        }
+    }
+
+    return NULL;
+}
+
+
+void
+et_metrics_release(et_metrics_t *m, et_counters_t *c)
+{
+    et_slot_t  *slot;
+
+    if (c == NULL) {
+        return;
+    }
+
+    slot = (et_slot_t *) ((uint8_t *) c - offsetof(et_slot_t, counters));
+
+    if (slot < &m->slots[0] || slot >= &m->slots[m->nslots]) {
+        return;
+    }
+
+    __atomic_store_n(&c->redis_connected, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&slot->pid, 0, __ATOMIC_RELEASE);
+}
+
+
+void
+et_metrics_sum(const et_metrics_t *m, et_metrics_sum_t *sum)
+{
+    int32_t               pid;
+    uint32_t              i;
+    uint64_t              spans, exported, full, error, done;
+    const et_slot_t      *slot;
+    const et_counters_t  *c;
+
+    memset(sum, 0, sizeof(et_metrics_sum_t));
+
+    for (i = 0; i < m->nslots; i++) {
+        slot = &m->slots[i];
+        c = &slot->counters;
+
+        pid = __atomic_load_n(&slot->pid, __ATOMIC_ACQUIRE);
+
+        /*
+         * A span is counted in "spans" before it is exported or dropped:
+         * reading the outcomes first keeps a racy read from going below
+         * zero in most cases; the rest is clamped.
+         */
+        exported = et_load(&c->exported);
+        full = et_load(&c->dropped_queue_full);
+        error = et_load(&c->dropped_redis_error);
+
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+
+        spans = et_load(&c->spans);
+
+        sum->spans += spans;
+        sum->exported += exported;
+        sum->dropped_queue_full += full;
+        sum->dropped_redis_error += error;
+        sum->requests += et_load(&c->requests);
+        sum->requests_sampled += et_load(&c->requests_sampled);
+        sum->redis_errors += et_load(&c->redis_errors);
+        sum->redis_reconnects += et_load(&c->redis_reconnects);
+
+        if (pid != 0 && et_pid_alive(pid)) {
+            done = exported + full + error;
+            sum->queued += spans > done ? spans - done : 0;
+            sum->redis_connected += et_load(&c->redis_connected);
+        }
+    }
+}
+
+
+typedef struct {
+    uint8_t  *pos;
+    uint8_t  *last;
+    int       full;
+} et_out_t;
+
+
+static void
+et_out_str(et_out_t *out, const char *s)
+{
+    size_t  len;
+
+    len = strlen(s);
+
+    if (out->full || len > (size_t) (out->last - out->pos)) {
+        out->full = 1;
+        return;
+    }
+
+    memcpy(out->pos, s, len);
+    out->pos += len;
+}
+
+
+static void
+et_out_uint(et_out_t *out, uint64_t v)
+{
+    char  digits[24], *p;
+
+    p = digits + sizeof(digits) - 1;
+    *p = '\0';
+
+    do {
+        *--p = (char) ('0' + v % 10);
+        v /= 10;
+    } while (v);
+
+    et_out_str(out, p);
+}
+
+
+typedef struct {
+    const char  *name;
+    const char  *type;
+    const char  *help;
+} et_metric_family_t;
+
+
+size_t
+et_metrics_format(const et_metrics_sum_t *sum, uint8_t *buf, size_t size)
+{
+    size_t     i;
+    uint8_t   *done;
+    et_out_t   out;
+
+    static const et_metric_family_t  families[] = {
+        { "edgetrace_requests_total", "counter",
+          "Client requests traced, sampled or not." },
+        { "edgetrace_requests_sampled_total", "counter",
+          "Client requests traced and sampled." },
+        { "edgetrace_spans_total", "counter",
+          "Spans finished and handed to the exporter." },
+        { "edgetrace_spans_exported_total", "counter",
+          "Spans acknowledged by Redis." },
+        { "edgetrace_spans_dropped_total", "counter",
+          "Spans lost, by reason." },
+        { "edgetrace_spans_queued", "gauge",
+          "Spans waiting in the exporters' queues now." },
+        { "edgetrace_redis_errors_total", "counter",
+          "Failed Redis connects and writes, and Redis error replies." },
+        { "edgetrace_redis_reconnects_total", "counter",
+          "Successful reconnects to Redis." },
+        { "edgetrace_redis_connected", "gauge",
+          "Processes connected to Redis now." }
+    };
+
+    uint64_t  values[sizeof(families) / sizeof(families[0])];
+
+    values[0] = sum->requests;
+    values[1] = sum->requests_sampled;
+    values[2] = sum->spans;
+    values[3] = sum->exported;
+    values[4] = 0;                      /* two samples, below */
+    values[5] = sum->queued;
+    values[6] = sum->redis_errors;
+    values[7] = sum->redis_reconnects;
+    values[8] = sum->redis_connected;
+
+    out.pos = buf;
+    out.last = buf + size;
+    out.full = 0;
+
+    for (i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
+        done = out.pos;
+
+        et_out_str(&out, "# HELP ");
+        et_out_str(&out, families[i].name);
+        et_out_str(&out, " ");
+        et_out_str(&out, families[i].help);
+        et_out_str(&out, "\n# TYPE ");
+        et_out_str(&out, families[i].name);
+        et_out_str(&out, " ");
+        et_out_str(&out, families[i].type);
+        et_out_str(&out, "\n");
+
+        if (i == 4) {
+            et_out_str(&out, families[i].name);
+            et_out_str(&out, "{reason=\"queue_full\"} ");
+            et_out_uint(&out, sum->dropped_queue_full);
+            et_out_str(&out, "\n");
+            et_out_str(&out, families[i].name);
+            et_out_str(&out, "{reason=\"redis_error\"} ");
+            et_out_uint(&out, sum->dropped_redis_error);
+            et_out_str(&out, "\n");
+
+        } else {
+            et_out_str(&out, families[i].name);
+            et_out_str(&out, " ");
+            et_out_uint(&out, values[i]);
+            et_out_str(&out, "\n");
+        }
+
+        /* whole families only: a cut one would be misread by a scraper */
+        if (out.full) {
+            return (size_t) (done - buf);
+        }
+    }
+
+    return (size_t) (out.pos - buf);
+}

@@ -1,0 +1,369 @@
+/*
+ * Redis URLs: "redis://[[user]:password@]host[:port][/db]" and
+ * "unix:/path/to/redis.sock".
+ *
+ * The parse is strict: a field that does not fit is an error, never cut,
+ * and the result is only stored when the whole URL is valid.
+ */
+
+#include <string.h>
+
+#include "et_redis_url.h"
+
+
+#define ET_REDIS_DEFAULT_PORT  6379
+#define ET_REDIS_DB_MAX        2147483647
+
+
+static int
+et_url_prefix(const uint8_t *p, size_t len, const char *prefix)
+{
+    size_t  i, n;
+    int     c;
+
+    n = strlen(prefix);
+
+    if (len < n) {
+        return 0;
+    }
+
+    /* schemes are case-insensitive (RFC 3986, 3.1) */
+    for (i = 0; i < n; i++) {
+        c = p[i];
+
+        if (c >= 'A' && c <= 'Z') {
+            c += 'a' - 'A';
+        }
+
+        if (c != prefix[i]) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static int
+et_url_hex(int c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+
+    return -1;
+}
+
+
+/* percent-decodes into "dst" of "size" bytes, NUL-terminated */
+static const char *
+et_url_decode(char *dst, size_t size, const uint8_t *p, size_t len,
+    const char *too_long)
+{
+    int             hi, lo;
+    size_t          n;
+    const uint8_t  *last;
+
+    n = 0;
+    last = p + len;
+
+    while (p < last) {
+        if (*p == '%') {
+            if (last - p < 3
+                || (hi = et_url_hex(p[1])) < 0
+                || (lo = et_url_hex(p[2])) < 0)
+            {
+                return "invalid percent-encoding in the user or password";
+            }
+
+            if (hi == 0 && lo == 0) {
+                return "the user or password contains a NUL byte";
+            }
+
+            if (n + 1 >= size) {
+                return too_long;
+            }
+
+            dst[n++] = (char) (hi << 4 | lo);
+            p += 3;
+            continue;
+        }
+
+        if (n + 1 >= size) {
+            return too_long;
+        }
+
+        dst[n++] = (char) *p++;
+    }
+
+    dst[n] = '\0';
+
+    return NULL;
+}
+
+
+/* a decimal number in [min, max], all of p..p+len */
+static int
+et_url_number(const uint8_t *p, size_t len, int64_t min, int64_t max,
+    int64_t *out)
+{
+    size_t   i;
+    int64_t  n;
+
+    if (len == 0) {
+        return ET_ERROR;
+    }
+
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        if (p[i] < '0' || p[i] > '9') {
+            return ET_ERROR;
+        }
+
+        n = n * 10 + (p[i] - '0');
+
+        if (n > max) {
+            return ET_ERROR;
+        }
+    }
+
+    if (n < min) {
+        return ET_ERROR;
+    }
+
+    *out = n;
+
+    return ET_OK;
+}
+
+
+static int
+et_url_host_char(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+           || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
+}
+
+
+static int
+et_url_ipv6_char(int c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')
+           || (c >= 'A' && c <= 'F') || c == ':' || c == '.';
+}
+
+
+static const char *
+et_url_parse_unix(const uint8_t *p, size_t len, et_redis_url_t *u)
+{
+    if (len == 0) {
+        return "the unix socket path is missing";
+    }
+
+    if (p[0] != '/') {
+        return "the unix socket path must be absolute";
+    }
+
+    if (len >= sizeof(u->path)) {
+        return "the unix socket path is too long";
+    }
+
+    memcpy(u->path, p, len);
+    u->path[len] = '\0';
+
+    return NULL;
+}
+
+
+static const char *
+et_url_parse_tcp(const uint8_t *p, size_t len, et_redis_url_t *u)
+{
+    size_t          i, ulen;
+    int64_t         n;
+    const char     *err;
+    const uint8_t  *last, *at, *colon, *host, *host_end;
+
+    last = p + len;
+
+    /*
+     * The user info ends at the last '@': host, port and db have none, so
+     * a password with an unencoded '@' or '/' still parses as intended.
+     */
+    at = NULL;
+
+    for (i = len; i > 0; i--) {
+        if (p[i - 1] == '@') {
+            at = p + i - 1;
+            break;
+        }
+    }
+
+    if (at) {
+        colon = memchr(p, ':', (size_t) (at - p));
+
+        if (colon == NULL) {
+            return "the user info must be \"[user]:password\"";
+        }
+
+        ulen = (size_t) (colon - p);
+
+        err = et_url_decode(u->user, sizeof(u->user), p, ulen,
+                            "the user is too long");
+        if (err) {
+            return err;
+        }
+
+        err = et_url_decode(u->password, sizeof(u->password), colon + 1,
+                            (size_t) (at - colon - 1),
+                            "the password is too long");
+        if (err) {
+            return err;
+        }
+
+        if (u->password[0] == '\0') {
+            return "the password is empty";
+        }
+
+        p = at + 1;
+    }
+
+    /* host */
+
+    if (p < last && *p == '[') {
+        host = ++p;
+
+        while (p < last && *p != ']') {
+            if (!et_url_ipv6_char(*p)) {
+                return "invalid IPv6 address";
+            }
+
+            p++;
+        }
+
+        if (p == last) {
+            return "the IPv6 address has no closing ']'";
+        }
+
+        host_end = p++;
+
+        if (host_end == host) {
+            return "the host is missing";
+        }
+
+        if (memchr(host, ':', (size_t) (host_end - host)) == NULL) {
+            return "invalid IPv6 address";
+        }
+
+    } else {
+        host = p;
+
+        while (p < last && *p != ':' && *p != '/') {
+            if (!et_url_host_char(*p)) {
+                return "invalid host";
+            }
+
+            p++;
+        }
+
+        host_end = p;
+
+        if (host_end == host) {
+            return "the host is missing";
+        }
+    }
+
+    if ((size_t) (host_end - host) >= sizeof(u->host)) {
+        return "the host is too long";
+    }
+
+    memcpy(u->host, host, (size_t) (host_end - host));
+    u->host[host_end - host] = '\0';
+
+    /* port */
+
+    u->port = ET_REDIS_DEFAULT_PORT;
+
+    if (p < last && *p == ':') {
+        colon = ++p;
+
+        while (p < last && *p != '/') {
+            p++;
+        }
+
+        if (et_url_number(colon, (size_t) (p - colon), 1, 65535, &n)
+            != ET_OK)
+        {
+            return "invalid port";
+        }
+
+        u->port = (int) n;
+    }
+
+    /* db: "/" alone is db 0 */
+
+    if (p < last) {
+        if (*p != '/') {
+            return "invalid host";
+        }
+
+        p++;
+
+        if (p < last) {
+            if (et_url_number(p, (size_t) (last - p), 0, ET_REDIS_DB_MAX, &n)
+                != ET_OK)
+            {
+                return "invalid database number";
+            }
+
+            u->db = (int) n;
+        }
+    }
+
+    return NULL;
+}
+
+
+int
+et_redis_url_parse(const uint8_t *p, size_t len, et_redis_url_t *url,
+    const char **err)
+{
+    const char      *e;
+    et_redis_url_t   u;
+
+    memset(&u, 0, sizeof(et_redis_url_t));
+
+    if (len == 0) {
+        e = "the URL is empty";
+
+    } else if (memchr(p, '\0', len) != NULL) {
+        e = "the URL contains a NUL byte";
+
+    } else if (et_url_prefix(p, len, "rediss://")) {
+        e = "rediss:// is not supported: Debian 12's hiredis 0.14 has no TLS";
+
+    } else if (et_url_prefix(p, len, "redis://")) {
+        e = et_url_parse_tcp(p + 8, len - 8, &u);
+
+    } else if (et_url_prefix(p, len, "unix:")) {
+        e = et_url_parse_unix(p + 5, len - 5, &u);
+
+    } else {
+        e = "the URL must start with \"redis://\" or \"unix:\"";
+    }
+
+    if (e) {
+        *err = e;
+        return ET_ERROR;
+    }
+
+    *url = u;
+
+    return ET_OK;
+}

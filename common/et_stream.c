@@ -1,0 +1,707 @@
+/*
+ * The stream entry of SPEC section 5 as one RESP XADD command.
+ *
+ * Every argument is a RESP bulk string ("$<len>\r\n<bytes>\r\n"), so a
+ * value is taken byte for byte, whatever it holds: CR, LF, NUL or text that
+ * looks like RESP cannot end it early or add a field.  Field names and their
+ * length prefixes are constants; only ids, numbers and values are written
+ * per span, with no snprintf.  et_entry_size() and et_entry_write() walk the
+ * span the same way, and the size is exact: the queue reserves it.
+ */
+
+#include <string.h>
+
+#include "et_stream.h"
+
+
+/* a MAXLEN beyond this is refused by Redis ("value is out of range") */
+#define ET_STREAM_MAXLEN_MAX  ((uint64_t) INT64_MAX)
+
+
+#define et_cpylit(p, s)                                                       \
+    (memcpy(p, s, sizeof(s) - 1), (p) + sizeof(s) - 1)
+
+
+/* constant fields, with their values when those are constant too */
+#define ET_F_V          "$1\r\nv\r\n$1\r\n1\r\n"
+#define ET_F_TRACE_ID   "$8\r\ntrace_id\r\n$32\r\n"
+#define ET_F_SPAN_ID    "$7\r\nspan_id\r\n$16\r\n"
+#define ET_F_PARENT_ID  "$9\r\nparent_id\r\n$16\r\n"
+#define ET_F_NAME       "$4\r\nname\r\n"
+#define ET_F_SERVER     "$4\r\nkind\r\n$6\r\nserver\r\n"
+#define ET_F_CLIENT     "$4\r\nkind\r\n$6\r\nclient\r\n"
+#define ET_F_START_NS   "$8\r\nstart_ns\r\n"
+#define ET_F_END_NS     "$6\r\nend_ns\r\n"
+#define ET_F_UNSET      "$6\r\nstatus\r\n$5\r\nunset\r\n"
+#define ET_F_ERROR      "$6\r\nstatus\r\n$5\r\nerror\r\n"
+#define ET_F_TRACESTATE "$10\r\ntracestate\r\n"
+
+/* the event fields "event.<i>" below 10 share one length prefix */
+#define ET_F_EVENT      "$7\r\nevent."
+
+#define ET_E_PEER       "upstream.try peer="
+#define ET_E_STATUS     " status="
+#define ET_E_CONNECT    " connect_ms="
+#define ET_E_HEADER     " header_ms="
+#define ET_E_RESPONSE   " response_ms="
+
+#define ET_LIT_LEN(s)   (sizeof(s) - 1)
+
+/* the fields every span has: v ... status */
+#define ET_FIXED_FIELDS  8
+
+/* the fixed part of an id field: name, "$32\r\n"/"$16\r\n", hex, "\r\n" */
+#define ET_ID_FIELD_SIZE(f, n)  (ET_LIT_LEN(f) + 2 * (n) + 2)
+
+
+static const char  et_dec_pairs[201] =
+    "00010203040506070809"
+    "10111213141516171819"
+    "20212223242526272829"
+    "30313233343536373839"
+    "40414243444546474849"
+    "50515253545556575859"
+    "60616263646566676869"
+    "70717273747576777879"
+    "80818283848586878889"
+    "90919293949596979899";
+
+
+static const uint64_t  et_pow10[20] = {
+    1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL,
+    10000000ULL, 100000000ULL, 1000000000ULL, 10000000000ULL,
+    100000000000ULL, 1000000000000ULL, 10000000000000ULL,
+    100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL,
+    100000000000000000ULL, 1000000000000000000ULL,
+    10000000000000000000ULL
+};
+
+
+/*
+ * The number of decimal digits of "v": the bit length times log10(2)
+ * (1233 / 4096) is the digit count or one less, and one compare decides.
+ */
+static inline size_t
+et_dec_len(uint64_t v)
+{
+    size_t  n;
+
+    n = ((size_t) (64 - __builtin_clzll(v | 1)) * 1233) >> 12;
+
+    return n + ((v | 1) >= et_pow10[n]);
+}
+
+
+/* writes the "len" digits of "v" < 10^8 (len == et_dec_len(v)) */
+static inline uint8_t *
+et_dec_write32(uint8_t *p, uint32_t v, size_t len)
+{
+    uint8_t   *end;
+    uint32_t   i;
+
+    end = p + len;
+    p = end;
+
+    while (v >= 100) {
+        i = (v % 100) * 2;
+        v /= 100;
+        *--p = (uint8_t) et_dec_pairs[i + 1];
+        *--p = (uint8_t) et_dec_pairs[i];
+    }
+
+    if (v >= 10) {
+        i = v * 2;
+        *--p = (uint8_t) et_dec_pairs[i + 1];
+        *--p = (uint8_t) et_dec_pairs[i];
+
+    } else {
+        *--p = (uint8_t) ('0' + v);
+    }
+
+    return end;
+}
+
+
+/* exactly 8 digits, leading zeros included: four independent pairs */
+static inline uint8_t *
+et_dec_write8(uint8_t *p, uint32_t v)
+{
+    uint32_t  hi, lo;
+
+    hi = v / 10000;
+    lo = v % 10000;
+
+    memcpy(p, &et_dec_pairs[(hi / 100) * 2], 2);
+    memcpy(p + 2, &et_dec_pairs[(hi % 100) * 2], 2);
+    memcpy(p + 4, &et_dec_pairs[(lo / 100) * 2], 2);
+    memcpy(p + 6, &et_dec_pairs[(lo % 100) * 2], 2);
+
+    return p + 8;
+}
+
+
+/*
+ * Writes the "len" digits of "v" (len == et_dec_len(v)); returns the end.
+ * Large numbers (nanosecond times have 19 digits) are cut into 8-digit
+ * chunks written with 32-bit arithmetic, rather than one long chain of
+ * 64-bit divisions.
+ */
+static inline uint8_t *
+et_dec_write(uint8_t *p, uint64_t v, size_t len)
+{
+    uint64_t  hi;
+
+    if (len <= 8) {
+        return et_dec_write32(p, (uint32_t) v, len);
+    }
+
+    hi = v / 100000000;
+
+    if (len <= 16) {
+        p = et_dec_write32(p, (uint32_t) hi, len - 8);
+
+    } else {
+        p = et_dec_write32(p, (uint32_t) (hi / 100000000), len - 16);
+        p = et_dec_write8(p, (uint32_t) (hi % 100000000));
+    }
+
+    return et_dec_write8(p, (uint32_t) (v % 100000000));
+}
+
+
+/*
+ * Copies a short run of bytes without a call: most keys and values of a
+ * span are under 32 bytes, and a libc call costs more than the copy.  The
+ * fixed-size memcpy()s compile to single loads and stores, which may
+ * overlap but never go outside [src, src + len) or [dst, dst + len).
+ */
+static inline uint8_t *
+et_copy(uint8_t *dst, const uint8_t *src, size_t len)
+{
+    if (len >= 16) {
+        if (len > 32) {
+            memcpy(dst, src, len);
+
+        } else {
+            memcpy(dst, src, 16);
+            memcpy(dst + len - 16, src + len - 16, 16);
+        }
+
+    } else if (len >= 8) {
+        memcpy(dst, src, 8);
+        memcpy(dst + len - 8, src + len - 8, 8);
+
+    } else if (len >= 4) {
+        memcpy(dst, src, 4);
+        memcpy(dst + len - 4, src + len - 4, 4);
+
+    } else if (len) {
+        dst[0] = src[0];
+        dst[len / 2] = src[len / 2];
+        dst[len - 1] = src[len - 1];
+    }
+
+    return dst + len;
+}
+
+
+/* the size of a bulk string of "len" bytes; most are short */
+static inline size_t
+et_bulk_size(size_t len)
+{
+    if (len < 10) {
+        return len + 6;
+    }
+
+    if (len < 100) {
+        return len + 7;
+    }
+
+    return 1 + et_dec_len(len) + 2 + len + 2;
+}
+
+
+static inline uint8_t *
+et_bulk_write(uint8_t *p, const uint8_t *data, size_t len)
+{
+    *p++ = '$';
+
+    if (len < 10) {
+        *p++ = (uint8_t) ('0' + len);
+
+    } else if (len < 100) {
+        memcpy(p, &et_dec_pairs[len * 2], 2);
+        p += 2;
+
+    } else {
+        p = et_dec_write(p, len, et_dec_len(len));
+    }
+
+    memcpy(p, "\r\n", 2);
+    p = et_copy(p + 2, data, len);
+    memcpy(p, "\r\n", 2);
+
+    return p + 2;
+}
+
+
+/* a decimal number (at most 20 digits) as a bulk string */
+static inline size_t
+et_bulk_uint_size(uint64_t v)
+{
+    size_t  n;
+
+    n = et_dec_len(v);
+
+    return (n < 10 ? 4 : 5) + n + 2;
+}
+
+
+static inline uint8_t *
+et_bulk_uint_write(uint8_t *p, uint64_t v)
+{
+    size_t  n;
+
+    n = et_dec_len(v);
+
+    *p++ = '$';
+
+    if (n < 10) {
+        *p++ = (uint8_t) ('0' + n);
+
+    } else {
+        *p++ = (uint8_t) ('0' + n / 10);
+        *p++ = (uint8_t) ('0' + n % 10);
+    }
+
+    *p++ = '\r';
+    *p++ = '\n';
+    p = et_dec_write(p, v, n);
+    *p++ = '\r';
+    *p++ = '\n';
+
+    return p;
+}
+
+
+/* the magnitude of a signed value, INT64_MIN included */
+static inline uint64_t
+et_int_abs(int64_t v)
+{
+    return v < 0 ? (uint64_t) -(v + 1) + 1 : (uint64_t) v;
+}
+
+
+static inline size_t
+et_bulk_int_size(int64_t v)
+{
+    size_t  n;
+
+    n = et_dec_len(et_int_abs(v)) + (v < 0);
+
+    return (n < 10 ? 4 : 5) + n + 2;
+}
+
+
+static inline uint8_t *
+et_bulk_int_write(uint8_t *p, int64_t v)
+{
+    size_t    n, d;
+    uint64_t  u;
+
+    u = et_int_abs(v);
+    d = et_dec_len(u);
+    n = d + (v < 0);
+
+    *p++ = '$';
+
+    if (n < 10) {
+        *p++ = (uint8_t) ('0' + n);
+
+    } else {
+        *p++ = (uint8_t) ('0' + n / 10);
+        *p++ = (uint8_t) ('0' + n % 10);
+    }
+
+    *p++ = '\r';
+    *p++ = '\n';
+
+    if (v < 0) {
+        *p++ = '-';
+    }
+
+    p = et_dec_write(p, u, d);
+    *p++ = '\r';
+    *p++ = '\n';
+
+    return p;
+}
+
+
+/* "event.<i>" */
+static inline size_t
+et_event_name_size(size_t i)
+{
+    size_t  n;
+
+    if (i < 10) {
+        return ET_LIT_LEN(ET_F_EVENT) + 1 + 2;
+    }
+
+    n = ET_LIT_LEN("event.") + et_dec_len(i);
+
+    return 1 + et_dec_len(n) + 2 + n + 2;
+}
+
+
+static inline uint8_t *
+et_event_name_write(uint8_t *p, size_t i)
+{
+    size_t  n, d;
+
+    if (i < 10) {
+        p = et_cpylit(p, ET_F_EVENT);
+        *p++ = (uint8_t) ('0' + i);
+
+    } else {
+        d = et_dec_len(i);
+        n = ET_LIT_LEN("event.") + d;
+        *p++ = '$';
+        p = et_dec_write(p, n, et_dec_len(n));
+        p = et_cpylit(p, "\r\nevent.");
+        p = et_dec_write(p, i, d);
+    }
+
+    *p++ = '\r';
+    *p++ = '\n';
+
+    return p;
+}
+
+
+/* a try's time or status: the number, or '-' when unknown */
+static inline size_t
+et_event_num_len(int64_t v)
+{
+    return v < 0 ? 1 : et_dec_len((uint64_t) v);
+}
+
+
+static inline uint8_t *
+et_event_num_write(uint8_t *p, int64_t v)
+{
+    if (v < 0) {
+        *p++ = '-';
+        return p;
+    }
+
+    return et_dec_write(p, (uint64_t) v, et_dec_len((uint64_t) v));
+}
+
+
+static inline size_t
+et_event_peer_len(const et_stream_t *st, const et_try_t *t)
+{
+    if (t->peer.len == 0) {
+        return 1;
+    }
+
+    return t->peer.len < st->value_max ? t->peer.len : st->value_max;
+}
+
+
+/* the length of the event's value, without its bulk framing */
+static inline size_t
+et_event_value_len(const et_stream_t *st, const et_try_t *t)
+{
+    return ET_LIT_LEN(ET_E_PEER) + et_event_peer_len(st, t)
+           + ET_LIT_LEN(ET_E_STATUS)
+           + et_event_num_len(t->status ? (int64_t) t->status : -1)
+           + ET_LIT_LEN(ET_E_CONNECT) + et_event_num_len(t->connect_ms)
+           + ET_LIT_LEN(ET_E_HEADER) + et_event_num_len(t->header_ms)
+           + ET_LIT_LEN(ET_E_RESPONSE) + et_event_num_len(t->response_ms);
+}
+
+
+static inline uint8_t *
+et_event_value_write(uint8_t *p, const et_stream_t *st, const et_try_t *t,
+    size_t len)
+{
+    *p++ = '$';
+    p = et_dec_write(p, len, et_dec_len(len));
+    *p++ = '\r';
+    *p++ = '\n';
+
+    p = et_cpylit(p, ET_E_PEER);
+
+    if (t->peer.len == 0) {
+        *p++ = '-';
+
+    } else {
+        p = et_copy(p, t->peer.data, et_event_peer_len(st, t));
+    }
+
+    p = et_cpylit(p, ET_E_STATUS);
+    p = et_event_num_write(p, t->status ? (int64_t) t->status : -1);
+    p = et_cpylit(p, ET_E_CONNECT);
+    p = et_event_num_write(p, t->connect_ms);
+    p = et_cpylit(p, ET_E_HEADER);
+    p = et_event_num_write(p, t->header_ms);
+    p = et_cpylit(p, ET_E_RESPONSE);
+    p = et_event_num_write(p, t->response_ms);
+
+    *p++ = '\r';
+    *p++ = '\n';
+
+    return p;
+}
+
+
+static inline size_t
+et_trunc(const et_stream_t *st, size_t len)
+{
+    return len < st->value_max ? len : st->value_max;
+}
+
+
+static inline int
+et_has_service(const et_span_t *span)
+{
+    return span->service != NULL && span->service->len != 0;
+}
+
+
+/* the fields (pairs of arguments) after the prefix */
+static inline size_t
+et_entry_fields(const et_span_t *span)
+{
+    return ET_FIXED_FIELDS + span->has_parent + et_has_service(span)
+           + (span->tracestate.len != 0) + span->nattrs + span->ntries;
+}
+
+
+int
+et_stream_parse_option(const uint8_t *p, size_t len, uint64_t *maxlen,
+    const char **err)
+{
+    uint64_t        n;
+    unsigned        d;
+    const uint8_t  *last;
+
+    if (len < ET_LIT_LEN("maxlen=")
+        || memcmp(p, "maxlen=", ET_LIT_LEN("maxlen=")) != 0)
+    {
+        *err = "unknown option, expected \"maxlen=N\"";
+        return ET_ERROR;
+    }
+
+    last = p + len;
+    p += ET_LIT_LEN("maxlen=");
+
+    if (p == last) {
+        *err = "maxlen has no value";
+        return ET_ERROR;
+    }
+
+    n = 0;
+
+    for ( /* void */ ; p < last; p++) {
+        if (*p < '0' || *p > '9') {
+            *err = "maxlen must be a decimal number";
+            return ET_ERROR;
+        }
+
+        d = *p - '0';
+
+        if (n > (ET_STREAM_MAXLEN_MAX - d) / 10) {
+            *err = "maxlen is too large";
+            return ET_ERROR;
+        }
+
+        n = n * 10 + d;
+    }
+
+    *maxlen = n;
+
+    return ET_OK;
+}
+
+
+int
+et_stream_init(et_stream_t *st, uint8_t *buf, const uint8_t *key,
+    size_t klen, uint64_t maxlen, size_t value_max)
+{
+    uint8_t  *p;
+
+    if (klen == 0 || klen > ET_STREAM_KEY_MAX
+        || maxlen > ET_STREAM_MAXLEN_MAX)
+    {
+        return ET_ERROR;
+    }
+
+    p = et_cpylit(buf, "$4\r\nXADD\r\n");
+    p = et_bulk_write(p, key, klen);
+    st->prefix_args = 3;
+
+    if (maxlen) {
+        p = et_cpylit(p, "$6\r\nMAXLEN\r\n$1\r\n~\r\n");
+        p = et_bulk_uint_write(p, maxlen);
+        st->prefix_args += 3;
+    }
+
+    p = et_cpylit(p, "$1\r\n*\r\n");
+
+    st->prefix.data = buf;
+    st->prefix.len = (size_t) (p - buf);
+    st->maxlen = maxlen;
+
+    /* 0 would make every value empty: take it as "the default" */
+    st->value_max = value_max ? value_max : ET_VALUE_MAX_DEFAULT;
+
+    return ET_OK;
+}
+
+
+size_t
+et_entry_size(const et_stream_t *st, const et_span_t *span)
+{
+    size_t            size, i, len;
+    const et_attr_t  *a;
+
+    len = st->prefix_args + 2 * et_entry_fields(span);
+
+    size = 1 + et_dec_len(len) + 2
+           + st->prefix.len
+           + ET_LIT_LEN(ET_F_V)
+           + ET_ID_FIELD_SIZE(ET_F_TRACE_ID, ET_TRACE_ID_LEN)
+           + ET_ID_FIELD_SIZE(ET_F_SPAN_ID, ET_SPAN_ID_LEN)
+           + ET_LIT_LEN(ET_F_NAME) + et_bulk_size(et_trunc(st, span->name.len))
+           + ET_LIT_LEN(ET_F_SERVER)
+           + ET_LIT_LEN(ET_F_START_NS) + et_bulk_uint_size(span->start_ns)
+           + ET_LIT_LEN(ET_F_END_NS) + et_bulk_uint_size(span->end_ns)
+           + ET_LIT_LEN(ET_F_UNSET);
+
+    if (span->has_parent) {
+        size += ET_ID_FIELD_SIZE(ET_F_PARENT_ID, ET_SPAN_ID_LEN);
+    }
+
+    if (et_has_service(span)) {
+        size += span->service->len;
+    }
+
+    if (span->tracestate.len) {
+        size += ET_LIT_LEN(ET_F_TRACESTATE)
+                + et_bulk_size(span->tracestate.len);
+    }
+
+    for (i = 0; i < span->nattrs; i++) {
+        a = &span->attrs[i];
+
+        size += a->key->resp.len;
+
+        if (a->type == ET_ATTR_INT) {
+            size += et_bulk_int_size(a->num);
+
+        } else {
+            size += et_bulk_size(et_trunc(st, a->str.len));
+        }
+    }
+
+    for (i = 0; i < span->ntries; i++) {
+        size += et_event_name_size(i)
+                + et_bulk_size(et_event_value_len(st, &span->tries[i]));
+    }
+
+    return size;
+}
+
+
+uint8_t *
+et_entry_write(const et_stream_t *st, const et_span_t *span, uint8_t *dst)
+{
+    size_t            i, n;
+    uint8_t          *p;
+    const et_attr_t  *a;
+
+    p = dst;
+
+    n = st->prefix_args + 2 * et_entry_fields(span);
+
+    *p++ = '*';
+    p = et_dec_write(p, n, et_dec_len(n));
+    *p++ = '\r';
+    *p++ = '\n';
+
+    p = et_copy(p, st->prefix.data, st->prefix.len);
+
+    p = et_cpylit(p, ET_F_V);
+
+    p = et_cpylit(p, ET_F_TRACE_ID);
+    p = et_hex_encode(p, span->trace_id, ET_TRACE_ID_LEN);
+    *p++ = '\r';
+    *p++ = '\n';
+
+    p = et_cpylit(p, ET_F_SPAN_ID);
+    p = et_hex_encode(p, span->span_id, ET_SPAN_ID_LEN);
+    *p++ = '\r';
+    *p++ = '\n';
+
+    if (span->has_parent) {
+        p = et_cpylit(p, ET_F_PARENT_ID);
+        p = et_hex_encode(p, span->parent_id, ET_SPAN_ID_LEN);
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+
+    p = et_cpylit(p, ET_F_NAME);
+    p = et_bulk_write(p, span->name.data, et_trunc(st, span->name.len));
+
+    if (span->kind == ET_SPAN_CLIENT) {
+        p = et_cpylit(p, ET_F_CLIENT);
+
+    } else {
+        p = et_cpylit(p, ET_F_SERVER);
+    }
+
+    p = et_cpylit(p, ET_F_START_NS);
+    p = et_bulk_uint_write(p, span->start_ns);
+    p = et_cpylit(p, ET_F_END_NS);
+    p = et_bulk_uint_write(p, span->end_ns);
+
+    if (span->status == ET_STATUS_ERROR) {
+        p = et_cpylit(p, ET_F_ERROR);
+
+    } else {
+        p = et_cpylit(p, ET_F_UNSET);
+    }
+
+    if (et_has_service(span)) {
+        p = et_copy(p, span->service->data, span->service->len);
+    }
+
+    if (span->tracestate.len) {
+        p = et_cpylit(p, ET_F_TRACESTATE);
+        p = et_bulk_write(p, span->tracestate.data, span->tracestate.len);
+    }
+
+    for (i = 0; i < span->nattrs; i++) {
+        a = &span->attrs[i];
+
+        p = et_copy(p, a->key->resp.data, a->key->resp.len);
+
+        if (a->type == ET_ATTR_INT) {
+            p = et_bulk_int_write(p, a->num);
+
+        } else {
+            p = et_bulk_write(p, a->str.data, et_trunc(st, a->str.len));
+        }
+    }
+
+    for (i = 0; i < span->ntries; i++) {
+        p = et_event_name_write(p, i);
+        p = et_event_value_write(p, st, &span->tries[i],
+                                 et_event_value_len(st, &span->tries[i]));
+    }
+
+    return p;
+}

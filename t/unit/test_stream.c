@@ -1,0 +1,1744 @@
+/*
+ * Unit tests: et_span.c (keys, constant fields) and et_stream.c (the
+ * stream entry), ending with a round trip through a real Redis whose port
+ * is in ET_REDIS_PORT (t/unit/stream.t starts one).
+ *
+ * Entries are checked three ways: byte for byte against hand-written
+ * commands; against a slow reference encoder (snprintf, one field at a
+ * time) for generated spans; and by reading them back from Redis.
+ */
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "et_core.h"
+#include "et_span.h"
+#include "et_stream.h"
+#include "tap.h"
+
+
+#define S(s)  (const uint8_t *) (s), sizeof(s) - 1
+#define T(s)  (s), sizeof(s) - 1
+
+#define nelts(a)  (sizeof(a) / sizeof((a)[0]))
+
+#define MAX_PAIRS  64
+#define GENERATED  2000
+
+
+/* one field of the expected entry, owned (malloc) */
+typedef struct {
+    uint8_t  *name;
+    size_t    name_len;
+    uint8_t  *value;
+    size_t    value_len;
+} pair_t;
+
+
+static uint8_t *
+dup_mem(const void *p, size_t len)
+{
+    uint8_t  *d;
+
+    /* exact size, so valgrind sees any access past the end */
+    d = malloc(len ? len : 1);
+    if (d == NULL) {
+        abort();
+    }
+
+    if (len) {
+        memcpy(d, p, len);
+    }
+
+    return d;
+}
+
+
+static void
+print_escaped(const char *label, const uint8_t *p, size_t len)
+{
+    size_t  i;
+
+    printf("#   %s (%zu bytes): '", label, len);
+
+    for (i = 0; i < len && i < 2000; i++) {
+        if (p[i] == '\r') {
+            printf("\\r");
+
+        } else if (p[i] == '\n') {
+            printf("\\n");
+
+        } else if (p[i] < 0x20 || p[i] >= 0x7f) {
+            printf("\\x%02x", p[i]);
+
+        } else {
+            putchar(p[i]);
+        }
+    }
+
+    printf("%s'\n", i < len ? "..." : "");
+}
+
+
+/* a printable copy for test names (4 rotating buffers) */
+static const char *
+esc(const void *data, size_t len)
+{
+    size_t          i, n;
+    const uint8_t  *p;
+
+    static char      bufs[4][256];
+    static unsigned  next;
+
+    char  *b;
+
+    b = bufs[next++ % 4];
+    p = data;
+    n = 0;
+
+    for (i = 0; i < len && n < sizeof(bufs[0]) - 8; i++) {
+        if (p[i] == '\r') {
+            n += (size_t) sprintf(b + n, "\\r");
+
+        } else if (p[i] == '\n') {
+            n += (size_t) sprintf(b + n, "\\n");
+
+        } else if (p[i] < 0x20 || p[i] >= 0x7f) {
+            n += (size_t) sprintf(b + n, "\\x%02x", p[i]);
+
+        } else {
+            b[n++] = (char) p[i];
+        }
+    }
+
+    b[n] = '\0';
+
+    return b;
+}
+
+
+static void
+is_bytes(const uint8_t *got, size_t glen, const void *want, size_t wlen,
+    const char *name)
+{
+    int  ok;
+
+    ok = glen == wlen && (wlen == 0 || memcmp(got, want, wlen) == 0);
+
+    tap_ok(ok, "%s", name);
+
+    if (!ok) {
+        print_escaped("got", got, glen);
+        print_escaped("expected", want, wlen);
+    }
+}
+
+
+/* --- a reference encoder: slow and obvious --- */
+
+
+static void
+pair_add(pair_t *pairs, size_t *n, const void *name, size_t nlen,
+    const void *value, size_t vlen)
+{
+    if (*n == MAX_PAIRS) {
+        abort();
+    }
+
+    pairs[*n].name = dup_mem(name, nlen);
+    pairs[*n].name_len = nlen;
+    pairs[*n].value = dup_mem(value, vlen);
+    pairs[*n].value_len = vlen;
+    (*n)++;
+}
+
+
+static void
+pair_add_str(pair_t *pairs, size_t *n, const char *name, const char *value)
+{
+    pair_add(pairs, n, name, strlen(name), value, strlen(value));
+}
+
+
+static void
+pairs_free(pair_t *pairs, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        free(pairs[i].name);
+        free(pairs[i].value);
+    }
+}
+
+
+static void
+hex(char *dst, const uint8_t *id, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        sprintf(dst + 2 * i, "%02x", id[i]);
+    }
+}
+
+
+static size_t
+min_size(size_t a, size_t b)
+{
+    return a < b ? a : b;
+}
+
+
+static void
+ref_num(char *buf, int64_t v)
+{
+    if (v < 0) {
+        strcpy(buf, "-");
+
+    } else {
+        sprintf(buf, "%lld", (long long) v);
+    }
+}
+
+
+/* the fields of SPEC section 5 that "span" should be encoded to */
+static size_t
+ref_pairs(const et_span_t *span, size_t value_max, pair_t *pairs)
+{
+    char              buf[12000], name[32], id[40], st[24], c[24], h[24];
+    char              r[24], peer[11000], tail[160];
+    size_t            n, i, plen;
+    const et_attr_t  *a;
+    const et_try_t   *t;
+
+    n = 0;
+
+    pair_add_str(pairs, &n, "v", "1");
+    hex(id, span->trace_id, 16);
+    pair_add_str(pairs, &n, "trace_id", id);
+    hex(id, span->span_id, 8);
+    pair_add_str(pairs, &n, "span_id", id);
+
+    if (span->has_parent) {
+        hex(id, span->parent_id, 8);
+        pair_add_str(pairs, &n, "parent_id", id);
+    }
+
+    pair_add(pairs, &n, "name", 4, span->name.data,
+             min_size(span->name.len, value_max));
+    pair_add_str(pairs, &n, "kind",
+                 span->kind == ET_SPAN_CLIENT ? "client" : "server");
+    sprintf(buf, "%llu", (unsigned long long) span->start_ns);
+    pair_add_str(pairs, &n, "start_ns", buf);
+    sprintf(buf, "%llu", (unsigned long long) span->end_ns);
+    pair_add_str(pairs, &n, "end_ns", buf);
+    pair_add_str(pairs, &n, "status",
+                 span->status == ET_STATUS_ERROR ? "error" : "unset");
+
+    if (span->service && span->service->len) {
+        /* et_field_init() is checked on its own, below */
+        pair_add_str(pairs, &n, "service.name", "");
+        free(pairs[n - 1].value);
+        pairs[n - 1].value = NULL;
+    }
+
+    if (span->tracestate.len) {
+        pair_add(pairs, &n, "tracestate", 10, span->tracestate.data,
+                 span->tracestate.len);
+    }
+
+    for (i = 0; i < span->nattrs; i++) {
+        a = &span->attrs[i];
+
+        if (a->type == ET_ATTR_INT) {
+            sprintf(buf, "%lld", (long long) a->num);
+            pair_add(pairs, &n, a->key->name.data, a->key->name.len,
+                     buf, strlen(buf));
+
+        } else {
+            pair_add(pairs, &n, a->key->name.data, a->key->name.len,
+                     a->str.data, min_size(a->str.len, value_max));
+        }
+    }
+
+    for (i = 0; i < span->ntries; i++) {
+        t = &span->tries[i];
+
+        plen = min_size(t->peer.len, value_max);
+
+        if (plen) {
+            memcpy(peer, t->peer.data, plen);
+
+        } else {
+            peer[0] = '-';
+            plen = 1;
+        }
+
+        ref_num(st, t->status ? (int64_t) t->status : -1);
+        ref_num(c, t->connect_ms);
+        ref_num(h, t->header_ms);
+        ref_num(r, t->response_ms);
+
+        sprintf(name, "event.%zu", i);
+        sprintf(tail, " status=%s connect_ms=%s header_ms=%s response_ms=%s",
+                st, c, h, r);
+        memcpy(buf, "upstream.try peer=", 18);
+        memcpy(buf + 18, peer, plen);
+        memcpy(buf + 18 + plen, tail, strlen(tail));
+
+        pair_add(pairs, &n, name, strlen(name), buf,
+                 18 + plen + strlen(tail));
+    }
+
+    return n;
+}
+
+
+static size_t
+ref_bulk(uint8_t *p, const void *data, size_t len)
+{
+    size_t  n;
+
+    n = (size_t) sprintf((char *) p, "$%zu\r\n", len);
+    memcpy(p + n, data, len);
+    memcpy(p + n + len, "\r\n", 2);
+
+    return n + len + 2;
+}
+
+
+/* the whole command, from the pairs; the service field is taken as is */
+static size_t
+ref_entry(uint8_t *out, const char *key, size_t klen, uint64_t maxlen,
+    const et_span_t *span, const pair_t *pairs, size_t npairs)
+{
+    char     num[24];
+    size_t   off, i;
+
+    off = (size_t) sprintf((char *) out, "*%zu\r\n",
+                           (maxlen ? 6 : 3) + 2 * npairs);
+
+    off += ref_bulk(out + off, "XADD", 4);
+    off += ref_bulk(out + off, key, klen);
+
+    if (maxlen) {
+        sprintf(num, "%llu", (unsigned long long) maxlen);
+        off += ref_bulk(out + off, "MAXLEN", 6);
+        off += ref_bulk(out + off, "~", 1);
+        off += ref_bulk(out + off, num, strlen(num));
+    }
+
+    off += ref_bulk(out + off, "*", 1);
+
+    for (i = 0; i < npairs; i++) {
+        if (pairs[i].value == NULL) {
+            memcpy(out + off, span->service->data, span->service->len);
+            off += span->service->len;
+            continue;
+        }
+
+        off += ref_bulk(out + off, pairs[i].name, pairs[i].name_len);
+        off += ref_bulk(out + off, pairs[i].value, pairs[i].value_len);
+    }
+
+    return off;
+}
+
+
+/*
+ * Parses a RESP array of bulk strings the way Redis does; returns the
+ * number of arguments, or -1 when the bytes are not exactly one command.
+ */
+static long
+resp_parse(const uint8_t *p, size_t len, et_str_t *args, size_t nargs)
+{
+    char           *end;
+    size_t          i;
+    unsigned long   n, blen;
+    const uint8_t  *last;
+
+    last = p + len;
+
+    if (len < 4 || *p != '*') {
+        return -1;
+    }
+
+    n = strtoul((const char *) p + 1, &end, 10);
+    p = (const uint8_t *) end;
+
+    if (last - p < 2 || p[0] != '\r' || p[1] != '\n' || n > nargs) {
+        return -1;
+    }
+
+    p += 2;
+
+    for (i = 0; i < n; i++) {
+        if (last - p < 4 || *p != '$' || p[1] < '0' || p[1] > '9') {
+            return -1;
+        }
+
+        blen = strtoul((const char *) p + 1, &end, 10);
+        p = (const uint8_t *) end;
+
+        if ((size_t) (last - p) < blen + 4 || p[0] != '\r' || p[1] != '\n') {
+            return -1;
+        }
+
+        args[i].data = p + 2;
+        args[i].len = blen;
+        p += 2 + blen;
+
+        if (p[0] != '\r' || p[1] != '\n') {
+            return -1;
+        }
+
+        p += 2;
+    }
+
+    return p == last ? (long) n : -1;
+}
+
+
+/* size, then write into a buffer of exactly that size */
+static uint8_t *
+encode_quiet(const et_stream_t *st, const et_span_t *span, size_t *len,
+    int *ok)
+{
+    size_t    size;
+    uint8_t  *buf, *end;
+
+    size = et_entry_size(st, span);
+    buf = malloc(size);
+    if (buf == NULL) {
+        abort();
+    }
+
+    end = et_entry_write(st, span, buf);
+
+    if (end != buf + size) {
+        printf("#   et_entry_size %zu, et_entry_write wrote %ld\n", size,
+               (long) (end - buf));
+        *ok = 0;
+    }
+
+    *len = size;
+
+    return buf;
+}
+
+
+static uint8_t *
+encode(const et_stream_t *st, const et_span_t *span, size_t *len,
+    const char *name)
+{
+    int       ok;
+    uint8_t  *buf;
+
+    ok = 1;
+    buf = encode_quiet(st, span, len, &ok);
+
+    tap_ok(ok, "%s: write returns dst + et_entry_size()", name);
+
+    return buf;
+}
+
+
+/*
+ * The exact size, the same bytes as the reference encoder, and one command
+ * of the expected number of arguments; says why on stdout when not.
+ */
+static int
+check_ref(const et_stream_t *st, const char *key, size_t klen,
+    const et_span_t *span)
+{
+    int       ok;
+    long      nargs;
+    size_t    len, rlen, npairs;
+    pair_t    pairs[MAX_PAIRS];
+    uint8_t  *buf, *ref;
+    et_str_t  args[2 * MAX_PAIRS + 8];
+
+    ok = 1;
+    buf = encode_quiet(st, span, &len, &ok);
+
+    npairs = ref_pairs(span, st->value_max, pairs);
+    ref = malloc(len + 65536);
+    if (ref == NULL) {
+        abort();
+    }
+
+    rlen = ref_entry(ref, key, klen, st->maxlen, span, pairs, npairs);
+
+    if (rlen != len || memcmp(buf, ref, len) != 0) {
+        print_escaped("got", buf, len);
+        print_escaped("reference", ref, rlen);
+        ok = 0;
+    }
+
+    nargs = resp_parse(buf, len, args, nelts(args));
+
+    if (nargs != (long) (st->prefix_args + 2 * npairs)) {
+        printf("#   %ld arguments, expected %zu\n", nargs,
+               st->prefix_args + 2 * npairs);
+        ok = 0;
+    }
+
+    pairs_free(pairs, npairs);
+    free(ref);
+    free(buf);
+
+    return ok;
+}
+
+
+/* --- keys and constant fields --- */
+
+
+static void
+test_keys(void)
+{
+    size_t    i;
+    uint8_t   buf[ET_KEY_RESP_SIZE(64)], *name;
+    et_key_t  k;
+
+    static const struct {
+        const et_key_t  *key;
+        const char      *name;
+    } keys[] = {
+        { &et_key_http_request_method, "http.request.method" },
+        { &et_key_url_path, "url.path" },
+        { &et_key_url_query, "url.query" },
+        { &et_key_url_scheme, "url.scheme" },
+        { &et_key_url_full, "url.full" },
+        { &et_key_server_address, "server.address" },
+        { &et_key_server_port, "server.port" },
+        { &et_key_client_address, "client.address" },
+        { &et_key_user_agent_original, "user_agent.original" },
+        { &et_key_network_protocol_version, "network.protocol.version" },
+        { &et_key_http_response_status_code, "http.response.status_code" },
+        { &et_key_http_request_resend_count, "http.request.resend_count" },
+        { &et_key_error_type, "error.type" },
+    };
+
+    static const struct {
+        const char  *name;
+        size_t       len;
+        const char  *want;
+        size_t       want_len;
+    } built[] = {
+        { "", 0, "$0\r\n\r\n", 6 },
+        { "a", 1, "$1\r\na\r\n", 7 },
+        { "app.tenant", 10, "$10\r\napp.tenant\r\n", 17 },
+        { "a\r\nb\0c", 6, "$6\r\na\r\nb\0c\r\n", 12 },
+    };
+
+    for (i = 0; i < nelts(keys); i++) {
+        et_key_init(&k, buf, (const uint8_t *) keys[i].name,
+                    strlen(keys[i].name));
+
+        is_bytes(keys[i].key->name.data, keys[i].key->name.len,
+                 keys[i].name, strlen(keys[i].name), keys[i].name);
+        is_bytes(keys[i].key->resp.data, keys[i].key->resp.len,
+                 k.resp.data, k.resp.len, "  its RESP form");
+    }
+
+    for (i = 0; i < nelts(built); i++) {
+        /* the key must not point into the caller's copy of the name */
+        name = dup_mem(built[i].name, built[i].len);
+        et_key_init(&k, buf, name, built[i].len);
+        memset(name, 'X', built[i].len);
+        free(name);
+
+        is_bytes(k.resp.data, k.resp.len, built[i].want, built[i].want_len,
+                 "et_key_init: RESP form");
+        is_bytes(k.name.data, k.name.len, built[i].name, built[i].len,
+                 "et_key_init: name");
+        tap_ok(k.resp.len <= ET_KEY_RESP_SIZE(built[i].len),
+               "et_key_init: within ET_KEY_RESP_SIZE");
+    }
+}
+
+
+static void
+test_field(void)
+{
+    size_t    i;
+    uint8_t   buf[ET_FIELD_RESP_SIZE(16, 1000)];
+    et_str_t  f;
+
+    static const struct {
+        const char  *key;
+        const char  *value;
+        size_t       vlen;
+        const char  *want;
+    } cases[] = {
+        { "service.name", "nginx", 5,
+          "$12\r\nservice.name\r\n$5\r\nnginx\r\n" },
+        { "service.name", "", 0, "$12\r\nservice.name\r\n$0\r\n\r\n" },
+        { "k", "a\r\n$1\r\nb", 8, "$1\r\nk\r\n$8\r\na\r\n$1\r\nb\r\n" },
+    };
+
+    for (i = 0; i < nelts(cases); i++) {
+        et_field_init(&f, buf, (const uint8_t *) cases[i].key,
+                      strlen(cases[i].key), (const uint8_t *) cases[i].value,
+                      cases[i].vlen);
+        is_bytes(f.data, f.len, cases[i].want, strlen(cases[i].want),
+                 "et_field_init");
+        tap_ok(f.data == buf && f.len <= sizeof(buf),
+               "et_field_init: in the caller's buffer");
+    }
+}
+
+
+/* --- options and prefix --- */
+
+
+static void
+test_option(void)
+{
+    int          rc;
+    size_t       i;
+    uint8_t     *in;
+    uint64_t     maxlen;
+    const char  *err;
+
+    static const struct {
+        const char  *in;
+        size_t       len;
+        int          rc;
+        uint64_t     maxlen;
+        const char  *err;
+    } cases[] = {
+        { T("maxlen=0"), ET_OK, 0, NULL },
+        { T("maxlen=1"), ET_OK, 1, NULL },
+        { T("maxlen=1000000"), ET_OK, 1000000, NULL },
+        { T("maxlen=007"), ET_OK, 7, NULL },
+        { T("maxlen=9223372036854775807"), ET_OK, 9223372036854775807ULL,
+          NULL },
+        { T("maxlen=9223372036854775808"), ET_ERROR, 0,
+          "maxlen is too large" },
+        { T("maxlen=18446744073709551615"), ET_ERROR, 0,
+          "maxlen is too large" },
+        { T("maxlen=18446744073709551616"), ET_ERROR, 0,
+          "maxlen is too large" },
+        { T("maxlen=100000000000000000000000"), ET_ERROR, 0,
+          "maxlen is too large" },
+        { T("maxlen="), ET_ERROR, 0, "maxlen has no value" },
+        { T("maxlen=-1"), ET_ERROR, 0, "maxlen must be a decimal number" },
+        { T("maxlen=+1"), ET_ERROR, 0, "maxlen must be a decimal number" },
+        { T("maxlen= 1"), ET_ERROR, 0, "maxlen must be a decimal number" },
+        { T("maxlen=1 "), ET_ERROR, 0, "maxlen must be a decimal number" },
+        { T("maxlen=1k"), ET_ERROR, 0, "maxlen must be a decimal number" },
+        { T("maxlen=0x10"), ET_ERROR, 0, "maxlen must be a decimal number" },
+        { T("maxlen=1e6"), ET_ERROR, 0, "maxlen must be a decimal number" },
+        { T("maxlen=1\0"), ET_ERROR, 0, "maxlen must be a decimal number" },
+        { T("maxlen==1"), ET_ERROR, 0, "maxlen must be a decimal number" },
+        { T("MAXLEN=1"), ET_ERROR, 0,
+          "unknown option, expected \"maxlen=N\"" },
+        { T("maxlen"), ET_ERROR, 0, "unknown option, expected \"maxlen=N\"" },
+        { T("max=1"), ET_ERROR, 0, "unknown option, expected \"maxlen=N\"" },
+        { T(" maxlen=1"), ET_ERROR, 0,
+          "unknown option, expected \"maxlen=N\"" },
+        { T(""), ET_ERROR, 0, "unknown option, expected \"maxlen=N\"" },
+        { T("minid=5"), ET_ERROR, 0, "unknown option, expected \"maxlen=N\"" },
+    };
+
+    for (i = 0; i < nelts(cases); i++) {
+        in = dup_mem(cases[i].in, cases[i].len);
+        maxlen = 12345;
+        err = NULL;
+
+        rc = et_stream_parse_option(in, cases[i].len, &maxlen, &err);
+
+        if (cases[i].rc == ET_OK) {
+            tap_ok(rc == ET_OK && maxlen == cases[i].maxlen,
+                   "option \"%s\": %llu", esc(cases[i].in, cases[i].len),
+                   (unsigned long long) cases[i].maxlen);
+
+        } else {
+            tap_ok(rc == ET_ERROR && maxlen == 12345 && err != NULL
+                   && strcmp(err, cases[i].err) == 0,
+                   "option \"%s\": %s", esc(cases[i].in, cases[i].len),
+                   cases[i].err);
+
+            if (err && strcmp(err, cases[i].err) != 0) {
+                printf("#   got: %s\n", err);
+            }
+        }
+
+        free(in);
+    }
+}
+
+
+static void
+test_prefix(void)
+{
+    int          rc;
+    size_t       i;
+    uint8_t     *buf, *key;
+    et_stream_t  st;
+
+    static uint8_t  big[ET_STREAM_KEY_MAX + 1];
+
+    static const struct {
+        const char  *key;
+        size_t       klen;
+        uint64_t     maxlen;
+        int          rc;
+        unsigned     args;
+        const char  *want;
+    } cases[] = {
+        { T("s"), 0, ET_OK, 3,
+          "$4\r\nXADD\r\n$1\r\ns\r\n$1\r\n*\r\n" },
+        { T("edgetrace:spans"), 1000000, ET_OK, 6,
+          "$4\r\nXADD\r\n$15\r\nedgetrace:spans\r\n"
+          "$6\r\nMAXLEN\r\n$1\r\n~\r\n$7\r\n1000000\r\n$1\r\n*\r\n" },
+        { T("k"), 9, ET_OK, 6,
+          "$4\r\nXADD\r\n$1\r\nk\r\n"
+          "$6\r\nMAXLEN\r\n$1\r\n~\r\n$1\r\n9\r\n$1\r\n*\r\n" },
+        { T("k"), 9223372036854775807ULL, ET_OK, 6,
+          "$4\r\nXADD\r\n$1\r\nk\r\n$6\r\nMAXLEN\r\n$1\r\n~\r\n"
+          "$19\r\n9223372036854775807\r\n$1\r\n*\r\n" },
+        { T("a b\r\n"), 10, ET_OK, 6,
+          "$4\r\nXADD\r\n$5\r\na b\r\n\r\n"
+          "$6\r\nMAXLEN\r\n$1\r\n~\r\n$2\r\n10\r\n$1\r\n*\r\n" },
+        { T(""), 0, ET_ERROR, 0, NULL },
+        { T("k"), 9223372036854775808ULL, ET_ERROR, 0, NULL },
+    };
+
+    for (i = 0; i < nelts(cases); i++) {
+        key = dup_mem(cases[i].key, cases[i].klen);
+        buf = malloc(ET_STREAM_PREFIX_SIZE(cases[i].klen));
+        if (buf == NULL) {
+            abort();
+        }
+
+        rc = et_stream_init(&st, buf, key, cases[i].klen, cases[i].maxlen,
+                            1024);
+        free(key);
+
+        tap_is_int(rc, cases[i].rc, "stream init \"%s\" maxlen %llu: rc",
+                   esc(cases[i].key, cases[i].klen),
+                   (unsigned long long) cases[i].maxlen);
+
+        if (rc == ET_OK && cases[i].rc == ET_OK) {
+            is_bytes(st.prefix.data, st.prefix.len, cases[i].want,
+                     strlen(cases[i].want), "  prefix");
+            tap_is_int(st.prefix_args, cases[i].args, "  prefix arguments");
+            tap_ok(st.maxlen == cases[i].maxlen && st.value_max == 1024,
+                   "  maxlen and value_max kept");
+        }
+
+        free(buf);
+    }
+
+    memset(big, 'k', sizeof(big));
+
+    buf = malloc(ET_STREAM_PREFIX_SIZE(ET_STREAM_KEY_MAX));
+    if (buf == NULL) {
+        abort();
+    }
+
+    rc = et_stream_init(&st, buf, big, ET_STREAM_KEY_MAX, 100, 10);
+    tap_ok(rc == ET_OK && st.prefix.len <= ET_STREAM_PREFIX_SIZE(1024),
+           "stream init: a key of ET_STREAM_KEY_MAX bytes");
+
+    rc = et_stream_init(&st, buf, big, ET_STREAM_KEY_MAX + 1, 100, 10);
+    tap_is_int(rc, ET_ERROR, "stream init: a key one byte too long");
+
+    rc = et_stream_init(&st, buf, big, 1, 0, 0);
+    tap_ok(rc == ET_OK && st.value_max == ET_VALUE_MAX_DEFAULT,
+           "stream init: value_max 0 is the default");
+
+    free(buf);
+}
+
+
+/* --- entries --- */
+
+
+static const uint8_t  tid[16] = {
+    0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07,
+    0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f
+};
+
+static const uint8_t  sid[8] = {
+    0xde, 0xad, 0xbe, 0xef, 0x00, 0x11, 0x22, 0x33
+};
+
+static const uint8_t  pid[8] = {
+    0x01, 0x02, 0x03, 0x04, 0xa5, 0xff, 0x70, 0x80
+};
+
+
+static void
+span_base(et_span_t *span)
+{
+    memset(span, 0, sizeof(et_span_t));
+    memcpy(span->trace_id, tid, 16);
+    memcpy(span->span_id, sid, 8);
+    memcpy(span->parent_id, pid, 8);
+}
+
+
+#define PREFIX_S  "$4\r\nXADD\r\n$1\r\ns\r\n$1\r\n*\r\n"
+#define PREFIX_ET "$4\r\nXADD\r\n$15\r\nedgetrace:spans\r\n"                 \
+                  "$6\r\nMAXLEN\r\n$1\r\n~\r\n$7\r\n1000000\r\n$1\r\n*\r\n"
+#define IDS       "$1\r\nv\r\n$1\r\n1\r\n"                                     \
+                  "$8\r\ntrace_id\r\n$32\r\n"                                 \
+                  "000102030405060708090a0b0c0d0e0f\r\n"                      \
+                  "$7\r\nspan_id\r\n$16\r\ndeadbeef00112233\r\n"
+#define PARENT    "$9\r\nparent_id\r\n$16\r\n01020304a5ff7080\r\n"
+
+
+static void
+test_entries(void)
+{
+    size_t        i, len;
+    uint8_t      *buf, kbuf[ET_KEY_RESP_SIZE(8)];
+    uint8_t       sbuf[ET_FIELD_RESP_SIZE(12, 3)];
+    et_key_t      kn;
+    et_str_t      service;
+    et_span_t     span;
+    et_attr_t     attrs[8];
+    et_try_t      tries[2];
+    et_stream_t   st_s, st_et;
+    uint8_t       pbuf_s[ET_STREAM_PREFIX_SIZE(1)];
+    uint8_t       pbuf_et[ET_STREAM_PREFIX_SIZE(15)];
+
+    static const char  *want[] = {
+
+        /* 0: a root server span, nothing optional */
+        "*19\r\n" PREFIX_S IDS
+        "$4\r\nname\r\n$5\r\nGET /\r\n"
+        "$4\r\nkind\r\n$6\r\nserver\r\n"
+        "$8\r\nstart_ns\r\n$19\r\n1700000000000000000\r\n"
+        "$6\r\nend_ns\r\n$19\r\n1700000000000123456\r\n"
+        "$6\r\nstatus\r\n$5\r\nunset\r\n",
+
+        /* 1: a client span with everything */
+        "*38\r\n" PREFIX_ET IDS PARENT
+        "$4\r\nname\r\n$0\r\n\r\n"
+        "$4\r\nkind\r\n$6\r\nclient\r\n"
+        "$8\r\nstart_ns\r\n$1\r\n0\r\n"
+        "$6\r\nend_ns\r\n$1\r\n9\r\n"
+        "$6\r\nstatus\r\n$5\r\nerror\r\n"
+        "$12\r\nservice.name\r\n$3\r\nsvc\r\n"
+        "$10\r\ntracestate\r\n$3\r\na=b\r\n"
+        "$8\r\nurl.full\r\n$10\r\nhttp://u/x\r\n"
+        "$11\r\nserver.port\r\n$4\r\n8080\r\n"
+        "$25\r\nhttp.request.resend_count\r\n$1\r\n1\r\n"
+        "$7\r\nevent.0\r\n$82\r\nupstream.try peer=127.0.0.1:8081 "
+        "status=502 connect_ms=1 header_ms=2 response_ms=3\r\n"
+        "$7\r\nevent.1\r\n$67\r\nupstream.try peer=- status=- "
+        "connect_ms=- header_ms=- response_ms=0\r\n",
+
+        /* 2: numbers at their limits */
+        "*29\r\n" PREFIX_S IDS
+        "$4\r\nname\r\n$1\r\nx\r\n"
+        "$4\r\nkind\r\n$6\r\nserver\r\n"
+        "$8\r\nstart_ns\r\n$20\r\n18446744073709551615\r\n"
+        "$6\r\nend_ns\r\n$10\r\n1000000000\r\n"
+        "$6\r\nstatus\r\n$5\r\nunset\r\n"
+        "$1\r\nn\r\n$20\r\n-9223372036854775808\r\n"
+        "$1\r\nn\r\n$19\r\n9223372036854775807\r\n"
+        "$1\r\nn\r\n$2\r\n-1\r\n"
+        "$1\r\nn\r\n$1\r\n0\r\n"
+        "$1\r\nn\r\n$2\r\n99\r\n",
+    };
+
+    et_stream_init(&st_s, pbuf_s, S("s"), 0, 1024);
+    et_stream_init(&st_et, pbuf_et, S("edgetrace:spans"), 1000000, 1024);
+    et_key_init(&kn, kbuf, S("n"));
+    et_field_init(&service, sbuf, S("service.name"), S("svc"));
+
+    for (i = 0; i < nelts(want); i++) {
+        span_base(&span);
+
+        switch (i) {
+
+        case 0:
+            span.name.data = (const uint8_t *) "GET /";
+            span.name.len = 5;
+            span.start_ns = 1700000000000000000ULL;
+            span.end_ns = 1700000000000123456ULL;
+            break;
+
+        case 1:
+            span.has_parent = 1;
+            span.kind = ET_SPAN_CLIENT;
+            span.status = ET_STATUS_ERROR;
+            span.end_ns = 9;
+            span.service = &service;
+            span.tracestate.data = (const uint8_t *) "a=b";
+            span.tracestate.len = 3;
+
+            memset(attrs, 0, sizeof(attrs));
+            attrs[0].key = &et_key_url_full;
+            attrs[0].type = ET_ATTR_STRING;
+            attrs[0].str.data = (const uint8_t *) "http://u/x";
+            attrs[0].str.len = 10;
+            attrs[1].key = &et_key_server_port;
+            attrs[1].type = ET_ATTR_INT;
+            attrs[1].num = 8080;
+            attrs[2].key = &et_key_http_request_resend_count;
+            attrs[2].type = ET_ATTR_INT;
+            attrs[2].num = 1;
+            span.attrs = attrs;
+            span.nattrs = 3;
+
+            tries[0].peer.data = (const uint8_t *) "127.0.0.1:8081";
+            tries[0].peer.len = 14;
+            tries[0].status = 502;
+            tries[0].connect_ms = 1;
+            tries[0].header_ms = 2;
+            tries[0].response_ms = 3;
+            tries[1].peer.data = NULL;
+            tries[1].peer.len = 0;
+            tries[1].status = 0;
+            tries[1].connect_ms = -1;
+            tries[1].header_ms = -1;
+            tries[1].response_ms = 0;
+            span.tries = tries;
+            span.ntries = 2;
+            break;
+
+        case 2:
+            span.name.data = (const uint8_t *) "x";
+            span.name.len = 1;
+            span.start_ns = UINT64_MAX;
+            span.end_ns = 1000000000;
+
+            memset(attrs, 0, sizeof(attrs));
+            attrs[0].key = &kn;
+            attrs[0].type = ET_ATTR_INT;
+            attrs[0].num = INT64_MIN;
+            attrs[1].key = &kn;
+            attrs[1].type = ET_ATTR_INT;
+            attrs[1].num = INT64_MAX;
+            attrs[2].key = &kn;
+            attrs[2].type = ET_ATTR_INT;
+            attrs[2].num = -1;
+            attrs[3].key = &kn;
+            attrs[3].type = ET_ATTR_INT;
+            attrs[3].num = 0;
+            attrs[4].key = &kn;
+            attrs[4].type = ET_ATTR_INT;
+            attrs[4].num = 99;
+            span.attrs = attrs;
+            span.nattrs = 5;
+            break;
+        }
+
+        buf = encode(i == 1 ? &st_et : &st_s, &span, &len, "entry");
+        is_bytes(buf, len, want[i], strlen(want[i]), "  exact bytes");
+        free(buf);
+
+        if (i == 1) {
+            tap_ok(check_ref(&st_et, "edgetrace:spans", 15, &span),
+                   "  same as the reference encoder");
+
+        } else {
+            tap_ok(check_ref(&st_s, "s", 1, &span),
+                   "  same as the reference encoder");
+        }
+    }
+}
+
+
+/* --- generated spans, against the reference --- */
+
+
+static uint64_t  rng = 0x9e3779b97f4a7c15ULL;
+
+
+static uint64_t
+rnd(void)
+{
+    /* xorshift64*: deterministic, so a failure can be replayed */
+    rng ^= rng >> 12;
+    rng ^= rng << 25;
+    rng ^= rng >> 27;
+
+    return rng * 2685821657736338717ULL;
+}
+
+
+/* lengths around every change in the width of "$<len>" */
+static size_t
+rnd_len(size_t max)
+{
+    static const size_t  edges[] = {
+        0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 1001, 1023, 1024, 1025,
+        2000, 9999, 10000, 10001
+    };
+
+    size_t  n;
+
+    n = (rnd() & 1) ? edges[rnd() % nelts(edges)] : rnd() % 200;
+
+    return n < max ? n : max;
+}
+
+
+static int64_t
+rnd_int(void)
+{
+    static const int64_t  edges[] = {
+        0, 1, -1, 9, 10, -9, -10, 99, 100, 999999999, 1000000000,
+        -1000000000, INT64_MAX, INT64_MIN, INT64_MIN + 1, INT64_MAX - 1
+    };
+
+    return (rnd() & 1) ? edges[rnd() % nelts(edges)] : (int64_t) rnd();
+}
+
+
+static void
+test_generated(void)
+{
+    size_t        i, j, n, klen;
+    uint8_t      *pool, kbufs[4][ET_KEY_RESP_SIZE(20)];
+    uint8_t       sbuf[ET_FIELD_RESP_SIZE(12, 20)];
+    uint8_t       pbuf[ET_STREAM_PREFIX_SIZE(32)];
+    et_key_t      keys[4];
+    et_str_t      service;
+    et_span_t     span;
+    et_attr_t     attrs[20];
+    et_try_t      tries[14];
+    et_stream_t   st;
+    char          key[32];
+    int           ok;
+
+    static const size_t  value_max[] = { 1, 5, 10, 100, 1024, 65536 };
+
+    static const char  *knames[] = { "a", "app.tenant", "x.y.z", "k\r\nk" };
+
+    pool = malloc(20000);
+    if (pool == NULL) {
+        abort();
+    }
+
+    for (i = 0; i < 20000; i++) {
+        pool[i] = (uint8_t) rnd();
+    }
+
+    for (i = 0; i < nelts(knames); i++) {
+        et_key_init(&keys[i], kbufs[i], (const uint8_t *) knames[i],
+                    strlen(knames[i]));
+    }
+
+    et_field_init(&service, sbuf, S("service.name"), S("gateway"));
+
+    ok = 1;
+
+    for (i = 0; i < GENERATED; i++) {
+        klen = (size_t) sprintf(key, "stream:%llu",
+                                (unsigned long long) (rnd() % 100000));
+        et_stream_init(&st, pbuf, (const uint8_t *) key, klen,
+                       (rnd() & 1) ? rnd() % 2000000 : 0,
+                       value_max[rnd() % nelts(value_max)]);
+
+        span_base(&span);
+
+        for (j = 0; j < 16; j++) {
+            span.trace_id[j] = (uint8_t) rnd();
+        }
+
+        for (j = 0; j < 8; j++) {
+            span.span_id[j] = (uint8_t) rnd();
+            span.parent_id[j] = (uint8_t) rnd();
+        }
+
+        span.has_parent = rnd() & 1;
+        span.kind = rnd() & 1;
+        span.status = rnd() & 1;
+        span.start_ns = (rnd() & 1) ? rnd() : rnd() % 1000;
+        span.end_ns = span.start_ns + rnd() % 1000000000;
+        span.name.len = rnd_len(10001);
+        span.name.data = pool + rnd() % 9000;
+        span.service = (rnd() & 1) ? &service : NULL;
+        span.tracestate.len = rnd() % 3 ? 0 : rnd_len(512);
+        span.tracestate.data = pool + rnd() % 9000;
+
+        n = rnd() % nelts(attrs);
+
+        for (j = 0; j < n; j++) {
+            attrs[j].key = &keys[rnd() % nelts(keys)];
+            attrs[j].type = (rnd() & 1) ? ET_ATTR_INT : ET_ATTR_STRING;
+            attrs[j].num = rnd_int();
+            attrs[j].str.len = rnd_len(10001);
+            attrs[j].str.data = pool + rnd() % 9000;
+        }
+
+        span.attrs = attrs;
+        span.nattrs = n;
+
+        n = (rnd() & 3) ? rnd() % 3 : rnd() % nelts(tries);
+
+        for (j = 0; j < n; j++) {
+            tries[j].peer.len = rnd_len(2000);
+            tries[j].peer.data = pool + rnd() % 9000;
+            tries[j].status = (rnd() & 1) ? 0 : (unsigned) (rnd() % 1000);
+            tries[j].connect_ms = (rnd() & 1) ? -1 : (int64_t) (rnd() % 100000);
+            tries[j].header_ms = (rnd() & 1) ? -1 : (int64_t) (rnd() % 10);
+            tries[j].response_ms = (rnd() & 3) ? (int64_t) (rnd() % 1000000)
+                                               : -1;
+        }
+
+        span.tries = tries;
+        span.ntries = n;
+
+        if (!check_ref(&st, key, klen, &span)) {
+            printf("#   generated span %zu differs\n", i);
+            ok = 0;
+            break;
+        }
+    }
+
+    tap_ok(ok, "%d generated spans: exact size, same bytes as the "
+           "reference encoder, one command each", GENERATED);
+
+    free(pool);
+}
+
+
+/* --- hostile values and truncation --- */
+
+
+static const struct {
+    const char  *name;
+    const char  *value;
+    size_t       len;
+} hostile[] = {
+    { "CRLF", T("a\r\nb") },
+    { "CRLF only", T("\r\n") },
+    { "NUL", T("a\0b") },
+    { "NUL only", T("\0") },
+    { "a bulk header", T("$3\r\n") },
+    { "a whole field", T("x\r\n$6\r\nstatus\r\n$5\r\nerror") },
+    { "a new command", T("\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n") },
+    { "an array header", T("*1\r\n") },
+    { "lone CR", T("\r") },
+    { "lone LF", T("\n") },
+    { "high bytes", T("\xff\xfe\x80\xc3\x28") },
+    { "empty", T("") },
+};
+
+
+static void
+test_hostile(void)
+{
+    long         nargs;
+    size_t       i, len;
+    uint8_t     *buf, *v, pbuf[ET_STREAM_PREFIX_SIZE(1)];
+    et_str_t     args[64];
+    et_span_t    span;
+    et_attr_t    attr;
+    et_try_t     try;
+    et_stream_t  st;
+
+    et_stream_init(&st, pbuf, S("s"), 0, 1024);
+
+    for (i = 0; i < nelts(hostile); i++) {
+        v = dup_mem(hostile[i].value, hostile[i].len);
+
+        span_base(&span);
+        span.name.data = v;
+        span.name.len = hostile[i].len;
+        span.tracestate.data = v;
+        span.tracestate.len = hostile[i].len;
+
+        attr.key = &et_key_user_agent_original;
+        attr.type = ET_ATTR_STRING;
+        attr.str.data = v;
+        attr.str.len = hostile[i].len;
+        span.attrs = &attr;
+        span.nattrs = 1;
+
+        try.peer.data = v;
+        try.peer.len = hostile[i].len;
+        try.status = 200;
+        try.connect_ms = 0;
+        try.header_ms = 0;
+        try.response_ms = 0;
+        span.tries = &try;
+        span.ntries = 1;
+
+        buf = encode(&st, &span, &len, hostile[i].name);
+        nargs = resp_parse(buf, len, args, nelts(args));
+
+        /* 3 prefix, 8 fixed fields, tracestate, attribute, event */
+        tap_is_int(nargs, 3 + 2 * (8 + (hostile[i].len ? 1 : 0) + 2),
+                   "%s: still one command, no field added", hostile[i].name);
+
+        if (nargs > 10) {
+            is_bytes(args[10].data, args[10].len, hostile[i].value,
+                     hostile[i].len, "  name value intact");
+            is_bytes(args[nargs - 3].data, args[nargs - 3].len,
+                     hostile[i].value, hostile[i].len,
+                     "  attribute value intact");
+        }
+
+        tap_ok(check_ref(&st, "s", 1, &span),
+               "  same as the reference encoder");
+
+        free(buf);
+        free(v);
+    }
+}
+
+
+static void
+test_truncation(void)
+{
+    size_t       i, len;
+    long         nargs;
+    uint8_t     *buf, pbuf[ET_STREAM_PREFIX_SIZE(1)];
+    et_str_t     args[64];
+    et_span_t    span;
+    et_attr_t    attrs[3];
+    et_try_t     try;
+    et_stream_t  st;
+
+    static const struct {
+        size_t       value_max;
+        const char  *value;
+        const char  *want;
+    } cases[] = {
+        { 5, "abcdefgh", "abcde" },
+        { 5, "abcdef", "abcde" },
+        { 5, "abcde", "abcde" },
+        { 5, "abcd", "abcd" },
+        { 5, "", "" },
+        { 1, "ab", "a" },
+        { 3, "a\r\nb", "a\r\n" },
+        { 2, "a\r\nb", "a\r" },
+    };
+
+    for (i = 0; i < nelts(cases); i++) {
+        et_stream_init(&st, pbuf, S("s"), 0, cases[i].value_max);
+
+        span_base(&span);
+        span.name.data = (const uint8_t *) cases[i].value;
+        span.name.len = strlen(cases[i].value);
+        span.tracestate.data = (const uint8_t *) "k=0123456789";
+        span.tracestate.len = 12;
+
+        attrs[0].key = &et_key_url_path;
+        attrs[0].type = ET_ATTR_STRING;
+        attrs[0].str.data = (const uint8_t *) cases[i].value;
+        attrs[0].str.len = strlen(cases[i].value);
+        attrs[1].key = &et_key_http_response_status_code;
+        attrs[1].type = ET_ATTR_INT;
+        attrs[1].num = -1234567;
+        span.attrs = attrs;
+        span.nattrs = 2;
+
+        try.peer.data = (const uint8_t *) cases[i].value;
+        try.peer.len = strlen(cases[i].value);
+        try.status = 0;
+        try.connect_ms = -1;
+        try.header_ms = -1;
+        try.response_ms = -1;
+        span.tries = &try;
+        span.ntries = 1;
+
+        buf = encode(&st, &span, &len, "truncation");
+        nargs = resp_parse(buf, len, args, nelts(args));
+
+        tap_is_int(nargs, 3 + 2 * 12, "value_max %zu \"%s\": one command",
+                   cases[i].value_max,
+                   esc(cases[i].value, strlen(cases[i].value)));
+
+        if (nargs == 27) {
+            is_bytes(args[10].data, args[10].len, cases[i].want,
+                     strlen(cases[i].want), "  name cut");
+            is_bytes(args[20].data, args[20].len, "k=0123456789", 12,
+                     "  tracestate not cut (the parser bounds it)");
+            is_bytes(args[22].data, args[22].len, cases[i].want,
+                     strlen(cases[i].want), "  string attribute cut");
+            is_bytes(args[24].data, args[24].len, "-1234567", 8,
+                     "  integer attribute not cut");
+        }
+
+        tap_ok(check_ref(&st, "s", 1, &span),
+               "  same as the reference encoder");
+        free(buf);
+    }
+}
+
+
+/* --- through a real Redis --- */
+
+
+static redisContext *
+redis_connect(void)
+{
+    int             port;
+    const char     *env;
+    redisContext   *c;
+    struct timeval  tv = { 5, 0 };
+
+    env = getenv("ET_REDIS_PORT");
+
+    if (env == NULL || (port = atoi(env)) <= 0) {
+        tap_ok(0, "ET_REDIS_PORT is set (run t/unit/stream.t, which starts "
+               "redis-server)");
+        return NULL;
+    }
+
+    c = redisConnectWithTimeout("127.0.0.1", port, tv);
+
+    if (c == NULL || c->err) {
+        tap_ok(0, "connect to Redis on port %d: %s", port,
+               c ? c->errstr : "out of memory");
+        if (c) {
+            redisFree(c);
+        }
+        return NULL;
+    }
+
+    tap_ok(1, "connected to Redis on port %d", port);
+
+    return c;
+}
+
+
+/* sends an entry as is, pipelined */
+static int
+redis_send(redisContext *c, const et_stream_t *st, const et_span_t *span)
+{
+    int       rc;
+    size_t    size;
+    uint8_t  *buf;
+
+    size = et_entry_size(st, span);
+    buf = malloc(size);
+    if (buf == NULL) {
+        abort();
+    }
+
+    if (et_entry_write(st, span, buf) != buf + size) {
+        free(buf);
+        return REDIS_ERR;
+    }
+
+    rc = redisAppendFormattedCommand(c, (const char *) buf, size);
+    free(buf);
+
+    return rc;
+}
+
+
+/* the reply of an XADD: the new entry's id */
+static int
+redis_xadd_reply(redisContext *c)
+{
+    int          ok;
+    redisReply  *r;
+
+    if (redisGetReply(c, (void **) &r) != REDIS_OK) {
+        printf("#   redis: %s\n", c->errstr);
+        return 0;
+    }
+
+    ok = r->type == REDIS_REPLY_STRING && memchr(r->str, '-', r->len);
+
+    if (!ok && r->type == REDIS_REPLY_ERROR) {
+        printf("#   redis: %.*s\n", (int) r->len, r->str);
+    }
+
+    freeReplyObject(r);
+
+    return ok;
+}
+
+
+static long long
+redis_xlen(redisContext *c, const uint8_t *key, size_t klen)
+{
+    long long    n;
+    redisReply  *r;
+
+    r = redisCommand(c, "XLEN %b", key, klen);
+
+    if (r == NULL) {
+        return -1;
+    }
+
+    n = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    freeReplyObject(r);
+
+    return n;
+}
+
+
+static void
+redis_del(redisContext *c, const uint8_t *key, size_t klen)
+{
+    redisReply  *r;
+
+    r = redisCommand(c, "DEL %b", key, klen);
+
+    if (r) {
+        freeReplyObject(r);
+    }
+}
+
+
+/* compares one entry read back ([id, [f, v, ...]]) with the expected pairs */
+static int
+entry_matches(const redisReply *e, const et_span_t *span, size_t value_max,
+    const char *name)
+{
+    size_t             i, npairs;
+    pair_t             pairs[MAX_PAIRS];
+    const redisReply  *f, *v;
+    int                ok;
+
+    npairs = ref_pairs(span, value_max, pairs);
+
+    ok = e->type == REDIS_REPLY_ARRAY && e->elements == 2
+         && e->element[1]->type == REDIS_REPLY_ARRAY
+         && e->element[1]->elements == 2 * npairs;
+
+    if (!ok) {
+        printf("#   %s: %zu fields expected, got %zu\n", name, npairs,
+               e->type == REDIS_REPLY_ARRAY && e->elements == 2
+               ? e->element[1]->elements / 2 : 0);
+        pairs_free(pairs, npairs);
+        return 0;
+    }
+
+    for (i = 0; i < npairs; i++) {
+        f = e->element[1]->element[2 * i];
+        v = e->element[1]->element[2 * i + 1];
+
+        if (pairs[i].value == NULL) {
+            /* service.name: its value is the tail of et_field_init() */
+            pairs[i].value = dup_mem("svc\r\n\0\x01", 7);
+            pairs[i].value_len = 7;
+        }
+
+        if (f->len != pairs[i].name_len
+            || memcmp(f->str, pairs[i].name, f->len) != 0
+            || v->len != pairs[i].value_len
+            || (v->len && memcmp(v->str, pairs[i].value, v->len) != 0))
+        {
+            printf("#   %s: field %zu differs\n", name, i);
+            print_escaped("got field", (const uint8_t *) f->str, f->len);
+            print_escaped("got value", (const uint8_t *) v->str, v->len);
+            print_escaped("expected field", pairs[i].name, pairs[i].name_len);
+            print_escaped("expected value", pairs[i].value,
+                          pairs[i].value_len);
+            ok = 0;
+        }
+    }
+
+    pairs_free(pairs, npairs);
+
+    return ok;
+}
+
+
+static void
+test_redis(void)
+{
+    int           ok;
+    size_t        i, j, n;
+    uint8_t       pbuf[ET_STREAM_PREFIX_SIZE(32)], binary[256];
+    uint8_t       sbuf[ET_FIELD_RESP_SIZE(12, 7)], kbuf[ET_KEY_RESP_SIZE(8)];
+    et_key_t      kbin;
+    et_str_t      service;
+    et_span_t     spans[nelts(hostile) + 3];
+    et_attr_t     attrs[nelts(hostile) + 3][4];
+    et_try_t      tries[2];
+    et_stream_t   st;
+    long long     xlen;
+    redisReply   *r;
+    redisContext *c;
+
+    static const uint8_t  key[] = "et:test:\r\n$1\r\nstream";
+
+    c = redis_connect();
+    if (c == NULL) {
+        return;
+    }
+
+    for (i = 0; i < 256; i++) {
+        binary[i] = (uint8_t) i;
+    }
+
+    /* a key and a service name that are not text either */
+    redis_del(c, key, sizeof(key) - 1);
+    et_stream_init(&st, pbuf, key, sizeof(key) - 1, 1000, 1024);
+    et_field_init(&service, sbuf, S("service.name"),
+                  (const uint8_t *) "svc\r\n\0\x01", 7);
+    et_key_init(&kbin, kbuf, (const uint8_t *) "bin\0\r\n", 6);
+
+    n = 0;
+
+    for (i = 0; i < nelts(hostile); i++) {
+        span_base(&spans[n]);
+        spans[n].name.data = (const uint8_t *) hostile[i].value;
+        spans[n].name.len = hostile[i].len;
+        spans[n].start_ns = 1700000000000000000ULL + i;
+        spans[n].end_ns = spans[n].start_ns + 1000 * i;
+        spans[n].service = &service;
+
+        attrs[n][0].key = &et_key_user_agent_original;
+        attrs[n][0].type = ET_ATTR_STRING;
+        attrs[n][0].str.data = (const uint8_t *) hostile[i].value;
+        attrs[n][0].str.len = hostile[i].len;
+        attrs[n][1].key = &kbin;
+        attrs[n][1].type = ET_ATTR_STRING;
+        attrs[n][1].str.data = binary;
+        attrs[n][1].str.len = 256;
+        attrs[n][2].key = &et_key_server_port;
+        attrs[n][2].type = ET_ATTR_INT;
+        attrs[n][2].num = -(int64_t) i;
+        spans[n].attrs = attrs[n];
+        spans[n].nattrs = 3;
+        n++;
+    }
+
+    /* a client span with retries and every optional field */
+    span_base(&spans[n]);
+    spans[n].has_parent = 1;
+    spans[n].kind = ET_SPAN_CLIENT;
+    spans[n].status = ET_STATUS_ERROR;
+    spans[n].name.data = (const uint8_t *) "GET upstream";
+    spans[n].name.len = 12;
+    spans[n].start_ns = 1;
+    spans[n].end_ns = UINT64_MAX;
+    spans[n].tracestate.data = (const uint8_t *) "vendor=a,other@x=b";
+    spans[n].tracestate.len = 18;
+    attrs[n][0].key = &et_key_http_request_resend_count;
+    attrs[n][0].type = ET_ATTR_INT;
+    attrs[n][0].num = 1;
+    attrs[n][1].key = &et_key_url_full;
+    attrs[n][1].type = ET_ATTR_STRING;
+    attrs[n][1].str.data = binary;
+    attrs[n][1].str.len = 256;
+    spans[n].attrs = attrs[n];
+    spans[n].nattrs = 2;
+    tries[0].peer.data = (const uint8_t *) "[::1]:8080";
+    tries[0].peer.len = 10;
+    tries[0].status = 0;
+    tries[0].connect_ms = -1;
+    tries[0].header_ms = -1;
+    tries[0].response_ms = 3000;
+    tries[1].peer.data = (const uint8_t *) "10.0.0.2:80";
+    tries[1].peer.len = 11;
+    tries[1].status = 200;
+    tries[1].connect_ms = 0;
+    tries[1].header_ms = 12;
+    tries[1].response_ms = 13;
+    spans[n].tries = tries;
+    spans[n].ntries = 2;
+    n++;
+
+    /* a span whose values are cut: value_max 1024, a value of 2000 */
+    span_base(&spans[n]);
+    spans[n].name.data = (const uint8_t *) "cut";
+    spans[n].name.len = 3;
+    attrs[n][0].key = &et_key_url_query;
+    attrs[n][0].type = ET_ATTR_STRING;
+    attrs[n][0].str.data = (const uint8_t *) calloc(1, 2000);
+    attrs[n][0].str.len = 2000;
+    spans[n].attrs = attrs[n];
+    spans[n].nattrs = 1;
+    n++;
+
+    ok = 1;
+
+    for (i = 0; i < n; i++) {
+        ok &= redis_send(c, &st, &spans[i]) == REDIS_OK;
+    }
+
+    for (i = 0; i < n; i++) {
+        ok &= redis_xadd_reply(c);
+    }
+
+    tap_ok(ok, "%zu entries sent raw, pipelined: each got an id", n);
+
+    r = redisCommand(c, "XRANGE %b - +", key, sizeof(key) - 1);
+
+    ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == n;
+    tap_ok(ok, "XRANGE returns the %zu entries", n);
+
+    if (ok) {
+        for (i = 0; i < n; i++) {
+            tap_ok(entry_matches(r->element[i], &spans[i], 1024,
+                                 i < nelts(hostile) ? hostile[i].name
+                                                    : "span"),
+                   "entry %zu read back: every field and value, byte for "
+                   "byte (%s)", i,
+                   i < nelts(hostile) ? hostile[i].name
+                   : i == nelts(hostile) ? "client span with tries"
+                                         : "value cut at 1024");
+        }
+    }
+
+    if (r) {
+        freeReplyObject(r);
+    }
+
+    free((void *) attrs[n - 1][0].str.data);
+
+    /* trimming: MAXLEN ~ 10 keeps at least 10, and about a macro node */
+
+    for (j = 0; j < 2; j++) {
+        redis_del(c, S("et:test:trim"));
+        et_stream_init(&st, pbuf, S("et:test:trim"), j ? 0 : 10, 1024);
+
+        ok = 1;
+
+        for (i = 0; i < 1000; i++) {
+            span_base(&spans[0]);
+            spans[0].start_ns = i;
+            ok &= redis_send(c, &st, &spans[0]) == REDIS_OK;
+        }
+
+        for (i = 0; i < 1000; i++) {
+            ok &= redis_xadd_reply(c);
+        }
+
+        xlen = redis_xlen(c, S("et:test:trim"));
+
+        if (j == 0) {
+            tap_ok(ok && xlen >= 10 && xlen <= 10 + 200,
+                   "maxlen=10: 1000 entries trimmed to about 10 (%lld)",
+                   xlen);
+
+            r = redisCommand(c, "XREVRANGE et:test:trim + - COUNT 1");
+            tap_ok(r && r->type == REDIS_REPLY_ARRAY && r->elements == 1
+                   && r->element[0]->element[1]->elements > 11
+                   && strcmp(r->element[0]->element[1]->element[11]->str,
+                             "999") == 0,
+                   "maxlen=10: the newest entry is kept");
+            if (r) {
+                freeReplyObject(r);
+            }
+
+        } else {
+            tap_ok(ok && xlen == 1000, "maxlen=0: no trimming (%lld)", xlen);
+        }
+    }
+
+    redis_del(c, S("et:test:trim"));
+    redis_del(c, key, sizeof(key) - 1);
+    redisFree(c);
+}
+
+
+/* --- cost --- */
+
+
+static void
+bench(void)
+{
+    size_t           i, n, size;
+    uint8_t          pbuf[ET_STREAM_PREFIX_SIZE(15)], *buf, *end;
+    uint8_t          sbuf[ET_FIELD_RESP_SIZE(12, 5)];
+    et_str_t         service;
+    et_span_t        span;
+    et_attr_t        attrs[10];
+    et_stream_t      st;
+    struct timespec  t0, t1;
+    double           ns;
+    const char      *env;
+    uint64_t         sum;
+
+    static const char  ua[] =
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like "
+        "Gecko) Chrome/120.0.0.0 Safari/537.36";
+
+    env = getenv("ET_BENCH_N");
+    n = env ? (size_t) atol(env) : 200000;
+
+    et_stream_init(&st, pbuf, S("edgetrace:spans"), 1000000, 1024);
+    et_field_init(&service, sbuf, S("service.name"), S("nginx"));
+
+    span_base(&span);
+    span.has_parent = 1;
+    span.name.data = (const uint8_t *) "GET /api/v1/orders";
+    span.name.len = 18;
+    span.start_ns = 1732500000123456789ULL;
+    span.end_ns = 1732500000124456789ULL;
+    span.service = &service;
+
+#define ATTR_S(i, k, v)                                                       \
+    attrs[i].key = &k; attrs[i].type = ET_ATTR_STRING;                        \
+    attrs[i].str.data = (const uint8_t *) v; attrs[i].str.len = sizeof(v) - 1
+#define ATTR_I(i, k, v)                                                       \
+    attrs[i].key = &k; attrs[i].type = ET_ATTR_INT; attrs[i].num = v
+
+    ATTR_S(0, et_key_http_request_method, "GET");
+    ATTR_S(1, et_key_url_path, "/api/v1/orders/12345/items");
+    ATTR_S(2, et_key_url_query, "page=2&per_page=50&sort=created_at");
+    ATTR_S(3, et_key_url_scheme, "https");
+    ATTR_S(4, et_key_server_address, "shop.example.com");
+    ATTR_I(5, et_key_server_port, 443);
+    ATTR_S(6, et_key_client_address, "203.0.113.195");
+    ATTR_S(7, et_key_user_agent_original, ua);
+    ATTR_S(8, et_key_network_protocol_version, "1.1");
+    ATTR_I(9, et_key_http_response_status_code, 200);
+
+    span.attrs = attrs;
+    span.nattrs = 10;
+
+    size = et_entry_size(&st, &span);
+    buf = malloc(size);
+    if (buf == NULL) {
+        abort();
+    }
+
+    sum = 0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+
+    for (i = 0; i < n; i++) {
+        span.end_ns++;
+        size = et_entry_size(&st, &span);
+        end = et_entry_write(&st, &span, buf);
+        sum += (uint64_t) (end - buf) + size + buf[size - 3];
+    }
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+
+    ns = ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec))
+         / (double) (n ? n : 1);
+
+    printf("# encode (size + write) of a 20-field server span of %zu bytes: "
+           "%.0f ns per span over %zu spans (check %llu)\n",
+           size, ns, n, (unsigned long long) (sum & 0xff));
+
+    free(buf);
+}
+
+
+int
+main(void)
+{
+    test_keys();
+    test_field();
+    test_option();
+    test_prefix();
+    test_entries();
+    test_hostile();
+    test_truncation();
+    test_generated();
+    test_redis();
+    bench();
+
+    return tap_done();
+}
