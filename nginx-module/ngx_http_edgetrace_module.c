@@ -251,10 +251,6 @@ static ngx_str_t  ngx_http_edgetrace_reserved[] = {
     ngx_null_string
 };
 
-static const et_str_t  ngx_http_edgetrace_no_response =
-    et_string("no_response");
-
-
 /*
  * The main request's context.  An internal redirect zeroes r->ctx, so the
  * context is also kept as a pool cleanup's data and found there again.
@@ -624,26 +620,6 @@ ngx_http_edgetrace_log_handler(ngx_http_request_t *r)
 }
 
 
-static void
-ngx_http_edgetrace_attr_str(et_attr_t *a, const et_key_t *key, u_char *p,
-    size_t len)
-{
-    a->key = key;
-    a->type = ET_ATTR_STRING;
-    a->str.data = p;
-    a->str.len = len;
-}
-
-
-static void
-ngx_http_edgetrace_attr_int(et_attr_t *a, const et_key_t *key, int64_t n)
-{
-    a->key = key;
-    a->type = ET_ATTR_INT;
-    a->num = n;
-}
-
-
 static ngx_uint_t
 ngx_http_edgetrace_status_code(ngx_http_request_t *r)
 {
@@ -655,27 +631,31 @@ ngx_http_edgetrace_status_code(ngx_http_request_t *r)
 }
 
 
+#define ngx_http_edgetrace_et_str(s)                                          \
+    (et_str_t) { (s).len, (s).data }
+
+
 static void
 ngx_http_edgetrace_export_server(ngx_http_request_t *r,
     ngx_http_edgetrace_ctx_t *ctx, uint64_t now)
 {
-    u_char                         *p, *q, *last;
-    size_t                          n;
-    ngx_str_t                       v, *proto;
-    ngx_uint_t                      status, i;
-    et_span_t                       span;
-    et_attr_t                       attrs[NGX_HTTP_EDGETRACE_ATTRS_MAX];
-    ngx_connection_t               *c;
-    ngx_http_core_loc_conf_t       *clcf;
-    ngx_http_edgetrace_attr_t      *ua;
-    ngx_http_edgetrace_srv_conf_t  *escf;
-    ngx_http_edgetrace_loc_conf_t  *elcf;
-    ngx_http_edgetrace_main_conf_t *emcf;
-    u_char                          name[256], status_text[NGX_INT_T_LEN];
+    size_t                           n;
+    ngx_str_t                        v;
+    ngx_uint_t                       i;
+    et_span_t                        span;
+    et_attr_t                        attrs[NGX_HTTP_EDGETRACE_ATTRS_MAX];
+    ngx_connection_t                *c;
+    et_http_server_t                 req;
+    ngx_http_core_loc_conf_t        *clcf;
+    ngx_http_edgetrace_attr_t       *ua;
+    ngx_http_edgetrace_srv_conf_t   *escf;
+    ngx_http_edgetrace_loc_conf_t   *elcf;
+    ngx_http_edgetrace_main_conf_t  *emcf;
+    u_char                           name[256];
+    u_char                           text[ET_HTTP_STATUS_TEXT];
 
-    static ngx_str_t  versions[] = {
-        ngx_string("0.9"), ngx_string("1.0"), ngx_string("1.1"),
-        ngx_string("2"), ngx_string("3")
+    static et_str_t  versions[] = {
+        et_string("0.9"), et_string("1.0"), et_string("1.1"), et_string("2")
     };
 
     c = r->connection;
@@ -696,8 +676,7 @@ ngx_http_edgetrace_export_server(ngx_http_request_t *r,
     span.start_ns = ctx->start_ns;
     span.end_ns = now > ctx->start_ns ? now : ctx->start_ns;
     span.service = &escf->service;
-    span.tracestate.data = ctx->tracestate.data;
-    span.tracestate.len = ctx->tracestate.len;
+    span.tracestate = ngx_http_edgetrace_et_str(ctx->tracestate);
 
     if (elcf->span_name
         && ngx_http_complex_value(r, elcf->span_name, &v) == NGX_OK)
@@ -707,109 +686,63 @@ ngx_http_edgetrace_export_server(ngx_http_request_t *r,
 
     } else {
         clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-        last = name + sizeof(name);
-        p = ngx_cpymem(name, r->method_name.data,
-                       ngx_min(r->method_name.len, 32));
-
-        if (clcf->name.len) {
-            *p++ = ' ';
-            p = ngx_cpymem(p, clcf->name.data,
-                           ngx_min(clcf->name.len, (size_t) (last - p)));
-        }
-
         span.name.data = name;
-        span.name.len = p - name;
+        span.name.len = et_http_span_name(name, sizeof(name),
+                                  ngx_http_edgetrace_et_str(r->method_name),
+                                  ngx_http_edgetrace_et_str(clcf->name));
     }
 
-    n = 0;
+    req.method = ngx_http_edgetrace_et_str(r->method_name);
 
-    ngx_http_edgetrace_attr_str(&attrs[n++], &et_key_http_request_method,
-                                r->method_name.data, r->method_name.len);
-
-    /* the path as the client sent it, before any rewrite */
-    p = r->unparsed_uri.data;
-    last = p + r->unparsed_uri.len;
-
-    if (p == NULL) {
-        p = r->uri.data;
-        last = p + r->uri.len;
-    }
-
-    q = ngx_strlchr(p, last, '?');
-
-    ngx_http_edgetrace_attr_str(&attrs[n++], &et_key_url_path, p,
-                                (q ? q : last) - p);
-
-    if (q && last - q > 1) {
-        ngx_http_edgetrace_attr_str(&attrs[n++], &et_key_url_query, q + 1,
-                                    last - q - 1);
-    }
+    /* the target as the client sent it, before any rewrite */
+    req.target = r->unparsed_uri.data
+                 ? ngx_http_edgetrace_et_str(r->unparsed_uri)
+                 : ngx_http_edgetrace_et_str(r->uri);
 
 #if (NGX_HTTP_SSL)
     if (c->ssl) {
-        ngx_http_edgetrace_attr_str(&attrs[n++], &et_key_url_scheme,
-                                    (u_char *) "https", 5);
+        req.scheme = (et_str_t) et_string("https");
     } else
 #endif
     {
-        ngx_http_edgetrace_attr_str(&attrs[n++], &et_key_url_scheme,
-                                    (u_char *) "http", 4);
+        req.scheme = (et_str_t) et_string("http");
     }
 
-    if (r->headers_in.server.len) {
-        ngx_http_edgetrace_attr_str(&attrs[n++], &et_key_server_address,
-                                    r->headers_in.server.data,
-                                    r->headers_in.server.len);
-    }
+    req.host = ngx_http_edgetrace_et_str(r->headers_in.server);
+
+    req.port = -1;
 
     if (ngx_connection_local_sockaddr(c, NULL, 0) == NGX_OK) {
-        ngx_http_edgetrace_attr_int(&attrs[n++], &et_key_server_port,
-                                    ngx_inet_get_port(c->local_sockaddr));
+        req.port = ngx_inet_get_port(c->local_sockaddr);
     }
 
-    ngx_http_edgetrace_attr_str(&attrs[n++], &et_key_client_address,
-                                c->addr_text.data, c->addr_text.len);
+    req.client_address = ngx_http_edgetrace_et_str(c->addr_text);
+
+    req.user_agent.len = 0;
 
     if (r->headers_in.user_agent) {
-        ngx_http_edgetrace_attr_str(&attrs[n++], &et_key_user_agent_original,
-                                    r->headers_in.user_agent->value.data,
-                                    r->headers_in.user_agent->value.len);
+        req.user_agent =
+                 ngx_http_edgetrace_et_str(r->headers_in.user_agent->value);
     }
 
     switch (r->http_version) {
     case NGX_HTTP_VERSION_9:
-        proto = &versions[0];
+        req.protocol_version = versions[0];
         break;
     case NGX_HTTP_VERSION_10:
-        proto = &versions[1];
+        req.protocol_version = versions[1];
         break;
     case NGX_HTTP_VERSION_20:
-        proto = &versions[3];
+        req.protocol_version = versions[3];
         break;
     default:
-        proto = &versions[2];
+        req.protocol_version = versions[2];
         break;
     }
 
-    ngx_http_edgetrace_attr_str(&attrs[n++],
-                                &et_key_network_protocol_version,
-                                proto->data, proto->len);
+    req.status = ngx_http_edgetrace_status_code(r);
 
-    status = ngx_http_edgetrace_status_code(r);
-
-    if (status) {
-        ngx_http_edgetrace_attr_int(&attrs[n++],
-                                    &et_key_http_response_status_code,
-                                    status);
-    }
-
-    if (status >= 500) {
-        span.status = ET_STATUS_ERROR;
-        p = ngx_sprintf(status_text, "%ui", status);
-        ngx_http_edgetrace_attr_str(&attrs[n++], &et_key_error_type,
-                                    status_text, p - status_text);
-    }
+    n = et_http_server_attrs(&req, &span, attrs, text);
 
     if (elcf->attributes) {
         ua = elcf->attributes->elts;
@@ -819,8 +752,10 @@ ngx_http_edgetrace_export_server(ngx_http_request_t *r,
                 continue;
             }
 
-            ngx_http_edgetrace_attr_str(&attrs[n++], &ua[i].key, v.data,
-                                        v.len);
+            attrs[n].key = &ua[i].key;
+            attrs[n].type = ET_ATTR_STRING;
+            attrs[n].str = ngx_http_edgetrace_et_str(v);
+            n++;
         }
     }
 
@@ -828,45 +763,6 @@ ngx_http_edgetrace_export_server(ngx_http_request_t *r,
     span.nattrs = n;
 
     (void) et_exporter_submit(ngx_http_edgetrace_exporter, &span);
-}
-
-
-/* "10.0.0.1:8080" or "[::1]:8080" into address and port */
-
-static void
-ngx_http_edgetrace_split_peer(ngx_str_t *peer, ngx_str_t *addr,
-    ngx_int_t *port)
-{
-    u_char  *p, *last;
-
-    *addr = *peer;
-    *port = -1;
-
-    last = peer->data + peer->len;
-
-    for (p = last; p > peer->data; p--) {
-        if (p[-1] == ':') {
-            break;
-        }
-
-        if (p[-1] < '0' || p[-1] > '9') {
-            return;
-        }
-    }
-
-    if (p == peer->data || p == last || p[-1] != ':') {
-        return;
-    }
-
-    *port = ngx_atoi(p, last - p);
-    addr->len = p - 1 - peer->data;
-
-    if (addr->len >= 2 && addr->data[0] == '['
-        && addr->data[addr->len - 1] == ']')
-    {
-        addr->data++;
-        addr->len -= 2;
-    }
 }
 
 
@@ -882,17 +778,21 @@ ngx_http_edgetrace_export_client(ngx_http_request_t *r,
     ngx_http_edgetrace_ctx_t *ctx, const uint8_t *span_id, uint64_t start_ns,
     uint64_t end_ns)
 {
-    u_char                     *p;
-    size_t                      n, ntries, tries;
-    ngx_int_t                   port;
-    ngx_str_t                   addr, *peer;
-    ngx_uint_t                  i, status;
-    et_span_t                   span;
-    et_try_t                    events[NGX_HTTP_EDGETRACE_TRIES_MAX];
-    et_attr_t                   attrs[8];
-    ngx_http_upstream_t        *u;
-    ngx_http_upstream_state_t  *st;
-    u_char                      url[1024], status_text[NGX_INT_T_LEN];
+    u_char                         *p;
+    size_t                          ntries;
+    ngx_str_t                      *peer;
+    ngx_uint_t                      i;
+    et_span_t                       span;
+    et_try_t                        events[NGX_HTTP_EDGETRACE_TRIES_MAX];
+    et_attr_t                       attrs[ET_HTTP_CLIENT_ATTRS];
+    et_http_client_t                req;
+    ngx_http_upstream_t            *u;
+    ngx_http_upstream_state_t      *st;
+    ngx_http_edgetrace_srv_conf_t  *escf;
+    u_char                          url[1024];
+    u_char                          text[ET_HTTP_STATUS_TEXT];
+
+    escf = ngx_http_get_module_srv_conf(r, ngx_http_edgetrace_module);
 
     ngx_memzero(&span, sizeof(et_span_t));
     ngx_memcpy(span.trace_id, ctx->trace_id, ET_TRACE_ID_LEN);
@@ -902,19 +802,16 @@ ngx_http_edgetrace_export_client(ngx_http_request_t *r,
     span.kind = ET_SPAN_CLIENT;
     span.start_ns = start_ns;
     span.end_ns = end_ns > start_ns ? end_ns : start_ns;
-    span.name.data = r->method_name.data;
-    span.name.len = r->method_name.len;
-    span.tracestate.data = ctx->tracestate.data;
-    span.tracestate.len = ctx->tracestate.len;
-    span.service = &((ngx_http_edgetrace_srv_conf_t *)
-                   ngx_http_get_module_srv_conf(r, ngx_http_edgetrace_module))
-                   ->service;
+    span.name = ngx_http_edgetrace_et_str(r->method_name);
+    span.tracestate = ngx_http_edgetrace_et_str(ctx->tracestate);
+    span.service = &escf->service;
+
+    ngx_memzero(&req, sizeof(et_http_client_t));
+    req.method = span.name;
 
     /* one event per try; a state without a peer marks a redirect */
     st = r->upstream_states->elts;
     peer = NULL;
-    status = 0;
-    tries = 0;
     ntries = 0;
 
     for (i = 0; i < r->upstream_states->nelts; i++) {
@@ -922,16 +819,15 @@ ngx_http_edgetrace_export_client(ngx_http_request_t *r,
             continue;
         }
 
-        tries++;
+        req.tries++;
+        req.status = st[i].status;
         peer = st[i].peer;
-        status = st[i].status;
 
         if (ntries == NGX_HTTP_EDGETRACE_TRIES_MAX) {
             continue;
         }
 
-        events[ntries].peer.data = peer->data;
-        events[ntries].peer.len = peer->len;
+        events[ntries].peer = ngx_http_edgetrace_et_str(*peer);
         events[ntries].status = st[i].status;
         events[ntries].connect_ms = ngx_http_edgetrace_msec(st[i].connect_time);
         events[ntries].header_ms = ngx_http_edgetrace_msec(st[i].header_time);
@@ -943,64 +839,24 @@ ngx_http_edgetrace_export_client(ngx_http_request_t *r,
     span.tries = events;
     span.ntries = ntries;
 
-    n = 0;
-
-    ngx_http_edgetrace_attr_str(&attrs[n++], &et_key_http_request_method,
-                                r->method_name.data, r->method_name.len);
-
     u = r->upstream;
 
-    if (u && peer) {
-        p = url;
-        p = ngx_cpymem(p, u->schema.data, ngx_min(u->schema.len, 16));
-        p = ngx_cpymem(p, peer->data, ngx_min(peer->len, 256));
-        p = ngx_cpymem(p, u->uri.data,
-                       ngx_min(u->uri.len, (size_t) (url + sizeof(url) - p)));
-
-        ngx_http_edgetrace_attr_str(&attrs[n++], &et_key_url_full, url,
-                                    p - url);
-    }
-
     if (peer) {
-        ngx_http_edgetrace_split_peer(peer, &addr, &port);
+        req.peer = ngx_http_edgetrace_et_str(*peer);
 
-        ngx_http_edgetrace_attr_str(&attrs[n++], &et_key_server_address,
-                                    addr.data, addr.len);
-
-        if (port >= 0) {
-            ngx_http_edgetrace_attr_int(&attrs[n++], &et_key_server_port,
-                                        port);
+        if (u) {
+            p = ngx_cpymem(url, u->schema.data, ngx_min(u->schema.len, 16));
+            p = ngx_cpymem(p, peer->data, ngx_min(peer->len, 256));
+            p = ngx_cpymem(p, u->uri.data,
+                           ngx_min(u->uri.len,
+                                   (size_t) (url + sizeof(url) - p)));
+            req.url.data = url;
+            req.url.len = p - url;
         }
     }
 
-    if (status) {
-        ngx_http_edgetrace_attr_int(&attrs[n++],
-                                    &et_key_http_response_status_code,
-                                    status);
-    }
-
-    if (tries > 1) {
-        ngx_http_edgetrace_attr_int(&attrs[n++],
-                                    &et_key_http_request_resend_count,
-                                    tries - 1);
-    }
-
-    if (status == 0) {
-        span.status = ET_STATUS_ERROR;
-        attrs[n].key = &et_key_error_type;
-        attrs[n].type = ET_ATTR_STRING;
-        attrs[n].str = ngx_http_edgetrace_no_response;
-        n++;
-
-    } else if (status >= 400) {
-        span.status = ET_STATUS_ERROR;
-        p = ngx_sprintf(status_text, "%ui", status);
-        ngx_http_edgetrace_attr_str(&attrs[n++], &et_key_error_type,
-                                    status_text, p - status_text);
-    }
-
+    span.nattrs = et_http_client_attrs(&req, &span, attrs, text);
     span.attrs = attrs;
-    span.nattrs = n;
 
     (void) et_exporter_submit(ngx_http_edgetrace_exporter, &span);
 }

@@ -19,6 +19,7 @@
 #include "et_exporter.h"
 #include "et_metrics.h"
 #include "et_w3c.h"
+#include "et_http.h"
 
 
 #define NGX_HTTP_EDGETRACE_OFF       0

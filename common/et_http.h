@@ -1,0 +1,74 @@
+/*
+ * What both adapters do alike with an HTTP exchange: the attributes of a
+ * server span and of a client span (OpenTelemetry's stable HTTP semantic
+ * conventions, SPEC section 5), their status, and the default span name.
+ * The adapter fills a plain description from its server's request; the
+ * core turns it into attributes.
+ */
+
+#ifndef ET_HTTP_H
+#define ET_HTTP_H
+
+
+#include "et_core.h"
+#include "et_span.h"
+
+
+/* attributes et_http_server_attrs() and et_http_client_attrs() may add */
+#define ET_HTTP_SERVER_ATTRS  12
+#define ET_HTTP_CLIENT_ATTRS  8
+
+/* bytes for a status code written as error.type */
+#define ET_HTTP_STATUS_TEXT   8
+
+
+typedef struct {
+    et_str_t   method;
+    et_str_t   target;            /* the request target as sent: path?query */
+    et_str_t   scheme;            /* "http", "https" */
+    et_str_t   host;              /* Host header without port, or empty */
+    int64_t    port;              /* the local port, -1 when unknown */
+    et_str_t   client_address;
+    et_str_t   user_agent;        /* empty: not sent */
+    et_str_t   protocol_version;  /* "1.1", "2" ... */
+    unsigned   status;            /* 0: none */
+} et_http_server_t;
+
+
+typedef struct {
+    et_str_t   method;
+    et_str_t   url;               /* the upstream URL, or empty */
+    et_str_t   peer;              /* the last peer, "addr:port", or empty */
+    unsigned   status;            /* the last try's status, 0: none */
+    unsigned   tries;             /* 0 or 1: no resend */
+} et_http_client_t;
+
+
+/*
+ * Fills "attrs" (ET_HTTP_SERVER_ATTRS entries) and sets span->status;
+ * "text" (ET_HTTP_STATUS_TEXT bytes) holds error.type's value and must
+ * live as long as the attributes.  Returns the number of attributes.
+ */
+size_t et_http_server_attrs(const et_http_server_t *req, et_span_t *span,
+    et_attr_t *attrs, uint8_t *text);
+
+/* the same for a client span (ET_HTTP_CLIENT_ATTRS entries) */
+size_t et_http_client_attrs(const et_http_client_t *req, et_span_t *span,
+    et_attr_t *attrs, uint8_t *text);
+
+/*
+ * Splits "10.0.0.1:8080", "[::1]:8080" or "host" into address and port
+ * (-1 when there is none).
+ */
+void et_http_split_peer(et_str_t peer, et_str_t *addr, int64_t *port);
+
+/*
+ * The default server span name: the method, a space and the name of the
+ * location (nginx) or directory (httpd) that served it, written to "buf"
+ * (at most "size" bytes, cut there).  Returns the length.
+ */
+size_t et_http_span_name(uint8_t *buf, size_t size, et_str_t method,
+    et_str_t route);
+
+
+#endif /* ET_HTTP_H */

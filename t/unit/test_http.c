@@ -1,0 +1,277 @@
+/*
+ * et_http: the shared HTTP span attributes, status and names.
+ */
+
+#include <stdlib.h>
+
+#include "tap.h"
+#include "et_http.h"
+
+
+#define S(s)  ((et_str_t) { sizeof(s) - 1, (const uint8_t *) (s) })
+
+
+static const et_attr_t *
+find(const et_attr_t *a, size_t n, const et_key_t *key)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (a[i].key == key) {
+            return &a[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+static void
+test_split_peer(void)
+{
+    size_t    i;
+    int64_t   port;
+    et_str_t  addr;
+
+    static const struct {
+        const char  *peer;
+        const char  *addr;
+        int64_t      port;
+    } cases[] = {
+        { "127.0.0.1:8080", "127.0.0.1", 8080 },
+        { "[::1]:443", "::1", 443 },
+        { "::1", "::1", -1 },
+        { "backend", "backend", -1 },
+        { "unix:/run/app.sock", "unix:/run/app.sock", -1 },
+        { "host:", "host:", -1 },
+        { "host:99999", "host:99999", -1 },
+        { "host:1234567", "host:1234567", -1 },
+        { ":80", ":80", -1 },
+        { "10.0.0.1:0", "10.0.0.1", 0 },
+        { "", "", -1 },
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        et_http_split_peer((et_str_t) { strlen(cases[i].peer),
+                                        (const uint8_t *) cases[i].peer },
+                           &addr, &port);
+        tap_is_mem(addr.data, addr.len, cases[i].addr, "split \"%s\": address",
+                   cases[i].peer);
+        tap_is_int(port, cases[i].port, "split \"%s\": port", cases[i].peer);
+    }
+}
+
+
+static void
+test_server(void)
+{
+    size_t             i, n;
+    et_span_t          span;
+    et_attr_t          attrs[ET_HTTP_SERVER_ATTRS];
+    const et_attr_t   *a;
+    et_http_server_t   req;
+    uint8_t            text[ET_HTTP_STATUS_TEXT];
+
+    static const struct {
+        const char  *target;
+        unsigned     status;
+        const char  *path;
+        const char  *query;      /* NULL: no url.query */
+        int          error;
+        const char  *error_type;
+    } cases[] = {
+        { "/a/b?x=1&y=2", 200, "/a/b", "x=1&y=2", 0, NULL },
+        { "/a?", 404, "/a", NULL, 0, NULL },
+        { "/", 500, "/", NULL, 1, "500" },
+        { "/q??", 503, "/q", "?", 1, "503" },
+        { "", 0, "", NULL, 0, NULL },
+        { "/x", 499, "/x", NULL, 0, NULL },
+        { "/%0d%0a?\r\n", 200, "/%0d%0a", "\r\n", 0, NULL },
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        memset(&req, 0, sizeof(req));
+        memset(&span, 0, sizeof(span));
+        req.method = S("GET");
+        req.target = (et_str_t) { strlen(cases[i].target),
+                                  (const uint8_t *) cases[i].target };
+        req.scheme = S("http");
+        req.port = -1;
+        req.status = cases[i].status;
+
+        n = et_http_server_attrs(&req, &span, attrs, text);
+
+        a = find(attrs, n, &et_key_url_path);
+        tap_ok(a && a->str.len == strlen(cases[i].path)
+               && memcmp(a->str.data, cases[i].path, a->str.len) == 0,
+               "server \"%s\": url.path", cases[i].target);
+
+        a = find(attrs, n, &et_key_url_query);
+        if (cases[i].query) {
+            tap_ok(a && a->str.len == strlen(cases[i].query)
+                   && memcmp(a->str.data, cases[i].query, a->str.len) == 0,
+                   "server \"%s\": url.query", cases[i].target);
+        } else {
+            tap_ok(a == NULL, "server \"%s\": no url.query", cases[i].target);
+        }
+
+        tap_is_int(span.status, cases[i].error ? ET_STATUS_ERROR
+                                               : ET_STATUS_UNSET,
+                   "server status %u: span status", cases[i].status);
+
+        a = find(attrs, n, &et_key_error_type);
+        if (cases[i].error_type) {
+            tap_ok(a && a->str.len == strlen(cases[i].error_type)
+                   && memcmp(a->str.data, cases[i].error_type, a->str.len)
+                      == 0,
+                   "server status %u: error.type", cases[i].status);
+        } else {
+            tap_ok(a == NULL, "server status %u: no error.type",
+                   cases[i].status);
+        }
+
+        a = find(attrs, n, &et_key_http_response_status_code);
+        tap_ok(cases[i].status ? (a && a->type == ET_ATTR_INT
+                                  && a->num == cases[i].status)
+                               : a == NULL,
+               "server status %u: http.response.status_code",
+               cases[i].status);
+
+        tap_ok(n <= ET_HTTP_SERVER_ATTRS, "server: attribute bound");
+    }
+
+    /* every optional attribute present: the bound holds */
+    memset(&req, 0, sizeof(req));
+    req.method = S("POST");
+    req.target = S("/p?q");
+    req.scheme = S("https");
+    req.host = S("example.com");
+    req.port = 443;
+    req.client_address = S("10.1.2.3");
+    req.user_agent = S("ua");
+    req.protocol_version = S("2");
+    req.status = 502;
+
+    n = et_http_server_attrs(&req, &span, attrs, text);
+    tap_is_int(n, ET_HTTP_SERVER_ATTRS - 1, "server: all attributes");
+
+    a = find(attrs, n, &et_key_server_port);
+    tap_ok(a && a->type == ET_ATTR_INT && a->num == 443, "server.port");
+
+    req.user_agent.len = 0;
+    req.host.len = 0;
+    req.port = -1;
+    n = et_http_server_attrs(&req, &span, attrs, text);
+    tap_ok(find(attrs, n, &et_key_user_agent_original) == NULL
+           && find(attrs, n, &et_key_server_address) == NULL
+           && find(attrs, n, &et_key_server_port) == NULL,
+           "server: absent values give no attribute");
+}
+
+
+static void
+test_client(void)
+{
+    size_t             i, n;
+    et_span_t          span;
+    et_attr_t          attrs[ET_HTTP_CLIENT_ATTRS];
+    const et_attr_t   *a;
+    et_http_client_t   req;
+    uint8_t            text[ET_HTTP_STATUS_TEXT];
+
+    static const struct {
+        unsigned     status;
+        unsigned     tries;
+        int          error;
+        const char  *error_type;
+        int64_t      resend;     /* -1: no attribute */
+    } cases[] = {
+        { 200, 1, 0, NULL, -1 },
+        { 200, 2, 1 - 1, NULL, 1 },
+        { 0, 1, 1, "no_response", -1 },
+        { 404, 1, 1, "404", -1 },
+        { 502, 3, 1, "502", 2 },
+        { 399, 0, 0, NULL, -1 },
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        memset(&req, 0, sizeof(req));
+        memset(&span, 0, sizeof(span));
+        req.method = S("GET");
+        req.url = S("http://127.0.0.1:8080/x");
+        req.peer = S("127.0.0.1:8080");
+        req.status = cases[i].status;
+        req.tries = cases[i].tries;
+
+        n = et_http_client_attrs(&req, &span, attrs, text);
+
+        tap_ok(n <= ET_HTTP_CLIENT_ATTRS, "client: attribute bound");
+        tap_is_int(span.status, cases[i].error ? ET_STATUS_ERROR
+                                               : ET_STATUS_UNSET,
+                   "client %u/%u: span status", cases[i].status,
+                   cases[i].tries);
+
+        a = find(attrs, n, &et_key_error_type);
+        if (cases[i].error_type) {
+            tap_ok(a && a->str.len == strlen(cases[i].error_type)
+                   && memcmp(a->str.data, cases[i].error_type, a->str.len)
+                      == 0,
+                   "client %u: error.type", cases[i].status);
+        } else {
+            tap_ok(a == NULL, "client %u: no error.type", cases[i].status);
+        }
+
+        a = find(attrs, n, &et_key_http_request_resend_count);
+        tap_ok(cases[i].resend < 0 ? a == NULL
+                                   : (a && a->num == cases[i].resend),
+               "client %u tries: resend_count", cases[i].tries);
+
+        a = find(attrs, n, &et_key_server_port);
+        tap_ok(a && a->num == 8080, "client: server.port of the peer");
+    }
+}
+
+
+static void
+test_span_name(void)
+{
+    size_t   i, n;
+    uint8_t  buf[16];
+
+    static const struct {
+        const char  *method;
+        const char  *route;
+        size_t       size;
+        const char  *want;
+    } cases[] = {
+        { "GET", "/api", 16, "GET /api" },
+        { "GET", "", 16, "GET" },
+        { "POST", "@fallback", 16, "POST @fallback" },
+        { "GET", "/a-very-long-location", 16, "GET /a-very-long" },
+        { "GET", "/x", 3, "GET" },
+        { "GET", "/x", 4, "GET " },
+        { "", "/x", 16, " /x" },
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        n = et_http_span_name(buf, cases[i].size,
+                              (et_str_t) { strlen(cases[i].method),
+                                           (const uint8_t *) cases[i].method },
+                              (et_str_t) { strlen(cases[i].route),
+                                           (const uint8_t *) cases[i].route });
+        tap_is_mem(buf, n, cases[i].want, "span name \"%s\" \"%s\" in %zu",
+                   cases[i].method, cases[i].route, cases[i].size);
+    }
+}
+
+
+int
+main(void)
+{
+    test_split_peer();
+    test_server();
+    test_client();
+    test_span_name();
+
+    return tap_done();
+}
