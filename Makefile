@@ -81,3 +81,6 @@ demo: all
 
 clean:
 	rm -rf build
+
+# further targets, one file per concern (httpd module, bench, fuzz)
+include $(wildcard mk/*.mk)

@@ -1211,7 +1211,7 @@ ngx_http_edgetrace_attribute(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
-    if (elcf->attributes == NULL) {
+    if (elcf->attributes == NGX_CONF_UNSET_PTR) {
         elcf->attributes = ngx_array_create(cf->pool, 4,
                                           sizeof(ngx_http_edgetrace_attr_t));
         if (elcf->attributes == NULL) {
