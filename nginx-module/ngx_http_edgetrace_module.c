@@ -24,9 +24,10 @@ static ngx_int_t ngx_http_edgetrace_post_subrequest(ngx_http_request_t *r,
 static void ngx_http_edgetrace_cleanup(void *data);
 static void ngx_http_edgetrace_export_server(ngx_http_request_t *r,
     ngx_http_edgetrace_ctx_t *ctx, uint64_t now);
-static void ngx_http_edgetrace_export_client(ngx_http_request_t *r,
-    ngx_http_edgetrace_ctx_t *ctx, const uint8_t *span_id,
-    uint64_t start_ns, uint64_t end_ns);
+static void ngx_http_edgetrace_export_client(ngx_http_edgetrace_ctx_t *ctx,
+    ngx_http_edgetrace_client_t *cl);
+static ngx_int_t ngx_http_edgetrace_start_client(ngx_http_request_t *r,
+    ngx_http_edgetrace_ctx_t *ctx);
 
 static char *ngx_http_edgetrace(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -317,7 +318,7 @@ ngx_http_edgetrace_find_client(ngx_http_edgetrace_ctx_t *ctx,
 {
     ngx_http_edgetrace_client_t  *cl;
 
-    for (cl = ctx->subrequests; cl; cl = cl->next) {
+    for (cl = ctx->clients; cl; cl = cl->next) {
         if (cl->request == r) {
             return cl;
         }
@@ -484,6 +485,64 @@ ngx_http_edgetrace_decide(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx)
 
 
 /*
+ * The main request's upstream exchange starts.  After an internal redirect
+ * (X-Accel-Redirect, error_page) a finished exchange is kept as its own
+ * client span and the next one gets a new id: retries within one exchange
+ * (proxy_next_upstream) are events of one span, separate exchanges are not.
+ */
+
+static ngx_int_t
+ngx_http_edgetrace_start_client(ngx_http_request_t *r,
+    ngx_http_edgetrace_ctx_t *ctx)
+{
+    ngx_uint_t                    n;
+    ngx_http_edgetrace_client_t  *cl;
+
+    if (ctx->client_start_ns) {
+        n = r->upstream_states ? r->upstream_states->nelts : 0;
+
+        if (n <= ctx->client_first) {
+            /* nothing reached an upstream yet: the same exchange */
+            return NGX_DECLINED;
+        }
+
+        cl = ngx_pcalloc(r->pool, sizeof(ngx_http_edgetrace_client_t));
+        if (cl == NULL) {
+            return NGX_DECLINED;
+        }
+
+        cl->request = r;
+        ngx_memcpy(cl->span_id, ctx->client_id, ET_SPAN_ID_LEN);
+        cl->start_ns = ctx->client_start_ns;
+        cl->end_ns = et_clock_now_ns();
+        cl->first = ctx->client_first;
+        cl->last = n;
+
+        if (r->upstream) {
+            cl->schema = r->upstream->schema;
+            cl->uri = r->upstream->uri;
+        }
+
+        cl->next = ctx->clients;
+        ctx->clients = cl;
+
+        ctx->client_first = n;
+        et_span_id_new(ctx->client_id);
+        et_traceparent_write(ctx->traceparent, ctx->trace_id, ctx->client_id,
+                             ctx->flags);
+    }
+
+    ctx->client_start_ns = et_clock_now_ns();
+
+    if (ctx->writes) {
+        (void) ngx_http_edgetrace_inject(r, ctx, ctx->traceparent, 0);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
  * Just before the content handler: a request that a content handler (an
  * upstream module among them) takes over gets its client span's start and,
  * when the module writes context, the headers the upstream will see.
@@ -509,17 +568,7 @@ ngx_http_edgetrace_precontent_handler(ngx_http_request_t *r)
     }
 
     if (r == r->main) {
-        if (ctx->client_start_ns) {
-            return NGX_DECLINED;
-        }
-
-        ctx->client_start_ns = et_clock_now_ns();
-
-        if (ctx->writes) {
-            (void) ngx_http_edgetrace_inject(r, ctx, ctx->traceparent, 0);
-        }
-
-        return NGX_DECLINED;
+        return ngx_http_edgetrace_start_client(r, ctx);
     }
 
     if (ngx_http_edgetrace_find_client(ctx, r) != NULL) {
@@ -531,10 +580,10 @@ ngx_http_edgetrace_precontent_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
+    ngx_memzero(cl, sizeof(ngx_http_edgetrace_client_t));
     cl->request = r;
     et_span_id_new(cl->span_id);
     cl->start_ns = et_clock_now_ns();
-    cl->end_ns = 0;
 
     /* the subrequest's end is when its creator hears of it */
     cl->next_ps = r->post_subrequest;
@@ -545,8 +594,8 @@ ngx_http_edgetrace_precontent_handler(ngx_http_request_t *r)
     et_traceparent_write(cl->traceparent, ctx->trace_id, cl->span_id,
                          ctx->flags);
 
-    cl->next = ctx->subrequests;
-    ctx->subrequests = cl;
+    cl->next = ctx->clients;
+    ctx->clients = cl;
 
     if (ctx->writes) {
         (void) ngx_http_edgetrace_inject(r, ctx, cl->traceparent, 1);
@@ -583,7 +632,7 @@ ngx_http_edgetrace_log_handler(ngx_http_request_t *r)
 {
     uint64_t                      now;
     ngx_http_edgetrace_ctx_t     *ctx;
-    ngx_http_edgetrace_client_t  *cl;
+    ngx_http_edgetrace_client_t  *cl, current;
 
     if (r != r->main || ngx_http_edgetrace_exporter == NULL) {
         return NGX_OK;
@@ -600,19 +649,27 @@ ngx_http_edgetrace_log_handler(ngx_http_request_t *r)
     ngx_http_edgetrace_export_server(r, ctx, now);
 
     if (ctx->client_start_ns && r->upstream_states
-        && r->upstream_states->nelts)
+        && r->upstream_states->nelts > ctx->client_first)
     {
-        ngx_http_edgetrace_export_client(r, ctx, ctx->client_id,
-                                         ctx->client_start_ns, now);
+        ngx_memzero(&current, sizeof(ngx_http_edgetrace_client_t));
+        current.request = r;
+        ngx_memcpy(current.span_id, ctx->client_id, ET_SPAN_ID_LEN);
+        current.start_ns = ctx->client_start_ns;
+        current.end_ns = now;
+        current.first = ctx->client_first;
+
+        ngx_http_edgetrace_export_client(ctx, &current);
     }
 
-    for (cl = ctx->subrequests; cl; cl = cl->next) {
+    for (cl = ctx->clients; cl; cl = cl->next) {
         if (cl->request->upstream_states
-            && cl->request->upstream_states->nelts)
+            && cl->request->upstream_states->nelts > cl->first)
         {
-            ngx_http_edgetrace_export_client(cl->request, ctx, cl->span_id,
-                                             cl->start_ns,
-                                             cl->end_ns ? cl->end_ns : now);
+            if (cl->end_ns == 0) {
+                cl->end_ns = now;
+            }
+
+            ngx_http_edgetrace_export_client(ctx, cl);
         }
     }
 
@@ -774,14 +831,14 @@ ngx_http_edgetrace_msec(ngx_msec_t ms)
 
 
 static void
-ngx_http_edgetrace_export_client(ngx_http_request_t *r,
-    ngx_http_edgetrace_ctx_t *ctx, const uint8_t *span_id, uint64_t start_ns,
-    uint64_t end_ns)
+ngx_http_edgetrace_export_client(ngx_http_edgetrace_ctx_t *ctx,
+    ngx_http_edgetrace_client_t *cl)
 {
     u_char                         *p;
     size_t                          ntries;
-    ngx_str_t                      *peer;
-    ngx_uint_t                      i;
+    ngx_str_t                      *peer, schema, uri;
+    ngx_uint_t                      i, last;
+    ngx_http_request_t             *r;
     et_span_t                       span;
     et_try_t                        events[NGX_HTTP_EDGETRACE_TRIES_MAX];
     et_attr_t                       attrs[ET_HTTP_CLIENT_ATTRS];
@@ -792,16 +849,17 @@ ngx_http_edgetrace_export_client(ngx_http_request_t *r,
     u_char                          url[1024];
     u_char                          text[ET_HTTP_STATUS_TEXT];
 
+    r = cl->request;
     escf = ngx_http_get_module_srv_conf(r, ngx_http_edgetrace_module);
 
     ngx_memzero(&span, sizeof(et_span_t));
     ngx_memcpy(span.trace_id, ctx->trace_id, ET_TRACE_ID_LEN);
-    ngx_memcpy(span.span_id, span_id, ET_SPAN_ID_LEN);
+    ngx_memcpy(span.span_id, cl->span_id, ET_SPAN_ID_LEN);
     ngx_memcpy(span.parent_id, ctx->span_id, ET_SPAN_ID_LEN);
     span.has_parent = 1;
     span.kind = ET_SPAN_CLIENT;
-    span.start_ns = start_ns;
-    span.end_ns = end_ns > start_ns ? end_ns : start_ns;
+    span.start_ns = cl->start_ns;
+    span.end_ns = cl->end_ns > cl->start_ns ? cl->end_ns : cl->start_ns;
     span.name = ngx_http_edgetrace_et_str(r->method_name);
     span.tracestate = ngx_http_edgetrace_et_str(ctx->tracestate);
     span.service = &escf->service;
@@ -811,10 +869,11 @@ ngx_http_edgetrace_export_client(ngx_http_request_t *r,
 
     /* one event per try; a state without a peer marks a redirect */
     st = r->upstream_states->elts;
+    last = cl->last ? cl->last : r->upstream_states->nelts;
     peer = NULL;
     ntries = 0;
 
-    for (i = 0; i < r->upstream_states->nelts; i++) {
+    for (i = cl->first; i < last; i++) {
         if (st[i].peer == NULL) {
             continue;
         }
@@ -839,17 +898,23 @@ ngx_http_edgetrace_export_client(ngx_http_request_t *r,
     span.tries = events;
     span.ntries = ntries;
 
+    schema = cl->schema;
+    uri = cl->uri;
     u = r->upstream;
+
+    if (schema.data == NULL && u) {
+        schema = u->schema;
+        uri = u->uri;
+    }
 
     if (peer) {
         req.peer = ngx_http_edgetrace_et_str(*peer);
 
-        if (u) {
-            p = ngx_cpymem(url, u->schema.data, ngx_min(u->schema.len, 16));
+        if (schema.len) {
+            p = ngx_cpymem(url, schema.data, ngx_min(schema.len, 16));
             p = ngx_cpymem(p, peer->data, ngx_min(peer->len, 256));
-            p = ngx_cpymem(p, u->uri.data,
-                           ngx_min(u->uri.len,
-                                   (size_t) (url + sizeof(url) - p)));
+            p = ngx_cpymem(p, uri.data,
+                           ngx_min(uri.len, (size_t) (url + sizeof(url) - p)));
             req.url.data = url;
             req.url.len = p - url;
         }

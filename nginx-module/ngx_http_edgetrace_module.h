@@ -94,12 +94,21 @@ typedef struct {
 
 typedef struct ngx_http_edgetrace_client_s  ngx_http_edgetrace_client_t;
 
-/* a subrequest's client span */
+/*
+ * A client span kept until the main request's log phase: a subrequest's,
+ * or an upstream exchange of the main request that an internal redirect
+ * ended (X-Accel-Redirect, error_page), with its tries in the main
+ * request's upstream states from "first" to "last".
+ */
 struct ngx_http_edgetrace_client_s {
     ngx_http_request_t             *request;
     uint8_t                         span_id[ET_SPAN_ID_LEN];
     uint64_t                        start_ns;
     uint64_t                        end_ns;
+    ngx_uint_t                      first;
+    ngx_uint_t                      last;         /* 0: to the end */
+    ngx_str_t                       schema;
+    ngx_str_t                       uri;
     ngx_http_post_subrequest_t      ps;
     ngx_http_post_subrequest_t     *next_ps;
     u_char                          traceparent[ET_TRACEPARENT_LEN];
@@ -112,6 +121,7 @@ typedef struct {
     ngx_http_request_t             *request;
     uint64_t                        start_ns;
     uint64_t                        client_start_ns;   /* 0: no upstream */
+    ngx_uint_t                      client_first;      /* its first state */
 
     uint8_t                         trace_id[ET_TRACE_ID_LEN];
     uint8_t                         span_id[ET_SPAN_ID_LEN];
@@ -129,7 +139,7 @@ typedef struct {
     ngx_str_t                       tracestate;
     u_char                          traceparent[ET_TRACEPARENT_LEN];
 
-    ngx_http_edgetrace_client_t    *subrequests;
+    ngx_http_edgetrace_client_t    *clients;
 } ngx_http_edgetrace_ctx_t;
 
 

@@ -1,0 +1,1298 @@
+/*
+ * The exporter: a per-process thread that writes the queue to Redis.
+ *
+ * hiredis 0.14 is used for what it does well and nothing else.  Its
+ * blocking API connects (with a timeout), authenticates and selects the
+ * database; then the socket is taken over (redisFreeKeepFd): it is made
+ * non-blocking, the queue's bytes, already encoded as RESP commands, are
+ * written with one sendmsg() per batch straight from the ring, and the
+ * replies are parsed by a redisReader whose callbacks allocate nothing: a
+ * reply is only counted, acknowledged or refused.  The async API is not
+ * used: it has no timeouts and resolves host names synchronously anyway.
+ *
+ * The thread sleeps on a condition variable between batches: it wakes every
+ * flush interval, when a producer finds the queue crossing half full, or at
+ * stop.  Each cycle it reads the replies that piled up since the previous
+ * batch, without blocking, then writes everything queued.  A socket that is
+ * full mid-batch is waited on with poll(), reading replies meanwhile.
+ *
+ * Accounting: the request side counts "spans" and "dropped_queue_full"
+ * (et_exporter_submit() only), the thread counts everything else.  An entry
+ * is queued until it is completely written, then in flight until its reply
+ * arrives; when a connection breaks, the entries in flight and a partially
+ * written one are dropped (redis_error): a command is never sent twice, so
+ * an entry is never stored twice.  Hence at rest
+ *
+ *     spans == exported + dropped_queue_full + dropped_redis_error + queued
+ *
+ * exactly, with queued = entries in the queue + entries in flight.
+ */
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+
+#include "et_clock.h"
+#include "et_queue.h"
+#include "et_exporter.h"
+
+
+/* asked for; Linux caps it at net.core.wmem_max unless privileged */
+#define ET_EXPORTER_SNDBUF     (1024 * 1024)
+
+/* replies are read this much at a time ... */
+#define ET_EXPORTER_RBUF       (64 * 1024)
+
+/*
+ * ... and fed to the reader in smaller pieces: hiredis moves the unparsed
+ * rest of its buffer down after every kilobyte it parses
+ */
+#define ET_EXPORTER_FEED       4096
+
+/* poll() reports replies only when this much piled up */
+#define ET_EXPORTER_RCVLOWAT   (32 * 1024)
+
+/* the longest wait in poll(), so that stop is noticed */
+#define ET_EXPORTER_POLL_MS    100
+
+/* at most one line per kind of trouble per this interval */
+#define ET_EXPORTER_LOG_MS     1000
+
+#define ET_EXPORTER_DETAIL     160
+#define ET_EXPORTER_LINE       512
+#define ET_EXPORTER_ADDR       (sizeof(((et_redis_url_t *) 0)->host) + 16)
+
+
+/* kinds of trouble, each logged at most once per ET_EXPORTER_LOG_MS */
+enum {
+    ET_TROUBLE_CONNECT = 0,
+    ET_TROUBLE_IO,
+    ET_TROUBLE_REPLY,
+    ET_TROUBLE_QUEUE,
+    ET_TROUBLE_RECONNECT,
+    ET_TROUBLE_N
+};
+
+
+typedef struct {
+    uint64_t   last_ms;          /* when the last line was written */
+    unsigned   logged;           /* a line was ever written */
+    uint64_t   events;           /* since the last line */
+    uint64_t   lost;             /* spans lost since the last line */
+    uint64_t   mark;             /* drops counted when the last line was */
+    char       detail[ET_EXPORTER_DETAIL];
+} et_trouble_t;
+
+
+struct et_exporter_s {
+    et_exporter_conf_t   conf;
+    et_counters_t       *counters;
+    et_queue_t           queue;
+    size_t               kick_bytes;   /* half the queue */
+
+    pthread_t            thread;
+    pthread_mutex_t      mutex;
+    pthread_cond_t       cond;         /* on CLOCK_MONOTONIC */
+    int                  kicked;
+    int                  stop;
+
+    /* everything below belongs to the thread */
+
+    int                  fd;           /* -1: not connected */
+    redisReader         *reader;
+    uint64_t             inflight;     /* written, not acknowledged */
+    uint64_t             connects;     /* successful */
+    unsigned             backoff_ms;
+    uint64_t             connect_at;   /* next attempt, monotonic ms */
+    uint64_t             progress_at;  /* last write or reply */
+    uint64_t             full_seen;    /* dropped_queue_full reported */
+
+    /* the last error reply, copied by the reader's callback */
+    char                 reply_error[ET_EXPORTER_DETAIL];
+
+    char                 addr[ET_EXPORTER_ADDR];
+    et_trouble_t         trouble[ET_TROUBLE_N];
+
+    uint8_t              rbuf[ET_EXPORTER_RBUF];
+};
+
+
+static void *et_exporter_thread(void *data);
+static void et_exporter_cycle(et_exporter_t *ex);
+static int et_exporter_wait(et_exporter_t *ex);
+static void et_exporter_finish(et_exporter_t *ex);
+static int et_exporter_connect(et_exporter_t *ex);
+static int et_exporter_command(redisContext *c, int argc, const char **argv,
+    char *err, size_t size);
+static int et_exporter_handshake(et_exporter_t *ex, redisContext *c,
+    char *err, size_t size);
+static void et_exporter_broken(et_exporter_t *ex, const char *fmt, ...);
+static void et_exporter_close(et_exporter_t *ex);
+static int et_exporter_read(et_exporter_t *ex);
+static int et_exporter_write(et_exporter_t *ex, uint64_t deadline);
+static void et_exporter_trouble(et_exporter_t *ex, int kind,
+    uint64_t events, uint64_t lost, const char *detail);
+static void et_exporter_report(et_exporter_t *ex, int kind, uint64_t now,
+    int force);
+static void et_exporter_reports(et_exporter_t *ex, int force);
+static void et_exporter_log(et_exporter_t *ex, int level, const char *fmt,
+    ...);
+
+
+/*
+ * The reply "objects": a reply is only counted, so the reader's callbacks
+ * return these sentinels and allocate nothing.
+ */
+static char  et_reply_ok;
+static char  et_reply_error;
+
+
+static void *
+et_reply_string(const redisReadTask *task, char *str, size_t len)
+{
+    et_exporter_t  *ex;
+
+    if (task->type != REDIS_REPLY_ERROR || task->parent != NULL) {
+        return &et_reply_ok;
+    }
+
+    ex = task->privdata;
+
+    if (len >= sizeof(ex->reply_error)) {
+        len = sizeof(ex->reply_error) - 1;
+    }
+
+    memcpy(ex->reply_error, str, len);
+    ex->reply_error[len] = '\0';
+
+    return &et_reply_error;
+}
+
+
+static void *
+et_reply_array(const redisReadTask *task, int elements)
+{
+    (void) task;
+    (void) elements;
+
+    return &et_reply_ok;
+}
+
+
+static void *
+et_reply_integer(const redisReadTask *task, long long value)
+{
+    (void) task;
+    (void) value;
+
+    return &et_reply_ok;
+}
+
+
+static void *
+et_reply_nil(const redisReadTask *task)
+{
+    (void) task;
+
+    return &et_reply_ok;
+}
+
+
+static void
+et_reply_free(void *reply)
+{
+    (void) reply;
+}
+
+
+static redisReplyObjectFunctions  et_reply_functions = {
+    et_reply_string,
+    et_reply_array,
+    et_reply_integer,
+    et_reply_nil,
+    et_reply_free
+};
+
+
+et_exporter_t *
+et_exporter_start(const et_exporter_conf_t *conf, et_counters_t *counters)
+{
+    int                  rc;
+    size_t               min;
+    sigset_t             all, old;
+    et_span_t            empty;
+    et_exporter_t       *ex;
+    pthread_condattr_t   attr;
+
+    if (conf->stream == NULL || counters == NULL) {
+        if (conf->log) {
+            conf->log(conf->log_data, ET_LOG_ERR,
+                      "edgetrace: exporter: no stream or counters",
+                      sizeof("edgetrace: exporter: no stream or counters")
+                      - 1);
+        }
+
+        return NULL;
+    }
+
+    ex = calloc(1, sizeof(et_exporter_t));
+    if (ex == NULL) {
+        if (conf->log) {
+            conf->log(conf->log_data, ET_LOG_ERR,
+                      "edgetrace: exporter: out of memory",
+                      sizeof("edgetrace: exporter: out of memory") - 1);
+        }
+
+        return NULL;
+    }
+
+    ex->conf = *conf;
+    ex->counters = counters;
+    ex->fd = -1;
+    ex->backoff_ms = ET_BACKOFF_MIN_MS;
+
+    /* zero means the default, so adapters may leave knobs unset */
+
+    if (ex->conf.queue_size == 0) {
+        ex->conf.queue_size = ET_QUEUE_SIZE_DEFAULT;
+    }
+
+    if (ex->conf.flush_ms == 0) {
+        ex->conf.flush_ms = ET_FLUSH_MS_DEFAULT;
+    }
+
+    if (ex->conf.connect_timeout_ms == 0) {
+        ex->conf.connect_timeout_ms = ET_CONNECT_TIMEOUT_MS_DEFAULT;
+    }
+
+    if (ex->conf.io_timeout_ms == 0) {
+        ex->conf.io_timeout_ms = ET_IO_TIMEOUT_MS_DEFAULT;
+    }
+
+    if (ex->conf.stop_timeout_ms == 0) {
+        ex->conf.stop_timeout_ms = ET_STOP_TIMEOUT_MS_DEFAULT;
+    }
+
+    if (ex->conf.redis.path[0]) {
+        snprintf(ex->addr, sizeof(ex->addr), "unix:%s",
+                 ex->conf.redis.path);
+
+    } else if (strchr(ex->conf.redis.host, ':')) {
+        snprintf(ex->addr, sizeof(ex->addr), "[%s]:%d",
+                 ex->conf.redis.host, ex->conf.redis.port);
+
+    } else {
+        snprintf(ex->addr, sizeof(ex->addr), "%s:%d",
+                 ex->conf.redis.host, ex->conf.redis.port);
+    }
+
+    /*
+     * The smallest entry bounds the number of entries the bytes can hold:
+     * with that many slots, only bytes ever make the queue full.
+     */
+
+    memset(&empty, 0, sizeof(et_span_t));
+    min = et_entry_size(conf->stream, &empty);
+
+    if (et_queue_init(&ex->queue, ex->conf.queue_size,
+                      ex->conf.queue_size / min + 1, conf->shared)
+        != ET_OK)
+    {
+        et_exporter_log(ex, ET_LOG_ERR,
+                        "edgetrace: exporter: cannot allocate a queue of "
+                        "%zu bytes", ex->conf.queue_size);
+        free(ex);
+        return NULL;
+    }
+
+    ex->kick_bytes = ex->conf.queue_size / 2;
+
+    if (pthread_condattr_init(&attr) != 0) {
+        goto failed;
+    }
+
+    rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+
+    if (rc == 0) {
+        rc = pthread_cond_init(&ex->cond, &attr);
+    }
+
+    pthread_condattr_destroy(&attr);
+
+    if (rc != 0) {
+        goto failed;
+    }
+
+    if (pthread_mutex_init(&ex->mutex, NULL) != 0) {
+        pthread_cond_destroy(&ex->cond);
+        goto failed;
+    }
+
+    /*
+     * Every signal is blocked in the thread, so that the server's signals
+     * (nginx unblocks them before init_process) reach its own thread.
+     */
+
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+
+    rc = pthread_create(&ex->thread, NULL, et_exporter_thread, ex);
+
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+    if (rc != 0) {
+        et_exporter_log(ex, ET_LOG_ERR,
+                        "edgetrace: exporter: cannot start its thread: %s",
+                        strerror(rc));
+        pthread_mutex_destroy(&ex->mutex);
+        pthread_cond_destroy(&ex->cond);
+        et_queue_free(&ex->queue);
+        free(ex);
+        return NULL;
+    }
+
+    pthread_setname_np(ex->thread, "edgetrace");
+
+    return ex;
+
+failed:
+
+    et_exporter_log(ex, ET_LOG_ERR,
+                    "edgetrace: exporter: cannot create a condition "
+                    "variable");
+    et_queue_free(&ex->queue);
+    free(ex);
+
+    return NULL;
+}
+
+
+static void
+et_exporter_kick(et_exporter_t *ex)
+{
+    pthread_mutex_lock(&ex->mutex);
+    ex->kicked = 1;
+    pthread_cond_signal(&ex->cond);
+    pthread_mutex_unlock(&ex->mutex);
+}
+
+
+int
+et_exporter_submit(et_exporter_t *ex, const et_span_t *span)
+{
+    int          kick;
+    size_t       len;
+    uint8_t     *p;
+    uint64_t     used;
+    et_queue_t  *q;
+
+    q = &ex->queue;
+
+    /* counted first: a reader never sees it exported before it exists */
+    et_counter_add(&ex->counters->spans, 1, ex->conf.shared);
+
+    len = et_entry_size(ex->conf.stream, span);
+
+    p = et_queue_reserve(q, len);
+
+    if (p == NULL) {
+        et_counter_add(&ex->counters->dropped_queue_full, 1,
+                       ex->conf.shared);
+        return ET_DECLINED;
+    }
+
+    et_entry_write(ex->conf.stream, span, p);
+
+    /*
+     * The thread is woken only when this entry makes the queue cross half
+     * full, not once per span: the flush interval does the rest.  Under
+     * "shared" the queue's lock is held here, so head_bytes is stable.
+     */
+
+    used = q->head_bytes - __atomic_load_n(&q->tail_bytes, __ATOMIC_ACQUIRE);
+    kick = used < ex->kick_bytes && used + len >= ex->kick_bytes;
+
+    et_queue_commit(q, p, len);
+
+    if (kick) {
+        et_exporter_kick(ex);
+    }
+
+    return ET_OK;
+}
+
+
+void
+et_exporter_stop(et_exporter_t *ex)
+{
+    if (ex == NULL) {
+        return;
+    }
+
+    pthread_mutex_lock(&ex->mutex);
+    __atomic_store_n(&ex->stop, 1, __ATOMIC_RELAXED);
+    pthread_cond_signal(&ex->cond);
+    pthread_mutex_unlock(&ex->mutex);
+
+    pthread_join(ex->thread, NULL);
+
+    __atomic_store_n(&ex->counters->redis_connected, 0, __ATOMIC_RELAXED);
+
+    pthread_mutex_destroy(&ex->mutex);
+    pthread_cond_destroy(&ex->cond);
+    et_queue_free(&ex->queue);
+    free(ex);
+}
+
+
+static void *
+et_exporter_thread(void *data)
+{
+    et_exporter_t  *ex;
+
+    ex = data;
+
+    do {
+        et_exporter_cycle(ex);
+    } while (et_exporter_wait(ex) == 0);
+
+    et_exporter_finish(ex);
+
+    return NULL;
+}
+
+
+/* waits for the next cycle; returns 1 when the exporter is stopping */
+static int
+et_exporter_wait(et_exporter_t *ex)
+{
+    int              stop;
+    uint64_t         now, until;
+    struct timespec  ts;
+
+    now = et_clock_mono_ms();
+    until = now + ex->conf.flush_ms;
+
+    if (ex->fd == -1 && ex->connect_at > now && ex->connect_at < until) {
+        until = ex->connect_at;
+    }
+
+    ts.tv_sec = (time_t) (until / 1000);
+    ts.tv_nsec = (long) (until % 1000) * 1000000;
+
+    pthread_mutex_lock(&ex->mutex);
+
+    while (!ex->kicked && !ex->stop) {
+        if (pthread_cond_timedwait(&ex->cond, &ex->mutex, &ts) != 0) {
+            break;
+        }
+    }
+
+    ex->kicked = 0;
+    stop = ex->stop;
+
+    pthread_mutex_unlock(&ex->mutex);
+
+    return stop;
+}
+
+
+static uint64_t
+et_exporter_pending(et_exporter_t *ex)
+{
+    return et_queue_pending(&ex->queue);
+}
+
+
+static void
+et_exporter_cycle(et_exporter_t *ex)
+{
+    uint64_t  now, full;
+
+    now = et_clock_mono_ms();
+
+    if (ex->fd == -1 && now >= ex->connect_at) {
+        (void) et_exporter_connect(ex);
+    }
+
+    if (ex->fd != -1
+        && et_exporter_read(ex) == ET_OK
+        && et_exporter_write(ex, 0) == ET_OK)
+    {
+        now = et_clock_mono_ms();
+
+        if (ex->inflight && now - ex->progress_at >= ex->conf.io_timeout_ms)
+        {
+            et_exporter_broken(ex, "no reply for %u ms",
+                               ex->conf.io_timeout_ms);
+        }
+    }
+
+    /* drops on the request side are reported from here: it never logs */
+
+    full = __atomic_load_n(&ex->counters->dropped_queue_full,
+                           __ATOMIC_RELAXED);
+
+    if (full != ex->full_seen) {
+        et_exporter_trouble(ex, ET_TROUBLE_QUEUE, 1, full - ex->full_seen,
+                            NULL);
+        ex->full_seen = full;
+    }
+
+    et_exporter_reports(ex, 0);
+}
+
+
+/*
+ * At stop: flushes the queue and waits for the replies within
+ * stop_timeout_ms, with one connect attempt if there is no connection;
+ * what remains is lost.
+ */
+static void
+et_exporter_finish(et_exporter_t *ex)
+{
+    int            rc, size;
+    uint64_t       now, deadline, lost, full;
+    struct pollfd  pfd;
+
+    now = et_clock_mono_ms();
+    deadline = now + ex->conf.stop_timeout_ms;
+
+    if (ex->fd == -1 && et_exporter_pending(ex)) {
+        (void) et_exporter_connect(ex);
+    }
+
+    if (ex->fd != -1) {
+        /* the last replies are waited for: each one counts now */
+        size = 1;
+        (void) setsockopt(ex->fd, SOL_SOCKET, SO_RCVLOWAT, &size,
+                          sizeof(int));
+    }
+
+    while (ex->fd != -1 && (et_exporter_pending(ex) || ex->inflight)) {
+
+        if (et_exporter_read(ex) != ET_OK) {
+            break;
+        }
+
+        rc = et_exporter_write(ex, deadline);
+
+        if (rc == ET_ERROR) {
+            break;
+        }
+
+        if (et_exporter_pending(ex) == 0 && ex->inflight == 0) {
+            break;
+        }
+
+        now = et_clock_mono_ms();
+
+        if (rc == ET_DECLINED || now >= deadline) {
+            break;
+        }
+
+        if (now - ex->progress_at >= ex->conf.io_timeout_ms) {
+            et_exporter_broken(ex, "no reply for %u ms",
+                               ex->conf.io_timeout_ms);
+            break;
+        }
+
+        pfd.fd = ex->fd;
+        pfd.events = POLLIN;
+        pfd.revents = 0;
+
+        (void) poll(&pfd, 1, (int) (deadline - now < ET_EXPORTER_POLL_MS
+                                    ? deadline - now : ET_EXPORTER_POLL_MS));
+    }
+
+    /* the lines held back by the rate limit, as things were */
+
+    full = __atomic_load_n(&ex->counters->dropped_queue_full,
+                           __ATOMIC_RELAXED);
+
+    if (full != ex->full_seen) {
+        et_exporter_trouble(ex, ET_TROUBLE_QUEUE, 1, full - ex->full_seen,
+                            NULL);
+        ex->full_seen = full;
+    }
+
+    et_exporter_reports(ex, 1);
+
+    lost = et_exporter_pending(ex) + ex->inflight;
+
+    if (lost) {
+        et_counter_add(&ex->counters->dropped_redis_error, lost, 0);
+        et_exporter_log(ex, ET_LOG_ERR,
+                        "edgetrace: exporter stopping: %llu spans could not "
+                        "be sent to redis at %s within %u ms",
+                        (unsigned long long) lost, ex->addr,
+                        ex->conf.stop_timeout_ms);
+        ex->inflight = 0;
+    }
+
+    et_exporter_close(ex);
+}
+
+
+static struct timeval
+et_exporter_tv(unsigned ms)
+{
+    struct timeval  tv;
+
+    tv.tv_sec = ms / 1000;
+    tv.tv_usec = (ms % 1000) * 1000;
+
+    return tv;
+}
+
+
+static int
+et_exporter_connect(et_exporter_t *ex)
+{
+    int              fd, flags, size;
+    uint64_t         now;
+    redisReader     *reader;
+    redisContext    *c;
+    struct timeval   tv;
+    char             err[ET_EXPORTER_DETAIL];
+
+    tv = et_exporter_tv(ex->conf.connect_timeout_ms);
+
+    /* blocking: host names are resolved here, in the thread */
+
+    if (ex->conf.redis.path[0]) {
+        c = redisConnectUnixWithTimeout(ex->conf.redis.path, tv);
+
+    } else {
+        c = redisConnectWithTimeout(ex->conf.redis.host, ex->conf.redis.port,
+                                    tv);
+    }
+
+    if (c == NULL) {
+        snprintf(err, sizeof(err), "out of memory");
+        goto failed;
+    }
+
+    if (c->err) {
+        snprintf(err, sizeof(err), "%s", c->errstr);
+        redisFree(c);
+        goto failed;
+    }
+
+    if (et_exporter_handshake(ex, c, err, sizeof(err)) != ET_OK) {
+        redisFree(c);
+        goto failed;
+    }
+
+    reader = redisReaderCreateWithFunctions(&et_reply_functions);
+    if (reader == NULL) {
+        snprintf(err, sizeof(err), "out of memory");
+        redisFree(c);
+        goto failed;
+    }
+
+    /* keep the reader's buffer: it never grows beyond a feed anyway */
+    reader->maxbuf = 0;
+    redisReaderSetPrivdata(reader, ex);
+
+    fd = redisFreeKeepFd(c);
+
+    flags = fcntl(fd, F_GETFL);
+
+    if (flags == -1 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1) {
+        snprintf(err, sizeof(err), "fcntl(O_NONBLOCK) failed: %s",
+                 strerror(errno));
+        redisReaderFree(reader);
+        close(fd);
+        goto failed;
+    }
+
+    /* children the server forks (CGI, piped logs) must not inherit it */
+    (void) fcntl(fd, F_SETFD, FD_CLOEXEC);
+
+    /* a batch should fit, so that it rarely has to wait mid-way */
+    size = ET_EXPORTER_SNDBUF;
+    (void) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(int));
+
+    /* see et_exporter_write() */
+    size = ET_EXPORTER_RCVLOWAT;
+    (void) setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &size, sizeof(int));
+
+    ex->fd = fd;
+    ex->reader = reader;
+    ex->inflight = 0;
+    ex->connects++;
+
+    now = et_clock_mono_ms();
+    ex->progress_at = now;
+
+    __atomic_store_n(&ex->counters->redis_connected, 1, __ATOMIC_RELAXED);
+
+    if (ex->connects > 1) {
+        et_counter_add(&ex->counters->redis_reconnects, 1, 0);
+        et_exporter_trouble(ex, ET_TROUBLE_RECONNECT, 1, 0, NULL);
+
+    } else {
+        et_exporter_log(ex, ET_LOG_INFO, "edgetrace: connected to redis at %s",
+                        ex->addr);
+    }
+
+    /* the connect failures before this one are reported now */
+    et_exporter_report(ex, ET_TROUBLE_CONNECT, now, 1);
+
+    return ET_OK;
+
+failed:
+
+    et_counter_add(&ex->counters->redis_errors, 1, 0);
+
+    now = et_clock_mono_ms();
+    ex->connect_at = now + ex->backoff_ms;
+
+    et_exporter_trouble(ex, ET_TROUBLE_CONNECT, 1, 0, err);
+
+    ex->backoff_ms *= 2;
+
+    if (ex->backoff_ms > ET_BACKOFF_MAX_MS) {
+        ex->backoff_ms = ET_BACKOFF_MAX_MS;
+    }
+
+    return ET_ERROR;
+}
+
+
+/* one blocking command of the handshake; ET_ERROR with "err" set */
+static int
+et_exporter_command(redisContext *c, int argc, const char **argv, char *err,
+    size_t size)
+{
+    int          i;
+    size_t       argvlen[3];
+    redisReply  *reply;
+
+    for (i = 0; i < argc; i++) {
+        argvlen[i] = strlen(argv[i]);
+    }
+
+    /* argv: a password may hold spaces or '%', never formatted */
+    reply = redisCommandArgv(c, argc, argv, argvlen);
+
+    if (reply == NULL) {
+        snprintf(err, size, "%s failed: %s", argv[0],
+                 c->errstr[0] ? c->errstr : "no reply");
+        return ET_ERROR;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        snprintf(err, size, "%s failed: %.*s", argv[0],
+                 (int) (reply->len < 120 ? reply->len : 120), reply->str);
+        freeReplyObject(reply);
+        return ET_ERROR;
+    }
+
+    freeReplyObject(reply);
+
+    return ET_OK;
+}
+
+
+/* AUTH and SELECT, still blocking, within the connect timeout */
+static int
+et_exporter_handshake(et_exporter_t *ex, redisContext *c, char *err,
+    size_t size)
+{
+    int              argc;
+    char             db[16];
+    const char      *argv[3];
+    et_redis_url_t  *url;
+
+    url = &ex->conf.redis;
+
+    if (redisSetTimeout(c, et_exporter_tv(ex->conf.connect_timeout_ms))
+        != REDIS_OK)
+    {
+        snprintf(err, size, "cannot set a timeout: %s", c->errstr);
+        return ET_ERROR;
+    }
+
+    if (url->password[0]) {
+        argc = 0;
+        argv[argc++] = "AUTH";
+
+        if (url->user[0]) {
+            argv[argc++] = url->user;
+        }
+
+        argv[argc++] = url->password;
+
+        if (et_exporter_command(c, argc, argv, err, size) != ET_OK) {
+            return ET_ERROR;
+        }
+    }
+
+    if (url->db != 0) {
+        snprintf(db, sizeof(db), "%d", url->db);
+        argv[0] = "SELECT";
+        argv[1] = db;
+
+        if (et_exporter_command(c, 2, argv, err, size) != ET_OK) {
+            return ET_ERROR;
+        }
+    }
+
+    return ET_OK;
+}
+
+
+/*
+ * The connection is unusable: what was written and not acknowledged is
+ * lost, and so is a partially written entry (sending its rest on a new
+ * connection would be garbage, sending it whole again could store it
+ * twice).
+ */
+static void
+et_exporter_broken(et_exporter_t *ex, const char *fmt, ...)
+{
+    va_list   args;
+    uint64_t  lost;
+    char      detail[ET_EXPORTER_DETAIL];
+
+    va_start(args, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, args);
+    va_end(args);
+
+    lost = ex->inflight + et_queue_skip_partial(&ex->queue);
+    ex->inflight = 0;
+
+    if (lost) {
+        et_counter_add(&ex->counters->dropped_redis_error, lost, 0);
+    }
+
+    et_counter_add(&ex->counters->redis_errors, 1, 0);
+
+    et_exporter_close(ex);
+
+    ex->connect_at = et_clock_mono_ms() + ex->backoff_ms;
+
+    et_exporter_trouble(ex, ET_TROUBLE_IO, 1, lost, detail);
+
+    ex->backoff_ms *= 2;
+
+    if (ex->backoff_ms > ET_BACKOFF_MAX_MS) {
+        ex->backoff_ms = ET_BACKOFF_MAX_MS;
+    }
+}
+
+
+static void
+et_exporter_close(et_exporter_t *ex)
+{
+    if (ex->reader) {
+        redisReaderFree(ex->reader);
+        ex->reader = NULL;
+    }
+
+    if (ex->fd != -1) {
+        close(ex->fd);
+        ex->fd = -1;
+    }
+
+    __atomic_store_n(&ex->counters->redis_connected, 0, __ATOMIC_RELAXED);
+}
+
+
+/*
+ * Reads and counts every reply available now, without blocking.  On
+ * ET_ERROR the connection was found broken and is closed.
+ */
+static int
+et_exporter_read(et_exporter_t *ex)
+{
+    int        rc;
+    void      *reply;
+    size_t     off, chunk;
+    ssize_t    n;
+    uint64_t   ok, errors;
+
+    ok = 0;
+    errors = 0;
+    rc = ET_OK;
+
+    for ( ;; ) {
+        n = recv(ex->fd, ex->rbuf, ET_EXPORTER_RBUF, MSG_DONTWAIT);
+
+        if (n == -1) {
+            if (errno == EINTR) {
+                continue;
+            }
+
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                break;
+            }
+
+            et_exporter_broken(ex, "read failed: %s", strerror(errno));
+            rc = ET_ERROR;
+            goto done;
+        }
+
+        if (n == 0) {
+            et_exporter_broken(ex, "connection closed by redis");
+            rc = ET_ERROR;
+            goto done;
+        }
+
+        for (off = 0; off < (size_t) n; off += chunk) {
+            chunk = (size_t) n - off;
+
+            if (chunk > ET_EXPORTER_FEED) {
+                chunk = ET_EXPORTER_FEED;
+            }
+
+            if (redisReaderFeed(ex->reader, (char *) ex->rbuf + off, chunk)
+                != REDIS_OK)
+            {
+                et_exporter_broken(ex, "reply buffer: out of memory");
+                rc = ET_ERROR;
+                goto done;
+            }
+
+            for ( ;; ) {
+                if (redisReaderGetReply(ex->reader, &reply) != REDIS_OK) {
+                    et_exporter_broken(ex, "protocol error: %s",
+                                       ex->reader->errstr);
+                    rc = ET_ERROR;
+                    goto done;
+                }
+
+                if (reply == NULL) {
+                    break;
+                }
+
+                if (ex->inflight == 0) {
+                    et_exporter_broken(ex, "protocol error: a reply to "
+                                       "nothing");
+                    rc = ET_ERROR;
+                    goto done;
+                }
+
+                ex->inflight--;
+
+                if (reply == &et_reply_error) {
+                    errors++;
+
+                } else {
+                    ok++;
+                }
+            }
+        }
+
+        if ((size_t) n < ET_EXPORTER_RBUF) {
+            /* most likely drained: spare the read that says so */
+            break;
+        }
+    }
+
+done:
+
+    /* replies read before a breakage still count */
+
+    if (ok) {
+        et_counter_add(&ex->counters->exported, ok, 0);
+
+        /* the connection works: the next outage starts a new backoff */
+        ex->backoff_ms = ET_BACKOFF_MIN_MS;
+    }
+
+    if (errors) {
+        et_counter_add(&ex->counters->dropped_redis_error, errors, 0);
+        et_counter_add(&ex->counters->redis_errors, errors, 0);
+        et_exporter_trouble(ex, ET_TROUBLE_REPLY, errors, errors,
+                            ex->reply_error);
+    }
+
+    if (ok || errors) {
+        ex->progress_at = et_clock_mono_ms();
+    }
+
+    return rc;
+}
+
+
+/*
+ * Writes the entries queued now, in one sendmsg() unless the socket fills
+ * up; then it waits for room (reading replies meanwhile) in slices, so that
+ * stop is noticed.  Returns ET_OK when everything was written, ET_ERROR
+ * when the connection broke (it is closed), ET_DECLINED when stopped by
+ * stop or by "deadline" (monotonic ms, 0: none).
+ */
+static int
+et_exporter_write(et_exporter_t *ex, uint64_t deadline)
+{
+    int            niov, timeout, writable;
+    size_t         left, n;
+    ssize_t        w;
+    uint64_t       now, idle;
+    struct iovec   iov[2];
+    struct msghdr  msg;
+    struct pollfd  pfd;
+
+    left = et_queue_peek(&ex->queue, iov, &niov);
+
+    memset(&msg, 0, sizeof(struct msghdr));
+    msg.msg_iov = iov;
+    writable = 1;
+
+    while (left) {
+
+        if (writable) {
+            msg.msg_iovlen = (size_t) niov;
+
+            /* MSG_NOSIGNAL: a closed connection gives EPIPE, not SIGPIPE */
+            w = sendmsg(ex->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+            if (w == -1) {
+                if (errno == EINTR) {
+                    continue;
+                }
+
+                if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                    et_exporter_broken(ex, "write failed: %s",
+                                       strerror(errno));
+                    return ET_ERROR;
+                }
+
+                w = 0;
+            }
+
+            if (w > 0) {
+                ex->inflight += et_queue_consume(&ex->queue, (size_t) w);
+                ex->progress_at = et_clock_mono_ms();
+                left -= (size_t) w;
+
+                if (left == 0) {
+                    break;
+                }
+
+                n = (size_t) w;
+
+                while (n >= iov[0].iov_len) {
+                    n -= iov[0].iov_len;
+                    iov[0] = iov[1];
+                    niov--;
+                }
+
+                iov[0].iov_base = (uint8_t *) iov[0].iov_base + n;
+                iov[0].iov_len -= n;
+            }
+
+            /* a short write: the socket is full until poll() says not */
+            writable = 0;
+        }
+
+        now = et_clock_mono_ms();
+        idle = now - ex->progress_at;
+
+        if (idle >= ex->conf.io_timeout_ms) {
+            et_exporter_broken(ex, "could not write for %u ms",
+                               ex->conf.io_timeout_ms);
+            return ET_ERROR;
+        }
+
+        if ((deadline && now >= deadline)
+            || (deadline == 0 && __atomic_load_n(&ex->stop, __ATOMIC_RELAXED)))
+        {
+            return ET_DECLINED;
+        }
+
+        timeout = ET_EXPORTER_POLL_MS;
+
+        if (ex->conf.io_timeout_ms - idle < (uint64_t) timeout) {
+            timeout = (int) (ex->conf.io_timeout_ms - idle);
+        }
+
+        if (deadline && deadline - now < (uint64_t) timeout) {
+            timeout = (int) (deadline - now);
+        }
+
+        /*
+         * Replies are read meanwhile, but only once many have piled up
+         * (SO_RCVLOWAT): waking up for every few replies Redis sends as it
+         * works through the batch is what makes a sender expensive.
+         */
+
+        pfd.fd = ex->fd;
+        pfd.events = POLLOUT | POLLIN;
+        pfd.revents = 0;
+
+        if (poll(&pfd, 1, timeout) <= 0) {
+            continue;
+        }
+
+        if ((pfd.revents & (POLLIN | POLLERR | POLLHUP))
+            && et_exporter_read(ex) != ET_OK)
+        {
+            return ET_ERROR;
+        }
+
+        if (pfd.revents & POLLOUT) {
+            writable = 1;
+        }
+    }
+
+    return ET_OK;
+}
+
+
+/* records a trouble; logs it now unless a line was written recently */
+static void
+et_exporter_trouble(et_exporter_t *ex, int kind, uint64_t events,
+    uint64_t lost, const char *detail)
+{
+    et_trouble_t  *t;
+
+    t = &ex->trouble[kind];
+
+    t->events += events;
+    t->lost += lost;
+
+    if (detail) {
+        snprintf(t->detail, sizeof(t->detail), "%s", detail);
+    }
+
+    et_exporter_report(ex, kind, et_clock_mono_ms(), 0);
+}
+
+
+static void
+et_exporter_report(et_exporter_t *ex, int kind, uint64_t now, int force)
+{
+    uint64_t       drops;
+    et_trouble_t  *t;
+
+    t = &ex->trouble[kind];
+
+    if (t->events == 0) {
+        return;
+    }
+
+    if (!force && t->logged && now - t->last_ms < ET_EXPORTER_LOG_MS) {
+        return;
+    }
+
+    switch (kind) {
+
+    case ET_TROUBLE_CONNECT:
+
+        /* while disconnected, spans are lost when the queue fills up */
+        drops = __atomic_load_n(&ex->counters->dropped_queue_full,
+                                __ATOMIC_RELAXED)
+                + __atomic_load_n(&ex->counters->dropped_redis_error,
+                                  __ATOMIC_RELAXED);
+
+        et_exporter_log(ex, ET_LOG_ERR,
+                        "edgetrace: cannot connect to redis at %s: %s "
+                        "(%llu failed attempts, %llu spans lost since the "
+                        "last report; %llu queued)",
+                        ex->addr, t->detail, (unsigned long long) t->events,
+                        (unsigned long long) (drops - t->mark),
+                        (unsigned long long) et_exporter_pending(ex));
+
+        t->mark = drops;
+        break;
+
+    case ET_TROUBLE_IO:
+        et_exporter_log(ex, ET_LOG_ERR,
+                        "edgetrace: connection to redis at %s lost: %s "
+                        "(%llu times, %llu spans lost since the last "
+                        "report)",
+                        ex->addr, t->detail, (unsigned long long) t->events,
+                        (unsigned long long) t->lost);
+        break;
+
+    case ET_TROUBLE_REPLY:
+        et_exporter_log(ex, ET_LOG_ERR,
+                        "edgetrace: redis at %s refused spans: \"%s\" "
+                        "(%llu error replies, %llu spans lost since the "
+                        "last report)",
+                        ex->addr, t->detail, (unsigned long long) t->events,
+                        (unsigned long long) t->lost);
+        break;
+
+    case ET_TROUBLE_QUEUE:
+        et_exporter_log(ex, ET_LOG_WARN,
+                        "edgetrace: queue full (%zu bytes): %llu spans "
+                        "lost since the last report",
+                        ex->conf.queue_size, (unsigned long long) t->lost);
+        break;
+
+    default: /* ET_TROUBLE_RECONNECT */
+        et_exporter_log(ex, ET_LOG_NOTICE,
+                        "edgetrace: connected to redis at %s again "
+                        "(%llu reconnects since the last report)",
+                        ex->addr, (unsigned long long) t->events);
+        break;
+    }
+
+    t->events = 0;
+    t->lost = 0;
+    t->last_ms = now;
+    t->logged = 1;
+}
+
+
+/* the troubles held back by the rate limit, once their second is over */
+static void
+et_exporter_reports(et_exporter_t *ex, int force)
+{
+    int       kind;
+    uint64_t  now;
+
+    now = et_clock_mono_ms();
+
+    for (kind = 0; kind < ET_TROUBLE_N; kind++) {
+        et_exporter_report(ex, kind, now, force);
+    }
+}
+
+
+static void
+et_exporter_log(et_exporter_t *ex, int level, const char *fmt, ...)
+{
+    int      n;
+    char     line[ET_EXPORTER_LINE];
+    va_list  args;
+
+    if (ex->conf.log == NULL) {
+        return;
+    }
+
+    va_start(args, fmt);
+    n = vsnprintf(line, sizeof(line), fmt, args);
+    va_end(args);
+
+    if (n < 0) {
+        return;
+    }
+
+    if ((size_t) n >= sizeof(line)) {
+        n = sizeof(line) - 1;
+    }
+
+    ex->conf.log(ex->conf.log_data, level, line, (size_t) n);
+}

@@ -1,0 +1,279 @@
+/*
+ * The bounded single-producer, single-consumer queue of encoded entries.
+ *
+ * Positions are monotonically increasing 64-bit counters (they never wrap in
+ * practice); the ring offset is the position modulo the size.  The producer
+ * owns head_bytes and publishes whole entries by advancing head_entries with
+ * a release store, after their bytes and their length slot are written.  The
+ * consumer never reads head_bytes: it learns the bytes from the lengths of
+ * the entries it sees, so there is a single published producer position and
+ * nothing to keep consistent between two.  The consumer gives space back by
+ * advancing tail_bytes and tail_entries with release stores, after it is
+ * done reading what they cover.
+ *
+ * An entry that would wrap around the end of the ring is written into the
+ * scratch buffer and copied in two parts at commit: the encoder always
+ * writes contiguous memory, and the consumer still sees at most two iovecs.
+ */
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "et_queue.h"
+
+
+#define ET_QUEUE_SCRATCH_SIZE  (64 * 1024)
+
+
+int
+et_queue_init(et_queue_t *q, size_t size, size_t nentries, int shared)
+{
+    memset(q, 0, sizeof(et_queue_t));
+
+    if (size == 0 || nentries == 0 || nentries > SIZE_MAX / sizeof(uint32_t))
+    {
+        return ET_ERROR;
+    }
+
+    q->size = size;
+    q->nlens = nentries;
+    q->scratch_size = size < ET_QUEUE_SCRATCH_SIZE ? size
+                                                    : ET_QUEUE_SCRATCH_SIZE;
+    q->shared = shared;
+
+    q->buf = malloc(size);
+    q->lens = malloc(nentries * sizeof(uint32_t));
+    q->scratch = malloc(q->scratch_size);
+
+    if (q->buf == NULL || q->lens == NULL || q->scratch == NULL) {
+        goto failed;
+    }
+
+    if (pthread_mutex_init(&q->lock, NULL) != 0) {
+        goto failed;
+    }
+
+    return ET_OK;
+
+failed:
+
+    free(q->buf);
+    free(q->lens);
+    free(q->scratch);
+    memset(q, 0, sizeof(et_queue_t));
+
+    return ET_ERROR;
+}
+
+
+void
+et_queue_free(et_queue_t *q)
+{
+    if (q->buf == NULL) {
+        return;
+    }
+
+    pthread_mutex_destroy(&q->lock);
+
+    free(q->buf);
+    free(q->lens);
+    free(q->scratch);
+
+    memset(q, 0, sizeof(et_queue_t));
+}
+
+
+uint8_t *
+et_queue_reserve(et_queue_t *q, size_t len)
+{
+    size_t    off;
+    uint64_t  tail_bytes, tail_entries;
+
+    if (len == 0 || len > q->size || len > UINT32_MAX) {
+        return NULL;
+    }
+
+    if (q->shared) {
+        pthread_mutex_lock(&q->lock);
+    }
+
+    /* acquire: the consumer is done with what it gave back */
+    tail_bytes = __atomic_load_n(&q->tail_bytes, __ATOMIC_ACQUIRE);
+    tail_entries = __atomic_load_n(&q->tail_entries, __ATOMIC_ACQUIRE);
+
+    if (q->head_bytes - tail_bytes + len > q->size
+        || q->head_entries - tail_entries >= q->nlens)
+    {
+        goto full;
+    }
+
+    off = (size_t) (q->head_bytes % q->size);
+
+    if (off + len <= q->size) {
+        return q->buf + off;
+    }
+
+    if (len <= q->scratch_size) {
+        return q->scratch;
+    }
+
+full:
+
+    if (q->shared) {
+        pthread_mutex_unlock(&q->lock);
+    }
+
+    return NULL;
+}
+
+
+void
+et_queue_commit(et_queue_t *q, uint8_t *p, size_t len)
+{
+    size_t  off, n;
+
+    if (p == q->scratch) {
+        off = (size_t) (q->head_bytes % q->size);
+        n = q->size - off;
+
+        memcpy(q->buf + off, p, n);
+        memcpy(q->buf, p + n, len - n);
+    }
+
+    q->lens[q->head_entries % q->nlens] = (uint32_t) len;
+    q->head_bytes += len;
+
+    /* release: the bytes and the length are visible before the entry */
+    __atomic_store_n(&q->head_entries, q->head_entries + 1,
+                     __ATOMIC_RELEASE);
+
+    if (q->shared) {
+        pthread_mutex_unlock(&q->lock);
+    }
+}
+
+
+/* adds the lengths of newly published entries to end_bytes */
+static void
+et_queue_see(et_queue_t *q)
+{
+    uint64_t  head, seen, end;
+
+    head = __atomic_load_n(&q->head_entries, __ATOMIC_ACQUIRE);
+
+    seen = q->seen_entries;
+    end = q->end_bytes;
+
+    while (seen != head) {
+        end += q->lens[seen % q->nlens];
+        seen++;
+    }
+
+    q->seen_entries = seen;
+    q->end_bytes = end;
+}
+
+
+size_t
+et_queue_peek(et_queue_t *q, struct iovec iov[2], int *niov)
+{
+    size_t  off, len, first;
+
+    et_queue_see(q);
+
+    len = (size_t) (q->end_bytes - q->tail_bytes);
+
+    if (len == 0) {
+        *niov = 0;
+        return 0;
+    }
+
+    off = (size_t) (q->tail_bytes % q->size);
+    first = q->size - off;
+
+    iov[0].iov_base = q->buf + off;
+
+    if (len <= first) {
+        iov[0].iov_len = len;
+        *niov = 1;
+
+    } else {
+        iov[0].iov_len = first;
+        iov[1].iov_base = q->buf;
+        iov[1].iov_len = len - first;
+        *niov = 2;
+    }
+
+    return len;
+}
+
+
+size_t
+et_queue_consume(et_queue_t *q, size_t n)
+{
+    size_t    done, left, len;
+    uint64_t  tail;
+
+    if (n > q->end_bytes - q->tail_bytes) {
+        n = (size_t) (q->end_bytes - q->tail_bytes);
+    }
+
+    if (n == 0) {
+        return 0;
+    }
+
+    tail = q->tail_entries;
+    done = 0;
+    left = n;
+
+    while (left) {
+        len = q->lens[tail % q->nlens] - q->partial;
+
+        if (left < len) {
+            q->partial += left;
+            break;
+        }
+
+        left -= len;
+        q->partial = 0;
+        tail++;
+        done++;
+    }
+
+    /* release: the lengths and bytes given back were read before this */
+    __atomic_store_n(&q->tail_bytes, q->tail_bytes + n, __ATOMIC_RELEASE);
+    __atomic_store_n(&q->tail_entries, tail, __ATOMIC_RELEASE);
+
+    return done;
+}
+
+
+size_t
+et_queue_skip_partial(et_queue_t *q)
+{
+    size_t  rest;
+
+    if (q->partial == 0) {
+        return 0;
+    }
+
+    rest = q->lens[q->tail_entries % q->nlens] - q->partial;
+    q->partial = 0;
+
+    __atomic_store_n(&q->tail_bytes, q->tail_bytes + rest, __ATOMIC_RELEASE);
+    __atomic_store_n(&q->tail_entries, q->tail_entries + 1, __ATOMIC_RELEASE);
+
+    return 1;
+}
+
+
+uint64_t
+et_queue_pending(et_queue_t *q)
+{
+    return __atomic_load_n(&q->head_entries, __ATOMIC_ACQUIRE)
+           - q->tail_entries;
+}

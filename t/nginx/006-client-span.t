@@ -1,0 +1,167 @@
+#!/usr/bin/perl
+# The client span of an upstream exchange, field by field: name, parent,
+# url.full, peer, status, the try as an event; errors from the upstream.
+
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+
+use Test::More;
+use Edgetrace::Test qw(:all);
+
+my $redis = start_redis();
+my $b = start_backend();
+my $bp = $b->port;
+my $ngx = start_nginx(redis => $redis, conf => <<'EOF');
+    edgetrace_redis redis://127.0.0.1:%%REDIS%%;
+    edgetrace_flush_interval 50ms;
+    edgetrace on;
+
+    upstream pool {
+        server 127.0.0.1:%%BACKEND%%;
+        keepalive 4;
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+
+        location /api {
+            proxy_pass http://127.0.0.1:%%BACKEND%%;
+        }
+        location /inner/ {
+            proxy_pass http://127.0.0.1:%%BACKEND%%/status/;
+        }
+        location /pool/ {
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass http://pool/;
+        }
+        location /dead {
+            proxy_pass http://127.0.0.1:%%DEAD%%;
+        }
+        location /timeout/ {
+            proxy_read_timeout 200ms;
+            proxy_pass http://127.0.0.1:%%BACKEND%%/slow/;
+        }
+    }
+EOF
+
+# sends a request; returns (response, server span, client span, upstream
+# traceparents of the request)
+sub exchange {
+    my ($path, %o) = @_;
+    $b->clear;
+    my $r = http_get($ngx->port, $path, %o);
+    my @req = $b->requests;
+    my @tp = map { Edgetrace::Test::Backend->header_values($_, 'traceparent') }
+             @req;
+    my $trace;
+    if (@tp) {
+        (undef, $trace) = parse_traceparent($tp[0]);
+    } else {
+        # nothing reached the backend: the last entries tell the trace
+        my @all = stream_entries($redis->port, undef, count => 1,
+                                 settle => 0.3);
+        $trace = $all[-1]{trace_id};
+    }
+    my @s = trace_spans($redis->port, $trace, count => 2);
+    my ($server) = grep { $_->{kind} eq 'server' } @s;
+    my ($client) = grep { $_->{kind} eq 'client' } @s;
+    return ($r, $server, $client, \@tp);
+}
+
+my @client_base = qw(v trace_id span_id parent_id name kind start_ns end_ns
+                     status service.name http.request.method url.full
+                     server.address server.port http.response.status_code
+                     event.0);
+
+# --- a plain exchange
+my ($r, $server, $client, $tp) = exchange('/api/x?q=1');
+is($r->{status}, 200, 'answered');
+is(scalar @$tp, 1, 'one traceparent upstream');
+is_deeply([sort grep { !/^_/ } keys %$client], [sort @client_base],
+          'exactly the client span fields');
+is($client->{kind}, 'client', 'kind client');
+is($client->{name}, 'GET', 'name: the method');
+is($client->{parent_id}, $server->{span_id}, 'parent: the server span');
+is($client->{status}, 'unset', 'status unset');
+is($client->{'service.name'}, 'nginx', 'service.name');
+is($client->{'http.request.method'}, 'GET', 'http.request.method');
+is($client->{'url.full'}, "http://127.0.0.1:$bp/api/x?q=1", 'url.full');
+is($client->{'server.address'}, '127.0.0.1', 'server.address: the peer');
+is($client->{'server.port'}, $bp, 'server.port: the peer\'s port');
+is($client->{'http.response.status_code'}, '200', 'status code');
+like($client->{'event.0'},
+     qr/^upstream\.try peer=127\.0\.0\.1:$bp status=200 connect_ms=\d+ (?#
+        )header_ms=\d+ response_ms=\d+$/,
+     'event.0: the try');
+ok(!exists $client->{'http.request.resend_count'}, 'no resend_count');
+ok($client->{start_ns} >= $server->{start_ns}, 'starts within the server span');
+ok($client->{end_ns} <= $server->{end_ns}, 'ends within the server span');
+ok($client->{start_ns} <= $client->{end_ns}, 'start_ns <= end_ns');
+my (undef, undef, $up_span) = parse_traceparent($tp->[0]);
+is($up_span, $client->{span_id}, 'upstream saw the client span id');
+
+# --- the URI sent upstream, and the method
+($r, $server, $client) = exchange('/inner/200', method => 'POST',
+                                  body => 'hello');
+is($r->{status}, 200, 'POST answered');
+is($client->{name}, 'POST', 'client span name: POST');
+is($client->{'url.full'}, "http://127.0.0.1:$bp/status/200",
+   'url.full: the URI sent upstream');
+
+# --- upstream errors
+($r, $server, $client) = exchange('/inner/404');
+is($r->{status}, 404, '404 from upstream');
+is($client->{status}, 'error', 'client span: 404 is an error');
+is($client->{'error.type'}, '404', 'client span: error.type 404');
+is($client->{'http.response.status_code'}, '404', 'client span: code 404');
+is($server->{status}, 'unset', 'server span: 404 is not an error');
+ok(!exists $server->{'error.type'}, 'server span: no error.type');
+
+($r, $server, $client) = exchange('/inner/503');
+is($r->{status}, 503, '503 from upstream');
+is($client->{status}, 'error', 'client span: 503 is an error');
+is($client->{'error.type'}, '503', 'client span: error.type 503');
+is($server->{status}, 'error', 'server span: 503 is an error');
+is($server->{'error.type'}, '503', 'server span: error.type 503');
+
+# --- no upstream at all
+($r, $server, $client) = exchange('/dead/x');
+is($r->{status}, 502, 'dead upstream: 502');
+ok($client, 'dead upstream: a client span all the same');
+is($client->{status}, 'error', 'dead upstream: client span error');
+# nginx records 502 for a try that found no upstream: that is the status
+is($client->{'error.type'}, '502', 'dead upstream: error.type 502');
+like($client->{'event.0'},
+     qr/^upstream\.try peer=127\.0\.0\.1:\d+ status=502 connect_ms=- (?#
+        )header_ms=- response_ms=\d+$/,
+     'dead upstream: the try, not connected');
+is($server->{status}, 'error', 'dead upstream: server span error');
+is($server->{'error.type'}, '502', 'dead upstream: server error.type 502');
+
+# --- an upstream timeout
+($r, $server, $client) = exchange('/timeout/1000');
+is($r->{status}, 504, 'timeout: 504');
+is($client->{status}, 'error', 'timeout: client span error');
+like($client->{'event.0'}, qr/ status=504 connect_ms=\d+ header_ms=- /,
+     'timeout: the try has no header time');
+
+# --- a keepalive upstream connection: one client span per request
+my %ids;
+my %pids;
+for (1 .. 3) {
+    ($r, $server, $client, $tp) = exchange('/pool/k');
+    is($r->{status}, 200, 'keepalive: answered');
+    my (undef, undef, $id) = parse_traceparent($tp->[0]);
+    is($id, $client->{span_id}, 'keepalive: upstream saw this client span');
+    $ids{$id}++;
+    $pids{ ($b->requests)[0]{pid} }++;
+}
+is(scalar keys %ids, 3, 'keepalive: three distinct client span ids');
+is(scalar keys %pids, 1, 'keepalive: one upstream connection reused');
+
+is(scalar $ngx->crashes, 0, 'no worker crashed');
+
+done_testing;

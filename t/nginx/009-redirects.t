@@ -1,0 +1,165 @@
+#!/usr/bin/perl
+# Internal redirects belong to the request that started them: try_files to
+# a named location, error_page, rewrite ... last, X-Accel-Redirect give one
+# server span, named after the final location, with the original url.path.
+
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+
+use Test::More;
+use Time::HiRes ();
+use Edgetrace::Test qw(:all);
+
+my $redis = start_redis();
+my $b = start_backend();
+my $ngx = start_nginx(redis => $redis, conf => <<'EOF');
+    edgetrace_redis redis://127.0.0.1:%%REDIS%%;
+    edgetrace_flush_interval 50ms;
+    edgetrace on;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        root %%PREFIX%%/html;
+
+        location /files/ {
+            try_files $uri @app;
+        }
+        location @app {
+            proxy_pass http://127.0.0.1:%%BACKEND%%;
+        }
+        location /missing/ {
+            error_page 404 = /fallback;
+            return 404;
+        }
+        location = /fallback {
+            return 200 "fallback\n";
+        }
+        location /upstream-error/ {
+            proxy_intercept_errors on;
+            error_page 503 = @sorry;
+            proxy_pass http://127.0.0.1:%%BACKEND%%/status/;
+        }
+        location @sorry {
+            return 200 "sorry\n";
+        }
+        location /old/ {
+            rewrite ^/old/(.*)$ /new/$1 last;
+        }
+        location /new/ {
+            proxy_pass http://127.0.0.1:%%BACKEND%%;
+        }
+        location /accel/ {
+            proxy_pass http://127.0.0.1:%%BACKEND%%;
+        }
+        location /protected/ {
+            internal;
+            return 200 "protected\n";
+        }
+    }
+EOF
+
+# sends a request; waits for its server span (the only one new in the
+# stream) and returns (response, server spans, client spans) of its trace
+my $seen = 0;
+sub run {
+    my ($path, $nspans) = @_;
+    $b->clear;
+    my $r = http_get($ngx->port, $path);
+    my @all = stream_entries($redis->port, undef, count => $seen + $nspans);
+    Time::HiRes::sleep(0.2);    # anything extra would show now
+    @all = stream_entries($redis->port, undef, count => $seen + $nspans);
+    my @new = @all[$seen .. $#all];
+    $seen = @all;
+    return ($r, [grep { $_->{kind} eq 'server' } @new],
+            [grep { $_->{kind} eq 'client' } @new]);
+}
+
+# --- try_files to a named location
+my ($r, $servers, $clients) = run('/files/nofile?x=1', 2);
+is($r->{status}, 200, 'try_files: answered by @app');
+is(scalar @$servers, 1, 'try_files: one server span');
+is($servers->[0]{name}, 'GET @app', 'try_files: named after @app');
+is($servers->[0]{'url.path'}, '/files/nofile', 'try_files: original url.path');
+is($servers->[0]{'url.query'}, 'x=1', 'try_files: original query');
+is(scalar @$clients, 1, 'try_files: one client span');
+is($clients->[0]{parent_id}, $servers->[0]{span_id},
+   'try_files: client span child of the server span');
+my @req = $b->requests;
+is((parse_traceparent((Edgetrace::Test::Backend->header_values(
+        $req[0], 'traceparent'))[0]))[2], $clients->[0]{span_id},
+   'try_files: upstream saw the client span id');
+
+# --- error_page to a location
+($r, $servers, $clients) = run('/missing/thing', 1);
+is($r->{status}, 200, 'error_page: answered by /fallback');
+is($r->{body}, "fallback\n", 'error_page: the fallback body');
+is(scalar @$servers, 1, 'error_page: one server span');
+is($servers->[0]{name}, 'GET /fallback', 'error_page: final location');
+is($servers->[0]{'url.path'}, '/missing/thing', 'error_page: original path');
+is($servers->[0]{'http.response.status_code'}, '200',
+   'error_page: the status sent');
+
+# --- error_page after an upstream error, to a named location
+($r, $servers, $clients) = run('/upstream-error/503', 2);
+is($r->{status}, 200, 'intercepted: answered by @sorry');
+is(scalar @$servers, 1, 'intercepted: one server span');
+is($servers->[0]{name}, 'GET @sorry', 'intercepted: named after @sorry');
+is($servers->[0]{'url.path'}, '/upstream-error/503',
+   'intercepted: original path');
+is($servers->[0]{status}, 'unset', 'intercepted: the client got a 200');
+is(scalar @$clients, 1, 'intercepted: one client span');
+is($clients->[0]{'http.response.status_code'}, '503',
+   'intercepted: the client span has the upstream\'s 503');
+is($clients->[0]{status}, 'error', 'intercepted: client span error');
+
+# --- rewrite ... last
+($r, $servers, $clients) = run('/old/page', 2);
+is($r->{status}, 200, 'rewrite: answered');
+is(scalar @$servers, 1, 'rewrite: one server span');
+is($servers->[0]{name}, 'GET /new/', 'rewrite: named after the final location');
+is($servers->[0]{'url.path'}, '/old/page', 'rewrite: url.path as sent');
+@req = $b->requests;
+is($req[0]{uri}, '/new/page', 'rewrite: the upstream got the new URI');
+is($clients->[0]{'url.full'}, 'http://127.0.0.1:' . $b->port . '/new/page',
+   'rewrite: url.full has the new URI');
+
+# --- X-Accel-Redirect from the upstream
+($r, $servers, $clients) = run('/accel/protected/doc', 2);
+is($r->{status}, 200, 'X-Accel-Redirect: answered');
+is($r->{body}, "protected\n", 'X-Accel-Redirect: the internal location');
+is(scalar @$servers, 1, 'X-Accel-Redirect: one server span');
+is($servers->[0]{name}, 'GET /protected/', 'X-Accel-Redirect: final location');
+is($servers->[0]{'url.path'}, '/accel/protected/doc',
+   'X-Accel-Redirect: original url.path');
+is(scalar @$clients, 1, 'X-Accel-Redirect: one client span');
+ok(!exists $clients->[0]{'http.request.resend_count'},
+   'X-Accel-Redirect: one try, no resend');
+
+# --- X-Accel-Redirect to an upstream again: each upstream request carries
+# an id of an exported client span of the trace
+($r, $servers, $clients) = run('/accel/new/x', 3);
+is($r->{status}, 200, 'X-Accel-Redirect to a proxy: answered');
+is(scalar @$servers, 1, 'X-Accel-Redirect to a proxy: one server span');
+@req = $b->requests;
+is(scalar @req, 2, 'X-Accel-Redirect to a proxy: two upstream requests');
+my %client_ids = map { $_->{span_id} => 1 } @$clients;
+for my $q (@req) {
+    my @tp = Edgetrace::Test::Backend->header_values($q, 'traceparent');
+    is(scalar @tp, 1, "$q->{uri}: one traceparent");
+    my (undef, $t, $id) = parse_traceparent($tp[0]);
+    is($t, $servers->[0]{trace_id}, "$q->{uri}: the trace");
+    ok($client_ids{$id // ''}, "$q->{uri}: names an exported client span");
+}
+ok(!grep({ exists $_->{'http.request.resend_count'} } @$clients),
+   'X-Accel-Redirect to a proxy: not a retry');
+is(scalar @$clients, 2, 'X-Accel-Redirect to a proxy: a client span each');
+isnt($clients->[0]{span_id}, $clients->[1]{span_id},
+     'X-Accel-Redirect to a proxy: distinct client span ids');
+is(scalar(grep { $_->{parent_id} eq $servers->[0]{span_id} } @$clients), 2,
+   'X-Accel-Redirect to a proxy: both children of the server span');
+
+is(scalar $ngx->crashes, 0, 'no worker crashed');
+
+done_testing;

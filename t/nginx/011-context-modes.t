@@ -1,0 +1,191 @@
+#!/usr/bin/perl
+# edgetrace_context: extract (continue, leave the client's headers alone),
+# inject (new root, ours replaces the client's), propagate (continue, ours
+# written), ignore (new root, client's headers alone); with a variable, an
+# unknown value means inject.
+
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+
+use Test::More;
+use Edgetrace::Test qw(:all);
+
+my $redis = start_redis();
+my $b = start_backend();
+my $ngx = start_nginx(redis => $redis, conf => <<'EOF');
+    edgetrace_redis redis://127.0.0.1:%%REDIS%%;
+    edgetrace_flush_interval 50ms;
+    edgetrace on;
+
+    map $arg_mode $trust {
+        default    $arg_mode;
+        ""         propagate;
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+
+        location /extract {
+            edgetrace_context extract;
+            proxy_pass http://127.0.0.1:%%BACKEND%%;
+        }
+        location /inject {
+            edgetrace_context inject;
+            proxy_pass http://127.0.0.1:%%BACKEND%%;
+        }
+        location /propagate {
+            edgetrace_context propagate;
+            proxy_pass http://127.0.0.1:%%BACKEND%%;
+        }
+        location /ignore {
+            edgetrace_context ignore;
+            proxy_pass http://127.0.0.1:%%BACKEND%%;
+        }
+        location /default {
+            proxy_pass http://127.0.0.1:%%BACKEND%%;
+        }
+        location /var {
+            edgetrace_context $trust;
+            proxy_pass http://127.0.0.1:%%BACKEND%%;
+        }
+    }
+EOF
+
+my $T = new_trace_id();
+my $P = new_span_id();
+my $TP = "00-$T-$P-01";
+my $TS = 'congo=t61rcWkgMzE';
+
+# returns (upstream traceparents, upstream tracestates, server span,
+# client span)
+sub run {
+    my ($path, @headers) = @_;
+    @headers = (['traceparent', $TP], ['tracestate', $TS]) unless @headers;
+    $b->clear;
+    my $r = http_get($ngx->port, $path, headers => \@headers);
+    is($r->{status}, 200, "$path: answered");
+    my @req = $b->wait_requests(1);
+    my @tp = Edgetrace::Test::Backend->header_values($req[0], 'traceparent');
+    my @ts = Edgetrace::Test::Backend->header_values($req[0], 'tracestate');
+    # the newest server span is ours (one request at a time)
+    my @all = stream_entries($redis->port, undef, count => 1, settle => 0.15);
+    my ($server) = grep { $_->{kind} eq 'server' } reverse @all;
+    # the trace id repeats across requests: the client span is the server
+    # span's child
+    my $client;
+    wait_until(sub {
+        ($client) = grep { $_->{kind} eq 'client'
+                           && $_->{parent_id} eq $server->{span_id} }
+                    trace_spans($redis->port, $server->{trace_id});
+    }, 3);
+    return (\@tp, \@ts, $server, $client);
+}
+
+sub check_continued {
+    my ($what, $server) = @_;
+    is($server->{trace_id}, $T, "$what: the client's trace is continued");
+    is($server->{parent_id}, $P, "$what: parent is the client's span");
+}
+
+sub check_new_root {
+    my ($what, $server) = @_;
+    isnt($server->{trace_id}, $T, "$what: a new trace");
+    ok(!exists $server->{parent_id}, "$what: a root span");
+}
+
+sub check_untouched {
+    my ($what, $tp, $ts) = @_;
+    is_deeply($tp, [$TP], "$what: the client's traceparent, untouched");
+    is_deeply($ts, [$TS], "$what: the client's tracestate, untouched");
+}
+
+sub check_ours {
+    my ($what, $tp, $server, $client, $ts_want) = @_;
+    is(scalar @$tp, 1, "$what: one traceparent upstream");
+    my (undef, $t, $s) = parse_traceparent($tp->[0]);
+    is($t, $server->{trace_id}, "$what: ours, with the span's trace");
+    is($s, $client->{span_id}, "$what: ours, with the client span id");
+}
+
+# --- extract
+my ($tp, $ts, $server, $client) = run('/extract');
+check_continued('extract', $server);
+check_untouched('extract', $tp, $ts);
+is($server->{tracestate}, $TS, 'extract: tracestate carried in the span');
+is($client->{parent_id}, $server->{span_id}, 'extract: client span exported');
+
+# extract with an invalid value: the client's header is left as it was
+($tp, $ts, $server) = run('/extract', ['traceparent', 'garbage'],
+                          ['tracestate', 'Bad']);
+is_deeply($tp, ['garbage'], 'extract: an invalid traceparent is not touched');
+is_deeply($ts, ['Bad'], 'extract: an invalid tracestate is not touched');
+ok(!exists $server->{parent_id}, 'extract: invalid means a new root');
+
+# extract without context: nothing written
+($tp, $ts, $server) = run('/extract', ['X-Nothing', '1']);
+is_deeply($tp, [], 'extract: no traceparent written');
+is_deeply($ts, [], 'extract: no tracestate written');
+
+# --- inject
+($tp, $ts, $server, $client) = run('/inject');
+check_new_root('inject', $server);
+check_ours('inject', $tp, $server, $client);
+is_deeply($ts, [], 'inject: the client\'s tracestate is not forwarded');
+ok(!exists $server->{tracestate}, 'inject: no tracestate in the span');
+
+# inject: an outsider cannot switch sampling off either
+($tp, $ts, $server, $client) = run('/inject',
+                                   ['traceparent', "00-$T-$P-00"]);
+check_new_root('inject, unsampled parent', $server);
+ok(hex((parse_traceparent($tp->[0]))[3]) & 1,
+   'inject: sampled by our own rule, not the client\'s flag');
+
+# --- propagate (explicit and default)
+for my $path ('/propagate', '/default') {
+    ($tp, $ts, $server, $client) = run($path);
+    check_continued($path, $server);
+    check_ours($path, $tp, $server, $client);
+    is_deeply($ts, [$TS], "$path: the tracestate forwarded once");
+    is($server->{tracestate}, $TS, "$path: tracestate in the span");
+}
+
+# --- ignore
+($tp, $ts, $server, $client) = run('/ignore');
+check_new_root('ignore', $server);
+check_untouched('ignore', $tp, $ts);
+ok(!exists $server->{tracestate}, 'ignore: no tracestate in the span');
+($tp, $ts) = run('/ignore', ['X-Nothing', '1']);
+is_deeply($tp, [], 'ignore: no traceparent written');
+
+# --- a variable (map on $arg_mode)
+($tp, $ts, $server, $client) = run('/var?mode=extract');
+check_continued('var extract', $server);
+check_untouched('var extract', $tp, $ts);
+
+($tp, $ts, $server, $client) = run('/var?mode=inject');
+check_new_root('var inject', $server);
+check_ours('var inject', $tp, $server, $client);
+
+($tp, $ts, $server, $client) = run('/var?mode=propagate');
+check_continued('var propagate', $server);
+check_ours('var propagate', $tp, $server, $client);
+
+($tp, $ts, $server, $client) = run('/var?mode=ignore');
+check_new_root('var ignore', $server);
+check_untouched('var ignore', $tp, $ts);
+
+($tp, $ts, $server, $client) = run('/var');
+check_continued('var default (propagate)', $server);
+
+for my $bogus ('bogus', 'Extract', 'propagate2', '1') {
+    ($tp, $ts, $server, $client) = run("/var?mode=$bogus");
+    check_new_root("unknown value '$bogus' is inject", $server);
+    check_ours("unknown value '$bogus' is inject", $tp, $server, $client);
+    is_deeply($ts, [], "unknown value '$bogus': no client tracestate");
+}
+
+is(scalar $ngx->crashes, 0, 'no worker crashed');
+
+done_testing;
