@@ -120,6 +120,7 @@ struct et_exporter_s {
     uint64_t             connects;     /* successful */
     unsigned             backoff_ms;
     uint64_t             connect_at;   /* next attempt, monotonic ms */
+    uint64_t             connected_at;
     uint64_t             progress_at;  /* last write or reply */
     uint64_t             full_seen;    /* dropped_queue_full reported */
 
@@ -135,6 +136,7 @@ struct et_exporter_s {
 
 static void *et_exporter_thread(void *data);
 static void et_exporter_cycle(et_exporter_t *ex);
+static void et_exporter_queue_full(et_exporter_t *ex);
 static int et_exporter_wait(et_exporter_t *ex);
 static void et_exporter_finish(et_exporter_t *ex);
 static int et_exporter_connect(et_exporter_t *ex);
@@ -243,8 +245,8 @@ et_exporter_start(const et_exporter_conf_t *conf, et_counters_t *counters)
     if (conf->stream == NULL || counters == NULL) {
         if (conf->log) {
             conf->log(conf->log_data, ET_LOG_ERR,
-                      "edgetrace: exporter: no stream or counters",
-                      sizeof("edgetrace: exporter: no stream or counters")
+                      "exporter: no stream or counters",
+                      sizeof("exporter: no stream or counters")
                       - 1);
         }
 
@@ -255,8 +257,8 @@ et_exporter_start(const et_exporter_conf_t *conf, et_counters_t *counters)
     if (ex == NULL) {
         if (conf->log) {
             conf->log(conf->log_data, ET_LOG_ERR,
-                      "edgetrace: exporter: out of memory",
-                      sizeof("edgetrace: exporter: out of memory") - 1);
+                      "exporter: out of memory",
+                      sizeof("exporter: out of memory") - 1);
         }
 
         return NULL;
@@ -315,7 +317,7 @@ et_exporter_start(const et_exporter_conf_t *conf, et_counters_t *counters)
         != ET_OK)
     {
         et_exporter_log(ex, ET_LOG_ERR,
-                        "edgetrace: exporter: cannot allocate a queue of "
+                        "exporter: cannot allocate a queue of "
                         "%zu bytes", ex->conf.queue_size);
         free(ex);
         return NULL;
@@ -358,7 +360,7 @@ et_exporter_start(const et_exporter_conf_t *conf, et_counters_t *counters)
 
     if (rc != 0) {
         et_exporter_log(ex, ET_LOG_ERR,
-                        "edgetrace: exporter: cannot start its thread: %s",
+                        "exporter: cannot start its thread: %s",
                         strerror(rc));
         pthread_mutex_destroy(&ex->mutex);
         pthread_cond_destroy(&ex->cond);
@@ -374,8 +376,8 @@ et_exporter_start(const et_exporter_conf_t *conf, et_counters_t *counters)
 failed:
 
     et_exporter_log(ex, ET_LOG_ERR,
-                    "edgetrace: exporter: cannot create a condition "
-                    "variable");
+                    "exporter: cannot create its mutex or "
+                    "condition variable");
     et_queue_free(&ex->queue);
     free(ex);
 
@@ -523,7 +525,7 @@ et_exporter_pending(et_exporter_t *ex)
 static void
 et_exporter_cycle(et_exporter_t *ex)
 {
-    uint64_t  now, full;
+    uint64_t  now;
 
     now = et_clock_mono_ms();
 
@@ -544,7 +546,16 @@ et_exporter_cycle(et_exporter_t *ex)
         }
     }
 
-    /* drops on the request side are reported from here: it never logs */
+    et_exporter_queue_full(ex);
+    et_exporter_reports(ex, 0);
+}
+
+
+/* drops on the request side are reported from the thread: it never logs */
+static void
+et_exporter_queue_full(et_exporter_t *ex)
+{
+    uint64_t  full;
 
     full = __atomic_load_n(&ex->counters->dropped_queue_full,
                            __ATOMIC_RELAXED);
@@ -554,8 +565,6 @@ et_exporter_cycle(et_exporter_t *ex)
                             NULL);
         ex->full_seen = full;
     }
-
-    et_exporter_reports(ex, 0);
 }
 
 
@@ -568,7 +577,7 @@ static void
 et_exporter_finish(et_exporter_t *ex)
 {
     int            rc, size;
-    uint64_t       now, deadline, lost, full;
+    uint64_t       now, deadline, lost;
     struct pollfd  pfd;
 
     now = et_clock_mono_ms();
@@ -622,16 +631,7 @@ et_exporter_finish(et_exporter_t *ex)
     }
 
     /* the lines held back by the rate limit, as things were */
-
-    full = __atomic_load_n(&ex->counters->dropped_queue_full,
-                           __ATOMIC_RELAXED);
-
-    if (full != ex->full_seen) {
-        et_exporter_trouble(ex, ET_TROUBLE_QUEUE, 1, full - ex->full_seen,
-                            NULL);
-        ex->full_seen = full;
-    }
-
+    et_exporter_queue_full(ex);
     et_exporter_reports(ex, 1);
 
     lost = et_exporter_pending(ex) + ex->inflight;
@@ -639,7 +639,7 @@ et_exporter_finish(et_exporter_t *ex)
     if (lost) {
         et_counter_add(&ex->counters->dropped_redis_error, lost, 0);
         et_exporter_log(ex, ET_LOG_ERR,
-                        "edgetrace: exporter stopping: %llu spans could not "
+                        "exporter stopping: %llu spans could not "
                         "be sent to redis at %s within %u ms",
                         (unsigned long long) lost, ex->addr,
                         ex->conf.stop_timeout_ms);
@@ -741,6 +741,7 @@ et_exporter_connect(et_exporter_t *ex)
 
     now = et_clock_mono_ms();
     ex->progress_at = now;
+    ex->connected_at = now;
 
     __atomic_store_n(&ex->counters->redis_connected, 1, __ATOMIC_RELAXED);
 
@@ -749,7 +750,7 @@ et_exporter_connect(et_exporter_t *ex)
         et_exporter_trouble(ex, ET_TROUBLE_RECONNECT, 1, 0, NULL);
 
     } else {
-        et_exporter_log(ex, ET_LOG_INFO, "edgetrace: connected to redis at %s",
+        et_exporter_log(ex, ET_LOG_INFO, "connected to redis at %s",
                         ex->addr);
     }
 
@@ -870,7 +871,7 @@ static void
 et_exporter_broken(et_exporter_t *ex, const char *fmt, ...)
 {
     va_list   args;
-    uint64_t  lost;
+    uint64_t  lost, now;
     char      detail[ET_EXPORTER_DETAIL];
 
     va_start(args, fmt);
@@ -888,7 +889,18 @@ et_exporter_broken(et_exporter_t *ex, const char *fmt, ...)
 
     et_exporter_close(ex);
 
-    ex->connect_at = et_clock_mono_ms() + ex->backoff_ms;
+    /*
+     * A connection that had been up a while starts a new backoff; one
+     * that breaks as soon as it is made (refused after connect) doubles it.
+     */
+
+    now = et_clock_mono_ms();
+
+    if (now - ex->connected_at >= ex->backoff_ms) {
+        ex->backoff_ms = ET_BACKOFF_MIN_MS;
+    }
+
+    ex->connect_at = now + ex->backoff_ms;
 
     et_exporter_trouble(ex, ET_TROUBLE_IO, 1, lost, detail);
 
@@ -1206,7 +1218,7 @@ et_exporter_report(et_exporter_t *ex, int kind, uint64_t now, int force)
                                   __ATOMIC_RELAXED);
 
         et_exporter_log(ex, ET_LOG_ERR,
-                        "edgetrace: cannot connect to redis at %s: %s "
+                        "cannot connect to redis at %s: %s "
                         "(%llu failed attempts, %llu spans lost since the "
                         "last report; %llu queued)",
                         ex->addr, t->detail, (unsigned long long) t->events,
@@ -1218,7 +1230,7 @@ et_exporter_report(et_exporter_t *ex, int kind, uint64_t now, int force)
 
     case ET_TROUBLE_IO:
         et_exporter_log(ex, ET_LOG_ERR,
-                        "edgetrace: connection to redis at %s lost: %s "
+                        "connection to redis at %s lost: %s "
                         "(%llu times, %llu spans lost since the last "
                         "report)",
                         ex->addr, t->detail, (unsigned long long) t->events,
@@ -1227,7 +1239,7 @@ et_exporter_report(et_exporter_t *ex, int kind, uint64_t now, int force)
 
     case ET_TROUBLE_REPLY:
         et_exporter_log(ex, ET_LOG_ERR,
-                        "edgetrace: redis at %s refused spans: \"%s\" "
+                        "redis at %s refused spans: \"%s\" "
                         "(%llu error replies, %llu spans lost since the "
                         "last report)",
                         ex->addr, t->detail, (unsigned long long) t->events,
@@ -1236,14 +1248,14 @@ et_exporter_report(et_exporter_t *ex, int kind, uint64_t now, int force)
 
     case ET_TROUBLE_QUEUE:
         et_exporter_log(ex, ET_LOG_WARN,
-                        "edgetrace: queue full (%zu bytes): %llu spans "
+                        "queue full (%zu bytes): %llu spans "
                         "lost since the last report",
                         ex->conf.queue_size, (unsigned long long) t->lost);
         break;
 
     default: /* ET_TROUBLE_RECONNECT */
         et_exporter_log(ex, ET_LOG_NOTICE,
-                        "edgetrace: connected to redis at %s again "
+                        "connected to redis at %s again "
                         "(%llu reconnects since the last report)",
                         ex->addr, (unsigned long long) t->events);
         break;

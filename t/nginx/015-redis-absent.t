@@ -140,10 +140,7 @@ ok(@lines <= 2 * ($elapsed + 1),
    sprintf('rate-limited: %d lines in %.1fs', scalar @lines, $elapsed));
 diag(join "\n", @lines[0 .. ($#lines < 3 ? $#lines : 3)]) if $ENV{VERBOSE};
 like($lines[0] // '', qr/127\.0\.0\.1:$redis_port/, 'the line says where');
-TODO: {
-    local $TODO = 'the exporter\'s log lines carry the prefix twice';
-    ok(!grep({ /edgetrace: edgetrace:/ } @lines), 'the module named once');
-}
+ok(!grep({ /edgetrace: edgetrace:/ } @lines), 'the module named once');
 
 is(scalar $ngx->crashes, 0, 'no worker crashed');
 

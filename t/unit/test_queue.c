@@ -596,7 +596,7 @@ test_stress(uint64_t entries, size_t size, size_t nentries, size_t maxlen)
     int           niov, k, ok;
     size_t        i, total, n, len, left;
     uint8_t      *p;
-    uint64_t      pos, done, want_done, seed, cseed, ends, idle;
+    uint64_t      pos, done, want_done, seed, cseed, ends;
     stress_t      s;
     pthread_t     t;
     et_queue_t    q;
@@ -627,13 +627,11 @@ test_stress(uint64_t entries, size_t size, size_t nentries, size_t maxlen)
     pos = 0;
     done = 0;
     ok = 1;
-    idle = 0;
 
     while (done < entries) {
         total = et_queue_peek(&q, iov, &niov);
 
         if (total == 0) {
-            idle++;
             sched_yield();
             continue;
         }
@@ -706,8 +704,6 @@ test_stress(uint64_t entries, size_t size, size_t nentries, size_t maxlen)
 
     tap_is_int(et_queue_peek(&q, iov, &niov), 0, "stress: nothing left");
     tap_is_int(et_queue_pending(&q), 0, "stress: no entry pending");
-
-    (void) idle;
 
     et_queue_free(&q);
 }
