@@ -13,36 +13,89 @@
 #define NGX_HTTP_EDGETRACE_TRACESTATE_LINES  32
 
 
-static ngx_uint_t
-ngx_http_edgetrace_is(ngx_table_elt_t *h, const char *name, size_t len)
+/* the request headers of the propagation formats */
+
+#define NGX_HTTP_EDGETRACE_TRACEPARENT  0
+#define NGX_HTTP_EDGETRACE_TRACESTATE   1
+#define NGX_HTTP_EDGETRACE_HEADERS      2
+
+
+typedef struct {
+    ngx_str_t         name;             /* lowercase */
+    ngx_uint_t        format;
+} ngx_http_edgetrace_header_t;
+
+
+static ngx_http_edgetrace_header_t  ngx_http_edgetrace_headers[] = {
+    { ngx_string("traceparent"), NGX_HTTP_EDGETRACE_W3C },
+    { ngx_string("tracestate"), NGX_HTTP_EDGETRACE_W3C },
+};
+
+
+/* what one walk over the request's header list found */
+typedef struct {
+    ngx_table_elt_t  *first[NGX_HTTP_EDGETRACE_HEADERS];
+    ngx_uint_t        count[NGX_HTTP_EDGETRACE_HEADERS];
+    et_str_t          states[NGX_HTTP_EDGETRACE_TRACESTATE_LINES];
+    ngx_uint_t        total;
+} ngx_http_edgetrace_scan_t;
+
+
+/* the header's index in ngx_http_edgetrace_headers[], or -1 */
+
+static ngx_int_t
+ngx_http_edgetrace_header(ngx_table_elt_t *h, ngx_uint_t formats)
 {
-    return h->key.len == len && h->lowcase_key
-           && ngx_strncmp(h->lowcase_key, name, len) == 0;
+    ngx_uint_t                    i;
+    ngx_http_edgetrace_header_t  *eh;
+
+    if (h->lowcase_key == NULL) {
+        return -1;
+    }
+
+    for (i = 0; i < NGX_HTTP_EDGETRACE_HEADERS; i++) {
+        eh = &ngx_http_edgetrace_headers[i];
+
+        if ((eh->format & formats)
+            && h->key.len == eh->name.len
+            && ngx_strncmp(h->lowcase_key, eh->name.data, eh->name.len) == 0)
+        {
+            return i;
+        }
+    }
+
+    return -1;
 }
 
 
-/*
- * Continues the incoming context: NGX_OK with the trace id, the parent span
- * id, the flags and the tracestate in "ctx"; NGX_DECLINED when the request
- * carries no valid context (the trace restarts).
- */
-
-ngx_int_t
-ngx_http_edgetrace_extract(ngx_http_request_t *r,
-    ngx_http_edgetrace_ctx_t *ctx)
+static ngx_uint_t
+ngx_http_edgetrace_formats_mask(ngx_http_request_t *r)
 {
-    u_char            *buf;
-    size_t             len;
-    et_str_t           states[NGX_HTTP_EDGETRACE_TRACESTATE_LINES];
-    ngx_uint_t         i, nparents, nstates;
-    et_w3c_rc_t        rc;
-    et_context_t       parent;
-    ngx_list_part_t   *part;
-    ngx_table_elt_t   *h, *tp;
+    ngx_uint_t                      i, mask;
+    ngx_http_edgetrace_loc_conf_t  *elcf;
 
-    tp = NULL;
-    nparents = 0;
-    nstates = 0;
+    elcf = ngx_http_get_module_loc_conf(r, ngx_http_edgetrace_module);
+
+    mask = 0;
+
+    for (i = 0; i < elcf->nformats; i++) {
+        mask |= elcf->formats[i];
+    }
+
+    return mask;
+}
+
+
+static void
+ngx_http_edgetrace_scan(ngx_http_request_t *r, ngx_uint_t formats,
+    ngx_http_edgetrace_scan_t *scan)
+{
+    ngx_int_t         k;
+    ngx_uint_t        i, n;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    ngx_memzero(scan, sizeof(ngx_http_edgetrace_scan_t));
 
     part = &r->headers_in.headers.part;
     h = part->elts;
@@ -64,24 +117,56 @@ ngx_http_edgetrace_extract(ngx_http_request_t *r,
             }
         }
 
-        if (ngx_http_edgetrace_is(&h[i], "traceparent", 11)) {
-            tp = &h[i];
-            nparents++;
+        scan->total++;
 
-        } else if (ngx_http_edgetrace_is(&h[i], "tracestate", 10)) {
-            if (nstates < NGX_HTTP_EDGETRACE_TRACESTATE_LINES) {
-                states[nstates].data = h[i].value.data;
-                states[nstates].len = h[i].value.len;
-            }
+        k = ngx_http_edgetrace_header(&h[i], formats);
 
-            nstates++;
+        if (k < 0) {
+            continue;
+        }
+
+        n = scan->count[k]++;
+
+        if (n == 0) {
+            scan->first[k] = &h[i];
+        }
+
+        if (k == NGX_HTTP_EDGETRACE_TRACESTATE
+            && n < NGX_HTTP_EDGETRACE_TRACESTATE_LINES)
+        {
+            scan->states[n].data = h[i].value.data;
+            scan->states[n].len = h[i].value.len;
         }
     }
+}
+
+
+/*
+ * Continues the incoming context: NGX_OK with the trace id, the parent span
+ * id, the flags and the tracestate in "ctx"; NGX_DECLINED when the request
+ * carries no valid context (the trace restarts).
+ */
+
+ngx_int_t
+ngx_http_edgetrace_extract(ngx_http_request_t *r,
+    ngx_http_edgetrace_ctx_t *ctx)
+{
+    u_char                     *buf;
+    size_t                      len;
+    ngx_uint_t                  nstates;
+    et_w3c_rc_t                 rc;
+    et_context_t                parent;
+    ngx_table_elt_t            *tp;
+    ngx_http_edgetrace_scan_t   scan;
+
+    ngx_http_edgetrace_scan(r, ngx_http_edgetrace_formats_mask(r), &scan);
 
     /* two traceparent lines cannot both be the parent: restart */
-    if (nparents != 1) {
+    if (scan.count[NGX_HTTP_EDGETRACE_TRACEPARENT] != 1) {
         return NGX_DECLINED;
     }
+
+    tp = scan.first[NGX_HTTP_EDGETRACE_TRACEPARENT];
 
     rc = et_traceparent_parse(tp->value.data, tp->value.len, &parent);
 
@@ -96,6 +181,8 @@ ngx_http_edgetrace_extract(ngx_http_request_t *r,
     ngx_memcpy(ctx->parent_id, parent.span_id, ET_SPAN_ID_LEN);
     ctx->flags = parent.flags;
 
+    nstates = scan.count[NGX_HTTP_EDGETRACE_TRACESTATE];
+
     if (nstates == 0 || nstates > NGX_HTTP_EDGETRACE_TRACESTATE_LINES) {
         return NGX_OK;
     }
@@ -106,7 +193,7 @@ ngx_http_edgetrace_extract(ngx_http_request_t *r,
     }
 
     len = 0;
-    rc = et_tracestate_parse(states, nstates, buf, &len);
+    rc = et_tracestate_parse(scan.states, nstates, buf, &len);
 
     if (rc == ET_W3C_OK && len) {
         ctx->tracestate.data = buf;
@@ -124,7 +211,7 @@ ngx_http_edgetrace_extract(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_edgetrace_push(ngx_http_request_t *r, ngx_uint_t hash,
-    const char *name, size_t len, u_char *value, size_t vlen)
+    ngx_str_t *name, ngx_str_t *value)
 {
     ngx_table_elt_t  *h;
 
@@ -134,11 +221,9 @@ ngx_http_edgetrace_push(ngx_http_request_t *r, ngx_uint_t hash,
     }
 
     h->hash = hash;
-    h->key.data = (u_char *) name;
-    h->key.len = len;
-    h->lowcase_key = (u_char *) name;
-    h->value.data = value;
-    h->value.len = vlen;
+    h->key = *name;
+    h->lowcase_key = name->data;
+    h->value = *value;
 
     return NGX_OK;
 }
@@ -155,17 +240,16 @@ ngx_int_t
 ngx_http_edgetrace_inject(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx,
     u_char *traceparent, ngx_uint_t copy)
 {
-    ngx_str_t                        ts;
-    ngx_uint_t                       i, n, nparents, nstates;
+    ngx_int_t                        k;
+    ngx_str_t                        values[NGX_HTTP_EDGETRACE_HEADERS];
+    ngx_uint_t                       i, formats, in_place;
     ngx_list_t                       old;
     ngx_list_part_t                 *part;
-    ngx_table_elt_t                 *h, *tp, *st, *e;
+    ngx_table_elt_t                 *h, *e;
+    ngx_http_edgetrace_scan_t        scan;
     ngx_http_edgetrace_main_conf_t  *emcf;
 
     emcf = ngx_http_get_module_main_conf(r, ngx_http_edgetrace_module);
-
-    /* a new root carries no tracestate */
-    ts = ctx->tracestate;
 
     if (r->headers_in.headers.part.elts == NULL) {
         /* HTTP/0.9: nginx made no header list */
@@ -177,68 +261,44 @@ ngx_http_edgetrace_inject(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx,
         }
     }
 
-    tp = NULL;
-    st = NULL;
-    n = 0;
-    nparents = 0;
-    nstates = 0;
+    /* what each header of the configured formats is to carry; len 0: none */
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    formats = ngx_http_edgetrace_formats_mask(r);
+    ngx_memzero(values, sizeof(values));
 
-    for (i = 0; /* void */; i++) {
+    if (formats & NGX_HTTP_EDGETRACE_W3C) {
+        values[NGX_HTTP_EDGETRACE_TRACEPARENT].data = traceparent;
+        values[NGX_HTTP_EDGETRACE_TRACEPARENT].len = ET_TRACEPARENT_LEN;
 
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
+        /* a new root carries no tracestate */
+        values[NGX_HTTP_EDGETRACE_TRACESTATE] = ctx->tracestate;
+    }
 
-            part = part->next;
-            h = part->elts;
-            i = 0;
+    ngx_http_edgetrace_scan(r, formats, &scan);
 
-            if (part->nelts == 0) {
-                i = (ngx_uint_t) -1;
-                continue;
-            }
-        }
+    /* the common case: each name at most once, and replaced in place */
 
-        n++;
+    in_place = !copy;
 
-        if (ngx_http_edgetrace_is(&h[i], "traceparent", 11)) {
-            tp = &h[i];
-            nparents++;
-
-        } else if (ngx_http_edgetrace_is(&h[i], "tracestate", 10)) {
-            st = &h[i];
-            nstates++;
+    for (k = 0; k < NGX_HTTP_EDGETRACE_HEADERS; k++) {
+        if (scan.count[k] > 1 || (scan.count[k] == 1 && values[k].len == 0)) {
+            in_place = 0;
         }
     }
 
-    if (!copy && nparents <= 1 && (nstates == 0 || (nstates == 1 && ts.len))) {
+    if (in_place) {
+        for (k = 0; k < NGX_HTTP_EDGETRACE_HEADERS; k++) {
+            if (scan.count[k]) {
+                scan.first[k]->value = values[k];
 
-        /* the common case: replace in place, or add */
-
-        if (tp) {
-            tp->value.data = traceparent;
-            tp->value.len = ET_TRACEPARENT_LEN;
-
-        } else if (ngx_http_edgetrace_push(r, emcf->traceparent_hash,
-                                           "traceparent", 11, traceparent,
-                                           ET_TRACEPARENT_LEN)
-                   != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        if (st) {
-            st->value = ts;
-            return NGX_OK;
-        }
-
-        if (ts.len) {
-            return ngx_http_edgetrace_push(r, emcf->tracestate_hash,
-                                           "tracestate", 10, ts.data, ts.len);
+            } else if (values[k].len
+                       && ngx_http_edgetrace_push(r, emcf->hashes[k],
+                                      &ngx_http_edgetrace_headers[k].name,
+                                      &values[k])
+                          != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
         }
 
         return NGX_OK;
@@ -246,12 +306,15 @@ ngx_http_edgetrace_inject(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx,
 
     /*
      * Rebuild the list without the stale values.  The old elements stay in
-     * the pool, so the r->headers_in pointers to them remain valid.
+     * the pool, so the r->headers_in pointers to them remain valid; a
+     * subrequest's list shares its parts with the main request's, so it
+     * is never changed in place.
      */
 
     old = r->headers_in.headers;
 
-    if (ngx_list_init(&r->headers_in.headers, r->pool, n + 2,
+    if (ngx_list_init(&r->headers_in.headers, r->pool,
+                      scan.total + NGX_HTTP_EDGETRACE_HEADERS,
                       sizeof(ngx_table_elt_t))
         != NGX_OK)
     {
@@ -279,9 +342,7 @@ ngx_http_edgetrace_inject(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx,
             }
         }
 
-        if (ngx_http_edgetrace_is(&h[i], "traceparent", 11)
-            || ngx_http_edgetrace_is(&h[i], "tracestate", 10))
-        {
+        if (ngx_http_edgetrace_header(&h[i], formats) >= 0) {
             continue;
         }
 
@@ -293,17 +354,30 @@ ngx_http_edgetrace_inject(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx,
         *e = h[i];
     }
 
-    if (ngx_http_edgetrace_push(r, emcf->traceparent_hash, "traceparent", 11,
-                                traceparent, ET_TRACEPARENT_LEN)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (ts.len) {
-        return ngx_http_edgetrace_push(r, emcf->tracestate_hash, "tracestate",
-                                       10, ts.data, ts.len);
+    for (k = 0; k < NGX_HTTP_EDGETRACE_HEADERS; k++) {
+        if (values[k].len
+            && ngx_http_edgetrace_push(r, emcf->hashes[k],
+                                       &ngx_http_edgetrace_headers[k].name,
+                                       &values[k])
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
 
     return NGX_OK;
+}
+
+
+/* the headers' hashes, as nginx's header parser computes them */
+
+void
+ngx_http_edgetrace_init_headers(ngx_http_edgetrace_main_conf_t *emcf)
+{
+    ngx_uint_t  k;
+
+    for (k = 0; k < NGX_HTTP_EDGETRACE_HEADERS; k++) {
+        emcf->hashes[k] = ngx_hash_key(ngx_http_edgetrace_headers[k].name.data,
+                                       ngx_http_edgetrace_headers[k].name.len);
+    }
 }

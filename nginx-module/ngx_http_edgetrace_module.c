@@ -1523,8 +1523,7 @@ ngx_http_edgetrace_init_main_conf(ngx_conf_t *cf, void *conf)
     ec->shared = 0;
     ec->log = ngx_http_edgetrace_log;
 
-    emcf->traceparent_hash = ngx_hash_key((u_char *) "traceparent", 11);
-    emcf->tracestate_hash = ngx_hash_key((u_char *) "tracestate", 10);
+    ngx_http_edgetrace_init_headers(emcf);
 
     return NGX_CONF_OK;
 }

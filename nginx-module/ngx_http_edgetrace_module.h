@@ -35,6 +35,7 @@
 #define NGX_HTTP_EDGETRACE_W3C       1
 
 #define NGX_HTTP_EDGETRACE_FORMATS_MAX  3
+#define NGX_HTTP_EDGETRACE_HEADERS_MAX  8
 
 /* the attributes of a span: the standard ones plus edgetrace_attribute */
 #define NGX_HTTP_EDGETRACE_ATTRS_MAX    64
@@ -62,8 +63,7 @@ typedef struct {
     size_t                       queue_size;
     size_t                       value_max;
 
-    ngx_uint_t                   traceparent_hash;
-    ngx_uint_t                   tracestate_hash;
+    ngx_uint_t                   hashes[NGX_HTTP_EDGETRACE_HEADERS_MAX];
 
     ngx_flag_t                   enabled;        /* tracing on somewhere */
     ngx_flag_t                   status;         /* edgetrace_status used */
@@ -157,6 +157,7 @@ ngx_int_t ngx_http_edgetrace_extract(ngx_http_request_t *r,
     ngx_http_edgetrace_ctx_t *ctx);
 ngx_int_t ngx_http_edgetrace_inject(ngx_http_request_t *r,
     ngx_http_edgetrace_ctx_t *ctx, u_char *traceparent, ngx_uint_t copy);
+void ngx_http_edgetrace_init_headers(ngx_http_edgetrace_main_conf_t *emcf);
 
 
 #endif /* NGX_HTTP_EDGETRACE_MODULE_H */
