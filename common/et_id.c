@@ -35,7 +35,12 @@ static void et_id_atfork_init(void);
 static void et_id_atfork_child(void);
 
 
-static __thread et_rng_t  et_rng;
+/*
+ * initial-exec: the module is dlopen()ed, and the default (dynamic) model
+ * would call __tls_get_addr() for every id; glibc keeps static TLS room
+ * for a few small variables of dlopen()ed objects
+ */
+static __thread et_rng_t  et_rng __attribute__((tls_model("initial-exec")));
 
 /* written only by the fork child handler, while the child has one thread */
 static unsigned           et_id_generation = 1;
@@ -276,15 +281,23 @@ et_id_is_zero(const uint8_t *id, size_t n)
 }
 
 
+/* one 2-byte load and one 2-byte store per byte, four bytes a round */
 uint8_t *
 et_hex_encode(uint8_t *dst, const uint8_t *src, size_t n)
 {
-    const char  *pair;
+    while (n >= 4) {
+        memcpy(dst, &et_hex_pairs[src[0] * 2], 2);
+        memcpy(dst + 2, &et_hex_pairs[src[1] * 2], 2);
+        memcpy(dst + 4, &et_hex_pairs[src[2] * 2], 2);
+        memcpy(dst + 6, &et_hex_pairs[src[3] * 2], 2);
+        dst += 8;
+        src += 4;
+        n -= 4;
+    }
 
     while (n--) {
-        pair = &et_hex_pairs[*src++ * 2];
-        *dst++ = pair[0];
-        *dst++ = pair[1];
+        memcpy(dst, &et_hex_pairs[*src++ * 2], 2);
+        dst += 2;
     }
 
     return dst;

@@ -36,9 +36,13 @@ static ngx_http_edgetrace_header_t  ngx_http_edgetrace_headers[] = {
 typedef struct {
     ngx_table_elt_t  *first[NGX_HTTP_EDGETRACE_HEADERS];
     ngx_uint_t        count[NGX_HTTP_EDGETRACE_HEADERS];
-    et_str_t          states[NGX_HTTP_EDGETRACE_TRACESTATE_LINES];
     ngx_uint_t        total;
+    et_str_t          states[NGX_HTTP_EDGETRACE_TRACESTATE_LINES];
 } ngx_http_edgetrace_scan_t;
+
+
+/* bit N set: some header of the table is N bytes long */
+static uint32_t  ngx_http_edgetrace_lengths;
 
 
 /* the header's index in ngx_http_edgetrace_headers[], or -1 */
@@ -49,7 +53,11 @@ ngx_http_edgetrace_header(ngx_table_elt_t *h, ngx_uint_t formats)
     ngx_uint_t                    i;
     ngx_http_edgetrace_header_t  *eh;
 
-    if (h->lowcase_key == NULL) {
+    /* most headers are told apart by their length alone */
+    if (h->key.len >= 32
+        || !(ngx_http_edgetrace_lengths & (1u << h->key.len))
+        || h->lowcase_key == NULL)
+    {
         return -1;
     }
 
@@ -58,6 +66,7 @@ ngx_http_edgetrace_header(ngx_table_elt_t *h, ngx_uint_t formats)
 
         if ((eh->format & formats)
             && h->key.len == eh->name.len
+            && h->lowcase_key[0] == eh->name.data[0]
             && ngx_strncmp(h->lowcase_key, eh->name.data, eh->name.len) == 0)
         {
             return i;
@@ -95,7 +104,8 @@ ngx_http_edgetrace_scan(ngx_http_request_t *r, ngx_uint_t formats,
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    ngx_memzero(scan, sizeof(ngx_http_edgetrace_scan_t));
+    /* the states are written as they are found: not worth zeroing */
+    ngx_memzero(scan, offsetof(ngx_http_edgetrace_scan_t, states));
 
     part = &r->headers_in.headers.part;
     h = part->elts;
@@ -379,5 +389,7 @@ ngx_http_edgetrace_init_headers(ngx_http_edgetrace_main_conf_t *emcf)
     for (k = 0; k < NGX_HTTP_EDGETRACE_HEADERS; k++) {
         emcf->hashes[k] = ngx_hash_key(ngx_http_edgetrace_headers[k].name.data,
                                        ngx_http_edgetrace_headers[k].name.len);
+        ngx_http_edgetrace_lengths |=
+                            1u << ngx_http_edgetrace_headers[k].name.len;
     }
 }
