@@ -71,9 +71,14 @@ $(MODULE): $(NGX_BUILD)/objs/Makefile $(CORE_SRCS) $(CORE_HDRS) \
 	$(MAKE) -s -C $(NGX_BUILD) -f objs/Makefile modules
 	cp $(NGX_BUILD)/objs/ngx_http_edgetrace_module.so $@
 
+ifeq ($(SANITIZE),1)
+# nginx itself is not built with the sanitizers: preload their runtime
+TEST_ENV   := EDGETRACE_NGINX_PRELOAD="$(shell $(CC) -print-file-name=libasan.so) $(shell $(CC) -print-file-name=libubsan.so)"
+endif
+
 test: all
 	@scripts/deps test
-	EDGETRACE_BUILD=$(BUILD) prove -r t
+	EDGETRACE_BUILD=$(BUILD) $(TEST_ENV) prove -r t
 
 demo: all
 	@scripts/deps demo
