@@ -6,9 +6,10 @@
  * database; then the socket is taken over (redisFreeKeepFd): it is made
  * non-blocking, the queue's bytes, already encoded as RESP commands, are
  * written with one sendmsg() per batch straight from the ring, and the
- * replies are parsed by a redisReader whose callbacks allocate nothing: a
- * reply is only counted, acknowledged or refused.  The async API is not
- * used: it has no timeouts and resolves host names synchronously anyway.
+ * replies are only counted, acknowledged or refused, by et_resp_scan(),
+ * which builds no reply object (hiredis's reader would allocate one per
+ * XADD, or cost a callback per reply).  The async API is not used: it has
+ * no timeouts and resolves host names synchronously anyway.
  *
  * The thread sleeps on a condition variable between batches: it wakes every
  * flush interval, when a producer finds the queue crossing half full, or at
@@ -50,20 +51,15 @@
 
 #include "et_clock.h"
 #include "et_queue.h"
+#include "et_resp.h"
 #include "et_exporter.h"
 
 
 /* asked for; Linux caps it at net.core.wmem_max unless privileged */
 #define ET_EXPORTER_SNDBUF     (1024 * 1024)
 
-/* replies are read this much at a time ... */
+/* replies are read this much at a time */
 #define ET_EXPORTER_RBUF       (64 * 1024)
-
-/*
- * ... and fed to the reader in smaller pieces: hiredis moves the unparsed
- * rest of its buffer down after every kilobyte it parses
- */
-#define ET_EXPORTER_FEED       4096
 
 /* poll() reports replies only when this much piled up */
 #define ET_EXPORTER_RCVLOWAT   (32 * 1024)
@@ -115,7 +111,7 @@ struct et_exporter_s {
     /* everything below belongs to the thread */
 
     int                  fd;           /* -1: not connected */
-    redisReader         *reader;
+    et_resp_t            resp;          /* where the reply bytes are */
     uint64_t             inflight;     /* written, not acknowledged */
     uint64_t             connects;     /* successful */
     unsigned             backoff_ms;
@@ -124,8 +120,6 @@ struct et_exporter_s {
     uint64_t             progress_at;  /* last write or reply */
     uint64_t             full_seen;    /* dropped_queue_full reported */
 
-    /* the last error reply, copied by the reader's callback */
-    char                 reply_error[ET_EXPORTER_DETAIL];
 
     char                 addr[ET_EXPORTER_ADDR];
     et_trouble_t         trouble[ET_TROUBLE_N];
@@ -155,81 +149,6 @@ static void et_exporter_report(et_exporter_t *ex, int kind, uint64_t now,
 static void et_exporter_reports(et_exporter_t *ex, int force);
 static void et_exporter_log(et_exporter_t *ex, int level, const char *fmt,
     ...);
-
-
-/*
- * The reply "objects": a reply is only counted, so the reader's callbacks
- * return these sentinels and allocate nothing.
- */
-static char  et_reply_ok;
-static char  et_reply_error;
-
-
-static void *
-et_reply_string(const redisReadTask *task, char *str, size_t len)
-{
-    et_exporter_t  *ex;
-
-    if (task->type != REDIS_REPLY_ERROR || task->parent != NULL) {
-        return &et_reply_ok;
-    }
-
-    ex = task->privdata;
-
-    if (len >= sizeof(ex->reply_error)) {
-        len = sizeof(ex->reply_error) - 1;
-    }
-
-    memcpy(ex->reply_error, str, len);
-    ex->reply_error[len] = '\0';
-
-    return &et_reply_error;
-}
-
-
-static void *
-et_reply_array(const redisReadTask *task, int elements)
-{
-    (void) task;
-    (void) elements;
-
-    return &et_reply_ok;
-}
-
-
-static void *
-et_reply_integer(const redisReadTask *task, long long value)
-{
-    (void) task;
-    (void) value;
-
-    return &et_reply_ok;
-}
-
-
-static void *
-et_reply_nil(const redisReadTask *task)
-{
-    (void) task;
-
-    return &et_reply_ok;
-}
-
-
-static void
-et_reply_free(void *reply)
-{
-    (void) reply;
-}
-
-
-static redisReplyObjectFunctions  et_reply_functions = {
-    et_reply_string,
-    et_reply_array,
-    et_reply_integer,
-    et_reply_nil,
-    et_reply_free
-};
 
 
 et_exporter_t *
@@ -667,7 +586,6 @@ et_exporter_connect(et_exporter_t *ex)
 {
     int              fd, flags, size;
     uint64_t         now;
-    redisReader     *reader;
     redisContext    *c;
     struct timeval   tv;
     char             err[ET_EXPORTER_DETAIL];
@@ -700,17 +618,6 @@ et_exporter_connect(et_exporter_t *ex)
         goto failed;
     }
 
-    reader = redisReaderCreateWithFunctions(&et_reply_functions);
-    if (reader == NULL) {
-        snprintf(err, sizeof(err), "out of memory");
-        redisFree(c);
-        goto failed;
-    }
-
-    /* keep the reader's buffer: it never grows beyond a feed anyway */
-    reader->maxbuf = 0;
-    redisReaderSetPrivdata(reader, ex);
-
     fd = redisFreeKeepFd(c);
 
     flags = fcntl(fd, F_GETFL);
@@ -718,7 +625,6 @@ et_exporter_connect(et_exporter_t *ex)
     if (flags == -1 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1) {
         snprintf(err, sizeof(err), "fcntl(O_NONBLOCK) failed: %s",
                  strerror(errno));
-        redisReaderFree(reader);
         close(fd);
         goto failed;
     }
@@ -735,7 +641,7 @@ et_exporter_connect(et_exporter_t *ex)
     (void) setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &size, sizeof(int));
 
     ex->fd = fd;
-    ex->reader = reader;
+    et_resp_init(&ex->resp);
     ex->inflight = 0;
     ex->connects++;
 
@@ -915,11 +821,6 @@ et_exporter_broken(et_exporter_t *ex, const char *fmt, ...)
 static void
 et_exporter_close(et_exporter_t *ex)
 {
-    if (ex->reader) {
-        redisReaderFree(ex->reader);
-        ex->reader = NULL;
-    }
-
     if (ex->fd != -1) {
         close(ex->fd);
         ex->fd = -1;
@@ -936,11 +837,10 @@ et_exporter_close(et_exporter_t *ex)
 static int
 et_exporter_read(et_exporter_t *ex)
 {
-    int        rc;
-    void      *reply;
-    size_t     off, chunk;
-    ssize_t    n;
-    uint64_t   ok, errors;
+    int          rc;
+    ssize_t      n;
+    uint64_t     ok, errors, before, got;
+    const char  *bad;
 
     ok = 0;
     errors = 0;
@@ -969,49 +869,30 @@ et_exporter_read(et_exporter_t *ex)
             goto done;
         }
 
-        for (off = 0; off < (size_t) n; off += chunk) {
-            chunk = (size_t) n - off;
+        before = ok + errors;
+        bad = NULL;
 
-            if (chunk > ET_EXPORTER_FEED) {
-                chunk = ET_EXPORTER_FEED;
-            }
+        if (et_resp_scan(&ex->resp, ex->rbuf, (size_t) n, &ok, &errors)
+            != ET_OK)
+        {
+            bad = "protocol error: not a reply";
+        }
 
-            if (redisReaderFeed(ex->reader, (char *) ex->rbuf + off, chunk)
-                != REDIS_OK)
-            {
-                et_exporter_broken(ex, "reply buffer: out of memory");
-                rc = ET_ERROR;
-                goto done;
-            }
+        got = ok + errors - before;
 
-            for ( ;; ) {
-                if (redisReaderGetReply(ex->reader, &reply) != REDIS_OK) {
-                    et_exporter_broken(ex, "protocol error: %s",
-                                       ex->reader->errstr);
-                    rc = ET_ERROR;
-                    goto done;
-                }
+        if (got > ex->inflight) {
+            ok -= got - ex->inflight;
+            got = ex->inflight;
+            bad = "protocol error: a reply to nothing";
+        }
 
-                if (reply == NULL) {
-                    break;
-                }
+        /* replies before a breakage count; the rest in flight is lost */
+        ex->inflight -= got;
 
-                if (ex->inflight == 0) {
-                    et_exporter_broken(ex, "protocol error: a reply to "
-                                       "nothing");
-                    rc = ET_ERROR;
-                    goto done;
-                }
-
-                ex->inflight--;
-
-                if (reply == &et_reply_error) {
-                    errors++;
-
-                } else {
-                    ok++;
-                }
-            }
+        if (bad) {
+            et_exporter_broken(ex, "%s", bad);
+            rc = ET_ERROR;
+            goto done;
         }
 
         if ((size_t) n < ET_EXPORTER_RBUF) {
@@ -1035,7 +916,7 @@ done:
         et_counter_add(&ex->counters->dropped_redis_error, errors, 0);
         et_counter_add(&ex->counters->redis_errors, errors, 0);
         et_exporter_trouble(ex, ET_TROUBLE_REPLY, errors, errors,
-                            ex->reply_error);
+                            ex->resp.error);
     }
 
     if (ok || errors) {
