@@ -15,9 +15,15 @@
 
 /* the request headers of the propagation formats */
 
-#define NGX_HTTP_EDGETRACE_TRACEPARENT  0
-#define NGX_HTTP_EDGETRACE_TRACESTATE   1
-#define NGX_HTTP_EDGETRACE_HEADERS      2
+#define NGX_HTTP_EDGETRACE_TRACEPARENT     0
+#define NGX_HTTP_EDGETRACE_TRACESTATE      1
+#define NGX_HTTP_EDGETRACE_B3_SINGLE       2
+#define NGX_HTTP_EDGETRACE_B3_TRACE_ID     3
+#define NGX_HTTP_EDGETRACE_B3_SPAN_ID      4
+#define NGX_HTTP_EDGETRACE_B3_PARENT_ID    5
+#define NGX_HTTP_EDGETRACE_B3_SAMPLED      6
+#define NGX_HTTP_EDGETRACE_B3_FLAGS        7
+#define NGX_HTTP_EDGETRACE_HEADERS         8
 
 
 typedef struct {
@@ -29,6 +35,25 @@ typedef struct {
 static ngx_http_edgetrace_header_t  ngx_http_edgetrace_headers[] = {
     { ngx_string("traceparent"), NGX_HTTP_EDGETRACE_W3C },
     { ngx_string("tracestate"), NGX_HTTP_EDGETRACE_W3C },
+    { ngx_string("b3"), NGX_HTTP_EDGETRACE_B3 },
+    { ngx_string("x-b3-traceid"), NGX_HTTP_EDGETRACE_B3MULTI },
+    { ngx_string("x-b3-spanid"), NGX_HTTP_EDGETRACE_B3MULTI },
+    { ngx_string("x-b3-parentspanid"), NGX_HTTP_EDGETRACE_B3MULTI },
+    { ngx_string("x-b3-sampled"), NGX_HTTP_EDGETRACE_B3MULTI },
+    { ngx_string("x-b3-flags"), NGX_HTTP_EDGETRACE_B3MULTI },
+};
+
+
+/* the names as they are written upstream */
+static ngx_str_t  ngx_http_edgetrace_header_keys[] = {
+    ngx_string("traceparent"),
+    ngx_string("tracestate"),
+    ngx_string("b3"),
+    ngx_string("X-B3-TraceId"),
+    ngx_string("X-B3-SpanId"),
+    ngx_string("X-B3-ParentSpanId"),
+    ngx_string("X-B3-Sampled"),
+    ngx_string("X-B3-Flags"),
 };
 
 
@@ -151,32 +176,25 @@ ngx_http_edgetrace_scan(ngx_http_request_t *r, ngx_uint_t formats,
 }
 
 
-/*
- * Continues the incoming context: NGX_OK with the trace id, the parent span
- * id, the flags and the tracestate in "ctx"; NGX_DECLINED when the request
- * carries no valid context (the trace restarts).
- */
+/* W3C: NGX_OK with the context and the tracestate, or NGX_DECLINED */
 
-ngx_int_t
-ngx_http_edgetrace_extract(ngx_http_request_t *r,
-    ngx_http_edgetrace_ctx_t *ctx)
+static ngx_int_t
+ngx_http_edgetrace_extract_w3c(ngx_http_request_t *r,
+    ngx_http_edgetrace_ctx_t *ctx, ngx_http_edgetrace_scan_t *scan)
 {
-    u_char                     *buf;
-    size_t                      len;
-    ngx_uint_t                  nstates;
-    et_w3c_rc_t                 rc;
-    et_context_t                parent;
-    ngx_table_elt_t            *tp;
-    ngx_http_edgetrace_scan_t   scan;
-
-    ngx_http_edgetrace_scan(r, ngx_http_edgetrace_formats_mask(r), &scan);
+    u_char           *buf;
+    size_t            len;
+    ngx_uint_t        nstates;
+    et_w3c_rc_t       rc;
+    et_context_t      parent;
+    ngx_table_elt_t  *tp;
 
     /* two traceparent lines cannot both be the parent: restart */
-    if (scan.count[NGX_HTTP_EDGETRACE_TRACEPARENT] != 1) {
+    if (scan->count[NGX_HTTP_EDGETRACE_TRACEPARENT] != 1) {
         return NGX_DECLINED;
     }
 
-    tp = scan.first[NGX_HTTP_EDGETRACE_TRACEPARENT];
+    tp = scan->first[NGX_HTTP_EDGETRACE_TRACEPARENT];
 
     rc = et_traceparent_parse(tp->value.data, tp->value.len, &parent);
 
@@ -191,7 +209,7 @@ ngx_http_edgetrace_extract(ngx_http_request_t *r,
     ngx_memcpy(ctx->parent_id, parent.span_id, ET_SPAN_ID_LEN);
     ctx->flags = parent.flags;
 
-    nstates = scan.count[NGX_HTTP_EDGETRACE_TRACESTATE];
+    nstates = scan->count[NGX_HTTP_EDGETRACE_TRACESTATE];
 
     if (nstates == 0 || nstates > NGX_HTTP_EDGETRACE_TRACESTATE_LINES) {
         return NGX_OK;
@@ -203,7 +221,7 @@ ngx_http_edgetrace_extract(ngx_http_request_t *r,
     }
 
     len = 0;
-    rc = et_tracestate_parse(scan.states, nstates, buf, &len);
+    rc = et_tracestate_parse(scan->states, nstates, buf, &len);
 
     if (rc == ET_W3C_OK && len) {
         ctx->tracestate.data = buf;
@@ -219,9 +237,136 @@ ngx_http_edgetrace_extract(ngx_http_request_t *r,
 }
 
 
+static et_str_t
+ngx_http_edgetrace_value(ngx_http_edgetrace_scan_t *scan, ngx_uint_t k)
+{
+    et_str_t  v;
+
+    v.len = 0;
+    v.data = NULL;
+
+    if (scan->count[k]) {
+        v.data = scan->first[k]->value.data;
+        v.len = scan->first[k]->value.len;
+    }
+
+    return v;
+}
+
+
+/* B3, single or multi: NGX_OK, NGX_DONE (a decision only), NGX_DECLINED */
+
+static ngx_int_t
+ngx_http_edgetrace_extract_b3(ngx_http_request_t *r,
+    ngx_http_edgetrace_ctx_t *ctx, ngx_http_edgetrace_scan_t *scan,
+    ngx_uint_t format)
+{
+    ngx_uint_t                      k;
+    et_b3_rc_t                      rc;
+    et_context_t                    parent;
+    ngx_http_edgetrace_loc_conf_t  *elcf;
+
+    if (format == NGX_HTTP_EDGETRACE_B3) {
+        if (scan->count[NGX_HTTP_EDGETRACE_B3_SINGLE] != 1) {
+            return NGX_DECLINED;
+        }
+
+        rc = et_b3_parse(scan->first[NGX_HTTP_EDGETRACE_B3_SINGLE]->value.data,
+                         scan->first[NGX_HTTP_EDGETRACE_B3_SINGLE]->value.len,
+                         &parent);
+
+    } else {
+        for (k = NGX_HTTP_EDGETRACE_B3_TRACE_ID;
+             k <= NGX_HTTP_EDGETRACE_B3_FLAGS;
+             k++)
+        {
+            if (scan->count[k] > 1) {
+                return NGX_DECLINED;
+            }
+        }
+
+        rc = et_b3multi_parse(
+                ngx_http_edgetrace_value(scan, NGX_HTTP_EDGETRACE_B3_TRACE_ID),
+                ngx_http_edgetrace_value(scan, NGX_HTTP_EDGETRACE_B3_SPAN_ID),
+                ngx_http_edgetrace_value(scan, NGX_HTTP_EDGETRACE_B3_PARENT_ID),
+                ngx_http_edgetrace_value(scan, NGX_HTTP_EDGETRACE_B3_SAMPLED),
+                ngx_http_edgetrace_value(scan, NGX_HTTP_EDGETRACE_B3_FLAGS),
+                &parent);
+    }
+
+    switch (rc) {
+
+    case ET_B3_OK:
+    case ET_B3_DEFERRED:
+        ngx_memcpy(ctx->trace_id, parent.trace_id, ET_TRACE_ID_LEN);
+        ngx_memcpy(ctx->parent_id, parent.span_id, ET_SPAN_ID_LEN);
+        ctx->flags = parent.flags;
+
+        if (rc == ET_B3_DEFERRED) {
+            /* no sampling state: the receiver decides, as for a root */
+            elcf = ngx_http_get_module_loc_conf(r, ngx_http_edgetrace_module);
+            ctx->flags = et_sampler_sampled(&elcf->sampler, ctx->trace_id)
+                         ? ET_FLAG_SAMPLED : 0;
+        }
+
+        return NGX_OK;
+
+    case ET_B3_SAMPLING_ONLY:
+        ctx->flags = parent.flags;
+        return NGX_DONE;
+
+    default:
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "edgetrace: b3 ignored: %s", et_b3_reason(rc));
+        return NGX_DECLINED;
+    }
+}
+
+
+/*
+ * Continues the incoming context, trying the configured formats in their
+ * order: NGX_OK with the trace id, the parent span id and the flags (and
+ * the tracestate) in "ctx"; NGX_DONE when the first valid format carries
+ * only a sampling decision (B3 "0", "1", "d"), in ctx->flags; NGX_DECLINED
+ * when no format is valid (the trace restarts).
+ */
+
+ngx_int_t
+ngx_http_edgetrace_extract(ngx_http_request_t *r,
+    ngx_http_edgetrace_ctx_t *ctx)
+{
+    ngx_int_t                       rc;
+    ngx_uint_t                      i, formats;
+    ngx_http_edgetrace_scan_t       scan;
+    ngx_http_edgetrace_loc_conf_t  *elcf;
+
+    elcf = ngx_http_get_module_loc_conf(r, ngx_http_edgetrace_module);
+
+    formats = ngx_http_edgetrace_formats_mask(r);
+    ngx_http_edgetrace_scan(r, formats, &scan);
+
+    for (i = 0; i < elcf->nformats; i++) {
+
+        if (elcf->formats[i] == NGX_HTTP_EDGETRACE_W3C) {
+            rc = ngx_http_edgetrace_extract_w3c(r, ctx, &scan);
+
+        } else {
+            rc = ngx_http_edgetrace_extract_b3(r, ctx, &scan,
+                                               elcf->formats[i]);
+        }
+
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
 static ngx_int_t
 ngx_http_edgetrace_push(ngx_http_request_t *r, ngx_uint_t hash,
-    ngx_str_t *name, ngx_str_t *value)
+    ngx_str_t *key, ngx_str_t *lowcase, ngx_str_t *value)
 {
     ngx_table_elt_t  *h;
 
@@ -231,8 +376,8 @@ ngx_http_edgetrace_push(ngx_http_request_t *r, ngx_uint_t hash,
     }
 
     h->hash = hash;
-    h->key = *name;
-    h->lowcase_key = name->data;
+    h->key = *key;
+    h->lowcase_key = lowcase->data;
     h->value = *value;
 
     return NGX_OK;
@@ -248,8 +393,9 @@ ngx_http_edgetrace_push(ngx_http_request_t *r, ngx_uint_t hash,
 
 ngx_int_t
 ngx_http_edgetrace_inject(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx,
-    u_char *traceparent, ngx_uint_t copy)
+    const uint8_t *span_id, u_char *traceparent, ngx_uint_t copy)
 {
+    u_char                          *b3;
     ngx_int_t                        k;
     ngx_str_t                        values[NGX_HTTP_EDGETRACE_HEADERS];
     ngx_uint_t                       i, formats, in_place;
@@ -284,6 +430,30 @@ ngx_http_edgetrace_inject(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx,
         values[NGX_HTTP_EDGETRACE_TRACESTATE] = ctx->tracestate;
     }
 
+    if (formats & NGX_HTTP_EDGETRACE_B3) {
+        b3 = ngx_pnalloc(r->pool, ET_B3_SINGLE_LEN);
+        if (b3 == NULL) {
+            return NGX_ERROR;
+        }
+
+        values[NGX_HTTP_EDGETRACE_B3_SINGLE].data = b3;
+        values[NGX_HTTP_EDGETRACE_B3_SINGLE].len =
+                 et_b3_write(b3, ctx->trace_id, span_id, ctx->flags) - b3;
+    }
+
+    if (formats & NGX_HTTP_EDGETRACE_B3MULTI) {
+
+        /* the ids as the traceparent has them: "00-<trace>-<span>-<flags>" */
+
+        values[NGX_HTTP_EDGETRACE_B3_TRACE_ID].data = traceparent + 3;
+        values[NGX_HTTP_EDGETRACE_B3_TRACE_ID].len = 2 * ET_TRACE_ID_LEN;
+        values[NGX_HTTP_EDGETRACE_B3_SPAN_ID].data = traceparent + 36;
+        values[NGX_HTTP_EDGETRACE_B3_SPAN_ID].len = 2 * ET_SPAN_ID_LEN;
+        values[NGX_HTTP_EDGETRACE_B3_SAMPLED].data =
+                       (u_char *) ((ctx->flags & ET_FLAG_SAMPLED) ? "1" : "0");
+        values[NGX_HTTP_EDGETRACE_B3_SAMPLED].len = 1;
+    }
+
     ngx_http_edgetrace_scan(r, formats, &scan);
 
     /* the common case: each name at most once, and replaced in place */
@@ -303,6 +473,7 @@ ngx_http_edgetrace_inject(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx,
 
             } else if (values[k].len
                        && ngx_http_edgetrace_push(r, emcf->hashes[k],
+                                      &ngx_http_edgetrace_header_keys[k],
                                       &ngx_http_edgetrace_headers[k].name,
                                       &values[k])
                           != NGX_OK)
@@ -367,6 +538,7 @@ ngx_http_edgetrace_inject(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx,
     for (k = 0; k < NGX_HTTP_EDGETRACE_HEADERS; k++) {
         if (values[k].len
             && ngx_http_edgetrace_push(r, emcf->hashes[k],
+                                       &ngx_http_edgetrace_header_keys[k],
                                        &ngx_http_edgetrace_headers[k].name,
                                        &values[k])
                != NGX_OK)

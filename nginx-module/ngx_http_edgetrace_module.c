@@ -79,6 +79,8 @@ static ngx_conf_enum_t  ngx_http_edgetrace_contexts[] = {
 
 static ngx_conf_enum_t  ngx_http_edgetrace_formats[] = {
     { ngx_string("w3c"), NGX_HTTP_EDGETRACE_W3C },
+    { ngx_string("b3"), NGX_HTTP_EDGETRACE_B3 },
+    { ngx_string("b3multi"), NGX_HTTP_EDGETRACE_B3MULTI },
     { ngx_null_string, 0 }
 };
 
@@ -399,6 +401,7 @@ ngx_http_edgetrace_true(ngx_str_t *v)
 static void
 ngx_http_edgetrace_decide(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx)
 {
+    ngx_int_t                       rc;
     ngx_str_t                       v;
     ngx_uint_t                      mode, i;
     ngx_conf_enum_t                *e;
@@ -450,19 +453,27 @@ ngx_http_edgetrace_decide(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx)
     ctx->writes = (mode == NGX_HTTP_EDGETRACE_INJECT
                    || mode == NGX_HTTP_EDGETRACE_PROPAGATE);
 
-    if ((mode == NGX_HTTP_EDGETRACE_EXTRACT
-         || mode == NGX_HTTP_EDGETRACE_PROPAGATE)
-        && ngx_http_edgetrace_extract(r, ctx) == NGX_OK)
+    rc = NGX_DECLINED;
+
+    if (mode == NGX_HTTP_EDGETRACE_EXTRACT
+        || mode == NGX_HTTP_EDGETRACE_PROPAGATE)
     {
+        rc = ngx_http_edgetrace_extract(r, ctx);
+    }
+
+    if (rc == NGX_OK) {
         ctx->has_parent = 1;
 
     } else {
         et_trace_id_new(ctx->trace_id);
-        ctx->flags = ET_FLAG_RANDOM;
 
-        if (et_sampler_sampled(&elcf->sampler, ctx->trace_id)) {
-            ctx->flags |= ET_FLAG_SAMPLED;
+        /* NGX_DONE: the client decided sampling without giving ids (B3) */
+        if (rc != NGX_DONE) {
+            ctx->flags = et_sampler_sampled(&elcf->sampler, ctx->trace_id)
+                         ? ET_FLAG_SAMPLED : 0;
         }
+
+        ctx->flags = (ctx->flags & ET_FLAG_SAMPLED) | ET_FLAG_RANDOM;
     }
 
     et_span_id_new(ctx->span_id);
@@ -535,7 +546,8 @@ ngx_http_edgetrace_start_client(ngx_http_request_t *r,
     ctx->client_start_ns = et_clock_now_ns();
 
     if (ctx->writes) {
-        (void) ngx_http_edgetrace_inject(r, ctx, ctx->traceparent, 0);
+        (void) ngx_http_edgetrace_inject(r, ctx, ctx->client_id,
+                                         ctx->traceparent, 0);
     }
 
     return NGX_DECLINED;
@@ -598,7 +610,8 @@ ngx_http_edgetrace_precontent_handler(ngx_http_request_t *r)
     ctx->clients = cl;
 
     if (ctx->writes) {
-        (void) ngx_http_edgetrace_inject(r, ctx, cl->traceparent, 1);
+        (void) ngx_http_edgetrace_inject(r, ctx, cl->span_id,
+                                         cl->traceparent, 1);
     }
 
     return NGX_DECLINED;

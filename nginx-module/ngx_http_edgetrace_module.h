@@ -19,6 +19,7 @@
 #include "et_exporter.h"
 #include "et_metrics.h"
 #include "et_w3c.h"
+#include "et_b3.h"
 #include "et_http.h"
 
 
@@ -33,6 +34,8 @@
 #define NGX_HTTP_EDGETRACE_CTX_VAR    4
 
 #define NGX_HTTP_EDGETRACE_W3C       1
+#define NGX_HTTP_EDGETRACE_B3        2
+#define NGX_HTTP_EDGETRACE_B3MULTI   4
 
 #define NGX_HTTP_EDGETRACE_FORMATS_MAX  3
 #define NGX_HTTP_EDGETRACE_HEADERS_MAX  8
@@ -156,7 +159,8 @@ ngx_int_t ngx_http_edgetrace_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_http_edgetrace_extract(ngx_http_request_t *r,
     ngx_http_edgetrace_ctx_t *ctx);
 ngx_int_t ngx_http_edgetrace_inject(ngx_http_request_t *r,
-    ngx_http_edgetrace_ctx_t *ctx, u_char *traceparent, ngx_uint_t copy);
+    ngx_http_edgetrace_ctx_t *ctx, const uint8_t *span_id,
+    u_char *traceparent, ngx_uint_t copy);
 void ngx_http_edgetrace_init_headers(ngx_http_edgetrace_main_conf_t *emcf);
 
 

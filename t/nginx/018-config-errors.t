@@ -89,12 +89,18 @@ for my $case (@cases) {
 }
 
 # --- the formats SPEC section 3 names
-TODO: {
-    local $TODO = 'b3 and b3multi are not implemented yet';
+($rc, $out) = nginx_t(conf => "edgetrace on;\n"
+                              . "edgetrace_propagation b3 b3multi w3c;\n"
+                              . $server);
+is($rc, 0, 'edgetrace_propagation b3 b3multi w3c is valid') or diag($out);
+
+for my $bad ('b3 b3', 'w3c zipkin', 'B3') {
     ($rc, $out) = nginx_t(conf => "edgetrace on;\n"
-                                  . "edgetrace_propagation b3 b3multi w3c;\n"
+                                  . "edgetrace_propagation $bad;\n"
                                   . $server);
-    is($rc, 0, 'edgetrace_propagation b3 b3multi w3c is valid');
+    isnt($rc, 0, "edgetrace_propagation $bad is refused");
+    like($out, qr/edgetrace_propagation|format/,
+         "edgetrace_propagation $bad: says why");
 }
 
 # --- http-level directives elsewhere
