@@ -37,6 +37,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -382,12 +383,41 @@ et_exporter_stop(et_exporter_t *ex)
 }
 
 
+/*
+ * A worker pinned to a CPU (worker_cpu_affinity) would pin its exporter
+ * there too, and each batch would then take the CPU from the requests it
+ * serves: the thread may run on any CPU instead.
+ */
+static void
+et_exporter_unpin(void)
+{
+    long       i, n;
+    cpu_set_t  set;
+
+    n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    if (n <= 1) {
+        return;
+    }
+
+    CPU_ZERO(&set);
+
+    for (i = 0; i < n && i < CPU_SETSIZE; i++) {
+        CPU_SET(i, &set);
+    }
+
+    (void) pthread_setaffinity_np(pthread_self(), sizeof(cpu_set_t), &set);
+}
+
+
 static void *
 et_exporter_thread(void *data)
 {
     et_exporter_t  *ex;
 
     ex = data;
+
+    et_exporter_unpin();
 
     do {
         et_exporter_cycle(ex);

@@ -1,0 +1,8 @@
+# make bench: tracing's cost against the same nginx without it (never part
+# of make test; see scripts/bench for the knobs)
+
+.PHONY: bench
+
+bench: all
+	@scripts/deps bench
+	perl scripts/bench
