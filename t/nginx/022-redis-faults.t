@@ -1,0 +1,147 @@
+#!/usr/bin/perl
+# A sick Redis never reaches a request: Redis stalled by DEBUG SLEEP, then
+# killed in the middle of traffic, then restarted on the same port.  Every
+# request is answered as it would be untraced and quickly; the counters add
+# up exactly; export resumes without a restart; no worker crashes.
+
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+
+use Test::More;
+use Time::HiRes ();
+use POSIX ();
+use Edgetrace::Test qw(:all);
+
+my @debug = ('--enable-debug-command', 'local');
+my $redis = start_redis(args => \@debug);
+my $port = $redis->port;
+my $b = start_backend();
+my $ngx = start_nginx(redis => $redis, workers => 2, conf => <<'EOF');
+    edgetrace_redis redis://127.0.0.1:%%REDIS%%;
+    edgetrace_flush_interval 50ms;
+    edgetrace_redis_timeout 10s;
+    edgetrace on;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+
+        location /api {
+            proxy_pass http://127.0.0.1:%%BACKEND%%;
+        }
+        location = /fast {
+            return 200 "fast\n";
+        }
+        location = /missing {
+            return 404;
+        }
+        location /metrics {
+            edgetrace off;
+            edgetrace_status;
+        }
+    }
+EOF
+
+# sends requests for "secs" seconds; returns (count, wrong answers, slowest)
+sub traffic {
+    my ($secs) = @_;
+    my ($n, $wrong, $slowest) = (0, 0, 0);
+    my $until = Time::HiRes::time() + $secs;
+    my @paths = (['/fast', 200], ['/api/x', 200], ['/missing', 404]);
+
+    while (Time::HiRes::time() < $until) {
+        my ($path, $want) = @{ $paths[$n % 3] };
+        my $t0 = Time::HiRes::time();
+        my $r = http_get($ngx->port, $path);
+        my $dt = Time::HiRes::time() - $t0;
+        $slowest = $dt if $dt > $slowest;
+        $wrong++ if $r->{status} != $want;
+        $n++;
+    }
+
+    return ($n, $wrong, $slowest);
+}
+
+sub invariant {
+    my ($what) = @_;
+    my $m;
+    my $ok = wait_until(sub {
+        $m = metrics($ngx->port);
+        return $m->{edgetrace_spans_queued} == 0;
+    }, 15);
+    ok($ok, "$what: queues drained");
+    my $dropped = $m->{'edgetrace_spans_dropped_total{reason="queue_full"}'}
+                  + $m->{'edgetrace_spans_dropped_total{reason="redis_error"}'};
+    is($m->{edgetrace_spans_total},
+       $m->{edgetrace_spans_exported_total} + $dropped
+       + $m->{edgetrace_spans_queued},
+       "$what: spans = exported + dropped + queued");
+    return $m;
+}
+
+# --- healthy
+my ($n, $wrong, $slowest) = traffic(1);
+ok($n > 20, "healthy: $n requests");
+is($wrong, 0, 'healthy: every answer as untraced');
+my $m = invariant('healthy');
+is($m->{edgetrace_spans_exported_total}, $m->{edgetrace_spans_total},
+   'healthy: everything exported');
+is(stream_len($port), $m->{edgetrace_spans_exported_total},
+   'healthy: the stream holds what was acknowledged');
+
+# --- stalled: DEBUG SLEEP 3 in a child, traffic meanwhile
+pipe(my $rd, my $wr) or die "pipe: $!";
+my $child = fork // die "fork: $!";
+if ($child == 0) {
+    close $rd;
+    my $t0 = Time::HiRes::time();
+    eval { Edgetrace::Test::redis($port)->debug('sleep', 3) };
+    print $wr Time::HiRes::time() - $t0, "\n";
+    close $wr;
+    POSIX::_exit(0);
+}
+close $wr;
+Time::HiRes::sleep(0.2);
+($n, $wrong, $slowest) = traffic(2.5);
+my $stalled = <$rd>;
+waitpid($child, 0);
+ok($stalled && $stalled >= 2.9, sprintf('the stall happened (%.1fs)',
+                                       $stalled // 0));
+ok($n > 20, "stalled: $n requests");
+is($wrong, 0, 'stalled: every answer as untraced');
+ok($slowest < 1, sprintf('stalled: no request held back (slowest %.3fs)',
+                         $slowest));
+$m = invariant('after the stall');
+
+# --- killed in the middle of traffic
+my $before = $m->{edgetrace_spans_exported_total};
+my $reconnects = $m->{edgetrace_redis_reconnects_total};
+Edgetrace::Test::stop_pid($redis->pid, 'KILL');
+($n, $wrong, $slowest) = traffic(1.5);
+ok($n > 20, "Redis killed: $n requests");
+is($wrong, 0, 'Redis killed: every answer as untraced');
+ok($slowest < 1, sprintf('Redis killed: no request held back (%.3fs)',
+                         $slowest));
+$m = metrics($ngx->port);
+is($m->{edgetrace_redis_connected}, 0, 'Redis killed: no worker connected');
+
+# --- restarted on the same port: export resumes by itself
+$redis = start_redis(port => $port, args => \@debug);
+($n, $wrong) = traffic(1);
+is($wrong, 0, 'Redis back: every answer as untraced');
+ok(wait_until(sub {
+       $m = metrics($ngx->port);
+       $m->{edgetrace_redis_connected} == 2
+           && $m->{edgetrace_spans_exported_total} > $before;
+   }, 15), 'Redis back: both workers reconnected and export resumed');
+ok($m->{edgetrace_redis_reconnects_total} >= $reconnects + 2,
+   'Redis back: the reconnects are counted');
+$m = invariant('after the restart');
+ok(stream_len($port) > 0, 'Redis back: new entries in the new stream');
+
+unlike($ngx->error_log, qr/exited on signal|worker process \d+ exited/,
+       'no worker crashed');
+is(scalar $ngx->crashes, 0, 'no crash reported');
+
+done_testing;
