@@ -1,0 +1,20 @@
+# make valgrind: the unit tests that need no server, under valgrind's
+# memcheck (leaks included); the ones that talk to Redis run under the
+# sanitizers in make test SANITIZE=1 instead (their timing assertions do
+# not hold at valgrind's speed).
+
+VALGRIND_UNITS := test_b3 test_http test_id test_metrics test_queue \
+                  test_redis_url test_resp test_sampler test_w3c
+
+.PHONY: valgrind
+
+valgrind: $(patsubst %,$(BUILD)/unit/%,$(VALGRIND_UNITS))
+	@scripts/deps test
+	@set -e; for t in $(VALGRIND_UNITS); do \
+	    printf 'valgrind %-16s ' $$t; \
+	    valgrind -q --error-exitcode=99 --leak-check=full \
+	        --errors-for-leak-kinds=definite,indirect \
+	        $(BUILD)/unit/$$t > $(BUILD)/unit/$$t.valgrind 2>&1 \
+	        || { echo failed; tail -30 $(BUILD)/unit/$$t.valgrind; exit 1; }; \
+	    echo clean; \
+	done
