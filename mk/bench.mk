@@ -6,3 +6,10 @@
 bench: all
 	@scripts/deps bench
 	perl scripts/bench
+
+# instructions per request under callgrind: noise-free, for hot-path work
+.PHONY: bench-instructions
+
+bench-instructions: all
+	@scripts/deps bench
+	perl scripts/bench-instructions

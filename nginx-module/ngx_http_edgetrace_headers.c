@@ -66,8 +66,12 @@ typedef struct {
 } ngx_http_edgetrace_scan_t;
 
 
-/* bit N set: some header of the table is N bytes long */
-static uint32_t  ngx_http_edgetrace_lengths;
+/*
+ * For each set of formats (a mask of NGX_HTTP_EDGETRACE_W3C ...): bit N
+ * set when one of its headers is N bytes long.  Most request headers are
+ * told apart by their length alone.
+ */
+static uint32_t  ngx_http_edgetrace_lengths[8];
 
 
 /* the header's index in ngx_http_edgetrace_headers[], or -1 */
@@ -78,9 +82,8 @@ ngx_http_edgetrace_header(ngx_table_elt_t *h, ngx_uint_t formats)
     ngx_uint_t                    i;
     ngx_http_edgetrace_header_t  *eh;
 
-    /* most headers are told apart by their length alone */
     if (h->key.len >= 32
-        || !(ngx_http_edgetrace_lengths & (1u << h->key.len))
+        || !(ngx_http_edgetrace_lengths[formats & 7] & (1u << h->key.len))
         || h->lowcase_key == NULL)
     {
         return -1;
@@ -89,9 +92,9 @@ ngx_http_edgetrace_header(ngx_table_elt_t *h, ngx_uint_t formats)
     for (i = 0; i < NGX_HTTP_EDGETRACE_HEADERS; i++) {
         eh = &ngx_http_edgetrace_headers[i];
 
-        if ((eh->format & formats)
-            && h->key.len == eh->name.len
+        if (h->key.len == eh->name.len
             && h->lowcase_key[0] == eh->name.data[0]
+            && (eh->format & formats)
             && ngx_strncmp(h->lowcase_key, eh->name.data, eh->name.len) == 0)
         {
             return i;
@@ -556,12 +559,17 @@ ngx_http_edgetrace_inject(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx,
 void
 ngx_http_edgetrace_init_headers(ngx_http_edgetrace_main_conf_t *emcf)
 {
-    ngx_uint_t  k;
+    ngx_uint_t  k, formats;
 
     for (k = 0; k < NGX_HTTP_EDGETRACE_HEADERS; k++) {
         emcf->hashes[k] = ngx_hash_key(ngx_http_edgetrace_headers[k].name.data,
                                        ngx_http_edgetrace_headers[k].name.len);
-        ngx_http_edgetrace_lengths |=
-                            1u << ngx_http_edgetrace_headers[k].name.len;
+
+        for (formats = 0; formats < 8; formats++) {
+            if (ngx_http_edgetrace_headers[k].format & formats) {
+                ngx_http_edgetrace_lengths[formats] |=
+                                1u << ngx_http_edgetrace_headers[k].name.len;
+            }
+        }
     }
 }
