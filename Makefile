@@ -15,6 +15,12 @@ endif
 NGX_SRC    := /usr/share/nginx/src
 NGX_BUILD  := $(BUILD)/nginx
 
+# the flags Debian built its nginx with (nginx -V): without them nginx's
+# configure compiles add-ons at -O
+NGX_CC_OPT := -g -O2 -fstack-protector-strong -Wformat \
+              -Werror=format-security -fPIC -Wdate-time -D_FORTIFY_SOURCE=2
+NGX_LD_OPT := -Wl,-z,relro -Wl,-z,now -fPIC
+
 CORE_SRCS  := $(wildcard common/*.c)
 CORE_HDRS  := $(wildcard common/*.h)
 NGX_SRCS   := $(wildcard nginx-module/*.c)
@@ -57,12 +63,13 @@ $(BUILD)/sources.list: FORCE
 	@echo $(CORE_SRCS) $(CORE_HDRS) $(NGX_SRCS) $(NGX_HDRS) > $@.tmp
 	@cmp -s $@.tmp $@ || mv $@.tmp $@; rm -f $@.tmp
 
-$(NGX_BUILD)/objs/Makefile: config $(BUILD)/sources.list
+$(NGX_BUILD)/objs/Makefile: config $(BUILD)/sources.list Makefile
 	@test -d $(NGX_SRC) || { echo "edgetrace: nginx-dev is missing:" \
 	    "apt-get install nginx-dev"; exit 1; }
 	@rm -rf $(NGX_BUILD) && mkdir -p $(BUILD) && cp -r $(NGX_SRC) $(NGX_BUILD)
 	cd $(NGX_BUILD) && . ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
-	    --with-cc-opt="$(SAN_FLAGS)" --with-ld-opt="$(SAN_FLAGS)" \
+	    --with-cc-opt="$(NGX_CC_OPT) $(SAN_FLAGS)" \
+	    --with-ld-opt="$(NGX_LD_OPT) $(SAN_FLAGS)" \
 	    --add-dynamic-module=$(CURDIR) > configure.log 2>&1 \
 	    || { tail -20 configure.log; exit 1; }
 

@@ -73,12 +73,16 @@ typedef struct {
  */
 static uint32_t  ngx_http_edgetrace_lengths[8];
 
+/* the headers of each length: no two formats share more than two */
+static int8_t    ngx_http_edgetrace_by_length[32][2];
+
 
 /* the header's index in ngx_http_edgetrace_headers[], or -1 */
 
 static ngx_int_t
 ngx_http_edgetrace_header(ngx_table_elt_t *h, ngx_uint_t formats)
 {
+    ngx_int_t                     k;
     ngx_uint_t                    i;
     ngx_http_edgetrace_header_t  *eh;
 
@@ -89,15 +93,20 @@ ngx_http_edgetrace_header(ngx_table_elt_t *h, ngx_uint_t formats)
         return -1;
     }
 
-    for (i = 0; i < NGX_HTTP_EDGETRACE_HEADERS; i++) {
-        eh = &ngx_http_edgetrace_headers[i];
+    for (i = 0; i < 2; i++) {
+        k = ngx_http_edgetrace_by_length[h->key.len][i];
 
-        if (h->key.len == eh->name.len
-            && h->lowcase_key[0] == eh->name.data[0]
+        if (k < 0) {
+            break;
+        }
+
+        eh = &ngx_http_edgetrace_headers[k];
+
+        if (h->lowcase_key[0] == eh->name.data[0]
             && (eh->format & formats)
             && ngx_strncmp(h->lowcase_key, eh->name.data, eh->name.len) == 0)
         {
-            return i;
+            return k;
         }
     }
 
@@ -559,9 +568,17 @@ ngx_http_edgetrace_inject(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx,
 void
 ngx_http_edgetrace_init_headers(ngx_http_edgetrace_main_conf_t *emcf)
 {
+    size_t      len;
     ngx_uint_t  k, formats;
 
+    ngx_memset(ngx_http_edgetrace_by_length, -1,
+               sizeof(ngx_http_edgetrace_by_length));
+
     for (k = 0; k < NGX_HTTP_EDGETRACE_HEADERS; k++) {
+        len = ngx_http_edgetrace_headers[k].name.len;
+        ngx_http_edgetrace_by_length[len]
+                          [ngx_http_edgetrace_by_length[len][0] >= 0] = k;
+
         emcf->hashes[k] = ngx_hash_key(ngx_http_edgetrace_headers[k].name.data,
                                        ngx_http_edgetrace_headers[k].name.len);
 
