@@ -329,7 +329,8 @@ et_exporter_submit(et_exporter_t *ex, const et_span_t *span)
     /* counted first: a reader never sees it exported before it exists */
     et_counter_add(&ex->counters->spans, 1, ex->conf.shared);
 
-    len = et_entry_size(ex->conf.stream, span);
+    /* a bound, not the exact size: the writer tells how much it used */
+    len = et_entry_size_max(ex->conf.stream, span);
 
     p = et_queue_reserve(q, len);
 
@@ -339,7 +340,7 @@ et_exporter_submit(et_exporter_t *ex, const et_span_t *span)
         return ET_DECLINED;
     }
 
-    et_entry_write(ex->conf.stream, span, p);
+    len = (size_t) (et_entry_write(ex->conf.stream, span, p) - p);
 
     /*
      * The thread is woken only when this entry makes the queue cross half

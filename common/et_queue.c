@@ -140,8 +140,14 @@ et_queue_commit(et_queue_t *q, uint8_t *p, size_t len)
         off = (size_t) (q->head_bytes % q->size);
         n = q->size - off;
 
-        memcpy(q->buf + off, p, n);
-        memcpy(q->buf, p + n, len - n);
+        /* reserved for more: what was written may fit before the end */
+        if (len <= n) {
+            memcpy(q->buf + off, p, len);
+
+        } else {
+            memcpy(q->buf + off, p, n);
+            memcpy(q->buf, p + n, len - n);
+        }
     }
 
     q->lens[q->head_entries % q->nlens] = (uint32_t) len;

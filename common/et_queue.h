@@ -52,10 +52,10 @@ int et_queue_init(et_queue_t *q, size_t size, size_t nentries, int shared);
 void et_queue_free(et_queue_t *q);
 
 /*
- * Producer: room for an entry of "len" bytes, to be written then published
- * with et_queue_commit(q, p, len).  NULL when the queue is full (no bytes or
- * no entry slot left): nothing to commit then.  With "shared", the lock is
- * held from a successful reserve until its commit.
+ * Producer: room for an entry of at most "len" bytes, to be written then
+ * published with et_queue_commit(q, p, n), n <= len.  NULL when the queue
+ * is full (no bytes or no entry slot left): nothing to commit then.  With
+ * "shared", the lock is held from a successful reserve until its commit.
  */
 uint8_t *et_queue_reserve(et_queue_t *q, size_t len);
 void et_queue_commit(et_queue_t *q, uint8_t *p, size_t len);

@@ -616,6 +616,57 @@ et_entry_size(const et_stream_t *st, const et_span_t *span)
 }
 
 
+/* "$<len>\r\n" and "\r\n" around a value: at most 20 digits */
+#define ET_BULK_MAX      25
+
+/* a decimal int64 as a bulk string */
+#define ET_BULK_INT_MAX  (ET_BULK_MAX + 20)
+
+/* "*<argc>\r\n", the constant fields, ids and times at their longest */
+#define ET_FIXED_MAX                                                          \
+    (ET_BULK_MAX + ET_LIT_LEN(ET_F_V)                                         \
+     + ET_ID_FIELD_SIZE(ET_F_TRACE_ID, ET_TRACE_ID_LEN)                       \
+     + ET_ID_FIELD_SIZE(ET_F_SPAN_ID, ET_SPAN_ID_LEN)                         \
+     + ET_ID_FIELD_SIZE(ET_F_PARENT_ID, ET_SPAN_ID_LEN)                       \
+     + ET_LIT_LEN(ET_F_NAME) + ET_BULK_MAX                                    \
+     + ET_LIT_LEN(ET_F_SERVER)                                                \
+     + ET_LIT_LEN(ET_F_START_NS) + ET_BULK_INT_MAX                            \
+     + ET_LIT_LEN(ET_F_END_NS) + ET_BULK_INT_MAX                              \
+     + ET_LIT_LEN(ET_F_UNSET)                                                 \
+     + ET_LIT_LEN(ET_F_TRACESTATE) + ET_BULK_MAX)
+
+
+size_t
+et_entry_size_max(const et_stream_t *st, const et_span_t *span)
+{
+    size_t            size, i;
+    const et_attr_t  *a;
+
+    size = ET_FIXED_MAX + st->prefix.len + et_trunc(st, span->name.len)
+           + span->tracestate.len;
+
+    if (et_has_service(span)) {
+        size += span->service->len;
+    }
+
+    for (i = 0; i < span->nattrs; i++) {
+        a = &span->attrs[i];
+
+        size += a->key->resp.len
+                + (a->type == ET_ATTR_INT ? ET_BULK_INT_MAX
+                                          : ET_BULK_MAX
+                                            + et_trunc(st, a->str.len));
+    }
+
+    for (i = 0; i < span->ntries; i++) {
+        size += et_event_name_size(i)
+                + et_bulk_size(et_event_value_len(st, &span->tries[i]));
+    }
+
+    return size;
+}
+
+
 uint8_t *
 et_entry_write(const et_stream_t *st, const et_span_t *span, uint8_t *dst)
 {

@@ -53,6 +53,12 @@ int et_stream_init(et_stream_t *st, uint8_t *buf, const uint8_t *key,
 /* the exact size of the span's entry, in bytes */
 size_t et_entry_size(const et_stream_t *st, const et_span_t *span);
 
+/*
+ * A bound on the entry's size, cheaper than the exact et_entry_size(): the
+ * queue reserves this much, et_entry_write() then says how much it used.
+ */
+size_t et_entry_size_max(const et_stream_t *st, const et_span_t *span);
+
 /* writes the entry at "dst" (et_entry_size() bytes); returns its end */
 uint8_t *et_entry_write(const et_stream_t *st, const et_span_t *span,
     uint8_t *dst);

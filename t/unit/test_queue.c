@@ -432,6 +432,65 @@ test_scratch_limit(void)
 }
 
 
+/* an entry reserved for more than it turns out to be, in place and wrapped */
+static void
+test_commit_less(void)
+{
+    int           niov;
+    size_t        i, n;
+    uint8_t      *p;
+    et_queue_t    q;
+    struct iovec  iov[2];
+    uint8_t       got[64];
+
+    if (et_queue_init(&q, 100, 8, 0) != ET_OK) {
+        tap_ok(0, "commit less: init");
+        return;
+    }
+
+    /* in place: 40 reserved, 10 written */
+    p = et_queue_reserve(&q, 40);
+    memset(p, 'a', 10);
+    et_queue_commit(&q, p, 10);
+    tap_is_int(et_queue_peek(&q, iov, &niov), 10, "commit less: 10 bytes");
+    tap_is_int(et_queue_consume(&q, 10), 1, "commit less: one entry");
+
+    /* move the head to 80: 20 bytes left before the end */
+    p = et_queue_reserve(&q, 70);
+    et_queue_commit(&q, p, 70);
+    (void) et_queue_peek(&q, iov, &niov);
+    (void) et_queue_consume(&q, 70);
+
+    /* reserved 50 (does not fit before the end: scratch), wrote 15 */
+    p = et_queue_reserve(&q, 50);
+    tap_ok(p == q.scratch, "commit less: a wrapping reserve gets scratch");
+    memset(p, 'b', 15);
+    et_queue_commit(&q, p, 15);
+    n = et_queue_peek(&q, iov, &niov);
+    tap_is_int(n, 15, "commit less, wrapped: 15 bytes");
+    tap_is_int(niov, 1, "commit less, wrapped: written before the end");
+
+    memcpy(got, iov[0].iov_base, iov[0].iov_len);
+
+    for (i = 0; i < 15 && got[i] == 'b'; i++) { /* void */ }
+
+    tap_is_int(i, 15, "commit less, wrapped: the bytes");
+    tap_is_int(et_queue_consume(&q, 15), 1, "commit less, wrapped: one entry");
+
+    /* reserved 50 again from 5 before the end, wrote 30: both parts */
+    p = et_queue_reserve(&q, 50);
+    tap_ok(p == q.scratch, "commit less: scratch again");
+    memset(p, 'c', 30);
+    et_queue_commit(&q, p, 30);
+    n = et_queue_peek(&q, iov, &niov);
+    tap_is_int(n, 30, "commit less, split: 30 bytes");
+    tap_is_int(niov, 2, "commit less, split: in two parts");
+    tap_is_int(et_queue_consume(&q, 30), 1, "commit less, split: one entry");
+
+    et_queue_free(&q);
+}
+
+
 /*
  * Random operations against the model: every "full" decision, every peek
  * and every entry count must agree.
@@ -881,6 +940,7 @@ main(void)
     test_init();
     test_tables();
     test_scratch_limit();
+    test_commit_less();
 
     test_model("model: small ring", 100, 8, 40, 1, 200000);
     test_model("model: slots bind", 1000, 4, 30, 2, 200000);

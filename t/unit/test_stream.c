@@ -429,6 +429,13 @@ encode_quiet(const et_stream_t *st, const et_span_t *span, size_t *len,
         *ok = 0;
     }
 
+    /* what the queue reserves must hold the entry */
+    if (et_entry_size_max(st, span) < size) {
+        printf("#   et_entry_size_max %zu < et_entry_size %zu\n",
+               et_entry_size_max(st, span), size);
+        *ok = 0;
+    }
+
     *len = size;
 
     return buf;
@@ -445,7 +452,7 @@ encode(const et_stream_t *st, const et_span_t *span, size_t *len,
     ok = 1;
     buf = encode_quiet(st, span, len, &ok);
 
-    tap_ok(ok, "%s: write returns dst + et_entry_size()", name);
+    tap_ok(ok, "%s: write returns dst + et_entry_size() <= the bound", name);
 
     return buf;
 }
