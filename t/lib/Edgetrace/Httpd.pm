@@ -95,7 +95,6 @@ $main
 $module
 LoadModule mpm_${mpm}_module $MODULES/mod_mpm_${mpm}.so
 LoadModule authz_core_module $MODULES/mod_authz_core.so
-LoadModule mime_module $MODULES/mod_mime.so
 LoadModule dir_module $MODULES/mod_dir.so
 LoadModule alias_module $MODULES/mod_alias.so
 LoadModule rewrite_module $MODULES/mod_rewrite.so
@@ -112,7 +111,6 @@ LoadModule lbmethod_byrequests_module $MODULES/mod_lbmethod_byrequests.so
 $mpm_conf
 Timeout 10
 KeepAlive On
-TypesConfig /etc/mime.types
 DocumentRoot "$prefix/htdocs"
 <Directory "$prefix/htdocs">
     Require all granted
