@@ -631,6 +631,14 @@ et_cmd_size(cmd_parms *cmd, void *conf, const char *arg)
                             err);
     }
 
+    if (size == &sc->queue_size && *size < 4096) {
+        return "EdgeTraceQueueSize must be at least 4k";
+    }
+
+    if (size == &sc->value_max && (*size == 0 || *size > 65536)) {
+        return "EdgeTraceValueMaxSize must be from 1 to 64k";
+    }
+
     return NULL;
 }
 
@@ -661,6 +669,11 @@ et_cmd_time(cmd_parms *cmd, void *conf, const char *arg)
         return apr_psprintf(cmd->pool, "%s \"%s\": must be a time such as "
                             "100ms or 5s, at most an hour", cmd->cmd->name,
                             arg);
+    }
+
+    if (t == &sc->flush_interval && *t > apr_time_from_sec(1)) {
+        return "EdgeTraceFlushInterval must be from 1ms to 1s: spans reach "
+               "Redis within a second";
     }
 
     return NULL;
@@ -1661,27 +1674,6 @@ et_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
         buf = apr_palloc(pconf, ET_FIELD_RESP_SIZE(12, len));
         et_field_init(&vc->service, buf, (const uint8_t *) "service.name", 12,
                       (const uint8_t *) name, len);
-    }
-
-    if (sc->flush_interval > apr_time_from_sec(1)
-        || sc->flush_interval < apr_time_from_msec(1))
-    {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                     "EdgeTraceFlushInterval must be from 1ms to 1s: spans "
-                     "reach Redis within a second");
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (sc->queue_size < 4096) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                     "EdgeTraceQueueSize must be at least 4k");
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (sc->value_max == 0 || sc->value_max > 65536) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                     "EdgeTraceValueMaxSize must be from 1 to 64k");
-        return HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ec = &et_exporter_conf;
