@@ -96,11 +96,14 @@ EOF
        "$mpm: the malformed request was not traced");
 
     # --- HTTP/1.0 without Host
-    $redis->client->del('edgetrace:spans');
     $r = http_get($h->port, '/', raw => "GET /api/old HTTP/1.0\r\n\r\n");
     is($r->{status}, 200, "$mpm: HTTP/1.0 answered");
-    @s = stream_entries($redis->port, undef, count => 2, timeout => 2);
-    my ($old) = grep { ($_->{'url.path'} // '') eq '/api/old' } @s;
+    my $old;
+    wait_until(sub {
+        ($old) = grep { ($_->{'url.path'} // '') eq '/api/old' }
+                 stream_entries($redis->port, undef, count => 1,
+                                timeout => 0.2);
+    }, 3);
     is($old && $old->{'network.protocol.version'}, '1.0',
        "$mpm: HTTP/1.0 recorded");
 
