@@ -209,14 +209,11 @@ EOF
 # one request; returns the backend's view and, when $spans, the two spans
 sub send_get {
     my ($h, $path, $spans, @headers) = @_;
-    $b->clear;
-    $redis->client->del('edgetrace:spans');
-    my $r = http_get($h->port, $path, headers => \@headers);
+    my ($r, @e) = traced_request($redis, $b, $h->port, $path, $spans ? 2 : 0,
+                                 headers => \@headers, timeout => 3);
     die "$path: status $r->{status}\n" unless $r->{status} == 200;
     my ($up) = $b->wait_requests(1);
-    return ($up) unless $spans;
-    my @e = stream_entries($redis->port, undef, count => 2, timeout => 3);
-    return ($up, @e);
+    return ($up, $spans ? @e : ());
 }
 
 sub one {

@@ -144,11 +144,7 @@ EOF
 
 sub get {
     my ($h, $path, $n) = @_;
-    $b->clear;
-    $redis->client->del('edgetrace:spans');
-    my $r = http_get($h->port, $path);
-    my @e = stream_entries($redis->port, undef, count => $n, timeout => 3);
-    return ($r, @e);
+    return traced_request($redis, $b, $h->port, $path, $n);
 }
 
 sub one {

@@ -155,12 +155,10 @@ EOF
 
 sub spans {
     my ($port, $path, $n, @headers) = @_;
-    $b->clear;
-    $redis->client->del('edgetrace:spans');
-    my $r = http_get($port, $path, headers => \@headers);
+    my ($r, @e) = traced_request($redis, $b, $port, $path, $n,
+                                 headers => \@headers);
     die "$path: $r->{status}" unless $r->{status} == 200;
-    return stream_entries($redis->port, undef, count => $n,
-                          timeout => $n ? 3 : 0.5);
+    return @e;
 }
 
 done_testing();

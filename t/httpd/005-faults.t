@@ -158,22 +158,10 @@ unlike($h->error_log, qr/connected to redis/,
        'tracing on nowhere: no exporter started');
 $h->stop;
 
-# sends requests for "secs" seconds; returns (count, wrong, slowest)
 sub traffic {
     my ($h, $secs) = @_;
-    my ($n, $wrong, $slowest) = (0, 0, 0);
-    my $until = Time::HiRes::time() + $secs;
-    my @paths = (['/fast.txt', 200], ['/api/x', 200], ['/s404', 404]);
-    while (Time::HiRes::time() < $until) {
-        my ($path, $want) = @{ $paths[$n % 3] };
-        my $t0 = Time::HiRes::time();
-        my $r = http_get($h->port, $path);
-        my $dt = Time::HiRes::time() - $t0;
-        $slowest = $dt if $dt > $slowest;
-        $wrong++ if $r->{status} != $want;
-        $n++;
-    }
-    return ($n, $wrong, $slowest);
+    return Edgetrace::Test::traffic($h->port, $secs,
+               [['/fast.txt', 200], ['/api/x', 200], ['/s404', 404]]);
 }
 
 # traffic in a child until TERM; it prints "count wrong" on the pipe

@@ -113,11 +113,8 @@ EOF
 
 sub get {
     my ($h, $path, $n, @headers) = @_;
-    $b->clear;
-    $redis->client->del('edgetrace:spans');
-    my $r = http_get($h->port, $path, headers => \@headers);
-    my @e = stream_entries($redis->port, undef, count => $n, timeout => 3);
-    return ($r, @e);
+    return traced_request($redis, $b, $h->port, $path, $n,
+                          headers => \@headers);
 }
 
 done_testing();

@@ -43,25 +43,9 @@ my $ngx = start_nginx(redis => $redis, workers => 2, conf => <<'EOF');
     }
 EOF
 
-# sends requests for "secs" seconds; returns (count, wrong answers, slowest)
-sub traffic {
-    my ($secs) = @_;
-    my ($n, $wrong, $slowest) = (0, 0, 0);
-    my $until = Time::HiRes::time() + $secs;
-    my @paths = (['/fast', 200], ['/api/x', 200], ['/missing', 404]);
+my @PATHS = (['/fast', 200], ['/api/x', 200], ['/missing', 404]);
 
-    while (Time::HiRes::time() < $until) {
-        my ($path, $want) = @{ $paths[$n % 3] };
-        my $t0 = Time::HiRes::time();
-        my $r = http_get($ngx->port, $path);
-        my $dt = Time::HiRes::time() - $t0;
-        $slowest = $dt if $dt > $slowest;
-        $wrong++ if $r->{status} != $want;
-        $n++;
-    }
-
-    return ($n, $wrong, $slowest);
-}
+sub traffic { Edgetrace::Test::traffic($ngx->port, $_[0], \@PATHS) }
 
 sub invariant {
     my ($what) = @_;

@@ -253,18 +253,9 @@ sub graceful {
 sub graceful_stop {
     my ($self, %o) = @_;
     kill 'WINCH', $self->{pid};
-    my $until = Time::HiRes::time() + ($o{timeout} || 20);
-    while (Time::HiRes::time() < $until) {
-        my $r = waitpid($self->{pid}, POSIX::WNOHANG());
-        if ($r == $self->{pid} || $r == -1) {
-            my $status = $?;
-            Edgetrace::Test::_forget($self->{pid});
-            $self->{stopped} = 1;
-            return $status;
-        }
-        Time::HiRes::sleep(0.02);
-    }
-    return undef;
+    my $status = Edgetrace::Test::wait_exit($self->{pid}, $o{timeout} || 20);
+    $self->{stopped} = 1 if defined $status;
+    return $status;
 }
 
 sub stop {

@@ -53,7 +53,8 @@ our @EXPORT_OK = qw(build_dir module_path free_port start_redis wait_port
                     stop_pid start_nginx nginx_t start_backend
                     backend_requests http_get redis stream_entries
                     stream_len metrics wait_until trace_spans new_trace_id
-                    new_span_id parse_traceparent keep_running);
+                    new_span_id parse_traceparent keep_running
+                    wait_exit traffic traced_request);
 
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
@@ -184,6 +185,41 @@ sub stop_pid {
     return 0;
 }
 
+
+# wait_exit($pid, $timeout): waits for a process this test started to
+# exit; returns its wait status, or undef when it still runs
+sub wait_exit {
+    my ($pid, $timeout) = @_;
+    my $until = Time::HiRes::time() + ($timeout || 15);
+    while (Time::HiRes::time() < $until) {
+        my $r = waitpid($pid, POSIX::WNOHANG());
+        if ($r == $pid || $r == -1) {
+            my $status = $?;
+            _forget($pid);
+            return $status;
+        }
+        Time::HiRes::sleep(0.02);
+    }
+    return undef;
+}
+
+# traffic($port, $secs, [[path, status], ...]): requests in turn for $secs
+# seconds; returns (count, answers with another status, slowest seconds)
+sub traffic {
+    my ($port, $secs, $paths) = @_;
+    my ($n, $wrong, $slowest) = (0, 0, 0);
+    my $until = Time::HiRes::time() + $secs;
+    while (Time::HiRes::time() < $until) {
+        my ($path, $want) = @{ $paths->[$n % @$paths] };
+        my $t0 = Time::HiRes::time();
+        my $r = http_get($port, $path);
+        my $dt = Time::HiRes::time() - $t0;
+        $slowest = $dt if $dt > $slowest;
+        $wrong++ if $r->{status} != $want;
+        $n++;
+    }
+    return ($n, $wrong, $slowest);
+}
 
 # ---------------------------------------------------------------------------
 # nginx
@@ -443,18 +479,9 @@ sub reload {
 sub quit {
     my ($self, %o) = @_;
     kill 'QUIT', $self->{pid};
-    my $until = Time::HiRes::time() + ($o{timeout} || 15);
-    while (Time::HiRes::time() < $until) {
-        my $r = waitpid($self->{pid}, POSIX::WNOHANG());
-        if ($r == $self->{pid} || $r == -1) {
-            my $status = $?;
-            Edgetrace::Test::_forget($self->{pid});
-            $self->{stopped} = 1;
-            return $status;
-        }
-        Time::HiRes::sleep(0.02);
-    }
-    return undef;
+    my $status = Edgetrace::Test::wait_exit($self->{pid}, $o{timeout});
+    $self->{stopped} = 1 if defined $status;
+    return $status;
 }
 
 sub stop {
@@ -881,6 +908,20 @@ sub stream_entries {
         push @out, \%h;
     }
     return @out;
+}
+
+# traced_request($redis, $backend, $port, $path, $n, headers => [...],
+# method => ...): empties the stream and the backend's record, sends one
+# request, waits for $n entries; returns (the response, the entries)
+sub traced_request {
+    my ($redis, $backend, $port, $path, $n, %o) = @_;
+    $backend->clear if $backend;
+    redis($redis)->del(_key($o{key}));
+    my $r = http_get($port, $path, headers => $o{headers} || [],
+                     $o{method} ? (method => $o{method}) : ());
+    my @e = stream_entries($redis, $o{key}, count => $n,
+                           timeout => $o{timeout} // ($n ? 3 : 0.5));
+    return ($r, @e);
 }
 
 # trace_spans($redis_port, $trace_id, count => N, timeout => 3, key => K):
