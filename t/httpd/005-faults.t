@@ -58,21 +58,10 @@ for my $mpm (mpms()) {
     invariant($h, "$mpm: Redis up later");
 
     # --- stalled: DEBUG SLEEP 3, traffic meanwhile
-    pipe(my $rd, my $wr) or die "pipe: $!";
-    my $child = fork // die "fork: $!";
-    if ($child == 0) {
-        close $rd;
-        my $t0 = Time::HiRes::time();
-        eval { Edgetrace::Test::redis($port)->debug('sleep', 3) };
-        print $wr Time::HiRes::time() - $t0, "\n";
-        close $wr;
-        POSIX::_exit(0);
-    }
-    close $wr;
+    my $stall = stall_redis($port, 3);
     Time::HiRes::sleep(0.2);
     ($n, $wrong, $slowest) = traffic($h, 2.5);
-    my $stalled = <$rd>;
-    waitpid($child, 0);
+    my $stalled = $stall->();
     ok($stalled && $stalled >= 2.9,
        sprintf("$mpm: the stall happened (%.1fs)", $stalled // 0));
     is($wrong, 0, "$mpm: stalled: every answer as untraced");

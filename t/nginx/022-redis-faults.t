@@ -75,21 +75,10 @@ is(stream_len($port), $m->{edgetrace_spans_exported_total},
    'healthy: the stream holds what was acknowledged');
 
 # --- stalled: DEBUG SLEEP 3 in a child, traffic meanwhile
-pipe(my $rd, my $wr) or die "pipe: $!";
-my $child = fork // die "fork: $!";
-if ($child == 0) {
-    close $rd;
-    my $t0 = Time::HiRes::time();
-    eval { Edgetrace::Test::redis($port)->debug('sleep', 3) };
-    print $wr Time::HiRes::time() - $t0, "\n";
-    close $wr;
-    POSIX::_exit(0);
-}
-close $wr;
+my $stall = stall_redis($port, 3);
 Time::HiRes::sleep(0.2);
 ($n, $wrong, $slowest) = traffic(2.5);
-my $stalled = <$rd>;
-waitpid($child, 0);
+my $stalled = $stall->();
 ok($stalled && $stalled >= 2.9, sprintf('the stall happened (%.1fs)',
                                        $stalled // 0));
 ok($n > 20, "stalled: $n requests");

@@ -202,33 +202,13 @@ package Edgetrace::Httpd::Server;
 use POSIX ();
 use Time::HiRes ();
 
-sub port   { $_[0]{port} }
-sub pid    { $_[0]{pid} }
-sub prefix { $_[0]{prefix} }
-sub ports  { $_[0]{ports} }
-sub conf   { $_[0]{conf} }
-sub mpm    { $_[0]{mpm} }
+our @ISA = ('Edgetrace::Test::Server');
 
-sub error_log  { Edgetrace::Test::_slurp("$_[0]{prefix}/error.log") }
+sub mpm { $_[0]{mpm} }
+
 sub access_log { Edgetrace::Test::_slurp("$_[0]{prefix}/access.log") }
 
 sub children { my @c = Edgetrace::Test::_children($_[0]{pid}); return @c }
-
-sub alive { kill 0, $_[0]{pid} }
-
-sub crashes {
-    my ($self) = @_;
-    my @lines = grep { /exit signal|core dumped|segmentation|AH00052/i }
-                split /\n/, $self->error_log;
-    for my $f (glob "$self->{prefix}/asan.*") {
-        push @lines, grep { /ERROR: AddressSanitizer|runtime error:/ }
-                     split /\n/, Edgetrace::Test::_slurp($f);
-    }
-    push @lines, grep { /runtime error:|AddressSanitizer/ }
-                 split /\n/, Edgetrace::Test::_slurp(
-                     "$self->{prefix}/stderr.log");
-    return @lines;
-}
 
 # `apachectl -k graceful`: SIGUSR1 to the parent; waits until the
 # generation changed: every child that ran before is gone and a new one

@@ -54,7 +54,7 @@ our @EXPORT_OK = qw(build_dir module_path free_port start_redis wait_port
                     backend_requests http_get redis stream_entries
                     stream_len metrics wait_until trace_spans new_trace_id
                     new_span_id parse_traceparent keep_running
-                    wait_exit traffic traced_request);
+                    wait_exit traffic traced_request stall_redis);
 
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
@@ -201,6 +201,29 @@ sub wait_exit {
         Time::HiRes::sleep(0.02);
     }
     return undef;
+}
+
+# stall_redis($port, $secs): DEBUG SLEEP in a child process (Redis must run
+# with --enable-debug-command local); returns a function that waits for it
+# and gives how long the stall lasted, in seconds
+sub stall_redis {
+    my ($port, $secs) = @_;
+    pipe(my $rd, my $wr) or die "pipe: $!";
+    my $child = fork // die "fork: $!";
+    if ($child == 0) {
+        close $rd;
+        my $t0 = Time::HiRes::time();
+        eval { redis($port)->debug('sleep', $secs) };
+        print $wr Time::HiRes::time() - $t0, "\n";
+        close $wr;
+        POSIX::_exit(0);
+    }
+    close $wr;
+    return sub {
+        my $took = <$rd>;
+        waitpid($child, 0);
+        return $took // 0;
+    };
 }
 
 # traffic($port, $secs, [[path, status], ...]): requests in turn for $secs
@@ -420,10 +443,9 @@ sub _cmdline {
 }
 
 
-package Edgetrace::Test::Nginx;
+package Edgetrace::Test::Server;
 
-use POSIX ();
-use Time::HiRes ();
+# what the nginx and httpd servers of the harness have alike
 
 sub port   { $_[0]{port} }
 sub pid    { $_[0]{pid} }
@@ -433,17 +455,11 @@ sub conf   { $_[0]{conf} }
 
 sub error_log { Edgetrace::Test::_slurp("$_[0]{prefix}/error.log") }
 
-# worker (and cache manager) processes: children of the master
-sub worker_pids {
-    my ($self) = @_;
-    return grep { Edgetrace::Test::_cmdline($_) =~ /^nginx: worker/ }
-           Edgetrace::Test::_children($self->{pid});
-}
-
-# lines of the error log that tell of a crashed worker
+# lines of the error log (and of sanitizer reports) that tell of a crashed
+# worker or child
 sub crashes {
     my ($self) = @_;
-    my @lines = grep { /exited on signal|core dumped|segmentation/i }
+    my @lines = grep { /exited on signal|exit signal|core dumped|segmentation/i }
                 split /\n/, $self->error_log;
     for my $f (glob "$self->{prefix}/asan.*") {
         push @lines, grep { /ERROR: AddressSanitizer|runtime error:/ }
@@ -456,6 +472,21 @@ sub crashes {
 }
 
 sub alive { kill 0, $_[0]{pid} }
+
+
+package Edgetrace::Test::Nginx;
+
+use POSIX ();
+use Time::HiRes ();
+
+our @ISA = ('Edgetrace::Test::Server');
+
+# worker (and cache manager) processes: children of the master
+sub worker_pids {
+    my ($self) = @_;
+    return grep { Edgetrace::Test::_cmdline($_) =~ /^nginx: worker/ }
+           Edgetrace::Test::_children($self->{pid});
+}
 
 # `nginx -s reload`: HUP to the master; waits until N new workers run and
 # (up to the timeout) until the old ones are gone.  Returns true when the
