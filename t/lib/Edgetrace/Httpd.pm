@@ -13,6 +13,8 @@ package Edgetrace::Httpd;
 #   my ($rc, $out) = httpd_t(conf => '...');     # `apache2 -t`
 #   for my $mpm (mpms()) { ... }                 # event, worker, prefork
 #
+# mpm_conf => text replaces the MPM's process and thread settings.
+#
 # The same placeholders as nginx configuration text (Edgetrace::Test):
 # %%PORT%%, %%PORT2%%, %%REDIS%%, %%BACKEND%%, %%DEAD%%, %%PREFIX%%;
 # files => { name => text } go to %%PREFIX%%/htdocs, the DocumentRoot.
@@ -50,7 +52,8 @@ sub _bin {
 }
 
 sub _mpm_conf {
-    my ($mpm) = @_;
+    my ($mpm, $custom) = @_;
+    return $custom if defined $custom;
     return <<'EOF' if $mpm eq 'prefork';
 StartServers 2
 MinSpareServers 1
@@ -77,7 +80,7 @@ sub _conf {
     my $module = exists $o{module} && !$o{module} ? ''
                : 'LoadModule edgetrace_module ' . httpd_module_path();
     my $user = $> == 0 ? "User nobody\nGroup nogroup" : '';
-    my $mpm_conf = _mpm_conf($mpm);
+    my $mpm_conf = _mpm_conf($mpm, $o{mpm_conf});
     my $main = $o{main} // '';
     my $conf = $o{conf} // '';
 
@@ -153,9 +156,10 @@ sub start_httpd {
     my $bin = _bin();
     my ($prefix, $ports, $conf) = _prepare(%o);
 
+    # wrap => ['taskset', '-c', '0']: a command the server runs under
     my $pid = Edgetrace::Test::_spawn('apache2',
-                  cmd => [$bin, '-d', $prefix, '-f', "$prefix/httpd.conf",
-                          '-DFOREGROUND'],
+                  cmd => [@{ $o{wrap} || [] }, $bin, '-d', $prefix,
+                          '-f', "$prefix/httpd.conf", '-DFOREGROUND'],
                   stdout => "$prefix/stderr.log",
                   env => Edgetrace::Test::_sanitizer_env($prefix));
 
