@@ -39,7 +39,7 @@ for my $mpm (mpms()) {
     # --- Redis absent at startup
     my $h = start_httpd(mpm => $mpm, redis => $port, conf => $CONF,
                         files => { 'fast.txt' => "fast\n" });
-    my ($n, $wrong, $slowest) = traffic($h, 1);
+    my ($n, $wrong, $slowest) = send_traffic($h, 1);
     ok($n > 10, "$mpm: Redis absent: $n requests");
     is($wrong, 0, "$mpm: Redis absent: every answer as untraced");
     ok($slowest < 1, "$mpm: Redis absent: none held back");
@@ -49,7 +49,7 @@ for my $mpm (mpms()) {
 
     # --- Redis appears: export resumes by itself
     my $redis = start_redis(port => $port, args => \@debug);
-    traffic($h, 0.5);
+    send_traffic($h, 0.5);
     ok(wait_until(sub {
            $m = metrics($h->port, '/metrics');
            $m->{edgetrace_redis_connected} >= 1
@@ -60,7 +60,7 @@ for my $mpm (mpms()) {
     # --- stalled: DEBUG SLEEP 3, traffic meanwhile
     my $stall = stall_redis($port, 3);
     Time::HiRes::sleep(0.2);
-    ($n, $wrong, $slowest) = traffic($h, 2.5);
+    ($n, $wrong, $slowest) = send_traffic($h, 2.5);
     my $stalled = $stall->();
     ok($stalled && $stalled >= 2.9,
        sprintf("$mpm: the stall happened (%.1fs)", $stalled // 0));
@@ -73,11 +73,11 @@ for my $mpm (mpms()) {
     $m = metrics($h->port, '/metrics');
     my $before = $m->{edgetrace_spans_exported_total};
     Edgetrace::Test::stop_pid($redis->pid, 'KILL');
-    ($n, $wrong, $slowest) = traffic($h, 1);
+    ($n, $wrong, $slowest) = send_traffic($h, 1);
     is($wrong, 0, "$mpm: Redis killed: every answer as untraced");
     ok($slowest < 1, "$mpm: Redis killed: none held back");
     $redis = start_redis(port => $port, args => \@debug);
-    traffic($h, 0.5);
+    send_traffic($h, 0.5);
     ok(wait_until(sub {
            $m = metrics($h->port, '/metrics');
            $m->{edgetrace_spans_exported_total} > $before;
@@ -116,6 +116,14 @@ for my $mpm (mpms()) {
     is(fds($h->pid), $fds0, "$mpm: the parent's descriptors after restarts");
     is(threads($h->pid), $threads0, "$mpm: the parent's threads");
     is($threads0, 1, "$mpm: the parent runs no exporter thread");
+    my ($clients, @kids);
+    ok(wait_until(sub {
+           @kids = $h->children;
+           $clients = Edgetrace::Test::redis($port)->info('clients')
+                          ->{connected_clients};
+           $clients == @kids + 1;
+       }, 10), "$mpm: one Redis connection per child after the restarts "
+               . "($clients for " . scalar(@kids) . " children and the test)");
 
     # --- graceful stop right after a burst: every span flushed
     $redis->client->del('edgetrace:spans');
@@ -147,7 +155,7 @@ unlike($h->error_log, qr/connected to redis/,
        'tracing on nowhere: no exporter started');
 $h->stop;
 
-sub traffic {
+sub send_traffic {
     my ($h, $secs) = @_;
     return Edgetrace::Test::traffic($h->port, $secs,
                [['/fast.txt', 200], ['/api/x', 200], ['/s404', 404]]);

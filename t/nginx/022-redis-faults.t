@@ -45,7 +45,7 @@ EOF
 
 my @PATHS = (['/fast', 200], ['/api/x', 200], ['/missing', 404]);
 
-sub traffic { Edgetrace::Test::traffic($ngx->port, $_[0], \@PATHS) }
+sub send_traffic { Edgetrace::Test::traffic($ngx->port, $_[0], \@PATHS) }
 
 sub invariant {
     my ($what) = @_;
@@ -65,7 +65,7 @@ sub invariant {
 }
 
 # --- healthy
-my ($n, $wrong, $slowest) = traffic(1);
+my ($n, $wrong, $slowest) = send_traffic(1);
 ok($n > 20, "healthy: $n requests");
 is($wrong, 0, 'healthy: every answer as untraced');
 my $m = invariant('healthy');
@@ -77,7 +77,7 @@ is(stream_len($port), $m->{edgetrace_spans_exported_total},
 # --- stalled: DEBUG SLEEP 3 in a child, traffic meanwhile
 my $stall = stall_redis($port, 3);
 Time::HiRes::sleep(0.2);
-($n, $wrong, $slowest) = traffic(2.5);
+($n, $wrong, $slowest) = send_traffic(2.5);
 my $stalled = $stall->();
 ok($stalled && $stalled >= 2.9, sprintf('the stall happened (%.1fs)',
                                        $stalled // 0));
@@ -91,7 +91,7 @@ $m = invariant('after the stall');
 my $before = $m->{edgetrace_spans_exported_total};
 my $reconnects = $m->{edgetrace_redis_reconnects_total};
 Edgetrace::Test::stop_pid($redis->pid, 'KILL');
-($n, $wrong, $slowest) = traffic(1.5);
+($n, $wrong, $slowest) = send_traffic(1.5);
 ok($n > 20, "Redis killed: $n requests");
 is($wrong, 0, 'Redis killed: every answer as untraced');
 ok($slowest < 1, sprintf('Redis killed: no request held back (%.3fs)',
@@ -101,7 +101,7 @@ is($m->{edgetrace_redis_connected}, 0, 'Redis killed: no worker connected');
 
 # --- restarted on the same port: export resumes by itself
 $redis = start_redis(port => $port, args => \@debug);
-($n, $wrong) = traffic(1);
+($n, $wrong) = send_traffic(1);
 is($wrong, 0, 'Redis back: every answer as untraced');
 ok(wait_until(sub {
        $m = metrics($ngx->port);
