@@ -125,6 +125,13 @@ for my $mpm (mpms()) {
        }, 10), "$mpm: one Redis connection per child after the restarts "
                . "($clients for " . scalar(@kids) . " children and the test)");
 
+    # hooks registered once per configuration pass: still one try
+    my ($resp, @sp) = traced_request($port, $b, $h->port, '/api/once', 2);
+    my ($cl) = grep { $_->{kind} eq 'client' } @sp;
+    ok($cl && $cl->{'event.0'} && !exists $cl->{'event.1'}
+       && !exists $cl->{'http.request.resend_count'},
+       "$mpm: after the restarts a proxied request is still one try");
+
     # --- graceful stop right after a burst: every span flushed
     $redis->client->del('edgetrace:spans');
     for my $i (1 .. 50) {
