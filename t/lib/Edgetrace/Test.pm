@@ -473,6 +473,19 @@ sub crashes {
 
 sub alive { kill 0, $_[0]{pid} }
 
+# the master's (parent's) descriptors, threads and RSS (kB), from /proc
+sub proc_state {
+    my ($self) = @_;
+    my $pid = $self->{pid};
+    opendir my $d, "/proc/$pid/fd" or die "/proc/$pid/fd: $!";
+    my $fds = grep { /^\d+$/ } readdir $d;
+    closedir $d;
+    my %s;
+    open my $fh, '<', "/proc/$pid/status" or die "/proc/$pid/status: $!";
+    while (<$fh>) { $s{$1} = $2 if /^(\w+):\s+(\d+)/ }
+    return { fds => $fds, threads => $s{Threads}, rss => $s{VmRSS} };
+}
+
 
 package Edgetrace::Test::Nginx;
 
