@@ -51,6 +51,9 @@
 #define ET_TRIES_MAX      16
 
 #define ET_STATUS_HANDLER  "edgetrace-status"
+
+/* the per-directory directives: also in .htaccess, as mod_headers' */
+#define ET_DIR_CONTEXT     (RSRC_CONF | ACCESS_CONF | OR_FILEINFO)
 #define ET_RETAINED_KEY    "mod_edgetrace-metrics"
 
 
@@ -682,7 +685,7 @@ et_cmd_time(cmd_parms *cmd, void *conf, const char *arg)
 
 static const command_rec  et_cmds[] = {
 
-    AP_INIT_FLAG("EdgeTrace", et_cmd_enable, NULL, RSRC_CONF | ACCESS_CONF,
+    AP_INIT_FLAG("EdgeTrace", et_cmd_enable, NULL, ET_DIR_CONTEXT,
                  "On to trace requests here, Off not to"),
 
     AP_INIT_TAKE1("EdgeTraceRedis", et_cmd_redis, NULL, RSRC_CONF,
@@ -696,23 +699,23 @@ static const command_rec  et_cmds[] = {
                   RSRC_CONF, "service.name of the spans"),
 
     AP_INIT_TAKE1("EdgeTraceSample", et_cmd_sample, NULL,
-                  RSRC_CONF | ACCESS_CONF,
+                  ET_DIR_CONTEXT,
                   "probability (0 to 1) that a new trace is sampled"),
 
     AP_INIT_TAKE1("EdgeTraceContext", et_cmd_context, NULL,
-                  RSRC_CONF | ACCESS_CONF,
+                  ET_DIR_CONTEXT,
                   "extract, inject, propagate or ignore"),
 
     AP_INIT_RAW_ARGS("EdgeTracePropagation", et_cmd_propagation, NULL,
-                     RSRC_CONF | ACCESS_CONF,
+                     ET_DIR_CONTEXT,
                      "formats read and written: w3c, b3, b3multi"),
 
     AP_INIT_TAKE1("EdgeTraceSpanName", et_cmd_span_name, NULL,
-                  RSRC_CONF | ACCESS_CONF,
+                  ET_DIR_CONTEXT,
                   "the server span's name, or expr=..."),
 
     AP_INIT_TAKE2("EdgeTraceAttribute", et_cmd_attribute, NULL,
-                  RSRC_CONF | ACCESS_CONF,
+                  ET_DIR_CONTEXT,
                   "an attribute name and a value, or expr=..."),
 
     AP_INIT_TAKE1("EdgeTraceQueueSize", et_cmd_size,

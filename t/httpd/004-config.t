@@ -84,7 +84,14 @@ my $redis = start_redis();
 my $b = start_backend();
 
 for my $mpm (mpms()) {
-    my $h = start_httpd(mpm => $mpm, redis => $redis, conf => <<'EOF');
+    my $h = start_httpd(mpm => $mpm, redis => $redis, files => {
+                            'ht/.htaccess' => "EdgeTrace Off\n",
+                            'ht/x.txt' => "x\n",
+                            'ht2/.htaccess' => "EdgeTraceSpanName from-htaccess\n"
+                                . "EdgeTraceAttribute app.dir "
+                                . "\"expr=%{REQUEST_URI}\"\n",
+                            'ht2/x.txt' => "x\n",
+                        }, conf => <<'EOF');
 EdgeTraceRedis redis://127.0.0.1:%%REDIS%%
 EdgeTraceFlushInterval 20ms
 EdgeTraceServiceName main-svc
@@ -92,7 +99,12 @@ EdgeTrace On
 EdgeTraceAttribute deployment.environment test
 EdgeTraceAttribute tier main
 
+ProxyPass /ht !
+ProxyPass /ht2 !
 ProxyPass / http://127.0.0.1:%%BACKEND%%/
+<Directory "%%PREFIX%%/htdocs">
+    AllowOverride FileInfo
+</Directory>
 
 <Location /a>
     EdgeTraceAttribute tier a
@@ -141,6 +153,16 @@ EOF
     my ($up) = $b->wait_requests(1);
     my @tp = Edgetrace::Test::Backend->header_values($up, 'traceparent');
     like($tp[0] // '', qr/-02$/, "$mpm: unsampled, still propagated");
+
+    # .htaccess, with AllowOverride FileInfo as for mod_headers
+    my ($r, @e) = traced_request($redis, $b, $h->port, '/ht/x.txt', 0);
+    is($r->{status}, 200, "$mpm: .htaccess: served");
+    is(scalar @e, 0, "$mpm: EdgeTrace Off in .htaccess");
+    ($r, @e) = traced_request($redis, $b, $h->port, '/ht2/x.txt', 1);
+    is($e[0] && $e[0]{name}, 'from-htaccess',
+       "$mpm: EdgeTraceSpanName in .htaccess");
+    is($e[0] && $e[0]{'app.dir'}, '/ht2/x.txt',
+       "$mpm: EdgeTraceAttribute with an expression in .htaccess");
 
     @s = spans($h->ports->{PORT2}, '/v', 2);
     ($srv) = grep { $_->{kind} eq 'server' } @s;
