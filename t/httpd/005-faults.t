@@ -18,7 +18,9 @@ use Edgetrace::Test qw(:all);
 use Edgetrace::Httpd qw(:all);
 
 my @debug = ('--enable-debug-command', 'local');
-my $RESTARTS = 10;
+# 20 graceful restarts as nginx's reload test has 20 reloads; 10 for the
+# other MPMs
+my %RESTARTS = (event => 20);
 my $b = start_backend();
 
 my $CONF = <<'EOF';
@@ -95,6 +97,7 @@ for my $mpm (mpms()) {
     my $state0 = $h->proc_state;
     my ($tpid, $trd) = background_traffic($h);
     my $restarts = 0;
+    my $RESTARTS = $RESTARTS{$mpm} // 10;
     for (1 .. $RESTARTS) {
         $restarts++ if $h->graceful;
     }
