@@ -51,6 +51,7 @@
 #define ET_TRIES_MAX      16
 
 #define ET_STATUS_HANDLER  "edgetrace-status"
+#define ET_TRY_FILTER      "EDGETRACE_TRY"
 
 /* the per-directory directives: also in .htaccess, as mod_headers' */
 #define ET_DIR_CONTEXT     (RSRC_CONF | ACCESS_CONF | OR_FILEINFO)
@@ -1084,7 +1085,6 @@ et_client_close_try(request_rec *r, et_client_t *cl, unsigned status,
     ev->peer.len = cl->peer ? strlen(cl->peer) : 0;
     ev->status = status;
     ev->connect_ms = -1;
-    ev->header_ms = -1;
     ev->response_ms = (int64_t) ((now - cl->try_start_ns) / 1000000);
 }
 
@@ -1143,7 +1143,53 @@ et_proxy_pre_request(proxy_worker **worker, proxy_balancer **balancer,
     cl->tries++;
     cl->try_start_ns = now;
 
+    if (cl->tries <= ET_TRIES_MAX) {
+        cl->events[cl->tries - 1].header_ms = -1;
+    }
+
     return DECLINED;
+}
+
+
+/*
+ * The first output of a proxied request comes when the backend's response
+ * header is in: the running try's header_ms.  The filter then leaves.
+ */
+
+static apr_status_t
+et_try_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    et_req_t     *req;
+    et_client_t  *cl;
+
+    req = et_req(f->r, 0);
+    cl = req ? req->client : NULL;
+
+    if (cl && cl->open && cl->tries <= ET_TRIES_MAX) {
+        cl->events[cl->tries - 1].header_ms =
+                (int64_t) ((et_clock_now_ns() - cl->try_start_ns) / 1000000);
+    }
+
+    ap_remove_output_filter(f);
+
+    return ap_pass_brigade(f->next, bb);
+}
+
+
+static void
+et_insert_filter(request_rec *r)
+{
+    et_ctx_t  *ctx;
+
+    if (r->proxyreq == PROXYREQ_NONE) {
+        return;
+    }
+
+    ctx = et_ctx(r);
+
+    if (ctx && ctx->traced && ctx->trace.sampled) {
+        ap_add_output_filter(ET_TRY_FILTER, NULL, r, r->connection);
+    }
 }
 
 
@@ -1789,6 +1835,9 @@ et_register_hooks(apr_pool_t *p)
     ap_hook_header_parser(et_header_parser, NULL, NULL,
                           APR_HOOK_REALLY_FIRST);
     ap_hook_handler(et_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_insert_filter(et_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_register_output_filter(ET_TRY_FILTER, et_try_filter, NULL,
+                              AP_FTYPE_CONTENT_SET);
     ap_hook_log_transaction(et_log_transaction, NULL, NULL,
                             APR_HOOK_MIDDLE);
 

@@ -38,6 +38,7 @@ ProxyPass /lb balancer://pool/lb
 ProxyPass /api http://127.0.0.1:%%BACKEND%%/api
 ProxyPass /dead http://127.0.0.1:%%DEAD%%/dead
 ProxyPass /s500 http://127.0.0.1:%%BACKEND%%/status/500
+ProxyPass /slow http://127.0.0.1:%%BACKEND%%/slow
 
 <Location /edgetrace-status>
     EdgeTrace Off
@@ -77,6 +78,17 @@ EOF
     my ($up) = $b->wait_requests(1);
     my ($v, $t, $sp) = parse_traceparent(one($up, 'traceparent'));
     is($sp, $cl->{span_id}, "$mpm: the backend saw the client span");
+
+    like($cl->{'event.0'} // '', qr/ header_ms=- /,
+         "$mpm: no response, no header time");
+
+    # --- a slow backend: the try's header time
+    ($r, @s) = get($h, '/slow/300', 2);
+    ($cl) = grep { $_->{kind} eq 'client' } @s;
+    my ($hms, $rms) = ($cl->{'event.0'} // '')
+                      =~ /header_ms=(\d+) response_ms=(\d+)$/;
+    ok(defined $hms && $hms >= 290 && $rms >= $hms,
+       "$mpm: header_ms of a slow backend: " . ($cl->{'event.0'} // ''));
 
     # --- a dead backend without balancer
     ($r, @s) = get($h, '/dead', 2);
