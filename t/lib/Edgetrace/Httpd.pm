@@ -35,6 +35,11 @@ our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
 my $MODULES = '/usr/lib/apache2/modules';
 
+# what the tests use besides the MPM, loaded after mod_edgetrace
+my @MODULES = qw(authz_core dir alias rewrite headers env setenvif include
+                 slotmem_shm proxy proxy_http proxy_balancer
+                 lbmethod_byrequests);
+
 sub mpms { $ENV{EDGETRACE_MPMS} ? split(/,/, $ENV{EDGETRACE_MPMS})
                                 : qw(event worker prefork) }
 
@@ -81,6 +86,8 @@ sub _conf {
                : 'LoadModule edgetrace_module ' . httpd_module_path();
     my $user = $> == 0 ? "User nobody\nGroup nogroup" : '';
     my $mpm_conf = _mpm_conf($mpm, $o{mpm_conf});
+    my $modules = join "\n", map { "LoadModule ${_}_module $MODULES/mod_$_.so" }
+                  "mpm_$mpm", @MODULES;
     my $main = $o{main} // '';
     my $conf = $o{conf} // '';
 
@@ -96,20 +103,7 @@ LogLevel info
 $user
 $main
 $module
-LoadModule mpm_${mpm}_module $MODULES/mod_mpm_${mpm}.so
-LoadModule authz_core_module $MODULES/mod_authz_core.so
-LoadModule dir_module $MODULES/mod_dir.so
-LoadModule alias_module $MODULES/mod_alias.so
-LoadModule rewrite_module $MODULES/mod_rewrite.so
-LoadModule headers_module $MODULES/mod_headers.so
-LoadModule env_module $MODULES/mod_env.so
-LoadModule setenvif_module $MODULES/mod_setenvif.so
-LoadModule include_module $MODULES/mod_include.so
-LoadModule slotmem_shm_module $MODULES/mod_slotmem_shm.so
-LoadModule proxy_module $MODULES/mod_proxy.so
-LoadModule proxy_http_module $MODULES/mod_proxy_http.so
-LoadModule proxy_balancer_module $MODULES/mod_proxy_balancer.so
-LoadModule lbmethod_byrequests_module $MODULES/mod_lbmethod_byrequests.so
+$modules
 
 $mpm_conf
 Timeout 10
