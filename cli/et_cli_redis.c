@@ -330,7 +330,7 @@ et_cli_print_summary(FILE *f, const et_cli_span_t *span)
 {
     const et_str_t  *addr;
 
-    et_cli_print_attr(f, span, "http.request.method", "");
+    et_cli_print_attr(f, span, "http.request.method", " ");
 
     if (span->kind == ET_CLI_KIND_SERVER) {
         et_cli_print_attr(f, span, "url.path", " ");

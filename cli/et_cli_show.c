@@ -158,13 +158,13 @@ et_cli_show_line(et_cli_show_t *sh, size_t i, uint64_t t0, const char *indent,
     off[0] = '+';
     et_cli_duration_ms(dur, sizeof(dur), s->end_ns - s->start_ns);
 
-    printf("%-12s %-11s %-5s %s  %s%s", off, dur, s->error ? "ERROR" : "ok",
+    printf("%-12s %-11s %-6s %s  %s%s", off, dur, s->error ? "ERROR" : "ok",
            s->span_id, indent, branch);
 
     et_cli_print_safe(stdout, s->service.data, s->service.len);
     fputs(": ", stdout);
     et_cli_print_safe(stdout, s->name.data, s->name.len);
-    printf(" [%s] ", s->kind == ET_CLI_KIND_SERVER ? "server" : "client");
+    printf(" [%s]", s->kind == ET_CLI_KIND_SERVER ? "server" : "client");
     et_cli_print_summary(stdout, s);
     fputc('\n', stdout);
 }
@@ -390,7 +390,7 @@ et_cli_show(et_cli_t *cli, int argc, char **argv)
            nerrors, nerrors == 1 ? "" : "s",
            et_cli_duration_ms(dur, sizeof(dur), t1 - t0));
 
-    printf("%-12s %-11s %-5s %-16s  %s\n", "OFFSET", "DURATION", "STATUS",
+    printf("%-12s %-11s %-6s %-16s  %s\n", "OFFSET", "DURATION", "STATUS",
            "SPAN ID", "SERVICE: NAME [KIND] ATTRIBUTES");
 
     norphans = 0;
@@ -405,14 +405,13 @@ et_cli_show(et_cli_t *cli, int argc, char **argv)
     }
 
     if (norphans) {
-        printf("\norphans (their parent is not in the stream):\n");
+        printf("\norphans: spans whose parent is not in the stream\n");
 
         for (j = 0; j < sh.n; j++) {
             if (sh.nodes[j].span.parent_id[0] != '\0'
                 && sh.nodes[j].parent < 0 && !sh.nodes[j].printed)
             {
-                printf("%-12s %-11s %-5s %-16s  parent %s\n", "", "", "", "",
-                       sh.nodes[j].span.parent_id);
+                printf("parent %s:\n", sh.nodes[j].span.parent_id);
                 et_cli_show_tree(&sh, j, t0, indent, 0, "");
             }
         }
@@ -436,8 +435,11 @@ et_cli_show(et_cli_t *cli, int argc, char **argv)
 
     if (sh.invalid) {
         fflush(stdout);
-        et_cli_error("skipped %llu entries that are not edgetrace spans",
-                     (unsigned long long) sh.invalid);
+        et_cli_error("skipped %llu entr%s that %s not edgetrace span%s",
+                     (unsigned long long) sh.invalid,
+                     sh.invalid == 1 ? "y" : "ies",
+                     sh.invalid == 1 ? "is" : "are",
+                     sh.invalid == 1 ? "" : "s");
     }
 
     et_cli_show_free(&sh);
