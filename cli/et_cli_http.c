@@ -90,8 +90,10 @@ long
 et_cli_http_post(et_cli_http_t *h, const char *data, size_t len, char *err,
     size_t size)
 {
-    long      status;
-    CURLcode  rc;
+    long           status;
+    size_t         i;
+    CURLcode       rc;
+    unsigned char  c;
 
     h->body_len = 0;
     h->body[0] = '\0';
@@ -106,6 +108,19 @@ et_cli_http_post(et_cli_http_t *h, const char *data, size_t len, char *err,
         snprintf(err, size, "%s", h->errbuf[0] ? h->errbuf
                                                : curl_easy_strerror(rc));
         return 0;
+    }
+
+    /* the answer is shown in one line of a message: no control bytes */
+    for (i = 0; i < h->body_len; i++) {
+        c = (unsigned char) h->body[i];
+
+        if (c < 0x20 || c >= 0x7f) {
+            h->body[i] = (c == '\n' || c == '\r' || c == '\t') ? ' ' : '?';
+        }
+    }
+
+    while (h->body_len && h->body[h->body_len - 1] == ' ') {
+        h->body[--h->body_len] = '\0';
     }
 
     status = 0;
