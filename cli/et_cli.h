@@ -138,9 +138,10 @@ int et_cli_utf8_valid(const uint8_t *p, size_t len);
 /*
  * Writes bytes for a terminal: valid printable UTF-8 as is, control
  * characters and invalid bytes as \xNN, so no value can move the cursor
- * or change the terminal's state.
+ * or change the terminal's state.  Returns the columns written (a
+ * character each, four for an escape).
  */
-void et_cli_print_safe(FILE *f, const uint8_t *p, size_t len);
+size_t et_cli_print_safe(FILE *f, const uint8_t *p, size_t len);
 
 
 /* ---- et_cli_redis.c ---- */

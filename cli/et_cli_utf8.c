@@ -123,26 +123,33 @@ et_cli_utf8_sanitize(const uint8_t *p, size_t len, uint8_t *dst)
 }
 
 
-void
+size_t
 et_cli_print_safe(FILE *f, const uint8_t *p, size_t len)
 {
-    size_t  i, n;
+    size_t  i, n, cols;
+
+    cols = 0;
 
     for (i = 0; i < len; i += n) {
         n = et_cli_utf8_seq(p + i, len - i);
 
         if (n == 1 && p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\') {
             fputc(p[i], f);
+            cols++;
             continue;
         }
 
         /* C1 controls (U+0080..U+009F) drive terminals too */
         if (n >= 2 && !(n == 2 && p[i] == 0xc2 && p[i + 1] < 0xa0)) {
             fwrite(p + i, 1, n, f);
+            cols++;
             continue;
         }
 
         fprintf(f, "\\x%02x", p[i]);
+        cols += 4;
         n = 1;
     }
+
+    return cols;
 }
