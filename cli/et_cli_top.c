@@ -438,10 +438,12 @@ et_cli_top(et_cli_t *cli, int argc, char **argv)
     }
 
     if (top->invalid) {
-        printf(" (and %llu entr%s that %s not spans)",
+        printf(" (and %llu entr%s that %s not %sspan%s)",
                (unsigned long long) top->invalid,
                top->invalid == 1 ? "y" : "ies",
-               top->invalid == 1 ? "is" : "are");
+               top->invalid == 1 ? "is" : "are",
+               top->invalid == 1 ? "a " : "",
+               top->invalid == 1 ? "" : "s");
     }
 
     printf("\n");

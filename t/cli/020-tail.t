@@ -74,9 +74,9 @@ ok(wait_until(sub { $_->out =~ /$mark->{trace_id}/ }, 10),
 
 my @e = stream_entries($redis->port, undef, count => 9);
 my %by = map { $_->{span_id} => $_ } grep { $_->{span_id} } @e;
-my @t1 = sort { $a->{_id} cmp $b->{_id} }
-         grep { $_->{trace_id} eq $t1 } @e;
-my ($t2s) = grep { $_->{trace_id} eq $t2 } @e;
+my @t1 = sort { $a->{_id} cmp $b->{_id} } grep { $_->{span_id} }
+         grep { ($_->{trace_id} // "") eq $t1 } @e;
+my ($t2s) = grep { ($_->{trace_id} // "") eq $t2 } @e;
 my ($srv1) = grep { $_->{kind} eq 'server' } @t1;
 my ($cli1) = grep { $_->{kind} eq 'client' } @t1;
 my @first = $t1[0]{kind} eq 'client' ? ($cli1, $srv1) : ($srv1, $cli1);
