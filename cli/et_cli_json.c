@@ -50,33 +50,42 @@ et_cli_json_string(const uint8_t *p, size_t len)
 }
 
 
-/* object[key] = value, "key" of any bytes; ET_ERROR when out of memory */
+/*
+ * object[key] = value, "key" of any bytes; ET_ERROR when out of memory.
+ * A NUL is valid in a JSON key but many parsers (jansson among them)
+ * refuse it: in keys it becomes U+FFFD like an invalid byte.
+ */
 static int
 et_cli_json_setn(json_t *obj, const uint8_t *key, size_t klen, json_t *v)
 {
     int       rc;
+    size_t    i, n;
     uint8_t  *buf;
-    size_t    n;
 
     if (v == NULL) {
         return ET_ERROR;
     }
 
-    if (et_cli_utf8_valid(key, klen)) {
+    if (memchr(key, '\0', klen) == NULL && et_cli_utf8_valid(key, klen)) {
         return json_object_setn_new_nocheck(obj, klen ? (const char *) key
                                                       : "", klen, v)
                == 0 ? ET_OK : ET_ERROR;
     }
 
-    buf = malloc(ET_CLI_UTF8_MAX(klen));
+    buf = malloc(klen + ET_CLI_UTF8_MAX(klen));
 
     if (buf == NULL) {
         json_decref(v);
         return ET_ERROR;
     }
 
-    n = et_cli_utf8_sanitize(key, klen, buf);
-    rc = json_object_setn_new_nocheck(obj, (const char *) buf, n, v);
+    /* 0xff is never valid UTF-8: the repair replaces it */
+    for (i = 0; i < klen; i++) {
+        buf[i] = key[i] ? key[i] : 0xff;
+    }
+
+    n = et_cli_utf8_sanitize(buf, klen, buf + klen);
+    rc = json_object_setn_new_nocheck(obj, (const char *) buf + klen, n, v);
     free(buf);
 
     return rc == 0 ? ET_OK : ET_ERROR;

@@ -26,3 +26,12 @@ $(BUILD)/unit/test_cli_%: t/unit/test_cli_%.c t/unit/tap.h $(CLI_LIB_OBJS) \
 	@mkdir -p $(dir $@)
 	$(CC) $(CLI_CFLAGS) -It/unit -o $@ $< $(CLI_LIB_OBJS) $(CORE_OBJS) \
 	    $(CLI_LIBS)
+
+# the tool's reading side under libFuzzer (make fuzz runs every fuzz_*)
+build/fuzz/fuzz_cli_%: fuzz/fuzz_cli_%.c $(CLI_SRCS) $(CLI_HDRS) \
+                       $(CORE_SRCS) $(CORE_HDRS)
+	@scripts/deps fuzz build
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -D_GNU_SOURCE -Icli -o $@ $< \
+	    $(filter-out cli/edgetrace.c,$(CLI_SRCS)) $(CORE_SRCS) \
+	    -lcurl -ljansson -lhiredis -lpthread
