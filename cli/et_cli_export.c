@@ -124,6 +124,7 @@ typedef struct {
     char               own_cursor[64];
     uint64_t           next_claim;
     int                redis_down;
+    int                announced;
 } et_cli_export_t;
 
 
@@ -258,6 +259,13 @@ et_cli_export_connect(et_cli_export_t *ex)
     if (ex->redis_down) {
         et_cli_error("export: Redis at %s is back", ex->cli->redis_text);
         ex->redis_down = 0;
+    }
+
+    /* said once the group exists: from now on nothing is missed */
+    if (!ex->once && !ex->announced) {
+        et_cli_error("export: forwarding %s to %s as %s in group %s",
+                     ex->cli->stream, ex->url, ex->consumer, ex->group);
+        ex->announced = 1;
     }
 
     /* what this consumer left pending is read again first */
@@ -1070,11 +1078,6 @@ et_cli_export(et_cli_t *cli, int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-
-    if (!ex.once) {
-        et_cli_error("export: forwarding %s to %s as %s in group %s",
-                     cli->stream, ex.url, ex.consumer, ex.group);
-    }
 
     rc = et_cli_export_run(&ex);
 

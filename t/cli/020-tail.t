@@ -54,9 +54,9 @@ request($redis, $ngx, '/local');
 my $all = start_cli($redis, 'tail');
 my $err = start_cli($redis, 'tail', '--errors');
 my $app = start_cli($redis, 'tail', '--service', 'app');
-my $slow = start_cli($redis, 'tail', '--slower-than', '50ms');
+my $slow = start_cli($redis, 'tail', '--slower-than', '500ms');
 my $both = start_cli($redis, 'tail', '--service=app', '--service', 'other',
-                     '--errors', '--slower-than=50ms');
+                     '--errors', '--slower-than=500ms');
 ok(ready($_), 'tail ready') for $all, $err, $app, $slow, $both;
 like($all->err, qr/^edgetrace: tail: following edgetrace:spans at redis:\/\/127\.0\.0\.1:\d+ \(interrupt to stop\)$/m,
      'tail says what it follows');
@@ -64,10 +64,10 @@ like($all->err, qr/^edgetrace: tail: following edgetrace:spans at redis:\/\/127\
 my $t1 = request($redis, $ngx, '/api/x?q=1');
 my $t2 = request($redis, $ngx, '/fail');
 my $h1 = hand(ms => 10);
-my $h2 = hand(ms => 100);
-my $h3 = hand(ms => 200, error => 1, service => 'other');
+my $h2 = hand(ms => 1000);
+my $h3 = hand(ms => 2000, error => 1, service => 'other');
 $rc->xadd('edgetrace:spans', '*', junk => 'yes');
-my $mark = hand(ms => 300, error => 1);
+my $mark = hand(ms => 3000, error => 1);
 
 ok(wait_until(sub { $_->out =~ /$mark->{trace_id}/ }, 10),
    'the marker reached every tail') for $all, $err, $app, $slow, $both;
@@ -102,7 +102,7 @@ is($app->out, expect($by{$h1->{span_id}}, $by{$h2->{span_id}},
    'tail --service app');
 is($slow->out, expect($by{$h2->{span_id}}, $by{$h3->{span_id}},
                       $by{$mark->{span_id}}),
-   'tail --slower-than 50ms');
+   'tail --slower-than 500ms');
 is($both->out, expect($by{$h3->{span_id}}, $by{$mark->{span_id}}),
    'tail: the filters together');
 like($all->err, qr/^edgetrace: tail: skipped entry \d+-\d+: a required field is missing$/m,
