@@ -153,6 +153,12 @@ size_t et_cli_print_safe(FILE *f, const uint8_t *p, size_t len);
 redisContext *et_cli_redis_connect(const et_cli_t *cli, char *err,
     size_t size);
 
+/*
+ * The BLOCK of XREAD and XREADGROUP: a second, or half the command
+ * timeout when that is shorter (a block is not a dead connection).
+ */
+char *et_cli_block_ms(const et_cli_t *cli, char *buf, size_t size);
+
 /* reads the entries of an XRANGE/XREAD entry list */
 typedef int (*et_cli_entry_pt)(void *data, const et_cli_span_t *span,
     et_cli_span_rc_e rc, const redisReply *entry);

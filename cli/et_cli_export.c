@@ -72,7 +72,6 @@ static const char  et_cli_export_usage[] =
 #define ET_CLI_BACKOFF_MIN   (250 * ET_CLI_NS_PER_MS)
 #define ET_CLI_BACKOFF_MAX   (10 * ET_CLI_NS_PER_S)
 #define ET_CLI_REDIS_RETRY   (5 * ET_CLI_NS_PER_S)
-#define ET_CLI_BLOCK_MS      "1000"
 #define ET_CLI_REASONS_SHOWN 3
 
 
@@ -599,7 +598,7 @@ static et_cli_export_rc_e
 et_cli_export_read(et_cli_export_t *ex, size_t *got)
 {
     int                 argc, failed;
-    char                count[32];
+    char                count[32], block[32];
     const char         *argv[12];
     redisReply         *r, *list, *last;
     et_cli_export_rc_e  rc;
@@ -616,7 +615,7 @@ et_cli_export_read(et_cli_export_t *ex, size_t *got)
 
     if (!ex->once && ex->own_pending_done) {
         argv[argc++] = "BLOCK";
-        argv[argc++] = ET_CLI_BLOCK_MS;
+        argv[argc++] = et_cli_block_ms(ex->cli, block, sizeof(block));
     }
 
     argv[argc++] = "STREAMS";

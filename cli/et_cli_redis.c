@@ -136,6 +136,20 @@ et_cli_redis_connect(const et_cli_t *cli, char *err, size_t size)
 }
 
 
+char *
+et_cli_block_ms(const et_cli_t *cli, char *buf, size_t size)
+{
+    uint64_t  ms;
+
+    ms = cli->timeout_ns / ET_CLI_NS_PER_MS / 2;
+    ms = ms > 1000 ? 1000 : (ms ? ms : 1);
+
+    snprintf(buf, size, "%llu", (unsigned long long) ms);
+
+    return buf;
+}
+
+
 static int
 et_cli_is_string(const redisReply *r)
 {

@@ -174,7 +174,7 @@ int
 et_cli_tail(et_cli_t *cli, int argc, char **argv)
 {
     int            i, rc, down;
-    char           err[512];
+    char           err[512], block[32];
     uint64_t       retry;
     const char    *v, *args[8];
     redisReply    *r;
@@ -271,7 +271,7 @@ et_cli_tail(et_cli_t *cli, int argc, char **argv)
         args[1] = "COUNT";
         args[2] = "100";
         args[3] = "BLOCK";
-        args[4] = "1000";
+        args[4] = et_cli_block_ms(cli, block, sizeof(block));
         args[5] = "STREAMS";
         args[6] = cli->stream;
         args[7] = tl.last;
