@@ -27,7 +27,7 @@ static const char  et_cli_export_usage[] =
 "Usage: edgetrace [GLOBAL OPTIONS] export (--otlp URL | --zipkin URL)\n"
 "                 [--group G] [--consumer C] [--batch N] [--once]\n"
 "                 [--claim-idle DURATION] [--http-timeout DURATION]\n"
-"                 [--from-now]\n"
+"                 [--from-now] [--header 'NAME: VALUE']...\n"
 "\n"
 "Forwards the spans of the stream to a collector, as a member of a Redis\n"
 "consumer group: run several forwarders with the same group to share the\n"
@@ -58,6 +58,9 @@ static const char  et_cli_export_usage[] =
 "                    this long (default 1m)\n"
 "  --http-timeout DURATION\n"
 "                    collector connect and request timeout (default 10s)\n"
+"  --header 'NAME: VALUE'\n"
+"                    an HTTP header sent with every request, e.g.\n"
+"                    'Authorization: Bearer TOKEN' (repeatable)\n"
 "  -h, --help        show this help and exit\n"
 "\n"
 "Collector down, or answering 5xx, 408 or 429: nothing is acknowledged,\n"
@@ -73,6 +76,7 @@ static const char  et_cli_export_usage[] =
 #define ET_CLI_BACKOFF_MAX   (10 * ET_CLI_NS_PER_S)
 #define ET_CLI_REDIS_RETRY   (5 * ET_CLI_NS_PER_S)
 #define ET_CLI_REASONS_SHOWN 3
+#define ET_CLI_HEADERS       16
 
 
 typedef enum {
@@ -900,7 +904,8 @@ et_cli_export(et_cli_t *cli, int argc, char **argv)
 {
     int                i, rc;
     char               err[512], host[256], consumer[300], *end;
-    const char        *v, *otlp, *zipkin;
+    size_t             nheaders;
+    const char        *v, *otlp, *zipkin, *headers[ET_CLI_HEADERS + 1];
     struct sigaction   sa;
     et_cli_export_t    ex;
     unsigned long      n;
@@ -912,6 +917,7 @@ et_cli_export(et_cli_t *cli, int argc, char **argv)
     ex.http_timeout_ns = 10 * ET_CLI_NS_PER_S;
     otlp = NULL;
     zipkin = NULL;
+    nheaders = 0;
 
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
@@ -938,6 +944,28 @@ et_cli_export(et_cli_t *cli, int argc, char **argv)
             && (rc = et_cli_opt_value(argc, argv, &i, "--zipkin", &v)) == 1)
         {
             zipkin = v;
+            continue;
+        }
+
+        if (rc == 0
+            && (rc = et_cli_opt_value(argc, argv, &i, "--header", &v)) == 1)
+        {
+            /* a header line, as curl -H takes it: no CR or LF inside */
+            if (strchr(v, ':') == NULL || v[0] == ':'
+                || strpbrk(v, "\r\n") != NULL)
+            {
+                et_cli_error("export: invalid --header \"%s\": "
+                             "\"Name: value\" expected", v);
+                return ET_CLI_EXIT_USAGE;
+            }
+
+            if (nheaders == ET_CLI_HEADERS) {
+                et_cli_error("export: at most %d --header options",
+                             ET_CLI_HEADERS);
+                return ET_CLI_EXIT_USAGE;
+            }
+
+            headers[nheaders++] = v;
             continue;
         }
 
@@ -1062,7 +1090,9 @@ et_cli_export(et_cli_t *cli, int argc, char **argv)
         return ET_CLI_EXIT_ERROR;
     }
 
-    if (et_cli_http_init(&ex.http, ex.url, ex.http_timeout_ns, err,
+    headers[nheaders] = NULL;
+
+    if (et_cli_http_init(&ex.http, ex.url, ex.http_timeout_ns, headers, err,
                          sizeof(err)) != ET_OK)
     {
         et_cli_error("export: %s", err);

@@ -30,9 +30,10 @@ et_cli_http_write(char *p, size_t size, size_t n, void *data)
 
 int
 et_cli_http_init(et_cli_http_t *h, const char *url, uint64_t timeout_ns,
-    char *err, size_t size)
+    const char **headers, char *err, size_t size)
 {
-    long  ms;
+    long                ms;
+    struct curl_slist  *l;
 
     memset(h, 0, sizeof(et_cli_http_t));
 
@@ -72,9 +73,13 @@ et_cli_http_init(et_cli_http_t *h, const char *url, uint64_t timeout_ns,
     }
 
     /* "Expect: 100-continue" costs a round trip per large batch */
-    h->headers = curl_slist_append(h->headers, "Expect:");
+    l = curl_slist_append(h->headers, "Expect:");
 
-    if (h->headers == NULL
+    while (l != NULL && headers != NULL && *headers != NULL) {
+        l = curl_slist_append(h->headers, *headers++);
+    }
+
+    if (l == NULL
         || curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, h->headers)
            != CURLE_OK)
     {

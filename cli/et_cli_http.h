@@ -21,9 +21,13 @@ typedef struct {
 } et_cli_http_t;
 
 
-/* ET_ERROR with a message in "err" when libcurl cannot be set up */
+/*
+ * "headers" (NULL-terminated, "Name: value" each, may be NULL) are sent
+ * with every request, after Content-Type.  ET_ERROR with a message in
+ * "err" when libcurl cannot be set up.
+ */
 int et_cli_http_init(et_cli_http_t *h, const char *url, uint64_t timeout_ns,
-    char *err, size_t size);
+    const char **headers, char *err, size_t size);
 
 /*
  * POSTs "len" bytes of JSON.  Returns the HTTP status, or 0 when there was

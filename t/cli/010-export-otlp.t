@@ -175,6 +175,20 @@ like($r->{err}, qr/: 10 spans exported in 3 batches;/,
 is(scalar($sink->requests), 5, 'three more requests');
 is_deeply([$sink->problems], [], 'all valid');
 
+# --header: sent with every request (tokens, tenants)
+request($redis, $ngx, '/local');
+$r = run_cli($redis, 'export', '--otlp', $sink->url('/v1/traces'),
+             '--header', 'Authorization: Bearer t0k',
+             '--header=X-Scope-OrgID: tenant1', '--once');
+is($r->{rc}, 0, '--header: exit 0');
+my $last = ($sink->requests)[-1];
+is($last->{headers}{authorization}, 'Bearer t0k', '--header: Authorization');
+is($last->{headers}{'x-scope-orgid'}, 'tenant1', '--header: a second one');
+is($last->{content_type}, 'application/json', '--header: Content-Type kept');
+$r = run_cli($redis, 'export', '--otlp', $sink->url('/v1/traces'),
+             '--header', 'no colon', '--once');
+is($r->{rc}, 2, '--header without a colon: usage error');
+
 # --from-now: a new group that starts with new entries only
 $r = run_cli($redis, 'export', '--otlp', $sink->url('/v1/traces'),
              '--group', 'fresh', '--from-now', '--once');

@@ -7,7 +7,8 @@ package Edgetrace::Sink;
 #
 #   my $sink = start_sink();            # ->port ->url($path) ->pid
 #   $sink->respond(500);                # or 200, 400, 'hang', ...
-#   my @r = $sink->requests;            # { method, path, content_type,
+#   my @r = $sink->requests;            # { method, path, headers (lc
+#                                       #   name => value), content_type,
 #                                       #   status, body, doc, problems }
 #   my @s = $sink->spans;               # spans of accepted requests, each
 #                                       # with _service (OTLP resource)
@@ -211,7 +212,7 @@ sub _conn {
                          && $path eq '/api/v2/spans';
 
         my $rec = JSON::PP->new->ascii->canonical->encode({
-            method => $method, path => $path,
+            method => $method, path => $path, headers => \%h,
             content_type => $h{'content-type'}, status => "$status",
             body => $body, problems => \@problems,
             time => Time::HiRes::time() });
