@@ -48,6 +48,7 @@ int
 main(int argc, char **argv)
 {
     int          i, rc;
+    size_t       len;
     const char  *v, *err, *cmd;
     et_cli_t     cli;
 
@@ -136,6 +137,26 @@ main(int argc, char **argv)
     {
         et_cli_error("invalid --redis \"%s\": %s", cli.redis_text, err);
         return ET_CLI_EXIT_USAGE;
+    }
+
+    /* messages name the Redis they are about, never its password */
+    if (cli.redis.path[0]) {
+        snprintf(cli.redis_shown, sizeof(cli.redis_shown), "unix:%s",
+                 cli.redis.path);
+
+    } else {
+        snprintf(cli.redis_shown, sizeof(cli.redis_shown),
+                 "redis://%.64s%s%s%s%.64s%s:%d", cli.redis.user,
+                 cli.redis.password[0] ? ":***" : "",
+                 cli.redis.user[0] || cli.redis.password[0] ? "@" : "",
+                 strchr(cli.redis.host, ':') ? "[" : "", cli.redis.host,
+                 strchr(cli.redis.host, ':') ? "]" : "", cli.redis.port);
+
+        if (cli.redis.db) {
+            len = strlen(cli.redis_shown);
+            snprintf(cli.redis_shown + len, sizeof(cli.redis_shown) - len,
+                     "/%d", cli.redis.db);
+        }
     }
 
     cmd = argv[i];

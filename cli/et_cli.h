@@ -33,6 +33,7 @@
 typedef struct {
     const char         *redis_text;
     et_redis_url_t      redis;
+    char                redis_shown[400]; /* the URL, password hidden */
     const char         *stream;
     uint64_t            timeout_ns;   /* Redis connect and command timeout */
 } et_cli_t;

@@ -173,7 +173,7 @@ et_cli_export_lost(et_cli_export_t *ex, const char *what)
 {
     if (!ex->redis_down) {
         et_cli_error("export: Redis at %s: %s; reconnecting",
-                     ex->cli->redis_text, what);
+                     ex->cli->redis_shown, what);
     }
 
     ex->redis_down = 1;
@@ -201,6 +201,17 @@ et_cli_export_cmd(et_cli_export_t *ex, int argc, const char **argv,
     if (r->type == REDIS_REPLY_ERROR) {
         et_cli_error("export: %s on %s: %.*s", argv[0], ex->cli->stream,
                      (int) (r->len < 300 ? r->len : 300), r->str);
+
+        /* the group (or the stream) was deleted under us: connecting
+         * again creates it, as at the start */
+        if (strncmp(r->str, "NOGROUP", 7) == 0) {
+            freeReplyObject(r);
+            redisFree(ex->c);
+            ex->c = NULL;
+            *failed = 1;
+            return NULL;
+        }
+
         freeReplyObject(r);
         *failed = 2;
         return NULL;
@@ -260,7 +271,7 @@ et_cli_export_connect(et_cli_export_t *ex)
     }
 
     if (ex->redis_down) {
-        et_cli_error("export: Redis at %s is back", ex->cli->redis_text);
+        et_cli_error("export: Redis at %s is back", ex->cli->redis_shown);
         ex->redis_down = 0;
     }
 

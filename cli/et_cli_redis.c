@@ -87,20 +87,20 @@ et_cli_redis_connect(const et_cli_t *cli, char *err, size_t size)
 
     if (c == NULL) {
         snprintf(err, size, "cannot connect to Redis at %s: out of memory",
-                 cli->redis_text);
+                 cli->redis_shown);
         return NULL;
     }
 
     if (c->err) {
         snprintf(err, size, "cannot connect to Redis at %s: %s",
-                 cli->redis_text, c->errstr);
+                 cli->redis_shown, c->errstr);
         redisFree(c);
         return NULL;
     }
 
     if (redisSetTimeout(c, et_cli_tv(cli->timeout_ns)) != REDIS_OK) {
         snprintf(err, size, "Redis at %s: cannot set a timeout: %s",
-                 cli->redis_text, c->errstr);
+                 cli->redis_shown, c->errstr);
         redisFree(c);
         return NULL;
     }

@@ -245,7 +245,7 @@ et_cli_tail(et_cli_t *cli, int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
 
     et_cli_error("tail: following %s at %s (interrupt to stop)",
-                 cli->stream, cli->redis_text);
+                 cli->stream, cli->redis_shown);
 
     down = 0;
     retry = 250 * ET_CLI_NS_PER_MS;
@@ -262,7 +262,7 @@ et_cli_tail(et_cli_t *cli, int argc, char **argv)
             }
 
             et_cli_error("tail: Redis at %s is back; following on from %s",
-                         cli->redis_text, tl.last);
+                         cli->redis_shown, tl.last);
             down = 0;
             retry = 250 * ET_CLI_NS_PER_MS;
         }
@@ -281,7 +281,7 @@ et_cli_tail(et_cli_t *cli, int argc, char **argv)
         if (r == NULL) {
             if (!down) {
                 et_cli_error("tail: lost Redis at %s: %s; reconnecting",
-                             cli->redis_text, c->errstr);
+                             cli->redis_shown, c->errstr);
             }
 
             down = 1;

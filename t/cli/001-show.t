@@ -169,6 +169,12 @@ is($r->{err}, "edgetrace: cannot connect to Redis at "
               . "redis://127.0.0.1:$dead: Connection refused\n",
    'Redis down: a clear error');
 
+$r = run_cli(undef, '--redis', "redis://al:s3cret\@127.0.0.1:$dead/2",
+             'show', $t);
+is($r->{err}, "edgetrace: cannot connect to Redis at "
+              . "redis://al:***\@127.0.0.1:$dead/2: Connection refused\n",
+   'Redis down: the password is not shown');
+
 $r = run_cli(undef, '--redis', 'rediss://x', 'show', $t);
 is($r->{rc}, 2, 'rediss: refused as a usage error');
 like($r->{err}, qr/invalid --redis "rediss:\/\/x": rediss/,

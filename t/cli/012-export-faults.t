@@ -139,8 +139,20 @@ like($p->err, qr/^edgetrace: export: Redis at redis:\/\/127\.0\.0\.1:$port2: .*;
      'Redis gone: reported');
 like($p->err, qr/^edgetrace: export: Redis at redis:\/\/127\.0\.0\.1:$port2 is back$/m,
      'Redis back: reported');
+
+# the group deleted under a running forwarder: created again
+$r2->client->xgroup('DESTROY', 'edgetrace:spans', 'gback');
+my $tid2 = new_trace_id();
+$r2->client->xadd('edgetrace:spans', '*', v => 1, trace_id => $tid2,
+                  span_id => '00000000000000bb', name => 'again',
+                  kind => 'server', start_ns => '1000', end_ns => '2000',
+                  status => 'unset', 'service.name' => 'edge');
+ok(wait_until(sub { grep { $_->{traceId} eq $tid2 } $sink->spans }, 20),
+   'group deleted: created again, the new span delivered');
+like($p->err, qr/^edgetrace: export: XREADGROUP on edgetrace:spans: NOGROUP /m,
+     'group deleted: reported');
 is($p->kill('TERM'), 0, 'SIGTERM: exit 0');
-like($p->err, qr/: 1 span exported in 1 batch;/, 'SIGTERM: the counts');
+like($p->err, qr/: 3 spans exported in \d batch(es)?;/, 'SIGTERM: the counts');
 
 is(join('', $ngx->crashes), '', 'nginx did not crash');
 
