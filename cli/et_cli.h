@@ -149,16 +149,16 @@ size_t et_cli_print_safe(FILE *f, const uint8_t *p, size_t len);
 
 /*
  * Connects and authenticates as the URL says; NULL with a message in
- * "err" when that fails.  The context has the command timeout set.
+ * "err" when that fails.  Commands time out after --timeout, plus
+ * "block_ns" for a connection whose commands block (XREAD BLOCK): Redis
+ * ends a block only to about 100ms.
  */
-redisContext *et_cli_redis_connect(const et_cli_t *cli, char *err,
-    size_t size);
+redisContext *et_cli_redis_connect(const et_cli_t *cli, uint64_t block_ns,
+    char *err, size_t size);
 
-/*
- * The BLOCK of XREAD and XREADGROUP: a second, or half the command
- * timeout when that is shorter (a block is not a dead connection).
- */
-char *et_cli_block_ms(const et_cli_t *cli, char *buf, size_t size);
+/* the BLOCK of tail's XREAD and export's XREADGROUP */
+#define ET_CLI_BLOCK_MS  "1000"
+#define ET_CLI_BLOCK_NS  (1000 * ET_CLI_NS_PER_MS)
 
 /* reads the entries of an XRANGE/XREAD entry list */
 typedef int (*et_cli_entry_pt)(void *data, const et_cli_span_t *span,

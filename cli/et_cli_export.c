@@ -229,7 +229,8 @@ et_cli_export_connect(et_cli_export_t *ex)
     const char  *argv[6];
     redisReply  *r;
 
-    ex->c = et_cli_redis_connect(ex->cli, err, sizeof(err));
+    ex->c = et_cli_redis_connect(ex->cli, ET_CLI_BLOCK_NS, err,
+                                 sizeof(err));
 
     if (ex->c == NULL) {
         if (ex->once || !ex->redis_down) {
@@ -563,11 +564,10 @@ et_cli_export_batch(et_cli_export_t *ex, const redisReply *list,
     }
 
     if (ex->batch_invalid) {
-        et_cli_error("export: skipped %zu entr%s that %s not edgetrace "
-                     "span%s (%s%s)", ex->batch_invalid,
-                     ex->batch_invalid == 1 ? "y" : "ies",
-                     ex->batch_invalid == 1 ? "is" : "are",
-                     ex->batch_invalid == 1 ? "" : "s", ex->reasons,
+        et_cli_error("export: skipped %zu %s (%s%s)", ex->batch_invalid,
+                     ex->batch_invalid == 1
+                     ? "entry that is not an edgetrace span"
+                     : "entries that are not edgetrace spans", ex->reasons,
                      ex->batch_invalid > ex->nreasons ? "; ..." : "");
     }
 
@@ -613,7 +613,7 @@ static et_cli_export_rc_e
 et_cli_export_read(et_cli_export_t *ex, size_t *got)
 {
     int                 argc, failed;
-    char                count[32], block[32];
+    char                count[32];
     const char         *argv[12];
     redisReply         *r, *list, *last;
     et_cli_export_rc_e  rc;
@@ -630,7 +630,7 @@ et_cli_export_read(et_cli_export_t *ex, size_t *got)
 
     if (!ex->once && ex->own_pending_done) {
         argv[argc++] = "BLOCK";
-        argv[argc++] = et_cli_block_ms(ex->cli, block, sizeof(block));
+        argv[argc++] = ET_CLI_BLOCK_MS;
     }
 
     argv[argc++] = "STREAMS";

@@ -67,7 +67,8 @@ et_cli_redis_simple(redisContext *c, int argc, const char **argv,
 
 
 redisContext *
-et_cli_redis_connect(const et_cli_t *cli, char *err, size_t size)
+et_cli_redis_connect(const et_cli_t *cli, uint64_t block_ns, char *err,
+    size_t size)
 {
     int                    argc;
     char                   db[16];
@@ -98,7 +99,9 @@ et_cli_redis_connect(const et_cli_t *cli, char *err, size_t size)
         return NULL;
     }
 
-    if (redisSetTimeout(c, et_cli_tv(cli->timeout_ns)) != REDIS_OK) {
+    if (redisSetTimeout(c, et_cli_tv(cli->timeout_ns + block_ns))
+        != REDIS_OK)
+    {
         snprintf(err, size, "Redis at %s: cannot set a timeout: %s",
                  cli->redis_shown, c->errstr);
         redisFree(c);
@@ -133,20 +136,6 @@ et_cli_redis_connect(const et_cli_t *cli, char *err, size_t size)
     }
 
     return c;
-}
-
-
-char *
-et_cli_block_ms(const et_cli_t *cli, char *buf, size_t size)
-{
-    uint64_t  ms;
-
-    ms = cli->timeout_ns / ET_CLI_NS_PER_MS / 2;
-    ms = ms > 1000 ? 1000 : (ms ? ms : 1);
-
-    snprintf(buf, size, "%llu", (unsigned long long) ms);
-
-    return buf;
 }
 
 

@@ -309,7 +309,7 @@ et_cli_show(et_cli_t *cli, int argc, char **argv)
     since_ms = (since_ns == 0 || since_ns / ET_CLI_NS_PER_MS >= now_ms)
                ? 0 : now_ms - since_ns / ET_CLI_NS_PER_MS;
 
-    c = et_cli_redis_connect(cli, err, sizeof(err));
+    c = et_cli_redis_connect(cli, 0, err, sizeof(err));
 
     if (c == NULL) {
         et_cli_error("%s", err);
@@ -435,11 +435,9 @@ et_cli_show(et_cli_t *cli, int argc, char **argv)
 
     if (sh.invalid) {
         fflush(stdout);
-        et_cli_error("skipped %llu entr%s that %s not edgetrace span%s",
-                     (unsigned long long) sh.invalid,
-                     sh.invalid == 1 ? "y" : "ies",
-                     sh.invalid == 1 ? "is" : "are",
-                     sh.invalid == 1 ? "" : "s");
+        et_cli_error("skipped %llu %s", (unsigned long long) sh.invalid,
+                     sh.invalid == 1 ? "entry that is not an edgetrace span"
+                                     : "entries that are not edgetrace spans");
     }
 
     et_cli_show_free(&sh);

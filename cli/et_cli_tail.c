@@ -174,7 +174,7 @@ int
 et_cli_tail(et_cli_t *cli, int argc, char **argv)
 {
     int            i, rc, down;
-    char           err[512], block[32];
+    char           err[512];
     uint64_t       retry;
     const char    *v, *args[8];
     redisReply    *r;
@@ -226,7 +226,7 @@ et_cli_tail(et_cli_t *cli, int argc, char **argv)
         return ET_CLI_EXIT_USAGE;
     }
 
-    c = et_cli_redis_connect(cli, err, sizeof(err));
+    c = et_cli_redis_connect(cli, ET_CLI_BLOCK_NS, err, sizeof(err));
 
     if (c == NULL) {
         et_cli_error("%s", err);
@@ -252,7 +252,7 @@ et_cli_tail(et_cli_t *cli, int argc, char **argv)
 
     for ( ;; ) {
         if (c == NULL) {
-            c = et_cli_redis_connect(cli, err, sizeof(err));
+            c = et_cli_redis_connect(cli, ET_CLI_BLOCK_NS, err, sizeof(err));
 
             if (c == NULL) {
                 et_cli_tail_sleep(retry);
@@ -271,7 +271,7 @@ et_cli_tail(et_cli_t *cli, int argc, char **argv)
         args[1] = "COUNT";
         args[2] = "100";
         args[3] = "BLOCK";
-        args[4] = et_cli_block_ms(cli, block, sizeof(block));
+        args[4] = ET_CLI_BLOCK_MS;
         args[5] = "STREAMS";
         args[6] = cli->stream;
         args[7] = tl.last;

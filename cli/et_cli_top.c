@@ -372,7 +372,7 @@ et_cli_top(et_cli_t *cli, int argc, char **argv)
     since_ms = (since_ns == 0 || since_ns / ET_CLI_NS_PER_MS >= now_ms)
                ? 0 : now_ms - since_ns / ET_CLI_NS_PER_MS;
 
-    c = et_cli_redis_connect(cli, err, sizeof(err));
+    c = et_cli_redis_connect(cli, 0, err, sizeof(err));
 
     if (c == NULL) {
         et_cli_error("%s", err);
