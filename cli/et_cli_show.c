@@ -36,8 +36,13 @@ typedef struct {
 } et_cli_node_t;
 
 
+#define ET_CLI_BAR  20
+
+
 typedef struct {
     char            trace_id[33];
+    uint64_t        t0;           /* the trace's start */
+    uint64_t        total;        /* and its length */
     et_cli_node_t  *nodes;
     size_t          n;
     size_t          size;
@@ -145,21 +150,63 @@ et_cli_show_by_start(const void *a, const void *b)
 }
 
 
+/* where the span lies in the trace, on ET_CLI_BAR columns */
+static void
+et_cli_show_bar(char *bar, uint64_t off, uint64_t dur, uint64_t total)
+{
+    size_t  from, to;
+    double  x;
+
+    if (total == 0) {
+        from = 0;
+        to = 1;
+
+    } else {
+        /* doubles: hand-written times can be far apart */
+        from = (size_t) ((double) off / (double) total * ET_CLI_BAR);
+        x = (double) (off + dur) / (double) total * ET_CLI_BAR;
+        to = (size_t) x;
+        to += (double) to < x;
+    }
+
+    if (from >= ET_CLI_BAR) {
+        from = ET_CLI_BAR - 1;
+    }
+
+    if (to > ET_CLI_BAR) {
+        to = ET_CLI_BAR;
+    }
+
+    if (to <= from) {
+        to = from + 1;
+    }
+
+    bar[0] = '|';
+    memset(bar + 1, ' ', ET_CLI_BAR);
+    memset(bar + 1 + from, '=', to - from);
+    bar[ET_CLI_BAR + 1] = '|';
+    bar[ET_CLI_BAR + 2] = '\0';
+}
+
+
 static void
 et_cli_show_line(et_cli_show_t *sh, size_t i, uint64_t t0, const char *indent,
     const char *branch)
 {
-    char                  off[32], dur[32];
+    char                  off[32], dur[32], bar[ET_CLI_BAR + 3];
     const et_cli_span_t  *s;
 
     s = &sh->nodes[i].span;
+
+    et_cli_show_bar(bar, s->start_ns - sh->t0, s->end_ns - s->start_ns,
+                    sh->total);
 
     et_cli_duration_ms(off + 1, sizeof(off) - 1, s->start_ns - t0);
     off[0] = '+';
     et_cli_duration_ms(dur, sizeof(dur), s->end_ns - s->start_ns);
 
-    printf("%-12s %-11s %-6s %s  %s%s", off, dur, s->error ? "ERROR" : "ok",
-           s->span_id, indent, branch);
+    printf("%-12s %-11s %-6s %s  %s  %s%s", off, dur,
+           s->error ? "ERROR" : "ok", s->span_id, bar, indent, branch);
 
     et_cli_print_safe(stdout, s->service.data, s->service.len);
     fputs(": ", stdout);
@@ -390,8 +437,12 @@ et_cli_show(et_cli_t *cli, int argc, char **argv)
            nerrors, nerrors == 1 ? "" : "s",
            et_cli_duration_ms(dur, sizeof(dur), t1 - t0));
 
-    printf("%-12s %-11s %-6s %-16s  %s\n", "OFFSET", "DURATION", "STATUS",
-           "SPAN ID", "SERVICE: NAME [KIND] ATTRIBUTES");
+    sh.t0 = t0;
+    sh.total = t1 - t0;
+
+    printf("%-12s %-11s %-6s %-16s  %-*s  %s\n", "OFFSET", "DURATION",
+           "STATUS", "SPAN ID", ET_CLI_BAR + 2, "WATERFALL",
+           "SERVICE: NAME [KIND] ATTRIBUTES");
 
     norphans = 0;
 

@@ -17,13 +17,31 @@ my $bp = $b->port;
 
 sub ms { sprintf '%d.%03dms', int($_[0] / 1e6), int($_[0] / 1e3) % 1000 }
 
-# the line show prints for a span
+# where a span lies in its trace, as show draws it: 20 columns, doubles
+sub bar {
+    my ($off, $dur, $total) = @_;
+    my ($from, $to) = (0, 1);
+    if ($total) {
+        $from = int($off / $total * 20);
+        my $x = ($off + $dur) / $total * 20;
+        $to = int($x);
+        $to++ if $to < $x;
+    }
+    $from = 19 if $from > 19;
+    $to = 20 if $to > 20;
+    $to = $from + 1 if $to <= $from;
+    return '|' . (' ' x $from) . ('=' x ($to - $from)) . (' ' x (20 - $to))
+           . '|';
+}
+
+# the line show prints for a span of a trace from $t0 lasting $total
 sub line {
-    my ($s, $t0, $tree, $summary) = @_;
-    return sprintf "%-12s %-11s %-6s %s  %s%s: %s [%s]%s",
+    my ($s, $t0, $tree, $summary, $total) = @_;
+    return sprintf "%-12s %-11s %-6s %s  %s  %s%s: %s [%s]%s",
         '+' . ms($s->{start_ns} - $t0), ms($s->{end_ns} - $s->{start_ns}),
-        $s->{status} eq 'error' ? 'ERROR' : 'ok', $s->{span_id}, $tree,
-        $s->{'service.name'}, $s->{name}, $s->{kind}, $summary;
+        $s->{status} eq 'error' ? 'ERROR' : 'ok', $s->{span_id},
+        bar($s->{start_ns} - $t0, $s->{end_ns} - $s->{start_ns}, $total),
+        $tree, $s->{'service.name'}, $s->{name}, $s->{kind}, $summary;
 }
 
 # --- a proxied request: a server span and its client span, as a tree
@@ -43,12 +61,13 @@ my $t1 = $srv->{end_ns} > $cli->{end_ns} ? $srv->{end_ns} : $cli->{end_ns};
 is($r->{out}, join("\n",
     "trace $t: 2 spans, 1 service, 0 errors, " . ms($t1 - $t0),
     '',
-    sprintf('%-12s %-11s %-6s %-16s  %s', 'OFFSET', 'DURATION', 'STATUS',
-            'SPAN ID', 'SERVICE: NAME [KIND] ATTRIBUTES'),
-    line($srv, $t0, '', ' GET /api/users?page=2 200'),
+    sprintf('%-12s %-11s %-6s %-16s  %-22s  %s', 'OFFSET', 'DURATION',
+            'STATUS', 'SPAN ID', 'WATERFALL',
+            'SERVICE: NAME [KIND] ATTRIBUTES'),
+    line($srv, $t0, '', ' GET /api/users?page=2 200', $t1 - $t0),
     line($cli, $t0, "\x{e2}\x{94}\x{94}\x{e2}\x{94}\x{80} ",
          " GET http://127.0.0.1:$bp/api/users?page=2 200"
-         . " peer=127.0.0.1:$bp"),
+         . " peer=127.0.0.1:$bp", $t1 - $t0),
     ''), 'show: the tree, offsets, durations and attributes');
 
 # upper-case ids are read too
@@ -62,7 +81,7 @@ $r = run_cli($redis, 'show', $te);
 is($r->{rc}, 0, 'show error trace: exit 0');
 like($r->{out}, qr/^trace $te: 2 spans, 1 service, 2 errors, /,
      'show error trace: errors counted');
-like($r->{out}, qr/ ERROR  [0-9a-f]{16}  \S+ edge: \S.* \[client\] GET http:.* 502 peer=127\.0\.0\.1:\d+ error=(502|no_response)\n/,
+like($r->{out}, qr/ ERROR  [0-9a-f]{16}  \|[= ]{20}\|  \S+ edge: \S.* \[client\] GET http:.* 502 peer=127\.0\.0\.1:\d+ error=(502|no_response)\n/,
      'show error trace: the client span is an error, with its error type');
 
 # --- continued context: the parent is not in the stream, an orphan
@@ -81,9 +100,11 @@ my @lines = split /\n/, $r->{out};
 is($lines[4], 'orphans: spans whose parent is not in the stream',
    'orphans: listed under their own heading');
 is($lines[5], "parent $parent:", 'orphans: the missing parent is named');
-is($lines[6], line($srv, $srv->{start_ns}, '', ' GET /api/orphan 200'),
+my $tot = ($srv->{end_ns} > $cli->{end_ns} ? $srv->{end_ns} : $cli->{end_ns})
+          - $srv->{start_ns};
+is($lines[6], line($srv, $srv->{start_ns}, '', ' GET /api/orphan 200', $tot),
    'orphans: the server span');
-like($lines[7], qr/^\+\S+ +\S+ +ok +$cli->{span_id}  \x{e2}\x{94}\x{94}\x{e2}\x{94}\x{80} edge: /,
+like($lines[7], qr/^\+\S+ +\S+ +ok +$cli->{span_id}  \|[= ]{20}\|  \x{e2}\x{94}\x{94}\x{e2}\x{94}\x{80} edge: /,
      'orphans: its child under it');
 is(scalar(@lines), 8, 'orphans: nothing else');
 
@@ -105,11 +126,41 @@ $r = run_cli($redis, 'show', $t);
 is($r->{rc}, 0, 'three services: exit 0');
 like($r->{out}, qr/^trace $t: 3 spans, 2 services, 0 errors, /,
      'three services: counted');
-like($r->{out}, qr/\n\S+ +\S+ +ok +$child     \x{e2}\x{94}\x{94}\x{e2}\x{94}\x{80} app: GET \/users \[server\] \/u\\x1b\[31m\n/,
+like($r->{out}, qr/\n\S+ +\S+ +ok +$child  \|[= ]{20}\|     \x{e2}\x{94}\x{94}\x{e2}\x{94}\x{80} app: GET \/users \[server\] \/u\\x1b\[31m\n/,
      'three services: the app span under the client span; control bytes '
      . 'escaped');
 is($r->{err}, "edgetrace: skipped 2 entries that are not edgetrace spans\n",
    'invalid entries: counted on stderr');
+
+# --- the waterfall of a hand-written trace, exactly
+
+my $tw = new_trace_id();
+my ($wr, $wc, $wg, $wz) = map { new_span_id() } 1 .. 4;
+my $base = 1_700_000_000_000_000_000;
+for my $s ([$wr, undef, 'root', 0, 100], [$wc, $wr, 'child', 25, 50],
+           [$wg, $wc, 'grandchild', 90, 100], [$wz, $wr, 'zero', 100, 100])
+{
+    $redis_c->xadd('edgetrace:spans', '*', v => 1, trace_id => $tw,
+                   span_id => $s->[0],
+                   defined $s->[1] ? (parent_id => $s->[1]) : (),
+                   name => $s->[2], kind => 'server',
+                   start_ns => $base + $s->[3] * 1_000_000,
+                   end_ns => $base + $s->[4] * 1_000_000, status => 'unset',
+                   'service.name' => 'w');
+}
+$r = run_cli($redis, 'show', $tw);
+my $L = "\x{e2}\x{94}\x{94}\x{e2}\x{94}\x{80} ";
+my $T = "\x{e2}\x{94}\x{9c}\x{e2}\x{94}\x{80} ";
+my $V = "\x{e2}\x{94}\x{82}  ";
+is($r->{out}, <<"EOF", 'waterfall: bars, tree branches, zero duration');
+trace $tw: 4 spans, 1 service, 0 errors, 100.000ms
+
+OFFSET       DURATION    STATUS SPAN ID           WATERFALL               SERVICE: NAME [KIND] ATTRIBUTES
++0.000ms     100.000ms   ok     $wr  |====================|  w: root [server]
++25.000ms    25.000ms    ok     $wc  |     =====          |  ${T}w: child [server]
++90.000ms    10.000ms    ok     $wg  |                  ==|  ${V}${L}w: grandchild [server]
++100.000ms   0.000ms     ok     $wz  |                   =|  ${L}w: zero [server]
+EOF
 
 # --- --since: entry ids are milliseconds
 
