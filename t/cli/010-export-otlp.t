@@ -92,15 +92,16 @@ my @traces = (
         ['tracestate', 'vendor=abc,other=x']]),
     request($redis, $ngx, '/local', headers => [
         ['User-Agent', $bad_ua]]),
+    request($redis, $ngx, '/retry/r'),
 );
-my @entries = stream_entries($redis->port, undef, count => 9);
-is(scalar(@entries), 9, 'nine spans in the stream');
+my @entries = stream_entries($redis->port, undef, count => 11);
+is(scalar(@entries), 11, 'eleven spans in the stream');
 
 my $r = run_cli($redis, 'export', '--otlp', $sink->url('/v1/traces'),
                 '--once');
 is($r->{rc}, 0, 'export --once: exit 0');
 is($r->{out}, '', 'export: nothing on stdout');
-is($r->{err}, "edgetrace: export: 9 spans exported in 1 batch; 0 invalid "
+is($r->{err}, "edgetrace: export: 11 spans exported in 1 batch; 0 invalid "
               . "entries skipped; 0 entries trimmed before delivery; 0 "
               . "entries taken over from other consumers\n",
    'export: the counts on stderr');
@@ -121,7 +122,7 @@ is_deeply($doc->{resourceSpans}[0]{scopeSpans}[0]{scope},
           { name => 'edgetrace', version => '0.1.0' }, 'the scope');
 
 my %got = map { $_->{spanId} => $_ } $sink->spans;
-is(scalar(keys %got), 9, 'nine spans delivered');
+is(scalar(keys %got), 11, 'eleven spans delivered');
 for my $e (@entries) {
     my $g = $got{$e->{span_id}};
     delete $g->{_service} if $g;
@@ -140,6 +141,12 @@ is($got{$dead->{span_id}}{kind}, 3, 'client span: kind 3');
 is($got{$dead->{span_id}}{status}{code}, 2, 'error: status code 2');
 is($got{$dead->{span_id}}{events}[0]{name}, 'upstream.try',
    'the try as an event');
+my ($retry) = grep { ($_->{'url.full'} // '') =~ m{/retry/r} } @entries;
+my %ra = map { $_->{key} => $_->{value} }
+         @{ $got{$retry->{span_id}}{attributes} };
+is_deeply($ra{'http.request.resend_count'}, { intValue => '1' },
+          'resend_count as intValue');
+is(scalar(@{ $got{$retry->{span_id}}{events} }), 2, 'two tries, two events');
 
 # raw bytes: invalid UTF-8 replaced by U+FFFD, valid UTF-8 kept
 my ($ua) = grep { ($_->{'user_agent.original'} // '') =~ /^bad/ } @entries;
@@ -170,7 +177,7 @@ like($r->{err}, qr/: 1 span exported in 1 batch;/, 'then only the new span');
 # a new group starts at the beginning of the stream; --batch splits
 $r = run_cli($redis, 'export', '--otlp', $sink->url('/v1/traces'),
              '--group', 'again', '--batch', '4', '--once');
-like($r->{err}, qr/: 10 spans exported in 3 batches;/,
+like($r->{err}, qr/: 12 spans exported in 3 batches;/,
      'a new group: the whole stream, in batches of 4');
 is(scalar($sink->requests), 5, 'three more requests');
 is_deeply([$sink->problems], [], 'all valid');

@@ -27,7 +27,8 @@ our @EXPORT_OK = qw(cli_path run_cli start_cli start_stack request);
 
 # Redis, a backend and an nginx tracing into Redis (service "edge"):
 # /api... proxied, /local answered by nginx, /fail 503, /dead an upstream
-# that refuses connections.  Every answer carries X-Trace-Id.
+# that refuses connections, /retry a dead peer then the backend (two
+# tries).  Every answer carries X-Trace-Id.
 sub start_stack {
     my (%o) = @_;
     my $redis = Edgetrace::Test::start_redis();
@@ -41,9 +42,18 @@ sub start_stack {
     edgetrace_service_name edge;
     edgetrace on;
 $extra
+    upstream dead_then_live {
+        server 127.0.0.1:%%DEAD%% max_fails=0;
+        server 127.0.0.1:%%BACKEND%% backup;
+    }
+
     server {
         listen 127.0.0.1:%%PORT%%;
         add_header X-Trace-Id \$edgetrace_trace_id always;
+
+        location /retry {
+            proxy_pass http://dead_then_live;
+        }
 
         location /api {
             proxy_pass http://127.0.0.1:%%BACKEND%%;
@@ -66,7 +76,7 @@ EOF
 # trace's $spans spans (default 1, 2 for /api) are in the stream
 sub request {
     my ($redis, $ngx, $path, %o) = @_;
-    my $want = delete $o{spans} // ($path =~ m{^/(api|dead)} ? 2 : 1);
+    my $want = delete $o{spans} // ($path =~ m{^/(api|dead|retry)} ? 2 : 1);
     my $r = Edgetrace::Test::http_get($ngx->port, $path, %o);
     my $t = $r->{headers}{'x-trace-id'}
         or die "request $path: no X-Trace-Id (status $r->{status})\n";
