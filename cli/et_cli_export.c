@@ -266,9 +266,10 @@ et_cli_export_connect(et_cli_export_t *ex)
     freeReplyObject(r);
 
     if (failed) {
+        /* not the connection: retrying cannot help (WRONGTYPE...) */
         redisFree(ex->c);
         ex->c = NULL;
-        return ET_ERROR;
+        return ET_DECLINED;
     }
 
     if (ex->redis_down) {
@@ -826,7 +827,7 @@ et_cli_export_leave(et_cli_export_t *ex)
 static int
 et_cli_export_run(et_cli_export_t *ex)
 {
-    int                 reading_new;
+    int                 reading_new, crc;
     size_t              got, claimed;
     uint64_t            now, retry;
     et_cli_export_rc_e  rc;
@@ -836,8 +837,10 @@ et_cli_export_run(et_cli_export_t *ex)
     while (!et_cli_stop) {
 
         if (ex->c == NULL) {
-            if (et_cli_export_connect(ex) != ET_OK) {
-                if (ex->once) {
+            crc = et_cli_export_connect(ex);
+
+            if (crc != ET_OK) {
+                if (ex->once || crc == ET_DECLINED) {
                     return ET_CLI_EXIT_ERROR;
                 }
 

@@ -120,6 +120,13 @@ is($r->{rc}, 1, 'Redis down, --once: exit 1');
 like($r->{err}, qr/^edgetrace: export: cannot connect to Redis at redis:\/\/127\.0\.0\.1:$dead: Connection refused$/m,
      'Redis down: a clear error');
 
+# the stream key holds something else: an error, not a retry loop
+$rc->set('notastream', 'x');
+$r = run_cli($redis, '--stream', 'notastream', 'export', '--otlp', $url);
+is($r->{rc}, 1, 'WRONGTYPE: exit 1, even without --once');
+like($r->{err}, qr/^edgetrace: export: cannot create group edgetrace-otlp on notastream: WRONGTYPE/m,
+     'WRONGTYPE: said so');
+
 # Redis gone and back: a running forwarder reconnects
 my $r2 = start_redis();
 my $port2 = $r2->port;
