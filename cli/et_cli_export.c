@@ -121,6 +121,7 @@ typedef struct {
     uint64_t           trimmed;
     uint64_t           claimed;
     uint64_t           rejected;
+    uint64_t           partial;       /* OTLP partialSuccess.rejectedSpans */
     uint64_t           http_failures;
 
     int                own_pending_done;
@@ -402,6 +403,56 @@ et_cli_export_clear(et_cli_export_t *ex)
 }
 
 
+/*
+ * OTLP/HTTP: a 200 may carry {"partialSuccess": {"rejectedSpans": N,
+ * "errorMessage": "..."}}: the collector dropped N of the spans, and
+ * sending them again would not change its mind.  Counted and reported.
+ */
+static void
+et_cli_export_partial(et_cli_export_t *ex)
+{
+    json_t        *doc, *ps, *n, *msg;
+    int64_t        rejected;
+    const char    *text;
+    json_error_t   err;
+
+    if (ex->http.body_len == 0) {
+        return;
+    }
+
+    doc = json_loadb(ex->http.body, ex->http.body_len, 0, &err);
+    ps = json_object_get(doc, "partialSuccess");
+    n = json_object_get(ps, "rejectedSpans");
+    msg = json_object_get(ps, "errorMessage");
+
+    /* int64 in the protobuf JSON mapping: a string, or a number */
+    rejected = 0;
+
+    if (json_is_integer(n)) {
+        rejected = json_integer_value(n);
+
+    } else if (json_is_string(n)) {
+        text = json_string_value(n);
+
+        if (et_cli_parse_int((const uint8_t *) text, strlen(text), &rejected)
+            != ET_OK)
+        {
+            rejected = 0;
+        }
+    }
+
+    if (rejected > 0) {
+        ex->partial += (uint64_t) rejected;
+        et_cli_error("export: %s accepted the batch but rejected %lld of "
+                     "its %zu spans: %s", ex->url, (long long) rejected,
+                     ex->nspans, json_is_string(msg) ? json_string_value(msg)
+                                                     : "(no reason given)");
+    }
+
+    json_decref(doc);
+}
+
+
 static et_cli_export_rc_e
 et_cli_export_post(et_cli_export_t *ex)
 {
@@ -441,6 +492,10 @@ et_cli_export_post(et_cli_export_t *ex)
                              "failed attempt%s", ex->url,
                              (unsigned long long) failures,
                              failures == 1 ? "" : "s");
+            }
+
+            if (!ex->zipkin) {
+                et_cli_export_partial(ex);
             }
 
             free(body);
@@ -1128,12 +1183,20 @@ et_cli_export(et_cli_t *cli, int argc, char **argv)
         et_cli_export_leave(&ex);
     }
 
-    et_cli_error("export: %llu span%s exported in %llu batch%s; "
+    if (ex.partial) {
+        snprintf(err, sizeof(err), " (%llu of them rejected by the "
+                 "collector)", (unsigned long long) ex.partial);
+
+    } else {
+        err[0] = '\0';
+    }
+
+    et_cli_error("export: %llu span%s exported in %llu batch%s%s; "
                  "%llu invalid entr%s skipped; %llu entr%s trimmed before "
                  "delivery; %llu entr%s taken over from other consumers",
                  (unsigned long long) ex.exported, ex.exported == 1 ? "" : "s",
                  (unsigned long long) ex.batches,
-                 ex.batches == 1 ? "" : "es",
+                 ex.batches == 1 ? "" : "es", err,
                  (unsigned long long) ex.invalid,
                  ex.invalid == 1 ? "y" : "ies",
                  (unsigned long long) ex.trimmed,

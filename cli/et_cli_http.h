@@ -15,7 +15,7 @@
 typedef struct {
     CURL               *curl;
     struct curl_slist  *headers;
-    char                body[512];    /* the start of the last answer */
+    char                body[4096];   /* the start of the last answer */
     size_t              body_len;
     char                errbuf[CURL_ERROR_SIZE];
 } et_cli_http_t;

@@ -75,6 +75,20 @@ is($r->{rc}, 0, '400 fixed: the same consumer resends what it left');
 like($r->{err}, qr/: 3 spans exported in 1 batch; /, '400 fixed: counts');
 is(pending('g400'), 0, '400 fixed: acknowledged');
 
+# --- OTLP partial success: reported and counted, acknowledged
+
+$sink->respond('partial');
+$r = run_cli($redis, 'export', '--otlp', $url, '--group', 'gpartial',
+             '--once');
+is($r->{rc}, 0, 'partial success: exit 0');
+like($r->{err}, qr/^edgetrace: export: \Q$url\E accepted the batch but rejected 1 of its 3 spans: span too old$/m,
+     'partial success: reported with the collector\'s reason');
+like($r->{err}, qr/: 3 spans exported in 1 batch \(1 of them rejected by the collector\);/,
+     'partial success: counted');
+is(pending('gpartial'), 0, 'partial success: acknowledged (a resend would '
+   . 'be rejected again)');
+$sink->respond(200);
+
 # --- a collector that hangs: timeout, retry
 
 my $before = scalar $sink->requests;

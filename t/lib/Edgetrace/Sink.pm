@@ -6,7 +6,8 @@ package Edgetrace::Sink;
 # v2 JSON), records it, and answers as told.
 #
 #   my $sink = start_sink();            # ->port ->url($path) ->pid
-#   $sink->respond(500);                # or 200, 400, 'hang', ...
+#   $sink->respond(500);                # or 200, 400, 'hang', 'partial'
+#                                       # (OTLP partialSuccess, 1 span)
 #   my @r = $sink->requests;            # { method, path, headers (lc
 #                                       #   name => value), content_type,
 #                                       #   status, body, doc, problems }
@@ -206,7 +207,9 @@ sub _conn {
 
         my $mode = _mode($self);
         my @problems = _check($method, $path, $h{'content-type'}, $body);
-        my $status = $mode;
+        # 'partial': an OTLP 200 that says one span was rejected
+        my $partial = $mode eq 'partial';
+        my $status = $partial ? 200 : $mode;
         $status = 400 if @problems && $mode =~ /^2/;
         $status = 202 if $status eq '200' && !@problems
                          && $path eq '/api/v2/spans';
@@ -229,12 +232,14 @@ sub _conn {
         }
 
         my $out = @problems ? join("\n", @problems) . "\n"
+                : $partial ? '{"partialSuccess":{"rejectedSpans":"1",'
+                             . '"errorMessage":"span too old"}}'
                 : $status =~ /^2/ && $path eq '/v1/traces' ? '{}'
                 : $status =~ /^2/ ? ''
                 : "the sink was told to answer $status\n";
         my $resp = "HTTP/1.1 $status Sink\r\n"
                  . "Content-Type: "
-                 . ($out eq '{}' ? 'application/json' : 'text/plain') . "\r\n"
+                 . ($out =~ /^\{/ ? 'application/json' : 'text/plain') . "\r\n"
                  . "Content-Length: " . length($out) . "\r\n\r\n" . $out;
         syswrite($c, $resp) or return;
     }
