@@ -39,16 +39,7 @@ my $ngx = start_nginx(redis => $redis, workers => 2, conf => <<'EOF');
     }
 EOF
 
-sub master_state {
-    my $pid = $ngx->pid;
-    opendir my $d, "/proc/$pid/fd" or die "/proc/$pid/fd: $!";
-    my $fds = grep { /^\d+$/ } readdir $d;
-    closedir $d;
-    my %s;
-    open my $fh, '<', "/proc/$pid/status" or die "/proc/$pid/status: $!";
-    while (<$fh>) { $s{$1} = $2 if /^(\w+):\s+(\d+)/ }
-    return { fds => $fds, threads => $s{Threads}, rss => $s{VmRSS} };
-}
+sub master_state { $ngx->proc_state }
 
 # one reload first: the master's own first-reload allocations settle
 ok($ngx->reload, 'first reload');
