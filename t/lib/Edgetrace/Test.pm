@@ -1039,4 +1039,11 @@ END {
     $? = $rc;
 }
 
+# register_pid($pid, $name): a process started elsewhere (the CLI tests'
+# sink and tools) is stopped with the others when the test ends
+sub register_pid {
+    my ($pid, $name) = @_;
+    push @started, [$pid, $name];
+}
+
 1;
