@@ -97,8 +97,10 @@ is(stream_len($redis->port), $m->{edgetrace_spans_exported_total},
    'the stream holds every exported span');
 
 my $after = master_state();
-is($after->{fds}, $before->{fds}, "master fds: $before->{fds} before, "
-                                  . "$after->{fds} after");
+# the master may still hold the channels of workers it has not reaped at
+# the first measure: a leak is growth
+ok($after->{fds} <= $before->{fds}, "master fds: $before->{fds} before, "
+                                    . "$after->{fds} after");
 is($after->{threads}, $before->{threads}, 'master threads: unchanged');
 if ($ENV{EDGETRACE_NGINX_PRELOAD}) {
     # AddressSanitizer keeps freed memory in quarantine: RSS says nothing
