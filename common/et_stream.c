@@ -284,6 +284,69 @@ et_bulk_uint_write(uint8_t *p, uint64_t v)
 }
 
 
+/*
+ * start_ns and end_ns.  Times of this era (2001 to 2286) have 19 digits,
+ * 10 of seconds and 9 of nanoseconds, and the two times of a span nearly
+ * always share their seconds: those digits are written once and copied.
+ * Any other time takes the general path.
+ */
+
+#define ET_NS_PER_SEC   1000000000ULL
+#define ET_NS_MIN       (ET_NS_PER_SEC * ET_NS_PER_SEC)
+#define ET_NS_MAX       (10 * ET_NS_MIN)
+
+
+static inline uint8_t *
+et_ns_frac_write(uint8_t *p, uint32_t frac)
+{
+    *p++ = (uint8_t) ('0' + frac / 100000000);
+
+    return et_dec_write8(p, frac % 100000000);
+}
+
+
+static uint8_t *
+et_times_write(uint8_t *p, uint64_t start, uint64_t end)
+{
+    uint8_t   *sec;
+    uint64_t   ss, es;
+
+    if (start < ET_NS_MIN || start >= ET_NS_MAX
+        || end < ET_NS_MIN || end >= ET_NS_MAX)
+    {
+        p = et_cpylit(p, ET_F_START_NS);
+        p = et_bulk_uint_write(p, start);
+        p = et_cpylit(p, ET_F_END_NS);
+
+        return et_bulk_uint_write(p, end);
+    }
+
+    ss = start / ET_NS_PER_SEC;
+    es = end / ET_NS_PER_SEC;
+
+    p = et_cpylit(p, ET_F_START_NS "$19\r\n");
+    sec = p;
+    p = et_dec_write(p, ss, 10);
+    p = et_ns_frac_write(p, (uint32_t) (start - ss * ET_NS_PER_SEC));
+
+    p = et_cpylit(p, "\r\n" ET_F_END_NS "$19\r\n");
+
+    if (es == ss) {
+        memcpy(p, sec, 10);
+        p += 10;
+
+    } else {
+        p = et_dec_write(p, es, 10);
+    }
+
+    p = et_ns_frac_write(p, (uint32_t) (end - es * ET_NS_PER_SEC));
+    *p++ = '\r';
+    *p++ = '\n';
+
+    return p;
+}
+
+
 /* the magnitude of a signed value, INT64_MIN included */
 static inline uint64_t
 et_int_abs(int64_t v)
@@ -688,18 +751,18 @@ et_entry_write(const et_stream_t *st, const et_span_t *span, uint8_t *dst)
     p = et_cpylit(p, ET_F_V);
 
     p = et_cpylit(p, ET_F_TRACE_ID);
-    p = et_hex_encode(p, span->trace_id, ET_TRACE_ID_LEN);
+    p = et_hex_encode16(p, span->trace_id);
     *p++ = '\r';
     *p++ = '\n';
 
     p = et_cpylit(p, ET_F_SPAN_ID);
-    p = et_hex_encode(p, span->span_id, ET_SPAN_ID_LEN);
+    p = et_hex_encode8(p, span->span_id);
     *p++ = '\r';
     *p++ = '\n';
 
     if (span->has_parent) {
         p = et_cpylit(p, ET_F_PARENT_ID);
-        p = et_hex_encode(p, span->parent_id, ET_SPAN_ID_LEN);
+        p = et_hex_encode8(p, span->parent_id);
         *p++ = '\r';
         *p++ = '\n';
     }
@@ -714,10 +777,7 @@ et_entry_write(const et_stream_t *st, const et_span_t *span, uint8_t *dst)
         p = et_cpylit(p, ET_F_SERVER);
     }
 
-    p = et_cpylit(p, ET_F_START_NS);
-    p = et_bulk_uint_write(p, span->start_ns);
-    p = et_cpylit(p, ET_F_END_NS);
-    p = et_bulk_uint_write(p, span->end_ns);
+    p = et_times_write(p, span->start_ns, span->end_ns);
 
     if (span->status == ET_STATUS_ERROR) {
         p = et_cpylit(p, ET_F_ERROR);
