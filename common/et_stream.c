@@ -170,6 +170,44 @@ et_dec_write(uint8_t *p, uint64_t v, size_t len)
 
 
 /*
+ * The digits of a number that is usually small (an argument count, a
+ * status, a port, milliseconds): no call, and no loop below 100.
+ */
+static inline uint8_t *
+et_num_write(uint8_t *p, uint64_t v, size_t len)
+{
+    if (v < 10) {
+        *p = (uint8_t) ('0' + v);
+        return p + 1;
+    }
+
+    if (v < 100) {
+        memcpy(p, &et_dec_pairs[v * 2], 2);
+        return p + 2;
+    }
+
+    if (v < 100000000) {
+        return et_dec_write32(p, (uint32_t) v, len);
+    }
+
+    return et_dec_write(p, v, len);
+}
+
+
+/* the 10 digits of a time's seconds, 10^9 <= v < 10^10 */
+static inline uint8_t *
+et_sec_write(uint8_t *p, uint64_t v)
+{
+    uint64_t  hi;
+
+    hi = v / 100000000;
+    memcpy(p, &et_dec_pairs[hi * 2], 2);
+
+    return et_dec_write8(p + 2, (uint32_t) (v - hi * 100000000));
+}
+
+
+/*
  * Copies a short run of bytes without a call: most keys and values of a
  * span are under 32 bytes, and a libc call costs more than the copy.  The
  * fixed-size memcpy()s compile to single loads and stores, which may
@@ -326,7 +364,7 @@ et_times_write(uint8_t *p, uint64_t start, uint64_t end)
 
     p = et_cpylit(p, ET_F_START_NS "$19\r\n");
     sec = p;
-    p = et_dec_write(p, ss, 10);
+    p = et_sec_write(p, ss);
     p = et_ns_frac_write(p, (uint32_t) (start - ss * ET_NS_PER_SEC));
 
     p = et_cpylit(p, "\r\n" ET_F_END_NS "$19\r\n");
@@ -336,7 +374,7 @@ et_times_write(uint8_t *p, uint64_t start, uint64_t end)
         p += 10;
 
     } else {
-        p = et_dec_write(p, es, 10);
+        p = et_sec_write(p, es);
     }
 
     p = et_ns_frac_write(p, (uint32_t) (end - es * ET_NS_PER_SEC));
@@ -393,7 +431,7 @@ et_bulk_int_write(uint8_t *p, int64_t v)
         *p++ = '-';
     }
 
-    p = et_dec_write(p, u, d);
+    p = et_num_write(p, u, d);
     *p++ = '\r';
     *p++ = '\n';
 
@@ -458,7 +496,7 @@ et_event_num_write(uint8_t *p, int64_t v)
         return p;
     }
 
-    return et_dec_write(p, (uint64_t) v, et_dec_len((uint64_t) v));
+    return et_num_write(p, (uint64_t) v, et_dec_len((uint64_t) v));
 }
 
 
@@ -491,7 +529,7 @@ et_event_value_write(uint8_t *p, const et_stream_t *st, const et_try_t *t,
     size_t len)
 {
     *p++ = '$';
-    p = et_dec_write(p, len, et_dec_len(len));
+    p = et_num_write(p, len, et_dec_len(len));
     *p++ = '\r';
     *p++ = '\n';
 
@@ -699,6 +737,13 @@ et_entry_size(const et_stream_t *st, const et_span_t *span)
      + ET_LIT_LEN(ET_F_TRACESTATE) + ET_BULK_MAX)
 
 
+/* an event's value but its peer, its four numbers at their longest */
+#define ET_EVENT_MAX                                                          \
+    (ET_BULK_MAX + ET_LIT_LEN(ET_E_PEER) + ET_LIT_LEN(ET_E_STATUS)            \
+     + ET_LIT_LEN(ET_E_CONNECT) + ET_LIT_LEN(ET_E_HEADER)                     \
+     + ET_LIT_LEN(ET_E_RESPONSE) + 4 * 20)
+
+
 size_t
 et_entry_size_max(const et_stream_t *st, const et_span_t *span)
 {
@@ -722,8 +767,8 @@ et_entry_size_max(const et_stream_t *st, const et_span_t *span)
     }
 
     for (i = 0; i < span->ntries; i++) {
-        size += et_event_name_size(i)
-                + et_bulk_size(et_event_value_len(st, &span->tries[i]));
+        size += et_event_name_size(i) + ET_EVENT_MAX
+                + et_event_peer_len(st, &span->tries[i]);
     }
 
     return size;
@@ -742,7 +787,7 @@ et_entry_write(const et_stream_t *st, const et_span_t *span, uint8_t *dst)
     n = st->prefix_args + 2 * et_entry_fields(span);
 
     *p++ = '*';
-    p = et_dec_write(p, n, et_dec_len(n));
+    p = et_num_write(p, n, et_dec_len(n));
     *p++ = '\r';
     *p++ = '\n';
 
