@@ -117,18 +117,11 @@ ngx_http_edgetrace_header(ngx_table_elt_t *h, ngx_uint_t formats)
 static ngx_uint_t
 ngx_http_edgetrace_formats_mask(ngx_http_request_t *r)
 {
-    ngx_uint_t                      i, mask;
     ngx_http_edgetrace_loc_conf_t  *elcf;
 
     elcf = ngx_http_get_module_loc_conf(r, ngx_http_edgetrace_module);
 
-    mask = 0;
-
-    for (i = 0; i < elcf->nformats; i++) {
-        mask |= elcf->formats[i];
-    }
-
-    return mask;
+    return elcf->formats_mask;
 }
 
 
@@ -136,6 +129,7 @@ static void
 ngx_http_edgetrace_scan(ngx_http_request_t *r, ngx_uint_t formats,
     ngx_http_edgetrace_scan_t *scan)
 {
+    uint32_t          lengths;
     ngx_int_t         k;
     ngx_uint_t        i, n;
     ngx_list_part_t  *part;
@@ -143,6 +137,8 @@ ngx_http_edgetrace_scan(ngx_http_request_t *r, ngx_uint_t formats,
 
     /* the states are written as they are found: not worth zeroing */
     ngx_memzero(scan, offsetof(ngx_http_edgetrace_scan_t, states));
+
+    lengths = ngx_http_edgetrace_lengths[formats & 7];
 
     part = &r->headers_in.headers.part;
     h = part->elts;
@@ -165,6 +161,11 @@ ngx_http_edgetrace_scan(ngx_http_request_t *r, ngx_uint_t formats,
         }
 
         scan->total++;
+
+        /* the length test of ngx_http_edgetrace_header(), without a call */
+        if (h[i].key.len >= 32 || !(lengths & (1u << h[i].key.len))) {
+            continue;
+        }
 
         k = ngx_http_edgetrace_header(&h[i], formats);
 

@@ -1631,6 +1631,7 @@ ngx_http_edgetrace_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_edgetrace_loc_conf_t *prev = parent;
     ngx_http_edgetrace_loc_conf_t *conf = child;
 
+    ngx_uint_t                      i;
     ngx_http_edgetrace_srv_conf_t  *escf;
 
     if (conf->enable == NGX_CONF_UNSET_UINT) {
@@ -1662,6 +1663,12 @@ ngx_http_edgetrace_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
             ngx_memcpy(conf->formats, prev->formats, sizeof(conf->formats));
             conf->nformats = prev->nformats;
         }
+    }
+
+    conf->formats_mask = 0;
+
+    for (i = 0; i < conf->nformats; i++) {
+        conf->formats_mask |= conf->formats[i];
     }
 
     ngx_conf_merge_ptr_value(conf->span_name, prev->span_name, NULL);

@@ -90,6 +90,7 @@ typedef struct {
     et_sampler_t                 sampler;
     ngx_uint_t                   formats[NGX_HTTP_EDGETRACE_FORMATS_MAX];
     ngx_uint_t                   nformats;
+    ngx_uint_t                   formats_mask;   /* of formats[] */
     ngx_http_complex_value_t    *span_name;
     ngx_array_t                 *attributes;     /* ngx_http_edgetrace_attr_t */
 } ngx_http_edgetrace_loc_conf_t;
