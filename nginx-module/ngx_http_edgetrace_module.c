@@ -314,6 +314,25 @@ ngx_http_edgetrace_traced(ngx_http_request_t *r)
 }
 
 
+/*
+ * The traceparent the main request's upstream gets (or would get), written
+ * when first needed: a request that reaches no upstream and whose
+ * $edgetrace_traceparent nobody reads never pays for it.
+ */
+
+u_char *
+ngx_http_edgetrace_traceparent(ngx_http_edgetrace_ctx_t *ctx)
+{
+    if (!ctx->has_traceparent) {
+        et_traceparent_write(ctx->traceparent, ctx->trace_id, ctx->client_id,
+                             ctx->flags);
+        ctx->has_traceparent = 1;
+    }
+
+    return ctx->traceparent;
+}
+
+
 ngx_http_edgetrace_client_t *
 ngx_http_edgetrace_find_client(ngx_http_edgetrace_ctx_t *ctx,
     ngx_http_request_t *r)
@@ -481,9 +500,6 @@ ngx_http_edgetrace_decide(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx)
 
     ctx->sampled = (ctx->flags & ET_FLAG_SAMPLED) ? 1 : 0;
 
-    et_traceparent_write(ctx->traceparent, ctx->trace_id, ctx->client_id,
-                         ctx->flags);
-
     if (ngx_http_edgetrace_counters) {
         et_counter_add(&ngx_http_edgetrace_counters->requests, 1, 0);
 
@@ -539,15 +555,14 @@ ngx_http_edgetrace_start_client(ngx_http_request_t *r,
 
         ctx->client_first = n;
         et_span_id_new(ctx->client_id);
-        et_traceparent_write(ctx->traceparent, ctx->trace_id, ctx->client_id,
-                             ctx->flags);
+        ctx->has_traceparent = 0;
     }
 
     ctx->client_start_ns = et_clock_now_ns();
 
     if (ctx->writes) {
         (void) ngx_http_edgetrace_inject(r, ctx, ctx->client_id,
-                                         ctx->traceparent, 0);
+                                   ngx_http_edgetrace_traceparent(ctx), 0);
     }
 
     return NGX_DECLINED;

@@ -138,6 +138,7 @@ typedef struct {
     unsigned                        sampled:1;
     unsigned                        has_parent:1;
     unsigned                        writes:1;          /* inject, propagate */
+    unsigned                        has_traceparent:1; /* written for client_id */
     unsigned                        mode:3;
 
     ngx_str_t                       tracestate;
@@ -154,6 +155,7 @@ ngx_http_edgetrace_ctx_t *ngx_http_edgetrace_get_ctx(ngx_http_request_t *r);
 ngx_http_edgetrace_client_t *ngx_http_edgetrace_find_client(
     ngx_http_edgetrace_ctx_t *ctx, ngx_http_request_t *r);
 ngx_http_edgetrace_ctx_t *ngx_http_edgetrace_traced(ngx_http_request_t *r);
+u_char *ngx_http_edgetrace_traceparent(ngx_http_edgetrace_ctx_t *ctx);
 ngx_int_t ngx_http_edgetrace_add_variables(ngx_conf_t *cf);
 
 /* header glue: extraction from and injection into r->headers_in */

@@ -101,7 +101,8 @@ ngx_http_edgetrace_variable(ngx_http_request_t *r,
         cl = (r != r->main) ? ngx_http_edgetrace_find_client(ctx, r) : NULL;
 
         v->len = ET_TRACEPARENT_LEN;
-        v->data = cl ? cl->traceparent : ctx->traceparent;
+        v->data = cl ? cl->traceparent
+                     : ngx_http_edgetrace_traceparent(ctx);
         break;
     }
 
