@@ -34,19 +34,29 @@ et_resp_bulk(const uint8_t *p, const uint8_t *end)
     size_t          len;
     const uint8_t  *q, *last;
 
-    len = 0;
-    q = p + 1;
-    last = (end - q > 8) ? q + 8 : end;
+    /* entry ids are 3 to 41 bytes long: two digits, most of the time */
+    if (end - p >= 5
+        && (unsigned) (p[1] - '0') < 10 && (unsigned) (p[2] - '0') < 10
+        && p[3] == '\r' && p[4] == '\n')
+    {
+        len = (size_t) (p[1] - '0') * 10 + (size_t) (p[2] - '0');
+        q = p + 5;
 
-    while (q < last && *q >= '0' && *q <= '9') {
-        len = len * 10 + (size_t) (*q++ - '0');
+    } else {
+        len = 0;
+        q = p + 1;
+        last = (end - q > 8) ? q + 8 : end;
+
+        while (q < last && *q >= '0' && *q <= '9') {
+            len = len * 10 + (size_t) (*q++ - '0');
+        }
+
+        if (q == p + 1 || end - q < 2 || q[0] != '\r' || q[1] != '\n') {
+            return NULL;
+        }
+
+        q += 2;
     }
-
-    if (q == p + 1 || end - q < 2 || q[0] != '\r' || q[1] != '\n') {
-        return NULL;
-    }
-
-    q += 2;
 
     if ((size_t) (end - q) < len + 2 || q[len] != '\r' || q[len + 1] != '\n')
     {
