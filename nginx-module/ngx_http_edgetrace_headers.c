@@ -59,9 +59,9 @@ static ngx_str_t  ngx_http_edgetrace_header_keys[] = {
 
 /* what one walk over the request's header list found */
 typedef struct {
-    ngx_table_elt_t  *first[NGX_HTTP_EDGETRACE_HEADERS];
-    ngx_uint_t        count[NGX_HTTP_EDGETRACE_HEADERS];
     ngx_uint_t        total;
+    u_char            count[NGX_HTTP_EDGETRACE_HEADERS];  /* at most 255 */
+    ngx_table_elt_t  *first[NGX_HTTP_EDGETRACE_HEADERS];  /* when count */
     et_str_t          states[NGX_HTTP_EDGETRACE_TRACESTATE_LINES];
 } ngx_http_edgetrace_scan_t;
 
@@ -135,8 +135,8 @@ ngx_http_edgetrace_scan(ngx_http_request_t *r, ngx_uint_t formats,
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    /* the states are written as they are found: not worth zeroing */
-    ngx_memzero(scan, offsetof(ngx_http_edgetrace_scan_t, states));
+    /* first[] and the states are written as they are found */
+    ngx_memzero(scan, offsetof(ngx_http_edgetrace_scan_t, first));
 
     lengths = ngx_http_edgetrace_lengths[formats & 7];
 
@@ -173,7 +173,12 @@ ngx_http_edgetrace_scan(ngx_http_request_t *r, ngx_uint_t formats,
             continue;
         }
 
-        n = scan->count[k]++;
+        /* a count saturates: "more than one" is all that matters */
+        n = scan->count[k];
+
+        if (n < 255) {
+            scan->count[k] = (u_char) (n + 1);
+        }
 
         if (n == 0) {
             scan->first[k] = &h[i];
