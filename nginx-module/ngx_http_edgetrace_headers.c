@@ -60,6 +60,7 @@ static ngx_str_t  ngx_http_edgetrace_header_keys[] = {
 /* what one walk over the request's header list found */
 typedef struct {
     ngx_uint_t        total;
+    ngx_uint_t        found;            /* any of them */
     u_char            count[NGX_HTTP_EDGETRACE_HEADERS];  /* at most 255 */
     ngx_table_elt_t  *first[NGX_HTTP_EDGETRACE_HEADERS];  /* when count */
     et_str_t          states[NGX_HTTP_EDGETRACE_TRACESTATE_LINES];
@@ -173,6 +174,8 @@ ngx_http_edgetrace_scan(ngx_http_request_t *r, ngx_uint_t formats,
             continue;
         }
 
+        scan->found = 1;
+
         /* a count saturates: "more than one" is all that matters */
         n = scan->count[k];
 
@@ -191,6 +194,24 @@ ngx_http_edgetrace_scan(ngx_http_request_t *r, ngx_uint_t formats,
             scan->states[n].len = h[i].value.len;
         }
     }
+}
+
+
+/* the elements of the request's header list */
+
+static ngx_uint_t
+ngx_http_edgetrace_count(ngx_http_request_t *r)
+{
+    ngx_uint_t        n;
+    ngx_list_part_t  *part;
+
+    n = 0;
+
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        n += part->nelts;
+    }
+
+    return n;
 }
 
 
@@ -363,6 +384,13 @@ ngx_http_edgetrace_extract(ngx_http_request_t *r,
     formats = ngx_http_edgetrace_formats_mask(r);
     ngx_http_edgetrace_scan(r, formats, &scan);
 
+    /* the common case, remembered so that injection need not scan again */
+    if (!scan.found) {
+        ctx->clean_formats = formats;
+        ctx->clean_n = scan.total;
+        ctx->clean_elts = r->headers_in.headers.part.elts;
+    }
+
     for (i = 0; i < elcf->nformats; i++) {
 
         if (elcf->formats[i] == NGX_HTTP_EDGETRACE_W3C) {
@@ -472,7 +500,27 @@ ngx_http_edgetrace_inject(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx,
         values[NGX_HTTP_EDGETRACE_B3_SAMPLED].len = 1;
     }
 
-    ngx_http_edgetrace_scan(r, formats, &scan);
+    /*
+     * Extraction scanned this very list and found none of these headers:
+     * unless the list was rebuilt or grew since (another module's work),
+     * it still holds none, and the scan is not repeated.  Once ours are
+     * added, the next injection (after an internal redirect) scans.
+     */
+
+    if (!copy
+        && ctx->clean_elts != NULL
+        && ctx->clean_elts == r->headers_in.headers.part.elts
+        && (formats & ~(ngx_uint_t) ctx->clean_formats) == 0
+        && ngx_http_edgetrace_count(r) == ctx->clean_n)
+    {
+        ngx_memzero(&scan, offsetof(ngx_http_edgetrace_scan_t, first));
+        scan.total = ctx->clean_n;
+
+    } else {
+        ngx_http_edgetrace_scan(r, formats, &scan);
+    }
+
+    ctx->clean_elts = NULL;
 
     /* the common case: each name at most once, and replaced in place */
 

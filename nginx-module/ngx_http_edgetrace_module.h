@@ -141,6 +141,11 @@ typedef struct {
     unsigned                        has_traceparent:1; /* written for client_id */
     unsigned                        mode:3;
 
+    /* extraction found no header of these formats in a list of clean_n */
+    unsigned                        clean_formats:3;
+    ngx_uint_t                      clean_n;
+    void                           *clean_elts;
+
     ngx_str_t                       tracestate;
     u_char                          traceparent[ET_TRACEPARENT_LEN];
 
