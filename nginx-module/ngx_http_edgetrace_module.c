@@ -939,10 +939,10 @@ ngx_http_edgetrace_export_client(ngx_http_edgetrace_ctx_t *ctx,
         req.peer = ngx_http_edgetrace_et_str(*peer);
 
         if (schema.len) {
-            p = ngx_cpymem(url, schema.data, ngx_min(schema.len, 16));
-            p = ngx_cpymem(p, peer->data, ngx_min(peer->len, 256));
-            p = ngx_cpymem(p, uri.data,
-                           ngx_min(uri.len, (size_t) (url + sizeof(url) - p)));
+            p = et_copy(url, schema.data, ngx_min(schema.len, 16));
+            p = et_copy(p, peer->data, ngx_min(peer->len, 256));
+            p = et_copy(p, uri.data,
+                        ngx_min(uri.len, (size_t) (url + sizeof(url) - p)));
             req.url.data = url;
             req.url.len = p - url;
         }
