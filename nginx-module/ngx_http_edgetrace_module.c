@@ -315,14 +315,27 @@ ngx_http_edgetrace_traced(ngx_http_request_t *r)
 
 
 /*
- * The traceparent the main request's upstream gets (or would get), written
- * when first needed: a request that reaches no upstream and whose
- * $edgetrace_traceparent nobody reads never pays for it.
+ * The client span id and the traceparent the main request's upstream gets
+ * (or would get), made when first needed: a request that reaches no
+ * upstream and whose $edgetrace_traceparent nobody reads never pays for
+ * them.
  */
+
+static void
+ngx_http_edgetrace_client_id(ngx_http_edgetrace_ctx_t *ctx)
+{
+    if (!ctx->has_client_id) {
+        et_span_id_new(ctx->client_id);
+        ctx->has_client_id = 1;
+    }
+}
+
 
 u_char *
 ngx_http_edgetrace_traceparent(ngx_http_edgetrace_ctx_t *ctx)
 {
+    ngx_http_edgetrace_client_id(ctx);
+
     if (!ctx->has_traceparent) {
         et_traceparent_write(ctx->traceparent, ctx->trace_id, ctx->client_id,
                              ctx->flags);
@@ -496,7 +509,6 @@ ngx_http_edgetrace_decide(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx)
     }
 
     et_span_id_new(ctx->span_id);
-    et_span_id_new(ctx->client_id);
 
     ctx->sampled = (ctx->flags & ET_FLAG_SAMPLED) ? 1 : 0;
 
@@ -558,6 +570,7 @@ ngx_http_edgetrace_start_client(ngx_http_request_t *r,
         ctx->has_traceparent = 0;
     }
 
+    ngx_http_edgetrace_client_id(ctx);
     ctx->client_start_ns = et_clock_now_ns();
 
     if (ctx->writes) {

@@ -138,6 +138,7 @@ typedef struct {
     unsigned                        sampled:1;
     unsigned                        has_parent:1;
     unsigned                        writes:1;          /* inject, propagate */
+    unsigned                        has_client_id:1;   /* made */
     unsigned                        has_traceparent:1; /* written for client_id */
     unsigned                        mode:3;
 
