@@ -515,6 +515,7 @@ ngx_http_edgetrace_inject(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx,
     {
         ngx_memzero(&scan, offsetof(ngx_http_edgetrace_scan_t, first));
         scan.total = ctx->clean_n;
+        scan.found = 0;
 
     } else {
         ngx_http_edgetrace_scan(r, formats, &scan);
@@ -526,7 +527,7 @@ ngx_http_edgetrace_inject(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx,
 
     in_place = !copy;
 
-    for (k = 0; k < NGX_HTTP_EDGETRACE_HEADERS; k++) {
+    for (k = 0; scan.found && k < NGX_HTTP_EDGETRACE_HEADERS; k++) {
         if (scan.count[k] > 1 || (scan.count[k] == 1 && values[k].len == 0)) {
             in_place = 0;
         }
