@@ -74,6 +74,9 @@ typedef struct {
  */
 static uint32_t  ngx_http_edgetrace_lengths[8];
 
+/* bit N set when a header's name starts with the letter 'a' + N */
+static uint32_t  ngx_http_edgetrace_firsts;
+
 /* the headers of each length: no two formats share more than two */
 static int8_t    ngx_http_edgetrace_by_length[32][2];
 
@@ -132,7 +135,7 @@ ngx_http_edgetrace_scan(ngx_http_request_t *r, ngx_uint_t formats,
 {
     uint32_t          lengths;
     ngx_int_t         k;
-    ngx_uint_t        i, n;
+    ngx_uint_t        i, n, c;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
@@ -163,8 +166,21 @@ ngx_http_edgetrace_scan(ngx_http_request_t *r, ngx_uint_t formats,
 
         scan->total++;
 
-        /* the length test of ngx_http_edgetrace_header(), without a call */
-        if (h[i].key.len >= 32 || !(lengths & (1u << h[i].key.len))) {
+        /*
+         * The tests of ngx_http_edgetrace_header() that reject nearly every
+         * request header, without a call: the length, then the first
+         * letter.
+         */
+
+        if (h[i].key.len >= 32 || !(lengths & (1u << h[i].key.len))
+            || h[i].lowcase_key == NULL)
+        {
+            continue;
+        }
+
+        c = (ngx_uint_t) h[i].lowcase_key[0] - 'a';
+
+        if (c >= 26 || !(ngx_http_edgetrace_firsts & (1u << c))) {
             continue;
         }
 
@@ -636,6 +652,10 @@ ngx_http_edgetrace_init_headers(ngx_http_edgetrace_main_conf_t *emcf)
 
         emcf->hashes[k] = ngx_hash_key(ngx_http_edgetrace_headers[k].name.data,
                                        ngx_http_edgetrace_headers[k].name.len);
+
+        /* every name starts with a lowercase letter */
+        ngx_http_edgetrace_firsts |=
+                    1u << (ngx_http_edgetrace_headers[k].name.data[0] - 'a');
 
         for (formats = 0; formats < 8; formats++) {
             if (ngx_http_edgetrace_headers[k].format & formats) {
