@@ -62,6 +62,19 @@ static ngx_int_t ngx_http_edgetrace_init_process(ngx_cycle_t *cycle);
 static void ngx_http_edgetrace_exit_process(ngx_cycle_t *cycle);
 
 
+/* a context with the pool cleanup that marks it, recycled by the worker */
+typedef struct ngx_http_edgetrace_holder_s  ngx_http_edgetrace_holder_t;
+
+struct ngx_http_edgetrace_holder_s {
+    ngx_pool_cleanup_t              cleanup;
+    ngx_http_edgetrace_ctx_t        ctx;
+    ngx_http_edgetrace_holder_t    *next;          /* when free */
+};
+
+
+static ngx_http_edgetrace_holder_t  *ngx_http_edgetrace_free;
+
+
 /* the worker's exporter and its counters slot */
 static et_exporter_t  *ngx_http_edgetrace_exporter;
 static et_counters_t  *ngx_http_edgetrace_counters;
@@ -289,7 +302,19 @@ ngx_http_edgetrace_get_ctx(ngx_http_request_t *r)
 static void
 ngx_http_edgetrace_cleanup(void *data)
 {
-    /* only a marker: the context lives in the pool */
+    ngx_http_edgetrace_holder_t  *holder;
+
+    /*
+     * Back to the worker's free list.  ngx_destroy_pool() reads this
+     * cleanup's "next" after the call, so the holder is only linked, never
+     * freed: the list is as long as the most requests ever traced at once.
+     */
+
+    holder = (ngx_http_edgetrace_holder_t *)
+                 ((u_char *) data - offsetof(ngx_http_edgetrace_holder_t, ctx));
+
+    holder->next = ngx_http_edgetrace_free;
+    ngx_http_edgetrace_free = holder;
 }
 
 
@@ -372,6 +397,7 @@ ngx_http_edgetrace_server_rewrite_handler(ngx_http_request_t *r)
 {
     ngx_pool_cleanup_t             *cln;
     ngx_http_edgetrace_ctx_t       *ctx;
+    ngx_http_edgetrace_holder_t    *holder;
     ngx_http_edgetrace_srv_conf_t  *escf;
 
     if (r != r->main) {
@@ -385,19 +411,30 @@ ngx_http_edgetrace_server_rewrite_handler(ngx_http_request_t *r)
     }
 
     /*
-     * What ngx_pool_cleanup_add() does, in one allocation instead of two:
-     * the cleanup and the context it carries.
+     * The context and the pool cleanup that marks it (what
+     * ngx_pool_cleanup_add() would allocate) are taken from the worker's
+     * recycled ones: a traced request takes no room in its own pool, which
+     * would otherwise often need one more block for them.  The cleanup
+     * gives the holder back when the pool is destroyed.
      */
 
-    cln = ngx_palloc(r->pool, sizeof(ngx_pool_cleanup_t)
-                              + sizeof(ngx_http_edgetrace_ctx_t));
-    if (cln == NULL) {
-        return NGX_DECLINED;
+    holder = ngx_http_edgetrace_free;
+
+    if (holder != NULL) {
+        ngx_http_edgetrace_free = holder->next;
+
+    } else {
+        holder = ngx_alloc(sizeof(ngx_http_edgetrace_holder_t),
+                           r->connection->log);
+        if (holder == NULL) {
+            return NGX_DECLINED;
+        }
     }
 
-    ctx = (ngx_http_edgetrace_ctx_t *) (cln + 1);
+    ctx = &holder->ctx;
     ngx_memzero(ctx, sizeof(ngx_http_edgetrace_ctx_t));
 
+    cln = &holder->cleanup;
     cln->handler = ngx_http_edgetrace_cleanup;
     cln->data = ctx;
     cln->next = r->pool->cleanup;
