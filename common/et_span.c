@@ -108,3 +108,53 @@ et_field_init(et_str_t *out, uint8_t *buf, const uint8_t *key, size_t klen,
     out->len = (size_t) (p - buf);
     out->data = buf;
 }
+
+
+/* fields of the entry that a user attribute must not duplicate */
+static const et_str_t  et_span_reserved[] = {
+    et_string("v"), et_string("trace_id"), et_string("span_id"),
+    et_string("parent_id"), et_string("name"), et_string("kind"),
+    et_string("start_ns"), et_string("end_ns"), et_string("status"),
+    et_string("service.name"), et_string("tracestate"),
+    et_string("event."), et_string("http.request.method"),
+    et_string("url.path"), et_string("url.query"),
+    et_string("url.scheme"), et_string("url.full"),
+    et_string("server.address"), et_string("server.port"),
+    et_string("client.address"), et_string("user_agent.original"),
+    et_string("network.protocol.version"),
+    et_string("http.response.status_code"),
+    et_string("http.request.resend_count"), et_string("error.type"),
+    et_null_string
+};
+
+
+int
+et_attr_name_check(const uint8_t *name, size_t len, const char **err)
+{
+    size_t           i;
+    const et_str_t  *r;
+
+    if (len == 0 || len > ET_ATTR_NAME_MAX) {
+        *err = "an attribute name is 1 to 255 characters long";
+        return ET_ERROR;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (name[i] <= ' ' || name[i] >= 0x7f) {
+            *err = "an attribute name is printable ASCII without spaces";
+            return ET_ERROR;
+        }
+    }
+
+    for (r = et_span_reserved; r->len; r++) {
+        if ((r->data[r->len - 1] == '.'
+             && len > r->len && memcmp(name, r->data, r->len) == 0)
+            || (r->len == len && memcmp(name, r->data, len) == 0))
+        {
+            *err = "the attribute name is reserved: the module sets it";
+            return ET_ERROR;
+        }
+    }
+
+    return ET_OK;
+}

@@ -130,4 +130,16 @@ void et_field_init(et_str_t *out, uint8_t *buf, const uint8_t *key,
     size_t klen, const uint8_t *value, size_t vlen);
 
 
+/* the longest name a user attribute may have */
+#define ET_ATTR_NAME_MAX  255
+
+/*
+ * Checks a user attribute's name (edgetrace_attribute,
+ * EdgeTraceAttribute): printable ASCII, at most ET_ATTR_NAME_MAX bytes,
+ * none of the entry's own fields or standard attributes.  ET_ERROR with a
+ * constant text in "err".
+ */
+int et_attr_name_check(const uint8_t *name, size_t len, const char **err);
+
+
 #endif /* ET_SPAN_H */

@@ -250,23 +250,6 @@ ngx_module_t  ngx_http_edgetrace_module = {
 static ngx_str_t  ngx_http_edgetrace_zone_name = ngx_string("edgetrace");
 
 
-/* fields of the entry that edgetrace_attribute must not duplicate */
-static ngx_str_t  ngx_http_edgetrace_reserved[] = {
-    ngx_string("v"), ngx_string("trace_id"), ngx_string("span_id"),
-    ngx_string("parent_id"), ngx_string("name"), ngx_string("kind"),
-    ngx_string("start_ns"), ngx_string("end_ns"), ngx_string("status"),
-    ngx_string("service.name"), ngx_string("tracestate"),
-    ngx_string("event."), ngx_string("http.request.method"),
-    ngx_string("url.path"), ngx_string("url.query"),
-    ngx_string("url.scheme"), ngx_string("url.full"),
-    ngx_string("server.address"), ngx_string("server.port"),
-    ngx_string("client.address"), ngx_string("user_agent.original"),
-    ngx_string("network.protocol.version"),
-    ngx_string("http.response.status_code"),
-    ngx_string("http.request.resend_count"), ngx_string("error.type"),
-    ngx_null_string
-};
-
 /*
  * The main request's context.  An internal redirect zeroes r->ctx, so the
  * context is also kept as a pool cleanup's data and found there again.
@@ -1328,39 +1311,17 @@ ngx_http_edgetrace_attribute(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_edgetrace_loc_conf_t *elcf = conf;
 
     u_char                            *buf;
-    ngx_str_t                         *value, *r;
-    ngx_uint_t                         i;
+    ngx_str_t                         *value;
+    const char                        *err;
     ngx_http_edgetrace_attr_t         *a;
     ngx_http_compile_complex_value_t   ccv;
 
     value = cf->args->elts;
 
-    if (value[1].len == 0 || value[1].len > 255) {
+    if (et_attr_name_check(value[1].data, value[1].len, &err) != ET_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid attribute name \"%V\"", &value[1]);
+                           "invalid attribute name \"%V\": %s", &value[1], err);
         return NGX_CONF_ERROR;
-    }
-
-    for (i = 0; i < value[1].len; i++) {
-        if (value[1].data[i] <= ' ' || value[1].data[i] >= 0x7f) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid attribute name \"%V\"", &value[1]);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    for (r = ngx_http_edgetrace_reserved; r->len; r++) {
-        if ((r->data[r->len - 1] == '.'
-             && value[1].len > r->len
-             && ngx_strncmp(value[1].data, r->data, r->len) == 0)
-            || (r->len == value[1].len
-                && ngx_strncmp(value[1].data, r->data, r->len) == 0))
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "attribute name \"%V\" is reserved: "
-                               "the module sets it", &value[1]);
-            return NGX_CONF_ERROR;
-        }
     }
 
     if (elcf->attributes == NGX_CONF_UNSET_PTR) {

@@ -43,25 +43,9 @@ my $ngx = start_nginx(redis => $redis, workers => 2, conf => <<'EOF');
     }
 EOF
 
-# sends requests for "secs" seconds; returns (count, wrong answers, slowest)
-sub traffic {
-    my ($secs) = @_;
-    my ($n, $wrong, $slowest) = (0, 0, 0);
-    my $until = Time::HiRes::time() + $secs;
-    my @paths = (['/fast', 200], ['/api/x', 200], ['/missing', 404]);
+my @PATHS = (['/fast', 200], ['/api/x', 200], ['/missing', 404]);
 
-    while (Time::HiRes::time() < $until) {
-        my ($path, $want) = @{ $paths[$n % 3] };
-        my $t0 = Time::HiRes::time();
-        my $r = http_get($ngx->port, $path);
-        my $dt = Time::HiRes::time() - $t0;
-        $slowest = $dt if $dt > $slowest;
-        $wrong++ if $r->{status} != $want;
-        $n++;
-    }
-
-    return ($n, $wrong, $slowest);
-}
+sub send_traffic { Edgetrace::Test::traffic($ngx->port, $_[0], \@PATHS) }
 
 sub invariant {
     my ($what) = @_;
@@ -81,7 +65,7 @@ sub invariant {
 }
 
 # --- healthy
-my ($n, $wrong, $slowest) = traffic(1);
+my ($n, $wrong, $slowest) = send_traffic(1);
 ok($n > 20, "healthy: $n requests");
 is($wrong, 0, 'healthy: every answer as untraced');
 my $m = invariant('healthy');
@@ -91,21 +75,10 @@ is(stream_len($port), $m->{edgetrace_spans_exported_total},
    'healthy: the stream holds what was acknowledged');
 
 # --- stalled: DEBUG SLEEP 3 in a child, traffic meanwhile
-pipe(my $rd, my $wr) or die "pipe: $!";
-my $child = fork // die "fork: $!";
-if ($child == 0) {
-    close $rd;
-    my $t0 = Time::HiRes::time();
-    eval { Edgetrace::Test::redis($port)->debug('sleep', 3) };
-    print $wr Time::HiRes::time() - $t0, "\n";
-    close $wr;
-    POSIX::_exit(0);
-}
-close $wr;
+my $stall = stall_redis($port, 3);
 Time::HiRes::sleep(0.2);
-($n, $wrong, $slowest) = traffic(2.5);
-my $stalled = <$rd>;
-waitpid($child, 0);
+($n, $wrong, $slowest) = send_traffic(2.5);
+my $stalled = $stall->();
 ok($stalled && $stalled >= 2.9, sprintf('the stall happened (%.1fs)',
                                        $stalled // 0));
 ok($n > 20, "stalled: $n requests");
@@ -118,7 +91,7 @@ $m = invariant('after the stall');
 my $before = $m->{edgetrace_spans_exported_total};
 my $reconnects = $m->{edgetrace_redis_reconnects_total};
 Edgetrace::Test::stop_pid($redis->pid, 'KILL');
-($n, $wrong, $slowest) = traffic(1.5);
+($n, $wrong, $slowest) = send_traffic(1.5);
 ok($n > 20, "Redis killed: $n requests");
 is($wrong, 0, 'Redis killed: every answer as untraced');
 ok($slowest < 1, sprintf('Redis killed: no request held back (%.3fs)',
@@ -128,7 +101,7 @@ is($m->{edgetrace_redis_connected}, 0, 'Redis killed: no worker connected');
 
 # --- restarted on the same port: export resumes by itself
 $redis = start_redis(port => $port, args => \@debug);
-($n, $wrong) = traffic(1);
+($n, $wrong) = send_traffic(1);
 is($wrong, 0, 'Redis back: every answer as untraced');
 ok(wait_until(sub {
        $m = metrics($ngx->port);

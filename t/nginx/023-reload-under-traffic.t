@@ -39,16 +39,7 @@ my $ngx = start_nginx(redis => $redis, workers => 2, conf => <<'EOF');
     }
 EOF
 
-sub master_state {
-    my $pid = $ngx->pid;
-    opendir my $d, "/proc/$pid/fd" or die "/proc/$pid/fd: $!";
-    my $fds = grep { /^\d+$/ } readdir $d;
-    closedir $d;
-    my %s;
-    open my $fh, '<', "/proc/$pid/status" or die "/proc/$pid/status: $!";
-    while (<$fh>) { $s{$1} = $2 if /^(\w+):\s+(\d+)/ }
-    return { fds => $fds, threads => $s{Threads}, rss => $s{VmRSS} };
-}
+sub master_state { $ngx->proc_state }
 
 # one reload first: the master's own first-reload allocations settle
 ok($ngx->reload, 'first reload');
@@ -106,8 +97,10 @@ is(stream_len($redis->port), $m->{edgetrace_spans_exported_total},
    'the stream holds every exported span');
 
 my $after = master_state();
-is($after->{fds}, $before->{fds}, "master fds: $before->{fds} before, "
-                                  . "$after->{fds} after");
+# the master may still hold the channels of workers it has not reaped at
+# the first measure: a leak is growth
+ok($after->{fds} <= $before->{fds}, "master fds: $before->{fds} before, "
+                                    . "$after->{fds} after");
 is($after->{threads}, $before->{threads}, 'master threads: unchanged');
 if ($ENV{EDGETRACE_NGINX_PRELOAD}) {
     # AddressSanitizer keeps freed memory in quarantine: RSS says nothing

@@ -53,7 +53,8 @@ our @EXPORT_OK = qw(build_dir module_path free_port start_redis wait_port
                     stop_pid start_nginx nginx_t start_backend
                     backend_requests http_get redis stream_entries
                     stream_len metrics wait_until trace_spans new_trace_id
-                    new_span_id parse_traceparent keep_running);
+                    new_span_id parse_traceparent keep_running
+                    wait_exit traffic traced_request stall_redis);
 
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
@@ -184,6 +185,64 @@ sub stop_pid {
     return 0;
 }
 
+
+# wait_exit($pid, $timeout): waits for a process this test started to
+# exit; returns its wait status, or undef when it still runs
+sub wait_exit {
+    my ($pid, $timeout) = @_;
+    my $until = Time::HiRes::time() + ($timeout || 15);
+    while (Time::HiRes::time() < $until) {
+        my $r = waitpid($pid, POSIX::WNOHANG());
+        if ($r == $pid || $r == -1) {
+            my $status = $?;
+            _forget($pid);
+            return $status;
+        }
+        Time::HiRes::sleep(0.02);
+    }
+    return undef;
+}
+
+# stall_redis($port, $secs): DEBUG SLEEP in a child process (Redis must run
+# with --enable-debug-command local); returns a function that waits for it
+# and gives how long the stall lasted, in seconds
+sub stall_redis {
+    my ($port, $secs) = @_;
+    pipe(my $rd, my $wr) or die "pipe: $!";
+    my $child = fork // die "fork: $!";
+    if ($child == 0) {
+        close $rd;
+        my $t0 = Time::HiRes::time();
+        eval { redis($port)->debug('sleep', $secs) };
+        print $wr Time::HiRes::time() - $t0, "\n";
+        close $wr;
+        POSIX::_exit(0);
+    }
+    close $wr;
+    return sub {
+        my $took = <$rd>;
+        waitpid($child, 0);
+        return $took // 0;
+    };
+}
+
+# traffic($port, $secs, [[path, status], ...]): requests in turn for $secs
+# seconds; returns (count, answers with another status, slowest seconds)
+sub traffic {
+    my ($port, $secs, $paths) = @_;
+    my ($n, $wrong, $slowest) = (0, 0, 0);
+    my $until = Time::HiRes::time() + $secs;
+    while (Time::HiRes::time() < $until) {
+        my ($path, $want) = @{ $paths->[$n % @$paths] };
+        my $t0 = Time::HiRes::time();
+        my $r = http_get($port, $path);
+        my $dt = Time::HiRes::time() - $t0;
+        $slowest = $dt if $dt > $slowest;
+        $wrong++ if $r->{status} != $want;
+        $n++;
+    }
+    return ($n, $wrong, $slowest);
+}
 
 # ---------------------------------------------------------------------------
 # nginx
@@ -384,10 +443,9 @@ sub _cmdline {
 }
 
 
-package Edgetrace::Test::Nginx;
+package Edgetrace::Test::Server;
 
-use POSIX ();
-use Time::HiRes ();
+# what the nginx and httpd servers of the harness have alike
 
 sub port   { $_[0]{port} }
 sub pid    { $_[0]{pid} }
@@ -397,17 +455,11 @@ sub conf   { $_[0]{conf} }
 
 sub error_log { Edgetrace::Test::_slurp("$_[0]{prefix}/error.log") }
 
-# worker (and cache manager) processes: children of the master
-sub worker_pids {
-    my ($self) = @_;
-    return grep { Edgetrace::Test::_cmdline($_) =~ /^nginx: worker/ }
-           Edgetrace::Test::_children($self->{pid});
-}
-
-# lines of the error log that tell of a crashed worker
+# lines of the error log (and of sanitizer reports) that tell of a crashed
+# worker or child
 sub crashes {
     my ($self) = @_;
-    my @lines = grep { /exited on signal|core dumped|segmentation/i }
+    my @lines = grep { /exited on signal|exit signal|core dumped|segmentation/i }
                 split /\n/, $self->error_log;
     for my $f (glob "$self->{prefix}/asan.*") {
         push @lines, grep { /ERROR: AddressSanitizer|runtime error:/ }
@@ -420,6 +472,34 @@ sub crashes {
 }
 
 sub alive { kill 0, $_[0]{pid} }
+
+# the master's (parent's) descriptors, threads and RSS (kB), from /proc
+sub proc_state {
+    my ($self) = @_;
+    my $pid = $self->{pid};
+    opendir my $d, "/proc/$pid/fd" or die "/proc/$pid/fd: $!";
+    my $fds = grep { /^\d+$/ } readdir $d;
+    closedir $d;
+    my %s;
+    open my $fh, '<', "/proc/$pid/status" or die "/proc/$pid/status: $!";
+    while (<$fh>) { $s{$1} = $2 if /^(\w+):\s+(\d+)/ }
+    return { fds => $fds, threads => $s{Threads}, rss => $s{VmRSS} };
+}
+
+
+package Edgetrace::Test::Nginx;
+
+use POSIX ();
+use Time::HiRes ();
+
+our @ISA = ('Edgetrace::Test::Server');
+
+# worker (and cache manager) processes: children of the master
+sub worker_pids {
+    my ($self) = @_;
+    return grep { Edgetrace::Test::_cmdline($_) =~ /^nginx: worker/ }
+           Edgetrace::Test::_children($self->{pid});
+}
 
 # `nginx -s reload`: HUP to the master; waits until N new workers run and
 # (up to the timeout) until the old ones are gone.  Returns true when the
@@ -443,18 +523,9 @@ sub reload {
 sub quit {
     my ($self, %o) = @_;
     kill 'QUIT', $self->{pid};
-    my $until = Time::HiRes::time() + ($o{timeout} || 15);
-    while (Time::HiRes::time() < $until) {
-        my $r = waitpid($self->{pid}, POSIX::WNOHANG());
-        if ($r == $self->{pid} || $r == -1) {
-            my $status = $?;
-            Edgetrace::Test::_forget($self->{pid});
-            $self->{stopped} = 1;
-            return $status;
-        }
-        Time::HiRes::sleep(0.02);
-    }
-    return undef;
+    my $status = Edgetrace::Test::wait_exit($self->{pid}, $o{timeout});
+    $self->{stopped} = 1 if defined $status;
+    return $status;
 }
 
 sub stop {
@@ -883,6 +954,20 @@ sub stream_entries {
     return @out;
 }
 
+# traced_request($redis, $backend, $port, $path, $n, headers => [...],
+# method => ...): empties the stream and the backend's record, sends one
+# request, waits for $n entries; returns (the response, the entries)
+sub traced_request {
+    my ($redis, $backend, $port, $path, $n, %o) = @_;
+    $backend->clear if $backend;
+    redis($redis)->del(_key($o{key}));
+    my $r = http_get($port, $path, headers => $o{headers} || [],
+                     $o{method} ? (method => $o{method}) : ());
+    my @e = stream_entries($redis, $o{key}, count => $n,
+                           timeout => $o{timeout} // ($n ? 3 : 0.5));
+    return ($r, @e);
+}
+
 # trace_spans($redis_port, $trace_id, count => N, timeout => 3, key => K):
 # the entries of one trace, waiting until there are at least N
 sub trace_spans {
@@ -952,6 +1037,13 @@ END {
         }
     }
     $? = $rc;
+}
+
+# register_pid($pid, $name): a process started elsewhere (the CLI tests'
+# sink and tools) is stopped with the others when the test ends
+sub register_pid {
+    my ($pid, $name) = @_;
+    push @started, [$pid, $name];
 }
 
 1;

@@ -1,0 +1,212 @@
+/*
+ * edgetrace: reads the spans the edgetrace modules write to a Redis
+ * stream.  Global options, then a command: show, tail, top, export.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "et_cli.h"
+#include "et_stream.h"
+
+
+static const char  et_cli_usage[] =
+"Usage: edgetrace [--redis URL] [--stream KEY] [--timeout DURATION]\n"
+"                 COMMAND [ARGS...]\n"
+"\n"
+"Reads the spans the edgetrace nginx and httpd modules write to a Redis\n"
+"stream: shows traces, follows them live, summarises them, and forwards\n"
+"them to an OTLP or Zipkin collector.\n"
+"\n"
+"Commands:\n"
+"  show TRACE_ID   one trace as an indented tree, with timings\n"
+"  tail            new spans as they arrive, one line each\n"
+"  top             per service and span name: rate, errors, latency\n"
+"  export          forward spans to an OTLP/HTTP or Zipkin collector\n"
+"                  (a Redis consumer group: run several to share the work)\n"
+"\n"
+"Options:\n"
+"  --redis URL       redis://[[user]:password@]host[:port][/db] or\n"
+"                    unix:/path/to/redis.sock, as in the modules'\n"
+"                    configuration (default: $EDGETRACE_REDIS, or\n"
+"                    redis://127.0.0.1:6379)\n"
+"  --stream KEY      the stream (default: $EDGETRACE_STREAM, or\n"
+"                    edgetrace:spans)\n"
+"  --timeout DURATION\n"
+"                    Redis connect and command timeout (default 5s)\n"
+"  -h, --help        show this help and exit\n"
+"  -V, --version     show the version and exit\n"
+"\n"
+"Durations are a number and a unit: 250ms, 30s, 15m, 2h, 1d, 1h30m.\n"
+"Run 'edgetrace COMMAND --help' for a command's options.\n"
+"\n"
+"Exit status: 0 success, 1 error (Redis unreachable, trace not found),\n"
+"2 usage error, 3 the collector rejected spans (export).\n";
+
+
+int
+main(int argc, char **argv)
+{
+    int          i, rc;
+    size_t       len;
+    const char  *v, *err, *cmd;
+    et_cli_t     cli;
+
+    memset(&cli, 0, sizeof(et_cli_t));
+
+    cli.redis_text = getenv("EDGETRACE_REDIS");
+    cli.stream = getenv("EDGETRACE_STREAM");
+    cli.timeout_ns = 5 * ET_CLI_NS_PER_S;
+
+    if (cli.redis_text == NULL || cli.redis_text[0] == '\0') {
+        cli.redis_text = ET_REDIS_DEFAULT_URL;
+    }
+
+    if (cli.stream == NULL || cli.stream[0] == '\0') {
+        cli.stream = ET_STREAM_DEFAULT_KEY;
+    }
+
+    for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            fputs(et_cli_usage, stdout);
+            return ET_CLI_EXIT_OK;
+        }
+
+        if (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0)
+        {
+            printf("edgetrace %s\n", ET_CLI_VERSION);
+            return ET_CLI_EXIT_OK;
+        }
+
+        rc = et_cli_opt_value(argc, argv, &i, "--redis", &v);
+
+        if (rc == 1) {
+            cli.redis_text = v;
+            continue;
+        }
+
+        if (rc == 0) {
+            rc = et_cli_opt_value(argc, argv, &i, "--stream", &v);
+
+            if (rc == 1) {
+                if (v[0] == '\0') {
+                    et_cli_error("--stream: the key is empty");
+                    return ET_CLI_EXIT_USAGE;
+                }
+
+                cli.stream = v;
+                continue;
+            }
+        }
+
+        if (rc == 0) {
+            rc = et_cli_opt_value(argc, argv, &i, "--timeout", &v);
+
+            if (rc == 1) {
+                if (et_cli_opt_duration("--timeout", v, &cli.timeout_ns)
+                    != ET_OK)
+                {
+                    return ET_CLI_EXIT_USAGE;
+                }
+
+                if (cli.timeout_ns < ET_CLI_NS_PER_MS) {
+                    et_cli_error("--timeout must be at least 1ms");
+                    return ET_CLI_EXIT_USAGE;
+                }
+
+                continue;
+            }
+        }
+
+        if (rc == 0) {
+            et_cli_error("unknown option %s (see edgetrace --help)", argv[i]);
+        }
+
+        return ET_CLI_EXIT_USAGE;
+    }
+
+    if (i >= argc) {
+        fputs(et_cli_usage, stderr);
+        return ET_CLI_EXIT_USAGE;
+    }
+
+    if (et_redis_url_parse((const uint8_t *) cli.redis_text,
+                           strlen(cli.redis_text), &cli.redis, &err)
+        != ET_OK)
+    {
+        et_cli_error("invalid --redis \"%s\": %s", cli.redis_text, err);
+        return ET_CLI_EXIT_USAGE;
+    }
+
+    /* messages name the Redis they are about, never its password */
+    if (cli.redis.path[0]) {
+        snprintf(cli.redis_shown, sizeof(cli.redis_shown), "unix:%s",
+                 cli.redis.path);
+
+    } else {
+        snprintf(cli.redis_shown, sizeof(cli.redis_shown),
+                 "redis://%.64s%s%s%s%.64s%s:%d", cli.redis.user,
+                 cli.redis.password[0] ? ":***" : "",
+                 cli.redis.user[0] || cli.redis.password[0] ? "@" : "",
+                 strchr(cli.redis.host, ':') ? "[" : "", cli.redis.host,
+                 strchr(cli.redis.host, ':') ? "]" : "", cli.redis.port);
+
+        if (cli.redis.db) {
+            len = strlen(cli.redis_shown);
+            snprintf(cli.redis_shown + len, sizeof(cli.redis_shown) - len,
+                     "/%d", cli.redis.db);
+        }
+    }
+
+    cmd = argv[i];
+
+    /* the command sees its own name as argv[0] */
+    argc -= i;
+    argv += i;
+
+    if (strcmp(cmd, "show") == 0) {
+        return et_cli_show(&cli, argc, argv);
+    }
+
+    if (strcmp(cmd, "tail") == 0) {
+        return et_cli_tail(&cli, argc, argv);
+    }
+
+    if (strcmp(cmd, "top") == 0) {
+        return et_cli_top(&cli, argc, argv);
+    }
+
+    if (strcmp(cmd, "export") == 0) {
+        return et_cli_export(&cli, argc, argv);
+    }
+
+    if (strcmp(cmd, "help") == 0) {
+        if (argc > 1) {
+            char  *h[] = { argv[1], (char *) "--help", NULL };
+
+            if (strcmp(argv[1], "show") == 0) {
+                return et_cli_show(&cli, 2, h);
+            }
+
+            if (strcmp(argv[1], "tail") == 0) {
+                return et_cli_tail(&cli, 2, h);
+            }
+
+            if (strcmp(argv[1], "top") == 0) {
+                return et_cli_top(&cli, 2, h);
+            }
+
+            if (strcmp(argv[1], "export") == 0) {
+                return et_cli_export(&cli, 2, h);
+            }
+        }
+
+        fputs(et_cli_usage, stdout);
+        return ET_CLI_EXIT_OK;
+    }
+
+    et_cli_error("unknown command \"%s\" (see edgetrace --help)", cmd);
+
+    return ET_CLI_EXIT_USAGE;
+}

@@ -1,0 +1,215 @@
+/*
+ * edgetrace, the command-line tool: what its files share.
+ *
+ * The tool reads the stream the modules write (SPEC section 5).  Entries
+ * are parsed into et_cli_span_t, which points into the hiredis reply that
+ * holds them: a span lives as long as that reply.
+ */
+
+#ifndef ET_CLI_H
+#define ET_CLI_H
+
+
+#include <stdio.h>
+
+#include <hiredis/hiredis.h>
+
+#include "et_core.h"
+#include "et_redis_url.h"
+
+
+#define ET_CLI_VERSION      "0.1.0"
+
+#define ET_CLI_EXIT_OK      0
+#define ET_CLI_EXIT_ERROR   1
+#define ET_CLI_EXIT_USAGE   2
+#define ET_CLI_EXIT_REJECT  3
+
+#define ET_CLI_NS_PER_MS    1000000ULL
+#define ET_CLI_NS_PER_S     1000000000ULL
+
+
+/* the global options */
+typedef struct {
+    const char         *redis_text;
+    et_redis_url_t      redis;
+    char                redis_shown[400]; /* the URL, password hidden */
+    const char         *stream;
+    uint64_t            timeout_ns;   /* Redis connect and command timeout */
+} et_cli_t;
+
+
+/* why an entry is not an edgetrace span (version 1) */
+typedef enum {
+    ET_CLI_SPAN_OK = 0,
+    ET_CLI_SPAN_NOT_ENTRY,      /* not an id and an even list of fields */
+    ET_CLI_SPAN_VERSION,        /* "v" is not 1 */
+    ET_CLI_SPAN_MISSING,        /* a required field is absent */
+    ET_CLI_SPAN_DUPLICATE,      /* a known field appears twice */
+    ET_CLI_SPAN_TRACE_ID,       /* not 32 lowercase hex, or all zero */
+    ET_CLI_SPAN_SPAN_ID,        /* not 16 lowercase hex, or all zero */
+    ET_CLI_SPAN_PARENT_ID,      /* not 16 lowercase hex, or all zero */
+    ET_CLI_SPAN_KIND,           /* neither server nor client */
+    ET_CLI_SPAN_TIME,           /* not a decimal uint64, or end < start */
+    ET_CLI_SPAN_STATUS,         /* neither unset nor error */
+    ET_CLI_SPAN_EMPTY           /* an empty name or service.name */
+} et_cli_span_rc_e;
+
+
+#define ET_CLI_KIND_SERVER  0
+#define ET_CLI_KIND_CLIENT  1
+
+
+typedef struct {
+    et_str_t        id;           /* the entry id, "<ms>-<seq>" */
+    char            trace_id[33];
+    char            span_id[17];
+    char            parent_id[17];/* empty for a root span */
+    et_str_t        name;
+    et_str_t        service;
+    et_str_t        tracestate;   /* len 0 when absent */
+    int             kind;
+    int             error;
+    uint64_t        start_ns;
+    uint64_t        end_ns;
+    const et_str_t *fields;       /* field, value, field, value, ... */
+    size_t          nfields;      /* the number of strings in "fields" */
+} et_cli_span_t;
+
+
+/* ---- et_cli_span.c ---- */
+
+/*
+ * Parses an entry's "n" strings (field, value, ...) into "span", which
+ * keeps pointers into "fields" (they must outlive it).  Returns
+ * ET_CLI_SPAN_OK or why the entry is not a span; on failure "span" is
+ * garbage.  Pure: no allocation.
+ */
+et_cli_span_rc_e et_cli_span_parse(const et_str_t *id, const et_str_t *fields,
+    size_t n, et_cli_span_t *span);
+
+/* a short constant text for a result code ("wrong version") */
+const char *et_cli_span_reason(et_cli_span_rc_e rc);
+
+/* the value of attribute "name", or NULL */
+const et_str_t *et_cli_span_attr(const et_cli_span_t *span, const char *name);
+
+/* 1 for the fields of the entry format, which are not attributes */
+int et_cli_span_known_field(const et_str_t *f);
+
+/* 1 when "f" is an "event.<n>" field */
+int et_cli_span_event_field(const et_str_t *f);
+
+/* "p" of "len" bytes as a non-negative decimal int64; ET_ERROR otherwise */
+int et_cli_parse_int(const uint8_t *p, size_t len, int64_t *v);
+
+/* the millisecond part of an entry id; 0 when it is not one */
+uint64_t et_cli_entry_ms(const et_str_t *id);
+
+
+/* ---- et_cli_duration.c ---- */
+
+/*
+ * Parses a duration: one or more "<number><unit>" ("1h30m", "250ms",
+ * "1.5s"), units ns, us, ms, s, m, h, d; a bare number is seconds.
+ * ET_ERROR with a constant text in "err" when it is not one, or overflows.
+ */
+int et_cli_duration_parse(const char *s, uint64_t *ns, const char **err);
+
+/* writes "ns" as milliseconds with three decimals ("12.345ms") */
+char *et_cli_duration_ms(char *buf, size_t size, uint64_t ns);
+
+
+/* ---- et_cli_utf8.c ---- */
+
+/* the bytes et_cli_utf8_sanitize() may write for "len" bytes of input */
+#define ET_CLI_UTF8_MAX(len)  ((len) * 3)
+
+/*
+ * Copies "p" to "dst", each byte of an invalid UTF-8 sequence (overlong
+ * forms, surrogates, code points above U+10FFFF, truncated or stray
+ * continuation bytes) replaced by U+FFFD.  "dst" has
+ * ET_CLI_UTF8_MAX(len) bytes.  Returns the bytes written.
+ */
+size_t et_cli_utf8_sanitize(const uint8_t *p, size_t len, uint8_t *dst);
+
+/* 1 when "p" is valid UTF-8 */
+int et_cli_utf8_valid(const uint8_t *p, size_t len);
+
+/*
+ * Writes bytes for a terminal: valid printable UTF-8 as is, control
+ * characters and invalid bytes as \xNN, so no value can move the cursor
+ * or change the terminal's state.  Returns the columns written (a
+ * character each, four for an escape).
+ */
+size_t et_cli_print_safe(FILE *f, const uint8_t *p, size_t len);
+
+
+/* ---- et_cli_redis.c ---- */
+
+/*
+ * Connects and authenticates as the URL says; NULL with a message in
+ * "err" when that fails.  Commands time out after --timeout, plus
+ * "block_ns" for a connection whose commands block (XREAD BLOCK): Redis
+ * ends a block only to about 100ms.
+ */
+redisContext *et_cli_redis_connect(const et_cli_t *cli, uint64_t block_ns,
+    char *err, size_t size);
+
+/* the BLOCK of tail's XREAD and export's XREADGROUP */
+#define ET_CLI_BLOCK_MS  "1000"
+#define ET_CLI_BLOCK_NS  (1000 * ET_CLI_NS_PER_MS)
+
+/* reads the entries of an XRANGE/XREAD entry list */
+typedef int (*et_cli_entry_pt)(void *data, const et_cli_span_t *span,
+    et_cli_span_rc_e rc, const redisReply *entry);
+
+/*
+ * Calls "handler" for each entry of the array "list" (as XRANGE returns
+ * it).  Entries that are not spans are passed with their rc.  Returns
+ * the handler's first non-zero result, or 0.
+ */
+int et_cli_entries(const redisReply *list, et_cli_entry_pt handler,
+    void *data);
+
+/*
+ * Reads the stream from "since_ms" (entry ids are milliseconds) to its
+ * end with XRANGE in pages, calling "handler" per entry.  A handler may
+ * keep pointers into the replies: each page is handed to "keep" (which
+ * takes ownership, or frees it) when not NULL, and is freed otherwise.
+ */
+int et_cli_scan(redisContext *c, const et_cli_t *cli, uint64_t since_ms,
+    et_cli_entry_pt handler, void *data,
+    void (*keep)(void *data, redisReply *page), char *err, size_t size);
+
+/* the key attributes of a span on one line ("GET /x 200") */
+void et_cli_print_summary(FILE *f, const et_cli_span_t *span);
+
+/*
+ * Matches argv[*i] as "NAME VALUE" or "NAME=VALUE": 1 and "value" set
+ * (*i moved past the value), 0 when it is another argument, -1 (with a
+ * message) when the value is missing.
+ */
+int et_cli_opt_value(int argc, char **argv, int *i, const char *name,
+    const char **value);
+
+/* a duration option's value, or a usage message and ET_ERROR */
+int et_cli_opt_duration(const char *name, const char *value, uint64_t *ns);
+
+/* prints "edgetrace: <msg>" on stderr */
+void et_cli_error(const char *fmt, ...)
+#ifdef __GNUC__
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+
+
+/* ---- the subcommands ---- */
+
+int et_cli_show(et_cli_t *cli, int argc, char **argv);
+int et_cli_tail(et_cli_t *cli, int argc, char **argv);
+int et_cli_top(et_cli_t *cli, int argc, char **argv);
+int et_cli_export(et_cli_t *cli, int argc, char **argv);
+
+
+#endif /* ET_CLI_H */

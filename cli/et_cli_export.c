@@ -1,0 +1,1215 @@
+/*
+ * edgetrace export: a consumer-group forwarder from the stream to an
+ * OTLP/HTTP or Zipkin collector.
+ *
+ * At least once: a batch's entries are acknowledged (XACK) only after the
+ * collector answered 2xx.  What a forwarder read but did not acknowledge
+ * stays in the group's pending list: the same consumer reads it again when
+ * it restarts, and any other forwarder takes it over (XAUTOCLAIM) once it
+ * has been idle for --claim-idle.  Entries that are not spans are counted
+ * and acknowledged (they would block the group otherwise); pending entries
+ * trimmed away by MAXLEN are counted as lost.
+ */
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "et_cli.h"
+#include "et_cli_http.h"
+#include "et_cli_json.h"
+
+
+static const char  et_cli_export_usage[] =
+"Usage: edgetrace [GLOBAL OPTIONS] export (--otlp URL | --zipkin URL)\n"
+"                 [--group G] [--consumer C] [--batch N] [--once]\n"
+"                 [--claim-idle DURATION] [--http-timeout DURATION]\n"
+"                 [--from-now] [--header 'NAME: VALUE']...\n"
+"\n"
+"Forwards the spans of the stream to a collector, as a member of a Redis\n"
+"consumer group: run several forwarders with the same group to share the\n"
+"stream between them.  An entry is acknowledged only once the collector\n"
+"answered 2xx; until then it stays pending, and is read again by this\n"
+"consumer when it restarts, or taken over by another member of the group\n"
+"when it has been idle for --claim-idle.\n"
+"\n"
+"Collector (one of them; the URL is used exactly as given):\n"
+"  --otlp URL        OTLP/HTTP with JSON, e.g.\n"
+"                    http://127.0.0.1:4318/v1/traces\n"
+"  --zipkin URL      Zipkin v2 JSON, e.g.\n"
+"                    http://127.0.0.1:9411/api/v2/spans\n"
+"\n"
+"Options:\n"
+"  --group G         consumer group (default edgetrace-otlp or\n"
+"                    edgetrace-zipkin); created at the start of the\n"
+"                    stream when missing\n"
+"  --from-now        a group created now starts with new entries instead\n"
+"  --consumer C      this forwarder's name in the group (default\n"
+"                    HOSTNAME-PID); a forwarder restarted under the same\n"
+"                    name first resends what it left pending\n"
+"  --batch N         spans per request (default 200)\n"
+"  --once            deliver what is in the stream (and what other\n"
+"                    consumers left idle), then exit\n"
+"  --claim-idle DURATION\n"
+"                    take over entries another consumer has left pending\n"
+"                    this long (default 1m)\n"
+"  --http-timeout DURATION\n"
+"                    collector connect and request timeout (default 10s)\n"
+"  --header 'NAME: VALUE'\n"
+"                    an HTTP header sent with every request, e.g.\n"
+"                    'Authorization: Bearer TOKEN' (repeatable)\n"
+"  -h, --help        show this help and exit\n"
+"\n"
+"Collector down, or answering 5xx, 408 or 429: nothing is acknowledged,\n"
+"the batch is retried with a backoff (250ms doubling to 10s).  Any other\n"
+"4xx: the collector refuses the spans, retrying cannot help; the answer\n"
+"is shown, the entries stay pending and the forwarder exits with status\n"
+"3.  Redis unreachable: an error with --once, otherwise it reconnects.\n"
+"SIGINT or SIGTERM: the batch in flight is abandoned (it stays pending),\n"
+"the counts are printed, the exit status is 0.\n";
+
+
+#define ET_CLI_BACKOFF_MIN   (250 * ET_CLI_NS_PER_MS)
+#define ET_CLI_BACKOFF_MAX   (10 * ET_CLI_NS_PER_S)
+#define ET_CLI_REDIS_RETRY   (5 * ET_CLI_NS_PER_S)
+#define ET_CLI_REASONS_SHOWN 3
+#define ET_CLI_HEADERS       16
+
+
+typedef enum {
+    ET_CLI_DELIVERED = 0,
+    ET_CLI_REDIS_LOST,
+    ET_CLI_REJECTED,
+    ET_CLI_STOPPED,
+    ET_CLI_FAILED
+} et_cli_export_rc_e;
+
+
+typedef struct {
+    et_cli_t          *cli;
+    const char        *url;
+    int                zipkin;
+    const char        *group;
+    const char        *consumer;
+    size_t             batch;
+    int                once;
+    int                from_now;
+    uint64_t           claim_idle_ns;
+    uint64_t           http_timeout_ns;
+
+    redisContext      *c;
+    et_cli_http_t      http;
+
+    /* the batch being delivered: spans, and every id to acknowledge */
+    et_cli_span_t     *spans;
+    size_t             nspans;
+    const char       **ids;
+    size_t            *id_lens;
+    size_t             nids;
+    size_t             ids_size;
+    size_t             batch_invalid;
+    size_t             batch_trimmed;
+    char               reasons[512];
+    size_t             nreasons;
+
+    uint64_t           exported;
+    uint64_t           batches;
+    uint64_t           invalid;
+    uint64_t           trimmed;
+    uint64_t           claimed;
+    uint64_t           rejected;
+    uint64_t           partial;       /* OTLP partialSuccess.rejectedSpans */
+    uint64_t           http_failures;
+
+    int                own_pending_done;
+    char               own_cursor[64];
+    uint64_t           next_claim;
+    int                redis_down;
+    int                announced;
+} et_cli_export_t;
+
+
+static volatile sig_atomic_t  et_cli_stop;
+
+
+static void
+et_cli_export_signal(int signo)
+{
+    (void) signo;
+    et_cli_stop = 1;
+}
+
+
+static uint64_t
+et_cli_now(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (uint64_t) ts.tv_sec * ET_CLI_NS_PER_S + (uint64_t) ts.tv_nsec;
+}
+
+
+/* sleeps, cut short by SIGINT/SIGTERM */
+static void
+et_cli_sleep(uint64_t ns)
+{
+    struct timespec  ts;
+
+    ts.tv_sec = (time_t) (ns / ET_CLI_NS_PER_S);
+    ts.tv_nsec = (long) (ns % ET_CLI_NS_PER_S);
+
+    while (!et_cli_stop && nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+        /* void */
+    }
+}
+
+
+static void
+et_cli_export_lost(et_cli_export_t *ex, const char *what)
+{
+    if (!ex->redis_down) {
+        et_cli_error("export: Redis at %s: %s; reconnecting",
+                     ex->cli->redis_shown, what);
+    }
+
+    ex->redis_down = 1;
+    redisFree(ex->c);
+    ex->c = NULL;
+}
+
+
+/* a command whose reply is checked for errors; NULL: see ex->c */
+static redisReply *
+et_cli_export_cmd(et_cli_export_t *ex, int argc, const char **argv,
+    const size_t *lens, int *failed)
+{
+    redisReply  *r;
+
+    *failed = 0;
+    r = redisCommandArgv(ex->c, argc, argv, lens);
+
+    if (r == NULL) {
+        et_cli_export_lost(ex, ex->c->errstr);
+        *failed = 1;
+        return NULL;
+    }
+
+    if (r->type == REDIS_REPLY_ERROR) {
+        et_cli_error("export: %s on %s: %.*s", argv[0], ex->cli->stream,
+                     (int) (r->len < 300 ? r->len : 300), r->str);
+
+        /* the group (or the stream) was deleted under us: connecting
+         * again creates it, as at the start */
+        if (strncmp(r->str, "NOGROUP", 7) == 0) {
+            freeReplyObject(r);
+            redisFree(ex->c);
+            ex->c = NULL;
+            *failed = 1;
+            return NULL;
+        }
+
+        freeReplyObject(r);
+        *failed = 2;
+        return NULL;
+    }
+
+    return r;
+}
+
+
+static int
+et_cli_export_connect(et_cli_export_t *ex)
+{
+    int          failed;
+    char         err[512];
+    const char  *argv[6];
+    redisReply  *r;
+
+    ex->c = et_cli_redis_connect(ex->cli, ET_CLI_BLOCK_NS, err,
+                                 sizeof(err));
+
+    if (ex->c == NULL) {
+        if (ex->once || !ex->redis_down) {
+            et_cli_error("export: %s%s", err, ex->once ? "" : "; retrying");
+        }
+
+        ex->redis_down = 1;
+        return ET_ERROR;
+    }
+
+    argv[0] = "XGROUP";
+    argv[1] = "CREATE";
+    argv[2] = ex->cli->stream;
+    argv[3] = ex->group;
+    argv[4] = ex->from_now ? "$" : "0";
+    argv[5] = "MKSTREAM";
+
+    r = redisCommandArgv(ex->c, 6, argv, NULL);
+
+    if (r == NULL) {
+        et_cli_export_lost(ex, ex->c->errstr);
+        return ET_ERROR;
+    }
+
+    failed = r->type == REDIS_REPLY_ERROR
+             && strncmp(r->str, "BUSYGROUP", 9) != 0;
+
+    if (failed) {
+        et_cli_error("export: cannot create group %s on %s: %s", ex->group,
+                     ex->cli->stream, r->str);
+    }
+
+    freeReplyObject(r);
+
+    if (failed) {
+        /* not the connection: retrying cannot help (WRONGTYPE...) */
+        redisFree(ex->c);
+        ex->c = NULL;
+        return ET_DECLINED;
+    }
+
+    if (ex->redis_down) {
+        et_cli_error("export: Redis at %s is back", ex->cli->redis_shown);
+        ex->redis_down = 0;
+    }
+
+    /* said once the group exists: from now on nothing is missed */
+    if (!ex->once && !ex->announced) {
+        et_cli_error("export: forwarding %s to %s as %s in group %s",
+                     ex->cli->stream, ex->url, ex->consumer, ex->group);
+        ex->announced = 1;
+    }
+
+    /* what this consumer left pending is read again first */
+    ex->own_pending_done = 0;
+    strcpy(ex->own_cursor, "0");
+
+    return ET_OK;
+}
+
+
+static int
+et_cli_export_add_id(et_cli_export_t *ex, const et_str_t *id)
+{
+    size_t       n;
+    size_t      *lens;
+    const char **ids;
+
+    if (ex->nids == ex->ids_size) {
+        n = ex->ids_size ? ex->ids_size * 2 : 64;
+        ids = realloc(ex->ids, n * sizeof(char *));
+
+        if (ids == NULL) {
+            return ET_ERROR;
+        }
+
+        ex->ids = ids;
+        lens = realloc(ex->id_lens, n * sizeof(size_t));
+
+        if (lens == NULL) {
+            return ET_ERROR;
+        }
+
+        ex->id_lens = lens;
+        ex->ids_size = n;
+    }
+
+    ex->ids[ex->nids] = (const char *) id->data;
+    ex->id_lens[ex->nids] = id->len;
+    ex->nids++;
+
+    return ET_OK;
+}
+
+
+static int
+et_cli_export_entry(void *data, const et_cli_span_t *span,
+    et_cli_span_rc_e rc, const redisReply *entry)
+{
+    size_t            n;
+    et_str_t         *fields;
+    et_cli_export_t  *ex;
+
+    ex = data;
+
+    if (span->id.len == 0) {
+        /* no id: nothing to acknowledge either */
+        ex->batch_invalid++;
+        return 0;
+    }
+
+    if (et_cli_export_add_id(ex, &span->id) != ET_OK) {
+        return -1;
+    }
+
+    /* a pending entry deleted from the stream: [id, nil] */
+    if (entry->type == REDIS_REPLY_ARRAY && entry->elements == 2
+        && entry->element[1]->type == REDIS_REPLY_NIL)
+    {
+        ex->batch_trimmed++;
+        return 0;
+    }
+
+    if (rc != ET_CLI_SPAN_OK) {
+        ex->batch_invalid++;
+
+        if (ex->nreasons < ET_CLI_REASONS_SHOWN) {
+            n = strlen(ex->reasons);
+            snprintf(ex->reasons + n, sizeof(ex->reasons) - n, "%s%.*s: %s",
+                     n ? "; " : "", (int) (span->id.len < 40 ? span->id.len
+                                                             : 40),
+                     (const char *) span->id.data, et_cli_span_reason(rc));
+            ex->nreasons++;
+        }
+
+        return 0;
+    }
+
+    fields = malloc(span->nfields * sizeof(et_str_t));
+
+    if (fields == NULL) {
+        return -1;
+    }
+
+    memcpy(fields, span->fields, span->nfields * sizeof(et_str_t));
+    ex->spans[ex->nspans] = *span;
+    ex->spans[ex->nspans].fields = fields;
+    ex->nspans++;
+
+    return 0;
+}
+
+
+static void
+et_cli_export_clear(et_cli_export_t *ex)
+{
+    size_t  i;
+
+    for (i = 0; i < ex->nspans; i++) {
+        free((void *) ex->spans[i].fields);
+    }
+
+    ex->nspans = 0;
+    ex->nids = 0;
+    ex->batch_invalid = 0;
+    ex->batch_trimmed = 0;
+    ex->reasons[0] = '\0';
+    ex->nreasons = 0;
+}
+
+
+/*
+ * OTLP/HTTP: a 200 may carry {"partialSuccess": {"rejectedSpans": N,
+ * "errorMessage": "..."}}: the collector dropped N of the spans, and
+ * sending them again would not change its mind.  Counted and reported.
+ */
+static void
+et_cli_export_partial(et_cli_export_t *ex)
+{
+    json_t        *doc, *ps, *n, *msg;
+    int64_t        rejected;
+    const char    *text;
+    json_error_t   err;
+
+    if (ex->http.body_len == 0) {
+        return;
+    }
+
+    doc = json_loadb(ex->http.body, ex->http.body_len, 0, &err);
+    ps = json_object_get(doc, "partialSuccess");
+    n = json_object_get(ps, "rejectedSpans");
+    msg = json_object_get(ps, "errorMessage");
+
+    /* int64 in the protobuf JSON mapping: a string, or a number */
+    rejected = 0;
+
+    if (json_is_integer(n)) {
+        rejected = json_integer_value(n);
+
+    } else if (json_is_string(n)) {
+        text = json_string_value(n);
+
+        if (et_cli_parse_int((const uint8_t *) text, strlen(text), &rejected)
+            != ET_OK)
+        {
+            rejected = 0;
+        }
+    }
+
+    if (rejected > 0) {
+        ex->partial += (uint64_t) rejected;
+        et_cli_error("export: %s accepted the batch but rejected %lld of "
+                     "its %zu spans: %s", ex->url, (long long) rejected,
+                     ex->nspans, json_is_string(msg) ? json_string_value(msg)
+                                                     : "(no reason given)");
+    }
+
+    json_decref(doc);
+}
+
+
+static et_cli_export_rc_e
+et_cli_export_post(et_cli_export_t *ex)
+{
+    long         status;
+    char        *body, err[CURL_ERROR_SIZE + 64];
+    json_t      *doc;
+    size_t       len;
+    uint64_t     backoff, failures;
+
+    doc = ex->zipkin ? et_cli_zipkin(ex->spans, ex->nspans)
+                     : et_cli_otlp(ex->spans, ex->nspans);
+
+    if (doc == NULL) {
+        et_cli_error("export: out of memory");
+        return ET_CLI_FAILED;
+    }
+
+    body = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+
+    if (body == NULL) {
+        et_cli_error("export: out of memory");
+        return ET_CLI_FAILED;
+    }
+
+    len = strlen(body);
+    backoff = ET_CLI_BACKOFF_MIN;
+    failures = 0;
+
+    for ( ;; ) {
+        err[0] = '\0';
+        status = et_cli_http_post(&ex->http, body, len, err, sizeof(err));
+
+        if (status >= 200 && status < 300) {
+            if (failures) {
+                et_cli_error("export: %s accepted the batch after %llu "
+                             "failed attempt%s", ex->url,
+                             (unsigned long long) failures,
+                             failures == 1 ? "" : "s");
+            }
+
+            if (!ex->zipkin) {
+                et_cli_export_partial(ex);
+            }
+
+            free(body);
+            return ET_CLI_DELIVERED;
+        }
+
+        if (status != 0 && status != 408 && status != 429 && status < 500) {
+            et_cli_error("export: %s rejected %zu span%s: HTTP %ld%s%.*s; "
+                         "they stay pending in group %s (fix the collector "
+                         "or the URL, then run export again)", ex->url,
+                         ex->nspans, ex->nspans == 1 ? "" : "s", status,
+                         ex->http.body_len ? ": " : "",
+                         (int) ex->http.body_len, ex->http.body, ex->group);
+            ex->rejected += ex->nspans;
+            free(body);
+            return ET_CLI_REJECTED;
+        }
+
+        failures++;
+        ex->http_failures++;
+
+        if (status == 0) {
+            et_cli_error("export: %s: %s; nothing acknowledged, retrying "
+                         "in %llums", ex->url, err,
+                         (unsigned long long) (backoff / ET_CLI_NS_PER_MS));
+
+        } else {
+            et_cli_error("export: %s answered HTTP %ld%s%.*s; nothing "
+                         "acknowledged, retrying in %llums", ex->url, status,
+                         ex->http.body_len ? ": " : "",
+                         (int) (ex->http.body_len < 200 ? ex->http.body_len
+                                                        : 200),
+                         ex->http.body,
+                         (unsigned long long) (backoff / ET_CLI_NS_PER_MS));
+        }
+
+        et_cli_sleep(backoff);
+
+        if (et_cli_stop) {
+            free(body);
+            return ET_CLI_STOPPED;
+        }
+
+        backoff = backoff * 2 > ET_CLI_BACKOFF_MAX ? ET_CLI_BACKOFF_MAX
+                                                   : backoff * 2;
+    }
+}
+
+
+static et_cli_export_rc_e
+et_cli_export_ack(et_cli_export_t *ex)
+{
+    int           failed;
+    size_t        i, n, chunk;
+    size_t       *lens;
+    const char  **argv;
+    redisReply   *r;
+
+    chunk = ex->nids < 1000 ? ex->nids : 1000;
+    argv = malloc((chunk + 3) * sizeof(char *));
+    lens = malloc((chunk + 3) * sizeof(size_t));
+
+    if (argv == NULL || lens == NULL) {
+        free(argv);
+        free(lens);
+        et_cli_error("export: out of memory");
+        return ET_CLI_FAILED;
+    }
+
+    argv[0] = "XACK";
+    argv[1] = ex->cli->stream;
+    argv[2] = ex->group;
+    lens[0] = 4;
+    lens[1] = strlen(ex->cli->stream);
+    lens[2] = strlen(ex->group);
+
+    for (i = 0; i < ex->nids; i += n) {
+        n = ex->nids - i < chunk ? ex->nids - i : chunk;
+        memcpy(argv + 3, ex->ids + i, n * sizeof(char *));
+        memcpy(lens + 3, ex->id_lens + i, n * sizeof(size_t));
+
+        r = et_cli_export_cmd(ex, (int) n + 3, argv, lens, &failed);
+
+        if (r == NULL) {
+            free(argv);
+            free(lens);
+            return failed == 1 ? ET_CLI_REDIS_LOST : ET_CLI_FAILED;
+        }
+
+        freeReplyObject(r);
+    }
+
+    free(argv);
+    free(lens);
+
+    return ET_CLI_DELIVERED;
+}
+
+
+/* delivers and acknowledges the entries of "list" (an entry array) */
+static et_cli_export_rc_e
+et_cli_export_batch(et_cli_export_t *ex, const redisReply *list,
+    int claimed)
+{
+    et_cli_export_rc_e  rc;
+
+    et_cli_export_clear(ex);
+
+    if (list->elements > ex->batch) {
+        /* a reply holds at most COUNT entries: batch is the array size */
+        et_cli_error("export: Redis returned more entries than asked for");
+        return ET_CLI_FAILED;
+    }
+
+    if (et_cli_entries(list, et_cli_export_entry, ex) != 0) {
+        et_cli_error("export: out of memory");
+        return ET_CLI_FAILED;
+    }
+
+    if (claimed) {
+        ex->claimed += ex->nids - ex->batch_trimmed;
+    }
+
+    if (ex->batch_invalid) {
+        et_cli_error("export: skipped %zu %s (%s%s)", ex->batch_invalid,
+                     ex->batch_invalid == 1
+                     ? "entry that is not an edgetrace span"
+                     : "entries that are not edgetrace spans", ex->reasons,
+                     ex->batch_invalid > ex->nreasons ? "; ..." : "");
+    }
+
+    if (ex->batch_trimmed) {
+        et_cli_error("export: %zu pending entr%s had been trimmed from the "
+                     "stream (MAXLEN) before delivery: lost",
+                     ex->batch_trimmed,
+                     ex->batch_trimmed == 1 ? "y" : "ies");
+    }
+
+    if (ex->nspans) {
+        rc = et_cli_export_post(ex);
+
+        if (rc != ET_CLI_DELIVERED) {
+            return rc;
+        }
+    }
+
+    if (ex->nids) {
+        rc = et_cli_export_ack(ex);
+
+        if (rc != ET_CLI_DELIVERED) {
+            return rc;
+        }
+    }
+
+    /* counted once acknowledged: a batch resent after a crash counts once
+     * more, as it was sent once more */
+    ex->exported += ex->nspans;
+    ex->invalid += ex->batch_invalid;
+    ex->trimmed += ex->batch_trimmed;
+    ex->batches += ex->nspans != 0;
+
+    return ET_CLI_DELIVERED;
+}
+
+
+/*
+ * One XREADGROUP: this consumer's own pending entries first (from id 0,
+ * after a (re)start), then new ones.  *got: entries there were.
+ */
+static et_cli_export_rc_e
+et_cli_export_read(et_cli_export_t *ex, size_t *got)
+{
+    int                 argc, failed;
+    char                count[32];
+    const char         *argv[12];
+    redisReply         *r, *list, *last;
+    et_cli_export_rc_e  rc;
+
+    snprintf(count, sizeof(count), "%zu", ex->batch);
+
+    argc = 0;
+    argv[argc++] = "XREADGROUP";
+    argv[argc++] = "GROUP";
+    argv[argc++] = ex->group;
+    argv[argc++] = ex->consumer;
+    argv[argc++] = "COUNT";
+    argv[argc++] = count;
+
+    if (!ex->once && ex->own_pending_done) {
+        argv[argc++] = "BLOCK";
+        argv[argc++] = ET_CLI_BLOCK_MS;
+    }
+
+    argv[argc++] = "STREAMS";
+    argv[argc++] = ex->cli->stream;
+    argv[argc++] = ex->own_pending_done ? ">" : ex->own_cursor;
+
+    *got = 0;
+
+    r = et_cli_export_cmd(ex, argc, argv, NULL, &failed);
+
+    if (r == NULL) {
+        return failed == 1 ? ET_CLI_REDIS_LOST : ET_CLI_FAILED;
+    }
+
+    /* nil: nothing new (or the block timed out) */
+    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0
+        || r->element[0]->type != REDIS_REPLY_ARRAY
+        || r->element[0]->elements != 2
+        || r->element[0]->element[1]->type != REDIS_REPLY_ARRAY)
+    {
+        freeReplyObject(r);
+
+        if (!ex->own_pending_done) {
+            ex->own_pending_done = 1;
+        }
+
+        return ET_CLI_DELIVERED;
+    }
+
+    list = r->element[0]->element[1];
+    *got = list->elements;
+
+    if (!ex->own_pending_done) {
+        if (list->elements == 0) {
+            ex->own_pending_done = 1;
+            freeReplyObject(r);
+            return ET_CLI_DELIVERED;
+        }
+
+        /* the pending list is read in pages: go on after the last id */
+        last = list->element[list->elements - 1];
+
+        if (last->type == REDIS_REPLY_ARRAY && last->elements >= 1
+            && last->element[0]->type == REDIS_REPLY_STRING
+            && last->element[0]->len < sizeof(ex->own_cursor))
+        {
+            memcpy(ex->own_cursor, last->element[0]->str,
+                   last->element[0]->len);
+            ex->own_cursor[last->element[0]->len] = '\0';
+
+        } else {
+            ex->own_pending_done = 1;
+        }
+    }
+
+    rc = et_cli_export_batch(ex, list, 0);
+    freeReplyObject(r);
+
+    return rc;
+}
+
+
+/*
+ * A full XAUTOCLAIM pass: entries other consumers left pending longer
+ * than --claim-idle become this consumer's and are delivered.  Redis 7
+ * lists the ids of claimed entries that no longer exist (trimmed) in a
+ * third element and drops them from the pending list.
+ */
+static et_cli_export_rc_e
+et_cli_export_claim(et_cli_export_t *ex, size_t *got)
+{
+    int                 failed;
+    char                idle[32], count[32], cursor[64];
+    size_t              n;
+    const char         *argv[8];
+    redisReply         *r, *del;
+    et_cli_export_rc_e  rc;
+
+    snprintf(idle, sizeof(idle), "%llu",
+             (unsigned long long) (ex->claim_idle_ns / ET_CLI_NS_PER_MS));
+    snprintf(count, sizeof(count), "%zu", ex->batch);
+    strcpy(cursor, "0-0");
+    *got = 0;
+
+    do {
+        argv[0] = "XAUTOCLAIM";
+        argv[1] = ex->cli->stream;
+        argv[2] = ex->group;
+        argv[3] = ex->consumer;
+        argv[4] = idle;
+        argv[5] = cursor;
+        argv[6] = "COUNT";
+        argv[7] = count;
+
+        r = et_cli_export_cmd(ex, 8, argv, NULL, &failed);
+
+        if (r == NULL) {
+            return failed == 1 ? ET_CLI_REDIS_LOST : ET_CLI_FAILED;
+        }
+
+        if (r->type != REDIS_REPLY_ARRAY || r->elements < 2
+            || r->element[0]->type != REDIS_REPLY_STRING
+            || r->element[0]->len >= sizeof(cursor)
+            || r->element[1]->type != REDIS_REPLY_ARRAY)
+        {
+            et_cli_error("export: unexpected XAUTOCLAIM reply");
+            freeReplyObject(r);
+            return ET_CLI_FAILED;
+        }
+
+        memcpy(cursor, r->element[0]->str, r->element[0]->len);
+        cursor[r->element[0]->len] = '\0';
+
+        if (r->elements >= 3 && r->element[2]->type == REDIS_REPLY_ARRAY) {
+            del = r->element[2];
+            n = del->elements;
+
+            if (n) {
+                ex->trimmed += n;
+                et_cli_error("export: %zu pending entr%s left by another "
+                             "consumer had been trimmed from the stream "
+                             "(MAXLEN) before delivery: lost", n,
+                             n == 1 ? "y" : "ies");
+            }
+        }
+
+        *got += r->element[1]->elements;
+
+        if (r->element[1]->elements) {
+            rc = et_cli_export_batch(ex, r->element[1], 1);
+
+            if (rc != ET_CLI_DELIVERED) {
+                freeReplyObject(r);
+                return rc;
+            }
+        }
+
+        freeReplyObject(r);
+
+    } while (strcmp(cursor, "0-0") != 0 && !et_cli_stop);
+
+    return ET_CLI_DELIVERED;
+}
+
+
+/* leaves the group tidy: a consumer with nothing pending is removed */
+static void
+et_cli_export_leave(et_cli_export_t *ex)
+{
+    const char  *argv[7];
+    redisReply  *r;
+    int          empty;
+
+    if (ex->c == NULL) {
+        return;
+    }
+
+    argv[0] = "XPENDING";
+    argv[1] = ex->cli->stream;
+    argv[2] = ex->group;
+    argv[3] = "-";
+    argv[4] = "+";
+    argv[5] = "1";
+    argv[6] = ex->consumer;
+
+    r = redisCommandArgv(ex->c, 7, argv, NULL);
+
+    if (r == NULL) {
+        return;
+    }
+
+    empty = r->type == REDIS_REPLY_ARRAY && r->elements == 0;
+    freeReplyObject(r);
+
+    if (!empty) {
+        return;
+    }
+
+    argv[0] = "XGROUP";
+    argv[1] = "DELCONSUMER";
+    argv[2] = ex->cli->stream;
+    argv[3] = ex->group;
+    argv[4] = ex->consumer;
+
+    r = redisCommandArgv(ex->c, 5, argv, NULL);
+
+    if (r) {
+        freeReplyObject(r);
+    }
+}
+
+
+static int
+et_cli_export_run(et_cli_export_t *ex)
+{
+    int                 reading_new, crc;
+    size_t              got, claimed;
+    uint64_t            now, retry;
+    et_cli_export_rc_e  rc;
+
+    retry = ET_CLI_BACKOFF_MIN;
+
+    while (!et_cli_stop) {
+
+        if (ex->c == NULL) {
+            crc = et_cli_export_connect(ex);
+
+            if (crc != ET_OK) {
+                if (ex->once || crc == ET_DECLINED) {
+                    return ET_CLI_EXIT_ERROR;
+                }
+
+                et_cli_sleep(retry);
+                retry = retry * 2 > ET_CLI_REDIS_RETRY ? ET_CLI_REDIS_RETRY
+                                                       : retry * 2;
+                continue;
+            }
+
+            retry = ET_CLI_BACKOFF_MIN;
+        }
+
+        got = 0;
+        claimed = 0;
+        now = et_cli_now();
+        reading_new = 0;
+
+        if (ex->own_pending_done && now >= ex->next_claim) {
+            /* half the idle time: a dead consumer's entries wait at most
+             * one and a half times --claim-idle */
+            ex->next_claim = now + ex->claim_idle_ns / 2;
+            rc = et_cli_export_claim(ex, &claimed);
+
+        } else {
+            reading_new = ex->own_pending_done;
+            rc = et_cli_export_read(ex, &got);
+        }
+
+        switch (rc) {
+
+        case ET_CLI_DELIVERED:
+            break;
+
+        case ET_CLI_REDIS_LOST:
+            if (ex->once) {
+                return ET_CLI_EXIT_ERROR;
+            }
+
+            continue;
+
+        case ET_CLI_REJECTED:
+            return ET_CLI_EXIT_REJECT;
+
+        case ET_CLI_STOPPED:
+            return ET_CLI_EXIT_OK;
+
+        default:
+            return ET_CLI_EXIT_ERROR;
+        }
+
+        /* --once: done when neither new nor claimable entries are left */
+        if (ex->once && reading_new && got == 0) {
+            rc = et_cli_export_claim(ex, &claimed);
+
+            if (rc == ET_CLI_REJECTED) {
+                return ET_CLI_EXIT_REJECT;
+            }
+
+            if (rc != ET_CLI_DELIVERED) {
+                return ET_CLI_EXIT_ERROR;
+            }
+
+            if (claimed == 0) {
+                return ET_CLI_EXIT_OK;
+            }
+        }
+    }
+
+    return ET_CLI_EXIT_OK;
+}
+
+
+int
+et_cli_export(et_cli_t *cli, int argc, char **argv)
+{
+    int                i, rc;
+    char               err[512], host[256], consumer[300], *end;
+    size_t             nheaders;
+    const char        *v, *otlp, *zipkin, *headers[ET_CLI_HEADERS + 1];
+    struct sigaction   sa;
+    et_cli_export_t    ex;
+    unsigned long      n;
+
+    memset(&ex, 0, sizeof(et_cli_export_t));
+    ex.cli = cli;
+    ex.batch = 200;
+    ex.claim_idle_ns = 60 * ET_CLI_NS_PER_S;
+    ex.http_timeout_ns = 10 * ET_CLI_NS_PER_S;
+    otlp = NULL;
+    zipkin = NULL;
+    nheaders = 0;
+
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            fputs(et_cli_export_usage, stdout);
+            return ET_CLI_EXIT_OK;
+        }
+
+        if (strcmp(argv[i], "--once") == 0) {
+            ex.once = 1;
+            continue;
+        }
+
+        if (strcmp(argv[i], "--from-now") == 0) {
+            ex.from_now = 1;
+            continue;
+        }
+
+        if ((rc = et_cli_opt_value(argc, argv, &i, "--otlp", &v)) == 1) {
+            otlp = v;
+            continue;
+        }
+
+        if (rc == 0
+            && (rc = et_cli_opt_value(argc, argv, &i, "--zipkin", &v)) == 1)
+        {
+            zipkin = v;
+            continue;
+        }
+
+        if (rc == 0
+            && (rc = et_cli_opt_value(argc, argv, &i, "--header", &v)) == 1)
+        {
+            /* a header line, as curl -H takes it: no CR or LF inside */
+            if (strchr(v, ':') == NULL || v[0] == ':'
+                || strpbrk(v, "\r\n") != NULL)
+            {
+                et_cli_error("export: invalid --header \"%s\": "
+                             "\"Name: value\" expected", v);
+                return ET_CLI_EXIT_USAGE;
+            }
+
+            if (nheaders == ET_CLI_HEADERS) {
+                et_cli_error("export: at most %d --header options",
+                             ET_CLI_HEADERS);
+                return ET_CLI_EXIT_USAGE;
+            }
+
+            headers[nheaders++] = v;
+            continue;
+        }
+
+        if (rc == 0
+            && (rc = et_cli_opt_value(argc, argv, &i, "--group", &v)) == 1)
+        {
+            ex.group = v;
+            continue;
+        }
+
+        if (rc == 0
+            && (rc = et_cli_opt_value(argc, argv, &i, "--consumer", &v))
+               == 1)
+        {
+            ex.consumer = v;
+            continue;
+        }
+
+        if (rc == 0
+            && (rc = et_cli_opt_value(argc, argv, &i, "--batch", &v)) == 1)
+        {
+            errno = 0;
+            n = strtoul(v, &end, 10);
+
+            if (v[0] < '0' || v[0] > '9' || *end != '\0' || errno
+                || n == 0 || n > 10000)
+            {
+                et_cli_error("export: invalid --batch \"%s\": a number "
+                             "from 1 to 10000", v);
+                return ET_CLI_EXIT_USAGE;
+            }
+
+            ex.batch = n;
+            continue;
+        }
+
+        if (rc == 0
+            && (rc = et_cli_opt_value(argc, argv, &i, "--claim-idle", &v))
+               == 1)
+        {
+            if (et_cli_opt_duration("--claim-idle", v, &ex.claim_idle_ns)
+                != ET_OK)
+            {
+                return ET_CLI_EXIT_USAGE;
+            }
+
+            if (ex.claim_idle_ns < ET_CLI_NS_PER_MS) {
+                et_cli_error("export: --claim-idle must be at least 1ms");
+                return ET_CLI_EXIT_USAGE;
+            }
+
+            continue;
+        }
+
+        if (rc == 0
+            && (rc = et_cli_opt_value(argc, argv, &i, "--http-timeout", &v))
+               == 1)
+        {
+            if (et_cli_opt_duration("--http-timeout", v,
+                                    &ex.http_timeout_ns) != ET_OK)
+            {
+                return ET_CLI_EXIT_USAGE;
+            }
+
+            if (ex.http_timeout_ns < ET_CLI_NS_PER_MS) {
+                et_cli_error("export: --http-timeout must be at least 1ms");
+                return ET_CLI_EXIT_USAGE;
+            }
+
+            continue;
+        }
+
+        if (rc == 0) {
+            et_cli_error("export: unexpected argument \"%s\" "
+                         "(see edgetrace export --help)", argv[i]);
+        }
+
+        return ET_CLI_EXIT_USAGE;
+    }
+
+    if ((otlp == NULL) == (zipkin == NULL)) {
+        et_cli_error("export: give one collector, --otlp URL or "
+                     "--zipkin URL (see edgetrace export --help)");
+        return ET_CLI_EXIT_USAGE;
+    }
+
+    ex.url = otlp ? otlp : zipkin;
+    ex.zipkin = zipkin != NULL;
+
+    if (strncmp(ex.url, "http://", 7) != 0
+        && strncmp(ex.url, "https://", 8) != 0)
+    {
+        et_cli_error("export: \"%s\" is not an http:// or https:// URL",
+                     ex.url);
+        return ET_CLI_EXIT_USAGE;
+    }
+
+    if (ex.group == NULL) {
+        ex.group = ex.zipkin ? "edgetrace-zipkin" : "edgetrace-otlp";
+    }
+
+    if (ex.consumer == NULL) {
+        if (gethostname(host, sizeof(host)) != 0) {
+            strcpy(host, "edgetrace");
+        }
+
+        host[sizeof(host) - 1] = '\0';
+        snprintf(consumer, sizeof(consumer), "%s-%ld", host,
+                 (long) getpid());
+        ex.consumer = consumer;
+    }
+
+    if (ex.group[0] == '\0' || ex.consumer[0] == '\0') {
+        et_cli_error("export: empty --group or --consumer");
+        return ET_CLI_EXIT_USAGE;
+    }
+
+    ex.spans = malloc(ex.batch * sizeof(et_cli_span_t));
+
+    if (ex.spans == NULL) {
+        et_cli_error("export: out of memory");
+        return ET_CLI_EXIT_ERROR;
+    }
+
+    headers[nheaders] = NULL;
+
+    if (et_cli_http_init(&ex.http, ex.url, ex.http_timeout_ns, headers, err,
+                         sizeof(err)) != ET_OK)
+    {
+        et_cli_error("export: %s", err);
+        et_cli_http_free(&ex.http);
+        free(ex.spans);
+        return ET_CLI_EXIT_ERROR;
+    }
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = et_cli_export_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    rc = et_cli_export_run(&ex);
+
+    if (rc == ET_CLI_EXIT_OK) {
+        et_cli_export_leave(&ex);
+    }
+
+    if (ex.partial) {
+        snprintf(err, sizeof(err), " (%llu of them rejected by the "
+                 "collector)", (unsigned long long) ex.partial);
+
+    } else {
+        err[0] = '\0';
+    }
+
+    et_cli_error("export: %llu span%s exported in %llu batch%s%s; "
+                 "%llu invalid entr%s skipped; %llu entr%s trimmed before "
+                 "delivery; %llu entr%s taken over from other consumers",
+                 (unsigned long long) ex.exported, ex.exported == 1 ? "" : "s",
+                 (unsigned long long) ex.batches,
+                 ex.batches == 1 ? "" : "es", err,
+                 (unsigned long long) ex.invalid,
+                 ex.invalid == 1 ? "y" : "ies",
+                 (unsigned long long) ex.trimmed,
+                 ex.trimmed == 1 ? "y" : "ies",
+                 (unsigned long long) ex.claimed,
+                 ex.claimed == 1 ? "y" : "ies");
+
+    et_cli_export_clear(&ex);
+    free(ex.spans);
+    free(ex.ids);
+    free(ex.id_lens);
+    redisFree(ex.c);
+    et_cli_http_free(&ex.http);
+
+    return rc;
+}

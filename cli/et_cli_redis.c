@@ -1,0 +1,362 @@
+/*
+ * Talking to Redis: connecting as the modules do (the same URL syntax,
+ * AUTH, SELECT), and reading entries out of XRANGE / XREAD replies.
+ */
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "et_cli.h"
+
+
+#define ET_CLI_PAGE  "1000"
+
+
+void
+et_cli_error(const char *fmt, ...)
+{
+    va_list  ap;
+
+    fflush(stdout);
+    fputs("edgetrace: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+
+static struct timeval
+et_cli_tv(uint64_t ns)
+{
+    struct timeval  tv;
+
+    tv.tv_sec = (time_t) (ns / ET_CLI_NS_PER_S);
+    tv.tv_usec = (suseconds_t) (ns % ET_CLI_NS_PER_S / 1000);
+
+    return tv;
+}
+
+
+static int
+et_cli_redis_simple(redisContext *c, int argc, const char **argv,
+    char *err, size_t size)
+{
+    redisReply  *r;
+
+    r = redisCommandArgv(c, argc, argv, NULL);
+
+    if (r == NULL) {
+        snprintf(err, size, "%s failed: %s", argv[0], c->errstr);
+        return ET_ERROR;
+    }
+
+    if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(err, size, "%s failed: %.*s", argv[0],
+                 (int) (r->len < 200 ? r->len : 200), r->str);
+        freeReplyObject(r);
+        return ET_ERROR;
+    }
+
+    freeReplyObject(r);
+
+    return ET_OK;
+}
+
+
+redisContext *
+et_cli_redis_connect(const et_cli_t *cli, uint64_t block_ns, char *err,
+    size_t size)
+{
+    int                    argc;
+    char                   db[16];
+    const char            *argv[3];
+    redisContext          *c;
+    const et_redis_url_t  *url;
+
+    url = &cli->redis;
+
+    if (url->path[0]) {
+        c = redisConnectUnixWithTimeout(url->path, et_cli_tv(cli->timeout_ns));
+
+    } else {
+        c = redisConnectWithTimeout(url->host, url->port,
+                                    et_cli_tv(cli->timeout_ns));
+    }
+
+    if (c == NULL) {
+        snprintf(err, size, "cannot connect to Redis at %s: out of memory",
+                 cli->redis_shown);
+        return NULL;
+    }
+
+    if (c->err) {
+        snprintf(err, size, "cannot connect to Redis at %s: %s",
+                 cli->redis_shown, c->errstr);
+        redisFree(c);
+        return NULL;
+    }
+
+    if (redisSetTimeout(c, et_cli_tv(cli->timeout_ns + block_ns))
+        != REDIS_OK)
+    {
+        snprintf(err, size, "Redis at %s: cannot set a timeout: %s",
+                 cli->redis_shown, c->errstr);
+        redisFree(c);
+        return NULL;
+    }
+
+    if (url->password[0]) {
+        argc = 0;
+        argv[argc++] = "AUTH";
+
+        if (url->user[0]) {
+            argv[argc++] = url->user;
+        }
+
+        argv[argc++] = url->password;
+
+        if (et_cli_redis_simple(c, argc, argv, err, size) != ET_OK) {
+            redisFree(c);
+            return NULL;
+        }
+    }
+
+    if (url->db != 0) {
+        snprintf(db, sizeof(db), "%d", url->db);
+        argv[0] = "SELECT";
+        argv[1] = db;
+
+        if (et_cli_redis_simple(c, 2, argv, err, size) != ET_OK) {
+            redisFree(c);
+            return NULL;
+        }
+    }
+
+    return c;
+}
+
+
+static int
+et_cli_is_string(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS;
+}
+
+
+int
+et_cli_entries(const redisReply *list, et_cli_entry_pt handler, void *data)
+{
+    int               rc;
+    size_t            i, j, n;
+    et_str_t          id, *fields;
+    et_cli_span_t     span;
+    et_cli_span_rc_e  src;
+    redisReply       *e, *kv;
+
+    if (list == NULL || list->type != REDIS_REPLY_ARRAY) {
+        return 0;
+    }
+
+    fields = NULL;
+    n = 0;
+
+    for (i = 0; i < list->elements; i++) {
+        e = list->element[i];
+
+        id.len = 0;
+        id.data = NULL;
+        src = ET_CLI_SPAN_NOT_ENTRY;
+
+        if (e->type == REDIS_REPLY_ARRAY && e->elements == 2
+            && et_cli_is_string(e->element[0]))
+        {
+            id.len = e->element[0]->len;
+            id.data = (const uint8_t *) e->element[0]->str;
+            kv = e->element[1];
+
+            if (kv->type == REDIS_REPLY_ARRAY) {
+                if (kv->elements > n) {
+                    free(fields);
+                    n = kv->elements;
+                    fields = malloc(n * sizeof(et_str_t));
+
+                    if (fields == NULL) {
+                        et_cli_error("out of memory");
+                        return -1;
+                    }
+                }
+
+                for (j = 0; j < kv->elements; j++) {
+                    if (!et_cli_is_string(kv->element[j])) {
+                        break;
+                    }
+
+                    fields[j].len = kv->element[j]->len;
+                    fields[j].data = (const uint8_t *) kv->element[j]->str;
+                }
+
+                if (j == kv->elements) {
+                    src = et_cli_span_parse(&id, fields, j, &span);
+                }
+            }
+        }
+
+        if (src != ET_CLI_SPAN_OK) {
+            span.id = id;
+        }
+
+        rc = handler(data, &span, src, e);
+
+        if (rc != 0) {
+            free(fields);
+            return rc;
+        }
+    }
+
+    free(fields);
+
+    return 0;
+}
+
+
+/*
+ * The span's fields array must outlive the handler when a handler keeps
+ * spans: et_cli_entries() reuses one array, so keeping handlers copy
+ * what they need (see show and top).
+ */
+int
+et_cli_scan(redisContext *c, const et_cli_t *cli, uint64_t since_ms,
+    et_cli_entry_pt handler, void *data,
+    void (*keep)(void *data, redisReply *page), char *err, size_t size)
+{
+    int          rc;
+    char         start[64];
+    const char  *argv[6];
+    redisReply  *r, *last;
+
+    snprintf(start, sizeof(start), "%llu", (unsigned long long) since_ms);
+
+    for ( ;; ) {
+        argv[0] = "XRANGE";
+        argv[1] = cli->stream;
+        argv[2] = start;
+        argv[3] = "+";
+        argv[4] = "COUNT";
+        argv[5] = ET_CLI_PAGE;
+
+        r = redisCommandArgv(c, 6, argv, NULL);
+
+        if (r == NULL) {
+            snprintf(err, size, "XRANGE %s failed: %s", cli->stream,
+                     c->errstr);
+            return ET_ERROR;
+        }
+
+        if (r->type == REDIS_REPLY_ERROR) {
+            snprintf(err, size, "XRANGE %s failed: %.*s", cli->stream,
+                     (int) (r->len < 200 ? r->len : 200), r->str);
+            freeReplyObject(r);
+            return ET_ERROR;
+        }
+
+        if (r->type != REDIS_REPLY_ARRAY) {
+            snprintf(err, size, "XRANGE %s: unexpected reply", cli->stream);
+            freeReplyObject(r);
+            return ET_ERROR;
+        }
+
+        if (r->elements == 0) {
+            freeReplyObject(r);
+            return ET_OK;
+        }
+
+        rc = et_cli_entries(r, handler, data);
+
+        if (rc < 0) {
+            freeReplyObject(r);
+            snprintf(err, size, "out of memory");
+            return ET_ERROR;
+        }
+
+        /* the next page starts after the last entry (exclusive range) */
+        last = r->element[r->elements - 1];
+
+        if (last->type != REDIS_REPLY_ARRAY || last->elements < 1
+            || !et_cli_is_string(last->element[0])
+            || last->element[0]->len > sizeof(start) - 2)
+        {
+            snprintf(err, size, "XRANGE %s: unexpected reply", cli->stream);
+            freeReplyObject(r);
+            return ET_ERROR;
+        }
+
+        start[0] = '(';
+        memcpy(start + 1, last->element[0]->str, last->element[0]->len);
+        start[1 + last->element[0]->len] = '\0';
+
+        if (keep) {
+            keep(data, r);
+
+        } else {
+            freeReplyObject(r);
+        }
+
+        if (rc > 0) {
+            return ET_OK;
+        }
+    }
+}
+
+
+static void
+et_cli_print_attr(FILE *f, const et_cli_span_t *span, const char *name,
+    const char *before)
+{
+    const et_str_t  *v;
+
+    v = et_cli_span_attr(span, name);
+
+    if (v == NULL || v->len == 0) {
+        return;
+    }
+
+    fputs(before, f);
+    et_cli_print_safe(f, v->data, v->len);
+}
+
+
+void
+et_cli_print_summary(FILE *f, const et_cli_span_t *span)
+{
+    const et_str_t  *addr;
+
+    et_cli_print_attr(f, span, "http.request.method", " ");
+
+    if (span->kind == ET_CLI_KIND_SERVER) {
+        et_cli_print_attr(f, span, "url.path", " ");
+        et_cli_print_attr(f, span, "url.query", "?");
+
+    } else {
+        et_cli_print_attr(f, span, "url.full", " ");
+    }
+
+    et_cli_print_attr(f, span, "http.response.status_code", " ");
+
+    if (span->kind == ET_CLI_KIND_CLIENT) {
+        addr = et_cli_span_attr(span, "server.address");
+
+        if (addr != NULL) {
+            et_cli_print_attr(f, span, "server.address", " peer=");
+            et_cli_print_attr(f, span, "server.port", ":");
+        }
+
+        et_cli_print_attr(f, span, "http.request.resend_count", " resends=");
+    }
+
+    if (span->error) {
+        et_cli_print_attr(f, span, "error.type", " error=");
+    }
+}

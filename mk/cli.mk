@@ -1,0 +1,37 @@
+# build/edgetrace: the command-line tool (cli/), on the core and hiredis,
+# with libcurl for the collectors and jansson for their JSON.  Its unit
+# tests, t/unit/test_cli_*.c, link the tool's files but its main.
+
+CLI_SRCS     := $(wildcard cli/*.c)
+CLI_HDRS     := $(wildcard cli/*.h)
+CLI_OBJS     := $(patsubst cli/%.c,$(BUILD)/cli/%.o,$(CLI_SRCS))
+CLI_LIB_OBJS := $(filter-out $(BUILD)/cli/edgetrace.o,$(CLI_OBJS))
+CLI_CFLAGS    = $(CORE_CFLAGS) -D_GNU_SOURCE -Icli
+CLI_LIBS     := -lcurl -ljansson $(LIBS)
+
+.SECONDARY: $(CLI_OBJS)
+
+all: $(BUILD)/edgetrace
+
+$(BUILD)/cli/%.o: cli/%.c $(CLI_HDRS) $(CORE_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CLI_CFLAGS) -c -o $@ $<
+
+$(BUILD)/edgetrace: $(CLI_OBJS) $(CORE_OBJS)
+	$(CC) $(CLI_CFLAGS) -o $@ $(CLI_OBJS) $(CORE_OBJS) $(CLI_LIBS)
+
+# a shorter stem than the Makefile's $(BUILD)/unit/%: this rule wins
+$(BUILD)/unit/test_cli_%: t/unit/test_cli_%.c t/unit/tap.h $(CLI_LIB_OBJS) \
+                          $(CORE_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CLI_CFLAGS) -It/unit -o $@ $< $(CLI_LIB_OBJS) $(CORE_OBJS) \
+	    $(CLI_LIBS)
+
+# the tool's reading side under libFuzzer (make fuzz runs every fuzz_*)
+build/fuzz/fuzz_cli_%: fuzz/fuzz_cli_%.c $(CLI_SRCS) $(CLI_HDRS) \
+                       $(CORE_SRCS) $(CORE_HDRS)
+	@scripts/deps fuzz build
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -D_GNU_SOURCE -Icli -o $@ $< \
+	    $(filter-out cli/edgetrace.c,$(CLI_SRCS)) $(CORE_SRCS) \
+	    -lcurl -ljansson -lhiredis -lpthread

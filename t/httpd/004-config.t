@@ -1,0 +1,186 @@
+#!/usr/bin/perl
+# mod_edgetrace configuration: every directive merged parent to child with
+# a real unset state (EdgeTrace Off in a nested <Location> beats On above
+# it, and the reverse), virtual hosts with their own service.name,
+# EdgeTraceAttribute literals and expressions added up along the way, and
+# a clear startup error for every malformed or misplaced directive.
+
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+
+use Test::More;
+use Edgetrace::Test qw(:all);
+use Edgetrace::Httpd qw(:all);
+
+# --- startup errors: `apache2 -t` fails and says why
+my @errors = (
+    ['EdgeTrace maybe',                      qr/EdgeTrace.*On or Off/i],
+    ['EdgeTraceRedis rediss://h:1',          qr/rediss:\/\/ is not supported/],
+    ['EdgeTraceRedis redis://h:99999',       qr/EdgeTraceRedis.*port/i],
+    ['EdgeTraceRedis ftp://x',               qr/EdgeTraceRedis "ftp:\/\/x"/],
+    ['EdgeTraceStream k maxlen=x',           qr/EdgeTraceStream "maxlen=x"/],
+    ['EdgeTraceStream k bogus=1',            qr/EdgeTraceStream "bogus=1"/],
+    ['EdgeTraceStream ""',                   qr/EdgeTraceStream takes 1-2 arguments/],
+    ['EdgeTraceSample 1.5',                  qr/EdgeTraceSample "1.5"/],
+    ['EdgeTraceSample -0',                   qr/EdgeTraceSample "-0"/],
+    ['EdgeTraceSample nan',                  qr/EdgeTraceSample "nan"/],
+    ['EdgeTraceContext trust',               qr/EdgeTraceContext "trust"/],
+    ['EdgeTracePropagation w3c jaeger',      qr/EdgeTracePropagation "jaeger"/],
+    ['EdgeTracePropagation w3c w3c',         qr/"w3c" is given twice/],
+    ['EdgeTracePropagation',                 qr/EdgeTracePropagation needs/],
+    ['EdgeTraceAttribute trace_id x',        qr/"trace_id".*reserved/],
+    ['EdgeTraceAttribute event.0 x',         qr/"event\.0".*reserved/],
+    ['EdgeTraceAttribute "a b" x',           qr/"a b".*printable/],
+    ['EdgeTraceAttribute k "expr=%{"',       qr/cannot parse expression/],
+    ["EdgeTraceAttribute k 1\nEdgeTraceAttribute k 2",
+                                             qr/"k" is set twice/],
+    ['EdgeTraceSpanName "expr=%{FOO"',       qr/cannot parse expression/],
+    ['EdgeTraceServiceName ""',              qr/EdgeTraceServiceName takes one argument/],
+    ['EdgeTraceQueueSize 1x',                qr/EdgeTraceQueueSize "1x"/],
+    ['EdgeTraceQueueSize 1k',                qr/at least 4k/],
+    ['EdgeTraceValueMaxSize 100k',           qr/from 1 to 64k/],
+    ['EdgeTraceFlushInterval 2s',            qr/from 1ms to 1s/],
+    ['EdgeTraceFlushInterval fast',          qr/EdgeTraceFlushInterval "fast"/],
+    ['EdgeTraceRedisTimeout 0',              qr/EdgeTraceRedisTimeout "0"/],
+    ["<VirtualHost 127.0.0.1:%%PORT%%>\nEdgeTraceRedis redis://h\n</VirtualHost>",
+                                             qr/EdgeTraceRedis cannot occur within <VirtualHost>/],
+    ["<VirtualHost 127.0.0.1:%%PORT%%>\nEdgeTraceStream k\n</VirtualHost>",
+                                             qr/EdgeTraceStream cannot occur within <VirtualHost>/],
+    ["<Location />\nEdgeTraceRedis redis://h\n</Location>",
+                                             qr/EdgeTraceRedis not allowed in <Location> context/],
+    ["<Location />\nEdgeTraceServiceName x\n</Location>",
+                                             qr/EdgeTraceServiceName not allowed in <Location> context/],
+);
+
+for my $case (@errors) {
+    my ($conf, $want) = @$case;
+    my ($rc, $out) = httpd_t(conf => $conf);
+    (my $what = $conf) =~ s/\n/ | /g;
+    isnt($rc, 0, "refused: $what");
+    like($out, $want, "said why: $what") or diag $out;
+}
+
+my ($rc, $out) = httpd_t(conf => <<'EOF');
+EdgeTrace On
+EdgeTraceRedis unix:/run/redis.sock
+EdgeTraceStream traces maxlen=0
+EdgeTraceSample .25
+EdgeTracePropagation b3multi w3c
+EdgeTraceAttribute deployment.environment prod
+EdgeTraceQueueSize 16m
+EdgeTraceFlushInterval 250ms
+EdgeTraceRedisTimeout 2
+EOF
+is($rc, 0, 'a full valid configuration passes apache2 -t') or diag $out;
+
+($rc, $out) = httpd_t(conf => 'EdgeTrace On', main => '',
+                      module => 1);
+is($rc, 0, 'loaded before mod_proxy: fine');
+
+# --- merging, and attributes, under each MPM
+my $redis = start_redis();
+my $b = start_backend();
+
+for my $mpm (mpms()) {
+    my $h = start_httpd(mpm => $mpm, redis => $redis, files => {
+                            'ht/.htaccess' => "EdgeTrace Off\n",
+                            'ht/x.txt' => "x\n",
+                            'ht2/.htaccess' => "EdgeTraceSpanName from-htaccess\n"
+                                . "EdgeTraceAttribute app.dir "
+                                . "\"expr=%{REQUEST_URI}\"\n",
+                            'ht2/x.txt' => "x\n",
+                        }, conf => <<'EOF');
+EdgeTraceRedis redis://127.0.0.1:%%REDIS%%
+EdgeTraceFlushInterval 20ms
+EdgeTraceServiceName main-svc
+EdgeTrace On
+EdgeTraceAttribute deployment.environment test
+EdgeTraceAttribute tier main
+
+ProxyPass /ht !
+ProxyPass /ht2 !
+ProxyPass / http://127.0.0.1:%%BACKEND%%/
+<Directory "%%PREFIX%%/htdocs">
+    AllowOverride FileInfo
+</Directory>
+
+<Location /a>
+    EdgeTraceAttribute tier a
+    EdgeTraceAttribute client.ua "expr=%{HTTP_USER_AGENT}"
+    EdgeTraceAttribute http.route /a
+</Location>
+<Location /a/off>
+    EdgeTrace Off
+</Location>
+<Location /a/off/on>
+    EdgeTrace On
+</Location>
+<Location /rated>
+    EdgeTraceSample 0
+</Location>
+<Location /rated/inner>
+    EdgeTraceSpanName inner
+</Location>
+
+Listen 127.0.0.1:%%PORT2%%
+<VirtualHost 127.0.0.1:%%PORT2%%>
+    EdgeTraceServiceName vhost-svc
+    ProxyPass / http://127.0.0.1:%%BACKEND%%/
+</VirtualHost>
+EOF
+
+    my @s = spans($h->port, '/a/x', 2, ['User-Agent', "ua\xff\"x\\"]);
+    my ($srv) = grep { $_->{kind} eq 'server' } @s;
+    is($srv->{tier}, 'a', "$mpm: a child's attribute wins over its parent's");
+    is($srv->{'deployment.environment'}, 'test',
+       "$mpm: the parent's other attributes stay");
+    is($srv->{'client.ua'}, "ua\xff\"x\\", "$mpm: expression, bytes as sent");
+    is($srv->{'http.route'}, '/a', "$mpm: literal");
+    is($srv->{'service.name'}, 'main-svc', "$mpm: EdgeTraceServiceName");
+
+    @s = spans($h->port, '/a/off/x', 0);
+    is(scalar @s, 0, "$mpm: Off in a nested Location beats On above");
+
+    @s = spans($h->port, '/a/off/on/x', 2);
+    is(scalar @s, 2, "$mpm: On again deeper");
+    ($srv) = grep { $_->{kind} eq 'server' } @s;
+    is($srv && $srv->{tier}, 'a', "$mpm: attributes still merged deeper");
+
+    @s = spans($h->port, '/rated/inner', 0);
+    is(scalar @s, 0, "$mpm: EdgeTraceSample 0 inherited");
+    my ($up) = $b->wait_requests(1);
+    my @tp = Edgetrace::Test::Backend->header_values($up, 'traceparent');
+    like($tp[0] // '', qr/-02$/, "$mpm: unsampled, still propagated");
+
+    # .htaccess, with AllowOverride FileInfo as for mod_headers
+    my ($r, @e) = traced_request($redis, $b, $h->port, '/ht/x.txt', 0);
+    is($r->{status}, 200, "$mpm: .htaccess: served");
+    is(scalar @e, 0, "$mpm: EdgeTrace Off in .htaccess");
+    ($r, @e) = traced_request($redis, $b, $h->port, '/ht2/x.txt', 1);
+    is($e[0] && $e[0]{name}, 'from-htaccess',
+       "$mpm: EdgeTraceSpanName in .htaccess");
+    is($e[0] && $e[0]{'app.dir'}, '/ht2/x.txt',
+       "$mpm: EdgeTraceAttribute with an expression in .htaccess");
+
+    @s = spans($h->ports->{PORT2}, '/v', 2);
+    ($srv) = grep { $_->{kind} eq 'server' } @s;
+    is($srv && $srv->{'service.name'}, 'vhost-svc',
+       "$mpm: the virtual host's service.name");
+    is($srv && $srv->{'deployment.environment'}, 'test',
+       "$mpm: the main server's attributes reach the virtual host");
+
+    $h->stop;
+    is_deeply([$h->crashes], [], "$mpm: no crash");
+}
+
+sub spans {
+    my ($port, $path, $n, @headers) = @_;
+    my ($r, @e) = traced_request($redis, $b, $port, $path, $n,
+                                 headers => \@headers);
+    die "$path: $r->{status}" unless $r->{status} == 200;
+    return @e;
+}
+
+done_testing();
