@@ -82,18 +82,18 @@ static et_metrics_t   *ngx_http_edgetrace_metrics;
 
 
 static ngx_conf_enum_t  ngx_http_edgetrace_contexts[] = {
-    { ngx_string("extract"), NGX_HTTP_EDGETRACE_EXTRACT },
-    { ngx_string("inject"), NGX_HTTP_EDGETRACE_INJECT },
-    { ngx_string("propagate"), NGX_HTTP_EDGETRACE_PROPAGATE },
-    { ngx_string("ignore"), NGX_HTTP_EDGETRACE_IGNORE },
+    { ngx_string("extract"), ET_CONTEXT_EXTRACT },
+    { ngx_string("inject"), ET_CONTEXT_INJECT },
+    { ngx_string("propagate"), ET_CONTEXT_PROPAGATE },
+    { ngx_string("ignore"), ET_CONTEXT_IGNORE },
     { ngx_null_string, 0 }
 };
 
 
 static ngx_conf_enum_t  ngx_http_edgetrace_formats[] = {
-    { ngx_string("w3c"), NGX_HTTP_EDGETRACE_W3C },
-    { ngx_string("b3"), NGX_HTTP_EDGETRACE_B3 },
-    { ngx_string("b3multi"), NGX_HTTP_EDGETRACE_B3MULTI },
+    { ngx_string("w3c"), ET_PROP_W3C },
+    { ngx_string("b3"), ET_PROP_B3 },
+    { ngx_string("b3multi"), ET_PROP_B3MULTI },
     { ngx_null_string, 0 }
 };
 
@@ -345,8 +345,8 @@ ngx_http_edgetrace_traceparent(ngx_http_edgetrace_ctx_t *ctx)
     ngx_http_edgetrace_client_id(ctx);
 
     if (!ctx->has_traceparent) {
-        et_traceparent_write(ctx->traceparent, ctx->trace_id, ctx->client_id,
-                             ctx->flags);
+        et_traceparent_write(ctx->traceparent, ctx->trace.trace_id,
+                             ctx->client_id, ctx->trace.flags);
         ctx->has_traceparent = 1;
     }
 
@@ -464,6 +464,7 @@ ngx_http_edgetrace_decide(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx)
 {
     ngx_int_t                       rc;
     ngx_str_t                       v;
+    et_context_t                    parent;
     ngx_uint_t                      mode, i;
     ngx_conf_enum_t                *e;
     ngx_http_edgetrace_loc_conf_t  *elcf;
@@ -495,7 +496,7 @@ ngx_http_edgetrace_decide(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx)
     if (mode == NGX_HTTP_EDGETRACE_CTX_VAR) {
 
         /* a value that names no mode: inject, the one that trusts nothing */
-        mode = NGX_HTTP_EDGETRACE_INJECT;
+        mode = ET_CONTEXT_INJECT;
 
         if (ngx_http_complex_value(r, elcf->context_value, &v) == NGX_OK) {
             for (e = ngx_http_edgetrace_contexts, i = 0; e[i].name.len; i++) {
@@ -511,40 +512,22 @@ ngx_http_edgetrace_decide(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx)
 
     ctx->traced = 1;
     ctx->mode = mode;
-    ctx->writes = (mode == NGX_HTTP_EDGETRACE_INJECT
-                   || mode == NGX_HTTP_EDGETRACE_PROPAGATE);
+    ctx->writes = (mode == ET_CONTEXT_INJECT
+                   || mode == ET_CONTEXT_PROPAGATE);
 
-    rc = NGX_DECLINED;
+    rc = ET_DECLINED;
 
-    if (mode == NGX_HTTP_EDGETRACE_EXTRACT
-        || mode == NGX_HTTP_EDGETRACE_PROPAGATE)
-    {
-        rc = ngx_http_edgetrace_extract(r, ctx);
+    if (mode == ET_CONTEXT_EXTRACT || mode == ET_CONTEXT_PROPAGATE) {
+        rc = ngx_http_edgetrace_extract(r, ctx, &parent);
     }
 
-    if (rc == NGX_OK) {
-        ctx->has_parent = 1;
-
-    } else {
-        et_trace_id_new(ctx->trace_id);
-
-        /* NGX_DONE: the client decided sampling without giving ids (B3) */
-        if (rc != NGX_DONE) {
-            ctx->flags = et_sampler_sampled(&elcf->sampler, ctx->trace_id)
-                         ? ET_FLAG_SAMPLED : 0;
-        }
-
-        ctx->flags = (ctx->flags & ET_FLAG_SAMPLED) | ET_FLAG_RANDOM;
-    }
-
-    et_span_id_new(ctx->span_id);
-
-    ctx->sampled = (ctx->flags & ET_FLAG_SAMPLED) ? 1 : 0;
+    /* continued, or a new root (sampled by the client's B3 decision or ours) */
+    et_trace_begin(&ctx->trace, rc, &parent, &elcf->sampler);
 
     if (ngx_http_edgetrace_counters) {
         et_counter_add(&ngx_http_edgetrace_counters->requests, 1, 0);
 
-        if (ctx->sampled) {
+        if (ctx->trace.sampled) {
             et_counter_add(&ngx_http_edgetrace_counters->requests_sampled, 1,
                            0);
         }
@@ -660,8 +643,8 @@ ngx_http_edgetrace_precontent_handler(ngx_http_request_t *r)
     cl->ps.data = cl;
     r->post_subrequest = &cl->ps;
 
-    et_traceparent_write(cl->traceparent, ctx->trace_id, cl->span_id,
-                         ctx->flags);
+    et_traceparent_write(cl->traceparent, ctx->trace.trace_id, cl->span_id,
+                         ctx->trace.flags);
 
     cl->next = ctx->clients;
     ctx->clients = cl;
@@ -710,7 +693,7 @@ ngx_http_edgetrace_log_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_edgetrace_traced(r);
 
-    if (ctx == NULL || !ctx->sampled) {
+    if (ctx == NULL || !ctx->trace.sampled) {
         return NGX_OK;
     }
 
@@ -791,11 +774,11 @@ ngx_http_edgetrace_export_server(ngx_http_request_t *r,
     emcf = ngx_http_get_module_main_conf(r, ngx_http_edgetrace_module);
 
     ngx_memzero(&span, sizeof(et_span_t));
-    ngx_memcpy(span.trace_id, ctx->trace_id, ET_TRACE_ID_LEN);
-    ngx_memcpy(span.span_id, ctx->span_id, ET_SPAN_ID_LEN);
+    ngx_memcpy(span.trace_id, ctx->trace.trace_id, ET_TRACE_ID_LEN);
+    ngx_memcpy(span.span_id, ctx->trace.span_id, ET_SPAN_ID_LEN);
 
-    if (ctx->has_parent) {
-        ngx_memcpy(span.parent_id, ctx->parent_id, ET_SPAN_ID_LEN);
+    if (ctx->trace.has_parent) {
+        ngx_memcpy(span.parent_id, ctx->trace.parent_id, ET_SPAN_ID_LEN);
         span.has_parent = 1;
     }
 
@@ -803,7 +786,7 @@ ngx_http_edgetrace_export_server(ngx_http_request_t *r,
     span.start_ns = ctx->start_ns;
     span.end_ns = now > ctx->start_ns ? now : ctx->start_ns;
     span.service = &escf->service;
-    span.tracestate = ngx_http_edgetrace_et_str(ctx->tracestate);
+    span.tracestate = ngx_http_edgetrace_et_str(ctx->trace.tracestate);
 
     if (elcf->span_name
         && ngx_http_complex_value(r, elcf->span_name, &v) == NGX_OK)
@@ -923,15 +906,15 @@ ngx_http_edgetrace_export_client(ngx_http_edgetrace_ctx_t *ctx,
     escf = ngx_http_get_module_srv_conf(r, ngx_http_edgetrace_module);
 
     ngx_memzero(&span, sizeof(et_span_t));
-    ngx_memcpy(span.trace_id, ctx->trace_id, ET_TRACE_ID_LEN);
+    ngx_memcpy(span.trace_id, ctx->trace.trace_id, ET_TRACE_ID_LEN);
     ngx_memcpy(span.span_id, cl->span_id, ET_SPAN_ID_LEN);
-    ngx_memcpy(span.parent_id, ctx->span_id, ET_SPAN_ID_LEN);
+    ngx_memcpy(span.parent_id, ctx->trace.span_id, ET_SPAN_ID_LEN);
     span.has_parent = 1;
     span.kind = ET_SPAN_CLIENT;
     span.start_ns = cl->start_ns;
     span.end_ns = cl->end_ns > cl->start_ns ? cl->end_ns : cl->start_ns;
     span.name = ngx_http_edgetrace_et_str(r->method_name);
-    span.tracestate = ngx_http_edgetrace_et_str(ctx->tracestate);
+    span.tracestate = ngx_http_edgetrace_et_str(ctx->trace.tracestate);
     span.service = &escf->service;
 
     ngx_memzero(&req, sizeof(et_http_client_t));
@@ -1294,7 +1277,7 @@ ngx_http_edgetrace_propagation(ngx_conf_t *cf, ngx_command_t *cmd,
             }
         }
 
-        if (elcf->nformats == NGX_HTTP_EDGETRACE_FORMATS_MAX) {
+        if (elcf->nformats == ET_PROP_FORMATS_MAX) {
             return "has too many formats";
         }
 
@@ -1677,7 +1660,7 @@ ngx_http_edgetrace_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->context == NGX_CONF_UNSET_UINT) {
         conf->context = (prev->context == NGX_CONF_UNSET_UINT)
-                        ? NGX_HTTP_EDGETRACE_PROPAGATE : prev->context;
+                        ? ET_CONTEXT_PROPAGATE : prev->context;
         conf->context_value = prev->context_value;
     }
 
@@ -1691,7 +1674,7 @@ ngx_http_edgetrace_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->nformats == NGX_CONF_UNSET_UINT) {
         if (prev->nformats == NGX_CONF_UNSET_UINT) {
-            conf->formats[0] = NGX_HTTP_EDGETRACE_W3C;
+            conf->formats[0] = ET_PROP_W3C;
             conf->nformats = 1;
 
         } else {
