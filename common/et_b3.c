@@ -260,9 +260,9 @@ uint8_t *
 et_b3_write(uint8_t *dst, const uint8_t trace_id[ET_TRACE_ID_LEN],
     const uint8_t span_id[ET_SPAN_ID_LEN], uint8_t flags)
 {
-    dst = et_hex_encode(dst, trace_id, ET_TRACE_ID_LEN);
+    dst = et_hex_encode16(dst, trace_id);
     *dst++ = '-';
-    dst = et_hex_encode(dst, span_id, ET_SPAN_ID_LEN);
+    dst = et_hex_encode8(dst, span_id);
     *dst++ = '-';
     *dst++ = (flags & ET_FLAG_SAMPLED) ? '1' : '0';
 

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 
 #define ET_OK         0
@@ -48,6 +49,42 @@ typedef void (*et_log_pt)(void *data, int level, const char *msg,
 
 /* strips spaces and tabs around a header value (HTTP's OWS) */
 et_str_t et_str_trim_ows(const uint8_t *p, size_t len);
+
+
+/*
+ * Copies a short run of bytes without a call: most keys and values of a
+ * span are under 32 bytes, and a libc call costs more than the copy.  The
+ * fixed-size memcpy()s compile to single loads and stores, which may
+ * overlap but never go outside [src, src + len) or [dst, dst + len).
+ */
+static inline uint8_t *
+et_copy(uint8_t *dst, const uint8_t *src, size_t len)
+{
+    if (len >= 16) {
+        if (len > 32) {
+            memcpy(dst, src, len);
+
+        } else {
+            memcpy(dst, src, 16);
+            memcpy(dst + len - 16, src + len - 16, 16);
+        }
+
+    } else if (len >= 8) {
+        memcpy(dst, src, 8);
+        memcpy(dst + len - 8, src + len - 8, 8);
+
+    } else if (len >= 4) {
+        memcpy(dst, src, 4);
+        memcpy(dst + len - 4, src + len - 4, 4);
+
+    } else if (len) {
+        dst[0] = src[0];
+        dst[len / 2] = src[len / 2];
+        dst[len - 1] = src[len - 1];
+    }
+
+    return dst + len;
+}
 
 
 #endif /* ET_CORE_H */

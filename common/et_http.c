@@ -228,11 +228,10 @@ et_http_span_name(uint8_t *buf, size_t size, et_str_t method,
 {
     size_t  n;
 
-    n = method.len < size ? method.len : size;
+    /* a few bytes each, per span: et_copy(), not a libc call */
 
-    if (n) {
-        memcpy(buf, method.data, n);
-    }
+    n = method.len < size ? method.len : size;
+    et_copy(buf, method.data, n);
 
     if (route.len && n < size) {
         buf[n++] = ' ';
@@ -241,7 +240,7 @@ et_http_span_name(uint8_t *buf, size_t size, et_str_t method,
             route.len = size - n;
         }
 
-        memcpy(buf + n, route.data, route.len);
+        et_copy(buf + n, route.data, route.len);
         n += route.len;
     }
 

@@ -15,6 +15,8 @@
 #define ET_PROPAGATION_H
 
 
+#include <string.h>
+
 #include "et_core.h"
 #include "et_span.h"
 #include "et_sampler.h"
@@ -65,8 +67,10 @@ extern const et_prop_header_t  et_prop_headers[ET_HDRS];
 
 /* what a walk over a request's headers found */
 typedef struct {
-    unsigned    count[ET_HDRS];
-    et_str_t    first[ET_HDRS];
+    uint8_t     count[ET_HDRS];       /* saturates: "more than one" is all
+                                         that matters, and 33 tracestate
+                                         lines are too many */
+    et_str_t    first[ET_HDRS];       /* when count */
     et_str_t    states[ET_TRACESTATE_LINES];
 } et_prop_found_t;
 
@@ -104,11 +108,7 @@ int et_prop_context_parse(const uint8_t *p, size_t len);
 static inline void
 et_prop_found_init(et_prop_found_t *f)
 {
-    unsigned  k;
-
-    for (k = 0; k < ET_HDRS; k++) {
-        f->count[k] = 0;
-    }
+    memset(f->count, 0, sizeof(f->count));
 }
 
 
@@ -118,7 +118,11 @@ et_prop_found_add(et_prop_found_t *f, int k, const uint8_t *value,
 {
     unsigned  n;
 
-    n = f->count[k]++;
+    n = f->count[k];
+
+    if (n < 255) {
+        f->count[k] = (uint8_t) (n + 1);
+    }
 
     if (n == 0) {
         f->first[k].data = value;

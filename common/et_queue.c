@@ -111,7 +111,7 @@ et_queue_reserve(et_queue_t *q, size_t len)
         goto full;
     }
 
-    off = (size_t) (q->head_bytes % q->size);
+    off = q->head_off;
 
     if (off + len <= q->size) {
         return q->buf + off;
@@ -137,7 +137,7 @@ et_queue_commit(et_queue_t *q, uint8_t *p, size_t len)
     size_t  off, n;
 
     if (p == q->scratch) {
-        off = (size_t) (q->head_bytes % q->size);
+        off = q->head_off;
         n = q->size - off;
 
         /* reserved for more: what was written may fit before the end */
@@ -150,8 +150,20 @@ et_queue_commit(et_queue_t *q, uint8_t *p, size_t len)
         }
     }
 
-    q->lens[q->head_entries % q->nlens] = (uint32_t) len;
+    q->lens[q->head_slot] = (uint32_t) len;
     q->head_bytes += len;
+
+    /* the ring positions by addition: a division per span is not cheap */
+
+    q->head_off += len;
+
+    if (q->head_off >= q->size) {
+        q->head_off -= q->size;
+    }
+
+    if (++q->head_slot == q->nlens) {
+        q->head_slot = 0;
+    }
 
     /* release: the bytes and the length are visible before the entry */
     __atomic_store_n(&q->head_entries, q->head_entries + 1,
@@ -167,19 +179,26 @@ et_queue_commit(et_queue_t *q, uint8_t *p, size_t len)
 static void
 et_queue_see(et_queue_t *q)
 {
+    size_t    slot;
     uint64_t  head, seen, end;
 
     head = __atomic_load_n(&q->head_entries, __ATOMIC_ACQUIRE);
 
     seen = q->seen_entries;
+    slot = q->seen_slot;
     end = q->end_bytes;
 
     while (seen != head) {
-        end += q->lens[seen % q->nlens];
+        end += q->lens[slot];
         seen++;
+
+        if (++slot == q->nlens) {
+            slot = 0;
+        }
     }
 
     q->seen_entries = seen;
+    q->seen_slot = slot;
     q->end_bytes = end;
 }
 
@@ -221,7 +240,7 @@ et_queue_peek(et_queue_t *q, struct iovec iov[2], int *niov)
 size_t
 et_queue_consume(et_queue_t *q, size_t n)
 {
-    size_t    done, left, len;
+    size_t    done, left, len, slot;
     uint64_t  tail;
 
     if (n > q->end_bytes - q->tail_bytes) {
@@ -233,11 +252,12 @@ et_queue_consume(et_queue_t *q, size_t n)
     }
 
     tail = q->tail_entries;
+    slot = q->tail_slot;
     done = 0;
     left = n;
 
     while (left) {
-        len = q->lens[tail % q->nlens] - q->partial;
+        len = q->lens[slot] - q->partial;
 
         if (left < len) {
             q->partial += left;
@@ -248,7 +268,13 @@ et_queue_consume(et_queue_t *q, size_t n)
         q->partial = 0;
         tail++;
         done++;
+
+        if (++slot == q->nlens) {
+            slot = 0;
+        }
     }
+
+    q->tail_slot = slot;
 
     /* release: the lengths and bytes given back were read before this */
     __atomic_store_n(&q->tail_bytes, q->tail_bytes + n, __ATOMIC_RELEASE);
@@ -267,8 +293,12 @@ et_queue_skip_partial(et_queue_t *q)
         return 0;
     }
 
-    rest = q->lens[q->tail_entries % q->nlens] - q->partial;
+    rest = q->lens[q->tail_slot] - q->partial;
     q->partial = 0;
+
+    if (++q->tail_slot == q->nlens) {
+        q->tail_slot = 0;
+    }
 
     __atomic_store_n(&q->tail_bytes, q->tail_bytes + rest, __ATOMIC_RELEASE);
     __atomic_store_n(&q->tail_entries, q->tail_entries + 1, __ATOMIC_RELEASE);

@@ -34,6 +34,8 @@ typedef struct {
     /* producer side */
     uint64_t          head_bytes;
     uint64_t          head_entries;  /* published with release */
+    size_t            head_off;      /* head_bytes % size */
+    size_t            head_slot;     /* head_entries % nlens */
 
     /* consumer side */
     uint64_t          tail_bytes;    /* published with release */
@@ -41,6 +43,8 @@ typedef struct {
     uint64_t          seen_entries;  /* entries whose bytes are in end */
     uint64_t          end_bytes;     /* end of the bytes of seen entries */
     size_t            partial;       /* bytes of the first entry consumed */
+    size_t            tail_slot;     /* tail_entries % nlens */
+    size_t            seen_slot;     /* seen_entries % nlens */
 } et_queue_t;
 
 

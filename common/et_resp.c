@@ -22,6 +22,51 @@
 #define ET_RESP_BULK_MAX  (512 * 1024 * 1024)
 
 
+/*
+ * The common case: a whole bulk reply (an entry id) in the buffer,
+ * "$<len>\r\n", len bytes, "\r\n".  Returns its end, or NULL to leave it
+ * to the state machine, byte by byte: a reply cut between two reads, a
+ * length of more than 8 digits, anything malformed.
+ */
+static inline const uint8_t *
+et_resp_bulk(const uint8_t *p, const uint8_t *end)
+{
+    size_t          len;
+    const uint8_t  *q, *last;
+
+    /* entry ids are 3 to 41 bytes long: two digits, most of the time */
+    if (end - p >= 5
+        && (unsigned) (p[1] - '0') < 10 && (unsigned) (p[2] - '0') < 10
+        && p[3] == '\r' && p[4] == '\n')
+    {
+        len = (size_t) (p[1] - '0') * 10 + (size_t) (p[2] - '0');
+        q = p + 5;
+
+    } else {
+        len = 0;
+        q = p + 1;
+        last = (end - q > 8) ? q + 8 : end;
+
+        while (q < last && *q >= '0' && *q <= '9') {
+            len = len * 10 + (size_t) (*q++ - '0');
+        }
+
+        if (q == p + 1 || end - q < 2 || q[0] != '\r' || q[1] != '\n') {
+            return NULL;
+        }
+
+        q += 2;
+    }
+
+    if ((size_t) (end - q) < len + 2 || q[len] != '\r' || q[len + 1] != '\n')
+    {
+        return NULL;
+    }
+
+    return q + len + 2;
+}
+
+
 void
 et_resp_init(et_resp_t *rs)
 {
@@ -45,6 +90,17 @@ et_resp_scan(et_resp_t *rs, const uint8_t *p, size_t n, uint64_t *ok,
         switch (rs->state) {
 
         case ET_RESP_TYPE:
+
+            /* a run of entry ids, as a pipelined batch of XADD gets */
+            while (*p == '$' && (nl = et_resp_bulk(p, end)) != NULL) {
+                (*ok)++;
+                p = nl;
+
+                if (p == end) {
+                    return ET_OK;
+                }
+            }
+
             c = *p++;
 
             switch (c) {

@@ -170,38 +170,40 @@ et_dec_write(uint8_t *p, uint64_t v, size_t len)
 
 
 /*
- * Copies a short run of bytes without a call: most keys and values of a
- * span are under 32 bytes, and a libc call costs more than the copy.  The
- * fixed-size memcpy()s compile to single loads and stores, which may
- * overlap but never go outside [src, src + len) or [dst, dst + len).
+ * The digits of a number that is usually small (an argument count, a
+ * status, a port, milliseconds): no call, and no loop below 100.
  */
 static inline uint8_t *
-et_copy(uint8_t *dst, const uint8_t *src, size_t len)
+et_num_write(uint8_t *p, uint64_t v, size_t len)
 {
-    if (len >= 16) {
-        if (len > 32) {
-            memcpy(dst, src, len);
-
-        } else {
-            memcpy(dst, src, 16);
-            memcpy(dst + len - 16, src + len - 16, 16);
-        }
-
-    } else if (len >= 8) {
-        memcpy(dst, src, 8);
-        memcpy(dst + len - 8, src + len - 8, 8);
-
-    } else if (len >= 4) {
-        memcpy(dst, src, 4);
-        memcpy(dst + len - 4, src + len - 4, 4);
-
-    } else if (len) {
-        dst[0] = src[0];
-        dst[len / 2] = src[len / 2];
-        dst[len - 1] = src[len - 1];
+    if (v < 10) {
+        *p = (uint8_t) ('0' + v);
+        return p + 1;
     }
 
-    return dst + len;
+    if (v < 100) {
+        memcpy(p, &et_dec_pairs[v * 2], 2);
+        return p + 2;
+    }
+
+    if (v < 100000000) {
+        return et_dec_write32(p, (uint32_t) v, len);
+    }
+
+    return et_dec_write(p, v, len);
+}
+
+
+/* the 10 digits of a time's seconds, 10^9 <= v < 10^10 */
+static inline uint8_t *
+et_sec_write(uint8_t *p, uint64_t v)
+{
+    uint64_t  hi;
+
+    hi = v / 100000000;
+    memcpy(p, &et_dec_pairs[hi * 2], 2);
+
+    return et_dec_write8(p + 2, (uint32_t) (v - hi * 100000000));
 }
 
 
@@ -284,6 +286,69 @@ et_bulk_uint_write(uint8_t *p, uint64_t v)
 }
 
 
+/*
+ * start_ns and end_ns.  Times of this era (2001 to 2286) have 19 digits,
+ * 10 of seconds and 9 of nanoseconds, and the two times of a span nearly
+ * always share their seconds: those digits are written once and copied.
+ * Any other time takes the general path.
+ */
+
+#define ET_NS_PER_SEC   1000000000ULL
+#define ET_NS_MIN       (ET_NS_PER_SEC * ET_NS_PER_SEC)
+#define ET_NS_MAX       (10 * ET_NS_MIN)
+
+
+static inline uint8_t *
+et_ns_frac_write(uint8_t *p, uint32_t frac)
+{
+    *p++ = (uint8_t) ('0' + frac / 100000000);
+
+    return et_dec_write8(p, frac % 100000000);
+}
+
+
+static uint8_t *
+et_times_write(uint8_t *p, uint64_t start, uint64_t end)
+{
+    uint8_t   *sec;
+    uint64_t   ss, es;
+
+    if (start < ET_NS_MIN || start >= ET_NS_MAX
+        || end < ET_NS_MIN || end >= ET_NS_MAX)
+    {
+        p = et_cpylit(p, ET_F_START_NS);
+        p = et_bulk_uint_write(p, start);
+        p = et_cpylit(p, ET_F_END_NS);
+
+        return et_bulk_uint_write(p, end);
+    }
+
+    ss = start / ET_NS_PER_SEC;
+    es = end / ET_NS_PER_SEC;
+
+    p = et_cpylit(p, ET_F_START_NS "$19\r\n");
+    sec = p;
+    p = et_sec_write(p, ss);
+    p = et_ns_frac_write(p, (uint32_t) (start - ss * ET_NS_PER_SEC));
+
+    p = et_cpylit(p, "\r\n" ET_F_END_NS "$19\r\n");
+
+    if (es == ss) {
+        memcpy(p, sec, 10);
+        p += 10;
+
+    } else {
+        p = et_sec_write(p, es);
+    }
+
+    p = et_ns_frac_write(p, (uint32_t) (end - es * ET_NS_PER_SEC));
+    *p++ = '\r';
+    *p++ = '\n';
+
+    return p;
+}
+
+
 /* the magnitude of a signed value, INT64_MIN included */
 static inline uint64_t
 et_int_abs(int64_t v)
@@ -330,7 +395,7 @@ et_bulk_int_write(uint8_t *p, int64_t v)
         *p++ = '-';
     }
 
-    p = et_dec_write(p, u, d);
+    p = et_num_write(p, u, d);
     *p++ = '\r';
     *p++ = '\n';
 
@@ -395,7 +460,7 @@ et_event_num_write(uint8_t *p, int64_t v)
         return p;
     }
 
-    return et_dec_write(p, (uint64_t) v, et_dec_len((uint64_t) v));
+    return et_num_write(p, (uint64_t) v, et_dec_len((uint64_t) v));
 }
 
 
@@ -428,7 +493,7 @@ et_event_value_write(uint8_t *p, const et_stream_t *st, const et_try_t *t,
     size_t len)
 {
     *p++ = '$';
-    p = et_dec_write(p, len, et_dec_len(len));
+    p = et_num_write(p, len, et_dec_len(len));
     *p++ = '\r';
     *p++ = '\n';
 
@@ -636,6 +701,13 @@ et_entry_size(const et_stream_t *st, const et_span_t *span)
      + ET_LIT_LEN(ET_F_TRACESTATE) + ET_BULK_MAX)
 
 
+/* an event's value but its peer, its four numbers at their longest */
+#define ET_EVENT_MAX                                                          \
+    (ET_BULK_MAX + ET_LIT_LEN(ET_E_PEER) + ET_LIT_LEN(ET_E_STATUS)            \
+     + ET_LIT_LEN(ET_E_CONNECT) + ET_LIT_LEN(ET_E_HEADER)                     \
+     + ET_LIT_LEN(ET_E_RESPONSE) + 4 * 20)
+
+
 size_t
 et_entry_size_max(const et_stream_t *st, const et_span_t *span)
 {
@@ -659,8 +731,8 @@ et_entry_size_max(const et_stream_t *st, const et_span_t *span)
     }
 
     for (i = 0; i < span->ntries; i++) {
-        size += et_event_name_size(i)
-                + et_bulk_size(et_event_value_len(st, &span->tries[i]));
+        size += et_event_name_size(i) + ET_EVENT_MAX
+                + et_event_peer_len(st, &span->tries[i]);
     }
 
     return size;
@@ -679,7 +751,7 @@ et_entry_write(const et_stream_t *st, const et_span_t *span, uint8_t *dst)
     n = st->prefix_args + 2 * et_entry_fields(span);
 
     *p++ = '*';
-    p = et_dec_write(p, n, et_dec_len(n));
+    p = et_num_write(p, n, et_dec_len(n));
     *p++ = '\r';
     *p++ = '\n';
 
@@ -688,18 +760,18 @@ et_entry_write(const et_stream_t *st, const et_span_t *span, uint8_t *dst)
     p = et_cpylit(p, ET_F_V);
 
     p = et_cpylit(p, ET_F_TRACE_ID);
-    p = et_hex_encode(p, span->trace_id, ET_TRACE_ID_LEN);
+    p = et_hex_encode16(p, span->trace_id);
     *p++ = '\r';
     *p++ = '\n';
 
     p = et_cpylit(p, ET_F_SPAN_ID);
-    p = et_hex_encode(p, span->span_id, ET_SPAN_ID_LEN);
+    p = et_hex_encode8(p, span->span_id);
     *p++ = '\r';
     *p++ = '\n';
 
     if (span->has_parent) {
         p = et_cpylit(p, ET_F_PARENT_ID);
-        p = et_hex_encode(p, span->parent_id, ET_SPAN_ID_LEN);
+        p = et_hex_encode8(p, span->parent_id);
         *p++ = '\r';
         *p++ = '\n';
     }
@@ -714,10 +786,7 @@ et_entry_write(const et_stream_t *st, const et_span_t *span, uint8_t *dst)
         p = et_cpylit(p, ET_F_SERVER);
     }
 
-    p = et_cpylit(p, ET_F_START_NS);
-    p = et_bulk_uint_write(p, span->start_ns);
-    p = et_cpylit(p, ET_F_END_NS);
-    p = et_bulk_uint_write(p, span->end_ns);
+    p = et_times_write(p, span->start_ns, span->end_ns);
 
     if (span->status == ET_STATUS_ERROR) {
         p = et_cpylit(p, ET_F_ERROR);

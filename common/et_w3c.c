@@ -176,12 +176,14 @@ et_traceparent_write(uint8_t *dst, const uint8_t trace_id[ET_TRACE_ID_LEN],
     *dst++ = '0';
     *dst++ = '0';
     *dst++ = '-';
-    dst = et_hex_encode(dst, trace_id, ET_TRACE_ID_LEN);
+    dst = et_hex_encode16(dst, trace_id);
     *dst++ = '-';
-    dst = et_hex_encode(dst, span_id, ET_SPAN_ID_LEN);
+    dst = et_hex_encode8(dst, span_id);
     *dst++ = '-';
+    *dst++ = '0';
+    *dst++ = (uint8_t) ('0' + flags);
 
-    return et_hex_encode(dst, &flags, 1);
+    return dst;
 }
 
 

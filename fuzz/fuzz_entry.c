@@ -1,7 +1,8 @@
 /*
  * libFuzzer: the span-to-entry encoder fed arbitrary attribute bytes.  The
- * entry must be exactly et_entry_size() bytes and parse back, with hiredis's
- * own reader, as one command whose arguments are the values given (cut at
+ * entry must be exactly et_entry_size() bytes, within the bound
+ * et_entry_size_max(), and parse back, with hiredis's own reader, as one
+ * command whose arguments are the values given (cut at
  * value_max), so no byte can split the entry or add a field.
  */
 
@@ -48,8 +49,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     span.has_parent = data[0] & 1;
     span.kind = (data[0] >> 1) & 1;
     span.status = (data[0] >> 2) & 1;
+    /* small times, and 19-digit ones whose seconds may differ */
     span.start_ns = (uint64_t) data[0] * 1000003;
     span.end_ns = span.start_ns + data[1];
+
+    if (data[0] & 1) {
+        span.start_ns += 1700000000000000000ULL;
+        span.end_ns = span.start_ns + (uint64_t) data[1] * 7919993;
+    }
 
     data += 1 + ET_TRACE_ID_LEN + 2 * ET_SPAN_ID_LEN;
     size -= 1 + ET_TRACE_ID_LEN + 2 * ET_SPAN_ID_LEN;
@@ -107,6 +114,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     len = et_entry_size(&st, &span);
+
+    /* the queue reserves the bound: it must never be short */
+    if (et_entry_size_max(&st, &span) < len) {
+        __builtin_trap();
+    }
+
     buf = malloc(len);
     end = et_entry_write(&st, &span, buf);
 

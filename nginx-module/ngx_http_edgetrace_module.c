@@ -62,6 +62,19 @@ static ngx_int_t ngx_http_edgetrace_init_process(ngx_cycle_t *cycle);
 static void ngx_http_edgetrace_exit_process(ngx_cycle_t *cycle);
 
 
+/* a context with the pool cleanup that marks it, recycled by the worker */
+typedef struct ngx_http_edgetrace_holder_s  ngx_http_edgetrace_holder_t;
+
+struct ngx_http_edgetrace_holder_s {
+    ngx_pool_cleanup_t              cleanup;
+    ngx_http_edgetrace_ctx_t        ctx;
+    ngx_http_edgetrace_holder_t    *next;          /* when free */
+};
+
+
+static ngx_http_edgetrace_holder_t  *ngx_http_edgetrace_free;
+
+
 /* the worker's exporter and its counters slot */
 static et_exporter_t  *ngx_http_edgetrace_exporter;
 static et_counters_t  *ngx_http_edgetrace_counters;
@@ -69,18 +82,18 @@ static et_metrics_t   *ngx_http_edgetrace_metrics;
 
 
 static ngx_conf_enum_t  ngx_http_edgetrace_contexts[] = {
-    { ngx_string("extract"), NGX_HTTP_EDGETRACE_EXTRACT },
-    { ngx_string("inject"), NGX_HTTP_EDGETRACE_INJECT },
-    { ngx_string("propagate"), NGX_HTTP_EDGETRACE_PROPAGATE },
-    { ngx_string("ignore"), NGX_HTTP_EDGETRACE_IGNORE },
+    { ngx_string("extract"), ET_CONTEXT_EXTRACT },
+    { ngx_string("inject"), ET_CONTEXT_INJECT },
+    { ngx_string("propagate"), ET_CONTEXT_PROPAGATE },
+    { ngx_string("ignore"), ET_CONTEXT_IGNORE },
     { ngx_null_string, 0 }
 };
 
 
 static ngx_conf_enum_t  ngx_http_edgetrace_formats[] = {
-    { ngx_string("w3c"), NGX_HTTP_EDGETRACE_W3C },
-    { ngx_string("b3"), NGX_HTTP_EDGETRACE_B3 },
-    { ngx_string("b3multi"), NGX_HTTP_EDGETRACE_B3MULTI },
+    { ngx_string("w3c"), ET_PROP_W3C },
+    { ngx_string("b3"), ET_PROP_B3 },
+    { ngx_string("b3multi"), ET_PROP_B3MULTI },
     { ngx_null_string, 0 }
 };
 
@@ -272,7 +285,19 @@ ngx_http_edgetrace_get_ctx(ngx_http_request_t *r)
 static void
 ngx_http_edgetrace_cleanup(void *data)
 {
-    /* only a marker: the context lives in the pool */
+    ngx_http_edgetrace_holder_t  *holder;
+
+    /*
+     * Back to the worker's free list.  ngx_destroy_pool() reads this
+     * cleanup's "next" after the call, so the holder is only linked, never
+     * freed: the list is as long as the most requests ever traced at once.
+     */
+
+    holder = (ngx_http_edgetrace_holder_t *)
+                 ((u_char *) data - offsetof(ngx_http_edgetrace_holder_t, ctx));
+
+    holder->next = ngx_http_edgetrace_free;
+    ngx_http_edgetrace_free = holder;
 }
 
 
@@ -294,6 +319,38 @@ ngx_http_edgetrace_traced(ngx_http_request_t *r)
     }
 
     return ctx->traced ? ctx : NULL;
+}
+
+
+/*
+ * The client span id and the traceparent the main request's upstream gets
+ * (or would get), made when first needed: a request that reaches no
+ * upstream and whose $edgetrace_traceparent nobody reads never pays for
+ * them.
+ */
+
+static void
+ngx_http_edgetrace_client_id(ngx_http_edgetrace_ctx_t *ctx)
+{
+    if (!ctx->has_client_id) {
+        et_span_id_new(ctx->client_id);
+        ctx->has_client_id = 1;
+    }
+}
+
+
+u_char *
+ngx_http_edgetrace_traceparent(ngx_http_edgetrace_ctx_t *ctx)
+{
+    ngx_http_edgetrace_client_id(ctx);
+
+    if (!ctx->has_traceparent) {
+        et_traceparent_write(ctx->traceparent, ctx->trace.trace_id,
+                             ctx->client_id, ctx->trace.flags);
+        ctx->has_traceparent = 1;
+    }
+
+    return ctx->traceparent;
 }
 
 
@@ -323,6 +380,7 @@ ngx_http_edgetrace_server_rewrite_handler(ngx_http_request_t *r)
 {
     ngx_pool_cleanup_t             *cln;
     ngx_http_edgetrace_ctx_t       *ctx;
+    ngx_http_edgetrace_holder_t    *holder;
     ngx_http_edgetrace_srv_conf_t  *escf;
 
     if (r != r->main) {
@@ -335,15 +393,35 @@ ngx_http_edgetrace_server_rewrite_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_edgetrace_ctx_t));
-    if (cln == NULL) {
-        return NGX_DECLINED;
+    /*
+     * The context and the pool cleanup that marks it (what
+     * ngx_pool_cleanup_add() would allocate) are taken from the worker's
+     * recycled ones: a traced request takes no room in its own pool, which
+     * would otherwise often need one more block for them.  The cleanup
+     * gives the holder back when the pool is destroyed.
+     */
+
+    holder = ngx_http_edgetrace_free;
+
+    if (holder != NULL) {
+        ngx_http_edgetrace_free = holder->next;
+
+    } else {
+        holder = ngx_alloc(sizeof(ngx_http_edgetrace_holder_t),
+                           r->connection->log);
+        if (holder == NULL) {
+            return NGX_DECLINED;
+        }
     }
 
-    ctx = cln->data;
+    ctx = &holder->ctx;
     ngx_memzero(ctx, sizeof(ngx_http_edgetrace_ctx_t));
 
+    cln = &holder->cleanup;
     cln->handler = ngx_http_edgetrace_cleanup;
+    cln->data = ctx;
+    cln->next = r->pool->cleanup;
+    r->pool->cleanup = cln;
     ctx->request = r;
     ctx->start_ns = et_clock_now_ns();
 
@@ -386,6 +464,7 @@ ngx_http_edgetrace_decide(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx)
 {
     ngx_int_t                       rc;
     ngx_str_t                       v;
+    et_context_t                    parent;
     ngx_uint_t                      mode, i;
     ngx_conf_enum_t                *e;
     ngx_http_edgetrace_loc_conf_t  *elcf;
@@ -417,7 +496,7 @@ ngx_http_edgetrace_decide(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx)
     if (mode == NGX_HTTP_EDGETRACE_CTX_VAR) {
 
         /* a value that names no mode: inject, the one that trusts nothing */
-        mode = NGX_HTTP_EDGETRACE_INJECT;
+        mode = ET_CONTEXT_INJECT;
 
         if (ngx_http_complex_value(r, elcf->context_value, &v) == NGX_OK) {
             for (e = ngx_http_edgetrace_contexts, i = 0; e[i].name.len; i++) {
@@ -433,44 +512,22 @@ ngx_http_edgetrace_decide(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx)
 
     ctx->traced = 1;
     ctx->mode = mode;
-    ctx->writes = (mode == NGX_HTTP_EDGETRACE_INJECT
-                   || mode == NGX_HTTP_EDGETRACE_PROPAGATE);
+    ctx->writes = (mode == ET_CONTEXT_INJECT
+                   || mode == ET_CONTEXT_PROPAGATE);
 
-    rc = NGX_DECLINED;
+    rc = ET_DECLINED;
 
-    if (mode == NGX_HTTP_EDGETRACE_EXTRACT
-        || mode == NGX_HTTP_EDGETRACE_PROPAGATE)
-    {
-        rc = ngx_http_edgetrace_extract(r, ctx);
+    if (mode == ET_CONTEXT_EXTRACT || mode == ET_CONTEXT_PROPAGATE) {
+        rc = ngx_http_edgetrace_extract(r, ctx, &parent);
     }
 
-    if (rc == NGX_OK) {
-        ctx->has_parent = 1;
-
-    } else {
-        et_trace_id_new(ctx->trace_id);
-
-        /* NGX_DONE: the client decided sampling without giving ids (B3) */
-        if (rc != NGX_DONE) {
-            ctx->flags = et_sampler_sampled(&elcf->sampler, ctx->trace_id)
-                         ? ET_FLAG_SAMPLED : 0;
-        }
-
-        ctx->flags = (ctx->flags & ET_FLAG_SAMPLED) | ET_FLAG_RANDOM;
-    }
-
-    et_span_id_new(ctx->span_id);
-    et_span_id_new(ctx->client_id);
-
-    ctx->sampled = (ctx->flags & ET_FLAG_SAMPLED) ? 1 : 0;
-
-    et_traceparent_write(ctx->traceparent, ctx->trace_id, ctx->client_id,
-                         ctx->flags);
+    /* continued, or a new root (sampled by the client's B3 decision or ours) */
+    et_trace_begin(&ctx->trace, rc, &parent, &elcf->sampler);
 
     if (ngx_http_edgetrace_counters) {
         et_counter_add(&ngx_http_edgetrace_counters->requests, 1, 0);
 
-        if (ctx->sampled) {
+        if (ctx->trace.sampled) {
             et_counter_add(&ngx_http_edgetrace_counters->requests_sampled, 1,
                            0);
         }
@@ -522,15 +579,15 @@ ngx_http_edgetrace_start_client(ngx_http_request_t *r,
 
         ctx->client_first = n;
         et_span_id_new(ctx->client_id);
-        et_traceparent_write(ctx->traceparent, ctx->trace_id, ctx->client_id,
-                             ctx->flags);
+        ctx->has_traceparent = 0;
     }
 
+    ngx_http_edgetrace_client_id(ctx);
     ctx->client_start_ns = et_clock_now_ns();
 
     if (ctx->writes) {
         (void) ngx_http_edgetrace_inject(r, ctx, ctx->client_id,
-                                         ctx->traceparent, 0);
+                                   ngx_http_edgetrace_traceparent(ctx), 0);
     }
 
     return NGX_DECLINED;
@@ -586,8 +643,8 @@ ngx_http_edgetrace_precontent_handler(ngx_http_request_t *r)
     cl->ps.data = cl;
     r->post_subrequest = &cl->ps;
 
-    et_traceparent_write(cl->traceparent, ctx->trace_id, cl->span_id,
-                         ctx->flags);
+    et_traceparent_write(cl->traceparent, ctx->trace.trace_id, cl->span_id,
+                         ctx->trace.flags);
 
     cl->next = ctx->clients;
     ctx->clients = cl;
@@ -636,7 +693,7 @@ ngx_http_edgetrace_log_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_edgetrace_traced(r);
 
-    if (ctx == NULL || !ctx->sampled) {
+    if (ctx == NULL || !ctx->trace.sampled) {
         return NGX_OK;
     }
 
@@ -717,11 +774,11 @@ ngx_http_edgetrace_export_server(ngx_http_request_t *r,
     emcf = ngx_http_get_module_main_conf(r, ngx_http_edgetrace_module);
 
     ngx_memzero(&span, sizeof(et_span_t));
-    ngx_memcpy(span.trace_id, ctx->trace_id, ET_TRACE_ID_LEN);
-    ngx_memcpy(span.span_id, ctx->span_id, ET_SPAN_ID_LEN);
+    ngx_memcpy(span.trace_id, ctx->trace.trace_id, ET_TRACE_ID_LEN);
+    ngx_memcpy(span.span_id, ctx->trace.span_id, ET_SPAN_ID_LEN);
 
-    if (ctx->has_parent) {
-        ngx_memcpy(span.parent_id, ctx->parent_id, ET_SPAN_ID_LEN);
+    if (ctx->trace.has_parent) {
+        ngx_memcpy(span.parent_id, ctx->trace.parent_id, ET_SPAN_ID_LEN);
         span.has_parent = 1;
     }
 
@@ -729,7 +786,7 @@ ngx_http_edgetrace_export_server(ngx_http_request_t *r,
     span.start_ns = ctx->start_ns;
     span.end_ns = now > ctx->start_ns ? now : ctx->start_ns;
     span.service = &escf->service;
-    span.tracestate = ngx_http_edgetrace_et_str(ctx->tracestate);
+    span.tracestate = ngx_http_edgetrace_et_str(ctx->trace.tracestate);
 
     if (elcf->span_name
         && ngx_http_complex_value(r, elcf->span_name, &v) == NGX_OK)
@@ -849,15 +906,15 @@ ngx_http_edgetrace_export_client(ngx_http_edgetrace_ctx_t *ctx,
     escf = ngx_http_get_module_srv_conf(r, ngx_http_edgetrace_module);
 
     ngx_memzero(&span, sizeof(et_span_t));
-    ngx_memcpy(span.trace_id, ctx->trace_id, ET_TRACE_ID_LEN);
+    ngx_memcpy(span.trace_id, ctx->trace.trace_id, ET_TRACE_ID_LEN);
     ngx_memcpy(span.span_id, cl->span_id, ET_SPAN_ID_LEN);
-    ngx_memcpy(span.parent_id, ctx->span_id, ET_SPAN_ID_LEN);
+    ngx_memcpy(span.parent_id, ctx->trace.span_id, ET_SPAN_ID_LEN);
     span.has_parent = 1;
     span.kind = ET_SPAN_CLIENT;
     span.start_ns = cl->start_ns;
     span.end_ns = cl->end_ns > cl->start_ns ? cl->end_ns : cl->start_ns;
     span.name = ngx_http_edgetrace_et_str(r->method_name);
-    span.tracestate = ngx_http_edgetrace_et_str(ctx->tracestate);
+    span.tracestate = ngx_http_edgetrace_et_str(ctx->trace.tracestate);
     span.service = &escf->service;
 
     ngx_memzero(&req, sizeof(et_http_client_t));
@@ -907,10 +964,10 @@ ngx_http_edgetrace_export_client(ngx_http_edgetrace_ctx_t *ctx,
         req.peer = ngx_http_edgetrace_et_str(*peer);
 
         if (schema.len) {
-            p = ngx_cpymem(url, schema.data, ngx_min(schema.len, 16));
-            p = ngx_cpymem(p, peer->data, ngx_min(peer->len, 256));
-            p = ngx_cpymem(p, uri.data,
-                           ngx_min(uri.len, (size_t) (url + sizeof(url) - p)));
+            p = et_copy(url, schema.data, ngx_min(schema.len, 16));
+            p = et_copy(p, peer->data, ngx_min(peer->len, 256));
+            p = et_copy(p, uri.data,
+                        ngx_min(uri.len, (size_t) (url + sizeof(url) - p)));
             req.url.data = url;
             req.url.len = p - url;
         }
@@ -1220,7 +1277,7 @@ ngx_http_edgetrace_propagation(ngx_conf_t *cf, ngx_command_t *cmd,
             }
         }
 
-        if (elcf->nformats == NGX_HTTP_EDGETRACE_FORMATS_MAX) {
+        if (elcf->nformats == ET_PROP_FORMATS_MAX) {
             return "has too many formats";
         }
 
@@ -1592,6 +1649,7 @@ ngx_http_edgetrace_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_edgetrace_loc_conf_t *prev = parent;
     ngx_http_edgetrace_loc_conf_t *conf = child;
 
+    ngx_uint_t                      i;
     ngx_http_edgetrace_srv_conf_t  *escf;
 
     if (conf->enable == NGX_CONF_UNSET_UINT) {
@@ -1602,7 +1660,7 @@ ngx_http_edgetrace_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->context == NGX_CONF_UNSET_UINT) {
         conf->context = (prev->context == NGX_CONF_UNSET_UINT)
-                        ? NGX_HTTP_EDGETRACE_PROPAGATE : prev->context;
+                        ? ET_CONTEXT_PROPAGATE : prev->context;
         conf->context_value = prev->context_value;
     }
 
@@ -1616,13 +1674,19 @@ ngx_http_edgetrace_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->nformats == NGX_CONF_UNSET_UINT) {
         if (prev->nformats == NGX_CONF_UNSET_UINT) {
-            conf->formats[0] = NGX_HTTP_EDGETRACE_W3C;
+            conf->formats[0] = ET_PROP_W3C;
             conf->nformats = 1;
 
         } else {
             ngx_memcpy(conf->formats, prev->formats, sizeof(conf->formats));
             conf->nformats = prev->nformats;
         }
+    }
+
+    conf->formats_mask = 0;
+
+    for (i = 0; i < conf->nformats; i++) {
+        conf->formats_mask |= conf->formats[i];
     }
 
     ngx_conf_merge_ptr_value(conf->span_name, prev->span_name, NULL);

@@ -20,6 +20,7 @@
 #include "et_metrics.h"
 #include "et_w3c.h"
 #include "et_b3.h"
+#include "et_propagation.h"
 #include "et_http.h"
 
 
@@ -27,18 +28,8 @@
 #define NGX_HTTP_EDGETRACE_ON        1
 #define NGX_HTTP_EDGETRACE_VAR       2
 
-#define NGX_HTTP_EDGETRACE_EXTRACT    0
-#define NGX_HTTP_EDGETRACE_INJECT     1
-#define NGX_HTTP_EDGETRACE_PROPAGATE  2
-#define NGX_HTTP_EDGETRACE_IGNORE     3
+/* edgetrace_context: ET_CONTEXT_* (et_propagation.h), or a variable */
 #define NGX_HTTP_EDGETRACE_CTX_VAR    4
-
-#define NGX_HTTP_EDGETRACE_W3C       1
-#define NGX_HTTP_EDGETRACE_B3        2
-#define NGX_HTTP_EDGETRACE_B3MULTI   4
-
-#define NGX_HTTP_EDGETRACE_FORMATS_MAX  3
-#define NGX_HTTP_EDGETRACE_HEADERS_MAX  8
 
 /* the attributes of a span: the standard ones plus edgetrace_attribute */
 #define NGX_HTTP_EDGETRACE_ATTRS_MAX    64
@@ -66,7 +57,7 @@ typedef struct {
     size_t                       queue_size;
     size_t                       value_max;
 
-    ngx_uint_t                   hashes[NGX_HTTP_EDGETRACE_HEADERS_MAX];
+    ngx_uint_t                   hashes[ET_HDRS];
 
     ngx_flag_t                   enabled;        /* tracing on somewhere */
     ngx_flag_t                   status;         /* edgetrace_status used */
@@ -88,8 +79,9 @@ typedef struct {
     ngx_http_complex_value_t    *context_value;
     double                       ratio;
     et_sampler_t                 sampler;
-    ngx_uint_t                   formats[NGX_HTTP_EDGETRACE_FORMATS_MAX];
+    unsigned                     formats[ET_PROP_FORMATS_MAX];
     ngx_uint_t                   nformats;
+    ngx_uint_t                   formats_mask;   /* of formats[] */
     ngx_http_complex_value_t    *span_name;
     ngx_array_t                 *attributes;     /* ngx_http_edgetrace_attr_t */
 } ngx_http_edgetrace_loc_conf_t;
@@ -126,20 +118,21 @@ typedef struct {
     uint64_t                        client_start_ns;   /* 0: no upstream */
     ngx_uint_t                      client_first;      /* its first state */
 
-    uint8_t                         trace_id[ET_TRACE_ID_LEN];
-    uint8_t                         span_id[ET_SPAN_ID_LEN];
-    uint8_t                         parent_id[ET_SPAN_ID_LEN];
+    et_trace_t                      trace;   /* ids, flags, tracestate */
     uint8_t                         client_id[ET_SPAN_ID_LEN];
-    uint8_t                         flags;
 
     unsigned                        decided:1;
     unsigned                        traced:1;
-    unsigned                        sampled:1;
-    unsigned                        has_parent:1;
     unsigned                        writes:1;          /* inject, propagate */
+    unsigned                        has_client_id:1;   /* made */
+    unsigned                        has_traceparent:1; /* for client_id */
     unsigned                        mode:3;
 
-    ngx_str_t                       tracestate;
+    /* extraction found no header of these formats in a list of clean_n */
+    unsigned                        clean_formats:3;
+    ngx_uint_t                      clean_n;
+    void                           *clean_elts;
+
     u_char                          traceparent[ET_TRACEPARENT_LEN];
 
     ngx_http_edgetrace_client_t    *clients;
@@ -153,11 +146,12 @@ ngx_http_edgetrace_ctx_t *ngx_http_edgetrace_get_ctx(ngx_http_request_t *r);
 ngx_http_edgetrace_client_t *ngx_http_edgetrace_find_client(
     ngx_http_edgetrace_ctx_t *ctx, ngx_http_request_t *r);
 ngx_http_edgetrace_ctx_t *ngx_http_edgetrace_traced(ngx_http_request_t *r);
+u_char *ngx_http_edgetrace_traceparent(ngx_http_edgetrace_ctx_t *ctx);
 ngx_int_t ngx_http_edgetrace_add_variables(ngx_conf_t *cf);
 
 /* header glue: extraction from and injection into r->headers_in */
 ngx_int_t ngx_http_edgetrace_extract(ngx_http_request_t *r,
-    ngx_http_edgetrace_ctx_t *ctx);
+    ngx_http_edgetrace_ctx_t *ctx, et_context_t *parent);
 ngx_int_t ngx_http_edgetrace_inject(ngx_http_request_t *r,
     ngx_http_edgetrace_ctx_t *ctx, const uint8_t *span_id,
     u_char *traceparent, ngx_uint_t copy);

@@ -70,13 +70,15 @@ ngx_http_edgetrace_variable(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        v->len = et_hex_encode(p, ctx->trace_id, ET_TRACE_ID_LEN) - p;
+        v->len = et_hex_encode(p, ctx->trace.trace_id, ET_TRACE_ID_LEN) - p;
         v->data = p;
         break;
 
     case NGX_HTTP_EDGETRACE_VAR_SPAN_ID:
     case NGX_HTTP_EDGETRACE_VAR_PARENT_ID:
-        if (data == NGX_HTTP_EDGETRACE_VAR_PARENT_ID && !ctx->has_parent) {
+        if (data == NGX_HTTP_EDGETRACE_VAR_PARENT_ID
+            && !ctx->trace.has_parent)
+        {
             break;
         }
 
@@ -86,7 +88,7 @@ ngx_http_edgetrace_variable(ngx_http_request_t *r,
         }
 
         v->len = et_hex_encode(p, data == NGX_HTTP_EDGETRACE_VAR_SPAN_ID
-                                  ? ctx->span_id : ctx->parent_id,
+                                  ? ctx->trace.span_id : ctx->trace.parent_id,
                                ET_SPAN_ID_LEN)
                  - p;
         v->data = p;
@@ -94,14 +96,15 @@ ngx_http_edgetrace_variable(ngx_http_request_t *r,
 
     case NGX_HTTP_EDGETRACE_VAR_SAMPLED:
         v->len = 1;
-        v->data = (u_char *) (ctx->sampled ? "1" : "0");
+        v->data = (u_char *) (ctx->trace.sampled ? "1" : "0");
         break;
 
     default: /* NGX_HTTP_EDGETRACE_VAR_TRACEPARENT */
         cl = (r != r->main) ? ngx_http_edgetrace_find_client(ctx, r) : NULL;
 
         v->len = ET_TRACEPARENT_LEN;
-        v->data = cl ? cl->traceparent : ctx->traceparent;
+        v->data = cl ? cl->traceparent
+                     : ngx_http_edgetrace_traceparent(ctx);
         break;
     }
 

@@ -171,6 +171,77 @@ test_hex(void)
 }
 
 
+/* the fixed-size encoders agree with the generic one, and stay in bounds */
+static void
+test_hex_fixed(void)
+{
+    size_t    i, j;
+    uint8_t   want[40], got[40];
+
+    static const struct {
+        const char  *name;
+        const char  *bytes;              /* 16 bytes */
+        const char  *hex;                /* of all 16 */
+    } cases[] = {
+        { "zeros", "\x00\x00\x00\x00\x00\x00\x00\x00"
+                   "\x00\x00\x00\x00\x00\x00\x00\x00",
+          "00000000000000000000000000000000" },
+        { "ones", "\xff\xff\xff\xff\xff\xff\xff\xff"
+                  "\xff\xff\xff\xff\xff\xff\xff\xff",
+          "ffffffffffffffffffffffffffffffff" },
+        { "W3C example", "\x4b\xf9\x2f\x35\x77\xb3\x4d\xa6"
+                         "\xa3\xce\x92\x9d\x0e\x0e\x47\x36",
+          "4bf92f3577b34da6a3ce929d0e0e4736" },
+        { "nibbles 9 and a side by side", "\x9a\xa9\x09\x0a\x90\xa0"
+                                          "\x89\xab\x01\x23\x45\x67"
+                                          "\x89\xab\xcd\xef",
+          "9aa9090a90a089ab0123456789abcdef" },
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        memset(got, '#', sizeof(got));
+
+        tap_ok(et_hex_encode16(got, (const uint8_t *) cases[i].bytes)
+               == got + 32
+               && memcmp(got, cases[i].hex, 32) == 0 && got[32] == '#',
+               "hex encode16: %s", cases[i].name);
+
+        memset(got, '#', sizeof(got));
+
+        tap_ok(et_hex_encode8(got, (const uint8_t *) cases[i].bytes)
+               == got + 16
+               && memcmp(got, cases[i].hex, 16) == 0 && got[16] == '#',
+               "hex encode8: %s", cases[i].name);
+    }
+
+    /* every byte value in every position */
+
+    for (i = 0; i < 256; i += 16) {
+        uint8_t  bytes[16];
+
+        for (j = 0; j < 16; j++) {
+            bytes[j] = (uint8_t) (i + j * 17);
+        }
+
+        et_hex_encode(want, bytes, 16);
+        et_hex_encode16(got, bytes);
+
+        if (memcmp(want, got, 32) != 0) {
+            break;
+        }
+
+        et_hex_encode8(got, bytes + 8);
+
+        if (memcmp(want + 16, got, 16) != 0) {
+            break;
+        }
+    }
+
+    tap_ok(i >= 256, "hex encode16/encode8 match et_hex_encode for every "
+           "byte value");
+}
+
+
 static void
 test_is_zero(void)
 {
@@ -495,6 +566,7 @@ main(void)
 {
     test_trim();
     test_hex();
+    test_hex_fixed();
     test_is_zero();
     test_ids();
     test_fork();

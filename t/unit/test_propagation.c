@@ -227,6 +227,21 @@ test_too_many_tracestates(void)
     rc = et_prop_extract(&f, &w3c, 1, &always, &parent, ts, &ts_len, NULL);
     tap_is_int(rc, ET_OK, "33 tracestate lines: the parent is kept");
     tap_is_int(ts_len, 0, "33 tracestate lines: no tracestate");
+
+    /* counts saturate: 1000 lines are never taken for a few */
+    for (i = 0; i < 1000; i++) {
+        et_prop_found_add(&f, ET_HDR_TRACESTATE, (const uint8_t *) "a=1", 3);
+        et_prop_found_add(&f, ET_HDR_TRACEPARENT, (const uint8_t *) TP,
+                          sizeof(TP) - 1);
+    }
+
+    tap_is_int(f.count[ET_HDR_TRACESTATE], 255, "a count saturates");
+    rc = et_prop_extract(&f, &w3c, 1, &always, &parent, ts, &ts_len, NULL);
+    tap_is_int(rc, ET_DECLINED, "1001 traceparent lines: restart");
+
+    f.count[ET_HDR_TRACEPARENT] = 1;
+    rc = et_prop_extract(&f, &w3c, 1, &always, &parent, ts, &ts_len, NULL);
+    tap_is_int(ts_len, 0, "1033 tracestate lines: no tracestate");
 }
 
 

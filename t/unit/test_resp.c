@@ -55,6 +55,23 @@ static const resp_case_t  cases[] = {
       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" },
     { "an error without CR", "-ERR lf only\n", 0, ET_OK, 0, 1,
       "ERR lf only" },
+    { "ids around a status", "$3\r\n1-0\r\n+OK\r\n$3\r\n2-0\r\n", 0,
+      ET_OK, 3, 0, NULL },
+    { "ids then an incomplete id", "$3\r\n1-0\r\n$3\r\n2-0\r\n$3\r\n3-",
+      0, ET_OK, 2, 0, NULL },
+    { "a length with leading zeros", "$003\r\n1-0\r\n", 0, ET_OK, 1, 0,
+      NULL },
+    { "a nine-digit length, incomplete", "$100000000\r\nabc", 0, ET_OK, 0,
+      0, NULL },
+    { "an id longer than its length", "$2\r\n1-0\r\n", 0, ET_ERROR, 0, 0,
+      NULL },
+    { "an id shorter than its length", "$4\r\n1-0\r\n$3\r\n2-0\r\n", 0,
+      ET_ERROR, 0, 0, NULL },
+    { "an id with LF only", "$3\r\n1-0\n$3\r\n2-0\r\n", 0, ET_ERROR, 0, 0,
+      NULL },
+    { "a length with CR only", "$3\r1-0\r\n", 0, ET_ERROR, 0, 0, NULL },
+    { "ids then a lone dollar", "$3\r\n1-0\r\n$3\r\n2-0\r\n$", 0, ET_OK, 2, 0,
+      NULL },
 };
 
 

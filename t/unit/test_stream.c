@@ -962,6 +962,74 @@ test_entries(void)
 }
 
 
+/*
+ * Times: 19-digit times share their seconds' digits, anything else takes
+ * the general path; both give the decimal the reference encoder prints.
+ */
+static void
+test_times(void)
+{
+    char          want[128];
+    size_t        i, len;
+    uint8_t      *buf;
+    et_span_t     span;
+    et_stream_t   st;
+    uint8_t       pbuf[ET_STREAM_PREFIX_SIZE(1)];
+
+    static const struct {
+        const char  *name;
+        uint64_t     start;
+        uint64_t     end;
+    } cases[] = {
+        { "same second", 1700000000000000000ULL, 1700000000999999999ULL },
+        { "next second", 1700000000999999999ULL, 1700000001000000000ULL },
+        { "nanoseconds with leading zeros", 1700000000000000001ULL,
+          1700000000000000010ULL },
+        { "seconds differ in every digit", 1999999999999999999ULL,
+          2000000000000000000ULL },
+        { "first 19-digit time", 1000000000000000000ULL,
+          1000000000000000000ULL },
+        { "last 19-digit time", 9999999999999999999ULL,
+          9999999999999999999ULL },
+        { "start below 19 digits", 999999999999999999ULL,
+          1000000000000000000ULL },
+        { "end above 19 digits", 9999999999999999999ULL,
+          10000000000000000000ULL },
+        { "end before start", 1700000001000000000ULL,
+          1700000000000000000ULL },
+        { "zero", 0, 0 },
+        { "largest", UINT64_MAX, UINT64_MAX },
+    };
+
+    et_stream_init(&st, pbuf, S("s"), 0, 1024);
+
+    for (i = 0; i < nelts(cases); i++) {
+        span_base(&span);
+        span.start_ns = cases[i].start;
+        span.end_ns = cases[i].end;
+
+        buf = encode(&st, &span, &len, cases[i].name);
+
+        snprintf(want, sizeof(want),
+                 "$8\r\nstart_ns\r\n$%d\r\n%llu\r\n"
+                 "$6\r\nend_ns\r\n$%d\r\n%llu\r\n",
+                 snprintf(NULL, 0, "%llu", (unsigned long long) span.start_ns),
+                 (unsigned long long) span.start_ns,
+                 snprintf(NULL, 0, "%llu", (unsigned long long) span.end_ns),
+                 (unsigned long long) span.end_ns);
+
+        tap_ok(memmem(buf, len, want, strlen(want)) != NULL,
+               "  times written as %llu and %llu",
+               (unsigned long long) span.start_ns,
+               (unsigned long long) span.end_ns);
+        free(buf);
+
+        tap_ok(check_ref(&st, "s", 1, &span), "  same as the reference "
+               "encoder");
+    }
+}
+
+
 /* --- generated spans, against the reference --- */
 
 
@@ -1741,6 +1809,7 @@ main(void)
     test_option();
     test_prefix();
     test_entries();
+    test_times();
     test_hostile();
     test_truncation();
     test_generated();
