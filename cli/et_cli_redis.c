@@ -40,39 +40,10 @@ et_cli_tv(uint64_t ns)
 }
 
 
-static int
-et_cli_redis_simple(redisContext *c, int argc, const char **argv,
-    char *err, size_t size)
-{
-    redisReply  *r;
-
-    r = redisCommandArgv(c, argc, argv, NULL);
-
-    if (r == NULL) {
-        snprintf(err, size, "%s failed: %s", argv[0], c->errstr);
-        return ET_ERROR;
-    }
-
-    if (r->type == REDIS_REPLY_ERROR) {
-        snprintf(err, size, "%s failed: %.*s", argv[0],
-                 (int) (r->len < 200 ? r->len : 200), r->str);
-        freeReplyObject(r);
-        return ET_ERROR;
-    }
-
-    freeReplyObject(r);
-
-    return ET_OK;
-}
-
-
 redisContext *
 et_cli_redis_connect(const et_cli_t *cli, uint64_t block_ns, char *err,
     size_t size)
 {
-    int                    argc;
-    char                   db[16];
-    const char            *argv[3];
     redisContext          *c;
     const et_redis_url_t  *url;
 
@@ -108,31 +79,9 @@ et_cli_redis_connect(const et_cli_t *cli, uint64_t block_ns, char *err,
         return NULL;
     }
 
-    if (url->password[0]) {
-        argc = 0;
-        argv[argc++] = "AUTH";
-
-        if (url->user[0]) {
-            argv[argc++] = url->user;
-        }
-
-        argv[argc++] = url->password;
-
-        if (et_cli_redis_simple(c, argc, argv, err, size) != ET_OK) {
-            redisFree(c);
-            return NULL;
-        }
-    }
-
-    if (url->db != 0) {
-        snprintf(db, sizeof(db), "%d", url->db);
-        argv[0] = "SELECT";
-        argv[1] = db;
-
-        if (et_cli_redis_simple(c, 2, argv, err, size) != ET_OK) {
-            redisFree(c);
-            return NULL;
-        }
+    if (et_redis_handshake(c, url, err, size) != ET_OK) {
+        redisFree(c);
+        return NULL;
     }
 
     return c;

@@ -135,8 +135,6 @@ static void et_exporter_queue_full(et_exporter_t *ex);
 static int et_exporter_wait(et_exporter_t *ex);
 static void et_exporter_finish(et_exporter_t *ex);
 static int et_exporter_connect(et_exporter_t *ex);
-static int et_exporter_command(redisContext *c, int argc, const char **argv,
-    char *err, size_t size);
 static int et_exporter_handshake(et_exporter_t *ex, redisContext *c,
     char *err, size_t size);
 static void et_exporter_broken(et_exporter_t *ex, const char *fmt, ...);
@@ -715,53 +713,11 @@ failed:
 }
 
 
-/* one blocking command of the handshake; ET_ERROR with "err" set */
-static int
-et_exporter_command(redisContext *c, int argc, const char **argv, char *err,
-    size_t size)
-{
-    int          i;
-    size_t       argvlen[3];
-    redisReply  *reply;
-
-    for (i = 0; i < argc; i++) {
-        argvlen[i] = strlen(argv[i]);
-    }
-
-    /* argv: a password may hold spaces or '%', never formatted */
-    reply = redisCommandArgv(c, argc, argv, argvlen);
-
-    if (reply == NULL) {
-        snprintf(err, size, "%s failed: %s", argv[0],
-                 c->errstr[0] ? c->errstr : "no reply");
-        return ET_ERROR;
-    }
-
-    if (reply->type == REDIS_REPLY_ERROR) {
-        snprintf(err, size, "%s failed: %.*s", argv[0],
-                 (int) (reply->len < 120 ? reply->len : 120), reply->str);
-        freeReplyObject(reply);
-        return ET_ERROR;
-    }
-
-    freeReplyObject(reply);
-
-    return ET_OK;
-}
-
-
 /* AUTH and SELECT, still blocking, within the connect timeout */
 static int
 et_exporter_handshake(et_exporter_t *ex, redisContext *c, char *err,
     size_t size)
 {
-    int              argc;
-    char             db[16];
-    const char      *argv[3];
-    et_redis_url_t  *url;
-
-    url = &ex->conf.redis;
-
     if (redisSetTimeout(c, et_exporter_tv(ex->conf.connect_timeout_ms))
         != REDIS_OK)
     {
@@ -769,32 +725,7 @@ et_exporter_handshake(et_exporter_t *ex, redisContext *c, char *err,
         return ET_ERROR;
     }
 
-    if (url->password[0]) {
-        argc = 0;
-        argv[argc++] = "AUTH";
-
-        if (url->user[0]) {
-            argv[argc++] = url->user;
-        }
-
-        argv[argc++] = url->password;
-
-        if (et_exporter_command(c, argc, argv, err, size) != ET_OK) {
-            return ET_ERROR;
-        }
-    }
-
-    if (url->db != 0) {
-        snprintf(db, sizeof(db), "%d", url->db);
-        argv[0] = "SELECT";
-        argv[1] = db;
-
-        if (et_exporter_command(c, 2, argv, err, size) != ET_OK) {
-            return ET_ERROR;
-        }
-    }
-
-    return ET_OK;
+    return et_redis_handshake(c, &ex->conf.redis, err, size);
 }
 
 

@@ -6,7 +6,10 @@
  * and the result is only stored when the whole URL is valid.
  */
 
+#include <stdio.h>
 #include <string.h>
+
+#include <hiredis/hiredis.h>
 
 #include "et_redis_url.h"
 
@@ -364,6 +367,78 @@ et_redis_url_parse(const uint8_t *p, size_t len, et_redis_url_t *url,
     }
 
     *url = u;
+
+    return ET_OK;
+}
+
+
+/* one blocking command; ET_ERROR with "err" set */
+static int
+et_redis_command(redisContext *c, int argc, const char **argv, char *err,
+    size_t size)
+{
+    int          i;
+    size_t       argvlen[3];
+    redisReply  *reply;
+
+    for (i = 0; i < argc; i++) {
+        argvlen[i] = strlen(argv[i]);
+    }
+
+    /* argv: a password may hold spaces or '%', never formatted */
+    reply = redisCommandArgv(c, argc, argv, argvlen);
+
+    if (reply == NULL) {
+        snprintf(err, size, "%s failed: %s", argv[0],
+                 c->errstr[0] ? c->errstr : "no reply");
+        return ET_ERROR;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        snprintf(err, size, "%s failed: %.*s", argv[0],
+                 (int) (reply->len < 120 ? reply->len : 120), reply->str);
+        freeReplyObject(reply);
+        return ET_ERROR;
+    }
+
+    freeReplyObject(reply);
+
+    return ET_OK;
+}
+
+
+int
+et_redis_handshake(redisContext *c, const et_redis_url_t *url, char *err,
+    size_t size)
+{
+    int          argc;
+    char         db[16];
+    const char  *argv[3];
+
+    if (url->password[0]) {
+        argc = 0;
+        argv[argc++] = "AUTH";
+
+        if (url->user[0]) {
+            argv[argc++] = url->user;
+        }
+
+        argv[argc++] = url->password;
+
+        if (et_redis_command(c, argc, argv, err, size) != ET_OK) {
+            return ET_ERROR;
+        }
+    }
+
+    if (url->db != 0) {
+        snprintf(db, sizeof(db), "%d", url->db);
+        argv[0] = "SELECT";
+        argv[1] = db;
+
+        if (et_redis_command(c, 2, argv, err, size) != ET_OK) {
+            return ET_ERROR;
+        }
+    }
 
     return ET_OK;
 }

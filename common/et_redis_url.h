@@ -33,4 +33,15 @@ int et_redis_url_parse(const uint8_t *p, size_t len, et_redis_url_t *url,
     const char **err);
 
 
+/*
+ * On a connected context in blocking mode: AUTH (with the user when the
+ * URL has one) and SELECT, as the URL asks.  ET_ERROR with a message in
+ * "err" (at most "size" bytes, the password never in it).
+ */
+struct redisContext;
+
+int et_redis_handshake(struct redisContext *c, const et_redis_url_t *url,
+    char *err, size_t size);
+
+
 #endif /* ET_REDIS_URL_H */
