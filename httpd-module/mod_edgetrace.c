@@ -829,26 +829,39 @@ et_ctx(request_rec *r)
 }
 
 
-typedef struct {
-    unsigned         mask;
-    et_prop_found_t  found;
-} et_scan_t;
+/* one walk over the request's headers: the ones of the formats "mask" */
 
-
-static int
-et_scan_header(void *data, const char *key, const char *value)
+static void
+et_scan_headers(request_rec *r, unsigned mask, et_prop_found_t *found)
 {
-    int         k;
-    et_scan_t  *scan = data;
+    int                        i, k;
+    const char                *key;
+    const apr_array_header_t  *arr;
+    const apr_table_entry_t   *e;
 
-    k = et_prop_header_find((const uint8_t *) key, strlen(key), scan->mask);
+    et_prop_found_init(found);
 
-    if (k >= 0) {
-        et_prop_found_add(&scan->found, k, (const uint8_t *) value,
-                          strlen(value));
+    arr = apr_table_elts(r->headers_in);
+    e = (const apr_table_entry_t *) arr->elts;
+
+    for (i = 0; i < arr->nelts; i++) {
+        key = e[i].key;
+
+        /* every name of et_prop_headers[] starts with t, b or x */
+        if (key == NULL
+            || ((key[0] | 0x20) != 't' && (key[0] | 0x20) != 'b'
+                && (key[0] | 0x20) != 'x'))
+        {
+            continue;
+        }
+
+        k = et_prop_header_find((const uint8_t *) key, strlen(key), mask);
+
+        if (k >= 0) {
+            et_prop_found_add(found, k, (const uint8_t *) e[i].val,
+                              strlen(e[i].val));
+        }
     }
-
-    return 1;
 }
 
 
@@ -894,11 +907,11 @@ et_decide(request_rec *r)
     int              rc, mode;
     char            *p;
     size_t           ts_len;
-    unsigned         n;
+    unsigned         n, mask;
     et_req_t        *req;
     et_ctx_t        *ctx;
-    et_scan_t        scan;
     const char      *why;
+    et_prop_found_t  found;
     et_context_t     parent;
     et_dir_conf_t   *dc;
     const unsigned  *formats;
@@ -925,12 +938,11 @@ et_decide(request_rec *r)
     ts_len = 0;
 
     if (mode == ET_CONTEXT_EXTRACT || mode == ET_CONTEXT_PROPAGATE) {
-        et_formats(dc, &formats, &n, &scan.mask);
-        et_prop_found_init(&scan.found);
-        apr_table_do(et_scan_header, &scan, r->headers_in, NULL);
+        et_formats(dc, &formats, &n, &mask);
+        et_scan_headers(r, mask, &found);
 
         why = NULL;
-        rc = et_prop_extract(&scan.found, formats, n, &dc->sampler, &parent,
+        rc = et_prop_extract(&found, formats, n, &dc->sampler, &parent,
                              ts, &ts_len, &why);
 
         if (rc == ET_DECLINED && why) {
