@@ -185,6 +185,9 @@ int et_cli_scan(redisContext *c, const et_cli_t *cli, uint64_t since_ms,
 /* the key attributes of a span on one line ("GET /x 200") */
 void et_cli_print_summary(FILE *f, const et_cli_span_t *span);
 
+/* "service: name [kind] <summary>" and the end of the line */
+void et_cli_print_span(FILE *f, const et_cli_span_t *span);
+
 /*
  * Matches argv[*i] as "NAME VALUE" or "NAME=VALUE": 1 and "value" set
  * (*i moved past the value), 0 when it is another argument, -1 (with a

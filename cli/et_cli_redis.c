@@ -278,6 +278,19 @@ et_cli_print_attr(FILE *f, const et_cli_span_t *span, const char *name,
 
 
 void
+et_cli_print_span(FILE *f, const et_cli_span_t *span)
+{
+    et_cli_print_safe(f, span->service.data, span->service.len);
+    fputs(": ", f);
+    et_cli_print_safe(f, span->name.data, span->name.len);
+    fprintf(f, " [%s]", span->kind == ET_CLI_KIND_SERVER ? "server"
+                                                          : "client");
+    et_cli_print_summary(f, span);
+    fputc('\n', f);
+}
+
+
+void
 et_cli_print_summary(FILE *f, const et_cli_span_t *span)
 {
     const et_str_t  *addr;

@@ -208,12 +208,7 @@ et_cli_show_line(et_cli_show_t *sh, size_t i, uint64_t t0, const char *indent,
     printf("%-12s %-11s %-6s %s  %s  %s%s", off, dur,
            s->error ? "ERROR" : "ok", s->span_id, bar, indent, branch);
 
-    et_cli_print_safe(stdout, s->service.data, s->service.len);
-    fputs(": ", stdout);
-    et_cli_print_safe(stdout, s->name.data, s->name.len);
-    printf(" [%s]", s->kind == ET_CLI_KIND_SERVER ? "server" : "client");
-    et_cli_print_summary(stdout, s);
-    fputc('\n', stdout);
+    et_cli_print_span(stdout, s);
 }
 
 

@@ -100,12 +100,7 @@ et_cli_tail_entry(void *data, const et_cli_span_t *s, et_cli_span_rc_e rc,
            (unsigned) (s->start_ns % ET_CLI_NS_PER_S / ET_CLI_NS_PER_MS),
            s->trace_id, s->span_id, s->error ? "ERROR" : "ok",
            et_cli_duration_ms(dur, sizeof(dur), s->end_ns - s->start_ns));
-    et_cli_print_safe(stdout, s->service.data, s->service.len);
-    fputs(": ", stdout);
-    et_cli_print_safe(stdout, s->name.data, s->name.len);
-    printf(" [%s]", s->kind == ET_CLI_KIND_SERVER ? "server" : "client");
-    et_cli_print_summary(stdout, s);
-    fputc('\n', stdout);
+    et_cli_print_span(stdout, s);
 
     return 0;
 }
