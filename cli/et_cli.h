@@ -100,8 +100,6 @@ int et_cli_span_known_field(const et_str_t *f);
 /* 1 when "f" is an "event.<n>" field */
 int et_cli_span_event_field(const et_str_t *f);
 
-/* "p" of "len" bytes as a non-negative decimal int64; ET_ERROR otherwise */
-int et_cli_parse_int(const uint8_t *p, size_t len, int64_t *v);
 
 /* the millisecond part of an entry id; 0 when it is not one */
 uint64_t et_cli_entry_ms(const et_str_t *id);

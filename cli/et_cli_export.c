@@ -434,7 +434,8 @@ et_cli_export_partial(et_cli_export_t *ex)
     } else if (json_is_string(n)) {
         text = json_string_value(n);
 
-        if (et_cli_parse_int((const uint8_t *) text, strlen(text), &rejected)
+        if (et_parse_int((const uint8_t *) text, strlen(text), 0, INT64_MAX,
+                         &rejected)
             != ET_OK)
         {
             rejected = 0;

@@ -165,7 +165,7 @@ et_cli_otlp_kv(const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen,
         goto failed;
     }
 
-    if (as_int && et_cli_parse_int(v, vlen, &n) == ET_OK) {
+    if (as_int && et_parse_int(v, vlen, 0, INT64_MAX, &n) == ET_OK) {
         /* int64 in the protobuf JSON mapping: a decimal string */
         if (et_cli_json_set(val, "intValue", et_cli_json_u64((uint64_t) n))
             != ET_OK)
@@ -551,9 +551,7 @@ et_cli_zipkin_endpoint(const et_str_t *addr, const et_str_t *port)
         }
     }
 
-    if (port && et_cli_parse_int(port->data, port->len, &n) == ET_OK
-        && n > 0 && n < 65536)
-    {
+    if (port && et_parse_int(port->data, port->len, 1, 65535, &n) == ET_OK) {
         if (et_cli_json_set(ep, "port", json_integer(n)) != ET_OK) {
             goto failed;
         }

@@ -145,37 +145,6 @@ et_cli_hex_id(const et_str_t *v, size_t n, char *dst)
 }
 
 
-int
-et_cli_parse_int(const uint8_t *p, size_t len, int64_t *v)
-{
-    size_t    i;
-    uint64_t  n;
-
-    if (len == 0 || len > 19) {
-        return ET_ERROR;
-    }
-
-    n = 0;
-
-    for (i = 0; i < len; i++) {
-        if (p[i] < '0' || p[i] > '9') {
-            return ET_ERROR;
-        }
-
-        n = n * 10 + (p[i] - '0');
-    }
-
-    /* 19 digits fit a uint64; the sign bit must stay clear */
-    if (n > (uint64_t) INT64_MAX) {
-        return ET_ERROR;
-    }
-
-    *v = (int64_t) n;
-
-    return ET_OK;
-}
-
-
 static int
 et_cli_parse_u64(const et_str_t *v, uint64_t *out)
 {

@@ -50,6 +50,14 @@ typedef void (*et_log_pt)(void *data, int level, const char *msg,
 /* strips spaces and tabs around a header value (HTTP's OWS) */
 et_str_t et_str_trim_ows(const uint8_t *p, size_t len);
 
+/*
+ * A decimal number of digits only (no sign, no space) in [min, max]
+ * (0 <= min <= max), all of p..p+len; ET_ERROR otherwise, overflow
+ * included.
+ */
+int et_parse_int(const uint8_t *p, size_t len, int64_t min, int64_t max,
+    int64_t *v);
+
 
 /*
  * Copies a short run of bytes without a call: most keys and values of a

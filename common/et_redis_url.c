@@ -111,42 +111,6 @@ et_url_decode(char *dst, size_t size, const uint8_t *p, size_t len,
 }
 
 
-/* a decimal number in [min, max], all of p..p+len */
-static int
-et_url_number(const uint8_t *p, size_t len, int64_t min, int64_t max,
-    int64_t *out)
-{
-    size_t   i;
-    int64_t  n;
-
-    if (len == 0) {
-        return ET_ERROR;
-    }
-
-    n = 0;
-
-    for (i = 0; i < len; i++) {
-        if (p[i] < '0' || p[i] > '9') {
-            return ET_ERROR;
-        }
-
-        n = n * 10 + (p[i] - '0');
-
-        if (n > max) {
-            return ET_ERROR;
-        }
-    }
-
-    if (n < min) {
-        return ET_ERROR;
-    }
-
-    *out = n;
-
-    return ET_OK;
-}
-
-
 static int
 et_url_host_char(int c)
 {
@@ -300,7 +264,7 @@ et_url_parse_tcp(const uint8_t *p, size_t len, et_redis_url_t *u)
             p++;
         }
 
-        if (et_url_number(colon, (size_t) (p - colon), 1, 65535, &n)
+        if (et_parse_int(colon, (size_t) (p - colon), 1, 65535, &n)
             != ET_OK)
         {
             return "invalid port";
@@ -319,7 +283,7 @@ et_url_parse_tcp(const uint8_t *p, size_t len, et_redis_url_t *u)
         p++;
 
         if (p < last) {
-            if (et_url_number(p, (size_t) (last - p), 0, ET_REDIS_DB_MAX, &n)
+            if (et_parse_int(p, (size_t) (last - p), 0, ET_REDIS_DB_MAX, &n)
                 != ET_OK)
             {
                 return "invalid database number";

@@ -144,7 +144,6 @@ main(void)
     et_cli_span_t     s;
     et_cli_span_rc_e  rc;
     const et_str_t   *v;
-    int64_t           iv;
 
     id.data = (const uint8_t *) "1700000000000-0";
     id.len = 15;
@@ -201,17 +200,6 @@ main(void)
     id.data = (const uint8_t *) "x";
     id.len = 1;
     tap_ok(et_cli_entry_ms(&id) == 0, "entry id not a number");
-
-    tap_ok(et_cli_parse_int((const uint8_t *) "502", 3, &iv) == ET_OK
-           && iv == 502, "int 502");
-    tap_ok(et_cli_parse_int((const uint8_t *) "", 0, &iv) == ET_ERROR,
-           "int empty");
-    tap_ok(et_cli_parse_int((const uint8_t *) "-1", 2, &iv) == ET_ERROR,
-           "int negative");
-    tap_ok(et_cli_parse_int((const uint8_t *) "9223372036854775807", 19,
-                            &iv) == ET_OK, "int64 max");
-    tap_ok(et_cli_parse_int((const uint8_t *) "9223372036854775808", 19,
-                            &iv) == ET_ERROR, "int64 max + 1");
 
     return tap_done();
 }
