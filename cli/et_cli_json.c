@@ -103,6 +103,20 @@ et_cli_json_set(json_t *obj, const char *key, json_t *v)
 }
 
 
+/* "key" set to the array "a" only when it has elements; "a" is taken */
+
+static int
+et_cli_json_set_list(json_t *obj, const char *key, json_t *a)
+{
+    if (json_array_size(a) == 0) {
+        json_decref(a);
+        return ET_OK;
+    }
+
+    return et_cli_json_set(obj, key, a);
+}
+
+
 static int
 et_cli_json_push(json_t *arr, json_t *v)
 {
@@ -357,14 +371,9 @@ et_cli_otlp_span(const et_cli_span_t *s)
 
     attrs = NULL;
 
-    if (json_array_size(events)) {
-        if (et_cli_json_set(o, "events", events) != ET_OK) {
-            events = NULL;
-            goto failed;
-        }
-
-    } else {
-        json_decref(events);
+    if (et_cli_json_set_list(o, "events", events) != ET_OK) {
+        events = NULL;
+        goto failed;
     }
 
     events = NULL;
@@ -679,14 +688,9 @@ et_cli_zipkin_span(const et_cli_span_t *s)
 
     tags = NULL;
 
-    if (json_array_size(ann)) {
-        if (et_cli_json_set(o, "annotations", ann) != ET_OK) {
-            ann = NULL;
-            goto failed;
-        }
-
-    } else {
-        json_decref(ann);
+    if (et_cli_json_set_list(o, "annotations", ann) != ET_OK) {
+        ann = NULL;
+        goto failed;
     }
 
     return o;
