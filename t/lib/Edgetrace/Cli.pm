@@ -140,13 +140,7 @@ package Edgetrace::Cli::Process;
 
 sub pid { $_[0]{pid} }
 
-sub _slurp {
-    my ($f) = @_;
-    open my $fh, '<', $f or return '';
-    local $/;
-    my $t = <$fh>;
-    return $t // '';
-}
+sub _slurp { Edgetrace::Test::_slurp(@_) }
 
 sub out { _slurp("$_[0]{dir}/out") }
 sub err { _slurp("$_[0]{dir}/err") }
