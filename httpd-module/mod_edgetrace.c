@@ -364,6 +364,21 @@ et_cmd_enable(cmd_parms *cmd, void *conf, int on)
 }
 
 
+/* the main server's configuration, for the directives it alone takes */
+
+static et_srv_conf_t *
+et_main_conf(cmd_parms *cmd, const char **err)
+{
+    *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    if (*err) {
+        return NULL;
+    }
+
+    return ap_get_module_config(cmd->server->module_config, &edgetrace_module);
+}
+
+
 static const char *
 et_cmd_redis(cmd_parms *cmd, void *conf, const char *arg)
 {
@@ -372,12 +387,10 @@ et_cmd_redis(cmd_parms *cmd, void *conf, const char *arg)
 
     (void) conf;
 
-    err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-    if (err) {
+    sc = et_main_conf(cmd, &err);
+    if (sc == NULL) {
         return err;
     }
-
-    sc = ap_get_module_config(cmd->server->module_config, &edgetrace_module);
 
     if (et_redis_url_parse((const uint8_t *) arg, strlen(arg), &sc->url,
                            &err)
@@ -401,12 +414,10 @@ et_cmd_stream(cmd_parms *cmd, void *conf, const char *key, const char *opt)
 
     (void) conf;
 
-    err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-    if (err) {
+    sc = et_main_conf(cmd, &err);
+    if (sc == NULL) {
         return err;
     }
-
-    sc = ap_get_module_config(cmd->server->module_config, &edgetrace_module);
 
     if (key[0] == '\0' || strlen(key) > ET_STREAM_KEY_MAX) {
         return apr_psprintf(cmd->pool, "EdgeTraceStream: the key must be 1 "
@@ -621,12 +632,10 @@ et_cmd_size(cmd_parms *cmd, void *conf, const char *arg)
 
     (void) conf;
 
-    err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-    if (err) {
+    sc = et_main_conf(cmd, &err);
+    if (sc == NULL) {
         return err;
     }
-
-    sc = ap_get_module_config(cmd->server->module_config, &edgetrace_module);
     size = (apr_size_t *) ((char *) sc + (apr_size_t) cmd->info);
 
     err = et_set_size(size, arg);
@@ -658,12 +667,10 @@ et_cmd_time(cmd_parms *cmd, void *conf, const char *arg)
 
     (void) conf;
 
-    err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-    if (err) {
+    sc = et_main_conf(cmd, &err);
+    if (sc == NULL) {
         return err;
     }
-
-    sc = ap_get_module_config(cmd->server->module_config, &edgetrace_module);
     t = (apr_interval_time_t *) ((char *) sc + (apr_size_t) cmd->info);
 
     if (!apr_isdigit(arg[0])
