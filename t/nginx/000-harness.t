@@ -77,6 +77,12 @@ my ($code, $out) = nginx_t(module => 0, conf => "bogus_directive 1;");
 isnt($code, 0, 'nginx -t fails');
 like($out, qr/unknown directive "bogus_directive"/, 'nginx -t output');
 
+# free_port never gives the same port twice: a %%DEAD%% port equal to the
+# server's own once made a proxy loop (the kernel does repeat itself)
+my %seen;
+my $repeats = grep { $seen{$_}++ } map { free_port() } 1 .. 300;
+is($repeats, 0, 'free_port: 300 distinct ports');
+
 is(scalar $ngx->crashes, 0, 'no crash');
 my $st = $ngx->quit;
 ok(defined $st, 'quit: the master exited');

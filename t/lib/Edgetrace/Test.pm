@@ -77,14 +77,23 @@ sub _need {
     die "edgetrace: $prog is missing (scripts/deps test installs it)\n";
 }
 
-# a port nobody listens on now, picked by the kernel
+# a port nobody listens on now, picked by the kernel, and never one this
+# process was given before: the kernel may hand out a port it just gave
+# back, and a %%DEAD%% port equal to the server's own would make a proxy
+# loop into itself
+my %given_ports;
+
 sub free_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-                                  Proto => 'tcp', Listen => 1, ReuseAddr => 1)
-        or die "free_port: $!";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
+    for (1 .. 100) {
+        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                      LocalPort => 0, Proto => 'tcp',
+                                      Listen => 1, ReuseAddr => 1)
+            or die "free_port: $!";
+        my $port = $s->sockport;
+        close $s;
+        return $port unless $given_ports{$port}++;
+    }
+    die "free_port: the kernel keeps giving ports already given\n";
 }
 
 sub wait_port {
