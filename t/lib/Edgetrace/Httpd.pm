@@ -19,6 +19,8 @@ package Edgetrace::Httpd;
 # %%PORT%%, %%PORT2%%, %%REDIS%%, %%BACKEND%%, %%DEAD%%, %%PREFIX%%;
 # files => { name => text } go to %%PREFIX%%/htdocs, the DocumentRoot.
 # main => text comes before the modules are loaded (LoadModule order tests).
+# lean => 1: LogLevel warn and no access log (make bench: the baseline is
+# httpd's work, not the harness's logging).
 
 use strict;
 use warnings;
@@ -90,6 +92,11 @@ sub _conf {
                   "mpm_$mpm", @MODULES;
     my $main = $o{main} // '';
     my $conf = $o{conf} // '';
+    my $level = $o{lean} ? 'warn' : 'info';
+    my $access = $o{lean} ? '' : <<"EOF";
+LogFormat "%h \\"%r\\" %>s trace=%{EDGETRACE_TRACE_ID}e span=%{EDGETRACE_SPAN_ID}e tp=%{EDGETRACE_TRACEPARENT}e" et
+CustomLog "$prefix/access.log" et
+EOF
 
     # edgetrace first: it must work whatever the LoadModule order
     my $text = <<"EOF";
@@ -99,7 +106,7 @@ Listen 127.0.0.1:%%PORT%%
 PidFile "$prefix/httpd.pid"
 DefaultRuntimeDir "$prefix"
 ErrorLog "$prefix/error.log"
-LogLevel info
+LogLevel $level
 $user
 $main
 $module
@@ -112,9 +119,7 @@ DocumentRoot "$prefix/htdocs"
 <Directory "$prefix/htdocs">
     Require all granted
 </Directory>
-LogFormat "%h \\"%r\\" %>s trace=%{EDGETRACE_TRACE_ID}e span=%{EDGETRACE_SPAN_ID}e tp=%{EDGETRACE_TRACEPARENT}e" et
-CustomLog "$prefix/access.log" et
-
+$access
 $conf
 EOF
     return Edgetrace::Test::_subst($text, $o{ports});
