@@ -65,6 +65,9 @@
 /* poll() reports replies only when this much piled up */
 #define ET_EXPORTER_RCVLOWAT   (32 * 1024)
 
+/* an entry up to this size is encoded on the stack under "shared" */
+#define ET_EXPORTER_STACK_ENTRY  4096
+
 /* the longest wait in poll(), so that stop is noticed */
 #define ET_EXPORTER_POLL_MS    100
 
@@ -313,38 +316,21 @@ et_exporter_kick(et_exporter_t *ex)
 }
 
 
-int
-et_exporter_submit(et_exporter_t *ex, const et_span_t *span)
+/*
+ * Publishes an entry of "len" bytes written at "p" (a reservation of the
+ * queue), waking the thread only when it makes the queue cross half full,
+ * not once per span: the flush interval does the rest.  The queue's lock,
+ * when shared, is held from the reservation to here, so head_bytes is
+ * stable.
+ */
+static void
+et_exporter_commit(et_exporter_t *ex, uint8_t *p, size_t len)
 {
     int          kick;
-    size_t       len;
-    uint8_t     *p;
     uint64_t     used;
     et_queue_t  *q;
 
     q = &ex->queue;
-
-    /* counted first: a reader never sees it exported before it exists */
-    et_counter_add(&ex->counters->spans, 1, ex->conf.shared);
-
-    /* a bound, not the exact size: the writer tells how much it used */
-    len = et_entry_size_max(ex->conf.stream, span);
-
-    p = et_queue_reserve(q, len);
-
-    if (p == NULL) {
-        et_counter_add(&ex->counters->dropped_queue_full, 1,
-                       ex->conf.shared);
-        return ET_DECLINED;
-    }
-
-    len = (size_t) (et_entry_write(ex->conf.stream, span, p) - p);
-
-    /*
-     * The thread is woken only when this entry makes the queue cross half
-     * full, not once per span: the flush interval does the rest.  Under
-     * "shared" the queue's lock is held here, so head_bytes is stable.
-     */
 
     used = q->head_bytes - __atomic_load_n(&q->tail_bytes, __ATOMIC_ACQUIRE);
     kick = used < ex->kick_bytes && used + len >= ex->kick_bytes;
@@ -354,6 +340,68 @@ et_exporter_submit(et_exporter_t *ex, const et_span_t *span)
     if (kick) {
         et_exporter_kick(ex);
     }
+}
+
+
+/*
+ * Several producer threads (httpd's threaded MPMs): the entry is encoded
+ * on the stack, outside the queue's lock, which is then held only for a
+ * copy.  Held for the encoding, a thread preempted in it made the others
+ * sleep on the lock: each of those sleeps is two context switches.
+ */
+static __attribute__((noinline)) int
+et_exporter_submit_copy(et_exporter_t *ex, const et_span_t *span)
+{
+    size_t    len;
+    uint8_t  *p;
+    uint8_t   buf[ET_EXPORTER_STACK_ENTRY];
+
+    len = (size_t) (et_entry_write(ex->conf.stream, span, buf) - buf);
+
+    p = et_queue_reserve(&ex->queue, len);
+
+    if (p == NULL) {
+        et_counter_add(&ex->counters->dropped_queue_full, 1, 1);
+        return ET_DECLINED;
+    }
+
+    et_copy(p, buf, len);
+
+    et_exporter_commit(ex, p, len);
+
+    return ET_OK;
+}
+
+
+int
+et_exporter_submit(et_exporter_t *ex, const et_span_t *span)
+{
+    size_t    len;
+    uint8_t  *p;
+
+    /* counted first: a reader never sees it exported before it exists */
+    et_counter_add(&ex->counters->spans, 1, ex->conf.shared);
+
+    /* a bound, not the exact size: the writer tells how much it used */
+    len = et_entry_size_max(ex->conf.stream, span);
+
+    if (ex->conf.shared && len <= ET_EXPORTER_STACK_ENTRY) {
+        return et_exporter_submit_copy(ex, span);
+    }
+
+    /* one producer (or an entry too large for the stack): in place */
+
+    p = et_queue_reserve(&ex->queue, len);
+
+    if (p == NULL) {
+        et_counter_add(&ex->counters->dropped_queue_full, 1,
+                       ex->conf.shared);
+        return ET_DECLINED;
+    }
+
+    len = (size_t) (et_entry_write(ex->conf.stream, span, p) - p);
+
+    et_exporter_commit(ex, p, len);
 
     return ET_OK;
 }

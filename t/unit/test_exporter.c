@@ -1300,15 +1300,74 @@ typedef struct {
 } submitter_t;
 
 
+/* one span in ten too large for the stack: encoded in place, under the lock */
+#define SHARED_BIG      5000
+
+static uint8_t  shared_big[SHARED_BIG];
+
+
 static void *
 shared_submit(void *data)
 {
+    uint64_t      i;
+    et_span_t     span;
     submitter_t  *s;
 
     s = data;
-    submit_n(s->ex, s->from, SHARED_SPANS);
+
+    for (i = s->from; i < s->from + SHARED_SPANS; i++) {
+        make_span(&span, i);
+
+        if (i % 10 == 0) {
+            span.name.data = shared_big;
+            span.name.len = SHARED_BIG;
+        }
+
+        (void) et_exporter_submit(s->ex, &span);
+    }
 
     return NULL;
+}
+
+
+/* entries of "key" whose name is the big one, and whose is the usual one */
+static void
+count_names(redisContext *c, const char *key, long long *big,
+    long long *usual)
+{
+    size_t      i, j;
+    redisReply *r, *f;
+
+    *big = 0;
+    *usual = 0;
+
+    r = redisCommand(c, "XRANGE %s - +", key);
+
+    for (i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        f = r->element[i]->element[1];
+
+        for (j = 0; j + 1 < f->elements; j += 2) {
+            if (strcmp(f->element[j]->str, "name") != 0) {
+                continue;
+            }
+
+            if (f->element[j + 1]->len == SHARED_BIG
+                && memcmp(f->element[j + 1]->str, shared_big, SHARED_BIG)
+                   == 0)
+            {
+                (*big)++;
+
+            } else if (strcmp(f->element[j + 1]->str,
+                              "GET /api/v1/items/{id}") == 0)
+            {
+                (*usual)++;
+            }
+        }
+    }
+
+    if (r) {
+        freeReplyObject(r);
+    }
 }
 
 
@@ -1323,12 +1382,24 @@ test_shared(int port)
     et_exporter_t       *ex;
     et_counters_t        cnt;
     et_exporter_conf_t   conf;
+    long long            big, usual;
     uint8_t              buf[ET_STREAM_PREFIX_SIZE(64)];
+
+    memset(shared_big, 'n', SHARED_BIG);
+    shared_big[SHARED_BIG - 1] = 'N';
 
     c = client(port, NULL, 0);
     del(c, "et:shared");
 
-    stream_init(&st, buf, "et:shared");
+    /* values up to the big name: those entries exceed the stack buffer */
+    if (et_stream_init(&st, buf, (const uint8_t *) "et:shared",
+                       sizeof("et:shared") - 1, 0, SHARED_BIG)
+        != ET_OK)
+    {
+        tap_ok(0, "shared: stream");
+        return;
+    }
+
     conf_init(&conf, &st, port);
     conf.shared = 1;
     conf.queue_size = 1024 * 1024;
@@ -1360,6 +1431,13 @@ test_shared(int port)
                (unsigned long long) get(&cnt.dropped_queue_full));
     tap_is_int(get(&cnt.dropped_redis_error), 0, "shared: no redis error");
     check_invariant("shared", &cnt);
+
+    /* encoded on the stack or in place, every entry arrived whole */
+    count_names(c, "et:shared", &big, &usual);
+    tap_is_int(big + usual, xlen(c, "et:shared"),
+               "shared: every entry intact (%lld big, %lld usual)", big,
+               usual);
+    tap_ok(big > 0 && usual > big, "shared: both paths taken");
 
     del(c, "et:shared");
     redisFree(c);
