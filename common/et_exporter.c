@@ -343,6 +343,16 @@ et_exporter_commit(et_exporter_t *ex, uint8_t *p, size_t len)
 }
 
 
+/* no room in the queue: the span is dropped, and counted */
+static int
+et_exporter_full(et_exporter_t *ex)
+{
+    et_counter_add(&ex->counters->dropped_queue_full, 1, ex->conf.shared);
+
+    return ET_DECLINED;
+}
+
+
 /*
  * Several producer threads (httpd's threaded MPMs): the entry is encoded
  * on the stack, outside the queue's lock, which is then held only for a
@@ -361,8 +371,7 @@ et_exporter_submit_copy(et_exporter_t *ex, const et_span_t *span)
     p = et_queue_reserve(&ex->queue, len);
 
     if (p == NULL) {
-        et_counter_add(&ex->counters->dropped_queue_full, 1, 1);
-        return ET_DECLINED;
+        return et_exporter_full(ex);
     }
 
     et_copy(p, buf, len);
@@ -394,9 +403,7 @@ et_exporter_submit(et_exporter_t *ex, const et_span_t *span)
     p = et_queue_reserve(&ex->queue, len);
 
     if (p == NULL) {
-        et_counter_add(&ex->counters->dropped_queue_full, 1,
-                       ex->conf.shared);
-        return ET_DECLINED;
+        return et_exporter_full(ex);
     }
 
     len = (size_t) (et_entry_write(ex->conf.stream, span, p) - p);
