@@ -395,6 +395,15 @@ et_exporter_submit(et_exporter_t *ex, const et_span_t *span)
     len = et_entry_size_max(ex->conf.stream, span);
 
     if (ex->conf.shared && len <= ET_EXPORTER_STACK_ENTRY) {
+
+        /*
+         * encoded before the reservation: while Redis is away and the
+         * queue stays full, a drop should not cost an encoding
+         */
+        if (et_queue_no_room(&ex->queue, len)) {
+            return et_exporter_full(ex);
+        }
+
         return et_exporter_submit_copy(ex, span);
     }
 

@@ -131,6 +131,21 @@ full:
 }
 
 
+int
+et_queue_no_room(et_queue_t *q, size_t len)
+{
+    uint64_t  head_bytes, head_entries, tail_bytes, tail_entries;
+
+    head_bytes = __atomic_load_n(&q->head_bytes, __ATOMIC_RELAXED);
+    head_entries = __atomic_load_n(&q->head_entries, __ATOMIC_RELAXED);
+    tail_bytes = __atomic_load_n(&q->tail_bytes, __ATOMIC_RELAXED);
+    tail_entries = __atomic_load_n(&q->tail_entries, __ATOMIC_RELAXED);
+
+    return head_bytes - tail_bytes + len > q->size
+           || head_entries - tail_entries >= q->nlens;
+}
+
+
 void
 et_queue_commit(et_queue_t *q, uint8_t *p, size_t len)
 {
@@ -151,7 +166,9 @@ et_queue_commit(et_queue_t *q, uint8_t *p, size_t len)
     }
 
     q->lens[q->head_slot] = (uint32_t) len;
-    q->head_bytes += len;
+
+    /* atomic only for et_queue_no_room(), which reads it without the lock */
+    __atomic_store_n(&q->head_bytes, q->head_bytes + len, __ATOMIC_RELAXED);
 
     /* the ring positions by addition: a division per span is not cheap */
 

@@ -62,6 +62,13 @@ void et_queue_free(et_queue_t *q);
  * "shared", the lock is held from a successful reserve until its commit.
  */
 uint8_t *et_queue_reserve(et_queue_t *q, size_t len);
+
+/*
+ * Producer, without the lock: 1 when an entry of "len" bytes would find no
+ * room now (the answer may be stale by the time it is used: a hint, so that
+ * an entry is not encoded only to be dropped).
+ */
+int et_queue_no_room(et_queue_t *q, size_t len);
 void et_queue_commit(et_queue_t *q, uint8_t *p, size_t len);
 
 /*

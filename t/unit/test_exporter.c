@@ -1444,6 +1444,83 @@ test_shared(int port)
 }
 
 
+static void *
+absent_submit(void *data)
+{
+    submitter_t  *s;
+
+    s = data;
+    submit_n(s->ex, s->from, SHARED_SPANS);
+
+    return NULL;
+}
+
+
+/*
+ * Several request threads while Redis is absent: once the queue is full a
+ * span is dropped before it is encoded (the lock-free "no room" hint), but
+ * never while there is room for it.
+ */
+static void
+test_shared_absent(int dead_port)
+{
+    int                  k;
+    size_t               max;
+    uint64_t             queued;
+    pthread_t            t[SHARED_THREADS];
+    et_span_t            span;
+    submitter_t          sub[SHARED_THREADS];
+    et_stream_t          st;
+    et_exporter_t       *ex;
+    et_counters_t        cnt;
+    et_exporter_conf_t   conf;
+    uint8_t              buf[ET_STREAM_PREFIX_SIZE(64)];
+
+    stream_init(&st, buf, "et:absent");
+    conf_init(&conf, &st, dead_port);
+    conf.shared = 1;
+    conf.queue_size = 64 * 1024;
+    conf.stop_timeout_ms = 500;
+    memset(&cnt, 0, sizeof(cnt));
+
+    ex = et_exporter_start(&conf, &cnt);
+    if (ex == NULL) {
+        tap_ok(0, "shared absent: started");
+        return;
+    }
+
+    for (k = 0; k < SHARED_THREADS; k++) {
+        sub[k].ex = ex;
+        sub[k].from = (uint64_t) k * 1000000;
+        pthread_create(&t[k], NULL, absent_submit, &sub[k]);
+    }
+
+    for (k = 0; k < SHARED_THREADS; k++) {
+        pthread_join(t[k], NULL);
+    }
+
+    make_span(&span, 0);
+    max = et_entry_size_max(&st, &span);
+    queued = get(&cnt.spans) - settled(&cnt);
+
+    tap_is_int(get(&cnt.spans), SHARED_THREADS * SHARED_SPANS,
+               "shared absent: every span counted");
+    tap_is_int(get(&cnt.exported), 0, "shared absent: nothing exported");
+    tap_ok(queued * max >= conf.queue_size - max && queued * max > 0,
+           "shared absent: the queue was filled before drops (%llu queued, "
+           "entries of at most %zu bytes)", (unsigned long long) queued, max);
+    tap_is_int(get(&cnt.dropped_queue_full),
+               SHARED_THREADS * SHARED_SPANS - queued,
+               "shared absent: the rest dropped, queue full");
+
+    et_exporter_stop(ex);
+
+    tap_is_int(get(&cnt.dropped_redis_error), queued,
+               "shared absent: the queued spans are lost at stop");
+    check_invariant("shared absent", &cnt);
+}
+
+
 /* crossing half the queue wakes the thread before the flush interval */
 static void
 test_kick(int port)
@@ -1796,6 +1873,7 @@ main(int argc, char **argv)
 
     if (dead) {
         test_stop_absent(dead);
+        test_shared_absent(dead);
         test_absent_and_resume(dead);
 
     } else {

@@ -492,8 +492,8 @@ test_commit_less(void)
 
 
 /*
- * Random operations against the model: every "full" decision, every peek
- * and every entry count must agree.
+ * Random operations against the model: every "full" decision (and the
+ * lock-free "no room" hint), every peek and every entry count must agree.
  */
 static void
 test_model(const char *name, size_t size, size_t nentries, size_t maxlen,
@@ -527,6 +527,18 @@ test_model(const char *name, size_t size, size_t nentries, size_t maxlen,
 
         case 0: case 1: case 2: case 3:
             len = (size_t) (rnd(&seed) % (maxlen + 1));
+
+            /* the lock-free hint: no room by bytes or by slots */
+            want = model_bytes(m) + len > size || m->n >= nentries;
+            got = (size_t) et_queue_no_room(&q, len);
+
+            if (got != want) {
+                tap_ok(0, "%s: step %u: no room for %zu: got %zu, model %zu",
+                       name, i, len, got, want);
+                ok = 0;
+                break;
+            }
+
             want = (size_t) model_fits(m, &q, len);
 
             if (want && (m->wpos % size) + len > size) {
