@@ -311,11 +311,11 @@ et_prop_inject_values(const et_trace_t *t, const uint8_t *span_id,
 
     if (formats & ET_PROP_B3MULTI) {
         values[ET_HDR_B3_TRACE_ID].data = p;
-        p = et_hex_encode(p, t->trace_id, ET_TRACE_ID_LEN);
+        p = et_hex_encode16(p, t->trace_id);
         values[ET_HDR_B3_TRACE_ID].len = 2 * ET_TRACE_ID_LEN;
 
         values[ET_HDR_B3_SPAN_ID].data = p;
-        p = et_hex_encode(p, span_id, ET_SPAN_ID_LEN);
+        p = et_hex_encode8(p, span_id);
         values[ET_HDR_B3_SPAN_ID].len = 2 * ET_SPAN_ID_LEN;
 
         values[ET_HDR_B3_SAMPLED].data = p;

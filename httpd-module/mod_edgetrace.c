@@ -892,17 +892,52 @@ et_formats(et_dir_conf_t *dc, const unsigned **formats, unsigned *n,
 }
 
 
+/* 1 when the table holds a variable named EDGETRACE_... already */
+static int
+et_env_has_ours(apr_table_t *env)
+{
+    int                        i;
+    const char                *key;
+    const apr_array_header_t  *arr;
+    const apr_table_entry_t   *e;
+
+    arr = apr_table_elts(env);
+    e = (const apr_table_entry_t *) arr->elts;
+
+    for (i = 0; i < arr->nelts; i++) {
+        key = e[i].key;
+
+        if (key && (key[0] | 0x20) == 'e'
+            && strncasecmp(key, "EDGETRACE_", sizeof("EDGETRACE_") - 1) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * The five names share their first ten letters, and apr_table_setn()
+ * compares each with those set before it: 970 instructions a request.
+ * Usually none is there yet (an internal redirect renames the previous
+ * request's to REDIRECT_...): then they are appended, with no search.
+ */
 static void
 et_set_env(request_rec *r, et_ctx_t *ctx)
 {
-    apr_table_setn(r->subprocess_env, "EDGETRACE_TRACE_ID", ctx->trace_hex);
-    apr_table_setn(r->subprocess_env, "EDGETRACE_SPAN_ID", ctx->span_hex);
-    apr_table_setn(r->subprocess_env, "EDGETRACE_PARENT_ID",
-                   ctx->parent_hex);
-    apr_table_setn(r->subprocess_env, "EDGETRACE_SAMPLED",
-                   ctx->trace.sampled ? "1" : "0");
-    apr_table_setn(r->subprocess_env, "EDGETRACE_TRACEPARENT",
-                   ctx->traceparent);
+    void        (*set)(apr_table_t *t, const char *key, const char *val);
+    apr_table_t  *env;
+
+    env = r->subprocess_env;
+    set = et_env_has_ours(env) ? apr_table_setn : apr_table_addn;
+
+    set(env, "EDGETRACE_TRACE_ID", ctx->trace_hex);
+    set(env, "EDGETRACE_SPAN_ID", ctx->span_hex);
+    set(env, "EDGETRACE_PARENT_ID", ctx->parent_hex);
+    set(env, "EDGETRACE_SAMPLED", ctx->trace.sampled ? "1" : "0");
+    set(env, "EDGETRACE_TRACEPARENT", ctx->traceparent);
 }
 
 
@@ -971,14 +1006,12 @@ et_decide(request_rec *r)
 
     et_span_id_new(ctx->client_id);
 
-    *et_hex_encode((uint8_t *) ctx->trace_hex, ctx->trace.trace_id,
-                   ET_TRACE_ID_LEN) = '\0';
-    *et_hex_encode((uint8_t *) ctx->span_hex, ctx->trace.span_id,
-                   ET_SPAN_ID_LEN) = '\0';
+    *et_hex_encode16((uint8_t *) ctx->trace_hex, ctx->trace.trace_id) = '\0';
+    *et_hex_encode8((uint8_t *) ctx->span_hex, ctx->trace.span_id) = '\0';
 
     if (ctx->trace.has_parent) {
-        *et_hex_encode((uint8_t *) ctx->parent_hex, ctx->trace.parent_id,
-                       ET_SPAN_ID_LEN) = '\0';
+        *et_hex_encode8((uint8_t *) ctx->parent_hex, ctx->trace.parent_id)
+            = '\0';
     }
 
     *et_traceparent_write((uint8_t *) ctx->traceparent, ctx->trace.trace_id,

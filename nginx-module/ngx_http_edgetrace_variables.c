@@ -70,7 +70,7 @@ ngx_http_edgetrace_variable(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        v->len = et_hex_encode(p, ctx->trace.trace_id, ET_TRACE_ID_LEN) - p;
+        v->len = et_hex_encode16(p, ctx->trace.trace_id) - p;
         v->data = p;
         break;
 
@@ -87,9 +87,8 @@ ngx_http_edgetrace_variable(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        v->len = et_hex_encode(p, data == NGX_HTTP_EDGETRACE_VAR_SPAN_ID
-                                  ? ctx->trace.span_id : ctx->trace.parent_id,
-                               ET_SPAN_ID_LEN)
+        v->len = et_hex_encode8(p, data == NGX_HTTP_EDGETRACE_VAR_SPAN_ID
+                                   ? ctx->trace.span_id : ctx->trace.parent_id)
                  - p;
         v->data = p;
         break;

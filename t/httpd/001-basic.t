@@ -3,7 +3,8 @@
 # fields of SPEC section 5, a client span around the mod_proxy exchange
 # whose id is the one the backend receives (replaced, never duplicated),
 # default and configured span names, EdgeTrace Off does nothing, the
-# environment variables, and the counters.
+# environment variables (also when one is preset, and after an internal
+# redirect), and the counters.
 
 use strict;
 use warnings;
@@ -22,7 +23,9 @@ for my $mpm (mpms()) {
     $b->clear;
 
     my $h = start_httpd(mpm => $mpm, redis => $redis,
-                        files => { 'static.txt' => "static\n" },
+                        files => { 'static.txt' => "static\n",
+                                   'preset.txt' => "preset\n",
+                                   'dir/index.html' => "index\n" },
                         conf => <<'EOF');
 EdgeTraceRedis redis://127.0.0.1:%%REDIS%%
 EdgeTraceFlushInterval 50ms
@@ -44,6 +47,11 @@ EdgeTrace On
     SetHandler edgetrace-status
 </Location>
 Header always set X-Trace-Id "%{EDGETRACE_TRACE_ID}e" env=EDGETRACE_TRACE_ID
+# set before the module's header parser runs: the module's value wins
+SetEnvIf Request_URI ^/preset EDGETRACE_TRACE_ID=preset
+<Location /dir>
+    DirectoryIndex index.html
+</Location>
 EOF
 
     # --- a proxied request: one server span, one client span
@@ -147,6 +155,25 @@ EOF
     ok($m->{edgetrace_redis_connected} >= 1, "$mpm: connected");
 
     is(stream_len($redis->port), 5, "$mpm: 5 entries in the stream");
+
+    # --- the environment when a variable of the same name is there
+    # already, and after an internal redirect
+    $r = http_get($h->port, '/preset.txt');
+    like($r->{headers}{'x-trace-id'} // '', qr/^[0-9a-f]{32}$/,
+         "$mpm: a preset EDGETRACE_TRACE_ID is replaced");
+    my $preset = $r->{headers}{'x-trace-id'} // 'none';
+    wait_until(sub { $h->access_log =~ m{"GET /preset.txt[^\n]*trace=} }, 3);
+    like($h->access_log, qr{"GET /preset\.txt [^\n]* trace=$preset span=},
+         "$mpm: preset: mod_log_config sees the module's value only");
+
+    $r = http_get($h->port, '/dir/');
+    is($r->{body}, "index\n", "$mpm: DirectoryIndex served");
+    my $redirected = $r->{headers}{'x-trace-id'} // 'none';
+    @e = wait_spans($redis, 7);
+    my @dir = grep { ($_->{'url.path'} // '') eq '/dir/' } @e;
+    is(scalar @dir, 1, "$mpm: internal redirect: one span");
+    is($dir[0] && $dir[0]{trace_id}, $redirected,
+       "$mpm: internal redirect: the environment has the span's trace id");
 
     $h->stop;
     is_deeply([$h->crashes], [], "$mpm: no crash");

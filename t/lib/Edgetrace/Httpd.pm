@@ -32,7 +32,8 @@ use Time::HiRes ();
 
 use Edgetrace::Test ();
 
-our @EXPORT_OK = qw(start_httpd httpd_t mpms httpd_module_path);
+our @EXPORT_OK = qw(start_httpd start_bench_httpd httpd_t mpms
+                    httpd_module_path);
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
 my $MODULES = '/usr/lib/apache2/modules';
@@ -166,16 +167,59 @@ sub start_httpd {
                        port => $ports->{PORT}, conf => $conf,
                        mpm => $o{mpm} || 'event' }, __PACKAGE__ . '::Server';
 
-    eval { Edgetrace::Test::wait_port($ports->{PORT}, 10, $pid); 1 } or do {
+    my $timeout = $o{timeout} || 10;
+    eval { Edgetrace::Test::wait_port($ports->{PORT}, $timeout, $pid); 1 }
+        or do {
         my $err = $@;
         die "apache2 did not start: $err" . $self->error_log
             . Edgetrace::Test::_slurp("$prefix/stderr.log") . "\n";
     };
 
-    Edgetrace::Test::wait_until(sub { my @c = $self->children; @c >= 1 }, 10)
+    Edgetrace::Test::wait_until(sub { my @c = $self->children; @c >= 1 },
+                                $timeout)
         or die "apache2 children did not start\n" . $self->error_log;
 
     return $self;
+}
+
+# start_bench_httpd(conf => text, upstream => port, wrap => [...]): the
+# configuration make bench and make bench-instructions measure.  Event MPM,
+# one child of 64 threads; an untraced main server (%%PORT%%) and a traced
+# virtual host (%%PORT2%%, "EdgeTrace On") with the same locations: /return
+# a small static file, httpd's nearest to nginx's return; /proxy mod_proxy
+# to "upstream" with keepalive; /metrics the status handler.  Lean: see
+# lean above.  "conf" holds the EdgeTrace* directives of the main server.
+sub start_bench_httpd {
+    my (%o) = @_;
+    my $up = $o{upstream} || 9;
+    return start_httpd(mpm => 'event', files => { return => "ok\n" },
+                       lean => 1, wrap => $o{wrap} || [],
+                       timeout => $o{timeout},
+                       mpm_conf => <<'EOF', conf => <<"EOF");
+StartServers 1
+ServerLimit 1
+ThreadsPerChild 64
+ThreadLimit 64
+MinSpareThreads 1
+MaxSpareThreads 128
+MaxRequestWorkers 64
+MaxConnectionsPerChild 0
+MaxKeepAliveRequests 0
+EOF
+$o{conf}
+# mmap and munmap of the file per request, under 64 threads, cost TLB
+# shootdowns: half of a static request's CPU on this VM (both sides alike)
+EnableMMAP Off
+ProxyPass /proxy http://127.0.0.1:$up/ keepalive=On
+<Location /metrics>
+    EdgeTrace Off
+    SetHandler edgetrace-status
+</Location>
+Listen 127.0.0.1:%%PORT2%%
+<VirtualHost 127.0.0.1:%%PORT2%%>
+    EdgeTrace On
+</VirtualHost>
+EOF
 }
 
 # httpd_t(conf => ..., main => ...) or httpd_t($conf): `apache2 -t`,
