@@ -117,8 +117,8 @@ struct et_client_s {
     unsigned            status;           /* the last try's */
     unsigned            open:1;           /* a try is running */
     unsigned            done:1;           /* exported, or not sampled */
-    const char         *peer;             /* the last try's */
-    const char         *url;
+    et_str_t            peer;             /* the last try's */
+    et_str_t            url;
     et_try_t            events[ET_TRIES_MAX];
     et_client_t        *next;
 };
@@ -163,6 +163,7 @@ static et_exporter_conf_t   et_exporter_conf;
 static et_exporter_t       *et_exporter;
 static et_counters_t       *et_counters;
 static et_metrics_t        *et_metrics;
+static ap_filter_rec_t     *et_try_filter_handle;  /* no lookup by name */
 
 
 static const char *
@@ -1065,38 +1066,44 @@ et_header_parser(request_rec *r)
 
 /* mod_proxy: one client span per request passed to a backend */
 
-static char *
-et_peer(request_rec *r, const char **url_path)
+/*
+ * The last try's peer (host:port) and URL, in the root request's pool: the
+ * balancer names the worker it picked (the URL is then the worker's and
+ * the path of r->filename), else r->filename is "proxy:" and the URL.
+ */
+static void
+et_client_target(request_rec *r, apr_pool_t *pool, et_client_t *cl)
 {
-    const char  *u, *p, *end;
+    size_t       n;
+    const char  *u, *p, *path, *proxied;
 
-    *url_path = NULL;
+    proxied = r->filename && strncmp(r->filename, "proxy:", 6) == 0
+              ? r->filename + 6 : NULL;
 
-    /* the balancer names the worker it picked; else the URL has it */
     u = apr_table_get(r->subprocess_env, "BALANCER_WORKER_NAME");
 
     if (u == NULL) {
-        if (r->filename == NULL || strncmp(r->filename, "proxy:", 6) != 0) {
-            return NULL;
+        if (proxied == NULL) {
+            return;
         }
 
-        u = r->filename + 6;
+        u = proxied;
+        proxied = NULL;
     }
 
     p = strstr(u, "://");
     p = p ? p + 3 : u;
-    end = p + strcspn(p, "/?#");
+    n = strcspn(p, "/?#");
 
-    if (r->filename && strncmp(r->filename, "proxy:", 6) == 0) {
-        *url_path = strstr(r->filename + 6, "://");
+    cl->peer.data = apr_pmemdup(pool, p, n);
+    cl->peer.len = n;
 
-        if (*url_path) {
-            *url_path += 3;
-            *url_path += strcspn(*url_path, "/?#");
-        }
-    }
+    /* the balancer's worker URL, then the path the request was given */
+    path = proxied ? strstr(proxied, "://") : NULL;
+    path = path ? path + 3 + strcspn(path + 3, "/?#") : "";
 
-    return apr_pstrmemdup(r->pool, p, end - p);
+    cl->url.data = (const uint8_t *) apr_pstrcat(pool, u, path, NULL);
+    cl->url.len = strlen((const char *) cl->url.data);
 }
 
 
@@ -1104,37 +1111,23 @@ static void
 et_client_close_try(request_rec *r, et_client_t *cl, unsigned status,
     uint64_t now)
 {
-    char         *peer;
-    et_try_t     *ev;
-    const char   *path, *u;
-    request_rec  *root;
+    et_try_t  *ev;
 
     cl->open = 0;
     cl->status = status;
 
-    root = et_root(r);
-    peer = et_peer(r, &path);
-
-    if (peer) {
-        cl->peer = apr_pstrdup(root->pool, peer);
-
-        u = apr_table_get(r->subprocess_env, "BALANCER_WORKER_NAME");
-
-        if (u == NULL && r->filename) {
-            u = r->filename + 6;
-            path = NULL;
-        }
-
-        cl->url = apr_pstrcat(root->pool, u, path, NULL);
-    }
+    et_client_target(r, et_root(r)->pool, cl);
 
     if (cl->tries > ET_TRIES_MAX) {
         return;
     }
 
     ev = &cl->events[cl->tries - 1];
-    ev->peer.data = (const uint8_t *) (cl->peer ? cl->peer : "");
-    ev->peer.len = cl->peer ? strlen(cl->peer) : 0;
+    ev->peer = cl->peer;
+
+    if (ev->peer.len == 0) {
+        ev->peer.data = (const uint8_t *) "";
+    }
     ev->status = status;
     ev->connect_ms = -1;
     ev->response_ms = (int64_t) ((now - cl->try_start_ns) / 1000000);
@@ -1240,7 +1233,8 @@ et_insert_filter(request_rec *r)
     ctx = et_ctx(r);
 
     if (ctx && ctx->traced && ctx->trace.sampled) {
-        ap_add_output_filter(ET_TRY_FILTER, NULL, r, r->connection);
+        ap_add_output_filter_handle(et_try_filter_handle, NULL, r,
+                                    r->connection);
     }
 }
 
@@ -1337,14 +1331,12 @@ et_export_client(request_rec *r, et_ctx_t *ctx, et_client_t *cl)
     req.status = cl->status;
     req.tries = cl->tries;
 
-    if (cl->peer) {
-        req.peer.data = (const uint8_t *) cl->peer;
-        req.peer.len = strlen(cl->peer);
+    if (cl->peer.len) {
+        req.peer = cl->peer;
     }
 
-    if (cl->url) {
-        req.url.data = (const uint8_t *) cl->url;
-        req.url.len = strlen(cl->url);
+    if (cl->url.len) {
+        req.url = cl->url;
     }
 
     span.nattrs = et_http_client_attrs(&req, &span, attrs, text);
@@ -1888,8 +1880,9 @@ et_register_hooks(apr_pool_t *p)
                           APR_HOOK_REALLY_FIRST);
     ap_hook_handler(et_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_insert_filter(et_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
-    ap_register_output_filter(ET_TRY_FILTER, et_try_filter, NULL,
-                              AP_FTYPE_CONTENT_SET);
+    et_try_filter_handle = ap_register_output_filter(ET_TRY_FILTER,
+                                                     et_try_filter, NULL,
+                                                     AP_FTYPE_CONTENT_SET);
     ap_hook_log_transaction(et_log_transaction, NULL, NULL,
                             APR_HOOK_MIDDLE);
 
