@@ -12,8 +12,8 @@
  * no timeouts and resolves host names synchronously anyway.
  *
  * The thread sleeps on a condition variable between batches: it wakes every
- * flush interval, when a producer finds the queue crossing half full, or at
- * stop.  Each cycle it reads the replies that piled up since the previous
+ * flush interval, when a producer finds the queue crossing half full (or
+ * 512 KB, ET_EXPORTER_KICK), or at stop.  Each cycle it reads the replies that piled up since the previous
  * batch, without blocking, then writes everything queued.  A socket that is
  * full mid-batch is waited on with poll(), reading replies meanwhile.
  *
@@ -71,6 +71,16 @@
 /* the longest wait in poll(), so that stop is noticed */
 #define ET_EXPORTER_POLL_MS    100
 
+/*
+ * A producer wakes the thread when the queue crosses half full, or this
+ * many bytes, whichever is less.  Batches of a few megabytes left the
+ * cache before the kernel copied them, and each was a stall of a
+ * millisecond for whatever shared the CPU with the thread or with Redis
+ * (wrk's p99 1.3 ms against 0.5 ms); 512 KB batches cost the thread less
+ * per span (0.12-0.15 us against 0.19-0.23) and stall nobody.
+ */
+#define ET_EXPORTER_KICK       (512 * 1024)
+
 /* at most one line per kind of trouble per this interval */
 #define ET_EXPORTER_LOG_MS     1000
 
@@ -104,7 +114,7 @@ struct et_exporter_s {
     et_exporter_conf_t   conf;
     et_counters_t       *counters;
     et_queue_t           queue;
-    size_t               kick_bytes;   /* half the queue */
+    size_t               kick_bytes;   /* half the queue, at most 512 KB */
 
     pthread_t            thread;
     pthread_mutex_t      mutex;
@@ -246,6 +256,10 @@ et_exporter_start(const et_exporter_conf_t *conf, et_counters_t *counters)
 
     ex->kick_bytes = ex->conf.queue_size / 2;
 
+    if (ex->kick_bytes > ET_EXPORTER_KICK) {
+        ex->kick_bytes = ET_EXPORTER_KICK;
+    }
+
     if (pthread_condattr_init(&attr) != 0) {
         goto failed;
     }
@@ -318,7 +332,7 @@ et_exporter_kick(et_exporter_t *ex)
 
 /*
  * Publishes an entry of "len" bytes written at "p" (a reservation of the
- * queue), waking the thread only when it makes the queue cross half full,
+ * queue), waking the thread only when it makes the queue cross kick_bytes,
  * not once per span: the flush interval does the rest.  The queue's lock,
  * when shared, is held from the reservation to here, so head_bytes is
  * stable.

@@ -1583,6 +1583,66 @@ test_kick(int port)
 }
 
 
+/* with a large queue, 512 KB wakes the thread: batches stay small */
+static void
+test_kick_cap(int port)
+{
+    size_t               size;
+    uint64_t             start;
+    et_span_t            span;
+    redisContext        *c;
+    et_stream_t          st;
+    et_exporter_t       *ex;
+    et_counters_t        cnt;
+    et_exporter_conf_t   conf;
+    uint8_t              buf[ET_STREAM_PREFIX_SIZE(64)];
+
+    c = client(port, NULL, 0);
+    del(c, "et:kickcap");
+
+    stream_init(&st, buf, "et:kickcap");
+    conf_init(&conf, &st, port);
+    conf.flush_ms = 10000;
+    conf.queue_size = 8 * 1024 * 1024;
+    memset(&cnt, 0, sizeof(cnt));
+
+    ex = et_exporter_start(&conf, &cnt);
+    if (ex == NULL) {
+        tap_ok(0, "kick cap: started");
+        return;
+    }
+
+    tap_ok(wait_value(&cnt.redis_connected, 1, 1000), "kick cap: connected");
+
+    /* 400 KB of spans: under 512 KB, they wait for the (long) interval */
+    make_span(&span, 0);
+    size = et_entry_size(&st, &span);
+    submit_n(ex, 0, 400 * 1024 / size);
+    sleep_ms(300);
+    tap_is_int(xlen(c, "et:kickcap"), 0,
+               "kick cap: 400 KB do not wake the thread");
+
+    /* then past 512 KB, far from half of 8 MB: a batch goes */
+    submit_n(ex, 100000, 160 * 1024 / size);
+    start = et_clock_mono_ms();
+
+    while (xlen(c, "et:kickcap") == 0 && et_clock_mono_ms() - start < 1000) {
+        sleep_ms(5);
+    }
+
+    tap_ok(xlen(c, "et:kickcap") > 0,
+           "kick cap: 512 KB wake the thread (%lld spans in %llu ms)",
+           xlen(c, "et:kickcap"),
+           (unsigned long long) (et_clock_mono_ms() - start));
+
+    et_exporter_stop(ex);
+    check_invariant("kick cap", &cnt);
+
+    del(c, "et:kickcap");
+    redisFree(c);
+}
+
+
 /* the thread runs with every signal blocked; the caller's mask is kept */
 static void
 test_signals(int port)
@@ -1859,6 +1919,7 @@ main(int argc, char **argv)
     test_error_replies(port);
     test_select(port);
     test_kick(port);
+    test_kick_cap(port);
     test_shared(port);
     test_signals(port);
     test_no_reply();
