@@ -1007,42 +1007,6 @@ test_absent_and_resume(int dead_port)
 }
 
 
-/* stop while redis is absent: what is queued is counted as lost */
-static void
-test_stop_absent(int dead_port)
-{
-    uint64_t             t0;
-    et_stream_t          st;
-    et_exporter_t       *ex;
-    et_counters_t        cnt;
-    et_exporter_conf_t   conf;
-    uint8_t              buf[ET_STREAM_PREFIX_SIZE(64)];
-
-    stream_init(&st, buf, "et:absent");
-    conf_init(&conf, &st, dead_port);
-    conf.stop_timeout_ms = 500;
-    memset(&cnt, 0, sizeof(cnt));
-
-    ex = et_exporter_start(&conf, &cnt);
-    if (ex == NULL) {
-        tap_ok(0, "stop absent: started");
-        return;
-    }
-
-    submit_n(ex, 0, 300);
-
-    t0 = et_clock_mono_ms();
-    et_exporter_stop(ex);
-    t0 = et_clock_mono_ms() - t0;
-
-    tap_ok(t0 < 1500, "stop absent: stop is bounded (%llu ms)",
-           (unsigned long long) t0);
-    tap_is_int(get(&cnt.dropped_redis_error), 300,
-               "stop absent: the queued spans are lost (redis_error)");
-    check_invariant("stop absent", &cnt);
-}
-
-
 /* a server that reads and never replies: the connection is declared dead */
 static void
 test_no_reply(void)
@@ -1300,6 +1264,26 @@ typedef struct {
 } submitter_t;
 
 
+/* SHARED_THREADS threads run "fn", each on its own range of span numbers */
+static void
+run_submitters(et_exporter_t *ex, void *(*fn)(void *))
+{
+    int           k;
+    pthread_t     t[SHARED_THREADS];
+    submitter_t   sub[SHARED_THREADS];
+
+    for (k = 0; k < SHARED_THREADS; k++) {
+        sub[k].ex = ex;
+        sub[k].from = (uint64_t) k * 1000000;
+        pthread_create(&t[k], NULL, fn, &sub[k]);
+    }
+
+    for (k = 0; k < SHARED_THREADS; k++) {
+        pthread_join(t[k], NULL);
+    }
+}
+
+
 /* one span in ten too large for the stack: encoded in place, under the lock */
 #define SHARED_BIG      5000
 
@@ -1374,9 +1358,6 @@ count_names(redisContext *c, const char *key, long long *big,
 static void
 test_shared(int port)
 {
-    int                  k;
-    pthread_t            t[SHARED_THREADS];
-    submitter_t          sub[SHARED_THREADS];
     redisContext        *c;
     et_stream_t          st;
     et_exporter_t       *ex;
@@ -1411,15 +1392,7 @@ test_shared(int port)
         return;
     }
 
-    for (k = 0; k < SHARED_THREADS; k++) {
-        sub[k].ex = ex;
-        sub[k].from = (uint64_t) k * 1000000;
-        pthread_create(&t[k], NULL, shared_submit, &sub[k]);
-    }
-
-    for (k = 0; k < SHARED_THREADS; k++) {
-        pthread_join(t[k], NULL);
-    }
+    run_submitters(ex, shared_submit);
 
     et_exporter_stop(ex);
 
@@ -1457,75 +1430,90 @@ absent_submit(void *data)
 
 
 /*
- * Several request threads while Redis is absent: once the queue is full a
- * span is dropped before it is encoded (the lock-free "no room" hint), but
- * never while there is room for it.
+ * Stop while Redis is absent: what is queued is counted as lost, and the
+ * stop is bounded.  With several request threads ("shared") they fill the
+ * queue first; then a span is dropped before it is encoded (the lock-free
+ * "no room" hint), but never while there is room for it.
  */
 static void
-test_shared_absent(int dead_port)
+test_stop_absent(int dead_port, int shared)
 {
-    int                  k;
     size_t               max;
-    uint64_t             queued;
-    pthread_t            t[SHARED_THREADS];
+    uint64_t             queued, t0;
     et_span_t            span;
-    submitter_t          sub[SHARED_THREADS];
+    const char          *name;
     et_stream_t          st;
     et_exporter_t       *ex;
     et_counters_t        cnt;
     et_exporter_conf_t   conf;
     uint8_t              buf[ET_STREAM_PREFIX_SIZE(64)];
 
+    name = shared ? "shared absent" : "stop absent";
+
     stream_init(&st, buf, "et:absent");
     conf_init(&conf, &st, dead_port);
-    conf.shared = 1;
-    conf.queue_size = 64 * 1024;
+    conf.shared = shared;
     conf.stop_timeout_ms = 500;
     memset(&cnt, 0, sizeof(cnt));
 
+    if (shared) {
+        conf.queue_size = 64 * 1024;
+    }
+
     ex = et_exporter_start(&conf, &cnt);
     if (ex == NULL) {
-        tap_ok(0, "shared absent: started");
+        tap_ok(0, "%s: started", name);
         return;
     }
 
-    for (k = 0; k < SHARED_THREADS; k++) {
-        sub[k].ex = ex;
-        sub[k].from = (uint64_t) k * 1000000;
-        pthread_create(&t[k], NULL, absent_submit, &sub[k]);
+    if (shared) {
+        run_submitters(ex, absent_submit);
+
+        make_span(&span, 0);
+        max = et_entry_size_max(&st, &span);
+        queued = get(&cnt.spans) - settled(&cnt);
+
+        tap_is_int(get(&cnt.spans), SHARED_THREADS * SHARED_SPANS,
+                   "%s: every span counted", name);
+        tap_is_int(get(&cnt.exported), 0, "%s: nothing exported", name);
+        tap_ok(queued * max >= conf.queue_size - max && queued * max > 0,
+               "%s: the queue was filled before drops (%llu queued, "
+               "entries of at most %zu bytes)", name,
+               (unsigned long long) queued, max);
+        tap_is_int(get(&cnt.dropped_queue_full),
+                   SHARED_THREADS * SHARED_SPANS - queued,
+                   "%s: the rest dropped, queue full", name);
+
+    } else {
+        submit_n(ex, 0, 300);
+        queued = 300;
     }
 
-    for (k = 0; k < SHARED_THREADS; k++) {
-        pthread_join(t[k], NULL);
-    }
-
-    make_span(&span, 0);
-    max = et_entry_size_max(&st, &span);
-    queued = get(&cnt.spans) - settled(&cnt);
-
-    tap_is_int(get(&cnt.spans), SHARED_THREADS * SHARED_SPANS,
-               "shared absent: every span counted");
-    tap_is_int(get(&cnt.exported), 0, "shared absent: nothing exported");
-    tap_ok(queued * max >= conf.queue_size - max && queued * max > 0,
-           "shared absent: the queue was filled before drops (%llu queued, "
-           "entries of at most %zu bytes)", (unsigned long long) queued, max);
-    tap_is_int(get(&cnt.dropped_queue_full),
-               SHARED_THREADS * SHARED_SPANS - queued,
-               "shared absent: the rest dropped, queue full");
-
+    t0 = et_clock_mono_ms();
     et_exporter_stop(ex);
+    t0 = et_clock_mono_ms() - t0;
 
+    tap_ok(t0 < 1500, "%s: stop is bounded (%llu ms)", name,
+           (unsigned long long) t0);
     tap_is_int(get(&cnt.dropped_redis_error), queued,
-               "shared absent: the queued spans are lost at stop");
-    check_invariant("shared absent", &cnt);
+               "%s: the queued spans are lost (redis_error)", name);
+    check_invariant(name, &cnt);
 }
 
 
-/* crossing half the queue wakes the thread before the flush interval */
+/*
+ * The thread wakes before the flush interval when the queue crosses half
+ * full or 512 KB, whichever is less: "below" bytes of spans wait for the
+ * (long) interval, "above" more send a batch.  The replies are counted at
+ * the next cycle, 10 s away, so Redis tells whether the batch went.
+ */
 static void
-test_kick(int port)
+test_kick(int port, const char *name, size_t queue_size, size_t below,
+    size_t above)
 {
+    size_t               size;
     uint64_t             start;
+    et_span_t            span;
     redisContext        *c;
     et_stream_t          st;
     et_exporter_t       *ex;
@@ -1539,106 +1527,43 @@ test_kick(int port)
     stream_init(&st, buf, "et:kick");
     conf_init(&conf, &st, port);
     conf.flush_ms = 10000;
-    conf.queue_size = 256 * 1024;
+    conf.queue_size = queue_size;
     memset(&cnt, 0, sizeof(cnt));
 
     ex = et_exporter_start(&conf, &cnt);
     if (ex == NULL) {
-        tap_ok(0, "kick: started");
+        tap_ok(0, "%s: started", name);
         return;
     }
 
-    tap_ok(wait_value(&cnt.redis_connected, 1, 1000), "kick: connected");
+    tap_ok(wait_value(&cnt.redis_connected, 1, 1000), "%s: connected", name);
 
-    /* a few spans wait for the (long) interval */
-    submit_n(ex, 0, 10);
-    sleep_ms(300);
-    tap_is_int(get(&cnt.exported), 0,
-               "kick: a few spans do not wake the thread");
-
-    /*
-     * About 200 KB: crosses half of 256 KiB.  The replies are counted at
-     * the next cycle (10 s away), so Redis tells whether the batch went.
-     */
-    submit_n(ex, 10, 300);
-    start = et_clock_mono_ms();
-
-    /* the batch holds what was queued when the thread woke up */
-    while (xlen(c, "et:kick") < 150 && et_clock_mono_ms() - start < 1000) {
-        sleep_ms(5);
-    }
-
-    tap_ok(xlen(c, "et:kick") >= 150,
-           "kick: half full wakes the thread (%lld spans in %llu ms)",
-           xlen(c, "et:kick"),
-           (unsigned long long) (et_clock_mono_ms() - start));
-
-    et_exporter_stop(ex);
-    check_invariant("kick", &cnt);
-
-    tap_is_int(xlen(c, "et:kick"), get(&cnt.exported), "kick: XLEN");
-
-    del(c, "et:kick");
-    redisFree(c);
-}
-
-
-/* with a large queue, 512 KB wakes the thread: batches stay small */
-static void
-test_kick_cap(int port)
-{
-    size_t               size;
-    uint64_t             start;
-    et_span_t            span;
-    redisContext        *c;
-    et_stream_t          st;
-    et_exporter_t       *ex;
-    et_counters_t        cnt;
-    et_exporter_conf_t   conf;
-    uint8_t              buf[ET_STREAM_PREFIX_SIZE(64)];
-
-    c = client(port, NULL, 0);
-    del(c, "et:kickcap");
-
-    stream_init(&st, buf, "et:kickcap");
-    conf_init(&conf, &st, port);
-    conf.flush_ms = 10000;
-    conf.queue_size = 8 * 1024 * 1024;
-    memset(&cnt, 0, sizeof(cnt));
-
-    ex = et_exporter_start(&conf, &cnt);
-    if (ex == NULL) {
-        tap_ok(0, "kick cap: started");
-        return;
-    }
-
-    tap_ok(wait_value(&cnt.redis_connected, 1, 1000), "kick cap: connected");
-
-    /* 400 KB of spans: under 512 KB, they wait for the (long) interval */
     make_span(&span, 0);
     size = et_entry_size(&st, &span);
-    submit_n(ex, 0, 400 * 1024 / size);
-    sleep_ms(300);
-    tap_is_int(xlen(c, "et:kickcap"), 0,
-               "kick cap: 400 KB do not wake the thread");
 
-    /* then past 512 KB, far from half of 8 MB: a batch goes */
-    submit_n(ex, 100000, 160 * 1024 / size);
+    submit_n(ex, 0, below / size);
+    sleep_ms(300);
+    tap_is_int(xlen(c, "et:kick"), 0, "%s: %zu KB do not wake the thread",
+               name, below / 1024);
+
+    submit_n(ex, 100000, above / size);
     start = et_clock_mono_ms();
 
-    while (xlen(c, "et:kickcap") == 0 && et_clock_mono_ms() - start < 1000) {
+    while (xlen(c, "et:kick") == 0 && et_clock_mono_ms() - start < 1000) {
         sleep_ms(5);
     }
 
-    tap_ok(xlen(c, "et:kickcap") > 0,
-           "kick cap: 512 KB wake the thread (%lld spans in %llu ms)",
-           xlen(c, "et:kickcap"),
+    tap_ok(xlen(c, "et:kick") > 0,
+           "%s: %zu KB wake the thread (%lld spans in %llu ms)", name,
+           (below + above) / 1024, xlen(c, "et:kick"),
            (unsigned long long) (et_clock_mono_ms() - start));
 
     et_exporter_stop(ex);
-    check_invariant("kick cap", &cnt);
+    check_invariant(name, &cnt);
 
-    del(c, "et:kickcap");
+    tap_is_int(xlen(c, "et:kick"), get(&cnt.exported), "%s: XLEN", name);
+
+    del(c, "et:kick");
     redisFree(c);
 }
 
@@ -1918,8 +1843,9 @@ main(int argc, char **argv)
     test_stop_flush(port, unix_path);
     test_error_replies(port);
     test_select(port);
-    test_kick(port);
-    test_kick_cap(port);
+    /* half of 256 KB; 512 KB, not half of 8 MB */
+    test_kick(port, "kick", 256 * 1024, 100 * 1024, 60 * 1024);
+    test_kick(port, "kick cap", 8 * 1024 * 1024, 400 * 1024, 160 * 1024);
     test_shared(port);
     test_signals(port);
     test_no_reply();
@@ -1933,8 +1859,8 @@ main(int argc, char **argv)
     }
 
     if (dead) {
-        test_stop_absent(dead);
-        test_shared_absent(dead);
+        test_stop_absent(dead, 0);
+        test_stop_absent(dead, 1);
         test_absent_and_resume(dead);
 
     } else {
