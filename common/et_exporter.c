@@ -13,9 +13,10 @@
  *
  * The thread sleeps on a condition variable between batches: it wakes every
  * flush interval, when a producer finds the queue crossing half full (or
- * 512 KB, ET_EXPORTER_KICK), or at stop.  Each cycle it reads the replies that piled up since the previous
- * batch, without blocking, then writes everything queued.  A socket that is
- * full mid-batch is waited on with poll(), reading replies meanwhile.
+ * 512 KB, ET_EXPORTER_KICK), or at stop.  Each cycle it reads the replies
+ * that piled up since the previous batch, without blocking, then writes
+ * everything queued.  A socket that is full mid-batch is waited on with
+ * poll(), reading replies meanwhile.
  *
  * Accounting: the request side counts "spans" and "dropped_queue_full"
  * (et_exporter_submit() only), the thread counts everything else.  An entry

@@ -6,10 +6,10 @@
  * is dropped and counted.
  *
  * The thread wakes every flush interval (or early, when the queue is half
- * full or holds 512 KB), drains the replies that piled up since the last batch, and writes
- * the queue's bytes in one write.  A broken connection is retried with a
- * backoff doubling from 100 ms up to 5 s; spans written but not
- * acknowledged when it broke are counted as dropped (redis_error).
+ * full or holds 512 KB), drains the replies that piled up since the last
+ * batch, and writes the queue's bytes in one write.  A broken connection
+ * is retried with a backoff doubling from 100 ms up to 5 s; spans written
+ * but not acknowledged when it broke are counted as dropped (redis_error).
  */
 
 #ifndef ET_EXPORTER_H

@@ -1128,6 +1128,7 @@ et_client_close_try(request_rec *r, et_client_t *cl, unsigned status,
     if (ev->peer.len == 0) {
         ev->peer.data = (const uint8_t *) "";
     }
+
     ev->status = status;
     ev->connect_ms = -1;
     ev->response_ms = (int64_t) ((now - cl->try_start_ns) / 1000000);
