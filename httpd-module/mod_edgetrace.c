@@ -1332,13 +1332,9 @@ et_export_client(request_rec *r, et_ctx_t *ctx, et_client_t *cl)
     req.status = cl->status;
     req.tries = cl->tries;
 
-    if (cl->peer.len) {
-        req.peer = cl->peer;
-    }
-
-    if (cl->url.len) {
-        req.url = cl->url;
-    }
+    /* empty when no try reached a backend: no attribute then */
+    req.peer = cl->peer;
+    req.url = cl->url;
 
     span.nattrs = et_http_client_attrs(&req, &span, attrs, text);
     span.attrs = attrs;

@@ -187,11 +187,12 @@ sub start_httpd {
 # one child of 64 threads; an untraced main server (%%PORT%%) and a traced
 # virtual host (%%PORT2%%, "EdgeTrace On") with the same locations: /return
 # a small static file, httpd's nearest to nginx's return; /proxy mod_proxy
-# to "upstream" with keepalive; /metrics the status handler.  Lean: see
+# to "upstream" with keepalive (when given); /metrics the status handler.  Lean: see
 # lean above.  "conf" holds the EdgeTrace* directives of the main server.
 sub start_bench_httpd {
     my (%o) = @_;
-    my $up = $o{upstream} || 9;
+    my $proxy = $o{upstream}
+        ? "ProxyPass /proxy http://127.0.0.1:$o{upstream}/ keepalive=On" : '';
     return start_httpd(mpm => 'event', files => { return => "ok\n" },
                        lean => 1, wrap => $o{wrap} || [],
                        timeout => $o{timeout},
@@ -210,7 +211,7 @@ $o{conf}
 # mmap and munmap of the file per request, under 64 threads, cost TLB
 # shootdowns: half of a static request's CPU on this VM (both sides alike)
 EnableMMAP Off
-ProxyPass /proxy http://127.0.0.1:$up/ keepalive=On
+$proxy
 <Location /metrics>
     EdgeTrace Off
     SetHandler edgetrace-status
