@@ -11,9 +11,9 @@
  * XADD, or cost a callback per reply).  The async API is not used: it has
  * no timeouts and resolves host names synchronously anyway.
  *
- * The thread sleeps on a condition variable between batches: it wakes every
- * flush interval, when a producer finds the queue crossing half full (or
- * 512 KB, ET_EXPORTER_KICK), or at stop.  Each cycle it reads the replies
+ * The thread sleeps on a futex between batches, so that no producer takes
+ * a lock to wake it: it wakes every flush interval, when a producer finds
+ * the queue crossing half full (or 512 KB, ET_EXPORTER_KICK), or at stop.  Each cycle it reads the replies
  * that piled up since the previous batch, without blocking, then writes
  * everything queued.  A socket that is full mid-batch is waited on with
  * poll(), reading replies meanwhile.
@@ -36,6 +36,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -45,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -118,9 +120,7 @@ struct et_exporter_s {
     size_t               kick_bytes;   /* half the queue, at most 512 KB */
 
     pthread_t            thread;
-    pthread_mutex_t      mutex;
-    pthread_cond_t       cond;         /* on CLOCK_MONOTONIC */
-    int                  kicked;
+    uint32_t             wake;         /* futex: 1 when kicked or stopped */
     int                  stop;
 
     /* everything below belongs to the thread */
@@ -172,7 +172,6 @@ et_exporter_start(const et_exporter_conf_t *conf, et_counters_t *counters)
     sigset_t             all, old;
     et_span_t            empty;
     et_exporter_t       *ex;
-    pthread_condattr_t   attr;
 
     if (conf->stream == NULL || counters == NULL) {
         if (conf->log) {
@@ -261,27 +260,6 @@ et_exporter_start(const et_exporter_conf_t *conf, et_counters_t *counters)
         ex->kick_bytes = ET_EXPORTER_KICK;
     }
 
-    if (pthread_condattr_init(&attr) != 0) {
-        goto failed;
-    }
-
-    rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-
-    if (rc == 0) {
-        rc = pthread_cond_init(&ex->cond, &attr);
-    }
-
-    pthread_condattr_destroy(&attr);
-
-    if (rc != 0) {
-        goto failed;
-    }
-
-    if (pthread_mutex_init(&ex->mutex, NULL) != 0) {
-        pthread_cond_destroy(&ex->cond);
-        goto failed;
-    }
-
     /*
      * Every signal is blocked in the thread, so that the server's signals
      * (nginx unblocks them before init_process) reach its own thread.
@@ -298,8 +276,6 @@ et_exporter_start(const et_exporter_conf_t *conf, et_counters_t *counters)
         et_exporter_log(ex, ET_LOG_ERR,
                         "exporter: cannot start its thread: %s",
                         strerror(rc));
-        pthread_mutex_destroy(&ex->mutex);
-        pthread_cond_destroy(&ex->cond);
         et_queue_free(&ex->queue);
         free(ex);
         return NULL;
@@ -308,32 +284,22 @@ et_exporter_start(const et_exporter_conf_t *conf, et_counters_t *counters)
     pthread_setname_np(ex->thread, "edgetrace");
 
     return ex;
-
-failed:
-
-    et_exporter_log(ex, ET_LOG_ERR,
-                    "exporter: cannot create its mutex or "
-                    "condition variable");
-    et_queue_free(&ex->queue);
-    free(ex);
-
-    return NULL;
 }
 
 
 /*
- * The flag is set under the mutex, the signal sent after it is released:
- * signalled while the mutex was held, the woken thread found it locked and
- * slept once more on it (a context switch per batch, seen in perf).
+ * Wakes the thread without a lock: the futex word goes to 1, and only the
+ * caller that made it so enters the kernel.  (A mutex and a condition
+ * variable took a lock on nginx's request path, and the woken thread
+ * often slept once more on the mutex the producer still held.)
  */
 static void
 et_exporter_kick(et_exporter_t *ex)
 {
-    pthread_mutex_lock(&ex->mutex);
-    ex->kicked = 1;
-    pthread_mutex_unlock(&ex->mutex);
-
-    pthread_cond_signal(&ex->cond);
+    if (__atomic_exchange_n(&ex->wake, 1, __ATOMIC_RELEASE) == 0) {
+        (void) syscall(SYS_futex, &ex->wake, FUTEX_WAKE_PRIVATE, 1,
+                       NULL, NULL, 0);
+    }
 }
 
 
@@ -451,17 +417,13 @@ et_exporter_stop(et_exporter_t *ex)
         return;
     }
 
-    pthread_mutex_lock(&ex->mutex);
     __atomic_store_n(&ex->stop, 1, __ATOMIC_RELAXED);
-    pthread_cond_signal(&ex->cond);
-    pthread_mutex_unlock(&ex->mutex);
+    et_exporter_kick(ex);
 
     pthread_join(ex->thread, NULL);
 
     __atomic_store_n(&ex->counters->redis_connected, 0, __ATOMIC_RELAXED);
 
-    pthread_mutex_destroy(&ex->mutex);
-    pthread_cond_destroy(&ex->cond);
     et_queue_free(&ex->queue);
     free(ex);
 }
@@ -513,11 +475,15 @@ et_exporter_thread(void *data)
 }
 
 
-/* waits for the next cycle; returns 1 when the exporter is stopping */
+/*
+ * Waits for the next cycle: the flush interval, a kick or stop.  The
+ * futex sleeps only while the word is 0, so a kick that came before the
+ * wait is not lost; the deadline is absolute, on CLOCK_MONOTONIC.
+ * Returns 1 when the exporter is stopping.
+ */
 static int
 et_exporter_wait(et_exporter_t *ex)
 {
-    int              stop;
     uint64_t         now, until;
     struct timespec  ts;
 
@@ -531,20 +497,19 @@ et_exporter_wait(et_exporter_t *ex)
     ts.tv_sec = (time_t) (until / 1000);
     ts.tv_nsec = (long) (until % 1000) * 1000000;
 
-    pthread_mutex_lock(&ex->mutex);
-
-    while (!ex->kicked && !ex->stop) {
-        if (pthread_cond_timedwait(&ex->cond, &ex->mutex, &ts) != 0) {
+    while (__atomic_load_n(&ex->wake, __ATOMIC_ACQUIRE) == 0) {
+        if (syscall(SYS_futex, &ex->wake, FUTEX_WAIT_BITSET_PRIVATE, 0, &ts,
+                    NULL, FUTEX_BITSET_MATCH_ANY) != 0
+            && errno == ETIMEDOUT)
+        {
             break;
         }
     }
 
-    ex->kicked = 0;
-    stop = ex->stop;
+    /* an exchange: it reads the last kick, and so sees what came before */
+    (void) __atomic_exchange_n(&ex->wake, 0, __ATOMIC_ACQ_REL);
 
-    pthread_mutex_unlock(&ex->mutex);
-
-    return stop;
+    return __atomic_load_n(&ex->stop, __ATOMIC_RELAXED);
 }
 
 
