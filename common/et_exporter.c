@@ -497,7 +497,14 @@ et_exporter_wait(et_exporter_t *ex)
     ts.tv_sec = (time_t) (until / 1000);
     ts.tv_nsec = (long) (until % 1000) * 1000000;
 
-    while (__atomic_load_n(&ex->wake, __ATOMIC_ACQUIRE) == 0) {
+    /*
+     * A producer that crossed the mark while a batch was being written
+     * counted that batch as still queued, and did not kick: connected, the
+     * thread does not sleep on as much as the mark.
+     */
+    while ((ex->fd == -1 || et_queue_ready(&ex->queue) < ex->kick_bytes)
+           && __atomic_load_n(&ex->wake, __ATOMIC_ACQUIRE) == 0)
+    {
         if (syscall(SYS_futex, &ex->wake, FUTEX_WAIT_BITSET_PRIVATE, 0, &ts,
                     NULL, FUTEX_BITSET_MATCH_ANY) != 0
             && errno == ETIMEDOUT)

@@ -221,13 +221,20 @@ et_queue_see(et_queue_t *q)
 
 
 size_t
+et_queue_ready(et_queue_t *q)
+{
+    et_queue_see(q);
+
+    return (size_t) (q->end_bytes - q->tail_bytes);
+}
+
+
+size_t
 et_queue_peek(et_queue_t *q, struct iovec iov[2], int *niov)
 {
     size_t  off, len, first;
 
-    et_queue_see(q);
-
-    len = (size_t) (q->end_bytes - q->tail_bytes);
+    len = et_queue_ready(q);
 
     if (len == 0) {
         *niov = 0;

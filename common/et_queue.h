@@ -71,9 +71,12 @@ uint8_t *et_queue_reserve(et_queue_t *q, size_t len);
 int et_queue_no_room(et_queue_t *q, size_t len);
 void et_queue_commit(et_queue_t *q, uint8_t *p, size_t len);
 
+/* Consumer: the bytes of the published entries not consumed yet */
+size_t et_queue_ready(et_queue_t *q);
+
 /*
- * Consumer: the bytes of the published entries not consumed yet, as at
- * most two iovecs (the ring may wrap); returns the total and sets *niov.
+ * Consumer: the same bytes as at most two iovecs (the ring may wrap);
+ * returns their total and sets *niov.
  */
 size_t et_queue_peek(et_queue_t *q, struct iovec iov[2], int *niov);
 

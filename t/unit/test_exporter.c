@@ -461,6 +461,27 @@ del(redisContext *c, const char *key)
 }
 
 
+/* waits until the stream holds "want" entries */
+static int
+wait_xlen(redisContext *c, const char *key, long long want,
+    unsigned timeout_ms)
+{
+    uint64_t  start;
+
+    start = et_clock_mono_ms();
+
+    while (xlen(c, key) < want) {
+        if (et_clock_mono_ms() - start >= timeout_ms) {
+            return 0;
+        }
+
+        sleep_ms(5);
+    }
+
+    return 1;
+}
+
+
 static void
 submit_n(et_exporter_t *ex, uint64_t from, uint64_t n)
 {
@@ -1511,8 +1532,10 @@ static void
 test_kick(int port, const char *name, size_t queue_size, size_t below,
     size_t above)
 {
-    size_t               size;
+    size_t               size, n, i;
     uint64_t             start;
+    unsigned             rounds;
+    long long            before;
     et_span_t            span;
     redisContext        *c;
     et_stream_t          st;
@@ -1557,6 +1580,28 @@ test_kick(int port, const char *name, size_t queue_size, size_t below,
            "%s: %zu KB wake the thread (%lld spans in %llu ms)", name,
            (below + above) / 1024, xlen(c, "et:kick"),
            (unsigned long long) (et_clock_mono_ms() - start));
+
+    /*
+     * Kicks in a row: each round queues more than the mark on top of what
+     * the previous one left below it, so each must wake the thread, 30
+     * times; the flush interval (10 s) cannot be what writes them.
+     */
+    n = (below + above) / size;
+    rounds = 0;
+
+    for (i = 0; i < 30; i++) {
+        before = xlen(c, "et:kick");
+        submit_n(ex, 200000 + i * n, n);
+
+        if (!wait_xlen(c, "et:kick", before + 1, 1000)) {
+            break;
+        }
+
+        rounds++;
+    }
+
+    tap_is_int(rounds, 30, "%s: 30 kicks in a row, each wakes the thread",
+               name);
 
     et_exporter_stop(ex);
     check_invariant(name, &cnt);
