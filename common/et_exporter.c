@@ -13,10 +13,10 @@
  *
  * The thread sleeps on a futex between batches, so that no producer takes
  * a lock to wake it: it wakes every flush interval, when a producer finds
- * the queue crossing half full (or 512 KB, ET_EXPORTER_KICK), or at stop.  Each cycle it reads the replies
- * that piled up since the previous batch, without blocking, then writes
- * everything queued.  A socket that is full mid-batch is waited on with
- * poll(), reading replies meanwhile.
+ * the queue crossing half full (or 512 KB, ET_EXPORTER_KICK), or at stop.
+ * Each cycle it reads the replies that piled up since the previous batch,
+ * without blocking, then writes everything queued.  A socket that is full
+ * mid-batch is waited on with poll(), reading replies meanwhile.
  *
  * Accounting: the request side counts "spans" and "dropped_queue_full"
  * (et_exporter_submit() only), the thread counts everything else.  An entry
@@ -289,9 +289,7 @@ et_exporter_start(const et_exporter_conf_t *conf, et_counters_t *counters)
 
 /*
  * Wakes the thread without a lock: the futex word goes to 1, and only the
- * caller that made it so enters the kernel.  (A mutex and a condition
- * variable took a lock on nginx's request path, and the woken thread
- * often slept once more on the mutex the producer still held.)
+ * caller that made it so enters the kernel.
  */
 static void
 et_exporter_kick(et_exporter_t *ex)
@@ -505,9 +503,10 @@ et_exporter_wait(et_exporter_t *ex)
     while ((ex->fd == -1 || et_queue_ready(&ex->queue) < ex->kick_bytes)
            && __atomic_load_n(&ex->wake, __ATOMIC_ACQUIRE) == 0)
     {
+        /* EAGAIN: kicked meanwhile, EINTR: woken for nothing */
         if (syscall(SYS_futex, &ex->wake, FUTEX_WAIT_BITSET_PRIVATE, 0, &ts,
                     NULL, FUTEX_BITSET_MATCH_ANY) != 0
-            && errno == ETIMEDOUT)
+            && errno != EAGAIN && errno != EINTR)
         {
             break;
         }

@@ -1534,6 +1534,7 @@ test_kick(int port, const char *name, size_t queue_size, size_t below,
 {
     size_t               size, n, i;
     uint64_t             start;
+    int                  woke;
     unsigned             rounds;
     long long            before;
     et_span_t            span;
@@ -1572,12 +1573,8 @@ test_kick(int port, const char *name, size_t queue_size, size_t below,
     submit_n(ex, 100000, above / size);
     start = et_clock_mono_ms();
 
-    while (xlen(c, "et:kick") == 0 && et_clock_mono_ms() - start < 1000) {
-        sleep_ms(5);
-    }
-
-    tap_ok(xlen(c, "et:kick") > 0,
-           "%s: %zu KB wake the thread (%lld spans in %llu ms)", name,
+    woke = wait_xlen(c, "et:kick", 1, 1000);
+    tap_ok(woke, "%s: %zu KB wake the thread (%lld spans in %llu ms)", name,
            (below + above) / 1024, xlen(c, "et:kick"),
            (unsigned long long) (et_clock_mono_ms() - start));
 
