@@ -43,12 +43,15 @@ MODULE     := $(BUILD)/ngx_http_edgetrace_module.so
 
 .PHONY: all deps test unit demo bench clean FORCE
 
-all: deps $(MODULE) $(UNIT_BINS)
+all: $(MODULE) $(UNIT_BINS)
 
+# every compile waits for the packages: nothing reads a tool (apxs, the
+# compiler's runtime paths) before this step ran, so the first run on a
+# machine without them works like the second
 deps:
 	@scripts/deps build
 
-$(BUILD)/core/%.o: common/%.c $(CORE_HDRS)
+$(BUILD)/core/%.o: common/%.c $(CORE_HDRS) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CORE_CFLAGS) -c -o $@ $<
 
@@ -63,7 +66,7 @@ $(BUILD)/sources.list: FORCE
 	@echo $(CORE_SRCS) $(CORE_HDRS) $(NGX_SRCS) $(NGX_HDRS) > $@.tmp
 	@cmp -s $@.tmp $@ || mv $@.tmp $@; rm -f $@.tmp
 
-$(NGX_BUILD)/objs/Makefile: config $(BUILD)/sources.list Makefile
+$(NGX_BUILD)/objs/Makefile: config $(BUILD)/sources.list Makefile | deps
 	@test -d $(NGX_SRC) || { echo "edgetrace: nginx-dev is missing:" \
 	    "apt-get install nginx-dev"; exit 1; }
 	@rm -rf $(NGX_BUILD) && mkdir -p $(BUILD) && cp -r $(NGX_SRC) $(NGX_BUILD)
@@ -80,7 +83,8 @@ $(MODULE): $(NGX_BUILD)/objs/Makefile $(CORE_SRCS) $(CORE_HDRS) \
 
 ifeq ($(SANITIZE),1)
 # nginx itself is not built with the sanitizers: preload their runtime
-TEST_ENV   := EDGETRACE_NGINX_PRELOAD="$(shell $(CC) -print-file-name=libasan.so) $(shell $(CC) -print-file-name=libubsan.so)"
+# (expanded when the tests run, after the deps step installed the compiler)
+TEST_ENV    = EDGETRACE_NGINX_PRELOAD="$(shell $(CC) -print-file-name=libasan.so) $(shell $(CC) -print-file-name=libubsan.so)"
 endif
 
 test: all

@@ -9,7 +9,7 @@ BENCH_SINK := $(BUILD)/bench-sink
 
 all: $(BENCH_SINK)
 
-$(BENCH_SINK): scripts/bench-sink.c
+$(BENCH_SINK): scripts/bench-sink.c | deps
 	@mkdir -p $(dir $@)
 	$(CC) -std=c99 $(WARN) -O2 $(SAN_FLAGS) -o $@ $<
 

@@ -13,7 +13,7 @@ CLI_LIBS     := -lcurl -ljansson $(LIBS)
 
 all: $(BUILD)/edgetrace
 
-$(BUILD)/cli/%.o: cli/%.c $(CLI_HDRS) $(CORE_HDRS)
+$(BUILD)/cli/%.o: cli/%.c $(CLI_HDRS) $(CORE_HDRS) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CLI_CFLAGS) -c -o $@ $<
 

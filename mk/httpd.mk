@@ -7,21 +7,25 @@ HTTPD_MODULE := $(BUILD)/mod_edgetrace.so
 HTTPD_SRCS   := $(wildcard httpd-module/*.c)
 HTTPD_OBJS   := $(patsubst httpd-module/%.c,$(BUILD)/httpd/%.o,$(HTTPD_SRCS))
 
-ifneq ($(shell command -v $(APXS) 2>/dev/null),)
-HTTPD_CFLAGS := $(foreach v,CFLAGS CPPFLAGS EXTRA_CPPFLAGS EXTRA_CFLAGS,\
-                  $(shell $(APXS) -q $(v))) \
-                -I$(shell $(APXS) -q INCLUDEDIR) \
-                -I$(shell $(APXS) -q APR_INCLUDEDIR) \
-                -I$(shell $(APXS) -q APU_INCLUDEDIR)
-endif
+# apxs is asked when the objects are built, after the deps step has
+# installed apache2-dev: read at parse time, a first run on a machine
+# without it would fail where the second passes
+HTTPD_FLAGS  := $(BUILD)/httpd/cflags
 
 all: $(HTTPD_MODULE)
 
-$(BUILD)/httpd/%.o: httpd-module/%.c $(CORE_HDRS)
-	@test -n "$(HTTPD_CFLAGS)" || { echo "edgetrace: apache2-dev is" \
+$(HTTPD_FLAGS): mk/httpd.mk | deps
+	@command -v $(APXS) >/dev/null || { echo "edgetrace: apache2-dev is" \
 	    "missing: apt-get install apache2-dev"; exit 1; }
 	@mkdir -p $(dir $@)
-	$(CC) $(HTTPD_CFLAGS) $(WARN) -Wno-missing-field-initializers \
+	@{ for v in CFLAGS CPPFLAGS EXTRA_CPPFLAGS EXTRA_CFLAGS; do \
+	       $(APXS) -q $$v; done; \
+	   for v in INCLUDEDIR APR_INCLUDEDIR APU_INCLUDEDIR; do \
+	       echo "-I$$($(APXS) -q $$v)"; done; } | tr '\n' ' ' > $@.tmp
+	@mv $@.tmp $@
+
+$(BUILD)/httpd/%.o: httpd-module/%.c $(CORE_HDRS) $(HTTPD_FLAGS)
+	$(CC) $$(cat $(HTTPD_FLAGS)) $(WARN) -Wno-missing-field-initializers \
 	    -fPIC -Icommon $(SAN_FLAGS) -c -o $@ $<
 
 $(HTTPD_MODULE): $(HTTPD_OBJS) $(CORE_OBJS)
