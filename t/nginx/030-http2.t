@@ -51,6 +51,10 @@ my $ngx = start_nginx(redis => $redis, ports => { TLS => free_port() },
         location / {
             proxy_pass http://127.0.0.1:%%BACKEND%%;
         }
+        location /fixed {
+            proxy_set_header traceparent $edgetrace_traceparent;
+            proxy_pass http://127.0.0.1:%%BACKEND%%;
+        }
     }
 EOF
 
@@ -128,6 +132,18 @@ for my $how ('h2c', 'tls') {
               ['503', 'error', '503'], "$how: server span: 503, error");
     is($client->{'http.response.status_code'}, '503',
        "$how: client span: 503");
+
+    # --- the admin's proxy_set_header wins over HTTP/2 fields too: once
+    $T = new_trace_id();
+    $b->clear;
+    ($status) = h2_get($how, '/fixed', ['traceparent', "00-$T-$P-01"]);
+    is($status, 200, "$how: proxy_set_header traceparent: answered");
+    ($up) = $b->wait_requests(1);
+    @tp = Edgetrace::Test::Backend->header_values($up, 'traceparent');
+    @spans = trace_spans($redis->port, $T, count => 2);
+    ($client) = grep { $_->{kind} eq 'client' } @spans;
+    is_deeply(\@tp, ["00-$T-$client->{span_id}-01"],
+              "$how: proxy_set_header traceparent: exactly one upstream");
 
     # --- two traceparent fields: invalid, a new root, only ours upstream
     $T = new_trace_id();
