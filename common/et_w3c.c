@@ -48,7 +48,7 @@ static const char  *et_w3c_reasons[] = {
     "bad span id",
     "zero span id",
     "bad trace flags",
-    "more than 32 tracestate members",
+    "more than 32 tracestate keys",
     "tracestate member without '='",
     "bad tracestate key",
     "bad tracestate value"
