@@ -48,11 +48,10 @@ static const char  *et_w3c_reasons[] = {
     "bad span id",
     "zero span id",
     "bad trace flags",
-    "more than 32 tracestate members",
+    "more than 32 tracestate keys",
     "tracestate member without '='",
     "bad tracestate key",
-    "bad tracestate value",
-    "duplicate tracestate key"
+    "bad tracestate value"
 };
 
 
@@ -267,7 +266,7 @@ et_tracestate_parse(const et_str_t *lines, size_t nlines, uint8_t *out,
     et_str_t         s;
     et_w3c_rc_t      rc;
     const uint8_t   *p, *end, *comma;
-    et_ts_member_t  *m, members[ET_TRACESTATE_MEMBERS_MAX];
+    et_ts_member_t   next, members[ET_TRACESTATE_MEMBERS_MAX];
 
     *out_len = 0;
     n = 0;
@@ -294,30 +293,38 @@ et_tracestate_parse(const et_str_t *lines, size_t nlines, uint8_t *out,
             s = et_str_trim_ows(p, comma - p);
 
             if (s.len) {
-                if (n == ET_TRACESTATE_MEMBERS_MAX) {
-                    return ET_W3C_TS_TOO_MANY;
-                }
+                next.data = s.data;
+                next.len = s.len;
+                next.keep = 1;
 
-                m = &members[n];
-                m->data = s.data;
-                m->len = s.len;
-                m->keep = 1;
-
-                rc = et_tracestate_member(m);
+                rc = et_tracestate_member(&next);
                 if (rc != ET_W3C_OK) {
                     return rc;
                 }
 
+                /*
+                 * Unique keys are the sender's duty; a receiver may drop
+                 * the duplicates of a key it does not own, and must keep
+                 * the rest.  The first is the newest: later ones go.
+                 */
+
                 for (j = 0; j < n; j++) {
-                    if (members[j].key_len == m->key_len
-                        && memcmp(members[j].data, m->data, m->key_len) == 0)
+                    if (members[j].key_len == next.key_len
+                        && memcmp(members[j].data, next.data, next.key_len)
+                           == 0)
                     {
-                        return ET_W3C_TS_DUPLICATE_KEY;
+                        break;
                     }
                 }
 
-                sum += m->len;
-                n++;
+                if (j == n) {
+                    if (n == ET_TRACESTATE_MEMBERS_MAX) {
+                        return ET_W3C_TS_TOO_MANY;
+                    }
+
+                    members[n++] = next;
+                    sum += next.len;
+                }
             }
 
             if (comma == end) {

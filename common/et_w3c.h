@@ -31,11 +31,10 @@ typedef enum {
     ET_W3C_ZERO_SPAN_ID,
     ET_W3C_BAD_FLAGS,         /* not 2 lowercase hex digits */
 
-    ET_W3C_TS_TOO_MANY,       /* more than 32 list members */
+    ET_W3C_TS_TOO_MANY,       /* more than 32 keys */
     ET_W3C_TS_BAD_MEMBER,     /* no '=' */
     ET_W3C_TS_BAD_KEY,
-    ET_W3C_TS_BAD_VALUE,
-    ET_W3C_TS_DUPLICATE_KEY
+    ET_W3C_TS_BAD_VALUE
 } et_w3c_rc_t;
 
 
@@ -64,8 +63,10 @@ uint8_t *et_traceparent_write(uint8_t *dst,
  * "key=value,key=value", into "out" (ET_TRACESTATE_MAX bytes), truncated to
  * at most 512 characters by whole members: members longer than 128
  * characters go first, then members from the end.  Empty members (",,")
- * are allowed and dropped.  On any error the whole tracestate is invalid
- * and *out_len is 0.
+ * are allowed and dropped; so is every member whose key an earlier member
+ * has (the first one is kept), and only the members kept count towards
+ * the limit of 32.  On any error the whole tracestate is invalid and
+ * *out_len is 0.
  */
 et_w3c_rc_t et_tracestate_parse(const et_str_t *lines, size_t nlines,
     uint8_t *out, size_t *out_len);

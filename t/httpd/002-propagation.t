@@ -1,9 +1,9 @@
 #!/usr/bin/perl
 # mod_edgetrace propagation, under each MPM: W3C continued (flags,
-# tracestate), every invalid traceparent restarts the trace and never
-# reaches the backend, b3 and b3multi, formats in their configured order
-# with mixed and disagreeing inputs, the four context modes, and
-# EdgeTraceContext chosen per client inside <If>.
+# tracestate, a duplicate tracestate key dropped), every invalid traceparent
+# restarts the trace and never reaches the backend, b3 and b3multi, formats
+# in their configured order with mixed and disagreeing inputs, the four
+# context modes, and EdgeTraceContext chosen per client inside <If>.
 
 use strict;
 use warnings;
@@ -99,6 +99,21 @@ EOF
     is($srv->{parent_id}, $S, "$mpm: the server span's parent");
     is($srv->{tracestate}, 'vendor=a,other=b,third=c',
        "$mpm: tracestate on the span");
+
+    # --- a duplicate key: its first member and the rest of the list kept,
+    # on one line and on two
+    for my $case (['one line', ['vendor=a,other=b,vendor=c,third=d']],
+                  ['two lines', ['vendor=a,other=b', 'vendor=c,third=d']]) {
+        my ($what, $lines) = @$case;
+        ($up, @s) = send_get($h, '/w3c', 1,
+                             ['traceparent', "00-$T-$S-01"],
+                             map { ['tracestate', $_] } @$lines);
+        is(one($up, 'tracestate'), 'vendor=a,other=b,third=d',
+           "$mpm: duplicate key on $what: the first kept, forwarded");
+        ($srv) = grep { $_->{kind} eq 'server' } @s;
+        is($srv->{tracestate}, 'vendor=a,other=b,third=d',
+           "$mpm: duplicate key on $what: on the span");
+    }
 
     # --- an unsampled parent: forwarded unsampled, nothing exported
     ($up) = send_get($h, '/w3c', 0, ['traceparent', "00-$B-$S-00"]);

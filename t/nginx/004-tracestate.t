@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 # W3C tracestate in propagate mode: a valid one is normalized ("k=v,k=v"),
 # forwarded once and carried as the spans' tracestate field; truncated to
-# 512 characters by whole members; an invalid one is dropped entirely.
+# 512 characters by whole members; a duplicate key keeps its first member
+# and the rest of the list; an invalid one is dropped entirely.
 
 use strict;
 use warnings;
@@ -102,7 +103,16 @@ invalid_case('empty value', 'a=');
 invalid_case('comma-less junk after a member', 'a=1 b=2');
 invalid_case('value with a comma-like control character', "a=\x01");
 invalid_case('non-ASCII value', "a=caf\xc3\xa9");
-invalid_case('duplicate key', 'a=1,a=2');
+# a duplicate key (the sender's fault) is dropped, the first kept with the
+# rest of the list, whether on one line or on two
+valid_case('duplicate key: the first is kept', 'a=1', 'a=1,a=2');
+valid_case('duplicate keys among others', 'a=1,b=2,c=4',
+           'a=1,b=2,a=3,c=4,b=5');
+valid_case('duplicate key on two header lines', 'a=1,b=2,c=4',
+           'a=1,b=2', 'b=3,c=4');
+valid_case('the same member on two header lines', 'rojo=00f067aa0ba902b7',
+           'rojo=00f067aa0ba902b7', 'rojo=00f067aa0ba902b7');
+invalid_case('a bad duplicate still spoils the list', 'a=1,a=');
 invalid_case('33 members', join(',', map { "k$_=v" } 1 .. 33));
 invalid_case('one bad member spoils the list', 'a=1,B=2,c=3');
 invalid_case('one bad line spoils the list', 'a=1', 'B=2');

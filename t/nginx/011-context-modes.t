@@ -101,12 +101,19 @@ sub check_untouched {
     is_deeply($ts, [$TS], "$what: the client's tracestate, untouched");
 }
 
+# ours written: one traceparent of the spans' ids, and the tracestate
+# $ts_want (undef: none) upstream and in both spans
 sub check_ours {
-    my ($what, $tp, $server, $client, $ts_want) = @_;
+    my ($what, $tp, $ts, $server, $client, $ts_want) = @_;
     is(scalar @$tp, 1, "$what: one traceparent upstream");
     my (undef, $t, $s) = parse_traceparent($tp->[0]);
     is($t, $server->{trace_id}, "$what: ours, with the span's trace");
     is($s, $client->{span_id}, "$what: ours, with the client span id");
+    is_deeply($ts, [defined $ts_want ? $ts_want : ()],
+              "$what: tracestate upstream: " . ($ts_want // 'none'));
+    is_deeply([map { $_->{tracestate} // 'none' } $server, $client],
+              [($ts_want // 'none') x 2],
+              "$what: tracestate of the server and client spans");
 }
 
 # --- extract
@@ -131,9 +138,7 @@ is_deeply($ts, [], 'extract: no tracestate written');
 # --- inject
 ($tp, $ts, $server, $client) = run('/inject');
 check_new_root('inject', $server);
-check_ours('inject', $tp, $server, $client);
-is_deeply($ts, [], 'inject: the client\'s tracestate is not forwarded');
-ok(!exists $server->{tracestate}, 'inject: no tracestate in the span');
+check_ours('inject', $tp, $ts, $server, $client, undef);
 
 # inject: an outsider cannot switch sampling off either
 ($tp, $ts, $server, $client) = run('/inject',
@@ -146,10 +151,14 @@ ok(hex((parse_traceparent($tp->[0]))[3]) & 1,
 for my $path ('/propagate', '/default') {
     ($tp, $ts, $server, $client) = run($path);
     check_continued($path, $server);
-    check_ours($path, $tp, $server, $client);
-    is_deeply($ts, [$TS], "$path: the tracestate forwarded once");
-    is($server->{tracestate}, $TS, "$path: tracestate in the span");
+    check_ours($path, $tp, $ts, $server, $client, $TS);
 }
+
+# propagate writes the tracestate it read, normalized: not the client's
+($tp, $ts, $server, $client) = run('/propagate', ['traceparent', $TP],
+                                   ['tracestate', " $TS , rojo=1,congo=2"]);
+check_ours('propagate, untidy tracestate', $tp, $ts, $server, $client,
+           "$TS,rojo=1");
 
 # --- ignore
 ($tp, $ts, $server, $client) = run('/ignore');
@@ -166,11 +175,11 @@ check_untouched('var extract', $tp, $ts);
 
 ($tp, $ts, $server, $client) = run('/var?mode=inject');
 check_new_root('var inject', $server);
-check_ours('var inject', $tp, $server, $client);
+check_ours('var inject', $tp, $ts, $server, $client, undef);
 
 ($tp, $ts, $server, $client) = run('/var?mode=propagate');
 check_continued('var propagate', $server);
-check_ours('var propagate', $tp, $server, $client);
+check_ours('var propagate', $tp, $ts, $server, $client, $TS);
 
 ($tp, $ts, $server, $client) = run('/var?mode=ignore');
 check_new_root('var ignore', $server);
@@ -182,8 +191,8 @@ check_continued('var default (propagate)', $server);
 for my $bogus ('bogus', 'Extract', 'propagate2', '1') {
     ($tp, $ts, $server, $client) = run("/var?mode=$bogus");
     check_new_root("unknown value '$bogus' is inject", $server);
-    check_ours("unknown value '$bogus' is inject", $tp, $server, $client);
-    is_deeply($ts, [], "unknown value '$bogus': no client tracestate");
+    check_ours("unknown value '$bogus' is inject", $tp, $ts, $server,
+               $client, undef);
 }
 
 is(scalar $ngx->crashes, 0, 'no worker crashed');

@@ -33,6 +33,10 @@ my $ngx = start_nginx(redis => $redis, conf => <<'EOF');
             edgetrace off;
             edgetrace_status;
         }
+        location = /pid {
+            edgetrace off;
+            return 200 $pid;
+        }
     }
 EOF
 
@@ -171,19 +175,45 @@ $r = http_get($port, undef, raw => "GET /api/x HTTP/1.0\r\n"
 is($r->{status}, 200, 'HTTP/1.0 without Host: 200');
 $r = http_get($port, undef, raw => "GARBAGE\r\n\r\n");
 is($r->{status}, 400, 'garbage request line: 400');
+
+# --- clients that leave mid-request: the worker lives on, and the span
+# says what nginx logged
+my $pid = http_get($port, '/pid')->{body};
+like($pid, qr/^\d+$/, 'the worker serving requests');
+$b->clear;
+my $T3 = new_trace_id();
 $r = http_get($port, undef, raw => "GET /api/x HTTP/1.1\r\nHost: x\r\n"
-                                 . "traceparent: $VALID", timeout => 0.5);
-ok(1, 'a request cut in the middle of the headers');
+                                 . "traceparent: 00-$T3-$S-01", timeout => 0.5);
+is($r->{raw}, '', 'headers cut short: no answer while the client waits');
+my $T4 = new_trace_id();
 $r = http_get($port, undef, raw => "GET /api/x HTTP/1.1\r\n"
                                  . "Host: x\r\nContent-Length: 5\r\n"
-                                 . "traceparent: $VALID\r\n\r\nab",
+                                 . "traceparent: 00-$T4-$S-01\r\n\r\nab",
               timeout => 0.5);
-ok(1, 'a body cut short');
+is($r->{raw}, '', 'body cut short: no answer while the client waits');
+is(http_get($port, '/pid')->{body}, $pid,
+   'the same worker serves the next request');
+my @up = $b->requests;
+is(scalar @up, 0, "neither cut request reached upstream");
 
-# still serving, still exporting
-$b->clear;
-$r = http_get($port, '/api/after');
+# the next traced request's spans come from the same worker's queue, after
+# any span of the cut requests
+my $T5 = new_trace_id();
+$r = http_get($port, '/api/after', headers => [['traceparent',
+                                                "00-$T5-$S-01"]]);
 is($r->{status}, 200, 'still serving afterwards');
+is(scalar(my @after = trace_spans($redis->port, $T5, count => 2)), 2,
+   'still exporting afterwards: both spans');
+is_deeply([trace_spans($redis->port, $T3, timeout => 0)], [],
+          'headers cut short: no span (nginx never had a request)');
+my @cut = trace_spans($redis->port, $T4, timeout => 0);
+is_deeply([map { $_->{kind} } @cut], ['server'],
+          'body cut short: a server span only (no upstream try)');
+is($cut[0]{parent_id}, $S, 'body cut short: the parent continued');
+is($cut[0]{'http.response.status_code'}, 400,
+   'body cut short: status 400, as nginx logs it');
+is($cut[0]{status}, 'unset', 'body cut short: not a server error');
+
 my $m = metrics($port);
 ok(wait_until(sub {
        my $m = metrics($port);

@@ -66,6 +66,11 @@ static const extract_case_t  extracts[] = {
       { "traceparent", TP, "tracestate", "a=1", "TraceState", "b=2", NULL },
       { ET_PROP_W3C }, 1, ET_OK, T32, 1, "a=1,b=2" },
 
+    { "a tracestate key on two lines: the first kept, the rest too",
+      { "traceparent", TP, "tracestate", "a=1,b=2", "tracestate", "a=3,c=4",
+        NULL },
+      { ET_PROP_W3C }, 1, ET_OK, T32, 1, "a=1,b=2,c=4" },
+
     { "an invalid tracestate is dropped, the parent kept",
       { "traceparent", TP, "tracestate", "A=1", NULL },
       { ET_PROP_W3C }, 1, ET_OK, T32, 1, "" },

@@ -477,7 +477,7 @@ test_reason(void)
         { ET_W3C_VERSION_FF, "version ff" },
         { ET_W3C_ZERO_TRACE_ID, "zero trace id" },
         { ET_W3C_ZERO_SPAN_ID, "zero span id" },
-        { ET_W3C_TS_DUPLICATE_KEY, "duplicate tracestate key" },
+        { ET_W3C_TS_BAD_VALUE, "bad tracestate value" },
         { (et_w3c_rc_t) 1000, "unknown" },
     };
 
@@ -489,7 +489,7 @@ test_reason(void)
 
     ok = 1;
 
-    for (i = ET_W3C_OK; i <= ET_W3C_TS_DUPLICATE_KEY; i++) {
+    for (i = ET_W3C_OK; i <= ET_W3C_TS_BAD_VALUE; i++) {
         a = et_w3c_reason((et_w3c_rc_t) i);
 
         if (a == NULL || a[0] == '\0' || strcmp(a, "unknown") == 0) {
@@ -632,18 +632,29 @@ static const ts_case_t  ts_cases[] = {
     { "one bad member spoils the whole list",
       { L("foo=1"), L("BAR=2"), L("baz=3") }, 3, ET_W3C_TS_BAD_KEY, "" },
 
-    /* duplicates */
+    /* duplicates: the first of a key is kept, the rest of the list too */
 
-    { "same key, same value", { L("foo=1,foo=1") }, 1,
-      ET_W3C_TS_DUPLICATE_KEY, "" },
-    { "same key, other value", { L("foo=1,foo=2") }, 1,
-      ET_W3C_TS_DUPLICATE_KEY, "" },
-    { "same member on two lines", { L("foo=1"), L("foo=1") }, 2,
-      ET_W3C_TS_DUPLICATE_KEY, "" },
-    { "same key on two lines", { L("foo=1"), L("foo=2") }, 2,
-      ET_W3C_TS_DUPLICATE_KEY, "" },
+    { "same key, same value", { L("foo=1,foo=1") }, 1, ET_W3C_OK,
+      "foo=1" },
+    { "same key, other value", { L("foo=1,foo=2") }, 1, ET_W3C_OK,
+      "foo=1" },
+    { "same member on two lines", { L("foo=1"), L("foo=1") }, 2, ET_W3C_OK,
+      "foo=1" },
+    { "same key on two lines", { L("foo=1"), L("foo=2") }, 2, ET_W3C_OK,
+      "foo=1" },
     { "duplicate far apart", { L("foo=1,bar=2"), L("baz=3,foo=4") }, 2,
-      ET_W3C_TS_DUPLICATE_KEY, "" },
+      ET_W3C_OK, "foo=1,bar=2,baz=3" },
+    { "members after a duplicate are kept, in order",
+      { L("a=1,b=2,a=3,c=4,b=5,d=6") }, 1, ET_W3C_OK, "a=1,b=2,c=4,d=6" },
+    { "a key thrice, OWS around", { L(" k=1 ,k=2"), L("\tk=3 , x=y") }, 2,
+      ET_W3C_OK, "k=1,x=y" },
+    { "a key that is a prefix of the duplicate's",
+      { L("foo=1,foobar=2,foo=3,foobar=4") }, 1, ET_W3C_OK,
+      "foo=1,foobar=2" },
+    { "a bad duplicate still spoils the list", { L("foo=1,foo=") }, 1,
+      ET_W3C_TS_BAD_VALUE, "" },
+    { "a duplicate with a bad key spoils the list", { L("foo=1"),
+      L("foo=2,Foo=3") }, 2, ET_W3C_TS_BAD_KEY, "" },
     { "similar keys are not duplicates",
       { L("foo=1,foo@=2,foo@x=3,fo=4,fooo=5") }, 1, ET_W3C_OK,
       "foo=1,foo@=2,foo@x=3,fo=4,fooo=5" },
@@ -783,6 +794,39 @@ test_tracestate(void)
 
     lines[0] = str(ts_a);
     ts_check("33 members on one line", lines, 1, ET_W3C_TS_TOO_MANY, "");
+
+    /* only the members kept count: towards 32, and towards 512 bytes */
+
+    ts_want[0] = '\0';
+
+    for (i = 1; i <= 32; i++) {
+        snprintf(key, sizeof(key), "k%zu", i);
+        add_member(ts_want, key, 8);
+    }
+
+    strcpy(ts_a, ts_want);
+
+    for (i = 1; i <= 8; i++) {
+        snprintf(key, sizeof(key), "k%zu", i);
+        add_member(ts_a, key, 9);
+    }
+
+    lines[0] = str(ts_a);
+    ts_check("32 keys and 8 duplicates", lines, 1, ET_W3C_OK, ts_want);
+
+    ts_a[0] = '\0';
+    ts_want[0] = '\0';
+
+    for (i = 1; i <= 5; i++) {
+        snprintf(key, sizeof(key), "k%zu", i);
+        add_member(ts_a, key, 99);
+        add_member(ts_want, key, 99);
+        add_member(ts_a, key, 99);
+    }
+
+    lines[0] = str(ts_a);
+    ts_check("5 members of 99 and their duplicates fit in 512", lines, 1,
+             ET_W3C_OK, ts_want);
 
     /* key and value lengths */
 
@@ -1057,8 +1101,8 @@ test_tracestate(void)
             many[i] = str("a=1");
         }
 
-        ts_check("1000 lines of one member", many, 1000,
-                 ET_W3C_TS_DUPLICATE_KEY, "");
+        ts_check("1000 lines of one member", many, 1000, ET_W3C_OK,
+                 "a=1");
     }
 }
 
