@@ -603,10 +603,8 @@ test_model(const char *name, size_t size, size_t nentries, size_t maxlen,
         }
     }
 
-    if (ok) {
-        tap_ok(1, "%s: %u steps agree with the model (%u written, %u full, "
-               "%u wrapped)", name, steps, fits, full, wraps);
-    }
+    tap_ok(ok, "%s: %u steps agree with the model (%u written, %u full, "
+           "%u wrapped)", name, steps, fits, full, wraps);
 
     tap_ok(fits > steps / 8 && full > 0,
            "%s: both outcomes were exercised", name);
@@ -767,11 +765,9 @@ test_stress(uint64_t entries, size_t size, size_t nentries, size_t maxlen)
 
     pthread_join(t, NULL);
 
-    if (ok) {
-        tap_ok(1, "stress: %llu entries, %llu bytes in order (producer "
-               "found it full %llu times)", (unsigned long long) entries,
-               (unsigned long long) pos, (unsigned long long) s.full);
-    }
+    tap_ok(ok, "stress: %llu entries, %llu bytes in order (producer "
+           "found it full %llu times)", (unsigned long long) entries,
+           (unsigned long long) pos, (unsigned long long) s.full);
 
     tap_is_int(et_queue_peek(&q, iov, &niov), 0, "stress: nothing left");
     tap_is_int(et_queue_pending(&q), 0, "stress: no entry pending");

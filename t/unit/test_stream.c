@@ -1373,16 +1373,14 @@ redis_connect(void)
 
     c = redisConnectWithTimeout("127.0.0.1", port, tv);
 
-    if (c == NULL || c->err) {
-        tap_ok(0, "connect to Redis on port %d: %s", port,
-               c ? c->errstr : "out of memory");
-        if (c) {
-            redisFree(c);
-        }
+    tap_ok(c != NULL && c->err == 0, "connected to Redis on port %d%s%s",
+           port, c == NULL || c->err ? ": " : "",
+           c == NULL ? "out of memory" : c->errstr);
+
+    if (c != NULL && c->err) {
+        redisFree(c);
         return NULL;
     }
-
-    tap_ok(1, "connected to Redis on port %d", port);
 
     return c;
 }
