@@ -251,8 +251,10 @@ static ngx_str_t  ngx_http_edgetrace_zone_name = ngx_string("edgetrace");
 
 
 /*
- * The main request's context.  An internal redirect zeroes r->ctx, so the
- * context is also kept as a pool cleanup's data and found there again.
+ * The main request's context.  An internal redirect zeroes r->ctx, and so
+ * does a response a filter finishes itself (ngx_http_filter_finalize_request:
+ * a failed If-Match, say), so the context is also kept as a pool cleanup's
+ * data and found there again, as realip finds its own.
  */
 
 ngx_http_edgetrace_ctx_t *
@@ -263,7 +265,7 @@ ngx_http_edgetrace_get_ctx(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_edgetrace_module);
 
-    if (ctx != NULL || !r->internal) {
+    if (ctx != NULL || !(r->internal || r->filter_finalize)) {
         return ctx;
     }
 
