@@ -892,7 +892,7 @@ ngx_http_edgetrace_export_client(ngx_http_edgetrace_ctx_t *ctx,
     u_char                         *p;
     size_t                          ntries;
     ngx_str_t                      *peer, schema, uri;
-    ngx_uint_t                      i, last;
+    ngx_uint_t                      i, last, status;
     ngx_http_request_t             *r;
     et_span_t                       span;
     et_try_t                        events[NGX_HTTP_EDGETRACE_TRIES_MAX];
@@ -933,8 +933,17 @@ ngx_http_edgetrace_export_client(ngx_http_edgetrace_ctx_t *ctx,
             continue;
         }
 
+        /*
+         * ngx_http_upstream_next() writes the status nginx will answer
+         * with (502, 504) into the state of a try that got no response:
+         * the status is the upstream's only when its response header was
+         * read, which is when header_time is set.
+         */
+
+        status = (st[i].header_time != (ngx_msec_t) -1) ? st[i].status : 0;
+
         req.tries++;
-        req.status = st[i].status;
+        req.status = status;
         peer = st[i].peer;
 
         if (ntries == NGX_HTTP_EDGETRACE_TRIES_MAX) {
@@ -942,7 +951,7 @@ ngx_http_edgetrace_export_client(ngx_http_edgetrace_ctx_t *ctx,
         }
 
         events[ntries].peer = ngx_http_edgetrace_et_str(*peer);
-        events[ntries].status = st[i].status;
+        events[ntries].status = status;
         events[ntries].connect_ms = ngx_http_edgetrace_msec(st[i].connect_time);
         events[ntries].header_ms = ngx_http_edgetrace_msec(st[i].header_time);
         events[ntries].response_ms =
