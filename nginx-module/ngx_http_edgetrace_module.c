@@ -1569,21 +1569,6 @@ ngx_http_edgetrace_create_main_conf(ngx_conf_t *cf)
 }
 
 
-static void
-ngx_http_edgetrace_log(void *data, int level, const char *msg, size_t len)
-{
-    ngx_log_t  *log = data;
-
-    static ngx_uint_t  levels[] = {
-        NGX_LOG_ERR, NGX_LOG_WARN, NGX_LOG_NOTICE, NGX_LOG_INFO,
-        NGX_LOG_DEBUG
-    };
-
-    ngx_log_error(levels[level <= ET_LOG_DEBUG ? level : ET_LOG_DEBUG], log,
-                  0, "edgetrace: %*s", len, msg);
-}
-
-
 static char *
 ngx_http_edgetrace_init_main_conf(ngx_conf_t *cf, void *conf)
 {
@@ -1858,6 +1843,9 @@ ngx_http_edgetrace_init_process(ngx_cycle_t *cycle)
 
     emcf->exporter.log_data = cycle->log;
 
+    /* without it, the exporter's lines are written from its thread */
+    (void) ngx_http_edgetrace_log_start(cycle);
+
     ngx_http_edgetrace_exporter = et_exporter_start(&emcf->exporter,
                                                 ngx_http_edgetrace_counters);
 
@@ -1878,6 +1866,8 @@ ngx_http_edgetrace_exit_process(ngx_cycle_t *cycle)
         et_exporter_stop(ngx_http_edgetrace_exporter);
         ngx_http_edgetrace_exporter = NULL;
     }
+
+    ngx_http_edgetrace_log_stop(cycle);
 
     if (ngx_http_edgetrace_counters) {
         et_metrics_release(ngx_http_edgetrace_metrics,
