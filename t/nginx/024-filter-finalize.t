@@ -57,8 +57,8 @@ for my $path ('/f.txt', '/inner/f.txt') {
     is($s && $s->{'url.path'}, $path, "$path: 412: the path");
 
     # --- If-Unmodified-Since before the file was written
-    ($r, $s) = traced($path,
-                      ['If-Unmodified-Since' => 'Thu, 01 Jan 1998 00:00:00 GMT']);
+    ($r, $s) = traced($path, ['If-Unmodified-Since'
+                              => 'Thu, 01 Jan 1998 00:00:00 GMT']);
     is($r->{status}, 412, "$path: If-Unmodified-Since in the past: 412");
     is($s && $s->{'http.response.status_code'}, 412,
        "$path: its server span: 412");
