@@ -45,6 +45,16 @@ static char *ngx_http_edgetrace_attribute(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_edgetrace_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_edgetrace_span_name(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_edgetrace_check_service_name(ngx_conf_t *cf,
+    void *post, void *data);
+static char *ngx_http_edgetrace_check_flush_interval(ngx_conf_t *cf,
+    void *post, void *data);
+static char *ngx_http_edgetrace_check_queue_size(ngx_conf_t *cf, void *post,
+    void *data);
+static char *ngx_http_edgetrace_check_value_max(ngx_conf_t *cf, void *post,
+    void *data);
 
 static ngx_int_t ngx_http_edgetrace_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_edgetrace_postconfiguration(ngx_conf_t *cf);
@@ -98,6 +108,22 @@ static ngx_conf_enum_t  ngx_http_edgetrace_formats[] = {
 };
 
 
+/*
+ * Bounds are checked as each directive is read, so that an error names
+ * the directive's own file and line (init_main_conf would only know the
+ * end of the http block).
+ */
+
+static ngx_conf_post_handler_pt  ngx_http_edgetrace_service_name_p =
+    ngx_http_edgetrace_check_service_name;
+static ngx_conf_post_handler_pt  ngx_http_edgetrace_flush_interval_p =
+    ngx_http_edgetrace_check_flush_interval;
+static ngx_conf_post_handler_pt  ngx_http_edgetrace_queue_size_p =
+    ngx_http_edgetrace_check_queue_size;
+static ngx_conf_post_handler_pt  ngx_http_edgetrace_value_max_p =
+    ngx_http_edgetrace_check_value_max;
+
+
 static ngx_command_t  ngx_http_edgetrace_commands[] = {
 
     { ngx_string("edgetrace"),
@@ -126,7 +152,7 @@ static ngx_command_t  ngx_http_edgetrace_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_SRV_CONF_OFFSET,
       offsetof(ngx_http_edgetrace_srv_conf_t, service_name),
-      NULL },
+      &ngx_http_edgetrace_service_name_p },
 
     { ngx_string("edgetrace_sample"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -151,7 +177,7 @@ static ngx_command_t  ngx_http_edgetrace_commands[] = {
 
     { ngx_string("edgetrace_span_name"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_set_complex_value_slot,
+      ngx_http_edgetrace_span_name,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_edgetrace_loc_conf_t, span_name),
       NULL },
@@ -175,14 +201,14 @@ static ngx_command_t  ngx_http_edgetrace_commands[] = {
       ngx_conf_set_size_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_edgetrace_main_conf_t, queue_size),
-      NULL },
+      &ngx_http_edgetrace_queue_size_p },
 
     { ngx_string("edgetrace_flush_interval"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_edgetrace_main_conf_t, flush_interval),
-      NULL },
+      &ngx_http_edgetrace_flush_interval_p },
 
     { ngx_string("edgetrace_redis_connect_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -210,7 +236,7 @@ static ngx_command_t  ngx_http_edgetrace_commands[] = {
       ngx_conf_set_size_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_edgetrace_main_conf_t, value_max),
-      NULL },
+      &ngx_http_edgetrace_value_max_p },
 
       ngx_null_command
 };
@@ -251,8 +277,10 @@ static ngx_str_t  ngx_http_edgetrace_zone_name = ngx_string("edgetrace");
 
 
 /*
- * The main request's context.  An internal redirect zeroes r->ctx, so the
- * context is also kept as a pool cleanup's data and found there again.
+ * The main request's context.  An internal redirect zeroes r->ctx, and so
+ * does a response a filter finishes itself (ngx_http_filter_finalize_request:
+ * a failed If-Match, say), so the context is also kept as a pool cleanup's
+ * data and found there again, as realip finds its own.
  */
 
 ngx_http_edgetrace_ctx_t *
@@ -263,7 +291,7 @@ ngx_http_edgetrace_get_ctx(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_edgetrace_module);
 
-    if (ctx != NULL || !r->internal) {
+    if (ctx != NULL || !(r->internal || r->filter_finalize)) {
         return ctx;
     }
 
@@ -890,7 +918,7 @@ ngx_http_edgetrace_export_client(ngx_http_edgetrace_ctx_t *ctx,
     u_char                         *p;
     size_t                          ntries;
     ngx_str_t                      *peer, schema, uri;
-    ngx_uint_t                      i, last;
+    ngx_uint_t                      i, last, status;
     ngx_http_request_t             *r;
     et_span_t                       span;
     et_try_t                        events[NGX_HTTP_EDGETRACE_TRIES_MAX];
@@ -931,8 +959,17 @@ ngx_http_edgetrace_export_client(ngx_http_edgetrace_ctx_t *ctx,
             continue;
         }
 
+        /*
+         * ngx_http_upstream_next() writes the status nginx will answer
+         * with (502, 504) into the state of a try that got no response:
+         * the status is the upstream's only when its response header was
+         * read, which is when header_time is set.
+         */
+
+        status = (st[i].header_time != (ngx_msec_t) -1) ? st[i].status : 0;
+
         req.tries++;
-        req.status = st[i].status;
+        req.status = status;
         peer = st[i].peer;
 
         if (ntries == NGX_HTTP_EDGETRACE_TRIES_MAX) {
@@ -940,7 +977,7 @@ ngx_http_edgetrace_export_client(ngx_http_edgetrace_ctx_t *ctx,
         }
 
         events[ntries].peer = ngx_http_edgetrace_et_str(*peer);
-        events[ntries].status = st[i].status;
+        events[ntries].status = status;
         events[ntries].connect_ms = ngx_http_edgetrace_msec(st[i].connect_time);
         events[ntries].header_ms = ngx_http_edgetrace_msec(st[i].header_time);
         events[ntries].response_ms =
@@ -1051,12 +1088,14 @@ ngx_http_edgetrace(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if (ngx_strcmp(value[1].data, "off") == 0) {
+    /* any case, as nginx's own on/off flags */
+
+    if (ngx_strcasecmp(value[1].data, (u_char *) "off") == 0) {
         elcf->enable = NGX_HTTP_EDGETRACE_OFF;
         return NGX_CONF_OK;
     }
 
-    if (ngx_strcmp(value[1].data, "on") == 0) {
+    if (ngx_strcasecmp(value[1].data, (u_char *) "on") == 0) {
         elcf->enable = NGX_HTTP_EDGETRACE_ON;
 
     } else if (ngx_http_script_variables_count(&value[1])) {
@@ -1360,6 +1399,74 @@ ngx_http_edgetrace_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+static char *
+ngx_http_edgetrace_span_name(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_str_t  *value;
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        return "must not be empty";
+    }
+
+    return ngx_http_set_complex_value_slot(cf, cmd, conf);
+}
+
+
+static char *
+ngx_http_edgetrace_check_service_name(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_str_t  *name = data;
+
+    if (name->len == 0 || name->len > 255) {
+        return "must be 1 to 255 bytes";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_edgetrace_check_flush_interval(ngx_conf_t *cf, void *post,
+    void *data)
+{
+    ngx_msec_t  *ms = data;
+
+    if (*ms == 0 || *ms > 1000) {
+        return "must be from 1ms to 1s: spans reach Redis within a second";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_edgetrace_check_queue_size(ngx_conf_t *cf, void *post, void *data)
+{
+    size_t  *size = data;
+
+    if (*size < 4096) {
+        return "must be at least 4k";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_edgetrace_check_value_max(ngx_conf_t *cf, void *post, void *data)
+{
+    size_t  *size = data;
+
+    if (*size == 0 || *size > 65536) {
+        return "must be from 1 to 64k";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 static ngx_int_t
 ngx_http_edgetrace_preconfiguration(ngx_conf_t *cf)
 {
@@ -1462,21 +1569,6 @@ ngx_http_edgetrace_create_main_conf(ngx_conf_t *cf)
 }
 
 
-static void
-ngx_http_edgetrace_log(void *data, int level, const char *msg, size_t len)
-{
-    ngx_log_t  *log = data;
-
-    static ngx_uint_t  levels[] = {
-        NGX_LOG_ERR, NGX_LOG_WARN, NGX_LOG_NOTICE, NGX_LOG_INFO,
-        NGX_LOG_DEBUG
-    };
-
-    ngx_log_error(levels[level <= ET_LOG_DEBUG ? level : ET_LOG_DEBUG], log,
-                  0, "edgetrace: %*s", len, msg);
-}
-
-
 static char *
 ngx_http_edgetrace_init_main_conf(ngx_conf_t *cf, void *conf)
 {
@@ -1496,26 +1588,6 @@ ngx_http_edgetrace_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(emcf->flush_timeout, ET_STOP_TIMEOUT_MS_DEFAULT);
     ngx_conf_init_size_value(emcf->queue_size, ET_QUEUE_SIZE_DEFAULT);
     ngx_conf_init_size_value(emcf->value_max, ET_VALUE_MAX_DEFAULT);
-
-    if (emcf->flush_interval == 0 || emcf->flush_interval > 1000) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"edgetrace_flush_interval\" must be from 1ms "
-                           "to 1s: spans reach Redis within a second");
-        return NGX_CONF_ERROR;
-    }
-
-    if (emcf->queue_size < 4096) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"edgetrace_queue_size\" must be at least 4k");
-        return NGX_CONF_ERROR;
-    }
-
-    if (emcf->value_max == 0 || emcf->value_max > 65536) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"edgetrace_value_max_size\" must be from 1 "
-                           "to 64k");
-        return NGX_CONF_ERROR;
-    }
 
     if (emcf->redis.data == NULL) {
         if (et_redis_url_parse(default_url.data, default_url.len,
@@ -1591,13 +1663,6 @@ ngx_http_edgetrace_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     u_char  *buf;
 
     ngx_conf_merge_str_value(conf->service_name, prev->service_name, "nginx");
-
-    if (conf->service_name.len == 0 || conf->service_name.len > 255) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"edgetrace_service_name\" must be 1 to 255 "
-                           "bytes");
-        return NGX_CONF_ERROR;
-    }
 
     buf = ngx_pnalloc(cf->pool, ET_FIELD_RESP_SIZE(sizeof("service.name") - 1,
                                                    conf->service_name.len));
@@ -1778,6 +1843,9 @@ ngx_http_edgetrace_init_process(ngx_cycle_t *cycle)
 
     emcf->exporter.log_data = cycle->log;
 
+    /* without it, the exporter's lines are written from its thread */
+    (void) ngx_http_edgetrace_log_start(cycle);
+
     ngx_http_edgetrace_exporter = et_exporter_start(&emcf->exporter,
                                                 ngx_http_edgetrace_counters);
 
@@ -1798,6 +1866,8 @@ ngx_http_edgetrace_exit_process(ngx_cycle_t *cycle)
         et_exporter_stop(ngx_http_edgetrace_exporter);
         ngx_http_edgetrace_exporter = NULL;
     }
+
+    ngx_http_edgetrace_log_stop(cycle);
 
     if (ngx_http_edgetrace_counters) {
         et_metrics_release(ngx_http_edgetrace_metrics,

@@ -157,5 +157,11 @@ ngx_int_t ngx_http_edgetrace_inject(ngx_http_request_t *r,
     u_char *traceparent, ngx_uint_t copy);
 void ngx_http_edgetrace_init_headers(ngx_http_edgetrace_main_conf_t *emcf);
 
+/* the exporter's log lines, handed from its thread to the worker */
+void ngx_http_edgetrace_log(void *data, int level, const char *msg,
+    size_t len);
+ngx_int_t ngx_http_edgetrace_log_start(ngx_cycle_t *cycle);
+void ngx_http_edgetrace_log_stop(ngx_cycle_t *cycle);
+
 
 #endif /* NGX_HTTP_EDGETRACE_MODULE_H */

@@ -132,10 +132,13 @@ for my $e (@entries) {
 
 # the typed values, spelled out once
 my ($dead) = grep { ($_->{'url.full'} // '') =~ m{/dead} } @entries;
-my $g = expected($dead);
+my ($failed) = grep { ($_->{'url.path'} // '') eq '/dead' } @entries;
+my $g = expected($failed);
 my %a = map { $_->{key} => $_->{value} } @{ $g->{attributes} };
 is_deeply($a{'http.response.status_code'}, { intValue => '502' },
           'status code as intValue');
+$g = expected($dead);
+%a = map { $_->{key} => $_->{value} } @{ $g->{attributes} };
 like($a{'server.port'}{intValue}, qr/^\d+$/, 'port as intValue');
 is($got{$dead->{span_id}}{kind}, 3, 'client span: kind 3');
 is($got{$dead->{span_id}}{status}{code}, 2, 'error: status code 2');

@@ -38,6 +38,10 @@ my @errors = (
                                              qr/"k" is set twice/],
     ['EdgeTraceSpanName "expr=%{FOO"',       qr/cannot parse expression/],
     ['EdgeTraceServiceName ""',              qr/EdgeTraceServiceName takes one argument/],
+    ['EdgeTraceSpanName ""',                 qr/EdgeTraceSpanName takes one argument/],
+    ['EdgeTraceValueMaxSize 100m',           qr/from 1 to 64k/],
+    ['EdgeTraceValueMaxSize 0',              qr/from 1 to 64k/],
+    ['EdgeTraceFlushInterval 5s',            qr/from 1ms to 1s/],
     ['EdgeTraceQueueSize 1x',                qr/EdgeTraceQueueSize "1x"/],
     ['EdgeTraceQueueSize 1k',                qr/at least 4k/],
     ['EdgeTraceValueMaxSize 100k',           qr/from 1 to 64k/],
@@ -60,6 +64,23 @@ for my $case (@errors) {
     (my $what = $conf) =~ s/\n/ | /g;
     isnt($rc, 0, "refused: $what");
     like($out, $want, "said why: $what") or diag $out;
+
+    # the line httpd names holds the directive at fault
+    my ($line, $file) = $out =~ /Syntax error on line (\d+) of ([^:]+):/;
+    my $text = '';
+    if (defined $file && open my $fh, '<', $file) {
+        my @lines = <$fh>;
+        $text = $lines[$line - 1] // '';
+    }
+    my ($name) = map { /^(\w+)/ } grep { !/^</ } split /\n/, $conf;
+    like($text, qr/^\s*\Q$name\E\b/, "names its line: $what")
+        or diag $out;
+}
+
+# On and Off in any case, as httpd's own flags
+for my $v ('on', 'ON', 'off', 'oFf') {
+    my ($rc, $out) = httpd_t(conf => "EdgeTrace $v");
+    is($rc, 0, "EdgeTrace $v is valid") or diag $out;
 }
 
 my ($rc, $out) = httpd_t(conf => <<'EOF');

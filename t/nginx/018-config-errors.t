@@ -10,6 +10,20 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use Edgetrace::Test qw(:all);
 
+# the file and line the emerg message names hold the directive itself
+sub names_its_line {
+    my ($out, $directive, $what) = @_;
+    my ($file, $line) = $out =~ /\[emerg\].* in (\S+):(\d+)$/m;
+    my $text = '';
+    if (defined $file && open my $fh, '<', $file) {
+        my @lines = <$fh>;
+        $text = $lines[$line - 1] // '' if $line;
+    }
+    my ($name) = $directive =~ /^(\S+)/;
+    like($text, qr/^\s*\Q$name\E\b/, "$what: the message names its line")
+        or diag($out);
+}
+
 my $server = <<'EOF';
     server {
         listen 127.0.0.1:%%PORT%%;
@@ -72,6 +86,18 @@ my @cases = (
     ['edgetrace_flush_interval 10s', qr/edgetrace_flush_interval/],
     ['edgetrace_queue_size 1k',     qr/edgetrace_queue_size/],
     ['edgetrace_value_max_size 0',  qr/edgetrace_value_max_size/],
+    ['edgetrace_flush_interval 5s',
+     qr/"edgetrace_flush_interval" directive must be from 1ms to 1s/],
+    ['edgetrace_flush_interval 0',
+     qr/"edgetrace_flush_interval" directive must be from 1ms to 1s/],
+    ['edgetrace_value_max_size 100m',
+     qr/"edgetrace_value_max_size" directive must be from 1 to 64k/],
+    ['edgetrace_queue_size 4095',
+     qr/"edgetrace_queue_size" directive must be at least 4k/],
+    ['edgetrace_service_name ""',
+     qr/"edgetrace_service_name" directive must be 1 to 255 bytes/],
+    ['edgetrace_span_name ""',
+     qr/"edgetrace_span_name" directive must not be empty/],
     ['edgetrace_queue_size big',
                         qr/"edgetrace_queue_size" directive invalid value/],
     ['edgetrace_redis redis://a:1; edgetrace_redis redis://b:2',
@@ -86,6 +112,46 @@ for my $case (@cases) {
     ok($rc < 128, "$directive: no crash (rc $rc)");
     like($out, qr/\[emerg\]/, "$directive: an emerg message");
     like($out, $re, "$directive: the message is clear") or diag($out);
+    names_its_line($out, (split /; /, $directive)[-1], $directive);
+}
+
+($rc, $out) = nginx_t(conf => "edgetrace on;\nedgetrace_service_name "
+                              . ('s' x 256) . ";\n$server");
+isnt($rc, 0, 'a 256-byte edgetrace_service_name: fails');
+like($out, qr/"edgetrace_service_name" directive must be 1 to 255 bytes/,
+     'a 256-byte edgetrace_service_name: says why');
+names_its_line($out, 'edgetrace_service_name',
+               'a 256-byte edgetrace_service_name');
+
+# --- in a server block, the server's own line
+($rc, $out) = nginx_t(conf => <<'EOF');
+    edgetrace on;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        edgetrace_service_name "";
+        location / { return 200; }
+    }
+EOF
+isnt($rc, 0, 'edgetrace_service_name "" in a server: fails');
+names_its_line($out, 'edgetrace_service_name', 'edgetrace_service_name ""');
+
+($rc, $out) = nginx_t(conf => <<'EOF');
+    edgetrace on;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location / {
+            edgetrace_span_name "";
+            return 200;
+        }
+    }
+EOF
+isnt($rc, 0, 'edgetrace_span_name "" in a location: fails');
+names_its_line($out, 'edgetrace_span_name', 'edgetrace_span_name ""');
+
+# --- on and off in any case, as nginx's own flags
+for my $v ('On', 'ON', 'oFF', 'Off') {
+    ($rc, $out) = nginx_t(conf => "edgetrace $v;\n$server");
+    is($rc, 0, "edgetrace $v is valid") or diag($out);
 }
 
 # --- the formats SPEC section 3 names
