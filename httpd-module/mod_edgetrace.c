@@ -1449,7 +1449,8 @@ et_export_server(request_rec *r, et_ctx_t *ctx)
         v = dc->span_name;
     }
 
-    if (v) {
+    /* a name whose expression is empty falls back to the default */
+    if (v && *v) {
         span.name.data = (const uint8_t *) v;
         span.name.len = strlen(v);
 

@@ -816,8 +816,10 @@ ngx_http_edgetrace_export_server(ngx_http_request_t *r,
     span.service = &escf->service;
     span.tracestate = ngx_http_edgetrace_et_str(ctx->trace.tracestate);
 
+    /* a name whose variables are all empty falls back to the default */
     if (elcf->span_name
-        && ngx_http_complex_value(r, elcf->span_name, &v) == NGX_OK)
+        && ngx_http_complex_value(r, elcf->span_name, &v) == NGX_OK
+        && v.len)
     {
         span.name.data = v.data;
         span.name.len = ngx_min(v.len, emcf->value_max);

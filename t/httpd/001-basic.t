@@ -38,6 +38,10 @@ EdgeTrace On
     EdgeTraceSpanName "expr=custom %{REQUEST_METHOD}"
     ProxyPass http://127.0.0.1:%%BACKEND%%/named
 </Location>
+<Location /unnamed>
+    EdgeTraceSpanName "expr=%{HTTP:X-Name}"
+    ProxyPass http://127.0.0.1:%%BACKEND%%/unnamed
+</Location>
 <Location /off>
     EdgeTrace Off
     ProxyPass http://127.0.0.1:%%BACKEND%%/off
@@ -174,6 +178,14 @@ EOF
     is(scalar @dir, 1, "$mpm: internal redirect: one span");
     is($dir[0] && $dir[0]{trace_id}, $redirected,
        "$mpm: internal redirect: the environment has the span's trace id");
+
+    # --- a name whose expression is empty: the default name
+    $r = http_get($h->port, '/unnamed');
+    @e = wait_spans($redis, 10);
+    my ($unnamed) = grep { $_->{kind} eq 'server'
+                           && $_->{'url.path'} eq '/unnamed' } @e;
+    is($unnamed && $unnamed->{name}, 'GET /unnamed',
+       "$mpm: an empty EdgeTraceSpanName falls back to the default");
 
     $h->stop;
     is_deeply([$h->crashes], [], "$mpm: no crash");

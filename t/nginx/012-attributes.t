@@ -99,6 +99,10 @@ is($s->{name}, substr($long, 0, 64), 'span name cut');
 is($s->{'url.path'}, substr($path, 0, 64), 'url.path cut');
 is($s->{'app.tier'}, undef, 'only the location\'s attributes');
 
+# --- a name whose variable is empty: the default name
+($r, $s) = run('/long', 1);
+is($s->{name}, 'GET /long', 'an empty span name falls back to the default');
+
 # --- the default limit: 1k
 my $ngx2 = start_nginx(redis => $redis, conf => <<'EOF');
     edgetrace_redis redis://127.0.0.1:%%REDIS%%;
