@@ -20,10 +20,11 @@
 
 #define ET_CLI_VERSION      "0.1.0"
 
-#define ET_CLI_EXIT_OK      0
-#define ET_CLI_EXIT_ERROR   1
-#define ET_CLI_EXIT_USAGE   2
-#define ET_CLI_EXIT_REJECT  3
+#define ET_CLI_EXIT_OK           0
+#define ET_CLI_EXIT_ERROR        1
+#define ET_CLI_EXIT_USAGE        2
+#define ET_CLI_EXIT_REJECT       3
+#define ET_CLI_EXIT_UNAVAILABLE  4   /* export --once: collector down */
 
 #define ET_CLI_NS_PER_MS    1000000ULL
 #define ET_CLI_NS_PER_S     1000000000ULL
