@@ -181,6 +181,13 @@ int et_cli_scan(redisContext *c, const et_cli_t *cli, uint64_t since_ms,
     et_cli_entry_pt handler, void *data,
     void (*keep)(void *data, redisReply *page), char *err, size_t size);
 
+/*
+ * The id of the stream's last entry (last != 0) or first one, "0-0" for
+ * an empty stream; ET_ERROR with a message in "err".
+ */
+int et_cli_stream_end(redisContext *c, const et_cli_t *cli, int last,
+    char *id, size_t size, char *err, size_t esize);
+
 /* the key attributes of a span on one line ("GET /x 200") */
 void et_cli_print_summary(FILE *f, const et_cli_span_t *span);
 

@@ -266,52 +266,6 @@ et_cli_top_pct(const et_cli_group_t *g, unsigned p)
 }
 
 
-/*
- * The time of the stream's first entry, in ms (0: an empty stream): the
- * stream holds nothing older, so rates are over the time since then.
- */
-static int
-et_cli_top_first_ms(redisContext *c, const et_cli_t *cli, uint64_t *ms,
-    char *err, size_t size)
-{
-    et_str_t     id;
-    const char  *argv[6];
-    redisReply  *r, *e;
-
-    argv[0] = "XRANGE";
-    argv[1] = cli->stream;
-    argv[2] = "-";
-    argv[3] = "+";
-    argv[4] = "COUNT";
-    argv[5] = "1";
-
-    r = redisCommandArgv(c, 6, argv, NULL);
-
-    if (r == NULL) {
-        snprintf(err, size, "XRANGE %s failed: %s", cli->stream, c->errstr);
-        return ET_ERROR;
-    }
-
-    *ms = 0;
-
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
-        e = r->element[0];
-
-        if (e->type == REDIS_REPLY_ARRAY && e->elements >= 1
-            && e->element[0]->type == REDIS_REPLY_STRING)
-        {
-            id.len = e->element[0]->len;
-            id.data = (const uint8_t *) e->element[0]->str;
-            *ms = et_cli_entry_ms(&id);
-        }
-    }
-
-    freeReplyObject(r);
-
-    return ET_OK;
-}
-
-
 /* "ms" in its two largest units, as --since takes it: "1h40m", "45s" */
 static char *
 et_cli_top_age(char *buf, size_t size, uint64_t ms)
@@ -372,13 +326,15 @@ int
 et_cli_top(et_cli_t *cli, int argc, char **argv)
 {
     int               i, rc;
-    char              err[512], p50[32], p95[32], p99[32], age[48], *end;
+    char              err[512], p50[32], p95[32], p99[32], age[48],
+                      first[64], *end;
     size_t            j, k, n, wsvc, wname;
     double            window;
     uint64_t          since_ns, since_ms, now_ms, first_ms, start_ms, held_ms;
     const char       *v, *since;
     redisContext     *c;
     et_cli_top_t     *top;
+    et_str_t          id;
     et_cli_group_t  **list, *g;
     struct timespec   ts;
     unsigned long     slowest;
@@ -451,8 +407,13 @@ et_cli_top(et_cli_t *cli, int argc, char **argv)
     rc = et_cli_scan(c, cli, since_ms, et_cli_top_entry, top, NULL, err,
                      sizeof(err));
 
+    /* the stream holds nothing older than its first entry */
     if (rc == ET_OK) {
-        rc = et_cli_top_first_ms(c, cli, &first_ms, err, sizeof(err));
+        rc = et_cli_stream_end(c, cli, 0, first, sizeof(first), err,
+                               sizeof(err));
+        id.len = strlen(first);
+        id.data = (const uint8_t *) first;
+        first_ms = et_cli_entry_ms(&id);
     }
 
     redisFree(c);
