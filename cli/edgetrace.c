@@ -41,7 +41,8 @@ static const char  et_cli_usage[] =
 "Run 'edgetrace COMMAND --help' for a command's options.\n"
 "\n"
 "Exit status: 0 success, 1 error (Redis unreachable, trace not found),\n"
-"2 usage error, 3 the collector rejected spans (export).\n";
+"2 usage error, 3 the collector rejected spans (export), 4 the collector\n"
+"could not be reached (export --once).\n";
 
 
 int

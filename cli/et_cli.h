@@ -20,10 +20,11 @@
 
 #define ET_CLI_VERSION      "0.1.0"
 
-#define ET_CLI_EXIT_OK      0
-#define ET_CLI_EXIT_ERROR   1
-#define ET_CLI_EXIT_USAGE   2
-#define ET_CLI_EXIT_REJECT  3
+#define ET_CLI_EXIT_OK           0
+#define ET_CLI_EXIT_ERROR        1
+#define ET_CLI_EXIT_USAGE        2
+#define ET_CLI_EXIT_REJECT       3
+#define ET_CLI_EXIT_UNAVAILABLE  4   /* export --once: collector down */
 
 #define ET_CLI_NS_PER_MS    1000000ULL
 #define ET_CLI_NS_PER_S     1000000000ULL
@@ -179,6 +180,13 @@ int et_cli_entries(const redisReply *list, et_cli_entry_pt handler,
 int et_cli_scan(redisContext *c, const et_cli_t *cli, uint64_t since_ms,
     et_cli_entry_pt handler, void *data,
     void (*keep)(void *data, redisReply *page), char *err, size_t size);
+
+/*
+ * The id of the stream's last entry (last != 0) or first one, "0-0" for
+ * an empty stream; ET_ERROR with a message in "err".
+ */
+int et_cli_stream_end(redisContext *c, const et_cli_t *cli, int last,
+    char *id, size_t size, char *err, size_t esize);
 
 /* the key attributes of a span on one line ("GET /x 200") */
 void et_cli_print_summary(FILE *f, const et_cli_span_t *span);

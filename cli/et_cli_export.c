@@ -47,12 +47,15 @@ static const char  et_cli_export_usage[] =
 "                    edgetrace-zipkin); created at the start of the\n"
 "                    stream when missing\n"
 "  --from-now        a group created now starts with new entries instead\n"
-"  --consumer C      this forwarder's name in the group (default\n"
-"                    HOSTNAME-PID); a forwarder restarted under the same\n"
-"                    name first resends what it left pending\n"
+"  --consumer C      this forwarder's name in the group (default: the\n"
+"                    host name, the same on every run); a forwarder run\n"
+"                    again under the same name first resends what it\n"
+"                    left pending.  Forwarders running at the same time\n"
+"                    need different names\n"
 "  --batch N         spans per request (default 200)\n"
 "  --once            deliver what is in the stream (and what other\n"
-"                    consumers left idle), then exit\n"
+"                    consumers left idle), then exit; a batch is tried\n"
+"                    6 times at most\n"
 "  --claim-idle DURATION\n"
 "                    take over entries another consumer has left pending\n"
 "                    this long (default 1m)\n"
@@ -64,10 +67,13 @@ static const char  et_cli_export_usage[] =
 "  -h, --help        show this help and exit\n"
 "\n"
 "Collector down, or answering 5xx, 408 or 429: nothing is acknowledged,\n"
-"the batch is retried with a backoff (250ms doubling to 10s).  Any other\n"
-"4xx: the collector refuses the spans, retrying cannot help; the answer\n"
-"is shown, the entries stay pending and the forwarder exits with status\n"
-"3.  Redis unreachable: an error with --once, otherwise it reconnects.\n"
+"the batch is retried with a backoff (250ms doubling to 10s); with\n"
+"--once, after 6 attempts the forwarder gives up and exits with status\n"
+"4, the batch pending.  Any other 4xx: the collector refuses the spans,\n"
+"retrying cannot help; the answer is shown, the entries stay pending and\n"
+"the forwarder exits with status 3.  Either way a run under the same\n"
+"--group and --consumer resends the pending batch first.  Redis\n"
+"unreachable: an error with --once, otherwise it reconnects.\n"
 "SIGINT or SIGTERM: the batch in flight is abandoned (it stays pending),\n"
 "the counts are printed, the exit status is 0.\n";
 
@@ -78,11 +84,16 @@ static const char  et_cli_export_usage[] =
 #define ET_CLI_REASONS_SHOWN 3
 #define ET_CLI_HEADERS       16
 
+/* --once gives up on a batch after this many attempts: about 8s of
+ * backoff, plus --http-timeout per attempt, so a cron job ends */
+#define ET_CLI_ONCE_TRIES    6
+
 
 typedef enum {
     ET_CLI_DELIVERED = 0,
     ET_CLI_REDIS_LOST,
     ET_CLI_REJECTED,
+    ET_CLI_GAVE_UP,
     ET_CLI_STOPPED,
     ET_CLI_FAILED
 } et_cli_export_rc_e;
@@ -454,13 +465,30 @@ et_cli_export_partial(et_cli_export_t *ex)
 }
 
 
+/*
+ * The batch was not acknowledged: says where it waits and the run that
+ * sends it, the same group and consumer (it reads its own pending
+ * entries first).
+ */
+static void
+et_cli_export_kept(et_cli_export_t *ex, const char *why, const char *fix)
+{
+    et_cli_error("export: %s%s; nothing acknowledged: the batch stays "
+                 "pending in group %s for consumer %s (%srun export again "
+                 "with --group %s --consumer %s: it resends the batch "
+                 "first)", ex->url, why, ex->group, ex->consumer, fix,
+                 ex->group, ex->consumer);
+}
+
+
 static et_cli_export_rc_e
 et_cli_export_post(et_cli_export_t *ex)
 {
+    int          blen;
     long         status;
-    char        *body, err[CURL_ERROR_SIZE + 64];
+    char        *body, err[CURL_ERROR_SIZE + 64], why[CURL_ERROR_SIZE + 512];
     json_t      *doc;
-    size_t       len;
+    size_t       len, n;
     uint64_t     backoff, failures;
 
     doc = ex->zipkin ? et_cli_zipkin(ex->spans, ex->nspans)
@@ -503,13 +531,14 @@ et_cli_export_post(et_cli_export_t *ex)
             return ET_CLI_DELIVERED;
         }
 
+        blen = (int) (ex->http.body_len < 300 ? ex->http.body_len : 300);
+
         if (status != 0 && status != 408 && status != 429 && status < 500) {
-            et_cli_error("export: %s rejected %zu span%s: HTTP %ld%s%.*s; "
-                         "they stay pending in group %s (fix the collector "
-                         "or the URL, then run export again)", ex->url,
-                         ex->nspans, ex->nspans == 1 ? "" : "s", status,
-                         ex->http.body_len ? ": " : "",
-                         (int) ex->http.body_len, ex->http.body, ex->group);
+            snprintf(why, sizeof(why), " rejected %zu span%s: HTTP %ld%s%.*s",
+                     ex->nspans, ex->nspans == 1 ? "" : "s", status,
+                     blen ? ": " : "", blen, ex->http.body);
+            et_cli_export_kept(ex, why, "fix the collector or the URL, "
+                               "then ");
             ex->rejected += ex->nspans;
             free(body);
             return ET_CLI_REJECTED;
@@ -519,19 +548,25 @@ et_cli_export_post(et_cli_export_t *ex)
         ex->http_failures++;
 
         if (status == 0) {
-            et_cli_error("export: %s: %s; nothing acknowledged, retrying "
-                         "in %llums", ex->url, err,
-                         (unsigned long long) (backoff / ET_CLI_NS_PER_MS));
+            snprintf(why, sizeof(why), ": %s", err);
 
         } else {
-            et_cli_error("export: %s answered HTTP %ld%s%.*s; nothing "
-                         "acknowledged, retrying in %llums", ex->url, status,
-                         ex->http.body_len ? ": " : "",
-                         (int) (ex->http.body_len < 200 ? ex->http.body_len
-                                                        : 200),
-                         ex->http.body,
-                         (unsigned long long) (backoff / ET_CLI_NS_PER_MS));
+            snprintf(why, sizeof(why), " answered HTTP %ld%s%.*s", status,
+                     blen ? ": " : "", blen, ex->http.body);
         }
+
+        if (ex->once && failures == ET_CLI_ONCE_TRIES) {
+            n = strlen(why);
+            snprintf(why + n, sizeof(why) - n, "; giving up after %d "
+                     "attempts (--once)", ET_CLI_ONCE_TRIES);
+            et_cli_export_kept(ex, why, "");
+            free(body);
+            return ET_CLI_GAVE_UP;
+        }
+
+        et_cli_error("export: %s%s; nothing acknowledged, retrying in %llums",
+                     ex->url, why,
+                     (unsigned long long) (backoff / ET_CLI_NS_PER_MS));
 
         et_cli_sleep(backoff);
 
@@ -833,49 +868,57 @@ et_cli_export_claim(et_cli_export_t *ex, size_t *got)
 }
 
 
-/* leaves the group tidy: a consumer with nothing pending is removed */
+/*
+ * Leaves the group tidy: a consumer with nothing pending is removed.  One
+ * script, so the check and the removal are atomic: a forwarder running
+ * under the same name may have read entries in between, and
+ * DELCONSUMER would drop them from the pending list for good.
+ */
 static void
 et_cli_export_leave(et_cli_export_t *ex)
 {
-    const char  *argv[7];
+    const char  *argv[6];
     redisReply  *r;
-    int          empty;
 
     if (ex->c == NULL) {
         return;
     }
 
-    argv[0] = "XPENDING";
-    argv[1] = ex->cli->stream;
-    argv[2] = ex->group;
-    argv[3] = "-";
-    argv[4] = "+";
-    argv[5] = "1";
-    argv[6] = ex->consumer;
+    argv[0] = "EVAL";
+    argv[1] = "if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, "
+              "ARGV[2]) == 0 then return redis.call('XGROUP', "
+              "'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2]) end return -1";
+    argv[2] = "1";
+    argv[3] = ex->cli->stream;
+    argv[4] = ex->group;
+    argv[5] = ex->consumer;
 
-    r = redisCommandArgv(ex->c, 7, argv, NULL);
-
-    if (r == NULL) {
-        return;
-    }
-
-    empty = r->type == REDIS_REPLY_ARRAY && r->elements == 0;
-    freeReplyObject(r);
-
-    if (!empty) {
-        return;
-    }
-
-    argv[0] = "XGROUP";
-    argv[1] = "DELCONSUMER";
-    argv[2] = ex->cli->stream;
-    argv[3] = ex->group;
-    argv[4] = ex->consumer;
-
-    r = redisCommandArgv(ex->c, 5, argv, NULL);
+    r = redisCommandArgv(ex->c, 6, argv, NULL);
 
     if (r) {
         freeReplyObject(r);
+    }
+}
+
+
+/* the exit status of a run that ended with "rc" */
+static int
+et_cli_export_status(et_cli_export_rc_e rc)
+{
+    switch (rc) {
+
+    case ET_CLI_DELIVERED:
+    case ET_CLI_STOPPED:
+        return ET_CLI_EXIT_OK;
+
+    case ET_CLI_REJECTED:
+        return ET_CLI_EXIT_REJECT;
+
+    case ET_CLI_GAVE_UP:
+        return ET_CLI_EXIT_UNAVAILABLE;
+
+    default:
+        return ET_CLI_EXIT_ERROR;
     }
 }
 
@@ -925,42 +968,20 @@ et_cli_export_run(et_cli_export_t *ex)
             rc = et_cli_export_read(ex, &got);
         }
 
-        switch (rc) {
-
-        case ET_CLI_DELIVERED:
-            break;
-
-        case ET_CLI_REDIS_LOST:
-            if (ex->once) {
-                return ET_CLI_EXIT_ERROR;
-            }
-
+        if (rc == ET_CLI_REDIS_LOST && !ex->once) {
             continue;
+        }
 
-        case ET_CLI_REJECTED:
-            return ET_CLI_EXIT_REJECT;
-
-        case ET_CLI_STOPPED:
-            return ET_CLI_EXIT_OK;
-
-        default:
-            return ET_CLI_EXIT_ERROR;
+        if (rc != ET_CLI_DELIVERED) {
+            return et_cli_export_status(rc);
         }
 
         /* --once: done when neither new nor claimable entries are left */
         if (ex->once && reading_new && got == 0) {
             rc = et_cli_export_claim(ex, &claimed);
 
-            if (rc == ET_CLI_REJECTED) {
-                return ET_CLI_EXIT_REJECT;
-            }
-
-            if (rc != ET_CLI_DELIVERED) {
-                return ET_CLI_EXIT_ERROR;
-            }
-
-            if (claimed == 0) {
-                return ET_CLI_EXIT_OK;
+            if (rc != ET_CLI_DELIVERED || claimed == 0) {
+                return et_cli_export_status(rc);
             }
         }
     }
@@ -973,7 +994,7 @@ int
 et_cli_export(et_cli_t *cli, int argc, char **argv)
 {
     int                i, rc;
-    char               err[512], host[256], consumer[300], *end;
+    char               err[512], host[256], *end;
     size_t             nheaders;
     const char        *v, *otlp, *zipkin, *headers[ET_CLI_HEADERS + 1];
     struct sigaction   sa;
@@ -1138,14 +1159,14 @@ et_cli_export(et_cli_t *cli, int argc, char **argv)
     }
 
     if (ex.consumer == NULL) {
-        if (gethostname(host, sizeof(host)) != 0) {
+        /* the same name on every run: a run after a rejection, a crash or
+         * a --once that gave up resends what the last one left pending */
+        if (gethostname(host, sizeof(host)) != 0 || host[0] == '\0') {
             strcpy(host, "edgetrace");
         }
 
         host[sizeof(host) - 1] = '\0';
-        snprintf(consumer, sizeof(consumer), "%s-%ld", host,
-                 (long) getpid());
-        ex.consumer = consumer;
+        ex.consumer = host;
     }
 
     if (ex.group[0] == '\0' || ex.consumer[0] == '\0') {

@@ -171,6 +171,54 @@ et_cli_entries(const redisReply *list, et_cli_entry_pt handler, void *data)
 }
 
 
+int
+et_cli_stream_end(redisContext *c, const et_cli_t *cli, int last, char *id,
+    size_t size, char *err, size_t esize)
+{
+    const char  *argv[6];
+    redisReply  *r, *e;
+
+    argv[0] = last ? "XREVRANGE" : "XRANGE";
+    argv[1] = cli->stream;
+    argv[2] = last ? "+" : "-";
+    argv[3] = last ? "-" : "+";
+    argv[4] = "COUNT";
+    argv[5] = "1";
+
+    r = redisCommandArgv(c, 6, argv, NULL);
+
+    if (r == NULL) {
+        snprintf(err, esize, "%s failed: %s", argv[0], c->errstr);
+        return ET_ERROR;
+    }
+
+    if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(err, esize, "%s %s failed: %s", argv[0], cli->stream,
+                 r->str);
+        freeReplyObject(r);
+        return ET_ERROR;
+    }
+
+    snprintf(id, size, "0-0");
+
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
+        e = r->element[0];
+
+        if (e->type == REDIS_REPLY_ARRAY && e->elements >= 1
+            && e->element[0]->type == REDIS_REPLY_STRING
+            && e->element[0]->len < size)
+        {
+            memcpy(id, e->element[0]->str, e->element[0]->len);
+            id[e->element[0]->len] = '\0';
+        }
+    }
+
+    freeReplyObject(r);
+
+    return ET_OK;
+}
+
+
 /*
  * The span's fields array must outlive the handler when a handler keeps
  * spans: et_cli_entries() reuses one array, so keeping handlers copy

@@ -117,54 +117,6 @@ et_cli_tail_sleep(uint64_t ns)
 }
 
 
-/* the id of the stream's last entry, "0-0" for an empty stream */
-static int
-et_cli_tail_last(redisContext *c, const et_cli_t *cli, char *last,
-    size_t size, char *err, size_t esize)
-{
-    const char  *argv[6];
-    redisReply  *r, *e;
-
-    argv[0] = "XREVRANGE";
-    argv[1] = cli->stream;
-    argv[2] = "+";
-    argv[3] = "-";
-    argv[4] = "COUNT";
-    argv[5] = "1";
-
-    r = redisCommandArgv(c, 6, argv, NULL);
-
-    if (r == NULL) {
-        snprintf(err, esize, "XREVRANGE failed: %s", c->errstr);
-        return ET_ERROR;
-    }
-
-    if (r->type == REDIS_REPLY_ERROR) {
-        snprintf(err, esize, "XREVRANGE %s failed: %s", cli->stream, r->str);
-        freeReplyObject(r);
-        return ET_ERROR;
-    }
-
-    snprintf(last, size, "0-0");
-
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
-        e = r->element[0];
-
-        if (e->type == REDIS_REPLY_ARRAY && e->elements >= 1
-            && e->element[0]->type == REDIS_REPLY_STRING
-            && e->element[0]->len < size)
-        {
-            memcpy(last, e->element[0]->str, e->element[0]->len);
-            last[e->element[0]->len] = '\0';
-        }
-    }
-
-    freeReplyObject(r);
-
-    return ET_OK;
-}
-
-
 int
 et_cli_tail(et_cli_t *cli, int argc, char **argv)
 {
@@ -228,7 +180,8 @@ et_cli_tail(et_cli_t *cli, int argc, char **argv)
         return ET_CLI_EXIT_ERROR;
     }
 
-    if (et_cli_tail_last(c, cli, tl.last, sizeof(tl.last), err, sizeof(err))
+    if (et_cli_stream_end(c, cli, 1, tl.last, sizeof(tl.last), err,
+                          sizeof(err))
         != ET_OK)
     {
         et_cli_error("%s", err);

@@ -18,6 +18,8 @@ static const char  et_cli_top_usage[] =
 "how many, the rate per second over the window, the share of errors,\n"
 "the 50th, 95th and 99th percentile durations (nearest rank), and the\n"
 "ids of the slowest traces, to hand to 'edgetrace show'.  Busiest first.\n"
+"When the stream's first entry is younger than the window (a new or a\n"
+"trimmed stream), the rates are over the time since that entry.\n"
 "\n"
 "Options:\n"
 "  --since DURATION  the window (default 15m; 0: the whole stream, the\n"
@@ -61,7 +63,6 @@ typedef struct {
     size_t           nslowest;
     uint64_t         spans;
     uint64_t         invalid;
-    uint64_t         first_ms;
     int              failed;
 } et_cli_top_t;
 
@@ -147,10 +148,6 @@ et_cli_top_entry(void *data, const et_cli_span_t *s, et_cli_span_rc_e rc,
     if (rc != ET_CLI_SPAN_OK) {
         top->invalid++;
         return 0;
-    }
-
-    if (top->spans == 0) {
-        top->first_ms = et_cli_entry_ms(&s->id);
     }
 
     top->spans++;
@@ -269,6 +266,31 @@ et_cli_top_pct(const et_cli_group_t *g, unsigned p)
 }
 
 
+/* "ms" in its two largest units, as --since takes it: "1h40m", "45s" */
+static char *
+et_cli_top_age(char *buf, size_t size, uint64_t ms)
+{
+    unsigned long long  s;
+
+    s = ms / 1000;
+
+    if (s >= 86400) {
+        snprintf(buf, size, "%llud%lluh", s / 86400, s % 86400 / 3600);
+
+    } else if (s >= 3600) {
+        snprintf(buf, size, "%lluh%llum", s / 3600, s % 3600 / 60);
+
+    } else if (s >= 60) {
+        snprintf(buf, size, "%llum%llus", s / 60, s % 60);
+
+    } else {
+        snprintf(buf, size, "%llus", s);
+    }
+
+    return buf;
+}
+
+
 /* a column of the table: the bytes made safe, padded to "width" */
 static void
 et_cli_top_cell(const char *p, size_t len, size_t width)
@@ -304,13 +326,15 @@ int
 et_cli_top(et_cli_t *cli, int argc, char **argv)
 {
     int               i, rc;
-    char              err[512], p50[32], p95[32], p99[32], *end;
+    char              err[512], p50[32], p95[32], p99[32], age[48],
+                      first[64], *end;
     size_t            j, k, n, wsvc, wname;
     double            window;
-    uint64_t          since_ns, since_ms, now_ms;
+    uint64_t          since_ns, since_ms, now_ms, first_ms, start_ms, held_ms;
     const char       *v, *since;
     redisContext     *c;
     et_cli_top_t     *top;
+    et_str_t          id;
     et_cli_group_t  **list, *g;
     struct timespec   ts;
     unsigned long     slowest;
@@ -382,6 +406,16 @@ et_cli_top(et_cli_t *cli, int argc, char **argv)
 
     rc = et_cli_scan(c, cli, since_ms, et_cli_top_entry, top, NULL, err,
                      sizeof(err));
+
+    /* the stream holds nothing older than its first entry */
+    if (rc == ET_OK) {
+        rc = et_cli_stream_end(c, cli, 0, first, sizeof(first), err,
+                               sizeof(err));
+        id.len = strlen(first);
+        id.data = (const uint8_t *) first;
+        first_ms = et_cli_entry_ms(&id);
+    }
+
     redisFree(c);
 
     if (rc != ET_OK || top->failed) {
@@ -418,19 +452,24 @@ et_cli_top(et_cli_t *cli, int argc, char **argv)
 
     qsort(list, n, sizeof(*list), et_cli_top_busiest);
 
-    /* the window the rate is over: --since, or since the first entry */
-    if (since_ms) {
-        window = (double) since_ns / ET_CLI_NS_PER_S;
-
-    } else {
-        window = top->spans && now_ms > top->first_ms
-                 ? (double) (now_ms - top->first_ms) / 1000 : 1;
-    }
+    /*
+     * The rates are over the part of the window the stream holds: a
+     * stream begun (or trimmed) 5 minutes ago holds no 15 minutes of
+     * spans.  At least a second, for a stream a moment old.
+     */
+    start_ms = first_ms > since_ms ? first_ms : since_ms;
+    held_ms = now_ms > start_ms ? now_ms - start_ms : 0;
+    window = held_ms > 1000 ? (double) held_ms / 1000 : 1;
 
     if (since_ms) {
         printf("%s: %llu span%s in the last %s", cli->stream,
                (unsigned long long) top->spans, top->spans == 1 ? "" : "s",
                since);
+
+        if (top->spans && first_ms > since_ms) {
+            printf(" (the stream starts %s ago: rates over that)",
+                   et_cli_top_age(age, sizeof(age), held_ms));
+        }
 
     } else {
         printf("%s: %llu span%s", cli->stream,

@@ -151,6 +151,18 @@ is_deeply($ra{'http.request.resend_count'}, { intValue => '1' },
           'resend_count as intValue');
 is(scalar(@{ $got{$retry->{span_id}}{events} }), 2, 'two tries, two events');
 
+# the README names exactly the attributes of nginx's spans sent as intValue
+my %typed;
+for my $s (values %got) {
+    $typed{$_->{key}} = 1
+        for grep { exists $_->{value}{intValue} } @{ $s->{attributes} };
+}
+open my $fh, '<', "$FindBin::Bin/../../README.md" or die "README.md: $!";
+my $readme = do { local $/; <$fh> };
+my ($said) = $readme =~ /^OTLP\/HTTP JSON .*?0 otherwise;\s*(.*?)\s+as `intValue`/ms;
+is_deeply([sort(($said // '') =~ /`([^`]+)`/g)], [sort keys %typed],
+          'README: the attributes it lists as intValue are the ones sent so');
+
 # raw bytes: invalid UTF-8 replaced by U+FFFD, valid UTF-8 kept
 my ($ua) = grep { ($_->{'user_agent.original'} // '') =~ /^bad/ } @entries;
 my ($uav) = map { $_->{value}{stringValue} }
@@ -208,6 +220,20 @@ like($r->{err}, qr/: 0 spans exported in 0 batches;/,
 # the consumer leaves the group when it has nothing pending
 my $cons = $rc->xinfo('CONSUMERS', 'edgetrace:spans', 'edgetrace-otlp');
 is(scalar(@$cons), 0, 'finished consumers left the group');
+
+# ports an edgetrace_attribute adds: intValue when they are numbers
+my $tid = new_trace_id();
+$rc->xadd('typed', '*', v => 1, trace_id => $tid, span_id => new_span_id(),
+          name => 'GET /', kind => 'server', start_ns => '1000',
+          end_ns => '2000', status => 'unset', 'service.name' => 'edge',
+          'client.port' => '50123', 'network.peer.port' => 'none');
+$r = run_cli($redis, '--stream', 'typed', 'export', '--otlp',
+             $sink->url('/v1/traces'), '--once');
+my ($ts) = grep { $_->{traceId} eq $tid } $sink->spans;
+is_deeply({ map { $_->{key} => $_->{value} } @{ $ts->{attributes} } },
+          { 'client.port' => { intValue => '50123' },
+            'network.peer.port' => { stringValue => 'none' } },
+          'client.port as intValue, a port that is not a number a string');
 
 # usage
 $r = run_cli($redis, 'export', '--once');

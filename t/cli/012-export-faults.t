@@ -1,13 +1,15 @@
 #!/usr/bin/perl
 # edgetrace export when things go wrong: the collector answering 5xx
 # (nothing acknowledged before a 2xx, nothing lost), hanging, rejecting
-# with 4xx; entries that are not spans; Redis down and back.
+# with 4xx; the collector down under --once (exit 4, the batch pending
+# for the next run); entries that are not spans; Redis down and back.
 
 use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 
+use Sys::Hostname ();
 use Test::More;
 use Edgetrace::Test qw(:all);
 use Edgetrace::Cli qw(run_cli start_cli start_stack request);
@@ -21,6 +23,20 @@ my $rc = $redis->client;
 sub pending {
     my ($group) = @_;
     return $rc->xpending('edgetrace:spans', $group)->[0];
+}
+
+# entries pending for one consumer of the group
+sub own_pending {
+    my ($group, $consumer) = @_;
+    return scalar @{ $rc->xpending('edgetrace:spans', $group, '-', '+',
+                                   1000, $consumer) };
+}
+
+# the span ids of the last request the sink answered 2xx, sorted
+sub last_ids {
+    my ($last) = grep { $_->{status} =~ /^2/ } reverse $sink->requests;
+    return sort map { $_->{spanId} } map { @{ $_->{spans} } }
+           map { @{ $_->{scopeSpans} } } @{ $last->{doc}{resourceSpans} };
 }
 
 sub delivered {
@@ -64,8 +80,8 @@ $sink->respond(400);
 my $r = run_cli($redis, 'export', '--otlp', $url, '--group', 'g400',
                 '--consumer', 'c1', '--once');
 is($r->{rc}, 3, '400: exit 3');
-like($r->{err}, qr/^edgetrace: export: \Q$url\E rejected 3 spans: HTTP 400: the sink was told to answer 400; they stay pending in group g400/m,
-     '400: reported clearly, with the collector\'s answer');
+like($r->{err}, qr/^edgetrace: export: \Q$url\E rejected 3 spans: HTTP 400: the sink was told to answer 400; nothing acknowledged: the batch stays pending in group g400 for consumer c1 \(fix the collector or the URL, then run export again with --group g400 --consumer c1: it resends the batch first\)$/m,
+     '400: reported clearly, with the collector\'s answer and the rerun');
 is(pending('g400'), 3, '400: nothing acknowledged');
 
 $sink->respond(200);
@@ -74,6 +90,47 @@ $r = run_cli($redis, 'export', '--otlp', $url, '--group', 'g400',
 is($r->{rc}, 0, '400 fixed: the same consumer resends what it left');
 like($r->{err}, qr/: 3 spans exported in 1 batch; /, '400 fixed: counts');
 is(pending('g400'), 0, '400 fixed: acknowledged');
+
+# the default consumer name is the host's, the same on every run: a
+# plain rerun resends what the rejected run left pending
+my $host = Sys::Hostname::hostname();
+$sink->respond(400);
+$r = run_cli($redis, 'export', '--otlp', $url, '--group', 'g400d', '--once');
+is($r->{rc}, 3, '400, default consumer: exit 3');
+like($r->{err}, qr/; nothing acknowledged: the batch stays pending in group g400d for consumer \Q$host\E \(fix the collector or the URL, then run export again with --group g400d --consumer \Q$host\E: it resends the batch first\)$/m,
+     '400, default consumer: the rerun named');
+is(own_pending('g400d', $host), 3, '400: pending for the host\'s consumer');
+
+$sink->respond(200);
+$r = run_cli($redis, 'export', '--otlp', $url, '--group', 'g400d', '--once');
+is($r->{rc}, 0, '400 fixed, plain rerun: exit 0');
+is($r->{err}, "edgetrace: export: 3 spans exported in 1 batch; 0 invalid "
+              . "entries skipped; 0 entries trimmed before delivery; 0 "
+              . "entries taken over from other consumers\n",
+   '400 fixed, plain rerun: the three resent as its own, not taken over');
+is_deeply([last_ids()], \@ids, '400 fixed, plain rerun: the sink got them');
+is(pending('g400d'), 0, '400 fixed, plain rerun: acknowledged');
+
+# --- collector down, --once: gives up after its tries, exit 4, the batch
+# stays pending; the next run delivers it
+
+my $down = 'http://127.0.0.1:' . free_port() . '/v1/traces';
+$r = run_cli($redis, 'export', '--otlp', $down, '--group', 'gdown',
+             '--once', { timeout => 90 });
+is($r->{rc}, 4, 'collector down, --once: exit 4, not a hang');
+my @tries = $r->{err} =~ /^edgetrace: export: \Q$down\E: .*; nothing acknowledged, retrying in (\d+)ms$/mg;
+is("@tries", '250 500 1000 2000 4000', 'collector down: five retries');
+like($r->{err}, qr/^edgetrace: export: \Q$down\E: .*; giving up after 6 attempts \(--once\); nothing acknowledged: the batch stays pending in group gdown for consumer \Q$host\E \(run export again with --group gdown --consumer \Q$host\E: it resends the batch first\)$/m,
+     'collector down: giving up said, with the rerun');
+like($r->{err}, qr/: 0 spans exported in 0 batches; /, 'collector down: counts');
+is(own_pending('gdown', $host), 3, 'collector down: the three stay pending');
+
+$r = run_cli($redis, 'export', '--otlp', $url, '--group', 'gdown', '--once');
+is($r->{rc}, 0, 'collector back: exit 0');
+like($r->{err}, qr/: 3 spans exported in 1 batch; .*; 0 entries taken over /,
+     'collector back: the three delivered by the same consumer');
+is_deeply([last_ids()], \@ids, 'collector back: the sink got them');
+is(pending('gdown'), 0, 'collector back: acknowledged');
 
 # --- OTLP partial success: reported and counted, acknowledged
 

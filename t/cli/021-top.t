@@ -1,12 +1,14 @@
 #!/usr/bin/perl
 # edgetrace top: figures checked against known spans (hand-written with
-# exact durations, and nginx-produced ones), the table exactly.
+# exact durations, and nginx-produced ones), the table exactly; rates over
+# the window, or over the part of it a young stream holds.
 
 use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 
+use Time::HiRes ();
 use Test::More;
 use Edgetrace::Test qw(:all);
 use Edgetrace::Cli qw(run_cli start_stack request);
@@ -15,6 +17,14 @@ my ($redis, $be, $ngx) = start_stack();
 my $rc = $redis->client;
 
 sub ms { sprintf '%d.%03dms', int($_[0] / 1e6), int($_[0] / 1e3) % 1000 }
+
+sub now_ms { int(Time::HiRes::time() * 1000) }
+
+# an entry older than the windows below: the stream covers all of them
+sub old_entry {
+    my ($key) = @_;
+    $rc->xadd($key, (now_ms() - 20 * 60 * 1000) . '-0', before => 'window');
+}
 
 sub hand {
     my ($name, $kind, $ms, $error) = @_;
@@ -28,6 +38,7 @@ sub hand {
 }
 
 # GET /a: 1..10 ms, the 10 ms one an error; proxy: 5 and 7 ms
+old_entry('top');
 my %t;
 $t{$_} = hand('GET /a', 'server', $_, $_ == 10) for 1 .. 10;
 my $p5 = hand('proxy', 'client', 5);
@@ -65,14 +76,41 @@ like($r->{out}, qr/^svc     server GET \/a      10     0\.17   10\.0%/m,
      'top --since 1m: the rate over a minute');
 unlike($r->{out}, qr/slowest/, 'top --slowest 0: no slowest traces');
 
+# --- a stream younger than the window: 600 spans over the last 100
+# minutes, one every 10 s, the window a day.  The rate is over the 6000 s
+# the stream holds (600 / 6000), not over the day (600 / 86400 = 0.007).
+
+my $t0 = now_ms() - 6000 * 1000;
+for my $i (0 .. 599) {
+    $rc->xadd('burst', ($t0 + $i * 10_000) . '-0', v => 1,
+              trace_id => new_trace_id(), span_id => new_span_id(),
+              name => 'GET /b', kind => 'server', start_ns => '5000000000',
+              end_ns => '5001000000', status => 'unset',
+              'service.name' => 'svc');
+}
+my $row = sprintf("%-7s %-6s %-6s %7d %8.2f %6.1f%% %11s %11s %11s",
+                  'svc', 'server', 'GET /b', 600, 0.1, 0, '1.000ms',
+                  '1.000ms', '1.000ms');
+$r = run_cli($redis, '--stream', 'burst', 'top', '--since', '1d',
+             '--slowest', '0');
+is($r->{out}, join("\n",
+    'burst: 600 spans in the last 1d (the stream starts 1h40m ago: rates '
+    . 'over that)',
+    '', $head, $row, ''),
+   'a young stream: the rate over the time it holds, and said so');
+$r = run_cli($redis, '--stream', 'burst', 'top', '--since', '0',
+             '--slowest', '0');
+is((split /\n/, $r->{out})[3], $row, '--since 0: the same rate');
+
 # --- nginx-produced spans
 
+old_entry('edgetrace:spans');
 request($redis, $ngx, '/local') for 1 .. 3;
 my $tf = request($redis, $ngx, '/fail');
-my @e = stream_entries($redis->port, undef, count => 4);
+my @e = stream_entries($redis->port, undef, count => 5);
 my @d = sort { $a <=> $b } map { $_->{end_ns} - $_->{start_ns} }
-        grep { $_->{'url.path'} eq '/local' } @e;
-my ($fail) = grep { $_->{'url.path'} eq '/fail' } @e;
+        grep { ($_->{'url.path'} // '') eq '/local' } @e;
+my ($fail) = grep { ($_->{'url.path'} // '') eq '/fail' } @e;
 my $fd = $fail->{end_ns} - $fail->{start_ns};
 
 $r = run_cli($redis, 'top');
@@ -96,7 +134,8 @@ like($r->{out}, qr/\nedge: GET \/fail \[server\]\n +\S+ms  $tf\n/,
 
 # --since 0: the whole stream
 $r = run_cli($redis, 'top', '--since', '0');
-like($r->{out}, qr/^edgetrace:spans: 4 spans\n/, '--since 0: all of it');
+like($r->{out}, qr/^edgetrace:spans: 4 spans \(and 1 entry that is not a span\)\n/,
+     '--since 0: all of it');
 
 # empty window, usage, Redis down
 $r = run_cli($redis, '--stream', 'nothing', 'top');
