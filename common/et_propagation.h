@@ -45,7 +45,7 @@
 /* tracestate lines looked at; more make the tracestate invalid */
 #define ET_TRACESTATE_LINES  32
 
-/* context modes (SPEC section 3) */
+/* context modes (README.md, edgetrace_context) */
 #define ET_CONTEXT_EXTRACT    0
 #define ET_CONTEXT_INJECT     1
 #define ET_CONTEXT_PROPAGATE  2

@@ -1,6 +1,6 @@
 /*
- * The stream entry of SPEC section 5, encoded directly as the RESP
- * "XADD <key> MAXLEN ~ <maxlen> * field value ..." command.
+ * The stream entry (README.md, "The stream entry"), encoded directly as
+ * the RESP "XADD <key> MAXLEN ~ <maxlen> * field value ..." command.
  *
  * Everything constant (the command, the key, the trim options, field names
  * and their length prefixes) is built once by et_stream_init(); encoding a

@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# The tool on the chain of SPEC section 7: an nginx edge proxies to an
+# The tool on the demo chain: an nginx edge proxies to an
 # httpd app tier that proxies to a backend.  show joins the four spans of
 # both servers into one tree; export delivers httpd's spans as valid OTLP
 # and Zipkin.

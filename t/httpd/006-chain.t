@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# The chain of SPEC section 7: an nginx edge proxies to an httpd app tier
+# The demo chain: an nginx edge proxies to an httpd app tier
 # that proxies to a backend.  One trace of four linked spans: edge server,
 # edge client, app server, app client; the backend's parent id is the httpd
 # client span.  Under each MPM, with W3C and with B3 between the tiers.

@@ -1,6 +1,6 @@
 #!/usr/bin/perl
-# The server span's entry, field by field (SPEC section 5): exactly the
-# fields the contract names, with the values it fixes.
+# The server span's entry, field by field: exactly the fields README.md's
+# "The stream entry" names, with the values it fixes.
 
 use strict;
 use warnings;

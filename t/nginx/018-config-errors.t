@@ -154,7 +154,7 @@ for my $v ('On', 'ON', 'oFF', 'Off') {
     is($rc, 0, "edgetrace $v is valid") or diag($out);
 }
 
-# --- the formats SPEC section 3 names
+# --- the formats edgetrace_propagation names
 ($rc, $out) = nginx_t(conf => "edgetrace on;\n"
                               . "edgetrace_propagation b3 b3multi w3c;\n"
                               . $server);

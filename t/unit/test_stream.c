@@ -209,7 +209,7 @@ ref_num(char *buf, int64_t v)
 }
 
 
-/* the fields of SPEC section 5 that "span" should be encoded to */
+/* the fields of "The stream entry" that "span" should be encoded to */
 static size_t
 ref_pairs(const et_span_t *span, size_t value_max, pair_t *pairs)
 {
