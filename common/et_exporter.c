@@ -139,7 +139,10 @@ struct et_exporter_s {
     uint64_t             progress_at;  /* last write or reply */
     uint64_t             full_seen;    /* dropped_queue_full reported */
     uint64_t             missing;      /* unaccounted spans reported */
-    et_counters_t        base;         /* the slot's counters at start */
+
+    /* the slot's counters at start */
+    uint64_t             base_spans;
+    uint64_t             base_done;    /* exported and dropped */
 
     char                 addr[ET_EXPORTER_ADDR];
     et_trouble_t         trouble[ET_TROUBLE_N];
@@ -263,9 +266,13 @@ et_exporter_start(const et_exporter_conf_t *conf, et_counters_t *counters)
 
     /*
      * A slot taken over from an exited process keeps its counters: this
-     * exporter accounts for what is added from now on.
+     * exporter accounts for what is added from now on.  Field by field:
+     * httpd's shared memory does not align the slots as their type says,
+     * and a copy of the whole struct may use aligned vector moves.
      */
-    ex->base = *counters;
+    ex->base_spans = counters->spans;
+    ex->base_done = counters->exported + counters->dropped_queue_full
+                    + counters->dropped_redis_error;
 
     et_queue_count(&ex->queue, &counters->queue_in, &counters->queue_out);
     et_exporter_inflight(ex, 0);
@@ -605,19 +612,17 @@ static void
 et_exporter_account(et_exporter_t *ex)
 {
     uint64_t        spans, done, lost;
-    et_counters_t  *c, *b;
+    et_counters_t  *c;
 
     c = ex->counters;
-    b = &ex->base;
 
-    spans = __atomic_load_n(&c->spans, __ATOMIC_ACQUIRE) - b->spans;
+    spans = __atomic_load_n(&c->spans, __ATOMIC_ACQUIRE) - ex->base_spans;
 
     done = __atomic_load_n(&c->dropped_queue_full, __ATOMIC_RELAXED)
-           - b->dropped_queue_full
-           + et_exporter_pending(ex) + ex->inflight
-           + __atomic_load_n(&c->exported, __ATOMIC_RELAXED) - b->exported
+           + __atomic_load_n(&c->exported, __ATOMIC_RELAXED)
            + __atomic_load_n(&c->dropped_redis_error, __ATOMIC_RELAXED)
-           - b->dropped_redis_error;
+           - ex->base_done
+           + et_exporter_pending(ex) + ex->inflight;
 
     if (spans > done && spans - done > ex->missing) {
         lost = spans - done - ex->missing;
