@@ -1055,4 +1055,62 @@ sub register_pid {
     push @started, [$pid, $name];
 }
 
+# counters_match_redis($server, $redis, what => NAME, path => '/metrics',
+#                      key => K, base => $m0, dropped => N,
+#                      dropped_since => $m, timeout => 15, queued => 0)
+#
+# Waits until nothing is queued (or until exactly "queued" spans are, when
+# Redis is away), then checks with Test::More that the counters add up and
+# match what Redis holds: spans_total = exported + dropped + queued; the
+# stream (when $redis is given) holds exported - base's exported entries
+# (base: the metrics taken when the stream was empty or deleted; none: 0),
+# each a distinct span; the drops since dropped_since (default: base) are
+# "dropped" when given;
+# and the error log has no line saying spans went missing.  Returns the
+# metrics.  The queued gauge is counted by each exporter's queue, so a span
+# counted and then lost fails here.
+sub counters_match_redis {
+    my ($server, $redis, %o) = @_;
+    require Test::More;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my $what = $o{what} // 'counters';
+    my $want = $o{queued} // 0;
+    my $qf = 'edgetrace_spans_dropped_total{reason="queue_full"}';
+    my $re = 'edgetrace_spans_dropped_total{reason="redis_error"}';
+    my $m;
+    my $rest = wait_until(sub {
+        $m = metrics($server->port, $o{path});
+        ($m->{edgetrace_spans_queued} // -1) == $want;
+    }, $o{timeout} // 15);
+    Test::More::ok($rest, "$what: queued $want at rest "
+                          . "($m->{edgetrace_spans_queued})");
+    my $dropped = $m->{$qf} + $m->{$re};
+    Test::More::is($m->{edgetrace_spans_total},
+                   $m->{edgetrace_spans_exported_total} + $dropped
+                   + $m->{edgetrace_spans_queued},
+                   "$what: spans = exported $m->{edgetrace_spans_exported_total}"
+                   . " + dropped $dropped + queued "
+                   . "$m->{edgetrace_spans_queued}");
+    my $b = $o{base} || {};
+    if (defined $o{dropped}) {
+        my $d = $o{dropped_since} || $b;
+        Test::More::is($dropped - ($d->{$qf} // 0) - ($d->{$re} // 0),
+                       $o{dropped}, "$what: $o{dropped} spans dropped");
+    }
+    if ($redis) {
+        my $exported = $m->{edgetrace_spans_exported_total}
+                       - ($b->{edgetrace_spans_exported_total} // 0);
+        my @e = stream_entries($redis, $o{key}, count => 0, timeout => 0);
+        my %ids = map { ("$_->{trace_id}-$_->{span_id}" => 1) } @e;
+        Test::More::is(scalar @e, $exported,
+                       "$what: the stream holds the $exported spans "
+                       . "exported");
+        Test::More::is(scalar keys %ids, scalar @e,
+                       "$what: each entry a distinct span");
+    }
+    my @missing = grep { /no longer add up/ } split /\n/, $server->error_log;
+    Test::More::is_deeply(\@missing, [], "$what: no span went missing");
+    return $m;
+}
+
 1;
