@@ -1113,4 +1113,36 @@ sub counters_match_redis {
     return $m;
 }
 
+# redis_stalled($port, $secs): stall_redis, then waits until Redis really
+# sleeps (a PING from another connection goes unanswered for 0.3 s, so
+# the exporters' writes are not answered either); returns stall_redis's
+# function, which waits for the end of the stall
+sub redis_stalled {
+    my ($port, $secs) = @_;
+    my $done = stall_redis($port, $secs);
+    my $asleep = wait_until(sub {
+        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
+                                      Proto => 'tcp', Timeout => 2)
+            or return 0;
+        syswrite($s, "PING\r\n");
+        my $r = '';
+        vec($r, fileno($s), 1) = 1;
+        my $n = select($r, undef, undef, 0.3);
+        close $s;
+        return !$n;
+    }, 5, 0.01);
+    die "redis_stalled: Redis on $port still answers\n" unless $asleep;
+    return $done;
+}
+
+# pids_gone($timeout, @pids): waits until none of the processes runs (gone
+# or a zombie); returns true when so
+sub pids_gone {
+    my ($timeout, @pids) = @_;
+    return wait_until(sub {
+        !grep { my $st = _slurp("/proc/$_/stat");
+                $st ne '' && $st !~ /\)\s+Z\s/ } @pids;
+    }, $timeout, 0.01);
+}
+
 1;
