@@ -700,6 +700,49 @@ fake_stop(fake_t *f)
 }
 
 
+/*
+ * A fake server of "mode" and an exporter writing to it, with these
+ * timeouts (0: the default); NULL, after a failed test, when either does
+ * not start.  The log is cleared.
+ */
+static et_exporter_t *
+fake_exporter(fake_t *f, int mode, const char *name, et_stream_t *st,
+    uint8_t *buf, et_exporter_conf_t *conf, et_counters_t *cnt,
+    unsigned io_timeout_ms, unsigned stop_timeout_ms)
+{
+    et_exporter_t  *ex;
+
+    if (fake_start(f, mode) != 0) {
+        tap_ok(0, "%s: fake server", name);
+        return NULL;
+    }
+
+    log_clear();
+
+    stream_init(st, buf, "et:fake");
+    conf_init(conf, st, f->port);
+
+    if (io_timeout_ms) {
+        conf->io_timeout_ms = io_timeout_ms;
+    }
+
+    if (stop_timeout_ms) {
+        conf->stop_timeout_ms = stop_timeout_ms;
+    }
+
+    memset(cnt, 0, sizeof(et_counters_t));
+
+    ex = et_exporter_start(conf, cnt);
+
+    if (ex == NULL) {
+        tap_ok(0, "%s: started", name);
+        fake_stop(f);
+    }
+
+    return ex;
+}
+
+
 /* ------------------------------------------------------------------------
  * The tests.
  */
@@ -1055,23 +1098,9 @@ test_no_reply(void)
     et_exporter_conf_t   conf;
     uint8_t              buf[ET_STREAM_PREFIX_SIZE(64)];
 
-    if (fake_start(&f, FAKE_SILENT) != 0) {
-        tap_ok(0, "no reply: fake server");
-        return;
-    }
-
-    log_clear();
-
-    stream_init(&st, buf, "et:fake");
-    conf_init(&conf, &st, f.port);
-    conf.io_timeout_ms = 300;
-    conf.stop_timeout_ms = 200;
-    memset(&cnt, 0, sizeof(cnt));
-
-    ex = et_exporter_start(&conf, &cnt);
+    ex = fake_exporter(&f, FAKE_SILENT, "no reply", &st, buf, &conf, &cnt,
+                       300, 200);
     if (ex == NULL) {
-        tap_ok(0, "no reply: started");
-        fake_stop(&f);
         return;
     }
 
@@ -1105,22 +1134,9 @@ test_garbage(void)
     et_exporter_conf_t   conf;
     uint8_t              buf[ET_STREAM_PREFIX_SIZE(64)];
 
-    if (fake_start(&f, FAKE_GARBAGE) != 0) {
-        tap_ok(0, "garbage: fake server");
-        return;
-    }
-
-    log_clear();
-
-    stream_init(&st, buf, "et:fake");
-    conf_init(&conf, &st, f.port);
-    conf.stop_timeout_ms = 200;
-    memset(&cnt, 0, sizeof(cnt));
-
-    ex = et_exporter_start(&conf, &cnt);
+    ex = fake_exporter(&f, FAKE_GARBAGE, "garbage", &st, buf, &conf, &cnt,
+                       0, 200);
     if (ex == NULL) {
-        tap_ok(0, "garbage: started");
-        fake_stop(&f);
         return;
     }
 
@@ -1568,22 +1584,9 @@ test_stop_stalled(void)
     et_exporter_conf_t   conf;
     uint8_t              buf[ET_STREAM_PREFIX_SIZE(64)];
 
-    if (fake_start(&f, FAKE_SILENT) != 0) {
-        tap_ok(0, "stop stalled: fake server");
-        return;
-    }
-
-    log_clear();
-
-    stream_init(&st, buf, "et:fake");
-    conf_init(&conf, &st, f.port);
-    conf.stop_timeout_ms = 600;
-    memset(&cnt, 0, sizeof(cnt));
-
-    ex = et_exporter_start(&conf, &cnt);
+    ex = fake_exporter(&f, FAKE_SILENT, "stop stalled", &st, buf, &conf,
+                       &cnt, 0, 600);
     if (ex == NULL) {
-        tap_ok(0, "stop stalled: started");
-        fake_stop(&f);
         return;
     }
 
