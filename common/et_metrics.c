@@ -1,6 +1,6 @@
 /*
- * The counters of SPEC section 6: one slot per process in shared memory,
- * summed by the status handler.
+ * The counters the status handler serves: one slot per process in shared
+ * memory, summed by the status handler.
  */
 
 #ifndef _GNU_SOURCE

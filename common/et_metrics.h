@@ -1,5 +1,5 @@
 /*
- * The counters of SPEC section 6.
+ * The counters the status handler serves (README, "Counters").
  *
  * Each worker (or child) process claims one slot of a table that the
  * adapter places in shared memory; the status handler sums every slot.
