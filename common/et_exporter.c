@@ -27,7 +27,10 @@
  *
  *     spans == exported + dropped_queue_full + dropped_redis_error + queued
  *
- * exactly, with queued = entries in the queue + entries in flight.
+ * exactly, with queued = entries in the queue (counted by the queue) +
+ * entries in flight.  Queued is counted, not derived, so the identity can
+ * fail: the thread checks it every cycle and logs the spans that went
+ * missing (et_exporter_account()).
  */
 
 #ifndef _GNU_SOURCE
@@ -99,6 +102,7 @@ enum {
     ET_TROUBLE_REPLY,
     ET_TROUBLE_QUEUE,
     ET_TROUBLE_RECONNECT,
+    ET_TROUBLE_ACCOUNT,
     ET_TROUBLE_N
 };
 
@@ -134,7 +138,11 @@ struct et_exporter_s {
     uint64_t             connected_at;
     uint64_t             progress_at;  /* last write or reply */
     uint64_t             full_seen;    /* dropped_queue_full reported */
+    uint64_t             missing;      /* unaccounted spans reported */
 
+    /* the slot's counters at start */
+    uint64_t             base_spans;
+    uint64_t             base_done;    /* exported and dropped */
 
     char                 addr[ET_EXPORTER_ADDR];
     et_trouble_t         trouble[ET_TROUBLE_N];
@@ -146,6 +154,8 @@ struct et_exporter_s {
 static void *et_exporter_thread(void *data);
 static void et_exporter_cycle(et_exporter_t *ex);
 static void et_exporter_queue_full(et_exporter_t *ex);
+static void et_exporter_account(et_exporter_t *ex);
+static void et_exporter_inflight(et_exporter_t *ex, uint64_t n);
 static int et_exporter_wait(et_exporter_t *ex);
 static void et_exporter_finish(et_exporter_t *ex);
 static int et_exporter_connect(et_exporter_t *ex);
@@ -254,6 +264,19 @@ et_exporter_start(const et_exporter_conf_t *conf, et_counters_t *counters)
         return NULL;
     }
 
+    /*
+     * A slot taken over from an exited process keeps its counters: this
+     * exporter accounts for what is added from now on.  Field by field:
+     * httpd's shared memory does not align the slots as their type says,
+     * and a copy of the whole struct may use aligned vector moves.
+     */
+    ex->base_spans = counters->spans;
+    ex->base_done = counters->exported + counters->dropped_queue_full
+                    + counters->dropped_redis_error;
+
+    et_queue_count(&ex->queue, &counters->queue_in, &counters->queue_out);
+    et_exporter_inflight(ex, 0);
+
     ex->kick_bytes = ex->conf.queue_size / 2;
 
     if (ex->kick_bytes > ET_EXPORTER_KICK) {
@@ -328,11 +351,23 @@ et_exporter_commit(et_exporter_t *ex, uint8_t *p, size_t len)
 }
 
 
+/*
+ * A span is counted after its outcome: et_exporter_account() reads "spans"
+ * first, and must find the outcome of every span it counts.
+ */
+static void
+et_exporter_counted(et_exporter_t *ex)
+{
+    et_counter_add(&ex->counters->spans, 1, ex->conf.shared);
+}
+
+
 /* no room in the queue: the span is dropped, and counted */
 static int
 et_exporter_full(et_exporter_t *ex)
 {
     et_counter_add(&ex->counters->dropped_queue_full, 1, ex->conf.shared);
+    et_exporter_counted(ex);
 
     return ET_DECLINED;
 }
@@ -362,6 +397,7 @@ et_exporter_submit_copy(et_exporter_t *ex, const et_span_t *span)
     et_copy(p, buf, len);
 
     et_exporter_commit(ex, p, len);
+    et_exporter_counted(ex);
 
     return ET_OK;
 }
@@ -372,9 +408,6 @@ et_exporter_submit(et_exporter_t *ex, const et_span_t *span)
 {
     size_t    len;
     uint8_t  *p;
-
-    /* counted first: a reader never sees it exported before it exists */
-    et_counter_add(&ex->counters->spans, 1, ex->conf.shared);
 
     /* a bound, not the exact size: the writer tells how much it used */
     len = et_entry_size_max(ex->conf.stream, span);
@@ -403,6 +436,7 @@ et_exporter_submit(et_exporter_t *ex, const et_span_t *span)
     len = (size_t) (et_entry_write(ex->conf.stream, span, p) - p);
 
     et_exporter_commit(ex, p, len);
+    et_exporter_counted(ex);
 
     return ET_OK;
 }
@@ -420,7 +454,8 @@ et_exporter_stop(et_exporter_t *ex)
 
     pthread_join(ex->thread, NULL);
 
-    __atomic_store_n(&ex->counters->redis_connected, 0, __ATOMIC_RELAXED);
+    /* what was left in the queue is counted as dropped by now */
+    et_metrics_gauges_zero(ex->counters);
 
     et_queue_free(&ex->queue);
     free(ex);
@@ -551,7 +586,49 @@ et_exporter_cycle(et_exporter_t *ex)
     }
 
     et_exporter_queue_full(ex);
+    et_exporter_account(ex);
     et_exporter_reports(ex, 0);
+}
+
+
+/* entries written and not acknowledged, seen by the status handler too */
+static void
+et_exporter_inflight(et_exporter_t *ex, uint64_t n)
+{
+    ex->inflight = n;
+    __atomic_store_n(&ex->counters->inflight, n, __ATOMIC_RELEASE);
+}
+
+
+/*
+ * Spans counted and neither queued, exported nor dropped: lost without a
+ * trace, by a fault in the accounting itself.  "spans" is read first, and
+ * a producer counts a span after its outcome: every span read here has its
+ * outcome seen below, so a span being submitted meanwhile can hide a loss
+ * for a moment, never show one that is not there.  The thread's own
+ * counters it reads exactly.
+ */
+static void
+et_exporter_account(et_exporter_t *ex)
+{
+    uint64_t        spans, done, lost;
+    et_counters_t  *c;
+
+    c = ex->counters;
+
+    spans = __atomic_load_n(&c->spans, __ATOMIC_ACQUIRE) - ex->base_spans;
+
+    done = __atomic_load_n(&c->dropped_queue_full, __ATOMIC_RELAXED)
+           + __atomic_load_n(&c->exported, __ATOMIC_RELAXED)
+           + __atomic_load_n(&c->dropped_redis_error, __ATOMIC_RELAXED)
+           - ex->base_done
+           + et_exporter_pending(ex) + ex->inflight;
+
+    if (spans > done && spans - done > ex->missing) {
+        lost = spans - done - ex->missing;
+        ex->missing = spans - done;
+        et_exporter_trouble(ex, ET_TROUBLE_ACCOUNT, 1, lost, NULL);
+    }
 }
 
 
@@ -575,17 +652,20 @@ et_exporter_queue_full(et_exporter_t *ex)
 /*
  * At stop: flushes the queue and waits for the replies within
  * stop_timeout_ms, with one connect attempt if there is no connection;
- * what remains is lost.
+ * what remains is lost, and the line that says so tells why: Redis
+ * unreachable or the connection broken (nothing was waited for then), or
+ * no answer within the time it really waited.
  */
 static void
 et_exporter_finish(et_exporter_t *ex)
 {
-    int            rc, size;
-    uint64_t       now, deadline, lost;
+    int            rc, size, broken;
+    uint64_t       now, start, deadline, lost, written;
     struct pollfd  pfd;
 
-    now = et_clock_mono_ms();
-    deadline = now + ex->conf.stop_timeout_ms;
+    start = et_clock_mono_ms();
+    deadline = start + ex->conf.stop_timeout_ms;
+    broken = 0;
 
     if (ex->fd == -1 && et_exporter_pending(ex)) {
         (void) et_exporter_connect(ex);
@@ -601,12 +681,14 @@ et_exporter_finish(et_exporter_t *ex)
     while (ex->fd != -1 && (et_exporter_pending(ex) || ex->inflight)) {
 
         if (et_exporter_read(ex) != ET_OK) {
+            broken = 1;
             break;
         }
 
         rc = et_exporter_write(ex, deadline);
 
         if (rc == ET_ERROR) {
+            broken = 1;
             break;
         }
 
@@ -623,6 +705,7 @@ et_exporter_finish(et_exporter_t *ex)
         if (now - ex->progress_at >= ex->conf.io_timeout_ms) {
             et_exporter_broken(ex, "no reply for %u ms",
                                ex->conf.io_timeout_ms);
+            broken = 1;
             break;
         }
 
@@ -636,18 +719,43 @@ et_exporter_finish(et_exporter_t *ex)
 
     /* the lines held back by the rate limit, as things were */
     et_exporter_queue_full(ex);
+    et_exporter_account(ex);
     et_exporter_reports(ex, 1);
 
-    lost = et_exporter_pending(ex) + ex->inflight;
+    written = ex->inflight;
+    lost = et_exporter_pending(ex) + written;
 
-    if (lost) {
-        et_counter_add(&ex->counters->dropped_redis_error, lost, 0);
+    if (lost == 0) {
+        et_exporter_close(ex);
+        return;
+    }
+
+    et_counter_add(&ex->counters->dropped_redis_error, lost, 0);
+    et_exporter_inflight(ex, 0);
+
+    if (broken) {
         et_exporter_log(ex, ET_LOG_ERR,
-                        "exporter stopping: %llu spans could not "
-                        "be sent to redis at %s within %u ms",
+                        "exporter stopping: %llu spans dropped at exit: "
+                        "the connection to redis at %s broke (%s)",
                         (unsigned long long) lost, ex->addr,
-                        ex->conf.stop_timeout_ms);
-        ex->inflight = 0;
+                        ex->trouble[ET_TROUBLE_IO].detail);
+
+    } else if (ex->fd == -1) {
+        et_exporter_log(ex, ET_LOG_ERR,
+                        "exporter stopping: %llu spans dropped at exit: "
+                        "redis at %s unreachable (%s)",
+                        (unsigned long long) lost, ex->addr,
+                        ex->trouble[ET_TROUBLE_CONNECT].detail);
+
+    } else {
+        et_exporter_log(ex, ET_LOG_ERR,
+                        "exporter stopping: %llu spans dropped at exit: "
+                        "not acknowledged by redis at %s within the flush "
+                        "timeout (waited %llu ms; %llu of them were "
+                        "written, redis may still store those)",
+                        (unsigned long long) lost, ex->addr,
+                        (unsigned long long) (et_clock_mono_ms() - start),
+                        (unsigned long long) written);
     }
 
     et_exporter_close(ex);
@@ -727,7 +835,7 @@ et_exporter_connect(et_exporter_t *ex)
 
     ex->fd = fd;
     et_resp_init(&ex->resp);
-    ex->inflight = 0;
+    et_exporter_inflight(ex, 0);
     ex->connects++;
 
     now = et_clock_mono_ms();
@@ -803,7 +911,7 @@ et_exporter_broken(et_exporter_t *ex, const char *fmt, ...)
     va_end(args);
 
     lost = ex->inflight + et_queue_skip_partial(&ex->queue);
-    ex->inflight = 0;
+    et_exporter_inflight(ex, 0);
 
     if (lost) {
         et_counter_add(&ex->counters->dropped_redis_error, lost, 0);
@@ -905,7 +1013,7 @@ et_exporter_read(et_exporter_t *ex)
         }
 
         /* replies before a breakage count; the rest in flight is lost */
-        ex->inflight -= got;
+        et_exporter_inflight(ex, ex->inflight - got);
 
         if (bad) {
             et_exporter_broken(ex, "%s", bad);
@@ -992,7 +1100,9 @@ et_exporter_write(et_exporter_t *ex, uint64_t deadline)
             }
 
             if (w > 0) {
-                ex->inflight += et_queue_consume(&ex->queue, (size_t) w);
+                et_exporter_inflight(ex, ex->inflight
+                                     + et_queue_consume(&ex->queue,
+                                                        (size_t) w));
                 ex->progress_at = et_clock_mono_ms();
                 left -= (size_t) w;
 
@@ -1150,6 +1260,15 @@ et_exporter_report(et_exporter_t *ex, int kind, uint64_t now, int force)
                         "queue full (%zu bytes): %llu spans "
                         "lost since the last report",
                         ex->conf.queue_size, (unsigned long long) t->lost);
+        break;
+
+    case ET_TROUBLE_ACCOUNT:
+        et_exporter_log(ex, ET_LOG_ERR,
+                        "%llu spans counted but neither exported, dropped "
+                        "nor queued since the last report (%llu in all): "
+                        "the counters no longer add up",
+                        (unsigned long long) t->lost,
+                        (unsigned long long) ex->missing);
         break;
 
     default: /* ET_TROUBLE_RECONNECT */

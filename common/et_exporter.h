@@ -10,6 +10,8 @@
  * batch, and writes the queue's bytes in one write.  A broken connection
  * is retried with a backoff doubling from 100 ms up to 5 s; spans written
  * but not acknowledged when it broke are counted as dropped (redis_error).
+ * The slot's queued gauge is counted by the queue, and the thread logs
+ * spans counted that went missing (see et_metrics.h).
  */
 
 #ifndef ET_EXPORTER_H
@@ -68,7 +70,9 @@ int et_exporter_submit(et_exporter_t *ex, const et_span_t *span);
 
 /*
  * Flushes what is queued within stop_timeout_ms, counts what could not be
- * sent as dropped (redis_error), stops the thread and frees everything.
+ * sent as dropped (redis_error) and logs why (Redis unreachable, the
+ * connection broken: then it does not wait; or no reply in time), stops
+ * the thread, zeroes the slot's gauges and frees everything.
  */
 void et_exporter_stop(et_exporter_t *ex);
 

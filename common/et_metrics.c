@@ -1,6 +1,6 @@
 /*
- * The counters of SPEC section 6: one slot per process in shared memory,
- * summed by the status handler.
+ * The counters the status handler serves: one slot per process in shared
+ * memory, summed by the status handler.
  */
 
 #ifndef _GNU_SOURCE
@@ -38,6 +38,16 @@ static int
 et_pid_alive(int32_t pid)
 {
     return pid > 0 && (kill((pid_t) pid, 0) == 0 || errno == EPERM);
+}
+
+
+void
+et_metrics_gauges_zero(et_counters_t *c)
+{
+    __atomic_store_n(&c->redis_connected, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->queue_in, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->queue_out, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->inflight, 0, __ATOMIC_RELAXED);
 }
 
 
@@ -83,8 +93,7 @@ et_metrics_claim(et_metrics_t *m, int32_t pid)
         if (__atomic_compare_exchange_n(&slot->pid, &old, pid, 0,
                                         __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
         {
-            __atomic_store_n(&slot->counters.redis_connected, 0,
-                             __ATOMIC_RELAXED);
+            et_metrics_gauges_zero(&slot->counters);
             return &slot->counters;
         }
     }
@@ -108,7 +117,7 @@ et_metrics_release(et_metrics_t *m, et_counters_t *c)
         return;
     }
 
-    __atomic_store_n(&c->redis_connected, 0, __ATOMIC_RELAXED);
+    et_metrics_gauges_zero(c);
     __atomic_store_n(&slot->pid, 0, __ATOMIC_RELEASE);
 }
 
@@ -118,7 +127,7 @@ et_metrics_sum(const et_metrics_t *m, et_metrics_sum_t *sum)
 {
     int32_t               pid;
     uint32_t              i;
-    uint64_t              spans, exported, full, error, done;
+    uint64_t              in, out, inflight;
     const et_slot_t      *slot;
     const et_counters_t  *c;
 
@@ -130,31 +139,27 @@ et_metrics_sum(const et_metrics_t *m, et_metrics_sum_t *sum)
 
         pid = __atomic_load_n(&slot->pid, __ATOMIC_ACQUIRE);
 
-        /*
-         * A span is counted in "spans" before it is exported or dropped:
-         * reading the outcomes first keeps a racy read from going below
-         * zero in most cases; the rest is clamped.
-         */
-        exported = et_load(&c->exported);
-        full = et_load(&c->dropped_queue_full);
-        error = et_load(&c->dropped_redis_error);
-
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);
-
-        spans = et_load(&c->spans);
-
-        sum->spans += spans;
-        sum->exported += exported;
-        sum->dropped_queue_full += full;
-        sum->dropped_redis_error += error;
+        sum->spans += et_load(&c->spans);
+        sum->exported += et_load(&c->exported);
+        sum->dropped_queue_full += et_load(&c->dropped_queue_full);
+        sum->dropped_redis_error += et_load(&c->dropped_redis_error);
         sum->requests += et_load(&c->requests);
         sum->requests_sampled += et_load(&c->requests_sampled);
         sum->redis_errors += et_load(&c->redis_errors);
         sum->redis_reconnects += et_load(&c->redis_reconnects);
 
         if (pid != 0 && et_pid_alive(pid)) {
-            done = exported + full + error;
-            sum->queued += spans > done ? spans - done : 0;
+
+            /*
+             * Exact at rest; read while the thread writes a batch, its
+             * entries may be missed or seen twice for that moment.
+             * queue_in is read last: it is never behind queue_out then.
+             */
+            out = __atomic_load_n(&c->queue_out, __ATOMIC_ACQUIRE);
+            inflight = et_load(&c->inflight);
+            in = __atomic_load_n(&c->queue_in, __ATOMIC_ACQUIRE);
+
+            sum->queued += (in > out ? in - out : 0) + inflight;
             sum->redis_connected += et_load(&c->redis_connected);
         }
     }

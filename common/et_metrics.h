@@ -1,5 +1,5 @@
 /*
- * The counters of SPEC section 6.
+ * The counters the status handler serves (README, "Counters").
  *
  * Each worker (or child) process claims one slot of a table that the
  * adapter places in shared memory; the status handler sums every slot.
@@ -21,13 +21,24 @@
 #define ET_CACHE_LINE  64
 
 
+/*
+ * A span is counted in "spans" after its outcome on the request path
+ * (queued, or dropped_queue_full), so that whoever reads "spans" first
+ * sees the outcome of every span it counts.  The queued gauge is not
+ * derived from the other counters: it is the queue's own count of entries
+ * (queue_in - queue_out, see et_queue_count()) plus the entries written and
+ * not yet acknowledged (inflight); a span counted and then lost shows as
+ * spans > exported + dropped + queued.
+ */
+
 typedef struct {
     /* written on the request path */
     uint64_t   requests;
     uint64_t   requests_sampled;
     uint64_t   spans;
     uint64_t   dropped_queue_full;
-    uint8_t    pad0[ET_CACHE_LINE - 4 * sizeof(uint64_t)];
+    uint64_t   queue_in;            /* gauge: entries ever put in the queue */
+    uint8_t    pad0[ET_CACHE_LINE - 5 * sizeof(uint64_t)];
 
     /* written by the exporter thread */
     uint64_t   exported;
@@ -35,7 +46,9 @@ typedef struct {
     uint64_t   redis_errors;
     uint64_t   redis_reconnects;
     uint64_t   redis_connected;     /* gauge: 0 or 1 per slot */
-    uint8_t    pad1[ET_CACHE_LINE - 5 * sizeof(uint64_t)];
+    uint64_t   queue_out;           /* gauge: entries ever taken from it */
+    uint64_t   inflight;            /* gauge: written, not acknowledged */
+    uint8_t    pad1[ET_CACHE_LINE - 7 * sizeof(uint64_t)];
 } __attribute__((aligned(ET_CACHE_LINE))) et_counters_t;
 
 
@@ -53,7 +66,7 @@ typedef struct {
 } __attribute__((aligned(ET_CACHE_LINE))) et_metrics_t;
 
 
-/* the sum over slots, with the queued gauge derived from the counters */
+/* the sum over slots */
 typedef struct {
     uint64_t   requests;
     uint64_t   requests_sampled;
@@ -83,12 +96,18 @@ void et_metrics_init(et_metrics_t *m, uint32_t nslots);
  */
 et_counters_t *et_metrics_claim(et_metrics_t *m, int32_t pid);
 
+/*
+ * The slot's gauges to zero (its exporter stopped, or a new process's
+ * queue counts its entries from 0); the counters stay.
+ */
+void et_metrics_gauges_zero(et_counters_t *c);
+
 /* gauges to zero and the slot free again; the counters stay */
 void et_metrics_release(et_metrics_t *m, et_counters_t *c);
 
 /*
- * Sums every slot.  Queued is spans - exported - dropped per slot (exact
- * at rest); slots whose process is gone contribute no gauges.
+ * Sums every slot.  Queued is queue_in - queue_out + inflight per slot;
+ * slots whose process is gone contribute no gauges.
  */
 void et_metrics_sum(const et_metrics_t *m, et_metrics_sum_t *sum);
 
@@ -106,12 +125,14 @@ size_t et_metrics_format(const et_metrics_sum_t *sum, uint8_t *buf,
 static inline void
 et_counter_add(uint64_t *c, uint64_t n, int shared)
 {
+    /* release: what was written before is seen by whoever reads this */
+
     if (shared) {
-        __atomic_fetch_add(c, n, __ATOMIC_RELAXED);
+        __atomic_fetch_add(c, n, __ATOMIC_RELEASE);
 
     } else {
         __atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + n,
-                         __ATOMIC_RELAXED);
+                         __ATOMIC_RELEASE);
     }
 }
 

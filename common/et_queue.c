@@ -87,6 +87,17 @@ et_queue_free(et_queue_t *q)
 }
 
 
+void
+et_queue_count(et_queue_t *q, uint64_t *in, uint64_t *out)
+{
+    q->count_in = in;
+    q->count_out = out;
+
+    __atomic_store_n(in, q->head_entries, __ATOMIC_RELAXED);
+    __atomic_store_n(out, q->tail_entries, __ATOMIC_RELEASE);
+}
+
+
 uint8_t *
 et_queue_reserve(et_queue_t *q, size_t len)
 {
@@ -180,6 +191,11 @@ et_queue_commit(et_queue_t *q, uint8_t *p, size_t len)
 
     if (++q->head_slot == q->nlens) {
         q->head_slot = 0;
+    }
+
+    /* before the entry: a consumer that sees it sees it counted */
+    if (q->count_in) {
+        __atomic_store_n(q->count_in, q->head_entries + 1, __ATOMIC_RELAXED);
     }
 
     /* release: the bytes and the length are visible before the entry */
@@ -304,6 +320,10 @@ et_queue_consume(et_queue_t *q, size_t n)
     __atomic_store_n(&q->tail_bytes, q->tail_bytes + n, __ATOMIC_RELEASE);
     __atomic_store_n(&q->tail_entries, tail, __ATOMIC_RELEASE);
 
+    if (q->count_out && done) {
+        __atomic_store_n(q->count_out, tail, __ATOMIC_RELEASE);
+    }
+
     return done;
 }
 
@@ -326,6 +346,10 @@ et_queue_skip_partial(et_queue_t *q)
 
     __atomic_store_n(&q->tail_bytes, q->tail_bytes + rest, __ATOMIC_RELEASE);
     __atomic_store_n(&q->tail_entries, q->tail_entries + 1, __ATOMIC_RELEASE);
+
+    if (q->count_out) {
+        __atomic_store_n(q->count_out, q->tail_entries, __ATOMIC_RELEASE);
+    }
 
     return 1;
 }

@@ -36,6 +36,7 @@ typedef struct {
     uint64_t          head_entries;  /* published with release */
     size_t            head_off;      /* head_bytes % size */
     size_t            head_slot;     /* head_entries % nlens */
+    uint64_t         *count_in;      /* head_entries, seen elsewhere */
 
     /* consumer side */
     uint64_t          tail_bytes;    /* published with release */
@@ -45,6 +46,7 @@ typedef struct {
     size_t            partial;       /* bytes of the first entry consumed */
     size_t            tail_slot;     /* tail_entries % nlens */
     size_t            seen_slot;     /* seen_entries % nlens */
+    uint64_t         *count_out;     /* tail_entries, seen elsewhere */
 } et_queue_t;
 
 
@@ -54,6 +56,16 @@ typedef struct {
  */
 int et_queue_init(et_queue_t *q, size_t size, size_t nentries, int shared);
 void et_queue_free(et_queue_t *q);
+
+/*
+ * From now on the queue keeps *in equal to the entries ever published and
+ * *out to the entries ever consumed or skipped (both start at 0), so that
+ * another process (the status handler, from shared memory) can count the
+ * entries in the queue.  *in is stored before the entry is published, *out
+ * with release after the consumer's own positions.  Call it before the
+ * first entry, with neither side running.
+ */
+void et_queue_count(et_queue_t *q, uint64_t *in, uint64_t *out);
 
 /*
  * Producer: room for an entry of at most "len" bytes, to be written then

@@ -58,7 +58,7 @@ for my $mpm (mpms()) {
            $m->{edgetrace_redis_connected} >= 1
                && $m->{edgetrace_spans_exported_total} > 0;
        }, 15), "$mpm: Redis up later: connected and exporting");
-    invariant($h, "$mpm: Redis up later");
+    $m = invariant($h, "$mpm: Redis up later", $port);
 
     # --- stalled: DEBUG SLEEP 3, traffic meanwhile
     my $stall = stall_redis($port, 3);
@@ -70,10 +70,11 @@ for my $mpm (mpms()) {
     is($wrong, 0, "$mpm: stalled: every answer as untraced");
     ok($slowest < 1, sprintf("$mpm: stalled: none held back (%.3fs)",
                              $slowest));
-    invariant($h, "$mpm: after the stall");
+    $m = invariant($h, "$mpm: after the stall", $port, dropped_since => $m,
+                   dropped => 0);
 
     # --- killed in the middle of traffic, restarted on the same port
-    $m = metrics($h->port, '/metrics');
+    my $base = $m;
     my $before = $m->{edgetrace_spans_exported_total};
     Edgetrace::Test::stop_pid($redis->pid, 'KILL');
     ($n, $wrong, $slowest) = send_traffic($h, 1);
@@ -87,11 +88,13 @@ for my $mpm (mpms()) {
        }, 15), "$mpm: Redis back: export resumed");
     ok($m->{edgetrace_redis_reconnects_total} >= 1,
        "$mpm: reconnects counted");
-    invariant($h, "$mpm: after the restart");
+    # the new Redis holds what was exported since the old one was killed
+    invariant($h, "$mpm: after the restart", $port, base => $base);
 
     # --- graceful restarts under traffic: nothing lost, nothing leaked
     $redis->client->del('edgetrace:spans');
-    my $m0 = invariant($h, "$mpm: before the graceful restarts");
+    my $m0 = invariant($h, "$mpm: before the graceful restarts", $port,
+                       base => metrics($h->port, '/metrics'));
     # one restart first: the parent's first-restart allocations settle
     ok($h->graceful, "$mpm: first graceful restart");
     my $state0 = $h->proc_state;
@@ -108,7 +111,8 @@ for my $mpm (mpms()) {
     my ($bn, $bwrong) = split ' ', $res;
     ok(($bn // 0) > 0, "$mpm: traffic during the restarts: " . ($bn // 0));
     is($bwrong, 0, "$mpm: every answer as untraced during the restarts");
-    my $m1 = invariant($h, "$mpm: after the graceful restarts");
+    my $m1 = invariant($h, "$mpm: after the graceful restarts", $port,
+                       base => $m0, dropped => 0);
     my $dropped = sub {
         $_[0]{'edgetrace_spans_dropped_total{reason="queue_full"}'}
         + $_[0]{'edgetrace_spans_dropped_total{reason="redis_error"}'};
@@ -205,21 +209,11 @@ sub background_traffic {
     return ($pid, $rd);
 }
 
+# at rest the counters add up and match what the stream holds
 sub invariant {
-    my ($h, $what) = @_;
-    my $m;
-    my $ok = wait_until(sub {
-        $m = metrics($h->port, '/metrics');
-        ($m->{edgetrace_spans_queued} // -1) == 0;
-    }, 15);
-    ok($ok, "$what: queues drained");
-    is($m->{edgetrace_spans_total},
-       $m->{edgetrace_spans_exported_total}
-       + $m->{'edgetrace_spans_dropped_total{reason="queue_full"}'}
-       + $m->{'edgetrace_spans_dropped_total{reason="redis_error"}'}
-       + $m->{edgetrace_spans_queued},
-       "$what: spans = exported + dropped + queued");
-    return $m;
+    my ($h, $what, $port, %o) = @_;
+    return Edgetrace::Test::counters_match_redis($h, $port, what => $what,
+                                                 path => '/metrics', %o);
 }
 
 done_testing();

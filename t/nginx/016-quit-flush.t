@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 # Graceful stop: `nginx -s quit` (SIGQUIT) flushes every queued span before
 # the workers exit; with Redis gone, the exit is bounded by
-# edgetrace_flush_timeout.
+# edgetrace_flush_timeout (032-flush-timeout.t: a stalled Redis).
 
 use strict;
 use warnings;
@@ -73,6 +73,10 @@ my $st = $ngx->quit(timeout => 10);
 my $took = Time::HiRes::time() - $t;
 ok(defined $st, 'Redis absent: the master exited');
 ok($took < 4, sprintf('Redis absent: within the flush timeout (%.2fs)', $took));
+like($ngx->error_log, qr/\Qexporter stopping: 10 spans dropped at exit: redis \E
+                         \Qat 127.0.0.1:$dead unreachable\E/x,
+     'Redis absent: the line says the 10 spans were dropped, Redis '
+     . 'unreachable');
 is(scalar $ngx->crashes, 0, 'Redis absent: no worker crashed');
 
 done_testing;

@@ -342,19 +342,35 @@ wait_value(const uint64_t *c, uint64_t want, unsigned timeout_ms)
 }
 
 
+/* the queued gauge as the status handler reads it: counted by the queue */
+static uint64_t
+queued_gauge(et_counters_t *c)
+{
+    return get(&c->queue_in) - get(&c->queue_out) + get(&c->inflight);
+}
+
+
+/*
+ * At rest, with the queued gauge the queue counts: a span counted and
+ * then lost breaks it, and the exporter says so in a line.
+ */
 static void
 check_invariant(const char *name, et_counters_t *c)
 {
     uint64_t  spans, done;
 
     spans = get(&c->spans);
-    done = settled(c);
+    done = settled(c) + queued_gauge(c);
 
     tap_ok(spans == done, "%s: spans %llu == exported %llu + queue_full "
-           "%llu + redis_error %llu", name, (unsigned long long) spans,
+           "%llu + redis_error %llu + queued %llu", name,
+           (unsigned long long) spans,
            (unsigned long long) get(&c->exported),
            (unsigned long long) get(&c->dropped_queue_full),
-           (unsigned long long) get(&c->dropped_redis_error));
+           (unsigned long long) get(&c->dropped_redis_error),
+           (unsigned long long) queued_gauge(c));
+    tap_is_int(log_count("no longer add up"), 0,
+               "%s: no span went missing", name);
 }
 
 
@@ -681,6 +697,49 @@ fake_stop(fake_t *f)
     shutdown(f->lfd, SHUT_RDWR);
     pthread_join(f->thread, NULL);
     close(f->lfd);
+}
+
+
+/*
+ * A fake server of "mode" and an exporter writing to it, with these
+ * timeouts (0: the default); NULL, after a failed test, when either does
+ * not start.  The log is cleared.
+ */
+static et_exporter_t *
+fake_exporter(fake_t *f, int mode, const char *name, et_stream_t *st,
+    uint8_t *buf, et_exporter_conf_t *conf, et_counters_t *cnt,
+    unsigned io_timeout_ms, unsigned stop_timeout_ms)
+{
+    et_exporter_t  *ex;
+
+    if (fake_start(f, mode) != 0) {
+        tap_ok(0, "%s: fake server", name);
+        return NULL;
+    }
+
+    log_clear();
+
+    stream_init(st, buf, "et:fake");
+    conf_init(conf, st, f->port);
+
+    if (io_timeout_ms) {
+        conf->io_timeout_ms = io_timeout_ms;
+    }
+
+    if (stop_timeout_ms) {
+        conf->stop_timeout_ms = stop_timeout_ms;
+    }
+
+    memset(cnt, 0, sizeof(et_counters_t));
+
+    ex = et_exporter_start(conf, cnt);
+
+    if (ex == NULL) {
+        tap_ok(0, "%s: started", name);
+        fake_stop(f);
+    }
+
+    return ex;
 }
 
 
@@ -1039,23 +1098,9 @@ test_no_reply(void)
     et_exporter_conf_t   conf;
     uint8_t              buf[ET_STREAM_PREFIX_SIZE(64)];
 
-    if (fake_start(&f, FAKE_SILENT) != 0) {
-        tap_ok(0, "no reply: fake server");
-        return;
-    }
-
-    log_clear();
-
-    stream_init(&st, buf, "et:fake");
-    conf_init(&conf, &st, f.port);
-    conf.io_timeout_ms = 300;
-    conf.stop_timeout_ms = 200;
-    memset(&cnt, 0, sizeof(cnt));
-
-    ex = et_exporter_start(&conf, &cnt);
+    ex = fake_exporter(&f, FAKE_SILENT, "no reply", &st, buf, &conf, &cnt,
+                       300, 200);
     if (ex == NULL) {
-        tap_ok(0, "no reply: started");
-        fake_stop(&f);
         return;
     }
 
@@ -1089,22 +1134,9 @@ test_garbage(void)
     et_exporter_conf_t   conf;
     uint8_t              buf[ET_STREAM_PREFIX_SIZE(64)];
 
-    if (fake_start(&f, FAKE_GARBAGE) != 0) {
-        tap_ok(0, "garbage: fake server");
-        return;
-    }
-
-    log_clear();
-
-    stream_init(&st, buf, "et:fake");
-    conf_init(&conf, &st, f.port);
-    conf.stop_timeout_ms = 200;
-    memset(&cnt, 0, sizeof(cnt));
-
-    ex = et_exporter_start(&conf, &cnt);
+    ex = fake_exporter(&f, FAKE_GARBAGE, "garbage", &st, buf, &conf, &cnt,
+                       0, 200);
     if (ex == NULL) {
-        tap_ok(0, "garbage: started");
-        fake_stop(&f);
         return;
     }
 
@@ -1468,13 +1500,17 @@ test_stop_absent(int dead_port, int shared)
     et_counters_t        cnt;
     et_exporter_conf_t   conf;
     uint8_t              buf[ET_STREAM_PREFIX_SIZE(64)];
+    char                 line[128];
 
     name = shared ? "shared absent" : "stop absent";
 
+    log_clear();
+
+    /* a long flush timeout: with nothing to send to, stop does not wait */
     stream_init(&st, buf, "et:absent");
     conf_init(&conf, &st, dead_port);
     conf.shared = shared;
-    conf.stop_timeout_ms = 500;
+    conf.stop_timeout_ms = 3000;
     memset(&cnt, 0, sizeof(cnt));
 
     if (shared) {
@@ -1492,7 +1528,10 @@ test_stop_absent(int dead_port, int shared)
 
         make_span(&span, 0);
         max = et_entry_size_max(&st, &span);
-        queued = get(&cnt.spans) - settled(&cnt);
+        queued = queued_gauge(&cnt);
+
+        tap_is_int(queued, get(&cnt.spans) - settled(&cnt),
+                   "%s: the queue counts what was not dropped", name);
 
         tap_is_int(get(&cnt.spans), SHARED_THREADS * SHARED_SPANS,
                    "%s: every span counted", name);
@@ -1508,17 +1547,135 @@ test_stop_absent(int dead_port, int shared)
     } else {
         submit_n(ex, 0, 300);
         queued = 300;
+        tap_is_int(queued_gauge(&cnt), 300, "%s: the queue counts 300",
+                   name);
     }
 
     t0 = et_clock_mono_ms();
     et_exporter_stop(ex);
     t0 = et_clock_mono_ms() - t0;
 
-    tap_ok(t0 < 1500, "%s: stop is bounded (%llu ms)", name,
+    tap_ok(t0 < 1000, "%s: Redis unreachable, stop waits for nothing "
+           "(%llu ms, flush timeout 3000 ms)", name,
            (unsigned long long) t0);
     tap_is_int(get(&cnt.dropped_redis_error), queued,
                "%s: the queued spans are lost (redis_error)", name);
+    snprintf(line, sizeof(line), "exporter stopping: %llu spans dropped at "
+             "exit: redis at 127.0.0.1:%d unreachable (",
+             (unsigned long long) queued, dead_port);
+    tap_is_int(log_count(line), 1, "%s: the line says why: %s", name, line);
+    tap_is_int(log_count("within"), 0, "%s: no wait is claimed", name);
     check_invariant(name, &cnt);
+}
+
+
+/*
+ * Redis answers nothing at stop (stalled): stop waits the flush timeout,
+ * no less and not much more, and the line tells how long it waited.
+ */
+static void
+test_stop_stalled(void)
+{
+    fake_t               f;
+    uint64_t             t0;
+    et_stream_t          st;
+    et_exporter_t       *ex;
+    et_counters_t        cnt;
+    et_exporter_conf_t   conf;
+    uint8_t              buf[ET_STREAM_PREFIX_SIZE(64)];
+
+    ex = fake_exporter(&f, FAKE_SILENT, "stop stalled", &st, buf, &conf,
+                       &cnt, 0, 600);
+    if (ex == NULL) {
+        return;
+    }
+
+    submit_n(ex, 0, 20);
+    tap_ok(wait_value(&cnt.inflight, 20, 2000),
+           "stop stalled: 20 spans written, in flight");
+    tap_is_int(queued_gauge(&cnt), 20, "stop stalled: queued counts them");
+
+    t0 = et_clock_mono_ms();
+    et_exporter_stop(ex);
+    t0 = et_clock_mono_ms() - t0;
+
+    tap_ok(t0 >= 550 && t0 < 2000, "stop stalled: stop waited the flush "
+           "timeout, 600 ms (%llu ms)", (unsigned long long) t0);
+    tap_is_int(get(&cnt.dropped_redis_error), 20,
+               "stop stalled: the 20 spans dropped (redis_error)");
+    tap_is_int(log_count("exporter stopping: 20 spans dropped at exit: "
+                         "not acknowledged by redis at 127.0.0.1:"), 1,
+               "stop stalled: the line says they were not acknowledged");
+    tap_is_int(log_count("20 of them were written"), 1,
+               "stop stalled: and that they were written");
+    tap_is_int(log_count("waited 5") + log_count("waited 6")
+               + log_count("waited 7"), 1,
+               "stop stalled: and how long it waited");
+    check_invariant("stop stalled", &cnt);
+
+    fake_stop(&f);
+}
+
+
+/*
+ * A span counted and then lost (spans moved without a submit, as a
+ * producer that skipped its enqueue would): the thread says so.
+ */
+static void
+test_missing(int port)
+{
+    redisContext        *c;
+    et_stream_t          st;
+    et_exporter_t       *ex;
+    et_counters_t        cnt;
+    et_exporter_conf_t   conf;
+    uint8_t              buf[ET_STREAM_PREFIX_SIZE(64)];
+
+    c = client(port, NULL, 0);
+    del(c, "et:missing");
+    log_clear();
+
+    stream_init(&st, buf, "et:missing");
+    conf_init(&conf, &st, port);
+    memset(&cnt, 0, sizeof(cnt));
+
+    /* a slot taken over: what an earlier process counted is not missing */
+    cnt.spans = 1000;
+    cnt.exported = 990;
+    cnt.dropped_queue_full = 10;
+
+    ex = et_exporter_start(&conf, &cnt);
+    if (ex == NULL) {
+        tap_ok(0, "missing: started");
+        redisFree(c);
+        return;
+    }
+
+    submit_n(ex, 0, 10);
+    tap_ok(wait_xlen(c, "et:missing", 10, 2000), "missing: 10 in the stream");
+    tap_ok(wait_settled(&cnt, 2000) >= 0, "missing: settled");
+    sleep_ms(300);
+    tap_is_int(log_count("no longer add up"), 0,
+               "missing: none while the counters add up");
+
+    __atomic_add_fetch(&cnt.spans, 3, __ATOMIC_RELEASE);
+
+    tap_ok(wait_log("3 spans counted but neither exported, dropped nor "
+                    "queued since the last report (3 in all): the "
+                    "counters no longer add up", 2000) == 1,
+           "missing: 3 spans counted and lost are reported");
+
+    submit_n(ex, 10, 5);
+    et_exporter_stop(ex);
+
+    tap_is_int(xlen(c, "et:missing"), 15, "missing: XLEN");
+    tap_is_int(log_count("no longer add up"), 1,
+               "missing: reported once, not again at stop");
+    tap_is_int(get(&cnt.spans) - settled(&cnt), 3,
+               "missing: the identity is off by the 3");
+
+    del(c, "et:missing");
+    redisFree(c);
 }
 
 
@@ -1892,6 +2049,8 @@ main(int argc, char **argv)
     test_signals(port);
     test_no_reply();
     test_garbage();
+    test_stop_stalled();
+    test_missing(port);
 
     if (auth && password) {
         test_auth(auth, password);

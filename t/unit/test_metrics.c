@@ -247,12 +247,22 @@ test_sum(void)
         uint64_t   v[9];   /* requests, sampled, spans, queue_full, exported,
                               redis_error, errors, reconnects, connected */
     } slots[] = {
-        { ALIVE, { 10, 8, 12, 2, 7, 1, 3, 1, 1 } },      /* queued 2 */
+        { ALIVE, { 10, 8, 12, 2, 7, 1, 3, 1, 1 } },
         { FREE,  { 100, 50, 60, 0, 55, 5, 4, 2, 1 } },   /* racy gauge */
         { DEAD,  { 1, 1, 4, 0, 1, 0, 9, 0, 1 } },        /* crashed */
-        { ALIVE, { 0, 0, 3, 0, 5, 0, 0, 0, 0 } },        /* racy: -2 */
-        { ALIVE, { 5, 5, 9, 1, 3, 0, 0, 4, 1 } },        /* queued 5 */
+        { ALIVE, { 0, 0, 3, 0, 5, 0, 0, 0, 0 } },
+        { ALIVE, { 5, 5, 9, 1, 3, 0, 0, 4, 1 } },
         { FREE,  { 0, 0, 0, 0, 0, 0, 0, 0, 0 } },
+    };
+
+    /* queue_in, queue_out, inflight: queued is counted, not derived */
+    static const uint64_t  queue[][3] = {
+        { 9, 8, 1 },        /* queued 2 */
+        { 5, 0, 0 },        /* free: no gauge */
+        { 3, 0, 0 },        /* crashed: no gauge */
+        { 2, 3, 0 },        /* racy: out read ahead of in, not below 0 */
+        { 7, 3, 1 },        /* queued 5 */
+        { 0, 0, 0 },
     };
 
     static const et_metrics_sum_t  want = {
@@ -285,6 +295,9 @@ test_sum(void)
         c->redis_errors = slots[i].v[6];
         c->redis_reconnects = slots[i].v[7];
         c->redis_connected = slots[i].v[8];
+        c->queue_in = queue[i][0];
+        c->queue_out = queue[i][1];
+        c->inflight = queue[i][2];
     }
 
     memset(&s, 0xff, sizeof(s));
@@ -314,12 +327,24 @@ test_sum(void)
     c->exported = 900;
     c->dropped_queue_full = 40;
     c->dropped_redis_error = 10;
+    c->queue_in = 60;
+    c->queue_out = 20;
+    c->inflight = 10;
     et_metrics_sum(m, &s);
 
     tap_ok(s.spans == s.exported + s.dropped_queue_full
                       + s.dropped_redis_error + s.queued
            && s.queued == 50,
            "spans = exported + dropped + queued");
+
+    /* a span counted, then lost: the identity no longer holds */
+    c->spans++;
+    et_metrics_sum(m, &s);
+
+    tap_ok(s.spans == s.exported + s.dropped_queue_full
+                      + s.dropped_redis_error + s.queued + 1,
+           "a span counted and lost shows: spans = exported + dropped + "
+           "queued + 1");
 
     metrics_free(m);
 }
@@ -508,6 +533,7 @@ test_processes(void)
                 if (c) {
                     et_counter_add(&c->spans, 5, 0);
                     et_counter_add(&c->exported, 3, 0);
+                    et_counter_add(&c->queue_in, 2, 0);
                     et_counter_add(&c->redis_connected, 1, 0);
                 }
             }
@@ -583,8 +609,9 @@ test_processes(void)
            "after they are gone: counters kept, no gauges");
 
     c = et_metrics_claim(m, (int32_t) getpid());
-    tap_ok(c != NULL && c->spans == 5 && c->redis_connected == 0,
-           "a slot of a gone process is taken over, its gauge zeroed");
+    tap_ok(c != NULL && c->spans == 5 && c->redis_connected == 0
+           && c->queue_in == 0,
+           "a slot of a gone process is taken over, its gauges zeroed");
 
     munmap((void *) got, sizeof(long) * CHILDREN * CLAIMS_PER_CHILD);
     metrics_free(m);

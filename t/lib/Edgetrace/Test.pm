@@ -1055,4 +1055,93 @@ sub register_pid {
     push @started, [$pid, $name];
 }
 
+# counters_match_redis($server, $redis, what => NAME, path => '/metrics',
+#                      key => K, base => $m0, dropped => N,
+#                      dropped_since => $m, timeout => 15, queued => 0)
+#
+# Waits until nothing is queued (or until exactly "queued" spans are, when
+# Redis is away), then checks with Test::More that the counters add up and
+# match what Redis holds: spans_total = exported + dropped + queued; the
+# stream (when $redis is given) holds exported - base's exported entries
+# (base: the metrics taken when the stream was empty or deleted; none: 0),
+# each a distinct span; the drops since dropped_since (default: base) are
+# "dropped" when given;
+# and the error log has no line saying spans went missing.  Returns the
+# metrics.  The queued gauge is counted by each exporter's queue, so a span
+# counted and then lost fails here.
+sub counters_match_redis {
+    my ($server, $redis, %o) = @_;
+    require Test::More;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my $what = $o{what} // 'counters';
+    my $want = $o{queued} // 0;
+    my $qf = 'edgetrace_spans_dropped_total{reason="queue_full"}';
+    my $re = 'edgetrace_spans_dropped_total{reason="redis_error"}';
+    my $m;
+    my $rest = wait_until(sub {
+        $m = metrics($server->port, $o{path});
+        ($m->{edgetrace_spans_queued} // -1) == $want;
+    }, $o{timeout} // 15);
+    Test::More::ok($rest, "$what: queued $want at rest "
+                          . "($m->{edgetrace_spans_queued})");
+    my $dropped = $m->{$qf} + $m->{$re};
+    my $exp = $m->{edgetrace_spans_exported_total};
+    Test::More::is($m->{edgetrace_spans_total},
+                   $exp + $dropped + $m->{edgetrace_spans_queued},
+                   "$what: spans = exported $exp + dropped $dropped + "
+                   . "queued $m->{edgetrace_spans_queued}");
+    my $b = $o{base} || {};
+    if (defined $o{dropped}) {
+        my $d = $o{dropped_since} || $b;
+        Test::More::is($dropped - ($d->{$qf} // 0) - ($d->{$re} // 0),
+                       $o{dropped}, "$what: $o{dropped} spans dropped");
+    }
+    if ($redis) {
+        my $exported = $m->{edgetrace_spans_exported_total}
+                       - ($b->{edgetrace_spans_exported_total} // 0);
+        my @e = stream_entries($redis, $o{key}, count => 0, timeout => 0);
+        my %ids = map { ("$_->{trace_id}-$_->{span_id}" => 1) } @e;
+        Test::More::is(scalar @e, $exported,
+                       "$what: the stream holds the $exported spans "
+                       . "exported");
+        Test::More::is(scalar keys %ids, scalar @e,
+                       "$what: each entry a distinct span");
+    }
+    my @missing = grep { /no longer add up/ } split /\n/, $server->error_log;
+    Test::More::is_deeply(\@missing, [], "$what: no span went missing");
+    return $m;
+}
+
+# redis_stalled($port, $secs): stall_redis, then waits until Redis really
+# sleeps (a PING from another connection goes unanswered for 0.3 s, so
+# the exporters' writes are not answered either); returns stall_redis's
+# function, which waits for the end of the stall
+sub redis_stalled {
+    my ($port, $secs) = @_;
+    my $done = stall_redis($port, $secs);
+    my $asleep = wait_until(sub {
+        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
+                                      Proto => 'tcp', Timeout => 2)
+            or return 0;
+        syswrite($s, "PING\r\n");
+        my $r = '';
+        vec($r, fileno($s), 1) = 1;
+        my $n = select($r, undef, undef, 0.3);
+        close $s;
+        return !$n;
+    }, 5, 0.01);
+    die "redis_stalled: Redis on $port still answers\n" unless $asleep;
+    return $done;
+}
+
+# pids_gone($timeout, @pids): waits until none of the processes runs (gone
+# or a zombie); returns true when so
+sub pids_gone {
+    my ($timeout, @pids) = @_;
+    return wait_until(sub {
+        !grep { my $st = _slurp("/proc/$_/stat");
+                $st ne '' && $st !~ /\)\s+Z\s/ } @pids;
+    }, $timeout, 0.01);
+}
+
 1;
