@@ -18,18 +18,37 @@
 #define et_load(p)  __atomic_load_n(p, __ATOMIC_RELAXED)
 
 
+/* the slack lets the table start on a cache line wherever the memory does */
 size_t
 et_metrics_size(uint32_t nslots)
 {
-    return sizeof(et_metrics_t) + (size_t) nslots * sizeof(et_slot_t);
+    return sizeof(et_metrics_t) + (size_t) nslots * sizeof(et_slot_t)
+           + ET_CACHE_LINE - 1;
 }
 
 
-void
-et_metrics_init(et_metrics_t *m, uint32_t nslots)
+et_metrics_t *
+et_metrics_at(void *mem)
 {
-    memset(m, 0, et_metrics_size(nslots));
+    uintptr_t  a;
+
+    a = ((uintptr_t) mem + ET_CACHE_LINE - 1)
+        & ~(uintptr_t) (ET_CACHE_LINE - 1);
+
+    return (et_metrics_t *) a;
+}
+
+
+et_metrics_t *
+et_metrics_init(void *mem, uint32_t nslots)
+{
+    et_metrics_t  *m;
+
+    m = et_metrics_at(mem);
+    memset(m, 0, sizeof(et_metrics_t) + (size_t) nslots * sizeof(et_slot_t));
     m->nslots = nslots;
+
+    return m;
 }
 
 

@@ -84,10 +84,18 @@ typedef struct {
 #define ET_METRICS_SLOTS_DEFAULT  512
 
 
+/*
+ * The bytes a table of "nslots" needs, with room to start it on a cache
+ * line: shared memory need not be aligned (apr_shm's base is not), and
+ * the slots are laid out as their type's alignment says.
+ */
 size_t et_metrics_size(uint32_t nslots);
 
+/* the table in memory of et_metrics_size() bytes: its aligned start */
+et_metrics_t *et_metrics_at(void *mem);
+
 /* zeroes a table of "nslots" in memory of et_metrics_size() bytes */
-void et_metrics_init(et_metrics_t *m, uint32_t nslots);
+et_metrics_t *et_metrics_init(void *mem, uint32_t nslots);
 
 /*
  * Claims a free slot for "pid" (atomically, across processes): a slot

@@ -1753,7 +1753,7 @@ et_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                         ET_METRICS_SLOTS_DEFAULT);
     }
 
-    et_metrics = apr_shm_baseaddr_get(ret->shm);
+    et_metrics = et_metrics_at(apr_shm_baseaddr_get(ret->shm));
 
     /* service.name, built once per virtual host */
     for (vs = s; vs; vs = vs->next) {

@@ -1773,6 +1773,7 @@ ngx_http_edgetrace_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 static ngx_int_t
 ngx_http_edgetrace_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
+    void             *p;
     size_t            size;
     et_metrics_t     *m;
     ngx_slab_pool_t  *shpool;
@@ -1792,12 +1793,12 @@ ngx_http_edgetrace_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     size = et_metrics_size(ET_METRICS_SLOTS_DEFAULT);
 
-    m = ngx_slab_alloc(shpool, size);
-    if (m == NULL) {
+    p = ngx_slab_alloc(shpool, size);
+    if (p == NULL) {
         return NGX_ERROR;
     }
 
-    et_metrics_init(m, ET_METRICS_SLOTS_DEFAULT);
+    m = et_metrics_init(p, ET_METRICS_SLOTS_DEFAULT);
 
     shpool->data = m;
     shm_zone->data = m;

@@ -38,9 +38,8 @@ metrics_new(uint32_t nslots)
         abort();
     }
 
-    et_metrics_init(p, nslots);
-
-    return p;
+    /* mmap's pages are aligned: the table starts where they do */
+    return et_metrics_init(p, nslots);
 }
 
 
@@ -76,6 +75,44 @@ dead_pid(void)
 }
 
 
+/*
+ * Shared memory that does not start on a cache line (apr_shm's base is 8
+ * bytes past a page): the table is moved to the next line, stays inside
+ * the memory, and a slot is claimed and counted there.
+ */
+static void
+test_unaligned(void)
+{
+    size_t          off, size;
+    uint8_t        *p;
+    et_metrics_t   *m;
+    et_counters_t  *c;
+
+    for (off = 1; off < ET_CACHE_LINE; off += 7) {
+        size = et_metrics_size(4);
+        p = mmap(NULL, size + off, PROT_READ | PROT_WRITE,
+                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) {
+            abort();
+        }
+
+        memset(p, 0xff, size + off);
+        m = et_metrics_init(p + off, 4);
+        c = et_metrics_claim(m, getpid());
+
+        tap_ok((uintptr_t) m % ET_CACHE_LINE == 0
+               && (uint8_t *) m >= p + off
+               && (uint8_t *) &m->slots[4] <= p + off + size
+               && m == et_metrics_at(p + off)
+               && c != NULL && c->spans == 0,
+               "memory %zu bytes past a line: the table aligned inside it",
+               off);
+
+        munmap(p, size + off);
+    }
+}
+
+
 static void
 test_layout(void)
 {
@@ -90,9 +127,11 @@ test_layout(void)
     tap_is_int(sizeof(et_slot_t) % ET_CACHE_LINE, 0, "slot: whole lines");
     tap_is_int(offsetof(et_metrics_t, slots), ET_CACHE_LINE,
                "table: slots start on the second line");
-    tap_is_int(et_metrics_size(0), sizeof(et_metrics_t), "size of 0 slots");
+    tap_is_int(et_metrics_size(0), sizeof(et_metrics_t) + ET_CACHE_LINE - 1,
+               "size of 0 slots, with the slack to align it");
     tap_is_int(et_metrics_size(512), sizeof(et_metrics_t)
-               + 512 * sizeof(et_slot_t), "size of 512 slots");
+               + 512 * sizeof(et_slot_t) + ET_CACHE_LINE - 1,
+               "size of 512 slots");
 
     m = mmap(NULL, et_metrics_size(4), PROT_READ | PROT_WRITE,
              MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -101,7 +140,7 @@ test_layout(void)
     }
 
     memset(m, 0xff, et_metrics_size(4));
-    et_metrics_init(m, 4);
+    m = et_metrics_init(m, 4);
 
     zero = 1;
 
@@ -113,6 +152,8 @@ test_layout(void)
     tap_ok(m->nslots == 4 && zero, "init: every slot free and zero");
 
     metrics_free(m);
+
+    test_unaligned();
 }
 
 
@@ -193,6 +234,9 @@ test_claim(void)
             c = &m->slots[steps[i].slot].counters;
             c->spans = 10;
             c->exported = 7;
+            c->queue_in = 9;
+            c->queue_out = 7;
+            c->inflight = 1;
             c->redis_connected = 1;
 
             /* the only counters in the table: the sum is theirs alone */
