@@ -56,7 +56,7 @@ my $ngx = start_nginx(redis => $redis, ports => { BACKEND2 => $b2->port },
             proxy_pass http://127.0.0.1:%%BACKEND%%;
         }
         location /second/ {
-            proxy_pass http://127.0.0.1:%%BACKEND2%%;
+            proxy_pass http://127.0.0.1:%%BACKEND2%%/slow/;
         }
         location /protected/ {
             internal;
@@ -187,18 +187,28 @@ my @ids = tie_upstreams('X-Accel-Redirect to a proxy', $clients, $b);
 isnt($ids[0], $ids[1], 'X-Accel-Redirect to a proxy: the second upstream '
      . 'did not receive the first one\'s id');
 
-# --- X-Accel-Redirect to another upstream
-($r, $servers, $clients) = run('/accel/second/y', 3);
+# --- X-Accel-Redirect to another upstream, which takes 300 ms: the first
+# exchange ends where the second starts
+($r, $servers, $clients) = run('/accel/second/300', 3);
 is($r->{status}, 200, 'to another upstream: answered');
 is(scalar @$servers, 1, 'to another upstream: one server span');
 is(scalar @$clients, 2, 'to another upstream: a client span each');
 is(scalar($b->requests), 1, 'to another upstream: the first got one request');
 is(scalar($b2->requests), 1, 'to another upstream: the second got one');
-is(($b2->requests)[0]{uri}, '/second/y',
+is(($b2->requests)[0]{uri}, '/slow/300',
    'to another upstream: the redirected URI');
 @ids = tie_upstreams('to another upstream', $clients, $b, $b2);
 isnt($ids[0], $ids[1], 'to another upstream: the second upstream did not '
      . 'receive the first one\'s id');
+my ($c1, $c2) = map { my $port = $_->port;
+                      (grep { $_->{'url.full'} =~ /:$port\// } @$clients)[0]
+                      || {} } $b, $b2;
+ok(($c1->{end_ns} // 0) <= ($c2->{start_ns} // 0),
+   'to another upstream: the first exchange ended before the second began');
+ok(span_ms($c2) >= 299, sprintf('to another upstream: the second lasts the '
+                                . 'backend\'s 300 ms (%.1f ms)', span_ms($c2)));
+ok(span_ms($servers->[0]) >= span_ms($c1) + span_ms($c2),
+   'to another upstream: the server span holds both');
 
 is(scalar $ngx->crashes, 0, 'no worker crashed');
 
