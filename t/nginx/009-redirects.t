@@ -205,8 +205,9 @@ my ($c1, $c2) = map { my $port = $_->port;
                       || {} } $b, $b2;
 ok(($c1->{end_ns} // 0) <= ($c2->{start_ns} // 0),
    'to another upstream: the first exchange ended before the second began');
-ok(span_ms($c2) >= 299, sprintf('to another upstream: the second lasts the '
-                                . 'backend\'s 300 ms (%.1f ms)', span_ms($c2)));
+ok(span_ms($c2) >= 299,
+   sprintf('to another upstream: the second lasts the backend\'s 300 ms '
+           . '(%.1f ms)', span_ms($c2)));
 ok(span_ms($servers->[0]) >= span_ms($c1) + span_ms($c2),
    'to another upstream: the server span holds both');
 

@@ -28,23 +28,14 @@ my $locations = <<'EOF';
             edgetrace_status;
         }
 EOF
-my $ngx = start_nginx(redis => $redis_port, conf => <<"EOF");
+my $ngx = start_nginx(redis => $redis_port,
+                      conf => <<'EOF' . traced_and_not($locations));
     edgetrace_redis redis://127.0.0.1:%%REDIS%%;
     edgetrace_flush_interval 50ms;
     edgetrace_queue_size 4k;
     edgetrace_redis_connect_timeout 200ms;
     edgetrace on;
 
-    server {
-        listen 127.0.0.1:%%PORT%%;
-$locations
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT2%%;
-        edgetrace off;
-$locations
-    }
 EOF
 
 sub invariant {

@@ -35,22 +35,13 @@ my $locations = <<'EOF';
             edgetrace_status;
         }
 EOF
-my $ngx = start_nginx(redis => $redis, workers => 2, conf => <<"EOF");
+my $ngx = start_nginx(redis => $redis, workers => 2,
+                      conf => <<'EOF' . traced_and_not($locations));
     edgetrace_redis redis://127.0.0.1:%%REDIS%%;
     edgetrace_flush_interval 50ms;
     edgetrace_redis_timeout 10s;
     edgetrace on;
 
-    server {
-        listen 127.0.0.1:%%PORT%%;
-$locations
-    }
-
-    server {
-        listen 127.0.0.1:%%PORT2%%;
-        edgetrace off;
-$locations
-    }
 EOF
 
 my @PATHS = (['/fast', 200], ['/api/x', 200], ['/missing', 404]);

@@ -1058,7 +1058,8 @@ sub register_pid {
 # ---------------------------------------------------------------------------
 # client spans, their tries, and what a request costs
 
-push @EXPORT_OK, qw(span_ms try_event upstream_parent keeps_up);
+push @EXPORT_OK, qw(span_ms try_event upstream_parent keeps_up
+                    traced_and_not);
 
 # span_ms($entry): the span's duration in milliseconds
 sub span_ms { ($_[0]{end_ns} - $_[0]{start_ns}) / 1e6 }
@@ -1120,6 +1121,17 @@ sub keeps_up {
         last if $ok;
     }
     return ($ok, $sent, $wrong, $say);
+}
+
+# traced_and_not($locations): nginx configuration text, two servers with
+# those locations: one on %%PORT%% traced as the http level says, one on
+# %%PORT2%% with tracing off, for keeps_up
+sub traced_and_not {
+    my ($locations) = @_;
+    return join '', map { "    server {\n        listen 127.0.0.1:$_;\n"
+                          . ($_ eq '%%PORT2%%' ? "        edgetrace off;\n"
+                                               : '')
+                          . "$locations    }\n" } '%%PORT%%', '%%PORT2%%';
 }
 
 sub _latency {
