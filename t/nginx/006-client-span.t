@@ -40,6 +40,9 @@ my $ngx = start_nginx(redis => $redis, conf => <<'EOF');
         location /dead {
             proxy_pass http://127.0.0.1:%%DEAD%%;
         }
+        location /slow/ {
+            proxy_pass http://127.0.0.1:%%BACKEND%%;
+        }
         location /timeout/ {
             proxy_read_timeout 200ms;
             proxy_pass http://127.0.0.1:%%BACKEND%%/slow/;
@@ -102,6 +105,33 @@ ok($client->{end_ns} <= $server->{end_ns}, 'ends within the server span');
 ok($client->{start_ns} <= $client->{end_ns}, 'start_ns <= end_ns');
 my (undef, undef, $up_span) = parse_traceparent($tp->[0]);
 is($up_span, $client->{span_id}, 'upstream saw the client span id');
+
+# --- a backend that sleeps 300 ms before its header: the client span lasts
+# that long at least, within the server span, and the try tells when the
+# header came
+($r, $server, $client) = exchange('/slow/300');
+is($r->{status}, 200, 'slow: answered');
+my $ms = span_ms($client);
+ok($ms >= 299, sprintf('slow: the client span lasts the backend\'s 300 ms '
+                       . '(%.1f ms)', $ms));
+ok(span_ms($server) >= $ms, sprintf('slow: the server span (%.1f ms) no '
+                                    . 'shorter', span_ms($server)));
+my $try = try_event($client, 0);
+ok($try, 'slow: the try: ' . ($client->{'event.0'} // 'none'));
+$try ||= {};
+is($try->{peer}, "127.0.0.1:$bp", 'slow: the try\'s peer');
+is($try->{status}, '200', 'slow: the try\'s status');
+ok(defined $try->{connect_ms} && $try->{connect_ms} < 295,
+   'slow: connected before the backend slept');
+ok(defined $try->{header_ms} && $try->{header_ms} >= 299,
+   'slow: the header came after the sleep');
+ok(defined $try->{response_ms} && $try->{response_ms} >= $try->{header_ms}
+   && $try->{header_ms} >= $try->{connect_ms},
+   'slow: connect <= header <= response');
+# nginx times the try with its cached clock, from the turn of its event
+# loop: up to a few milliseconds earlier than the span's start
+ok(defined $try->{response_ms} && $try->{response_ms} <= $ms + 20,
+   sprintf('slow: the try within the client span (%.1f ms)', $ms));
 
 # --- the URI sent upstream, and the method
 ($r, $server, $client) = exchange('/inner/200', method => 'POST',

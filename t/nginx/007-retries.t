@@ -30,6 +30,11 @@ my $ngx = start_nginx(redis => $redis, ports => { BACKEND2 => $b2p,
         server 127.0.0.1:%%DEAD%% max_fails=0;
         server 127.0.0.1:%%DEAD2%% max_fails=0;
     }
+    # the backend sleeps past the read timeout; nginx's second server answers
+    upstream slow_then_fast {
+        server 127.0.0.1:%%BACKEND%% max_fails=0;
+        server 127.0.0.1:%%PORT2%% backup;
+    }
     upstream two_503 {
         server 127.0.0.1:%%BACKEND%% max_fails=0;
         server 127.0.0.1:%%BACKEND2%% backup;
@@ -49,6 +54,16 @@ my $ngx = start_nginx(redis => $redis, ports => { BACKEND2 => $b2p,
         location /status/ {
             proxy_pass http://two_503;
         }
+        location /slow/ {
+            proxy_read_timeout 300ms;
+            proxy_pass http://slow_then_fast;
+        }
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT2%%;
+        edgetrace off;
+        return 200 "second\n";
     }
 EOF
 
@@ -134,6 +149,40 @@ like($c->{'event.1'}, qr/^upstream\.try peer=127\.0\.0\.1:$b2p status=503 /,
 is($c->{'http.request.resend_count'}, '1', '503s: resend_count 1');
 is($c->{'error.type'}, '503', '503s: error.type');
 is($c->{'server.port'}, $b2p, '503s: the last peer');
+
+# --- a try that timed out after 300 ms, then a quick one: each try's
+# times, and the client span holds both
+$b->clear;
+$r = http_get($ngx->port, '/slow/1000');
+is($r->{status}, 200, 'timed out, retried: 200');
+is($r->{body}, "second\n", 'timed out, retried: the second peer answered');
+@req = $b->wait_requests(1);
+(undef, $trace, $up_span) = parse_traceparent(
+    (Edgetrace::Test::Backend->header_values($req[0], 'traceparent'))[0]);
+($server, $clients) = spans_of($trace, 2);
+$c = $clients->[0] || {};
+is($c->{span_id}, $up_span, 'timed out: the slow peer saw the client span');
+is($c->{'http.request.resend_count'}, '1', 'timed out: resend_count 1');
+my $port2 = $ngx->ports->{PORT2};
+my ($t0, $t1) = map { try_event($c, $_) || {} } 0, 1;
+is($t0->{peer}, "127.0.0.1:$bp", 'timed out: event.0 the slow peer');
+is($t0->{status}, '504', 'timed out: event.0 status 504');
+ok(defined $t0->{connect_ms} && !defined $t0->{header_ms},
+   'timed out: event.0 connected, no header: ' . ($c->{'event.0'} // ''));
+ok(($t0->{response_ms} // 0) >= 299,
+   'timed out: event.0 lasted the read timeout');
+is($t1->{peer}, "127.0.0.1:$port2", 'timed out: event.1 the second peer');
+is($t1->{status}, '200', 'timed out: event.1 status 200');
+ok(defined $t1->{header_ms} && $t1->{header_ms} <= ($t1->{response_ms} // -1)
+   && $t1->{response_ms} < 299,
+   'timed out: event.1 quick: ' . ($c->{'event.1'} // ''));
+my $ms = span_ms($c);
+ok($ms >= 299, sprintf('timed out: the client span holds the timeout '
+                       . '(%.1f ms)', $ms));
+# nginx's cached clock may start a try's time a little before the span
+ok(($t0->{response_ms} // 0) + ($t1->{response_ms} // 0) <= $ms + 20,
+   'timed out: the tries within the client span');
+ok(span_ms($server) >= $ms, 'timed out: the server span no shorter');
 
 is(scalar $ngx->crashes, 0, 'no worker crashed');
 

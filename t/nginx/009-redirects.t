@@ -13,8 +13,10 @@ use Time::HiRes ();
 use Edgetrace::Test qw(:all);
 
 my $redis = start_redis();
+my $b2 = start_backend();
 my $b = start_backend();
-my $ngx = start_nginx(redis => $redis, conf => <<'EOF');
+my $ngx = start_nginx(redis => $redis, ports => { BACKEND2 => $b2->port },
+                      conf => <<'EOF');
     edgetrace_redis redis://127.0.0.1:%%REDIS%%;
     edgetrace_flush_interval 50ms;
     edgetrace on;
@@ -53,6 +55,9 @@ my $ngx = start_nginx(redis => $redis, conf => <<'EOF');
         location /accel/ {
             proxy_pass http://127.0.0.1:%%BACKEND%%;
         }
+        location /second/ {
+            proxy_pass http://127.0.0.1:%%BACKEND2%%/slow/;
+        }
         location /protected/ {
             internal;
             return 200 "protected\n";
@@ -66,6 +71,7 @@ my $seen = 0;
 sub run {
     my ($path, $nspans) = @_;
     $b->clear;
+    $b2->clear;
     my $r = http_get($ngx->port, $path);
     my @all = stream_entries($redis->port, undef, count => $seen + $nspans);
     Time::HiRes::sleep(0.2);    # anything extra would show now
@@ -137,20 +143,38 @@ is(scalar @$clients, 1, 'X-Accel-Redirect: one client span');
 ok(!exists $clients->[0]{'http.request.resend_count'},
    'X-Accel-Redirect: one try, no resend');
 
+# each request an upstream received carries the id of the client span
+# that describes it, the one whose url.full is that request's; returns
+# those ids
+sub tie_upstreams {
+    my ($what, $clients, @backends) = @_;
+    my %by_url = map { $_->{'url.full'} => $_ } @$clients;
+    my @ids;
+    for my $be (@backends) {
+        for my $q ($be->requests) {
+            my $url = 'http://127.0.0.1:' . $be->port . $q->{uri};
+            my $cl = $by_url{$url};
+            ok($cl, "$what: a client span for $url");
+            is(upstream_parent($q), $cl && $cl->{span_id},
+               "$what: $url received that client span's id");
+            push @ids, upstream_parent($q) // '';
+        }
+    }
+    return @ids;
+}
+
 # --- X-Accel-Redirect to an upstream again: each upstream request carries
-# an id of an exported client span of the trace
+# the id of its own exported client span
 ($r, $servers, $clients) = run('/accel/new/x', 3);
 is($r->{status}, 200, 'X-Accel-Redirect to a proxy: answered');
 is(scalar @$servers, 1, 'X-Accel-Redirect to a proxy: one server span');
 @req = $b->requests;
 is(scalar @req, 2, 'X-Accel-Redirect to a proxy: two upstream requests');
-my %client_ids = map { $_->{span_id} => 1 } @$clients;
 for my $q (@req) {
     my @tp = Edgetrace::Test::Backend->header_values($q, 'traceparent');
     is(scalar @tp, 1, "$q->{uri}: one traceparent");
-    my (undef, $t, $id) = parse_traceparent($tp[0]);
+    my (undef, $t) = parse_traceparent($tp[0]);
     is($t, $servers->[0]{trace_id}, "$q->{uri}: the trace");
-    ok($client_ids{$id // ''}, "$q->{uri}: names an exported client span");
 }
 ok(!grep({ exists $_->{'http.request.resend_count'} } @$clients),
    'X-Accel-Redirect to a proxy: not a retry');
@@ -159,6 +183,33 @@ isnt($clients->[0]{span_id}, $clients->[1]{span_id},
      'X-Accel-Redirect to a proxy: distinct client span ids');
 is(scalar(grep { $_->{parent_id} eq $servers->[0]{span_id} } @$clients), 2,
    'X-Accel-Redirect to a proxy: both children of the server span');
+my @ids = tie_upstreams('X-Accel-Redirect to a proxy', $clients, $b);
+isnt($ids[0], $ids[1], 'X-Accel-Redirect to a proxy: the second upstream '
+     . 'did not receive the first one\'s id');
+
+# --- X-Accel-Redirect to another upstream, which takes 300 ms: the first
+# exchange ends where the second starts
+($r, $servers, $clients) = run('/accel/second/300', 3);
+is($r->{status}, 200, 'to another upstream: answered');
+is(scalar @$servers, 1, 'to another upstream: one server span');
+is(scalar @$clients, 2, 'to another upstream: a client span each');
+is(scalar($b->requests), 1, 'to another upstream: the first got one request');
+is(scalar($b2->requests), 1, 'to another upstream: the second got one');
+is(($b2->requests)[0]{uri}, '/slow/300',
+   'to another upstream: the redirected URI');
+@ids = tie_upstreams('to another upstream', $clients, $b, $b2);
+isnt($ids[0], $ids[1], 'to another upstream: the second upstream did not '
+     . 'receive the first one\'s id');
+my ($c1, $c2) = map { my $port = $_->port;
+                      (grep { $_->{'url.full'} =~ /:$port\// } @$clients)[0]
+                      || {} } $b, $b2;
+ok(($c1->{end_ns} // 0) <= ($c2->{start_ns} // 0),
+   'to another upstream: the first exchange ended before the second began');
+ok(span_ms($c2) >= 299,
+   sprintf('to another upstream: the second lasts the backend\'s 300 ms '
+           . '(%.1f ms)', span_ms($c2)));
+ok(span_ms($servers->[0]) >= span_ms($c1) + span_ms($c2),
+   'to another upstream: the server span holds both');
 
 is(scalar $ngx->crashes, 0, 'no worker crashed');
 

@@ -13,8 +13,10 @@ use Test::More;
 use Edgetrace::Test qw(:all);
 
 my $redis = start_redis();
+my $b2 = start_backend();
 my $b = start_backend();
-my $ngx = start_nginx(redis => $redis, conf => <<'EOF');
+my $ngx = start_nginx(redis => $redis, ports => { BACKEND2 => $b2->port },
+                      conf => <<'EOF');
     edgetrace_redis redis://127.0.0.1:%%REDIS%%;
     edgetrace_flush_interval 50ms;
     edgetrace on;
@@ -37,6 +39,13 @@ my $ngx = start_nginx(redis => $redis, conf => <<'EOF');
             add_header X-Traceparent $edgetrace_traceparent;
             access_log %%PREFIX%%/access.log et;
             proxy_pass http://127.0.0.1:%%BACKEND%%;
+        }
+        location /accel/ {
+            proxy_pass http://127.0.0.1:%%BACKEND%%;
+        }
+        location /second/ {
+            add_header X-Traceparent $edgetrace_traceparent;
+            proxy_pass http://127.0.0.1:%%BACKEND2%%;
         }
         location /off {
             edgetrace off;
@@ -127,6 +136,28 @@ wait_until(sub {
 }, 3);
 is($log, "$trace $server->{span_id} \"$parent\" 1 $up\n",
    'log_format: the same values');
+
+# --- X-Accel-Redirect to a second upstream: the variable follows the
+# exchange, as the id forwarded does
+$b->clear;
+$b2->clear;
+$trace = new_trace_id();
+$r = http_get($ngx->port, '/accel/second/y',
+              headers => [['traceparent', "00-$trace-$parent-01"]]);
+is($r->{status}, 200, 'redirected: answered');
+my ($first) = $b->wait_requests(1);
+my ($second) = $b2->wait_requests(1);
+my ($up2) = Edgetrace::Test::Backend->header_values($second, 'traceparent');
+is($r->{headers}{'x-traceparent'}, $up2,
+   'redirected: the traceparent the second upstream received');
+@s = trace_spans($redis->port, $trace, count => 3);
+my ($client2) = grep { $_->{'url.full'}
+                       eq 'http://127.0.0.1:' . $b2->port . '/second/y' } @s;
+is((parse_traceparent($r->{headers}{'x-traceparent'} // ''))[2],
+   $client2 && $client2->{span_id},
+   'redirected: the second exchange\'s client span id');
+isnt(upstream_parent($second), upstream_parent($first),
+     'redirected: not the first exchange\'s id');
 
 # --- not traced: empty
 $r = http_get($ngx->port, '/off',

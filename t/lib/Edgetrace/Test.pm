@@ -1144,4 +1144,92 @@ sub pids_gone {
     }, $timeout, 0.01);
 }
 
+# ---------------------------------------------------------------------------
+# client spans, their tries, and what a request costs
+
+push @EXPORT_OK, qw(span_ms try_event upstream_parent keeps_up
+                    traced_and_not);
+
+# span_ms($entry): the span's duration in milliseconds
+sub span_ms { ($_[0]{end_ns} - $_[0]{start_ns}) / 1e6 }
+
+# try_event($entry, $i): the span's event.<i> as { peer, status,
+# connect_ms, header_ms, response_ms } with undef for "-", or undef when
+# there is no such event or it is not of that shape
+sub try_event {
+    my ($span, $i) = @_;
+    my $e = $span->{'event.' . ($i // 0)} // return undef;
+    return undef unless $e =~ /^upstream\.try peer=(\S+) status=(\S+) (?#
+                               )connect_ms=(\S+) header_ms=(\S+) (?#
+                               )response_ms=(\S+)$/;
+    my %t;
+    @t{qw(peer status connect_ms header_ms response_ms)} =
+        map { $_ eq '-' ? undef : $_ } ($1, $2, $3, $4, $5);
+    return \%t;
+}
+
+# upstream_parent($backend_request): the span id of the one traceparent
+# the backend received, undef when it received none or several
+sub upstream_parent {
+    my ($req) = @_;
+    my @tp = Edgetrace::Test::Backend->header_values($req, 'traceparent');
+    return @tp == 1 ? (parse_traceparent($tp[0]))[2] : undef;
+}
+
+# keeps_up($port, $plain_port, $n, [[path, status], ...]): $n requests to
+# each server, one at a time and taking turns, so that both meet the same
+# load of the machine.  The server at $port keeps up when its p99 latency
+# is below max(3 x the plain server's, the plain server's + 20 ms) and its
+# rate (requests per second of its own latency) is at least a third of the
+# plain server's.  One more round when it does not: a moment of load on
+# one side is not a slow server, a cost paid on every request fails both.
+# Returns (kept up, requests per server, answers with another status,
+# the numbers as a sentence).
+sub keeps_up {
+    my ($port, $plain, $n, $paths) = @_;
+    my ($ok, $sent, $wrong, $say) = (0, 0, 0, '');
+    for my $round (1 .. 2) {
+        my %lat = ($port => [], $plain => []);
+        for my $i (0 .. $n - 1) {
+            my ($path, $want) = @{ $paths->[$i % @$paths] };
+            for my $p ($i % 2 ? ($plain, $port) : ($port, $plain)) {
+                my $t0 = Time::HiRes::time();
+                my $r = http_get($p, $path);
+                push @{ $lat{$p} }, Time::HiRes::time() - $t0;
+                $wrong++ if $r->{status} != $want;
+            }
+        }
+        $sent += $n;
+        my ($t, $u) = map { _latency($_) } @lat{$port, $plain};
+        my $bound = 3 * $u->{p99} > $u->{p99} + 0.020 ? 3 * $u->{p99}
+                                                      : $u->{p99} + 0.020;
+        $ok = $t->{p99} < $bound && $t->{rate} >= $u->{rate} / 3;
+        $say .= sprintf('%sp99 %.1f ms (plain %.1f ms), %.0f/s (plain '
+                        . '%.0f/s)', $say ? '; then ' : '', 1000 * $t->{p99},
+                        1000 * $u->{p99}, $t->{rate}, $u->{rate});
+        last if $ok;
+    }
+    return ($ok, $sent, $wrong, $say);
+}
+
+# traced_and_not($locations): nginx configuration text, two servers with
+# those locations: one on %%PORT%% traced as the http level says, one on
+# %%PORT2%% with tracing off, for keeps_up
+sub traced_and_not {
+    my ($locations) = @_;
+    return join '', map { "    server {\n        listen 127.0.0.1:$_;\n"
+                          . ($_ eq '%%PORT2%%' ? "        edgetrace off;\n"
+                                               : '')
+                          . "$locations    }\n" } '%%PORT%%', '%%PORT2%%';
+}
+
+sub _latency {
+    my ($l) = @_;
+    my @s = sort { $a <=> $b } @$l;
+    my $sum = 0;
+    $sum += $_ for @s;
+    my $i = POSIX::ceil(0.99 * @s) - 1;
+    return { p99 => $s[$i], rate => $sum > 0 ? @s / $sum : 0 };
+}
+
 1;
