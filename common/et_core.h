@@ -37,6 +37,9 @@ typedef struct {
 #define ET_LOG_INFO    3
 #define ET_LOG_DEBUG   4
 
+/* the "s" of a count's noun in a message: "1 span", "2 spans" */
+#define et_plural(n)   ((n) == 1 ? "" : "s")
+
 
 /*
  * The adapter's log sink.  "msg" is a complete line without a trailing

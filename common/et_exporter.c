@@ -735,25 +735,25 @@ et_exporter_finish(et_exporter_t *ex)
 
     if (broken) {
         et_exporter_log(ex, ET_LOG_ERR,
-                        "exporter stopping: %llu spans dropped at exit: "
+                        "exporter stopping: %llu span%s dropped at exit: "
                         "the connection to redis at %s broke (%s)",
-                        (unsigned long long) lost, ex->addr,
+                        (unsigned long long) lost, et_plural(lost), ex->addr,
                         ex->trouble[ET_TROUBLE_IO].detail);
 
     } else if (ex->fd == -1) {
         et_exporter_log(ex, ET_LOG_ERR,
-                        "exporter stopping: %llu spans dropped at exit: "
+                        "exporter stopping: %llu span%s dropped at exit: "
                         "redis at %s unreachable (%s)",
-                        (unsigned long long) lost, ex->addr,
+                        (unsigned long long) lost, et_plural(lost), ex->addr,
                         ex->trouble[ET_TROUBLE_CONNECT].detail);
 
     } else {
         et_exporter_log(ex, ET_LOG_ERR,
-                        "exporter stopping: %llu spans dropped at exit: "
+                        "exporter stopping: %llu span%s dropped at exit: "
                         "not acknowledged by redis at %s within the flush "
                         "timeout (waited %llu ms; %llu of them were "
                         "written, redis may still store those)",
-                        (unsigned long long) lost, ex->addr,
+                        (unsigned long long) lost, et_plural(lost), ex->addr,
                         (unsigned long long) (et_clock_mono_ms() - start),
                         (unsigned long long) written);
     }
@@ -1228,10 +1228,12 @@ et_exporter_report(et_exporter_t *ex, int kind, uint64_t now, int force)
 
         et_exporter_log(ex, ET_LOG_ERR,
                         "cannot connect to redis at %s: %s "
-                        "(%llu failed attempts, %llu spans lost since the "
+                        "(%llu failed attempt%s, %llu span%s lost since the "
                         "last report; %llu queued)",
                         ex->addr, t->detail, (unsigned long long) t->events,
+                        et_plural(t->events),
                         (unsigned long long) (drops - t->mark),
+                        et_plural(drops - t->mark),
                         (unsigned long long) et_exporter_pending(ex));
 
         t->mark = drops;
@@ -1240,42 +1242,46 @@ et_exporter_report(et_exporter_t *ex, int kind, uint64_t now, int force)
     case ET_TROUBLE_IO:
         et_exporter_log(ex, ET_LOG_ERR,
                         "connection to redis at %s lost: %s "
-                        "(%llu times, %llu spans lost since the last "
+                        "(%llu time%s, %llu span%s lost since the last "
                         "report)",
                         ex->addr, t->detail, (unsigned long long) t->events,
-                        (unsigned long long) t->lost);
+                        et_plural(t->events), (unsigned long long) t->lost,
+                        et_plural(t->lost));
         break;
 
     case ET_TROUBLE_REPLY:
         et_exporter_log(ex, ET_LOG_ERR,
                         "redis at %s refused spans: \"%s\" "
-                        "(%llu error replies, %llu spans lost since the "
+                        "(%llu error repl%s, %llu span%s lost since the "
                         "last report)",
                         ex->addr, t->detail, (unsigned long long) t->events,
-                        (unsigned long long) t->lost);
+                        t->events == 1 ? "y" : "ies",
+                        (unsigned long long) t->lost, et_plural(t->lost));
         break;
 
     case ET_TROUBLE_QUEUE:
         et_exporter_log(ex, ET_LOG_WARN,
-                        "queue full (%zu bytes): %llu spans "
+                        "queue full (%zu bytes): %llu span%s "
                         "lost since the last report",
-                        ex->conf.queue_size, (unsigned long long) t->lost);
+                        ex->conf.queue_size, (unsigned long long) t->lost,
+                        et_plural(t->lost));
         break;
 
     case ET_TROUBLE_ACCOUNT:
         et_exporter_log(ex, ET_LOG_ERR,
-                        "%llu spans counted but neither exported, dropped "
+                        "%llu span%s counted but neither exported, dropped "
                         "nor queued since the last report (%llu in all): "
                         "the counters no longer add up",
-                        (unsigned long long) t->lost,
+                        (unsigned long long) t->lost, et_plural(t->lost),
                         (unsigned long long) ex->missing);
         break;
 
     default: /* ET_TROUBLE_RECONNECT */
         et_exporter_log(ex, ET_LOG_NOTICE,
                         "connected to redis at %s again "
-                        "(%llu reconnects since the last report)",
-                        ex->addr, (unsigned long long) t->events);
+                        "(%llu reconnect%s since the last report)",
+                        ex->addr, (unsigned long long) t->events,
+                        et_plural(t->events));
         break;
     }
 

@@ -1015,6 +1015,9 @@ test_absent_and_resume(int dead_port)
     lines = log_count("cannot connect");
     tap_ok(lines >= 1 && lines <= 3,
            "absent: connect failures logged rate-limited (%d lines)", lines);
+    /* the first line reports the first failure: a count of one */
+    tap_is_int(log_count("(1 failed attempt, "), 1,
+               "absent: the first line says \"1 failed attempt\"");
     lines = log_count("queue full");
     tap_ok(lines >= 1 && lines <= 3,
            "absent: queue full logged rate-limited (%d lines)", lines);
