@@ -151,17 +151,17 @@ is_deeply($ra{'http.request.resend_count'}, { intValue => '1' },
           'resend_count as intValue');
 is(scalar(@{ $got{$retry->{span_id}}{events} }), 2, 'two tries, two events');
 
-# the README names exactly the attributes of nginx's spans sent as intValue
+# docs/cli.md names exactly the attributes of nginx's spans sent as intValue
 my %typed;
 for my $s (values %got) {
     $typed{$_->{key}} = 1
         for grep { exists $_->{value}{intValue} } @{ $s->{attributes} };
 }
-open my $fh, '<', "$FindBin::Bin/../../README.md" or die "README.md: $!";
+open my $fh, '<', "$FindBin::Bin/../../docs/cli.md" or die "docs/cli.md: $!";
 my $readme = do { local $/; <$fh> };
 my ($said) = $readme =~ /^OTLP\/HTTP JSON .*?0 otherwise;\s*(.*?)\s+as `intValue`/ms;
 is_deeply([sort(($said // '') =~ /`([^`]+)`/g)], [sort keys %typed],
-          'README: the attributes it lists as intValue are the ones sent so');
+          'docs/cli.md: the attributes it lists as intValue are the ones sent so');
 
 # raw bytes: invalid UTF-8 replaced by U+FFFD, valid UTF-8 kept
 my ($ua) = grep { ($_->{'user_agent.original'} // '') =~ /^bad/ } @entries;

@@ -275,6 +275,8 @@ sub _subst {
 sub _nginx_conf {
     my (%o) = @_;
     my $prefix = $o{prefix};
+    # file => text: a whole nginx.conf, taken as it is
+    return _subst($o{file}, $o{ports}) if defined $o{file};
     # module => 0: plain nginx, for the harness's own test
     my $load = (exists $o{module} && !$o{module})
                ? '' : 'load_module ' . module_path() . ';';
@@ -378,7 +380,8 @@ sub start_nginx {
 }
 
 # nginx_t(conf => ..., main => ...) or nginx_t($conf): runs `nginx -t` on
-# the configuration, returns (exit code, output)
+# the configuration, returns (exit code, output); file => text instead
+# checks a whole nginx.conf (placeholders still substituted)
 sub nginx_t {
     my (%o) = @_ == 1 ? (conf => $_[0]) : @_;
     my $bin = _need('nginx');
