@@ -1,0 +1,139 @@
+#!/usr/bin/perl
+# The other upstream modules: fastcgi_pass, uwsgi_pass and grpc_pass get the
+# client span's context as their protocol carries request headers (FastCGI
+# and uwsgi: HTTP_TRACEPARENT / HTTP_TRACESTATE params; gRPC: HTTP/2
+# traceparent / tracestate headers), the client's own values replaced; the
+# client span names the upstream by its scheme and peer and tells its
+# status.
+
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+
+use Test::More;
+use Edgetrace::Test qw(:all);
+use Edgetrace::Backend qw(:all);
+
+my $redis = start_redis();
+my $fcgi = start_fastcgi();
+my $uwsgi = start_uwsgi();
+my $grpc = start_echo_nginx(listen => 'http2');
+
+my $ngx = start_nginx(redis => $redis,
+                      ports => { FCGI => $fcgi->port, UWSGI => $uwsgi->port,
+                                 GRPC => $grpc->port },
+                      conf => <<'EOF');
+    edgetrace_redis redis://127.0.0.1:%%REDIS%%;
+    edgetrace_flush_interval 50ms;
+    edgetrace on;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+
+        location /fcgi/ {
+            fastcgi_param REQUEST_METHOD $request_method;
+            fastcgi_param REQUEST_URI $request_uri;
+            fastcgi_pass 127.0.0.1:%%FCGI%%;
+        }
+        location /uwsgi/ {
+            uwsgi_param REQUEST_METHOD $request_method;
+            uwsgi_param REQUEST_URI $request_uri;
+            uwsgi_pass 127.0.0.1:%%UWSGI%%;
+        }
+        location /grpc/ {
+            grpc_pass grpc://127.0.0.1:%%GRPC%%;
+        }
+    }
+EOF
+
+# how each backend shows the context it received
+my %kinds = (
+    fcgi  => { backend => $fcgi, scheme => 'fastcgi',
+               get => sub { param_values($_[0], 'HTTP_' . uc $_[1]) } },
+    uwsgi => { backend => $uwsgi, scheme => 'uwsgi',
+               get => sub { param_values($_[0], 'HTTP_' . uc $_[1]) } },
+    grpc  => { backend => $grpc, scheme => 'grpc',
+               get => sub { Edgetrace::Test::Backend->header_values(@_) } },
+);
+
+# one request through a kind of upstream, continuing a trace; returns (the
+# response, what the backend received, the server and the client span)
+sub exchange {
+    my ($kind, $path, %o) = @_;
+    my $k = $kinds{$kind};
+    $k->{backend}->clear;
+    my $r = http_get($ngx->port, "/$kind$path", headers => $o{headers} || []);
+    my @req = $k->{backend}->wait_requests(1);
+    my ($tp) = $k->{get}->($req[0], 'traceparent');
+    my (undef, $trace) = parse_traceparent($tp);
+    my @s = trace_spans($redis->port, $trace, count => 2);
+    my ($server) = grep { $_->{kind} eq 'server' } @s;
+    my ($client) = grep { $_->{kind} eq 'client' } @s;
+    return ($r, \@req, $server, $client);
+}
+
+for my $kind (sort keys %kinds) {
+    my $k = $kinds{$kind};
+    my $port = $k->{backend}->port;
+    my $trace = new_trace_id();
+    my $parent = new_span_id();
+
+    # --- a continued trace: the client's context is replaced by ours
+    my ($r, $req, $server, $client) = exchange($kind, '/x?q=1',
+        headers => [['traceparent', "00-$trace-$parent-01"],
+                    ['tracestate', 'vendor=abc']]);
+    is($r->{status}, 200, "$kind: answered");
+    is(scalar @$req, 1, "$kind: one request upstream");
+    my @tp = $k->{get}->($req->[0], 'traceparent');
+    is(scalar @tp, 1, "$kind: one traceparent upstream");
+    my ($v, $tid, $sid, $flags) = parse_traceparent($tp[0]);
+    is($tid, $trace, "$kind: upstream traceparent continues the trace");
+    isnt($sid, $parent, "$kind: not the client's span id");
+    is($flags, '01', "$kind: sampled");
+    is_deeply([$k->{get}->($req->[0], 'tracestate')], ['vendor=abc'],
+              "$kind: tracestate upstream, once");
+    ok($server && $client, "$kind: a server and a client span");
+    is($server->{parent_id}, $parent, "$kind: server span continues");
+    is($client->{parent_id}, $server->{span_id},
+       "$kind: client span is the server span's child");
+    is($sid, $client->{span_id}, "$kind: upstream's parent is the client span");
+    is($client->{'url.full'}, "$k->{scheme}://127.0.0.1:$port",
+       "$kind: url.full: the scheme and peer");
+    is($client->{'server.address'}, '127.0.0.1', "$kind: server.address");
+    is($client->{'server.port'}, $port, "$kind: server.port");
+    is($client->{'http.response.status_code'}, '200', "$kind: status 200");
+    is($client->{status}, 'unset', "$kind: client span status unset");
+    like($client->{'event.0'}, qr/^upstream\.try peer=127\.0\.0\.1:$port (?#
+                                   )status=200 /, "$kind: the try");
+
+    # --- a new root: context upstream all the same
+    ($r, $req, $server, $client) = exchange($kind, '/root');
+    ok($server && !exists $server->{parent_id}, "$kind: root server span");
+    (undef, undef, $sid) = parse_traceparent(($k->{get}->($req->[0],
+                                                          'traceparent'))[0]);
+    is($sid, $client->{span_id}, "$kind: root: upstream saw the client span");
+    is_deeply([$k->{get}->($req->[0], 'tracestate')], [],
+              "$kind: root: no tracestate");
+
+    # --- an error from the upstream
+    ($r, $req, $server, $client) = exchange($kind, '/status/404');
+    is($r->{status}, 404, "$kind: 404 passed on");
+    is($client->{status}, 'error', "$kind: client span: 404 is an error");
+    is($client->{'error.type'}, '404', "$kind: error.type 404");
+    is($client->{'http.response.status_code'}, '404', "$kind: status 404");
+}
+
+# the gRPC upstream really spoke HTTP/2
+my ($h2) = $grpc->requests;
+is($h2->{version}, 'HTTP/2.0', 'grpc: the upstream request was HTTP/2');
+is($h2->{method}, 'GET', 'grpc: the method passed on');
+
+# FastCGI and uwsgi: the configured params are there beside the context
+my ($fr) = $fcgi->requests;
+is_deeply([param_values($fr, 'REQUEST_URI')], ['/fcgi/status/404'],
+          'fcgi: REQUEST_URI as configured');
+
+is(scalar $ngx->crashes, 0, 'no worker crashed');
+
+done_testing;
