@@ -253,12 +253,17 @@ EOF
 # kept): returns (name => PEM text, ...) for start_nginx's files
 sub _self_signed {
     my $dir = Edgetrace::Test::_tempdir('et-cert-XXXXXX');
+    # its progress dots are no test output
+    open my $saved, '>&', \*STDERR or die "dup: $!";
+    open STDERR, '>', "$dir/openssl.log" or die "$dir/openssl.log: $!";
     my $rc = system('openssl', 'req', '-x509', '-newkey', 'ec',
                     '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
                     '-days', '1', '-subj', '/CN=127.0.0.1',
                     '-addext', 'subjectAltName=IP:127.0.0.1',
                     '-keyout', "$dir/key.pem", '-out', "$dir/cert.pem");
-    die "openssl req failed (scripts/deps test installs openssl)\n" if $rc;
+    open STDERR, '>&', $saved or die "dup: $!";
+    die "openssl req failed (scripts/deps test installs openssl):\n"
+        . Edgetrace::Test::_slurp("$dir/openssl.log") if $rc;
     return map { $_ => Edgetrace::Test::_slurp("$dir/$_") }
            qw(cert.pem key.pem);
 }
