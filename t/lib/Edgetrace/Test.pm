@@ -483,10 +483,11 @@ sub crashes {
 
 sub alive { kill 0, $_[0]{pid} }
 
-# the master's (parent's) descriptors, threads and RSS (kB), from /proc
+# the master's (parent's) descriptors, threads and RSS (kB), from /proc; or
+# those of $pid, one of its workers
 sub proc_state {
-    my ($self) = @_;
-    my $pid = $self->{pid};
+    my ($self, $pid) = @_;
+    $pid ||= $self->{pid};
     opendir my $d, "/proc/$pid/fd" or die "/proc/$pid/fd: $!";
     my $fds = grep { /^\d+$/ } readdir $d;
     closedir $d;
