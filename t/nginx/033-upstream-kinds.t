@@ -109,9 +109,12 @@ for my $kind (sort keys %kinds) {
 
     # --- a new root: context upstream all the same
     ($r, $req, $server, $client) = exchange($kind, '/root');
+    @tp = $k->{get}->($req->[0], 'traceparent');
+    is(scalar @tp, 1, "$kind: root: one traceparent upstream");
     ok($server && !exists $server->{parent_id}, "$kind: root server span");
-    (undef, undef, $sid) = parse_traceparent(($k->{get}->($req->[0],
-                                                          'traceparent'))[0]);
+    ok($client, "$kind: root: a client span");
+    (undef, $tid, $sid) = parse_traceparent($tp[0]);
+    is($tid, $server->{trace_id}, "$kind: root: upstream got the trace id");
     is($sid, $client->{span_id}, "$kind: root: upstream saw the client span");
     is_deeply([$k->{get}->($req->[0], 'tracestate')], [],
               "$kind: root: no tracestate");

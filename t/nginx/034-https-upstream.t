@@ -91,8 +91,11 @@ for (1 .. 3) {
     is($r->{status}, 200, 'pooled TLS: answered');
     is($client->{'url.full'}, 'https://127.0.0.1:' . $tp . '/k',
        'pooled TLS: url.full names the peer, not the upstream block');
-    (undef, undef, $sid) = parse_traceparent(
-        (Edgetrace::Test::Backend->header_values($req->[0], 'traceparent'))[0]);
+    my @tp = Edgetrace::Test::Backend->header_values($req->[0],
+                                                     'traceparent');
+    is(scalar @tp, 1, 'pooled TLS: a traceparent upstream');
+    ok($client, 'pooled TLS: a client span');
+    (undef, undef, $sid) = parse_traceparent($tp[0]);
     is($sid, $client->{span_id}, 'pooled TLS: upstream saw this client span');
     $ids{$sid}++;
 }
