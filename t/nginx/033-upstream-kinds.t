@@ -1,8 +1,9 @@
 #!/usr/bin/perl
-# The other upstream modules: fastcgi_pass, uwsgi_pass and grpc_pass get the
-# client span's context as their protocol carries request headers (FastCGI
-# and uwsgi: HTTP_TRACEPARENT / HTTP_TRACESTATE params; gRPC: HTTP/2
-# traceparent / tracestate headers), the client's own values replaced; the
+# The other upstream modules: fastcgi_pass, uwsgi_pass, scgi_pass and
+# grpc_pass get the client span's context as their protocol carries request
+# headers (FastCGI, uwsgi and SCGI: HTTP_TRACEPARENT / HTTP_TRACESTATE
+# params; gRPC: HTTP/2 traceparent / tracestate headers), the client's own
+# values replaced; the
 # client span names the upstream by its scheme and peer and tells its
 # status.
 
@@ -18,11 +19,12 @@ use Edgetrace::Backend qw(:all);
 my $redis = start_redis();
 my $fcgi = start_fastcgi();
 my $uwsgi = start_uwsgi();
+my $scgi = start_scgi();
 my $grpc = start_echo_nginx(listen => 'http2');
 
 my $ngx = start_nginx(redis => $redis,
                       ports => { FCGI => $fcgi->port, UWSGI => $uwsgi->port,
-                                 GRPC => $grpc->port },
+                                 SCGI => $scgi->port, GRPC => $grpc->port },
                       conf => <<'EOF');
     edgetrace_redis redis://127.0.0.1:%%REDIS%%;
     edgetrace_flush_interval 50ms;
@@ -41,6 +43,21 @@ my $ngx = start_nginx(redis => $redis,
             uwsgi_param REQUEST_URI $request_uri;
             uwsgi_pass 127.0.0.1:%%UWSGI%%;
         }
+        location /scgi/ {
+            scgi_param REQUEST_METHOD $request_method;
+            scgi_param REQUEST_URI $request_uri;
+            scgi_pass 127.0.0.1:%%SCGI%%;
+        }
+        location /fcgi-b3/ {
+            edgetrace_propagation w3c b3 b3multi;
+            fastcgi_param REQUEST_URI $request_uri;
+            fastcgi_pass 127.0.0.1:%%FCGI%%;
+        }
+        location /fcgi-own/ {
+            fastcgi_pass_request_headers off;
+            fastcgi_param HTTP_TRACEPARENT $edgetrace_traceparent;
+            fastcgi_pass 127.0.0.1:%%FCGI%%;
+        }
         location /grpc/ {
             grpc_pass grpc://127.0.0.1:%%GRPC%%;
         }
@@ -52,6 +69,8 @@ my %kinds = (
     fcgi  => { backend => $fcgi, scheme => 'fastcgi',
                get => sub { param_values($_[0], 'HTTP_' . uc $_[1]) } },
     uwsgi => { backend => $uwsgi, scheme => 'uwsgi',
+               get => sub { param_values($_[0], 'HTTP_' . uc $_[1]) } },
+    scgi  => { backend => $scgi, scheme => 'scgi',
                get => sub { param_values($_[0], 'HTTP_' . uc $_[1]) } },
     grpc  => { backend => $grpc, scheme => 'grpc',
                get => sub { Edgetrace::Test::Backend->header_values(@_) } },
@@ -127,15 +146,56 @@ for my $kind (sort keys %kinds) {
     is($client->{'http.response.status_code'}, '404', "$kind: status 404");
 }
 
+# --- FastCGI with every format: each header its own HTTP_ param, the
+# client's stale ones gone
+my $trace = new_trace_id();
+$fcgi->clear;
+my $r = http_get($ngx->port, '/fcgi-b3/x',
+                 headers => [['X-B3-TraceId', $trace],
+                             ['X-B3-SpanId', new_span_id()],
+                             ['X-B3-ParentSpanId', new_span_id()],
+                             ['X-B3-Sampled', '1']]);
+is($r->{status}, 200, 'fcgi b3: answered');
+my ($fr) = $fcgi->wait_requests(1);
+my @s = trace_spans($redis->port, $trace, count => 2);
+my ($client) = grep { $_->{kind} eq 'client' } @s;
+ok($client, 'fcgi b3: the B3 trace continued, with a client span');
+my %p = map { $_ => [param_values($fr, $_)] }
+        qw(HTTP_TRACEPARENT HTTP_B3 HTTP_X_B3_TRACEID HTTP_X_B3_SPANID
+           HTTP_X_B3_SAMPLED HTTP_X_B3_PARENTSPANID);
+is_deeply($p{HTTP_TRACEPARENT}, ["00-$trace-$client->{span_id}-01"],
+          'fcgi b3: HTTP_TRACEPARENT');
+is_deeply($p{HTTP_B3}, ["$trace-$client->{span_id}-1"], 'fcgi b3: HTTP_B3');
+is_deeply($p{HTTP_X_B3_TRACEID}, [$trace], 'fcgi b3: HTTP_X_B3_TRACEID');
+is_deeply($p{HTTP_X_B3_SPANID}, [$client->{span_id}],
+          'fcgi b3: HTTP_X_B3_SPANID, ours');
+is_deeply($p{HTTP_X_B3_SAMPLED}, ['1'], 'fcgi b3: HTTP_X_B3_SAMPLED');
+is_deeply($p{HTTP_X_B3_PARENTSPANID}, [], 'fcgi b3: the client\'s parent gone');
+
+# --- no request headers passed: $edgetrace_traceparent as a param
+$fcgi->clear;
+$r = http_get($ngx->port, '/fcgi-own/x',
+              headers => [['traceparent', "00-$trace-" . new_span_id() . '-01']]);
+is($r->{status}, 200, 'fcgi own param: answered');
+($fr) = $fcgi->wait_requests(1);
+is(scalar(grep { $_->[0] =~ /^HTTP_/ } @{ $fr->{params} }), 1,
+   'fcgi own param: the only HTTP_ param');
+my ($tp) = param_values($fr, 'HTTP_TRACEPARENT');
+my (undef, $tid, $sid) = parse_traceparent($tp);
+is($tid, $trace, 'fcgi own param: the trace continued');
+@s = trace_spans($redis->port, $trace, count => 4);
+ok(scalar(grep { $_->{kind} eq 'client' && $_->{span_id} eq ($sid // '') }
+           @s), 'fcgi own param: it names the client span');
+
 # the gRPC upstream really spoke HTTP/2
 my ($h2) = $grpc->requests;
 is($h2->{version}, 'HTTP/2.0', 'grpc: the upstream request was HTTP/2');
 is($h2->{method}, 'GET', 'grpc: the method passed on');
 
 # FastCGI and uwsgi: the configured params are there beside the context
-my ($fr) = $fcgi->requests;
-is_deeply([param_values($fr, 'REQUEST_URI')], ['/fcgi/status/404'],
-          'fcgi: REQUEST_URI as configured');
+($fr) = grep { (param_values($_, 'REQUEST_URI'))[0] } $uwsgi->requests;
+is_deeply([param_values($fr, 'REQUEST_URI')], ['/uwsgi/status/404'],
+          'uwsgi: REQUEST_URI as configured');
 
 is(scalar $ngx->crashes, 0, 'no worker crashed');
 

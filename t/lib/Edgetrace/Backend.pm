@@ -5,6 +5,7 @@ package Edgetrace::Backend;
 #
 #   my $f = start_fastcgi();   # a FastCGI responder (fastcgi_pass)
 #   my $u = start_uwsgi();     # a uwsgi server (uwsgi_pass)
+#   my $c = start_scgi();      # an SCGI server (scgi_pass)
 #       ->port ->requests ->clear ->wait_requests ->stop, as start_backend;
 #       each request: { params => [[name, value], ...], body_length }
 #       param_values($req, 'HTTP_TRACEPARENT'): every value of one param
@@ -26,7 +27,7 @@ use warnings;
 use Exporter 'import';
 use Edgetrace::Test qw(start_backend start_nginx backend_log);
 
-our @EXPORT_OK = qw(start_fastcgi start_uwsgi start_echo_nginx
+our @EXPORT_OK = qw(start_fastcgi start_uwsgi start_scgi start_echo_nginx
                     param_values);
 
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
@@ -56,6 +57,15 @@ sub _write_all {
 sub _body_of {
     my ($params) = @_;
     return join '', map { "$_->[0]=$_->[1]\n" } @$params;
+}
+
+# the CGI response FastCGI and SCGI answer with
+sub _cgi_response {
+    my ($params) = @_;
+    my $body = _body_of($params);
+    return "Status: " . _status_of($params) . "\r\n"
+         . "Content-Type: text/plain\r\n"
+         . "Content-Length: " . length($body) . "\r\n\r\n" . $body;
 }
 
 
@@ -142,10 +152,7 @@ sub _fastcgi_conn {
         backend_log($log, { params => \@params,
                             body_length => length $stdin });
 
-        my $body = _body_of(\@params);
-        my $out = "Status: " . _status_of(\@params) . "\r\n"
-                . "Content-Type: text/plain\r\n"
-                . "Content-Length: " . length($body) . "\r\n\r\n" . $body;
+        my $out = _cgi_response(\@params);
         while (length $out) {
             _fcgi_write($c, FCGI_STDOUT, $id, substr($out, 0, 32768, ''))
                 or return;
@@ -197,6 +204,37 @@ sub _uwsgi_conn {
                    . "Content-Type: text/plain\r\n"
                    . "Content-Length: " . length($body) . "\r\n"
                    . "Connection: close\r\n\r\n" . $body);
+}
+
+
+# ---------------------------------------------------------------------------
+# SCGI: a netstring ("<length>:" the headers ",") of NUL-terminated names and
+# values, CONTENT_LENGTH first, then the body; the answer is a CGI response,
+# and the connection closes
+
+sub start_scgi { start_backend(conn => \&_scgi_conn) }
+
+sub _scgi_conn {
+    my ($c, $log) = @_;
+    my $buf = '';
+
+    my $len = Edgetrace::Test::_backend_read_line($c, \$buf, ':')
+              // return;
+    die "scgi: bad netstring length\n" unless $len =~ /^(\d+):\z/;
+    my $headers = Edgetrace::Test::_backend_read_n($c, \$buf, $1 + 1)
+                  // return;
+    die "scgi: the netstring does not end with ','\n"
+        unless chop($headers) eq ',';
+
+    my @fields = split /\0/, $headers, -1;
+    pop @fields;    # after the last NUL
+    my @params;
+    push @params, [splice @fields, 0, 2] while @fields;
+
+    my $body_in = Edgetrace::Test::_backend_read_n($c, \$buf,
+                                                    $params[0][1]) // return;
+    backend_log($log, { params => \@params, body_length => length $body_in });
+    _write_all($c, _cgi_response(\@params));
 }
 
 

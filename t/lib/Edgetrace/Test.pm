@@ -647,10 +647,12 @@ sub _backend_serve {
     POSIX::_exit(0);
 }
 
+# up to and with the next "\n" (or $end)
 sub _backend_read_line {
-    my ($c, $buf) = @_;
+    my ($c, $buf, $end) = @_;
+    $end //= "\n";
     while (1) {
-        my $i = index($$buf, "\n");
+        my $i = index($$buf, $end);
         if ($i >= 0) {
             return substr($$buf, 0, $i + 1, '');
         }
