@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# A worker's memory under sustained traffic: 40000 traced requests (half
+# A worker's memory under sustained traffic: 48000 traced requests (half
 # proxied, half answered by nginx itself) with Redis up; after a warm-up the
 # worker's resident set stays within 2 MB.  Anything the module kept per
 # request (a few hundred bytes at least) would be megabytes by the end.
@@ -15,8 +15,8 @@ use POSIX ();
 use Time::HiRes ();
 use Edgetrace::Test qw(:all);
 
-my $total = 40_000;
-my $warmup = 4_000;
+my $total = 48_000;
+my $warmup = 8_000;
 my $clients = 2;
 my $budget = 50;    # seconds for the whole load, however loaded the machine
 
@@ -29,7 +29,7 @@ my $redis = start_redis();
 my $ngx = start_nginx(redis => $redis, conf => <<'EOF');
     edgetrace_redis redis://127.0.0.1:%%REDIS%%;
     edgetrace_flush_interval 50ms;
-    edgetrace_queue_size 1m;
+    edgetrace_queue_size 2m;
     edgetrace on;
 
     upstream self {
