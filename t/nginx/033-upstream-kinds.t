@@ -3,9 +3,8 @@
 # grpc_pass get the client span's context as their protocol carries request
 # headers (FastCGI, uwsgi and SCGI: HTTP_TRACEPARENT / HTTP_TRACESTATE
 # params; gRPC: HTTP/2 traceparent / tracestate headers), the client's own
-# values replaced; the
-# client span names the upstream by its scheme and peer and tells its
-# status.
+# values replaced; the client span names the upstream by its scheme and peer
+# (and gRPC's by the :path it sent: the method) and tells its status.
 
 use strict;
 use warnings;
@@ -22,7 +21,7 @@ my $uwsgi = start_uwsgi();
 my $scgi = start_scgi();
 my $grpc = start_echo_nginx(listen => 'http2');
 
-my $ngx = start_nginx(redis => $redis,
+my $ngx = start_nginx(redis => $redis, files => { allowed => "allowed\n" },
                       ports => { FCGI => $fcgi->port, UWSGI => $uwsgi->port,
                                  SCGI => $scgi->port, GRPC => $grpc->port },
                       conf => <<'EOF');
@@ -59,6 +58,23 @@ my $ngx = start_nginx(redis => $redis,
             fastcgi_pass 127.0.0.1:%%FCGI%%;
         }
         location /grpc/ {
+            grpc_pass grpc://127.0.0.1:%%GRPC%%;
+        }
+        location /grpc-rw/ {
+            rewrite ^/grpc-rw/(.*)$ /svc/$1 break;
+            grpc_pass grpc://127.0.0.1:%%GRPC%%;
+        }
+        location /grpc-auth/ {
+            auth_request /grpc-check;
+            alias %%PREFIX%%/html/;
+        }
+        location = /grpc-check {
+            internal;
+            grpc_pass grpc://127.0.0.1:%%GRPC%%;
+        }
+        location /grpc-retry/ {
+            grpc_intercept_errors on;
+            error_page 404 = /grpc/fallback;
             grpc_pass grpc://127.0.0.1:%%GRPC%%;
         }
     }
@@ -117,8 +133,10 @@ for my $kind (sort keys %kinds) {
     is($client->{parent_id}, $server->{span_id},
        "$kind: client span is the server span's child");
     is($sid, $client->{span_id}, "$kind: upstream's parent is the client span");
-    is($client->{'url.full'}, "$k->{scheme}://127.0.0.1:$port",
-       "$kind: url.full: the scheme and peer");
+    # gRPC sends the URI as its :path; the others send none
+    is($client->{'url.full'}, "$k->{scheme}://127.0.0.1:$port"
+                              . ($kind eq 'grpc' ? '/grpc/x?q=1' : ''),
+       "$kind: url.full");
     is($client->{'server.address'}, '127.0.0.1', "$kind: server.address");
     is($client->{'server.port'}, $port, "$kind: server.port");
     is($client->{'http.response.status_code'}, '200', "$kind: status 200");
@@ -187,8 +205,59 @@ is($tid, $trace, 'fcgi own param: the trace continued');
 ok(scalar(grep { $_->{kind} eq 'client' && $_->{span_id} eq ($sid // '') }
            @s), 'fcgi own param: it names the client span');
 
+# --- gRPC url.full is the :path the upstream got, also when nginx made it
+# (a rewritten URI is escaped and keeps the arguments)
+for my $case (['/grpc-rw/a%20b?k=v', '/svc/a%20b?k=v'],
+              ['/grpc/p%41th', '/grpc/p%41th'])
+{
+    my ($path, $want) = @$case;
+    $grpc->clear;
+    $r = http_get($ngx->port, $path);
+    my ($gr) = $grpc->wait_requests(1);
+    is($gr->{uri}, $want, "grpc $path: the :path sent");
+    (undef, $tid) = parse_traceparent(
+        (Edgetrace::Test::Backend->header_values($gr, 'traceparent'))[0]);
+    ($client) = grep { $_->{kind} eq 'client' }
+                trace_spans($redis->port, $tid, count => 2);
+    is($client->{'url.full'}, 'grpc://127.0.0.1:' . $grpc->port . $want,
+       "grpc $path: url.full has that :path");
+}
+
+# two exchanges of one request (error_page after a 404): each its own path
+$grpc->clear;
+$r = http_get($ngx->port, '/grpc-retry/status/404');
+is($r->{status}, 200, 'grpc error_page: the fallback answered');
+my @gr = $grpc->wait_requests(2);
+is_deeply([map { $_->{uri} } @gr], ['/grpc-retry/status/404',
+                                    '/grpc/fallback'],
+          'grpc error_page: two requests upstream');
+(undef, $tid) = parse_traceparent(
+    (Edgetrace::Test::Backend->header_values($gr[0], 'traceparent'))[0]);
+my %url = map { $_->{span_id} => $_->{'url.full'} }
+          grep { $_->{kind} eq 'client' }
+          trace_spans($redis->port, $tid, count => 3);
+my @sids = map { (parse_traceparent((Edgetrace::Test::Backend
+                  ->header_values($_, 'traceparent'))[0]))[2] } @gr;
+is_deeply([map { $url{$_ // ''} } @sids],
+          ['grpc://127.0.0.1:' . $grpc->port . '/grpc-retry/status/404',
+           'grpc://127.0.0.1:' . $grpc->port . '/grpc/fallback'],
+          'grpc error_page: each client span has its own path');
+
+# a subrequest's exchange: the subrequest's URI
+$grpc->clear;
+$r = http_get($ngx->port, '/grpc-auth/allowed?q=1');
+is($r->{body}, "allowed\n", 'grpc auth_request: allowed');
+my ($ar) = $grpc->wait_requests(1);
+is($ar->{uri}, '/grpc-check', 'grpc auth_request: the :path sent');
+my (undef, $atid, $asid) = parse_traceparent(
+    (Edgetrace::Test::Backend->header_values($ar, 'traceparent'))[0]);
+($client) = grep { $_->{span_id} eq ($asid // '') }
+            trace_spans($redis->port, $atid, count => 2);
+is($client->{'url.full'}, 'grpc://127.0.0.1:' . $grpc->port . $ar->{uri},
+   'grpc auth_request: url.full has the subrequest\'s :path');
+
 # the gRPC upstream really spoke HTTP/2
-my ($h2) = $grpc->requests;
+my ($h2) = @gr;
 is($h2->{version}, 'HTTP/2.0', 'grpc: the upstream request was HTTP/2');
 is($h2->{method}, 'GET', 'grpc: the method passed on');
 
