@@ -17,7 +17,7 @@ package Edgetrace::Backend;
 #       a plain nginx (no edgetrace) that answers 200 and records each
 #       request: { method, uri, version, scheme, headers => [[n, v], ...] }
 #       with the headers that carry trace context, when sent.  With ssl,
-#       a self-signed certificate is made in the nginx prefix.
+#       a certificate from self_signed() is in the nginx prefix.
 #
 # Core Perl only; the processes are the harness's, stopped with the others.
 
@@ -28,7 +28,7 @@ use Exporter 'import';
 use Edgetrace::Test qw(start_backend start_nginx backend_log);
 
 our @EXPORT_OK = qw(start_fastcgi start_uwsgi start_scgi start_echo_nginx
-                    param_values);
+                    param_values self_signed);
 
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
@@ -254,7 +254,7 @@ sub start_echo_nginx {
                                qq{["$_","\$http_$v"]} } @echo_headers;
 
     if ($listen =~ /\bssl\b/) {
-        %files = _self_signed();
+        %files = self_signed();
         $ssl = "ssl_certificate %%PREFIX%%/html/cert.pem;\n"
              . "        ssl_certificate_key %%PREFIX%%/html/key.pem;";
     }
@@ -287,21 +287,17 @@ EOF
                  'Edgetrace::Backend::Nginx';
 }
 
-# a certificate for 127.0.0.1 and its key, made now (nothing secret is
-# kept): returns (name => PEM text, ...) for start_nginx's files
-sub _self_signed {
+# self_signed(): a certificate for 127.0.0.1 and its key, made now (nothing
+# secret is kept); returns ('cert.pem' => PEM, 'key.pem' => PEM), as
+# start_nginx's files take them
+sub self_signed {
     my $dir = Edgetrace::Test::_tempdir('et-cert-XXXXXX');
-    # its progress dots are no test output
-    open my $saved, '>&', \*STDERR or die "dup: $!";
-    open STDERR, '>', "$dir/openssl.log" or die "$dir/openssl.log: $!";
-    my $rc = system('openssl', 'req', '-x509', '-newkey', 'ec',
-                    '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-                    '-days', '1', '-subj', '/CN=127.0.0.1',
-                    '-addext', 'subjectAltName=IP:127.0.0.1',
-                    '-keyout', "$dir/key.pem", '-out', "$dir/cert.pem");
-    open STDERR, '>&', $saved or die "dup: $!";
-    die "openssl req failed (scripts/deps test installs openssl):\n"
-        . Edgetrace::Test::_slurp("$dir/openssl.log") if $rc;
+    system("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256"
+           . " -nodes -days 1 -subj /CN=127.0.0.1"
+           . " -addext subjectAltName=IP:127.0.0.1"
+           . " -keyout $dir/key.pem -out $dir/cert.pem 2>$dir/err") == 0
+        or die "openssl could not make a certificate (scripts/deps test"
+               . " installs openssl):\n" . Edgetrace::Test::_slurp("$dir/err");
     return map { $_ => Edgetrace::Test::_slurp("$dir/$_") }
            qw(cert.pem key.pem);
 }
