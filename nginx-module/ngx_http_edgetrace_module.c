@@ -564,6 +564,69 @@ ngx_http_edgetrace_decide(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx)
 
 
 /*
+ * The request's URI as grpc_pass sends it (its :path): the client's, or
+ * one nginx made (a rewrite, a redirect) escaped and with its arguments.
+ * Kept as an exchange starts, since a later redirect changes r->uri.
+ */
+
+static void
+ngx_http_edgetrace_request_uri(ngx_http_request_t *r, ngx_str_t *uri)
+{
+    u_char     *p;
+    uintptr_t   escape;
+
+    if (r->valid_unparsed_uri) {
+        *uri = r->unparsed_uri;
+        return;
+    }
+
+    escape = 2 * ngx_escape_uri(NULL, r->uri.data, r->uri.len,
+                                NGX_ESCAPE_URI);
+
+    if (escape == 0 && r->args.len == 0) {
+        *uri = r->uri;
+        return;
+    }
+
+    p = ngx_pnalloc(r->pool, r->uri.len + escape + 1 + r->args.len);
+    if (p == NULL) {
+        *uri = r->uri;
+        return;
+    }
+
+    uri->data = p;
+    p = (u_char *) ngx_escape_uri(p, r->uri.data, r->uri.len, NGX_ESCAPE_URI);
+
+    if (r->args.len) {
+        *p++ = '?';
+        p = ngx_copy(p, r->args.data, r->args.len);
+    }
+
+    uri->len = p - uri->data;
+}
+
+
+/*
+ * The URI an upstream got, for url.full: grpc_pass leaves u->uri empty and
+ * sends the request's own ("sent", kept as the exchange started); the
+ * FastCGI, uwsgi and SCGI protocols carry no URI of their own.
+ */
+
+static ngx_str_t
+ngx_http_edgetrace_upstream_uri(ngx_http_upstream_t *u, ngx_str_t *sent)
+{
+    if (u->uri.len == 0
+        && u->schema.len >= sizeof("grpc") - 1
+        && ngx_strncmp(u->schema.data, "grpc", sizeof("grpc") - 1) == 0)
+    {
+        return *sent;
+    }
+
+    return u->uri;
+}
+
+
+/*
  * The main request's upstream exchange starts.  After an internal redirect
  * (X-Accel-Redirect, error_page) a finished exchange is kept as its own
  * client span and the next one gets a new id: retries within one exchange
@@ -599,7 +662,8 @@ ngx_http_edgetrace_start_client(ngx_http_request_t *r,
 
         if (r->upstream) {
             cl->schema = r->upstream->schema;
-            cl->uri = r->upstream->uri;
+            cl->uri = ngx_http_edgetrace_upstream_uri(r->upstream,
+                                                      &ctx->client_uri);
         }
 
         cl->next = ctx->clients;
@@ -612,6 +676,7 @@ ngx_http_edgetrace_start_client(ngx_http_request_t *r,
 
     ngx_http_edgetrace_client_id(ctx);
     ctx->client_start_ns = et_clock_now_ns();
+    ngx_http_edgetrace_request_uri(r, &ctx->client_uri);
 
     if (ctx->writes) {
         (void) ngx_http_edgetrace_inject(r, ctx, ctx->client_id,
@@ -664,6 +729,7 @@ ngx_http_edgetrace_precontent_handler(ngx_http_request_t *r)
     cl->request = r;
     et_span_id_new(cl->span_id);
     cl->start_ns = et_clock_now_ns();
+    ngx_http_edgetrace_request_uri(r, &cl->uri);
 
     /* the subrequest's end is when its creator hears of it */
     cl->next_ps = r->post_subrequest;
@@ -738,6 +804,7 @@ ngx_http_edgetrace_log_handler(ngx_http_request_t *r)
         current.start_ns = ctx->client_start_ns;
         current.end_ns = now;
         current.first = ctx->client_first;
+        current.uri = ctx->client_uri;
 
         ngx_http_edgetrace_export_client(ctx, &current);
     }
@@ -996,7 +1063,7 @@ ngx_http_edgetrace_export_client(ngx_http_edgetrace_ctx_t *ctx,
 
     if (schema.data == NULL && u) {
         schema = u->schema;
-        uri = u->uri;
+        uri = ngx_http_edgetrace_upstream_uri(u, &cl->uri);
     }
 
     if (peer) {

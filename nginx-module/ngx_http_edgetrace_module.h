@@ -102,8 +102,8 @@ struct ngx_http_edgetrace_client_s {
     uint64_t                        end_ns;
     ngx_uint_t                      first;
     ngx_uint_t                      last;         /* 0: to the end */
-    ngx_str_t                       schema;
-    ngx_str_t                       uri;
+    ngx_str_t                       schema;       /* with uri: url.full's */
+    ngx_str_t                       uri;          /* or the request's */
     ngx_http_post_subrequest_t      ps;
     ngx_http_post_subrequest_t     *next_ps;
     u_char                          traceparent[ET_TRACEPARENT_LEN];
@@ -117,6 +117,7 @@ typedef struct {
     uint64_t                        start_ns;
     uint64_t                        client_start_ns;   /* 0: no upstream */
     ngx_uint_t                      client_first;      /* its first state */
+    ngx_str_t                       client_uri;        /* as it started */
 
     et_trace_t                      trace;   /* ids, flags, tracestate */
     uint8_t                         client_id[ET_SPAN_ID_LEN];

@@ -151,7 +151,7 @@ my ($up2) = Edgetrace::Test::Backend->header_values($second, 'traceparent');
 is($r->{headers}{'x-traceparent'}, $up2,
    'redirected: the traceparent the second upstream received');
 @s = trace_spans($redis->port, $trace, count => 3);
-my ($client2) = grep { $_->{'url.full'}
+my ($client2) = grep { ($_->{'url.full'} // '')
                        eq 'http://127.0.0.1:' . $b2->port . '/second/y' } @s;
 is((parse_traceparent($r->{headers}{'x-traceparent'} // ''))[2],
    $client2 && $client2->{span_id},

@@ -59,10 +59,17 @@ my $T = new_trace_id();
 my $S = new_span_id();
 my $client_tp = "00-$T-$S-01";
 
+# a traced request of its own trace: once its span is in the stream, so is
+# every span the worker wrote before it (one worker, one queue, in order)
 sub barrier {
-    my $n = stream_len($redis->port);
-    http_get($ngx->port, '/barrier');
-    my @all = stream_entries($redis->port, undef, count => $n + 1);
+    my $t = new_trace_id();
+    http_get($ngx->port, '/barrier',
+             headers => [['traceparent', "00-$t-" . new_span_id() . '-01']]);
+    my @all;
+    wait_until(sub {
+        @all = stream_entries($redis->port, undef, count => 0, timeout => 0);
+        grep { $_->{trace_id} eq $t } @all;
+    }, 5);
     return @all;
 }
 
@@ -89,7 +96,7 @@ my $m = metrics($ngx->port);
 is($m->{edgetrace_requests_total}, 3, 'three requests traced');
 
 # --- decided once, in the first location
-my $n = stream_len($redis->port);
+my $n = barrier();
 my $r = http_get($ngx->port, '/off-first');
 is($r->{body}, "second\n", 'off then on: answered by the second location');
 my @all = barrier();
@@ -98,8 +105,8 @@ is(scalar @all, $n + 1, 'off then on: not traced (only the barrier span)');
 $n = @all;
 $r = http_get($ngx->port, '/on-first');
 is($r->{body}, "second\n", 'on then off: answered by the second location');
-@all = stream_entries($redis->port, undef, count => $n + 1);
-is(scalar @all, $n + 1, 'on then off: traced');
+@all = barrier();
+is(scalar @all, $n + 2, 'on then off: traced (and the barrier span)');
 is($all[$n]{name}, 'GET /off-second', 'on then off: the final location name');
 
 # --- tracing enabled nowhere: no Redis connection at all

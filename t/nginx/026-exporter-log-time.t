@@ -74,7 +74,7 @@ is_deeply(\@times, [sort { $a <=> $b } @times], 'times never go back');
 # the exporter's last words, said in its thread while the worker exits,
 # are written too, and in time
 $ngx->quit;
-my ($last) = grep { /edgetrace: exporter stopping: 1 spans could not be sent/ }
+my ($last) = grep { /edgetrace: exporter stopping: 1 span dropped at exit: / }
              split /\n/, $ngx->error_log;
 ok($last, 'the line the exporter wrote at exit is there')
     or diag($ngx->error_log);

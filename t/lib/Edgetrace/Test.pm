@@ -54,7 +54,8 @@ our @EXPORT_OK = qw(build_dir module_path free_port start_redis wait_port
                     backend_requests http_get redis stream_entries
                     stream_len metrics wait_until trace_spans new_trace_id
                     new_span_id parse_traceparent keep_running
-                    wait_exit traffic traced_request stall_redis);
+                    wait_exit traffic traced_request stall_redis
+                    backend_log);
 
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
@@ -485,10 +486,11 @@ sub crashes {
 
 sub alive { kill 0, $_[0]{pid} }
 
-# the master's (parent's) descriptors, threads and RSS (kB), from /proc
+# the master's (parent's) descriptors, threads and RSS (kB), from /proc; or
+# those of $pid, one of its workers
 sub proc_state {
-    my ($self) = @_;
-    my $pid = $self->{pid};
+    my ($self, $pid) = @_;
+    $pid ||= $self->{pid};
     opendir my $d, "/proc/$pid/fd" or die "/proc/$pid/fd: $!";
     my $fds = grep { /^\d+$/ } readdir $d;
     closedir $d;
@@ -572,7 +574,10 @@ package Edgetrace::Test;
 # ---------------------------------------------------------------------------
 # the backend: a forked HTTP/1.1 server that logs what reaches it
 
-# start_backend(): returns an object with port, pid, log, requests, clear
+# start_backend(conn => \&handler): returns an object with port, pid, log,
+# requests, clear.  Each connection runs in a forked child; conn (default:
+# the HTTP/1.1 server below) serves it as handler($socket, $log_file) and
+# records what it received with backend_log($log_file, { ... }).
 #
 #   /status/NNN   answers NNN
 #   /slow/MS      sleeps MS milliseconds, then 200
@@ -599,7 +604,7 @@ sub start_backend {
         open STDIN, '<', '/dev/null';
         open STDOUT, '>', '/dev/null';
         open STDERR, '>', "$dir/backend.err";
-        eval { _backend_serve($listen, $log) };
+        eval { _backend_serve($listen, $log, $o{conn} || \&_backend_conn) };
         POSIX::_exit(0);
     }
     close $listen;
@@ -611,7 +616,7 @@ sub start_backend {
 }
 
 sub _backend_serve {
-    my ($listen, $log) = @_;
+    my ($listen, $log, $conn) = @_;
     my %kids;
     my $stop = 0;
 
@@ -634,7 +639,7 @@ sub _backend_serve {
             $SIG{CHLD} = 'DEFAULT';
             $SIG{TERM} = 'DEFAULT';
             close $listen;
-            eval { _backend_conn($c, $log) };
+            eval { $conn->($c, $log) };
             POSIX::_exit(0);
         }
         $kids{$k} = 1;
@@ -645,10 +650,12 @@ sub _backend_serve {
     POSIX::_exit(0);
 }
 
+# up to and with the next "\n" (or $end)
 sub _backend_read_line {
-    my ($c, $buf) = @_;
+    my ($c, $buf, $end) = @_;
+    $end //= "\n";
     while (1) {
-        my $i = index($$buf, "\n");
+        my $i = index($$buf, $end);
         if ($i >= 0) {
             return substr($$buf, 0, $i + 1, '');
         }
@@ -666,10 +673,22 @@ sub _backend_read_n {
     return substr($$buf, 0, $n, '');
 }
 
+# backend_log($log, \%record): appends one request as a JSON line, with the
+# time and the serving process added; concurrent children append whole lines
+sub backend_log {
+    my ($log, $rec) = @_;
+    my $line = JSON::PP->new->ascii->canonical->encode(
+                   { %$rec, time => Time::HiRes::time(), pid => $$ });
+    open my $fh, '>>', $log or return;
+    flock $fh, LOCK_EX;
+    seek $fh, 0, SEEK_END;
+    print $fh $line, "\n";
+    close $fh;
+}
+
 sub _backend_conn {
     my ($c, $log) = @_;
     my $buf = '';
-    my $json = JSON::PP->new->ascii->canonical;
 
     $c->setsockopt(IPPROTO_TCP, TCP_NODELAY, 1);
 
@@ -721,16 +740,9 @@ sub _backend_conn {
                     // return;
         }
 
-        my $rec = $json->encode({ method => $method, uri => $uri,
-                                  version => $version, headers => \@headers,
-                                  body_length => length $body,
-                                  time => Time::HiRes::time(), pid => $$ });
-        if (open my $fh, '>>', $log) {
-            flock $fh, LOCK_EX;
-            seek $fh, 0, SEEK_END;
-            print $fh $rec, "\n";
-            close $fh;
-        }
+        backend_log($log, { method => $method, uri => $uri,
+                            version => $version, headers => \@headers,
+                            body_length => length $body });
 
         my $status = 200;
         my @extra;
