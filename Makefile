@@ -41,7 +41,7 @@ MODULE     := $(BUILD)/ngx_http_edgetrace_module.so
 
 .SECONDARY: $(CORE_OBJS)
 
-.PHONY: all deps test unit demo bench clean FORCE
+.PHONY: all deps test unit demo bench clean
 
 all: $(MODULE) $(UNIT_BINS)
 
@@ -59,14 +59,9 @@ $(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(CORE_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CORE_CFLAGS) -It/unit -o $@ $< $(CORE_OBJS) $(LIBS)
 
-# the add-on script lists the sources when nginx's configure runs: run it
-# again when the script or the set of files changes, not on every edit
-$(BUILD)/sources.list: FORCE
-	@mkdir -p $(BUILD)
-	@echo $(CORE_SRCS) $(CORE_HDRS) $(NGX_SRCS) $(NGX_HDRS) > $@.tmp
-	@cmp -s $@.tmp $@ || mv $@.tmp $@; rm -f $@.tmp
-
-$(NGX_BUILD)/objs/Makefile: config $(BUILD)/sources.list Makefile | deps
+# the add-on script lists the sources: nginx's configure runs again when
+# that list changes, not on every edit
+$(NGX_BUILD)/objs/Makefile: config Makefile | deps
 	@test -d $(NGX_SRC) || { echo "edgetrace: nginx-dev is missing:" \
 	    "apt-get install nginx-dev"; exit 1; }
 	@rm -rf $(NGX_BUILD) && mkdir -p $(BUILD) && cp -r $(NGX_SRC) $(NGX_BUILD)

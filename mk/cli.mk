@@ -28,7 +28,7 @@ $(BUILD)/unit/test_cli_%: t/unit/test_cli_%.c t/unit/tap.h $(CLI_LIB_OBJS) \
 	    $(CLI_LIBS)
 
 # the tool's reading side under libFuzzer (make fuzz runs every fuzz_*)
-build/fuzz/fuzz_cli_%: fuzz/fuzz_cli_%.c $(CLI_SRCS) $(CLI_HDRS) \
+$(BUILD)/fuzz/fuzz_cli_%: fuzz/fuzz_cli_%.c $(CLI_SRCS) $(CLI_HDRS) \
                        $(CORE_SRCS) $(CORE_HDRS)
 	@scripts/deps fuzz build
 	@mkdir -p $(dir $@)
