@@ -21,6 +21,8 @@ package Edgetrace::Test;
 #   my $r = http_get($ngx->port, '/x', headers => [[n, v], ...]);
 #   my @e = stream_entries($redis->port, $key, count => 2, timeout => 3);
 #   my @s = trace_spans($redis->port, $trace_id, count => 2);
+#   my @all = barrier($redis->port, $ngx->port, '/barrier');
+#   case 'what it shows' => sub { ... };       # EDGETRACE_CASE picks cases
 #   my $m = metrics($ngx->port, '/metrics');
 #
 # Placeholders in nginx configuration text: %%PORT%%, %%PORT2%% (free
@@ -55,7 +57,7 @@ our @EXPORT_OK = qw(build_dir module_path free_port start_redis wait_port
                     stream_len metrics wait_until trace_spans new_trace_id
                     new_span_id parse_traceparent keep_running
                     wait_exit traffic traced_request stall_redis
-                    backend_log);
+                    backend_log barrier case response_trace);
 
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
@@ -949,33 +951,44 @@ sub stream_len {
 # and _fields ([field, value, ...] in the entry's order).
 sub stream_entries {
     my ($port, $key, %o) = @_;
+    return _poll_entries($port, $key, sub { 1 }, %o);
+}
+
+# _poll_entries($redis_port, $key, $match, count => N, timeout => T,
+# settle => S): the entries for which $match returns true, polled until
+# there are N of them (or the timeout), then S seconds more to let entries
+# beyond those show up
+sub _poll_entries {
+    my ($port, $key, $match, %o) = @_;
     my $want = $o{count} // 1;
     my $r = redis($port);
     my $until = Time::HiRes::time() + ($o{timeout} // 3);
-    my $list;
+    my @out;
     while (1) {
-        $list = $r->xrange(_key($key), '-', '+');
-        last if @$list >= $want || Time::HiRes::time() >= $until;
+        @out = grep { $match->($_) } map { _entry($_) }
+                    @{ $r->xrange(_key($key), '-', '+') };
+        last if @out >= $want || Time::HiRes::time() >= $until;
         Time::HiRes::sleep(0.05);
     }
-    # a moment more: entries beyond the ones waited for would show up now
     if ($o{settle}) {
         Time::HiRes::sleep($o{settle});
-        $list = $r->xrange(_key($key), '-', '+');
+        @out = grep { $match->($_) } map { _entry($_) }
+                    @{ $r->xrange(_key($key), '-', '+') };
     }
     $r->quit;
-    my @out;
-    for my $e (@$list) {
-        my ($id, $kv) = @$e;
-        my %h = (_id => $id, _fields => [@$kv]);
-        my @kv = @$kv;
-        while (@kv) {
-            my ($f, $v) = splice @kv, 0, 2;
-            $h{$f} = $v;
-        }
-        push @out, \%h;
-    }
     return @out;
+}
+
+# one XRANGE reply element as a hash (see stream_entries)
+sub _entry {
+    my ($id, $kv) = @{ $_[0] };
+    my %h = (_id => $id, _fields => [@$kv]);
+    my @kv = @$kv;
+    while (@kv) {
+        my ($f, $v) = splice @kv, 0, 2;
+        $h{$f} = $v;
+    }
+    return \%h;
 }
 
 # traced_request($redis, $backend, $port, $path, $n, headers => [...],
@@ -992,34 +1005,49 @@ sub traced_request {
     return ($r, @e);
 }
 
-# trace_spans($redis_port, $trace_id, count => N, timeout => 3, key => K):
-# the entries of one trace, waiting until there are at least N
+# trace_spans($redis_port, $trace_id, count => N, timeout => 3, key => K,
+# settle => S): the entries of one trace, waiting until there are at least
+# N (and S seconds more, to see any beyond N).  A test finds its spans by
+# their trace id, never by their position in the stream, so that its cases
+# do not depend on each other.
 sub trace_spans {
     my ($port, $trace_id, %o) = @_;
     return () unless defined $trace_id;
-    my $want = $o{count} // 1;
-    my $r = redis($port);
-    my $until = Time::HiRes::time() + ($o{timeout} // 3);
-    my @out;
-    while (1) {
-        my $list = $r->xrange(_key($o{key}), '-', '+');
-        @out = ();
-        for my $e (@$list) {
-            my ($id, $kv) = @$e;
-            my %h = (_id => $id, _fields => [@$kv]);
-            my @kv = @$kv;
-            while (@kv) {
-                my ($f, $v) = splice @kv, 0, 2;
-                $h{$f} = $v;
-            }
-            push @out, \%h if ($h{trace_id} // '') eq $trace_id;
-        }
-        last if @out >= $want || Time::HiRes::time() >= $until;
-        Time::HiRes::sleep(0.05);
-    }
-    $r->quit;
-    return @out;
+    return _poll_entries($port, $o{key},
+                         sub { ($_[0]{trace_id} // '') eq $trace_id }, %o);
 }
+
+# barrier($redis_port, $nginx_port, $path, key => K): requests $path (a
+# location that answers itself) in a trace of its own and waits for its
+# span; spans exported before it are in the stream then, as one worker
+# sends its spans in order.  Returns all the stream's entries.
+sub barrier {
+    my ($redis, $port, $path, %o) = @_;
+    my $trace = new_trace_id();
+    http_get($port, $path // '/barrier',
+             headers => [['traceparent', "00-$trace-" . new_span_id() . '-01']]);
+    my @s = trace_spans($redis, $trace, key => $o{key});
+    die "barrier: no span for $path in trace $trace\n" unless @s;
+    return stream_entries($redis, $o{key});
+}
+
+# case($name, sub { ... }): one case of a test file, as a subtest; its
+# failures stay inside it.  EDGETRACE_CASE=regex runs only the cases whose
+# names match, so that a case can be run alone.
+sub case {
+    my ($name, $code) = @_;
+    require Test::More;
+    my $only = $ENV{EDGETRACE_CASE};
+    if (defined $only && $name !~ /$only/) {
+        Test::More::note("case '$name' not selected (EDGETRACE_CASE)");
+        return;
+    }
+    return Test::More::subtest($name, $code);
+}
+
+# the trace a response belongs to, from an "add_header X-Trace-Id
+# $edgetrace_trace_id always" in the configuration
+sub response_trace { $_[0]{headers}{'x-trace-id'} }
 
 sub _hex { join '', map { sprintf '%02x', int rand 256 } 1 .. $_[0] }
 sub new_trace_id { _hex(16) }
