@@ -17,6 +17,7 @@ my $ngx = start_nginx(redis => $redis, conf => <<'EOF');
     edgetrace_redis redis://127.0.0.1:%%REDIS%%;
     edgetrace_flush_interval 50ms;
     edgetrace on;
+    add_header X-Trace-Id $edgetrace_trace_id always;
 
     upstream pool {
         server 127.0.0.1:%%BACKEND%%;
@@ -59,15 +60,8 @@ sub exchange {
     my @req = $b->requests;
     my @tp = map { Edgetrace::Test::Backend->header_values($_, 'traceparent') }
              @req;
-    my $trace;
-    if (@tp) {
-        (undef, $trace) = parse_traceparent($tp[0]);
-    } else {
-        # nothing reached the backend: the last entries tell the trace
-        my @all = stream_entries($redis->port, undef, count => 1,
-                                 settle => 0.3);
-        $trace = $all[-1]{trace_id};
-    }
+    # the trace the upstream saw; when nothing reached it, the response's
+    my ($trace) = @tp ? (parse_traceparent($tp[0]))[1] : response_trace($r);
     my @s = trace_spans($redis->port, $trace, count => 2);
     my ($server) = grep { $_->{kind} eq 'server' } @s;
     my ($client) = grep { $_->{kind} eq 'client' } @s;
