@@ -1026,7 +1026,7 @@ sub barrier {
     my $trace = new_trace_id();
     http_get($port, $path // '/barrier',
              headers => [['traceparent', "00-$trace-" . new_span_id() . '-01']]);
-    my @s = trace_spans($redis, $trace, key => $o{key});
+    my @s = trace_spans($redis, $trace, key => $o{key}, timeout => 5);
     die "barrier: no span for $path in trace $trace\n" unless @s;
     return stream_entries($redis, $o{key});
 }
