@@ -73,12 +73,6 @@ sub send_get {
     return upstream();
 }
 
-sub barrier {
-    my $before = stream_len($redis->port);
-    http_get($ngx->port, '/barrier');
-    return stream_entries($redis->port, undef, count => $before + 1);
-}
-
 sub spans_of {
     my ($trace) = @_;
     my @s = trace_spans($redis->port, $trace, count => 2);
@@ -110,7 +104,7 @@ is($server->{trace_id}, "0000000000000000$T64", 'b3: padded in the stream');
 $h = send_get('/b3/c', ['b3', "$T-$P-0"]);
 (undef, undef, $f) = split /-/, $h->{b3}[0];
 is($f, '0', 'b3 deny: forwarded unsampled');
-my @all = barrier();
+my @all = barrier($redis->port, $ngx->port, '/barrier');
 ok(!grep({ $_->{trace_id} eq $T && ($_->{parent_id} // '') eq $P } @all),
    'b3 deny: nothing exported');
 
