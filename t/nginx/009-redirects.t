@@ -9,7 +9,6 @@ use FindBin;
 use lib "$FindBin::Bin/../lib";
 
 use Test::More;
-use Time::HiRes ();
 use Edgetrace::Test qw(:all);
 
 my $redis = start_redis();
@@ -65,21 +64,20 @@ my $ngx = start_nginx(redis => $redis, ports => { BACKEND2 => $b2->port },
     }
 EOF
 
-# sends a request; waits for its server span (the only one new in the
-# stream) and returns (response, server spans, client spans) of its trace
-my $seen = 0;
+# sends a request in a trace of its own (a sampled parent: a redirect that
+# decided again would continue it too, and show here); waits for its
+# spans, and a moment more for any extra; returns (response, server spans,
+# client spans) of that trace
 sub run {
     my ($path, $nspans) = @_;
     $b->clear;
     $b2->clear;
-    my $r = http_get($ngx->port, $path);
-    my @all = stream_entries($redis->port, undef, count => $seen + $nspans);
-    Time::HiRes::sleep(0.2);    # anything extra would show now
-    @all = stream_entries($redis->port, undef, count => $seen + $nspans);
-    my @new = @all[$seen .. $#all];
-    $seen = @all;
-    return ($r, [grep { $_->{kind} eq 'server' } @new],
-            [grep { $_->{kind} eq 'client' } @new]);
+    my $t = new_trace_id();
+    my $r = http_get($ngx->port, $path, headers => [[
+                         'traceparent', "00-$t-" . new_span_id() . '-01']]);
+    my @s = trace_spans($redis->port, $t, count => $nspans, settle => 0.2);
+    return ($r, [grep { $_->{kind} eq 'server' } @s],
+            [grep { $_->{kind} eq 'client' } @s]);
 }
 
 # --- try_files to a named location
