@@ -9,7 +9,6 @@ use FindBin;
 use lib "$FindBin::Bin/../lib";
 
 use Test::More;
-use Time::HiRes ();
 use Edgetrace::Test qw(:all);
 
 my $redis = start_redis();
@@ -49,15 +48,17 @@ my $ngx = start_nginx(redis => $redis, conf => <<'EOF');
     }
 EOF
 
-my $seen = 0;
+# sends a request in a trace of its own; returns (response, server span,
+# client span) of that trace
 sub run {
     my ($path, $n, %o) = @_;
-    my $r = http_get($ngx->port, $path, %o);
-    my @all = stream_entries($redis->port, undef, count => $seen + $n);
-    my @new = @all[$seen .. $#all];
-    $seen = @all;
-    return ($r, (grep { $_->{kind} eq 'server' } @new),
-            (grep { $_->{kind} eq 'client' } @new));
+    my $t = new_trace_id();
+    my $r = http_get($ngx->port, $path, %o, headers => [
+                         @{ $o{headers} || [] },
+                         ['traceparent', "00-$t-" . new_span_id() . '-01']]);
+    my @s = trace_spans($redis->port, $t, count => $n);
+    return ($r, (grep { $_->{kind} eq 'server' } @s),
+            (grep { $_->{kind} eq 'client' } @s));
 }
 
 # --- inherited from http
