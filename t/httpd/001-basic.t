@@ -122,7 +122,7 @@ EOF
 
     # --- a configured span name, an expression
     $r = http_get($h->port, '/named', method => 'POST', body => 'x');
-    my @e = wait_spans($redis, 4);
+    my @e = trace_spans($redis->port, response_trace($r), count => 2);
     my ($named) = grep { $_->{kind} eq 'server'
                          && $_->{'url.path'} eq '/named' } @e;
     is($named && $named->{name}, 'custom POST', "$mpm: EdgeTraceSpanName expr");
@@ -130,7 +130,7 @@ EOF
     # --- a static file: a server span only, named by the directory
     $r = http_get($h->port, '/static.txt');
     is($r->{body}, "static\n", "$mpm: static file served");
-    @e = wait_spans($redis, 5);
+    @e = trace_spans($redis->port, response_trace($r));
     my ($static) = grep { ($_->{'url.path'} // '') eq '/static.txt' } @e;
     ok($static, "$mpm: static file traced");
     like($static->{name} // '', qr{^GET /.*htdocs/?$},
@@ -173,7 +173,9 @@ EOF
     $r = http_get($h->port, '/dir/');
     is($r->{body}, "index\n", "$mpm: DirectoryIndex served");
     my $redirected = $r->{headers}{'x-trace-id'} // 'none';
-    @e = wait_spans($redis, 7);
+    # every span of that path, in whatever trace, once the trace's is in
+    trace_spans($redis->port, $redirected, settle => 0.2);
+    @e = stream_entries($redis->port);
     my @dir = grep { ($_->{'url.path'} // '') eq '/dir/' } @e;
     is(scalar @dir, 1, "$mpm: internal redirect: one span");
     is($dir[0] && $dir[0]{trace_id}, $redirected,
@@ -181,7 +183,7 @@ EOF
 
     # --- a name whose expression is empty: the default name
     $r = http_get($h->port, '/unnamed');
-    @e = wait_spans($redis, 10);
+    @e = trace_spans($redis->port, response_trace($r), count => 2);
     my ($unnamed) = grep { $_->{kind} eq 'server'
                            && $_->{'url.path'} eq '/unnamed' } @e;
     is($unnamed && $unnamed->{name}, 'GET /unnamed',
@@ -189,11 +191,6 @@ EOF
 
     $h->stop;
     is_deeply([$h->crashes], [], "$mpm: no crash");
-}
-
-sub wait_spans {
-    my ($redis, $n) = @_;
-    return stream_entries($redis->port, undef, count => $n, timeout => 3);
 }
 
 done_testing();
