@@ -1,7 +1,9 @@
 #!/usr/bin/perl
 # edgetrace_attribute: extra fields of the server span, evaluated at the end
 # of the request in the final location, inherited by levels that set none;
-# edgetrace_value_max_size truncates values (default 1k).
+# edgetrace_value_max_size truncates values (default 1k).  Each case sends
+# its requests in traces of their own, so that it runs alone as well
+# (EDGETRACE_CASE=regex).
 
 use strict;
 use warnings;
@@ -61,50 +63,56 @@ sub run {
             (grep { $_->{kind} eq 'client' } @s));
 }
 
-# --- inherited from http
-my ($r, $s) = run('/inherit', 1);
-is($s->{'app.tier'}, 'gateway', 'http-level attribute inherited');
+case 'inherited from http' => sub {
+    my ($r, $s) = run('/inherit', 1);
+    is($s->{'app.tier'}, 'gateway', 'http-level attribute inherited');
+};
 
-# --- a location with its own: evaluated at the end, replaces the inherited
-my ($c);
-($r, $s, $c) = run('/own/x', 2, headers => [['X-User', 'alice'],
-                                            ['X-Bin', "\x80\xff\x01 a=b;c"]]);
-is($r->{status}, 200, 'answered');
-is($s->{'app.user'}, 'alice', 'attribute from a request header');
-is($s->{'upstream.status'}, '200', 'evaluated at the end of the request');
-is($s->{'app.bin'}, "\x80\xff\x01 a=b;c", 'bytes kept as they are');
-ok(!exists $s->{'app.tier'}, 'a level with its own attributes replaces');
-ok(!exists $c->{'app.user'}, 'not on the client span');
-my @f = @{ $s->{_fields} };
-my %pos;
-@pos{ @f[grep { !($_ % 2) } 0 .. $#f] } = 0 .. @f / 2;
-ok($pos{'app.user'} > $pos{'http.response.status_code'},
-   'attributes come after the standard fields');
+case 'a location with its own: evaluated at the end, replaces the inherited'
+    => sub {
+    my ($r, $s, $c) = run('/own/x', 2,
+                          headers => [['X-User', 'alice'],
+                                      ['X-Bin', "\x80\xff\x01 a=b;c"]]);
+    is($r->{status}, 200, 'answered');
+    is($s->{'app.user'}, 'alice', 'attribute from a request header');
+    is($s->{'upstream.status'}, '200', 'evaluated at the end of the request');
+    is($s->{'app.bin'}, "\x80\xff\x01 a=b;c", 'bytes kept as they are');
+    ok(!exists $s->{'app.tier'}, 'a level with its own attributes replaces');
+    ok(!exists $c->{'app.user'}, 'not on the client span');
+    my @f = @{ $s->{_fields} };
+    my %pos;
+    @pos{ @f[grep { !($_ % 2) } 0 .. $#f] } = 0 .. @f / 2;
+    ok($pos{'app.user'} > $pos{'http.response.status_code'},
+       'attributes come after the standard fields');
+};
 
-# --- the final location's attributes
-($r, $s) = run('/a', 1);
-is($r->{body}, "b\n", 'rewritten to /b');
-is($s->{loc}, 'b', 'the final location\'s attribute');
-is($s->{name}, 'GET /b', 'named after the final location');
+case 'the final location\'s attributes' => sub {
+    my ($r, $s) = run('/a', 1);
+    is($r->{body}, "b\n", 'rewritten to /b');
+    is($s->{loc}, 'b', 'the final location\'s attribute');
+    is($s->{name}, 'GET /b', 'named after the final location');
+};
 
-# --- truncation at edgetrace_value_max_size 64
-my $long = join '', map { chr(ord('a') + $_ % 26) } 0 .. 199;
-my $path = '/long/' . ('p' x 194);
-($r, $s) = run($path, 1, headers => [['X-Long', $long],
-                                     ['X-Name', $long],
-                                     ['User-Agent', $long]]);
-is($r->{status}, 200, 'long values: answered');
-is($s->{'app.long'}, substr($long, 0, 64), 'attribute cut at 64 bytes');
-is($s->{'user_agent.original'}, substr($long, 0, 64), 'user agent cut');
-is($s->{name}, substr($long, 0, 64), 'span name cut');
-is($s->{'url.path'}, substr($path, 0, 64), 'url.path cut');
-is($s->{'app.tier'}, undef, 'only the location\'s attributes');
+case 'truncation at edgetrace_value_max_size 64' => sub {
+    my $long = join '', map { chr(ord('a') + $_ % 26) } 0 .. 199;
+    my $path = '/long/' . ('p' x 194);
+    my ($r, $s) = run($path, 1, headers => [['X-Long', $long],
+                                            ['X-Name', $long],
+                                            ['User-Agent', $long]]);
+    is($r->{status}, 200, 'long values: answered');
+    is($s->{'app.long'}, substr($long, 0, 64), 'attribute cut at 64 bytes');
+    is($s->{'user_agent.original'}, substr($long, 0, 64), 'user agent cut');
+    is($s->{name}, substr($long, 0, 64), 'span name cut');
+    is($s->{'url.path'}, substr($path, 0, 64), 'url.path cut');
+    is($s->{'app.tier'}, undef, 'only the location\'s attributes');
+};
 
-# --- a name whose variable is empty: the default name
-($r, $s) = run('/long', 1);
-is($s->{name}, 'GET /long', 'an empty span name falls back to the default');
+case 'a name whose variable is empty: the default name' => sub {
+    my ($r, $s) = run('/long', 1);
+    is($s->{name}, 'GET /long',
+       'an empty span name falls back to the default');
+};
 
-# --- the default limit: 1k
 my $ngx2 = start_nginx(redis => $redis, conf => <<'EOF');
     edgetrace_redis redis://127.0.0.1:%%REDIS%%;
     edgetrace_stream other;
@@ -119,13 +127,18 @@ my $ngx2 = start_nginx(redis => $redis, conf => <<'EOF');
         }
     }
 EOF
-my $big = 'z' x 3000;
-$r = http_get($ngx2->port, '/', headers => [['X-Long', $big],
-                                            ['User-Agent', $big]]);
-is($r->{status}, 200, 'default limit: answered');
-my ($e) = stream_entries($redis->port, 'other', count => 1);
-is(length $e->{'app.long'}, 1024, 'default limit: attribute cut at 1k');
-is(length $e->{'user_agent.original'}, 1024, 'default limit: user agent cut');
+
+case 'the default limit: 1k' => sub {
+    my $big = 'z' x 3000;
+    my $r = http_get($ngx2->port, '/', headers => [['X-Long', $big],
+                                                   ['User-Agent', $big]]);
+    is($r->{status}, 200, 'default limit: answered');
+    # the only request to this nginx, on a stream of its own
+    my ($e) = stream_entries($redis->port, 'other', count => 1);
+    is(length $e->{'app.long'}, 1024, 'default limit: attribute cut at 1k');
+    is(length $e->{'user_agent.original'}, 1024,
+       'default limit: user agent cut');
+};
 
 is(scalar $ngx->crashes, 0, 'no worker crashed');
 is(scalar $ngx2->crashes, 0, 'no worker crashed (second nginx)');
