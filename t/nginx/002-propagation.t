@@ -56,13 +56,21 @@ sub counts {
     return $since ? [$n[0] - $since->[0], $n[1] - $since->[1]] : \@n;
 }
 
+# sends $path with a parent in a new trace ("$version-trace-parent-$flags");
+# returns (the response, the trace id, the parent's span id)
+sub with_parent {
+    my ($path, $flags, $version) = @_;
+    my ($trace, $parent) = (new_trace_id(), new_span_id());
+    $b->clear;
+    my $r = http_get($ngx->port, $path, headers => [[
+                         'traceparent',
+                         ($version // '00') . "-$trace-$parent-$flags"]]);
+    return ($r, $trace, $parent);
+}
+
 case 'a sampled parent is continued' => sub {
     my $before = counts();
-    my $trace = new_trace_id();
-    my $parent = new_span_id();
-    $b->clear;
-    my $r = http_get($ngx->port, '/api/c',
-                     headers => [['traceparent', "00-$trace-$parent-01"]]);
+    my ($r, $trace, $parent) = with_parent('/api/c', '01');
     is($r->{status}, 200, 'answered');
     my (undef, $up_trace, $up_span, $up_flags) = upstream_tp();
     is($up_trace, $trace, 'upstream: the same trace id');
@@ -83,11 +91,7 @@ case 'a sampled parent is continued' => sub {
 
 case 'an unsampled parent: forwarded with flags 00, nothing exported' => sub {
     my $before = counts();
-    my $trace = new_trace_id();
-    my $parent = new_span_id();
-    $b->clear;
-    my $r = http_get($ngx->port, '/api/u',
-                     headers => [['traceparent', "00-$trace-$parent-00"]]);
+    my ($r, $trace, $parent) = with_parent('/api/u', '00');
     is($r->{status}, 200, 'unsampled request answered');
     my (undef, $up_trace, $up_span, $up_flags) = upstream_tp();
     is($up_trace, $trace, 'unsampled: same trace id upstream');
@@ -118,11 +122,7 @@ case 'edgetrace_sample 0: new roots are not sampled, but still forwarded'
 
 case 'edgetrace_sample 0: an incoming sampled parent wins' => sub {
     my $before = counts();
-    my $trace = new_trace_id();
-    my $parent = new_span_id();
-    $b->clear;
-    my $r = http_get($ngx->port, '/never/p',
-                     headers => [['traceparent', "00-$trace-$parent-01"]]);
+    my ($r, $trace, $parent) = with_parent('/never/p', '01');
     is($r->{status}, 200, 'sample 0 with a sampled parent: answered');
     my (undef, $up_trace, $up_span, $up_flags) = upstream_tp();
     is($up_flags, '01', 'sampled parent wins: flags 01 upstream');
@@ -135,12 +135,7 @@ case 'edgetrace_sample 0: an incoming sampled parent wins' => sub {
 
 case 'a future version is read by the version-00 rules (W3C)' => sub {
     my $before = counts();
-    my $trace = new_trace_id();
-    my $parent = new_span_id();
-    $b->clear;
-    my $r = http_get($ngx->port, '/api/f',
-                     headers => [['traceparent',
-                                  "01-$trace-$parent-01-what-ever"]]);
+    my ($r, $trace, $parent) = with_parent('/api/f', '01-what-ever', '01');
     is($r->{status}, 200, 'future version answered');
     my ($v, $up_trace, $up_span) = upstream_tp();
     is($v, '00', 'we write version 00');
