@@ -54,6 +54,27 @@ is($e[0]{a}, 1, 'field a');
 is_deeply($e[0]{_fields}, [a => 1, b => 2], 'fields in order');
 like($e[1]{_id}, qr/^\d+-\d+$/, 'entry id');
 
+# the entries of one trace, in stream order, whatever else the stream holds
+$rc->xadd('t', '*', trace_id => 'aa', n => 1);
+$rc->xadd('t', '*', trace_id => 'bb', n => 2);
+$rc->xadd('t', '*', trace_id => 'aa', n => 3);
+is_deeply([map { $_->{n} } trace_spans($redis->port, 'aa', key => 't',
+                                       count => 2, timeout => 1)],
+          [1, 3], 'trace_spans: the entries of one trace, in order');
+
+# EDGETRACE_CASE runs the cases whose names match, and only those
+{
+    local $ENV{EDGETRACE_CASE} = 'second';
+    my $lib = "$FindBin::Bin/../lib";
+    my $tap = `$^X -I'$lib' -e '
+        use Test::More; use Edgetrace::Test qw(case);
+        case "first case" => sub { pass("ran first") };
+        case "second case" => sub { pass("ran second") };
+        done_testing' 2>&1`;
+    like($tap, qr/^ok 1 - second case$/m, 'EDGETRACE_CASE: the case chosen');
+    unlike($tap, qr/ran first/, 'EDGETRACE_CASE: the other one not run');
+}
+
 # a plain nginx proxying to the backend
 $b->clear;
 my $ngx = start_nginx(module => 0, conf => <<'EOF');
