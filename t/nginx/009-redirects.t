@@ -75,8 +75,8 @@ sub run {
     $b->clear;
     $b2->clear;
     my $t = new_trace_id();
-    my $r = http_get($ngx->port, $path, headers => [[
-                         'traceparent', "00-$t-" . new_span_id() . '-01']]);
+    my $r = http_get($ngx->port, $path,
+                     headers => [['traceparent', new_traceparent($t)]]);
     my @s = trace_spans($redis->port, $t, count => $nspans, settle => 0.2);
     return ($r, [grep { $_->{kind} eq 'server' } @s],
             [grep { $_->{kind} eq 'client' } @s]);

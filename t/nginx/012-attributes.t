@@ -57,7 +57,7 @@ sub run {
     my $t = new_trace_id();
     my $r = http_get($ngx->port, $path, %o, headers => [
                          @{ $o{headers} || [] },
-                         ['traceparent', "00-$t-" . new_span_id() . '-01']]);
+                         ['traceparent', new_traceparent($t)]]);
     my @s = trace_spans($redis->port, $t, count => $n);
     return ($r, (grep { $_->{kind} eq 'server' } @s),
             (grep { $_->{kind} eq 'client' } @s));

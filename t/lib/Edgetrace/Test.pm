@@ -57,7 +57,8 @@ our @EXPORT_OK = qw(build_dir module_path free_port start_redis wait_port
                     stream_len metrics wait_until trace_spans new_trace_id
                     new_span_id parse_traceparent keep_running
                     wait_exit traffic traced_request stall_redis
-                    backend_log barrier case response_trace);
+                    backend_log barrier case response_trace
+                    new_traceparent);
 
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
@@ -1023,9 +1024,10 @@ sub trace_spans {
 # sends its spans in order.  Returns all the stream's entries.
 sub barrier {
     my ($redis, $port, $path, %o) = @_;
+    $path //= '/barrier';
     my $trace = new_trace_id();
-    http_get($port, $path // '/barrier',
-             headers => [['traceparent', "00-$trace-" . new_span_id() . '-01']]);
+    http_get($port, $path, headers => [['traceparent',
+                                        new_traceparent($trace)]]);
     my @s = trace_spans($redis, $trace, key => $o{key}, timeout => 5);
     die "barrier: no span for $path in trace $trace\n" unless @s;
     return stream_entries($redis, $o{key});
@@ -1052,6 +1054,9 @@ sub response_trace { $_[0]{headers}{'x-trace-id'} }
 sub _hex { join '', map { sprintf '%02x', int rand 256 } 1 .. $_[0] }
 sub new_trace_id { _hex(16) }
 sub new_span_id  { _hex(8) }
+
+# a sampled W3C traceparent in trace $trace_id, with a new parent span id
+sub new_traceparent { "00-$_[0]-" . new_span_id() . '-01' }
 
 # "00-<trace>-<span>-<flags>" into (version, trace id, span id, flags), or
 # () when it is not of that shape
