@@ -23,32 +23,12 @@
 #include "et_stream.h"
 #include "et_redis_url.h"
 #include "et_metrics.h"
+#include "et_exporter_conf.h"
 
 
 typedef struct et_exporter_s  et_exporter_t;
 
 
-typedef struct {
-    et_redis_url_t     redis;
-    const et_stream_t *stream;          /* must outlive the exporter */
-
-    size_t             queue_size;      /* bytes */
-    unsigned           flush_ms;        /* batch interval */
-    unsigned           connect_timeout_ms;
-    unsigned           io_timeout_ms;   /* no progress: connection dead */
-    unsigned           stop_timeout_ms; /* flush budget at stop */
-    int                shared;          /* several producer threads */
-
-    et_log_pt          log;
-    void              *log_data;
-} et_exporter_conf_t;
-
-
-#define ET_QUEUE_SIZE_DEFAULT         (8 * 1024 * 1024)
-#define ET_FLUSH_MS_DEFAULT           100
-#define ET_CONNECT_TIMEOUT_MS_DEFAULT 1000
-#define ET_IO_TIMEOUT_MS_DEFAULT      5000
-#define ET_STOP_TIMEOUT_MS_DEFAULT    3000
 #define ET_BACKOFF_MIN_MS             100
 #define ET_BACKOFF_MAX_MS             5000
 

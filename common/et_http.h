@@ -12,6 +12,7 @@
 
 #include "et_core.h"
 #include "et_span.h"
+#include "et_propagation.h"
 
 
 /* attributes et_http_server_attrs() and et_http_client_attrs() may add */
@@ -20,6 +21,9 @@
 
 /* bytes for a status code written as error.type */
 #define ET_HTTP_STATUS_TEXT   8
+
+/* bytes for a default span name, et_http_span_name()'s buffer */
+#define ET_HTTP_SPAN_NAME_SIZE  256
 
 
 typedef struct {
@@ -69,6 +73,37 @@ void et_http_split_peer(et_str_t peer, et_str_t *addr, int64_t *port);
  */
 size_t et_http_span_name(uint8_t *buf, size_t size, et_str_t method,
     et_str_t route);
+
+
+/*
+ * Zeroes "span" and writes what every span of a request's trace "t"
+ * shares: the trace id, the tracestate, the service field ("service", from
+ * et_service_field_init()) and the times, an end before the start (a
+ * clock step) becoming the start.  By "kind":
+ *
+ *   ET_SPAN_SERVER: the server span's own id (t->span_id) and, when the
+ *   trace was continued, its parent (t->parent_id); "client_id" is not
+ *   read and may be NULL;
+ *   ET_SPAN_CLIENT: "client_id" (ET_SPAN_ID_LEN bytes) as the id, and the
+ *   server span as the parent.
+ *
+ * The name, status, attributes and tries are left empty for the caller.
+ * ET_ERROR, with "span" zeroed, for another kind, or a client span without
+ * an id.  The span points at t->tracestate and at "service": both must stay
+ * valid until et_exporter_submit() returns.
+ */
+int et_http_span_init(et_span_t *span, const et_trace_t *t, unsigned kind,
+    const uint8_t *client_id, uint64_t start_ns, uint64_t end_ns,
+    const et_str_t *service);
+
+/*
+ * network.protocol.version of an HTTP version numbered as both servers
+ * number it, 1000 * major + minor (nginx's r->http_version, httpd's
+ * r->proto_num): "0.9", "1.0", "1.1", "2" or "3".  A minor version the
+ * protocol does not have counts as the highest one below it ("1.5" is
+ * "1.1", "2.1" is "2"), a major above 3 as "3".  The string is static.
+ */
+et_str_t et_http_version(unsigned version);
 
 
 #endif /* ET_HTTP_H */

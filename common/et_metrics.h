@@ -125,6 +125,15 @@ size_t et_metrics_format(const et_metrics_sum_t *sum, uint8_t *buf,
 
 #define ET_METRICS_TEXT_MAX  2048
 
+/*
+ * The response headers of the counters page, in both servers: the
+ * Prometheus text format's media type (docs/counters.md), and no-store, as
+ * every scrape must see the counters of its own moment, never a cached
+ * page.
+ */
+#define ET_METRICS_CONTENT_TYPE   "text/plain; version=0.0.4; charset=utf-8"
+#define ET_METRICS_CACHE_CONTROL  "no-store"
+
 
 /*
  * Counter updates.  "shared" is non-zero when several threads write the
@@ -141,6 +150,28 @@ et_counter_add(uint64_t *c, uint64_t n, int shared)
     } else {
         __atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + n,
                          __ATOMIC_RELEASE);
+    }
+}
+
+
+/*
+ * Counts a request whose tracing was decided (the module is on for it) in
+ * "requests", and in "requests_sampled" when "sampled".  "c" is the
+ * process's slot, or NULL when it has none (no free slot, or before
+ * child/worker init): then nothing is counted.  "shared" as for
+ * et_counter_add().
+ */
+static inline void
+et_metrics_count_request(et_counters_t *c, int sampled, int shared)
+{
+    if (c == NULL) {
+        return;
+    }
+
+    et_counter_add(&c->requests, 1, shared);
+
+    if (sampled) {
+        et_counter_add(&c->requests_sampled, 1, shared);
     }
 }
 

@@ -158,3 +158,26 @@ et_attr_name_check(const uint8_t *name, size_t len, const char **err)
 
     return ET_OK;
 }
+
+
+int
+et_service_name_check(const uint8_t *name, size_t len, const char **err)
+{
+    (void) name;
+
+    if (len == 0 || len > ET_SERVICE_NAME_MAX) {
+        *err = "must be 1 to 255 bytes";
+        return ET_ERROR;
+    }
+
+    return ET_OK;
+}
+
+
+void
+et_service_field_init(et_str_t *out, uint8_t *buf, const uint8_t *name,
+    size_t len)
+{
+    et_field_init(out, buf, (const uint8_t *) "service.name",
+                  sizeof("service.name") - 1, name, len);
+}

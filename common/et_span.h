@@ -134,12 +134,74 @@ void et_field_init(et_str_t *out, uint8_t *buf, const uint8_t *key,
 #define ET_ATTR_NAME_MAX  255
 
 /*
+ * The bounds of a span, the same in both servers: its attributes (the
+ * standard ones of et_http.h and the user's), the user attributes one
+ * configuration level may hold (edgetrace_attribute, EdgeTraceAttribute),
+ * the tries of a client span recorded as events (more are counted in
+ * http.request.resend_count but not listed), and a service.name's bytes.
+ */
+#define ET_ATTRS_MAX         64
+#define ET_USER_ATTRS_MAX    40
+#define ET_TRIES_MAX         16
+#define ET_SERVICE_NAME_MAX  255
+
+/*
  * Checks a user attribute's name (edgetrace_attribute,
  * EdgeTraceAttribute): printable ASCII, at most ET_ATTR_NAME_MAX bytes,
  * none of the entry's own fields or standard attributes.  ET_ERROR with a
  * constant text in "err".
  */
 int et_attr_name_check(const uint8_t *name, size_t len, const char **err);
+
+/*
+ * Checks a service name (edgetrace_service_name, EdgeTraceServiceName): 1
+ * to ET_SERVICE_NAME_MAX bytes, any bytes (the field is binary-safe).
+ * ET_ERROR with a constant text in "err", written to follow the
+ * directive's name: "must be 1 to 255 bytes".
+ */
+int et_service_name_check(const uint8_t *name, size_t len, const char **err);
+
+
+/* the bytes et_service_field_init() needs for a name of "len" bytes */
+#define ET_SERVICE_FIELD_SIZE(len)                                            \
+    ET_FIELD_RESP_SIZE(sizeof("service.name") - 1, len)
+
+/*
+ * The span's "service.name" field and its value "name", encoded once at
+ * config time into "buf" (ET_SERVICE_FIELD_SIZE(len) bytes, owned by the
+ * caller and living as long as the configuration) for et_span_t.service.
+ */
+void et_service_field_init(et_str_t *out, uint8_t *buf, const uint8_t *name,
+    size_t len);
+
+
+/*
+ * Appends the string attribute "key" = "value" at attrs[*n] and advances
+ * *n; "max" is the room in "attrs".  ET_DECLINED, with nothing added, when
+ * the array is full.  An empty value is an attribute with an empty string
+ * (a variable or expression that comes out empty, in both servers); a
+ * value of any length is taken whole and cut at the stream's value_max
+ * (edgetrace_value_max_size) when the span is encoded.  Nothing is copied:
+ * "key" and value.data must stay valid until et_exporter_submit() returns.
+ */
+static inline int
+et_attr_add_string(et_attr_t *attrs, size_t *n, size_t max,
+    const et_key_t *key, et_str_t value)
+{
+    et_attr_t  *a;
+
+    if (*n >= max) {
+        return ET_DECLINED;
+    }
+
+    a = &attrs[(*n)++];
+    a->key = key;
+    a->type = ET_ATTR_STRING;
+    a->str = value;
+    a->num = 0;
+
+    return ET_OK;
+}
 
 
 #endif /* ET_SPAN_H */

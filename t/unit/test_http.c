@@ -1,5 +1,6 @@
 /*
- * et_http: the shared HTTP span attributes, status and names.
+ * et_http: the shared HTTP span attributes, status and names, the span
+ * skeleton and the protocol version.
  */
 
 #include <stdlib.h>
@@ -272,6 +273,203 @@ test_span_name(void)
 }
 
 
+static void
+trace_fill(et_trace_t *t, int has_parent)
+{
+    size_t  i;
+
+    memset(t, 0, sizeof(et_trace_t));
+
+    for (i = 0; i < ET_TRACE_ID_LEN; i++) {
+        t->trace_id[i] = (uint8_t) (0x10 + i);
+    }
+
+    for (i = 0; i < ET_SPAN_ID_LEN; i++) {
+        t->span_id[i] = (uint8_t) (0x40 + i);
+        t->parent_id[i] = (uint8_t) (0x60 + i);
+    }
+
+    t->flags = ET_FLAG_SAMPLED;
+    t->has_parent = has_parent;
+    t->sampled = 1;
+    t->tracestate = S("k=v");
+}
+
+
+static void
+test_span_init(void)
+{
+    int              rc;
+    size_t           i;
+    et_span_t        span;
+    et_trace_t       t;
+    static uint8_t   zero[ET_SPAN_ID_LEN];
+    static et_str_t  service = et_string("$12\r\nservice.name\r\n$1\r\nx\r\n");
+    static uint8_t   client[ET_SPAN_ID_LEN] = {
+        0xc0, 0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xc7
+    };
+
+    static const struct {
+        const char  *what;
+        unsigned     kind;
+        int          has_parent;
+        int          client;
+        uint64_t     start, end, want_end;
+        int          rc;
+    } cases[] = {
+        { "server, continued", ET_SPAN_SERVER, 1, 0, 100, 200, 200, ET_OK },
+        { "server, a new root", ET_SPAN_SERVER, 0, 0, 100, 200, 200, ET_OK },
+        { "server, the id argument ignored", ET_SPAN_SERVER, 0, 1, 5, 5, 5,
+          ET_OK },
+        { "server, the clock stepped back", ET_SPAN_SERVER, 1, 0, 300, 200,
+          300, ET_OK },
+        { "client of a continued trace", ET_SPAN_CLIENT, 1, 1, 100, 150, 150,
+          ET_OK },
+        { "client of a new root", ET_SPAN_CLIENT, 0, 1, 100, 150, 150,
+          ET_OK },
+        { "client, the clock stepped back", ET_SPAN_CLIENT, 0, 1, 150, 0, 150,
+          ET_OK },
+        { "client without an id", ET_SPAN_CLIENT, 1, 0, 1, 2, 0, ET_ERROR },
+        { "an unknown kind", 2, 1, 1, 1, 2, 0, ET_ERROR },
+        { "kind -1", (unsigned) -1, 1, 1, 1, 2, 0, ET_ERROR },
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        trace_fill(&t, cases[i].has_parent);
+        memset(&span, 0xa5, sizeof(span));
+
+        rc = et_http_span_init(&span, &t, cases[i].kind,
+                               cases[i].client ? client : NULL,
+                               cases[i].start, cases[i].end, &service);
+
+        tap_is_int(rc, cases[i].rc, "span init, %s: result", cases[i].what);
+
+        if (rc != ET_OK) {
+            tap_ok(span.service == NULL && span.has_parent == 0
+                   && span.nattrs == 0 && span.end_ns == 0
+                   && memcmp(span.span_id, zero, ET_SPAN_ID_LEN) == 0,
+                   "span init, %s: the span is zeroed", cases[i].what);
+            continue;
+        }
+
+        tap_ok(memcmp(span.trace_id, t.trace_id, ET_TRACE_ID_LEN) == 0,
+               "span init, %s: trace id", cases[i].what);
+        tap_is_int(span.kind, cases[i].kind, "span init, %s: kind",
+                   cases[i].what);
+        tap_is_int(span.start_ns, cases[i].start, "span init, %s: start",
+                   cases[i].what);
+        tap_is_int(span.end_ns, cases[i].want_end, "span init, %s: end",
+                   cases[i].what);
+        tap_ok(span.service == &service, "span init, %s: service",
+               cases[i].what);
+        tap_is_mem(span.tracestate.data, span.tracestate.len, "k=v",
+                   "span init, %s: tracestate", cases[i].what);
+        tap_ok(span.name.len == 0 && span.status == ET_STATUS_UNSET
+               && span.attrs == NULL && span.nattrs == 0
+               && span.tries == NULL && span.ntries == 0,
+               "span init, %s: name, status, attributes and tries empty",
+               cases[i].what);
+
+        if (cases[i].kind == ET_SPAN_SERVER) {
+            tap_ok(memcmp(span.span_id, t.span_id, ET_SPAN_ID_LEN) == 0,
+                   "span init, %s: the server span's id", cases[i].what);
+            tap_is_int(span.has_parent, cases[i].has_parent,
+                       "span init, %s: a parent when continued",
+                       cases[i].what);
+            tap_ok(memcmp(span.parent_id,
+                          cases[i].has_parent ? t.parent_id : zero,
+                          ET_SPAN_ID_LEN) == 0,
+                   "span init, %s: the parent id", cases[i].what);
+
+        } else {
+            tap_ok(memcmp(span.span_id, client, ET_SPAN_ID_LEN) == 0,
+                   "span init, %s: the client id", cases[i].what);
+            tap_ok(span.has_parent
+                   && memcmp(span.parent_id, t.span_id, ET_SPAN_ID_LEN) == 0,
+                   "span init, %s: the server span is the parent",
+                   cases[i].what);
+        }
+    }
+
+    /* no tracestate carried: none on the span */
+    trace_fill(&t, 1);
+    t.tracestate.len = 0;
+    t.tracestate.data = NULL;
+    (void) et_http_span_init(&span, &t, ET_SPAN_SERVER, NULL, 1, 2, NULL);
+    tap_ok(span.tracestate.len == 0 && span.service == NULL,
+           "span init: no tracestate, no service");
+}
+
+
+static void
+test_version(void)
+{
+    size_t    i;
+    et_str_t  v;
+
+    static const struct {
+        unsigned     version;
+        const char  *want;
+    } cases[] = {
+        { 9, "0.9" },              /* nginx's and httpd's HTTP/0.9 */
+        { 0, "0.9" },
+        { 999, "0.9" },
+        { 1000, "1.0" },
+        { 1001, "1.1" },
+        { 1002, "1.1" },           /* HTTP/1.2: no such version */
+        { 1999, "1.1" },
+        { 2000, "2" },
+        { 2001, "2" },
+        { 3000, "3" },             /* nginx's NGX_HTTP_VERSION_30 */
+        { 3001, "3" },
+        { 9000, "3" },
+        { (unsigned) -1, "3" },
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        v = et_http_version(cases[i].version);
+        tap_is_mem(v.data, v.len, cases[i].want, "version %u",
+                   cases[i].version);
+    }
+}
+
+
+static void
+test_limits(void)
+{
+    size_t             n;
+    et_span_t          span;
+    et_http_server_t   req;
+    et_attr_t          attrs[ET_ATTRS_MAX];
+    uint8_t            name[ET_HTTP_SPAN_NAME_SIZE];
+    uint8_t            text[ET_HTTP_STATUS_TEXT];
+    uint8_t            route[300];
+
+    /* every standard attribute, then room for every user attribute */
+    memset(&req, 0, sizeof(req));
+    req.method = S("GET");
+    req.target = S("/p?q");
+    req.scheme = S("https");
+    req.host = S("h");
+    req.port = 443;
+    req.client_address = S("c");
+    req.user_agent = S("u");
+    req.protocol_version = S("2");
+    req.status = 503;
+
+    n = et_http_server_attrs(&req, &span, attrs, text);
+    tap_ok(n <= ET_HTTP_SERVER_ATTRS, "limits: %zu standard attributes", n);
+    tap_ok(n + ET_USER_ATTRS_MAX <= ET_ATTRS_MAX,
+           "limits: ET_ATTRS_MAX holds them and ET_USER_ATTRS_MAX more");
+
+    memset(route, 'r', sizeof(route));
+    n = et_http_span_name(name, sizeof(name), S("GET"),
+                          (et_str_t) { sizeof(route), route });
+    tap_is_int(n, ET_HTTP_SPAN_NAME_SIZE,
+               "limits: a long default name fills ET_HTTP_SPAN_NAME_SIZE");
+}
+
+
 int
 main(void)
 {
@@ -279,6 +477,9 @@ main(void)
     test_server();
     test_client();
     test_span_name();
+    test_span_init();
+    test_version();
+    test_limits();
 
     return tap_done();
 }

@@ -662,6 +662,62 @@ test_processes(void)
 }
 
 
+static void
+test_count_request(void)
+{
+    size_t          i;
+    et_metrics_t   *m;
+    et_counters_t  *c;
+
+    static const struct {
+        const char  *what;
+        int          sampled;
+        int          shared;
+        uint64_t     requests;
+        uint64_t     sampled_n;
+    } cases[] = {
+        { "not sampled", 0, 0, 1, 0 },
+        { "sampled", 1, 0, 2, 1 },
+        { "sampled, shared", 1, 1, 3, 2 },
+        { "not sampled, shared", 0, 1, 4, 2 },
+        { "sampled as any non-zero", 2, 0, 5, 3 },
+    };
+
+    m = metrics_new(2);
+    c = et_metrics_claim(m, 1);
+
+    for (i = 0; i < nelts(cases); i++) {
+        et_metrics_count_request(c, cases[i].sampled, cases[i].shared);
+        tap_is_int(c->requests, cases[i].requests,
+                   "count request, %s: requests", cases[i].what);
+        tap_is_int(c->requests_sampled, cases[i].sampled_n,
+                   "count request, %s: requests_sampled", cases[i].what);
+    }
+
+    tap_ok(c->spans == 0 && c->exported == 0 && c->queue_in == 0,
+           "count request: no other counter moves");
+
+    /* no slot (none free, or before init): nothing, and no crash */
+    et_metrics_count_request(NULL, 1, 0);
+    et_metrics_count_request(NULL, 0, 1);
+    tap_ok(m->slots[1].counters.requests == 0,
+           "count request: without a slot nothing is counted");
+
+    metrics_free(m);
+}
+
+
+static void
+test_headers(void)
+{
+    tap_is_mem(ET_METRICS_CONTENT_TYPE, strlen(ET_METRICS_CONTENT_TYPE),
+               "text/plain; version=0.0.4; charset=utf-8",
+               "headers: the Prometheus text format, with its charset");
+    tap_is_mem(ET_METRICS_CACHE_CONTROL, strlen(ET_METRICS_CACHE_CONTROL),
+               "no-store", "headers: no cache keeps a scrape");
+}
+
+
 int
 main(void)
 {
@@ -670,6 +726,8 @@ main(void)
     test_sum();
     test_format();
     test_processes();
+    test_count_request();
+    test_headers();
 
     return tap_done();
 }
