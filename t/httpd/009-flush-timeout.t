@@ -98,7 +98,7 @@ sub exit_lines {
 }
 
 my $NOT_ACKED = qr/\Qexporter stopping: \E(\d+)
-                   \Q spans dropped at exit: not\E
+                   \Q span\Es?\Q dropped at exit: not\E
                    \Q acknowledged by redis at 127.0.0.1:$port within the \E
                    \Qflush timeout (waited \E\d+\Q ms; \E\d+\Q of them were \E
                    \Qwritten, redis may still store those)\E/x;
@@ -196,7 +196,7 @@ for my $mpm (mpms()) {
         ok($took < 1.5, sprintf("$what: no wait for the 3s flush timeout "
                                 . "(%.2fs)", $took));
         my @l = exit_lines($h, 10,
-                           qr/\Qexporter stopping: \E(\d+)\Q spans dropped at\E
+                           qr/\Qexporter stopping: \E(\d+)\Q span\Es?\Q dropped at\E
                               \Q exit: redis at 127.0.0.1:$dead \E
                               \Qunreachable (Connection refused)\E/x,
                            $what);
