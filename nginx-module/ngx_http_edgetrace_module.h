@@ -157,7 +157,10 @@ extern et_exporter_t  *ngx_http_edgetrace_exporter;
 extern et_counters_t  *ngx_http_edgetrace_counters;
 extern et_metrics_t   *ngx_http_edgetrace_metrics;
 
+/* the holders of destroyed pools (ngx_http_edgetrace_request.c) */
 extern ngx_http_edgetrace_holder_t  *ngx_http_edgetrace_free;
+
+/* edgetrace_context's values (ngx_http_edgetrace_directives.c) */
 extern ngx_conf_enum_t  ngx_http_edgetrace_contexts[];
 
 
