@@ -34,7 +34,7 @@ typedef struct {
 } ngx_http_edgetrace_log_line_t;
 
 
-static void ngx_http_edgetrace_log_handler(ngx_event_t *ev);
+static void ngx_http_edgetrace_log_read_handler(ngx_event_t *ev);
 static void ngx_http_edgetrace_log_flush(ngx_log_t *log);
 
 
@@ -135,7 +135,7 @@ ngx_http_edgetrace_log_start(ngx_cycle_t *cycle)
     c->pool = cycle->pool;
     rev = c->read;
     rev->log = cycle->log;
-    rev->handler = ngx_http_edgetrace_log_handler;
+    rev->handler = ngx_http_edgetrace_log_read_handler;
 
     /* the worker's own, as its channel to the master: not a client's */
     rev->channel = 1;
@@ -193,7 +193,7 @@ ngx_http_edgetrace_log_stop(ngx_cycle_t *cycle)
 
 
 static void
-ngx_http_edgetrace_log_handler(ngx_event_t *ev)
+ngx_http_edgetrace_log_read_handler(ngx_event_t *ev)
 {
     u_char  buf[64];
 

@@ -140,14 +140,87 @@ typedef struct {
 } ngx_http_edgetrace_ctx_t;
 
 
+/* a context with the pool cleanup that marks it, recycled by the worker */
+typedef struct ngx_http_edgetrace_holder_s  ngx_http_edgetrace_holder_t;
+
+struct ngx_http_edgetrace_holder_s {
+    ngx_pool_cleanup_t              cleanup;
+    ngx_http_edgetrace_ctx_t        ctx;
+    ngx_http_edgetrace_holder_t    *next;          /* when free */
+};
+
+
 extern ngx_module_t  ngx_http_edgetrace_module;
 
+/* the worker's exporter and its counters slot (init_process) */
+extern et_exporter_t  *ngx_http_edgetrace_exporter;
+extern et_counters_t  *ngx_http_edgetrace_counters;
+extern et_metrics_t   *ngx_http_edgetrace_metrics;
 
+/* the holders of destroyed pools (ngx_http_edgetrace_request.c) */
+extern ngx_http_edgetrace_holder_t  *ngx_http_edgetrace_free;
+
+/* edgetrace_context's values (ngx_http_edgetrace_directives.c) */
+extern ngx_conf_enum_t  ngx_http_edgetrace_contexts[];
+
+
+/* the directives and their bounds (ngx_http_edgetrace_directives.c) */
+char *ngx_http_edgetrace(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_edgetrace_redis(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_edgetrace_stream(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_edgetrace_sample(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_edgetrace_context(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_edgetrace_propagation(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_edgetrace_attribute(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_edgetrace_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_edgetrace_span_name(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_edgetrace_check_service_name(ngx_conf_t *cf, void *post,
+    void *data);
+char *ngx_http_edgetrace_check_flush_interval(ngx_conf_t *cf, void *post,
+    void *data);
+char *ngx_http_edgetrace_check_queue_size(ngx_conf_t *cf, void *post,
+    void *data);
+char *ngx_http_edgetrace_check_value_max(ngx_conf_t *cf, void *post,
+    void *data);
+
+/* the phase handlers (ngx_http_edgetrace_handlers.c) */
+ngx_int_t ngx_http_edgetrace_server_rewrite_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_edgetrace_rewrite_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_edgetrace_precontent_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_edgetrace_log_handler(ngx_http_request_t *r);
+
+/* the spans (ngx_http_edgetrace_span.c) */
+void ngx_http_edgetrace_request_uri(ngx_http_request_t *r, ngx_str_t *uri);
+ngx_int_t ngx_http_edgetrace_start_client(ngx_http_request_t *r,
+    ngx_http_edgetrace_ctx_t *ctx);
+void ngx_http_edgetrace_export_server(ngx_http_request_t *r,
+    ngx_http_edgetrace_ctx_t *ctx, uint64_t now);
+void ngx_http_edgetrace_export_client(ngx_http_edgetrace_ctx_t *ctx,
+    ngx_http_edgetrace_client_t *cl);
+
+/* edgetrace_status (ngx_http_edgetrace_status.c) */
+ngx_int_t ngx_http_edgetrace_status_handler(ngx_http_request_t *r);
+
+/* the request's context and decision (ngx_http_edgetrace_request.c) */
+void ngx_http_edgetrace_cleanup(void *data);
+void ngx_http_edgetrace_decide(ngx_http_request_t *r,
+    ngx_http_edgetrace_ctx_t *ctx);
+void ngx_http_edgetrace_client_id(ngx_http_edgetrace_ctx_t *ctx);
 ngx_http_edgetrace_ctx_t *ngx_http_edgetrace_get_ctx(ngx_http_request_t *r);
 ngx_http_edgetrace_client_t *ngx_http_edgetrace_find_client(
     ngx_http_edgetrace_ctx_t *ctx, ngx_http_request_t *r);
 ngx_http_edgetrace_ctx_t *ngx_http_edgetrace_traced(ngx_http_request_t *r);
 u_char *ngx_http_edgetrace_traceparent(ngx_http_edgetrace_ctx_t *ctx);
+
+/* $edgetrace_* (ngx_http_edgetrace_variables.c) */
 ngx_int_t ngx_http_edgetrace_add_variables(ngx_conf_t *cf);
 
 /* header glue: extraction from and injection into r->headers_in */

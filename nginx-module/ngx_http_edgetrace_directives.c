@@ -1,0 +1,417 @@
+/*
+ * ngx_http_edgetrace_module: the directives, read at configuration time.
+ */
+
+
+#include "ngx_http_edgetrace_module.h"
+
+
+ngx_conf_enum_t  ngx_http_edgetrace_contexts[] = {
+    { ngx_string("extract"), ET_CONTEXT_EXTRACT },
+    { ngx_string("inject"), ET_CONTEXT_INJECT },
+    { ngx_string("propagate"), ET_CONTEXT_PROPAGATE },
+    { ngx_string("ignore"), ET_CONTEXT_IGNORE },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_edgetrace_formats[] = {
+    { ngx_string("w3c"), ET_PROP_W3C },
+    { ngx_string("b3"), ET_PROP_B3 },
+    { ngx_string("b3multi"), ET_PROP_B3MULTI },
+    { ngx_null_string, 0 }
+};
+
+
+char *
+ngx_http_edgetrace(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_edgetrace_loc_conf_t *elcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_http_edgetrace_main_conf_t    *emcf;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (elcf->enable != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    /* any case, as nginx's own on/off flags */
+
+    if (ngx_strcasecmp(value[1].data, (u_char *) "off") == 0) {
+        elcf->enable = NGX_HTTP_EDGETRACE_OFF;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strcasecmp(value[1].data, (u_char *) "on") == 0) {
+        elcf->enable = NGX_HTTP_EDGETRACE_ON;
+
+    } else if (ngx_http_script_variables_count(&value[1])) {
+        elcf->enable_value = ngx_palloc(cf->pool,
+                                        sizeof(ngx_http_complex_value_t));
+        if (elcf->enable_value == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+        ccv.cf = cf;
+        ccv.value = &value[1];
+        ccv.complex_value = elcf->enable_value;
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        elcf->enable = NGX_HTTP_EDGETRACE_VAR;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\", it must be \"on\", \"off\" "
+                           "or a variable", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    emcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_edgetrace_module);
+    emcf->enabled = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_edgetrace_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_edgetrace_main_conf_t *emcf = conf;
+
+    ngx_str_t   *value;
+    const char  *err;
+
+    if (emcf->redis.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (et_redis_url_parse(value[1].data, value[1].len,
+                           &emcf->exporter.redis, &err)
+        != ET_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid Redis URL \"%V\": %s",
+                           &value[1], err);
+        return NGX_CONF_ERROR;
+    }
+
+    emcf->redis = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_edgetrace_stream(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_edgetrace_main_conf_t *emcf = conf;
+
+    ngx_str_t   *value;
+    const char  *err;
+
+    if (emcf->stream_key.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0 || value[1].len > ET_STREAM_KEY_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid stream key \"%V\": it must be 1 to %d "
+                           "bytes", &value[1], ET_STREAM_KEY_MAX);
+        return NGX_CONF_ERROR;
+    }
+
+    emcf->stream_key = value[1];
+
+    if (cf->args->nelts == 3
+        && et_stream_parse_option(value[2].data, value[2].len, &emcf->maxlen,
+                                  &err)
+           != ET_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\": %s",
+                           &value[2], err);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_edgetrace_sample(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_edgetrace_loc_conf_t *elcf = conf;
+
+    ngx_str_t  *value;
+
+    if (elcf->ratio >= 0) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (et_sampler_parse_ratio(value[1].data, value[1].len, &elcf->ratio)
+        != ET_OK)
+    {
+        elcf->ratio = -1;
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid ratio \"%V\", it must be a number from "
+                           "0 to 1", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_edgetrace_context(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_edgetrace_loc_conf_t *elcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_uint_t                         i;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (elcf->context != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 0; ngx_http_edgetrace_contexts[i].name.len; i++) {
+        if (ngx_strcmp(ngx_http_edgetrace_contexts[i].name.data,
+                       value[1].data) == 0)
+        {
+            elcf->context = ngx_http_edgetrace_contexts[i].value;
+            return NGX_CONF_OK;
+        }
+    }
+
+    if (ngx_http_script_variables_count(&value[1]) == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\", it must be \"extract\", "
+                           "\"inject\", \"propagate\", \"ignore\" or a "
+                           "variable", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    elcf->context_value = ngx_palloc(cf->pool,
+                                     sizeof(ngx_http_complex_value_t));
+    if (elcf->context_value == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+    ccv.cf = cf;
+    ccv.value = &value[1];
+    ccv.complex_value = elcf->context_value;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    elcf->context = NGX_HTTP_EDGETRACE_CTX_VAR;
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_edgetrace_propagation(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_edgetrace_loc_conf_t *elcf = conf;
+
+    ngx_str_t   *value;
+    ngx_uint_t   i, j, k;
+
+    if (elcf->nformats != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    elcf->nformats = 0;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        for (j = 0; ngx_http_edgetrace_formats[j].name.len; j++) {
+            if (ngx_strcmp(ngx_http_edgetrace_formats[j].name.data,
+                           value[i].data) == 0)
+            {
+                break;
+            }
+        }
+
+        if (ngx_http_edgetrace_formats[j].name.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid format \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        for (k = 0; k < elcf->nformats; k++) {
+            if (elcf->formats[k] == ngx_http_edgetrace_formats[j].value) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "format \"%V\" is duplicate", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        if (elcf->nformats == ET_PROP_FORMATS_MAX) {
+            return "has too many formats";
+        }
+
+        elcf->formats[elcf->nformats++] = ngx_http_edgetrace_formats[j].value;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_edgetrace_attribute(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_edgetrace_loc_conf_t *elcf = conf;
+
+    u_char                            *buf;
+    ngx_str_t                         *value;
+    const char                        *err;
+    ngx_http_edgetrace_attr_t         *a;
+    ngx_http_compile_complex_value_t   ccv;
+
+    value = cf->args->elts;
+
+    if (et_attr_name_check(value[1].data, value[1].len, &err) != ET_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid attribute name \"%V\": %s", &value[1], err);
+        return NGX_CONF_ERROR;
+    }
+
+    if (elcf->attributes == NGX_CONF_UNSET_PTR) {
+        elcf->attributes = ngx_array_create(cf->pool, 4,
+                                          sizeof(ngx_http_edgetrace_attr_t));
+        if (elcf->attributes == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (elcf->attributes->nelts == NGX_HTTP_EDGETRACE_USER_ATTRS_MAX) {
+        return "is used too many times";
+    }
+
+    a = ngx_array_push(elcf->attributes);
+    if (a == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    buf = ngx_pnalloc(cf->pool, ET_KEY_RESP_SIZE(value[1].len));
+    if (buf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    et_key_init(&a->key, buf, value[1].data, value[1].len);
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+    ccv.cf = cf;
+    ccv.value = &value[2];
+    ccv.complex_value = &a->value;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_edgetrace_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t        *clcf;
+    ngx_http_edgetrace_main_conf_t  *emcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_edgetrace_status_handler;
+
+    emcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_edgetrace_module);
+    emcf->status = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_edgetrace_span_name(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_str_t  *value;
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        return "must not be empty";
+    }
+
+    return ngx_http_set_complex_value_slot(cf, cmd, conf);
+}
+
+
+char *
+ngx_http_edgetrace_check_service_name(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_str_t  *name = data;
+
+    if (name->len == 0 || name->len > 255) {
+        return "must be 1 to 255 bytes";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_edgetrace_check_flush_interval(ngx_conf_t *cf, void *post,
+    void *data)
+{
+    ngx_msec_t  *ms = data;
+
+    if (*ms == 0 || *ms > 1000) {
+        return "must be from 1ms to 1s: spans reach Redis within a second";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_edgetrace_check_queue_size(ngx_conf_t *cf, void *post, void *data)
+{
+    size_t  *size = data;
+
+    if (*size < 4096) {
+        return "must be at least 4k";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_http_edgetrace_check_value_max(ngx_conf_t *cf, void *post, void *data)
+{
+    size_t  *size = data;
+
+    if (*size == 0 || *size > 65536) {
+        return "must be from 1 to 64k";
+    }
+
+    return NGX_CONF_OK;
+}
