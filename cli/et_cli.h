@@ -1,10 +1,10 @@
 /*
  * edgetrace, the command-line tool: what its files share.
  *
- * The tool reads the stream the modules write (README.md, "The stream
- * entry").  Entries
- * are parsed into et_cli_span_t, which points into the hiredis reply that
- * holds them: a span lives as long as that reply.
+ * The tool reads the stream the modules write (docs/stream.md, "The
+ * stream entry").  Entries are parsed into et_cli_span_t, which points
+ * into the hiredis reply that holds them: a span lives as long as that
+ * reply.
  */
 
 #ifndef ET_CLI_H

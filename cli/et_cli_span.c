@@ -1,6 +1,6 @@
 /*
  * Stream entries back into spans: the reading side of the
- * stream entry (README.md, "The stream entry").
+ * stream entry (docs/stream.md, "The stream entry").
  *
  * Anything may be in the stream (a hand-written XADD, another version,
  * binary garbage), so every field the tool relies on is checked, and the

@@ -1,7 +1,7 @@
 /*
  * What both adapters do alike with an HTTP exchange: the attributes of a
  * server span and of a client span (OpenTelemetry's stable HTTP semantic
- * conventions, README.md "Spans"), their status, and the default span name.
+ * conventions, docs/stream.md "Spans"), their status, and the default span name.
  * The adapter fills a plain description from its server's request; the
  * core turns it into attributes.
  */

@@ -1,5 +1,5 @@
 /*
- * The counters the status handler serves (README, "Counters").
+ * The counters the status handler serves (docs/counters.md).
  *
  * Each worker (or child) process claims one slot of a table that the
  * adapter places in shared memory; the status handler sums every slot.

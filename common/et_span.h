@@ -56,7 +56,7 @@ void et_key_init(et_key_t *key, uint8_t *buf, const uint8_t *name,
     size_t len);
 
 
-/* the OpenTelemetry semantic-convention keys of README.md "Spans" */
+/* the OpenTelemetry semantic-convention keys of docs/stream.md "Spans" */
 extern const et_key_t  et_key_http_request_method;
 extern const et_key_t  et_key_url_path;
 extern const et_key_t  et_key_url_query;

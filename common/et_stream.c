@@ -1,5 +1,5 @@
 /*
- * The stream entry (README.md, "The stream entry") as one RESP XADD command.
+ * The stream entry (docs/stream.md, "The stream entry") as one RESP XADD command.
  *
  * Every argument is a RESP bulk string ("$<len>\r\n<bytes>\r\n"), so a
  * value is taken byte for byte, whatever it holds: CR, LF, NUL or text that

@@ -1,5 +1,5 @@
 /*
- * The stream entry (README.md, "The stream entry"), encoded directly as
+ * The stream entry (docs/stream.md, "The stream entry"), encoded directly as
  * the RESP "XADD <key> MAXLEN ~ <maxlen> * field value ..." command.
  *
  * Everything constant (the command, the key, the trim options, field names

@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 # mod_edgetrace under each MPM: a server span per client request with the
-# fields the README lists, a client span around the mod_proxy exchange
+# fields docs/stream.md lists, a client span around the mod_proxy exchange
 # whose id is the one the backend receives (replaced, never duplicated),
 # default and configured span names, EdgeTrace Off does nothing, the
 # environment variables (also when one is preset, and after an internal

@@ -363,7 +363,7 @@ test_sum(void)
 
     metrics_free(m);
 
-    /* at rest the identity of SPEC section 6 holds exactly */
+    /* at rest the identity of docs/counters.md holds exactly */
 
     m = metrics_new(4);
     c = et_metrics_claim(m, (int32_t) getpid());
