@@ -5,6 +5,7 @@
 APXS         ?= apxs
 HTTPD_MODULE := $(BUILD)/mod_edgetrace.so
 HTTPD_SRCS   := $(wildcard httpd-module/*.c)
+HTTPD_HDRS   := $(wildcard httpd-module/*.h)
 HTTPD_OBJS   := $(patsubst httpd-module/%.c,$(BUILD)/httpd/%.o,$(HTTPD_SRCS))
 
 # apxs is asked when the objects are built, after the deps step has
@@ -24,7 +25,7 @@ $(HTTPD_FLAGS): mk/httpd.mk | deps
 	       echo "-I$$($(APXS) -q $$v)"; done; } | tr '\n' ' ' > $@.tmp
 	@mv $@.tmp $@
 
-$(BUILD)/httpd/%.o: httpd-module/%.c $(CORE_HDRS) $(HTTPD_FLAGS)
+$(BUILD)/httpd/%.o: httpd-module/%.c $(HTTPD_HDRS) $(CORE_HDRS) $(HTTPD_FLAGS)
 	$(CC) $$(cat $(HTTPD_FLAGS)) $(WARN) -Wno-missing-field-initializers \
 	    -fPIC -Icommon $(SAN_FLAGS) -c -o $@ $<
 

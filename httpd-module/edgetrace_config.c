@@ -1,0 +1,536 @@
+/*
+ * mod_edgetrace: the per-directory and server configuration, and the
+ * handlers of the EdgeTrace* directives (the table is in mod_edgetrace.c).
+ *
+ * The per-directory directives merge with a real unset state, so that an
+ * "EdgeTrace Off" in a <Location> beats an "On" above it; the exporter's
+ * directives are the main server's only.
+ */
+
+#include "edgetrace_private.h"
+
+
+static const char *
+edgetrace_set_size(apr_size_t *size, const char *arg)
+{
+    char        *end;
+    apr_int64_t  n, unit;
+
+    if (!apr_isdigit(arg[0])) {
+        return "must be a size: a number with an optional k or m suffix";
+    }
+
+    n = apr_strtoi64(arg, &end, 10);
+    unit = 1;
+
+    switch (*end) {
+    case 'k': case 'K':
+        unit = 1024;
+        end++;
+        break;
+    case 'm': case 'M':
+        unit = 1024 * 1024;
+        end++;
+        break;
+    }
+
+    if (*end != '\0' || n < 0 || n > (APR_INT64_C(1) << 40) / unit) {
+        return "must be a size: a number with an optional k or m suffix";
+    }
+
+    *size = (apr_size_t) (n * unit);
+
+    return NULL;
+}
+
+
+void *
+edgetrace_create_dir_conf(apr_pool_t *p, char *dir)
+{
+    edgetrace_dir_conf_t  *dc;
+
+    (void) dir;
+
+    dc = apr_pcalloc(p, sizeof(edgetrace_dir_conf_t));
+
+    dc->enable = EDGETRACE_UNSET;
+    dc->context = EDGETRACE_UNSET;
+
+    /* unset samples everything, as the root of every merge does */
+    dc->ratio = 1;
+    (void) et_sampler_init(&dc->sampler, 1);
+
+    return dc;
+}
+
+
+void *
+edgetrace_merge_dir_conf(apr_pool_t *p, void *parent, void *child)
+{
+    edgetrace_dir_conf_t  *prev = parent;
+    edgetrace_dir_conf_t  *conf = child;
+
+    int                    i, j;
+    edgetrace_dir_conf_t  *dc;
+    edgetrace_dir_attr_t  *pa, *ca;
+
+    dc = apr_pcalloc(p, sizeof(edgetrace_dir_conf_t));
+
+    dc->enable = conf->enable != EDGETRACE_UNSET ? conf->enable : prev->enable;
+    dc->context = conf->context != EDGETRACE_UNSET ? conf->context
+                                                   : prev->context;
+
+    if (conf->sample_set) {
+        dc->sample_set = 1;
+        dc->ratio = conf->ratio;
+        dc->sampler = conf->sampler;
+
+    } else {
+        dc->sample_set = prev->sample_set;
+        dc->ratio = prev->ratio;
+        dc->sampler = prev->sampler;
+    }
+
+    if (conf->nformats) {
+        memcpy(dc->formats, conf->formats, sizeof(dc->formats));
+        dc->nformats = conf->nformats;
+        dc->format_mask = conf->format_mask;
+
+    } else {
+        memcpy(dc->formats, prev->formats, sizeof(dc->formats));
+        dc->nformats = prev->nformats;
+        dc->format_mask = prev->format_mask;
+    }
+
+    if (conf->span_name_set) {
+        dc->span_name_set = 1;
+        dc->span_name = conf->span_name;
+        dc->span_name_expr = conf->span_name_expr;
+
+    } else {
+        dc->span_name_set = prev->span_name_set;
+        dc->span_name = prev->span_name;
+        dc->span_name_expr = prev->span_name_expr;
+    }
+
+    /* attributes add up; a name set again in the child takes its value */
+
+    if (prev->attrs == NULL || conf->attrs == NULL) {
+        dc->attrs = conf->attrs ? conf->attrs : prev->attrs;
+        return dc;
+    }
+
+    dc->attrs = apr_array_make(p, prev->attrs->nelts + conf->attrs->nelts,
+                               sizeof(edgetrace_dir_attr_t));
+
+    pa = (edgetrace_dir_attr_t *) prev->attrs->elts;
+    ca = (edgetrace_dir_attr_t *) conf->attrs->elts;
+
+    for (i = 0; i < prev->attrs->nelts; i++) {
+        for (j = 0; j < conf->attrs->nelts; j++) {
+            if (pa[i].key.name.len == ca[j].key.name.len
+                && memcmp(pa[i].key.name.data, ca[j].key.name.data,
+                          pa[i].key.name.len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (j == conf->attrs->nelts) {
+            *(edgetrace_dir_attr_t *) apr_array_push(dc->attrs) = pa[i];
+        }
+    }
+
+    for (j = 0; j < conf->attrs->nelts; j++) {
+        if (dc->attrs->nelts == EDGETRACE_USER_ATTRS_MAX) {
+            break;
+        }
+
+        *(edgetrace_dir_attr_t *) apr_array_push(dc->attrs) = ca[j];
+    }
+
+    return dc;
+}
+
+
+void *
+edgetrace_create_srv_conf(apr_pool_t *p, server_rec *s)
+{
+    edgetrace_srv_conf_t  *sc;
+
+    (void) s;
+
+    sc = apr_pcalloc(p, sizeof(edgetrace_srv_conf_t));
+
+    sc->queue_size = ET_QUEUE_SIZE_DEFAULT;
+    sc->value_max = ET_VALUE_MAX_DEFAULT;
+    sc->flush_interval = apr_time_from_msec(ET_FLUSH_MS_DEFAULT);
+    sc->connect_timeout = apr_time_from_msec(ET_CONNECT_TIMEOUT_MS_DEFAULT);
+    sc->redis_timeout = apr_time_from_msec(ET_IO_TIMEOUT_MS_DEFAULT);
+    sc->flush_timeout = apr_time_from_msec(ET_STOP_TIMEOUT_MS_DEFAULT);
+
+    return sc;
+}
+
+
+void *
+edgetrace_merge_srv_conf(apr_pool_t *p, void *parent, void *child)
+{
+    edgetrace_srv_conf_t  *prev = parent;
+    edgetrace_srv_conf_t  *conf = child;
+
+    edgetrace_srv_conf_t  *sc;
+
+    sc = apr_palloc(p, sizeof(edgetrace_srv_conf_t));
+    *sc = *prev;
+
+    sc->service_name = conf->service_name ? conf->service_name
+                                          : prev->service_name;
+
+    return sc;
+}
+
+
+const char *
+edgetrace_cmd_enable(cmd_parms *cmd, void *conf, int on)
+{
+    edgetrace_dir_conf_t  *dc = conf;
+
+    (void) cmd;
+
+    dc->enable = on ? 1 : 0;
+
+    if (on) {
+        edgetrace_enabled = 1;
+    }
+
+    return NULL;
+}
+
+
+/* the main server's configuration, for the directives it alone takes */
+
+static edgetrace_srv_conf_t *
+edgetrace_main_conf(cmd_parms *cmd, const char **err)
+{
+    *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    if (*err) {
+        return NULL;
+    }
+
+    return EDGETRACE_SRV_CONF(cmd->server);
+}
+
+
+const char *
+edgetrace_cmd_redis(cmd_parms *cmd, void *conf, const char *arg)
+{
+    const char            *err;
+    edgetrace_srv_conf_t  *sc;
+
+    (void) conf;
+
+    sc = edgetrace_main_conf(cmd, &err);
+    if (sc == NULL) {
+        return err;
+    }
+
+    if (et_redis_url_parse((const uint8_t *) arg, strlen(arg), &sc->url,
+                           &err)
+        != ET_OK)
+    {
+        return apr_psprintf(cmd->pool, "EdgeTraceRedis \"%s\": %s", arg,
+                            err);
+    }
+
+    sc->redis = arg;
+
+    return NULL;
+}
+
+
+const char *
+edgetrace_cmd_stream(cmd_parms *cmd, void *conf, const char *key,
+    const char *opt)
+{
+    const char            *err;
+    edgetrace_srv_conf_t  *sc;
+
+    (void) conf;
+
+    sc = edgetrace_main_conf(cmd, &err);
+    if (sc == NULL) {
+        return err;
+    }
+
+    if (key[0] == '\0' || strlen(key) > ET_STREAM_KEY_MAX) {
+        return apr_psprintf(cmd->pool, "EdgeTraceStream: the key must be 1 "
+                            "to %d bytes long", ET_STREAM_KEY_MAX);
+    }
+
+    sc->stream_key = key;
+
+    if (opt) {
+        if (et_stream_parse_option((const uint8_t *) opt, strlen(opt),
+                                   &sc->maxlen, &err)
+            != ET_OK)
+        {
+            return apr_psprintf(cmd->pool, "EdgeTraceStream \"%s\": %s", opt,
+                                err);
+        }
+
+        sc->maxlen_set = 1;
+    }
+
+    return NULL;
+}
+
+
+const char *
+edgetrace_cmd_service_name(cmd_parms *cmd, void *conf, const char *arg)
+{
+    edgetrace_srv_conf_t  *sc;
+
+    (void) conf;
+
+    if (arg[0] == '\0') {
+        return "EdgeTraceServiceName: the name must not be empty";
+    }
+
+    sc = EDGETRACE_SRV_CONF(cmd->server);
+    sc->service_name = arg;
+
+    return NULL;
+}
+
+
+const char *
+edgetrace_cmd_sample(cmd_parms *cmd, void *conf, const char *arg)
+{
+    edgetrace_dir_conf_t  *dc = conf;
+
+    if (et_sampler_parse_ratio((const uint8_t *) arg, strlen(arg),
+                               &dc->ratio)
+        != ET_OK
+        || et_sampler_init(&dc->sampler, dc->ratio) != ET_OK)
+    {
+        return apr_psprintf(cmd->pool, "EdgeTraceSample \"%s\": the ratio "
+                            "must be a number from 0 to 1", arg);
+    }
+
+    dc->sample_set = 1;
+
+    return NULL;
+}
+
+
+const char *
+edgetrace_cmd_context(cmd_parms *cmd, void *conf, const char *arg)
+{
+    int                    mode;
+    edgetrace_dir_conf_t  *dc = conf;
+
+    mode = et_prop_context_parse((const uint8_t *) arg, strlen(arg));
+
+    if (mode < 0) {
+        return apr_psprintf(cmd->pool, "EdgeTraceContext \"%s\": must be "
+                            "extract, inject, propagate or ignore", arg);
+    }
+
+    dc->context = mode;
+
+    return NULL;
+}
+
+
+const char *
+edgetrace_cmd_propagation(cmd_parms *cmd, void *conf, const char *args)
+{
+    char                  *w;
+    unsigned               f;
+    edgetrace_dir_conf_t  *dc = conf;
+
+    dc->nformats = 0;
+    dc->format_mask = 0;
+
+    while (*(w = ap_getword_conf(cmd->temp_pool, &args)) != '\0') {
+        f = et_prop_format_parse((const uint8_t *) w, strlen(w));
+
+        if (f == 0) {
+            return apr_psprintf(cmd->pool, "EdgeTracePropagation \"%s\": "
+                                "the formats are w3c, b3 and b3multi", w);
+        }
+
+        if (dc->format_mask & f) {
+            return apr_psprintf(cmd->pool, "EdgeTracePropagation: \"%s\" "
+                                "is given twice", w);
+        }
+
+        dc->formats[dc->nformats++] = f;
+        dc->format_mask |= f;
+    }
+
+    if (dc->nformats == 0) {
+        return "EdgeTracePropagation needs at least one format";
+    }
+
+    return NULL;
+}
+
+
+/* "expr=..." is an httpd expression, anything else a literal */
+
+static const char *
+edgetrace_value(cmd_parms *cmd, const char *arg, const char **value,
+    ap_expr_info_t **expr)
+{
+    const char  *err;
+
+    *value = NULL;
+    *expr = NULL;
+
+    if (strncasecmp(arg, "expr=", 5) != 0) {
+        *value = arg;
+        return NULL;
+    }
+
+    err = NULL;
+    *expr = ap_expr_parse_cmd(cmd, arg + 5, AP_EXPR_FLAG_STRING_RESULT,
+                              &err, NULL);
+
+    if (err) {
+        return apr_psprintf(cmd->pool, "%s: cannot parse expression "
+                            "\"%s\": %s", cmd->cmd->name, arg + 5, err);
+    }
+
+    return NULL;
+}
+
+
+const char *
+edgetrace_cmd_span_name(cmd_parms *cmd, void *conf, const char *arg)
+{
+    edgetrace_dir_conf_t  *dc = conf;
+
+    dc->span_name_set = 1;
+
+    return edgetrace_value(cmd, arg, &dc->span_name, &dc->span_name_expr);
+}
+
+
+const char *
+edgetrace_cmd_attribute(cmd_parms *cmd, void *conf, const char *name,
+    const char *value)
+{
+    int             i;
+    uint8_t        *buf;
+    size_t          len;
+    const char     *err;
+    edgetrace_dir_attr_t  *a;
+    edgetrace_dir_conf_t  *dc = conf;
+
+    len = strlen(name);
+
+    if (et_attr_name_check((const uint8_t *) name, len, &err) != ET_OK) {
+        return apr_psprintf(cmd->pool, "EdgeTraceAttribute \"%s\": %s", name,
+                            err);
+    }
+
+    if (dc->attrs == NULL) {
+        dc->attrs = apr_array_make(cmd->pool, 4, sizeof(edgetrace_dir_attr_t));
+    }
+
+    a = (edgetrace_dir_attr_t *) dc->attrs->elts;
+
+    for (i = 0; i < dc->attrs->nelts; i++) {
+        if (a[i].key.name.len == len
+            && memcmp(a[i].key.name.data, name, len) == 0)
+        {
+            return apr_psprintf(cmd->pool, "EdgeTraceAttribute \"%s\" is "
+                                "set twice in the same context", name);
+        }
+    }
+
+    if (dc->attrs->nelts == EDGETRACE_USER_ATTRS_MAX) {
+        return apr_psprintf(cmd->pool, "EdgeTraceAttribute: at most %d "
+                            "attributes", EDGETRACE_USER_ATTRS_MAX);
+    }
+
+    a = apr_array_push(dc->attrs);
+
+    buf = apr_palloc(cmd->pool, ET_KEY_RESP_SIZE(len));
+    et_key_init(&a->key, buf, (const uint8_t *) name, len);
+
+    return edgetrace_value(cmd, value, &a->value, &a->expr);
+}
+
+
+/* EdgeTraceQueueSize, EdgeTraceValueMaxSize */
+
+const char *
+edgetrace_cmd_size(cmd_parms *cmd, void *conf, const char *arg)
+{
+    const char            *err;
+    apr_size_t            *size;
+    edgetrace_srv_conf_t  *sc;
+
+    (void) conf;
+
+    sc = edgetrace_main_conf(cmd, &err);
+    if (sc == NULL) {
+        return err;
+    }
+    size = (apr_size_t *) ((char *) sc + (apr_size_t) cmd->info);
+
+    err = edgetrace_set_size(size, arg);
+    if (err) {
+        return apr_psprintf(cmd->pool, "%s \"%s\" %s", cmd->cmd->name, arg,
+                            err);
+    }
+
+    if (size == &sc->queue_size && *size < 4096) {
+        return "EdgeTraceQueueSize must be at least 4k";
+    }
+
+    if (size == &sc->value_max && (*size == 0 || *size > 65536)) {
+        return "EdgeTraceValueMaxSize must be from 1 to 64k";
+    }
+
+    return NULL;
+}
+
+
+/* the timeouts and the flush interval: "100ms", "1s", "5" (seconds) */
+
+const char *
+edgetrace_cmd_time(cmd_parms *cmd, void *conf, const char *arg)
+{
+    const char            *err;
+    edgetrace_srv_conf_t  *sc;
+    apr_interval_time_t   *t;
+
+    (void) conf;
+
+    sc = edgetrace_main_conf(cmd, &err);
+    if (sc == NULL) {
+        return err;
+    }
+    t = (apr_interval_time_t *) ((char *) sc + (apr_size_t) cmd->info);
+
+    if (!apr_isdigit(arg[0])
+        || ap_timeout_parameter_parse(arg, t, "s") != APR_SUCCESS
+        || *t <= 0 || *t > apr_time_from_sec(3600))
+    {
+        return apr_psprintf(cmd->pool, "%s \"%s\": must be a time such as "
+                            "100ms or 5s, at most an hour", cmd->cmd->name,
+                            arg);
+    }
+
+    if (t == &sc->flush_interval && *t > apr_time_from_sec(1)) {
+        return "EdgeTraceFlushInterval must be from 1ms to 1s: spans reach "
+               "Redis within a second";
+    }
+
+    return NULL;
+}

@@ -1,0 +1,231 @@
+/*
+ * mod_edgetrace: the server span of a client request and the client span
+ * of a proxied one, built from httpd's records and handed to the exporter.
+ */
+
+#include "edgetrace_private.h"
+
+
+void
+edgetrace_export_client(request_rec *r, edgetrace_ctx_t *ctx,
+    edgetrace_client_t *cl)
+{
+    et_span_t              span;
+    et_attr_t              attrs[ET_HTTP_CLIENT_ATTRS];
+    edgetrace_srv_conf_t  *sc;
+    et_http_client_t       req;
+    uint8_t                text[ET_HTTP_STATUS_TEXT];
+
+    cl->done = 1;
+
+    if (!ctx->trace.sampled || edgetrace_exporter == NULL) {
+        return;
+    }
+
+    sc = EDGETRACE_SRV_CONF(r->server);
+
+    memset(&span, 0, sizeof(et_span_t));
+    memcpy(span.trace_id, ctx->trace.trace_id, ET_TRACE_ID_LEN);
+    memcpy(span.span_id, cl->span_id, ET_SPAN_ID_LEN);
+    memcpy(span.parent_id, ctx->trace.span_id, ET_SPAN_ID_LEN);
+    span.has_parent = 1;
+    span.kind = ET_SPAN_CLIENT;
+    span.start_ns = cl->start_ns;
+    span.end_ns = cl->end_ns > cl->start_ns ? cl->end_ns : cl->start_ns;
+    span.name.data = (const uint8_t *) cl->r->method;
+    span.name.len = strlen(cl->r->method);
+    span.tracestate = ctx->trace.tracestate;
+    span.service = &sc->service;
+    span.tries = cl->events;
+    span.ntries = cl->tries < EDGETRACE_TRIES_MAX ? cl->tries
+                                                  : EDGETRACE_TRIES_MAX;
+
+    memset(&req, 0, sizeof(et_http_client_t));
+    req.method = span.name;
+    req.status = cl->status;
+    req.tries = cl->tries;
+
+    /* empty when no try reached a backend: no attribute then */
+    req.peer = cl->peer;
+    req.url = cl->url;
+
+    span.nattrs = et_http_client_attrs(&req, &span, attrs, text);
+    span.attrs = attrs;
+
+    (void) et_exporter_submit(edgetrace_exporter, &span);
+}
+
+
+void
+edgetrace_export_server(request_rec *r, edgetrace_ctx_t *ctx)
+{
+    int                    i;
+    size_t                 n;
+    const char            *v, *err, *ua;
+    request_rec           *last;
+    et_span_t              span;
+    et_attr_t              attrs[EDGETRACE_ATTRS_MAX];
+    edgetrace_dir_attr_t  *da;
+    edgetrace_dir_conf_t  *dc;
+    et_str_t               route;
+    edgetrace_srv_conf_t  *sc;
+    et_http_server_t       req;
+    core_dir_config       *cd;
+    uint8_t                name[256];
+    uint8_t                text[ET_HTTP_STATUS_TEXT];
+
+    static et_str_t  versions[] = {
+        et_string("0.9"), et_string("1.0"), et_string("1.1"), et_string("2")
+    };
+
+    /* the request that answered: the last internal redirect */
+    for (last = r; last->next; last = last->next) { /* void */ }
+
+    dc = EDGETRACE_DIR_CONF(last);
+    sc = EDGETRACE_SRV_CONF(r->server);
+
+    memset(&span, 0, sizeof(et_span_t));
+    memcpy(span.trace_id, ctx->trace.trace_id, ET_TRACE_ID_LEN);
+    memcpy(span.span_id, ctx->trace.span_id, ET_SPAN_ID_LEN);
+
+    if (ctx->trace.has_parent) {
+        memcpy(span.parent_id, ctx->trace.parent_id, ET_SPAN_ID_LEN);
+        span.has_parent = 1;
+    }
+
+    span.kind = ET_SPAN_SERVER;
+    span.start_ns = (uint64_t) r->request_time * 1000;
+    span.end_ns = et_clock_now_ns();
+
+    if (span.end_ns < span.start_ns) {
+        span.end_ns = span.start_ns;
+    }
+
+    span.service = &sc->service;
+    span.tracestate = ctx->trace.tracestate;
+
+    memset(&req, 0, sizeof(et_http_server_t));
+    req.method.data = (const uint8_t *) (r->method ? r->method : "");
+    req.method.len = strlen((const char *) req.method.data);
+
+    v = NULL;
+
+    if (dc->span_name_expr) {
+        err = NULL;
+        v = ap_expr_str_exec(last, dc->span_name_expr, &err);
+
+        if (err) {
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                          "EdgeTraceSpanName: %s", err);
+            v = NULL;
+        }
+
+    } else if (dc->span_name) {
+        v = dc->span_name;
+    }
+
+    /* a name whose expression is empty falls back to the default */
+    if (v && *v) {
+        span.name.data = (const uint8_t *) v;
+        span.name.len = strlen(v);
+
+    } else {
+        /*
+         * The path of the <Location>, <Directory> or <Files> section that
+         * configured the request last (core's record of it); an <If> has
+         * none.
+         */
+        cd = ap_get_core_module_config(last->per_dir_config);
+        route.len = 0;
+
+        if (cd && cd->d && cd->d[0] != '*') {
+            route.data = (const uint8_t *) cd->d;
+            route.len = strlen(cd->d);
+        }
+
+        span.name.data = name;
+        span.name.len = et_http_span_name(name, sizeof(name), req.method,
+                                          route);
+    }
+
+    v = r->unparsed_uri ? r->unparsed_uri : (r->uri ? r->uri : "");
+    req.target.data = (const uint8_t *) v;
+    req.target.len = strlen(v);
+
+    v = ap_http_scheme(r);
+    req.scheme.data = (const uint8_t *) (v ? v : "http");
+    req.scheme.len = strlen((const char *) req.scheme.data);
+
+    if (r->hostname) {
+        req.host.data = (const uint8_t *) r->hostname;
+        req.host.len = strlen(r->hostname);
+    }
+
+    req.port = r->connection->local_addr
+               ? (int64_t) r->connection->local_addr->port : -1;
+
+    if (r->useragent_ip) {
+        req.client_address.data = (const uint8_t *) r->useragent_ip;
+        req.client_address.len = strlen(r->useragent_ip);
+    }
+
+    ua = apr_table_get(r->headers_in, "User-Agent");
+
+    if (ua) {
+        req.user_agent.data = (const uint8_t *) ua;
+        req.user_agent.len = strlen(ua);
+    }
+
+    if (r->proto_num >= HTTP_VERSION(2, 0)) {
+        req.protocol_version = versions[3];
+
+    } else if (r->proto_num >= HTTP_VERSION(1, 1)) {
+        req.protocol_version = versions[2];
+
+    } else if (r->proto_num >= HTTP_VERSION(1, 0)) {
+        req.protocol_version = versions[1];
+
+    } else {
+        req.protocol_version = versions[0];
+    }
+
+    req.status = last->status > 0 ? (unsigned) last->status : 0;
+
+    n = et_http_server_attrs(&req, &span, attrs, text);
+
+    if (dc->attrs) {
+        da = (edgetrace_dir_attr_t *) dc->attrs->elts;
+
+        for (i = 0; i < dc->attrs->nelts && n < EDGETRACE_ATTRS_MAX; i++) {
+            v = da[i].value;
+
+            if (da[i].expr) {
+                err = NULL;
+                v = ap_expr_str_exec(last, da[i].expr, &err);
+
+                if (err) {
+                    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                                  "EdgeTraceAttribute %.*s: %s",
+                                  (int) da[i].key.name.len,
+                                  da[i].key.name.data, err);
+                    continue;
+                }
+            }
+
+            if (v == NULL) {
+                continue;
+            }
+
+            attrs[n].key = &da[i].key;
+            attrs[n].type = ET_ATTR_STRING;
+            attrs[n].str.data = (const uint8_t *) v;
+            attrs[n].str.len = strlen(v);
+            n++;
+        }
+    }
+
+    span.attrs = attrs;
+    span.nattrs = n;
+
+    (void) et_exporter_submit(edgetrace_exporter, &span);
+}
