@@ -103,9 +103,12 @@ typedef struct {
 
 /*
  * Bytes for the values et_prop_inject_values() writes: the traceparent,
- * then the b3 header.
+ * then the b3 header; et_prop_inject_size() for "formats" only.
  */
 #define ET_PROP_INJECT_SIZE  (ET_TRACEPARENT_LEN + ET_B3_SINGLE_LEN)
+
+#define et_prop_inject_size(formats)                                          \
+    (ET_TRACEPARENT_LEN + (((formats) & ET_PROP_B3) ? ET_B3_SINGLE_LEN : 0))
 
 
 /*
@@ -216,11 +219,12 @@ void et_trace_begin(et_trace_t *t, int rc, const et_context_t *parent,
  * must be left alone.  Returns the mask (bit k: header k) of headers to
  * write or remove.
  *
- * "buf" (ET_PROP_INJECT_SIZE bytes) always begins with the client span's
- * traceparent, whatever the formats (what an adapter shows the
- * configuration: $edgetrace_traceparent, EDGETRACE_TRACEPARENT).  The
- * values point into "buf", into t->tracestate, or to static strings: they
- * live as long as "buf" and the tracestate.  Cannot fail.
+ * "buf" (et_prop_inject_size(formats) bytes, at most ET_PROP_INJECT_SIZE)
+ * always begins with the client span's traceparent, whatever the formats
+ * (what an adapter shows the configuration: $edgetrace_traceparent,
+ * EDGETRACE_TRACEPARENT).  The values point into "buf", into
+ * t->tracestate, or to static strings: they live as long as "buf" and the
+ * tracestate.  Cannot fail.
  */
 unsigned et_prop_inject_values(const et_trace_t *t, const uint8_t *span_id,
     unsigned formats, uint8_t *buf, et_str_t values[ET_HDRS]);

@@ -5,7 +5,7 @@
  * format order chosen by the first byte, the trace's beginning and the
  * values of the client span's headers.  What is written must parse back
  * to the trace that was begun, inside a buffer of exactly
- * ET_PROP_INJECT_SIZE bytes (on the heap, so that ASan sees an overrun),
+ * et_prop_inject_size() bytes (on the heap, so that ASan sees an overrun),
  * and the next hop, reading those headers the same way, must continue
  * that trace from the client span.
  */
@@ -105,7 +105,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     t.tracestate.data = ts;
     t.tracestate.len = rc == ET_OK ? ts_len : 0;
 
-    out = malloc(ET_PROP_INJECT_SIZE);
+    out = malloc(et_prop_inject_size(mask));
     if (out == NULL) {
         return 0;
     }

@@ -190,17 +190,18 @@ ngx_http_edgetrace_push(ngx_http_request_t *r, ngx_uint_t hash,
 /*
  * Writes the headers of the configured formats for the client span
  * "span_id" into the request's headers, removing every other value of
- * those names.  Their values are written into "buf" (ET_PROP_INJECT_SIZE
- * bytes, the traceparent first: et_prop_inject_values()), which must live
- * as long as the request.  With "copy" (a subrequest, whose list shares
- * its parts with the main request's) the list is always rebuilt in the
- * request's own memory.
+ * those names, and the span's traceparent into "traceparent", whatever
+ * else fails (ET_TRACEPARENT_LEN bytes that live as long as the request:
+ * the upstream reads the values later).  With "copy" (a subrequest, whose
+ * list shares its parts with the main request's) the list is always
+ * rebuilt in the request's own memory.
  */
 
 ngx_int_t
 ngx_http_edgetrace_inject(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx,
-    const uint8_t *span_id, u_char *buf, ngx_uint_t copy)
+    const uint8_t *span_id, u_char *traceparent, ngx_uint_t copy)
 {
+    u_char                          *buf;
     ngx_int_t                        k;
     et_str_t                         values[ET_HDRS];
     ngx_uint_t                       i, formats, in_place;
@@ -210,10 +211,28 @@ ngx_http_edgetrace_inject(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx,
     ngx_http_edgetrace_scan_t        scan;
     ngx_http_edgetrace_main_conf_t  *emcf;
 
-    /* what each header of the configured formats is to carry; len 0: none */
+    /*
+     * What each header of the configured formats is to carry (len 0:
+     * none), written after the traceparent: only b3 needs more room.
+     */
 
     formats = ngx_http_edgetrace_formats_mask(r);
+    buf = traceparent;
+
+    if (et_prop_inject_size(formats) > ET_TRACEPARENT_LEN) {
+        buf = ngx_pnalloc(r->pool, et_prop_inject_size(formats));
+        if (buf == NULL) {
+            et_traceparent_write(traceparent, ctx->trace.trace_id, span_id,
+                                 ctx->trace.flags);
+            return NGX_ERROR;
+        }
+    }
+
     (void) et_prop_inject_values(&ctx->trace, span_id, formats, buf, values);
+
+    if (buf != traceparent) {
+        ngx_memcpy(traceparent, buf, ET_TRACEPARENT_LEN);
+    }
 
     emcf = ngx_http_get_module_main_conf(r, ngx_http_edgetrace_module);
 

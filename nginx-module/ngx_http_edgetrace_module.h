@@ -106,9 +106,7 @@ struct ngx_http_edgetrace_client_s {
     ngx_str_t                       uri;          /* or the request's */
     ngx_http_post_subrequest_t      ps;
     ngx_http_post_subrequest_t     *next_ps;
-
-    /* the traceparent, then the other values injected, if any */
-    u_char                          traceparent[ET_PROP_INJECT_SIZE];
+    u_char                          traceparent[ET_TRACEPARENT_LEN];
     ngx_http_edgetrace_client_t    *next;
 };
 
@@ -136,8 +134,7 @@ typedef struct {
     ngx_uint_t                      clean_n;
     void                           *clean_elts;
 
-    /* the traceparent, then the other values injected, if any */
-    u_char                          traceparent[ET_PROP_INJECT_SIZE];
+    u_char                          traceparent[ET_TRACEPARENT_LEN];
 
     ngx_http_edgetrace_client_t    *clients;
 } ngx_http_edgetrace_ctx_t;
@@ -157,8 +154,8 @@ ngx_int_t ngx_http_edgetrace_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_http_edgetrace_extract(ngx_http_request_t *r,
     ngx_http_edgetrace_ctx_t *ctx, et_context_t *parent);
 ngx_int_t ngx_http_edgetrace_inject(ngx_http_request_t *r,
-    ngx_http_edgetrace_ctx_t *ctx, const uint8_t *span_id, u_char *buf,
-    ngx_uint_t copy);
+    ngx_http_edgetrace_ctx_t *ctx, const uint8_t *span_id,
+    u_char *traceparent, ngx_uint_t copy);
 void ngx_http_edgetrace_init_headers(ngx_http_edgetrace_main_conf_t *emcf);
 
 /* the exporter's log lines, handed from its thread to the worker */

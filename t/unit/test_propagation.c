@@ -408,8 +408,9 @@ test_inject(void)
 /*
  * The buffer: the traceparent first, whatever the formats (the adapters
  * show it to the configuration), and every value inside the buffer's
- * ET_PROP_INJECT_SIZE bytes or a static string, so that an adapter that
- * keeps the buffer (nginx, in its request context) keeps the values.
+ * et_prop_inject_size() bytes or a static string, so that an adapter that
+ * keeps the buffer (nginx: the traceparent in its request context) keeps
+ * the values.
  */
 static void
 test_inject_buffer(void)
@@ -434,8 +435,10 @@ test_inject_buffer(void)
 
         tap_is_mem(buf, ET_TRACEPARENT_LEN, "00-" T32 "-" C16 "-01",
                    "formats %u: the traceparent first", formats);
-        tap_is_int(buf[ET_PROP_INJECT_SIZE], '#',
-                   "formats %u: nothing written past the buffer", formats);
+        tap_is_int(buf[et_prop_inject_size(formats)], '#',
+                   "formats %u: nothing written past its size", formats);
+        tap_ok(et_prop_inject_size(formats) <= ET_PROP_INJECT_SIZE,
+               "formats %u: within ET_PROP_INJECT_SIZE", formats);
 
         outside = 0;
 
@@ -443,7 +446,8 @@ test_inject_buffer(void)
             if (v[k].len
                 && k != ET_HDR_B3_SAMPLED
                 && (v[k].data < buf
-                    || v[k].data + v[k].len > buf + ET_PROP_INJECT_SIZE))
+                    || v[k].data + v[k].len
+                       > buf + et_prop_inject_size(formats)))
             {
                 outside++;
             }
