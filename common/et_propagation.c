@@ -310,22 +310,22 @@ et_prop_inject_values(const et_trace_t *t, const uint8_t *span_id,
 
     for (k = 0; k < ET_HDRS; k++) {
         values[k].len = 0;
-        values[k].data = buf;
-
-        if (et_prop_headers[k].format & formats) {
-            mask |= 1u << k;
-        }
     }
 
     /* "00-<trace id>-<span id>-<flags>": the ids of b3multi are in it */
     et_traceparent_write(buf, t->trace_id, span_id, t->flags);
 
     if (formats & ET_PROP_W3C) {
+        mask |= (1u << ET_HDR_TRACEPARENT) | (1u << ET_HDR_TRACESTATE);
+
+        values[ET_HDR_TRACEPARENT].data = buf;
         values[ET_HDR_TRACEPARENT].len = ET_TRACEPARENT_LEN;
         values[ET_HDR_TRACESTATE] = t->tracestate;
     }
 
     if (formats & ET_PROP_B3) {
+        mask |= 1u << ET_HDR_B3;
+
         values[ET_HDR_B3].data = buf + ET_TRACEPARENT_LEN;
         values[ET_HDR_B3].len = et_b3_write(buf + ET_TRACEPARENT_LEN,
                                             t->trace_id, span_id, t->flags)
@@ -333,6 +333,11 @@ et_prop_inject_values(const et_trace_t *t, const uint8_t *span_id,
     }
 
     if (formats & ET_PROP_B3MULTI) {
+        /* X-B3-ParentSpanId and X-B3-Flags: removed */
+        mask |= (1u << ET_HDR_B3_TRACE_ID) | (1u << ET_HDR_B3_SPAN_ID)
+                | (1u << ET_HDR_B3_PARENT_ID) | (1u << ET_HDR_B3_SAMPLED)
+                | (1u << ET_HDR_B3_FLAGS);
+
         values[ET_HDR_B3_TRACE_ID].data = buf + sizeof("00-") - 1;
         values[ET_HDR_B3_TRACE_ID].len = 2 * ET_TRACE_ID_LEN;
 

@@ -204,7 +204,7 @@ ngx_http_edgetrace_inject(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx,
     u_char                          *buf;
     ngx_int_t                        k;
     et_str_t                         values[ET_HDRS];
-    ngx_uint_t                       i, formats, in_place;
+    ngx_uint_t                       i, formats, mask, in_place;
     ngx_list_t                       old;
     ngx_list_part_t                 *part;
     ngx_table_elt_t                 *h, *e;
@@ -228,7 +228,7 @@ ngx_http_edgetrace_inject(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx,
         }
     }
 
-    (void) et_prop_inject_values(&ctx->trace, span_id, formats, buf, values);
+    mask = et_prop_inject_values(&ctx->trace, span_id, formats, buf, values);
 
     if (buf != traceparent) {
         ngx_memcpy(traceparent, buf, ET_TRACEPARENT_LEN);
@@ -269,11 +269,15 @@ ngx_http_edgetrace_inject(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx,
 
     ctx->clean_elts = NULL;
 
-    /* the common case: each name at most once, and replaced in place */
+    /*
+     * The common case: each name at most once, and replaced in place.
+     * Only the headers of "mask" were looked for: the loops end at its
+     * last.
+     */
 
     in_place = !copy;
 
-    for (k = 0; scan.found && k < ET_HDRS; k++) {
+    for (k = 0; scan.found && (mask >> k); k++) {
         if (scan.values.count[k] > 1
             || (scan.values.count[k] == 1 && values[k].len == 0))
         {
@@ -282,7 +286,7 @@ ngx_http_edgetrace_inject(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx,
     }
 
     if (in_place) {
-        for (k = 0; k < ET_HDRS; k++) {
+        for (k = 0; mask >> k; k++) {
             if (scan.values.count[k]) {
                 scan.first[k]->value.len = values[k].len;
                 scan.first[k]->value.data = (u_char *) values[k].data;
@@ -349,7 +353,7 @@ ngx_http_edgetrace_inject(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx,
         *e = h[i];
     }
 
-    for (k = 0; k < ET_HDRS; k++) {
+    for (k = 0; mask >> k; k++) {
         if (values[k].len
             && ngx_http_edgetrace_push(r, emcf->hashes[k],
                                        &et_prop_headers[k], &values[k])
