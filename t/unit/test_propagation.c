@@ -354,22 +354,45 @@ test_begin(void)
 }
 
 
+/* the trace of TP continued (sampled), and the client span C16 */
+static void
+continued(et_trace_t *t, uint8_t *span)
+{
+    et_sampler_t  never;
+    et_context_t  parent;
+
+    et_sampler_init(&never, 0);
+    et_traceparent_parse((const uint8_t *) TP, sizeof(TP) - 1, &parent);
+    et_trace_begin(t, ET_OK, &parent, &never);
+    t->tracestate.len = 0;
+    et_hex_decode(span, (const uint8_t *) C16, ET_SPAN_ID_LEN);
+}
+
+
+/* b3, X-B3-TraceId and X-B3-SpanId for continued()'s span, sampled */
+static void
+is_b3(const et_str_t *v, const char *what)
+{
+    tap_is_mem(v[ET_HDR_B3].data, v[ET_HDR_B3].len, T32 "-" C16 "-1",
+               "%s: b3, no parent, the decision", what);
+    tap_is_mem(v[ET_HDR_B3_TRACE_ID].data, v[ET_HDR_B3_TRACE_ID].len, T32,
+               "%s: X-B3-TraceId", what);
+    tap_is_mem(v[ET_HDR_B3_SPAN_ID].data, v[ET_HDR_B3_SPAN_ID].len, C16,
+               "%s: X-B3-SpanId", what);
+}
+
+
 static void
 test_inject(void)
 {
     unsigned      mask;
     et_trace_t    t;
     et_str_t      v[ET_HDRS];
-    et_sampler_t  never;
-    et_context_t  parent;
     uint8_t       buf[ET_PROP_INJECT_SIZE], span[ET_SPAN_ID_LEN];
 
-    et_sampler_init(&never, 0);
-    et_traceparent_parse((const uint8_t *) TP, sizeof(TP) - 1, &parent);
-    et_trace_begin(&t, ET_OK, &parent, &never);
+    continued(&t, span);
     t.tracestate.data = (const uint8_t *) "k=v";
     t.tracestate.len = 3;
-    et_hex_decode(span, (const uint8_t *) C16, ET_SPAN_ID_LEN);
 
     mask = et_prop_inject_values(&t, span,
                          ET_PROP_W3C | ET_PROP_B3 | ET_PROP_B3MULTI, buf, v);
@@ -378,12 +401,7 @@ test_inject(void)
                "00-" T32 "-" C16 "-01", "traceparent carries the span");
     tap_is_mem(v[ET_HDR_TRACESTATE].data, v[ET_HDR_TRACESTATE].len, "k=v",
                "tracestate carried");
-    tap_is_mem(v[ET_HDR_B3].data, v[ET_HDR_B3].len, T32 "-" C16 "-1",
-               "b3: no parent, the decision");
-    tap_is_mem(v[ET_HDR_B3_TRACE_ID].data, v[ET_HDR_B3_TRACE_ID].len, T32,
-               "X-B3-TraceId");
-    tap_is_mem(v[ET_HDR_B3_SPAN_ID].data, v[ET_HDR_B3_SPAN_ID].len, C16,
-               "X-B3-SpanId");
+    is_b3(v, "all formats");
     tap_is_mem(v[ET_HDR_B3_SAMPLED].data, v[ET_HDR_B3_SAMPLED].len, "1",
                "X-B3-Sampled");
     tap_is_int(v[ET_HDR_B3_PARENT_ID].len, 0, "X-B3-ParentSpanId removed");
@@ -419,15 +437,9 @@ test_inject_buffer(void)
     unsigned      formats;
     et_trace_t    t;
     et_str_t      v[ET_HDRS];
-    et_sampler_t  never;
-    et_context_t  parent;
     uint8_t       buf[ET_PROP_INJECT_SIZE + 1], span[ET_SPAN_ID_LEN];
 
-    et_sampler_init(&never, 0);
-    et_traceparent_parse((const uint8_t *) TP, sizeof(TP) - 1, &parent);
-    et_trace_begin(&t, ET_OK, &parent, &never);
-    t.tracestate.len = 0;
-    et_hex_decode(span, (const uint8_t *) C16, ET_SPAN_ID_LEN);
+    continued(&t, span);
 
     for (formats = 0; formats < 8; formats++) {
         memset(buf, '#', sizeof(buf));
@@ -457,14 +469,9 @@ test_inject_buffer(void)
                    formats);
     }
 
-    formats = ET_PROP_B3 | ET_PROP_B3MULTI;
-    (void) et_prop_inject_values(&t, span, formats, buf, v);
-    tap_is_mem(v[ET_HDR_B3].data, v[ET_HDR_B3].len, T32 "-" C16 "-1",
-               "b3 beside the traceparent");
-    tap_is_mem(v[ET_HDR_B3_TRACE_ID].data, v[ET_HDR_B3_TRACE_ID].len, T32,
-               "X-B3-TraceId without w3c");
-    tap_is_mem(v[ET_HDR_B3_SPAN_ID].data, v[ET_HDR_B3_SPAN_ID].len, C16,
-               "X-B3-SpanId without w3c");
+    (void) et_prop_inject_values(&t, span, ET_PROP_B3 | ET_PROP_B3MULTI,
+                                 buf, v);
+    is_b3(v, "without w3c");
 }
 
 
