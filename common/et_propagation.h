@@ -4,7 +4,8 @@
  * valid one wins), how the trace of a request begins from what was read,
  * and what is written upstream (docs/propagation.md).
  *
- * Reading, once per request, when its tracing is decided:
+ * Reading, once per request, when its tracing is decided (edgetrace_context
+ * extract or propagate; with inject or ignore, rc is ET_DECLINED):
  *
  *   et_prop_found_init(&found);
  *   for each request header (name, value):
@@ -13,16 +14,20 @@
  *   rc = et_prop_extract(&found, formats, n, sampler, &parent, ts, ...);
  *   et_trace_begin(&trace, rc, &parent, sampler);
  *
+ * (where no header was found, rc is ET_DECLINED: nginx skips the call).
  * The adapter keeps the tracestate carried (ts) in the request's memory.
- * Writing, for each client span (an upstream or proxied request):
+ * Writing, for each client span (an upstream or proxied request), with
+ * inject or propagate:
  *
  *   mask = et_prop_inject_values(&trace, span_id, formats mask, buf, v);
  *   for each header k in mask: v[k].len ? replace it with v[k] : remove it
  *
  * where replacing leaves one value under the name, whatever the client
- * sent.  nginx walks r->headers_in.headers and keeps "buf" in its request
- * context (the upstream reads the values later); httpd walks
- * r->headers_in and copies the values in proxy's fixups.
+ * sent, and the headers outside the mask are left alone.  nginx walks
+ * r->headers_in.headers and keeps "buf" as long as the request (the
+ * upstream reads the values later): the traceparent in its request
+ * context, b3's value in the request's pool; httpd walks r->headers_in,
+ * and copies the values in proxy's fixups.
  */
 
 #ifndef ET_PROPAGATION_H
