@@ -124,7 +124,8 @@ ngx_http_edgetrace_start_client(ngx_http_request_t *r,
 
     if (ctx->writes) {
         (void) ngx_http_edgetrace_inject(r, ctx, ctx->client_id,
-                                   ngx_http_edgetrace_traceparent(ctx), 0);
+                                         ctx->traceparent, 0);
+        ctx->has_traceparent = 1;
     }
 
     return NGX_DECLINED;
