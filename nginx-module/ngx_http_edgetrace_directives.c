@@ -381,15 +381,12 @@ ngx_http_edgetrace_check_service_name(ngx_conf_t *cf, void *post, void *data)
 
 /* the exporter's knobs, held to the bounds of docs/nginx.md */
 
-char *
-ngx_http_edgetrace_check_size(ngx_conf_t *cf, void *post, void *data)
+static char *
+ngx_http_edgetrace_check_knob(ngx_http_edgetrace_knob_t *k, uint64_t value)
 {
-    ngx_http_edgetrace_knob_t  *k = post;
-    size_t                     *size = data;
-
     const char  *err;
 
-    if (et_exporter_knob_check(k->knob, *size, &err) != ET_OK) {
+    if (et_exporter_knob_check(k->knob, value, &err) != ET_OK) {
         return (char *) err;
     }
 
@@ -398,16 +395,18 @@ ngx_http_edgetrace_check_size(ngx_conf_t *cf, void *post, void *data)
 
 
 char *
+ngx_http_edgetrace_check_size(ngx_conf_t *cf, void *post, void *data)
+{
+    size_t  *size = data;
+
+    return ngx_http_edgetrace_check_knob(post, *size);
+}
+
+
+char *
 ngx_http_edgetrace_check_msec(ngx_conf_t *cf, void *post, void *data)
 {
-    ngx_http_edgetrace_knob_t  *k = post;
-    ngx_msec_t                 *ms = data;
+    ngx_msec_t  *ms = data;
 
-    const char  *err;
-
-    if (et_exporter_knob_check(k->knob, *ms, &err) != ET_OK) {
-        return (char *) err;
-    }
-
-    return NGX_CONF_OK;
+    return ngx_http_edgetrace_check_knob(post, *ms);
 }

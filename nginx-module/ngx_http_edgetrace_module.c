@@ -45,18 +45,15 @@ et_metrics_t   *ngx_http_edgetrace_metrics;
 static ngx_conf_post_handler_pt  ngx_http_edgetrace_service_name_p =
     ngx_http_edgetrace_check_service_name;
 
-static ngx_http_edgetrace_knob_t  ngx_http_edgetrace_queue_size_p =
-    { ngx_http_edgetrace_check_size, ET_KNOB_QUEUE_SIZE };
-static ngx_http_edgetrace_knob_t  ngx_http_edgetrace_value_max_p =
-    { ngx_http_edgetrace_check_size, ET_KNOB_VALUE_MAX };
-static ngx_http_edgetrace_knob_t  ngx_http_edgetrace_flush_interval_p =
-    { ngx_http_edgetrace_check_msec, ET_KNOB_FLUSH_INTERVAL };
-static ngx_http_edgetrace_knob_t  ngx_http_edgetrace_connect_timeout_p =
-    { ngx_http_edgetrace_check_msec, ET_KNOB_CONNECT_TIMEOUT };
-static ngx_http_edgetrace_knob_t  ngx_http_edgetrace_redis_timeout_p =
-    { ngx_http_edgetrace_check_msec, ET_KNOB_REDIS_TIMEOUT };
-static ngx_http_edgetrace_knob_t  ngx_http_edgetrace_flush_timeout_p =
-    { ngx_http_edgetrace_check_msec, ET_KNOB_FLUSH_TIMEOUT };
+/* indexed by ET_KNOB_* */
+static ngx_http_edgetrace_knob_t  ngx_http_edgetrace_knobs[] = {
+    { ngx_http_edgetrace_check_size, ET_KNOB_QUEUE_SIZE },
+    { ngx_http_edgetrace_check_size, ET_KNOB_VALUE_MAX },
+    { ngx_http_edgetrace_check_msec, ET_KNOB_FLUSH_INTERVAL },
+    { ngx_http_edgetrace_check_msec, ET_KNOB_CONNECT_TIMEOUT },
+    { ngx_http_edgetrace_check_msec, ET_KNOB_REDIS_TIMEOUT },
+    { ngx_http_edgetrace_check_msec, ET_KNOB_FLUSH_TIMEOUT }
+};
 
 
 static ngx_command_t  ngx_http_edgetrace_commands[] = {
@@ -136,42 +133,42 @@ static ngx_command_t  ngx_http_edgetrace_commands[] = {
       ngx_conf_set_size_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_edgetrace_main_conf_t, queue_size),
-      &ngx_http_edgetrace_queue_size_p },
+      &ngx_http_edgetrace_knobs[ET_KNOB_QUEUE_SIZE] },
 
     { ngx_string("edgetrace_flush_interval"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_edgetrace_main_conf_t, flush_interval),
-      &ngx_http_edgetrace_flush_interval_p },
+      &ngx_http_edgetrace_knobs[ET_KNOB_FLUSH_INTERVAL] },
 
     { ngx_string("edgetrace_redis_connect_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_edgetrace_main_conf_t, connect_timeout),
-      &ngx_http_edgetrace_connect_timeout_p },
+      &ngx_http_edgetrace_knobs[ET_KNOB_CONNECT_TIMEOUT] },
 
     { ngx_string("edgetrace_redis_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_edgetrace_main_conf_t, redis_timeout),
-      &ngx_http_edgetrace_redis_timeout_p },
+      &ngx_http_edgetrace_knobs[ET_KNOB_REDIS_TIMEOUT] },
 
     { ngx_string("edgetrace_flush_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_edgetrace_main_conf_t, flush_timeout),
-      &ngx_http_edgetrace_flush_timeout_p },
+      &ngx_http_edgetrace_knobs[ET_KNOB_FLUSH_TIMEOUT] },
 
     { ngx_string("edgetrace_value_max_size"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_edgetrace_main_conf_t, value_max),
-      &ngx_http_edgetrace_value_max_p },
+      &ngx_http_edgetrace_knobs[ET_KNOB_VALUE_MAX] },
 
       ngx_null_command
 };
