@@ -304,7 +304,7 @@ ngx_http_edgetrace_attribute(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
-    if (elcf->attributes->nelts == NGX_HTTP_EDGETRACE_USER_ATTRS_MAX) {
+    if (elcf->attributes->nelts == ET_USER_ATTRS_MAX) {
         return "is used too many times";
     }
 
@@ -369,8 +369,25 @@ ngx_http_edgetrace_check_service_name(ngx_conf_t *cf, void *post, void *data)
 {
     ngx_str_t  *name = data;
 
-    if (name->len == 0 || name->len > 255) {
-        return "must be 1 to 255 bytes";
+    const char  *err;
+
+    if (et_service_name_check(name->data, name->len, &err) != ET_OK) {
+        return (char *) err;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* the exporter's knobs, held to the bounds of docs/nginx.md */
+
+static char *
+ngx_http_edgetrace_check_knob(ngx_http_edgetrace_knob_t *k, uint64_t value)
+{
+    const char  *err;
+
+    if (et_exporter_knob_check(k->knob, value, &err) != ET_OK) {
+        return (char *) err;
     }
 
     return NGX_CONF_OK;
@@ -378,40 +395,18 @@ ngx_http_edgetrace_check_service_name(ngx_conf_t *cf, void *post, void *data)
 
 
 char *
-ngx_http_edgetrace_check_flush_interval(ngx_conf_t *cf, void *post,
-    void *data)
+ngx_http_edgetrace_check_size(ngx_conf_t *cf, void *post, void *data)
+{
+    size_t  *size = data;
+
+    return ngx_http_edgetrace_check_knob(post, *size);
+}
+
+
+char *
+ngx_http_edgetrace_check_msec(ngx_conf_t *cf, void *post, void *data)
 {
     ngx_msec_t  *ms = data;
 
-    if (*ms == 0 || *ms > 1000) {
-        return "must be from 1ms to 1s: spans reach Redis within a second";
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-char *
-ngx_http_edgetrace_check_queue_size(ngx_conf_t *cf, void *post, void *data)
-{
-    size_t  *size = data;
-
-    if (*size < 4096) {
-        return "must be at least 4k";
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-char *
-ngx_http_edgetrace_check_value_max(ngx_conf_t *cf, void *post, void *data)
-{
-    size_t  *size = data;
-
-    if (*size == 0 || *size > 65536) {
-        return "must be from 1 to 64k";
-    }
-
-    return NGX_CONF_OK;
+    return ngx_http_edgetrace_check_knob(post, *ms);
 }

@@ -205,12 +205,6 @@ ngx_http_edgetrace_decide(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx)
     /* continued, or a new root (sampled by the client's B3 decision or ours) */
     et_trace_begin(&ctx->trace, rc, &parent, &elcf->sampler);
 
-    if (ngx_http_edgetrace_counters) {
-        et_counter_add(&ngx_http_edgetrace_counters->requests, 1, 0);
-
-        if (ctx->trace.sampled) {
-            et_counter_add(&ngx_http_edgetrace_counters->requests_sampled, 1,
-                           0);
-        }
-    }
+    et_metrics_count_request(ngx_http_edgetrace_counters, ctx->trace.sampled,
+                             0);
 }
