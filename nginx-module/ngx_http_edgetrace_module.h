@@ -163,9 +163,6 @@ extern et_metrics_t   *ngx_http_edgetrace_metrics;
 /* the holders of destroyed pools (ngx_http_edgetrace_request.c) */
 extern ngx_http_edgetrace_holder_t  *ngx_http_edgetrace_free;
 
-/* edgetrace_context's values (ngx_http_edgetrace_directives.c) */
-extern ngx_conf_enum_t  ngx_http_edgetrace_contexts[];
-
 
 /* the directives and their bounds (ngx_http_edgetrace_directives.c) */
 char *ngx_http_edgetrace(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
