@@ -142,7 +142,7 @@ edgetrace_merge_dir_conf(apr_pool_t *p, void *parent, void *child)
     }
 
     for (j = 0; j < conf->attrs->nelts; j++) {
-        if (dc->attrs->nelts == EDGETRACE_USER_ATTRS_MAX) {
+        if (dc->attrs->nelts == ET_USER_ATTRS_MAX) {
             break;
         }
 
@@ -452,9 +452,9 @@ edgetrace_cmd_attribute(cmd_parms *cmd, void *conf, const char *name,
         }
     }
 
-    if (dc->attrs->nelts == EDGETRACE_USER_ATTRS_MAX) {
+    if (dc->attrs->nelts == ET_USER_ATTRS_MAX) {
         return apr_psprintf(cmd->pool, "EdgeTraceAttribute: at most %d "
-                            "attributes", EDGETRACE_USER_ATTRS_MAX);
+                            "attributes", ET_USER_ATTRS_MAX);
     }
 
     a = apr_array_push(dc->attrs);

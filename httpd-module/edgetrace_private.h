@@ -41,9 +41,6 @@
 
 
 #define EDGETRACE_UNSET          -1
-#define EDGETRACE_ATTRS_MAX      64
-#define EDGETRACE_USER_ATTRS_MAX 40
-#define EDGETRACE_TRIES_MAX      16
 
 
 extern module AP_MODULE_DECLARE_DATA edgetrace_module;
@@ -116,7 +113,7 @@ struct edgetrace_client_s {
     unsigned                done:1;       /* exported, or not sampled */
     et_str_t                peer;         /* the last try's */
     et_str_t                url;
-    et_try_t                events[EDGETRACE_TRIES_MAX];
+    et_try_t                events[ET_TRIES_MAX];
     edgetrace_client_t     *next;
 };
 
