@@ -84,17 +84,11 @@ typedef struct {
     et_str_t                service;      /* RESP field and value */
 
     /* the main server's only */
-    const char             *redis;
-    et_redis_url_t          url;
+    et_exporter_conf_t      exporter;     /* Redis and the knobs */
     const char             *stream_key;
     uint64_t                maxlen;
     int                     maxlen_set;
-    apr_size_t              queue_size;
     apr_size_t              value_max;
-    apr_interval_time_t     flush_interval;
-    apr_interval_time_t     connect_timeout;
-    apr_interval_time_t     redis_timeout;
-    apr_interval_time_t     flush_timeout;
 } edgetrace_srv_conf_t;
 
 

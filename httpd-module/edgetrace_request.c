@@ -262,14 +262,8 @@ edgetrace_decide(request_rec *r)
     *et_traceparent_write((uint8_t *) ctx->traceparent, ctx->trace.trace_id,
                           ctx->client_id, ctx->trace.flags) = '\0';
 
-    if (edgetrace_counters) {
-        et_counter_add(&edgetrace_counters->requests, 1, edgetrace_threaded);
-
-        if (ctx->trace.sampled) {
-            et_counter_add(&edgetrace_counters->requests_sampled, 1,
-                           edgetrace_threaded);
-        }
-    }
+    et_metrics_count_request(edgetrace_counters, ctx->trace.sampled,
+                             edgetrace_threaded);
 
     return ctx;
 }
@@ -399,9 +393,9 @@ edgetrace_status_handler(request_rec *r)
     et_metrics_sum(edgetrace_metrics, &sum);
     n = et_metrics_format(&sum, buf, sizeof(buf));
 
-    ap_set_content_type(r, "text/plain; version=0.0.4");
+    ap_set_content_type(r, ET_METRICS_CONTENT_TYPE);
     ap_set_content_length(r, n);
-    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    apr_table_setn(r->headers_out, "Cache-Control", ET_METRICS_CACHE_CONTROL);
 
     if (!r->header_only) {
         ap_rwrite(buf, (int) n, r);
