@@ -117,7 +117,9 @@ edgetrace_scan_headers(request_rec *r, unsigned mask, et_prop_found_t *found)
 }
 
 
-static const unsigned  edgetrace_default_formats[] = { ET_PROP_W3C };
+static const unsigned  edgetrace_default_formats[] = {
+    ET_PROP_FORMAT_DEFAULT
+};
 
 
 void
@@ -132,7 +134,7 @@ edgetrace_formats(edgetrace_dir_conf_t *dc, const unsigned **formats,
     } else {
         *formats = edgetrace_default_formats;
         *n = 1;
-        *mask = ET_PROP_W3C;
+        *mask = ET_PROP_FORMAT_DEFAULT;
     }
 }
 
@@ -216,15 +218,15 @@ edgetrace_decide(request_rec *r)
         return ctx;
     }
 
-    mode = dc->context != EDGETRACE_UNSET ? dc->context : ET_CONTEXT_PROPAGATE;
+    mode = dc->context != EDGETRACE_UNSET ? dc->context : ET_CONTEXT_DEFAULT;
 
     ctx->traced = 1;
-    ctx->writes = (mode == ET_CONTEXT_INJECT || mode == ET_CONTEXT_PROPAGATE);
+    ctx->writes = et_prop_context_writes(mode);
 
     rc = ET_DECLINED;
     ts_len = 0;
 
-    if (mode == ET_CONTEXT_EXTRACT || mode == ET_CONTEXT_PROPAGATE) {
+    if (et_prop_context_reads(mode)) {
         edgetrace_formats(dc, &formats, &n, &mask);
         edgetrace_scan_headers(r, mask, &found);
 
