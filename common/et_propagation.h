@@ -115,9 +115,11 @@ int et_prop_context_parse(const uint8_t *p, size_t len);
 
 /*
  * What a context mode (ET_CONTEXT_*) does, as docs/nginx.md
- * "edgetrace_context" tables it: 1 when it reads the incoming context
- * (extract, propagate), 1 when it writes the module's own context upstream
- * (inject, propagate); 0 for ignore and for a value that is no mode.
+ * "edgetrace_context" tables it: et_prop_context_reads() is 1 for the
+ * modes that read the incoming context (extract, propagate),
+ * et_prop_context_writes() for those that write the module's own context
+ * upstream (inject, propagate).  Both are 0 for ignore and for a value
+ * that is no mode.
  */
 static inline int
 et_prop_context_reads(int mode)
