@@ -486,20 +486,42 @@ edgetrace_cmd_attribute(cmd_parms *cmd, void *conf, const char *name,
 }
 
 
+/*
+ * The value of the exporter knob that "cmd" sets (ET_KNOB_* in cmd->info),
+ * in the knob's unit, checked by the core: where it goes in the main
+ * server's configuration, or NULL with the reason in "err".
+ */
+static void *
+edgetrace_knob(cmd_parms *cmd, const char *arg, uint64_t value,
+    const char **err)
+{
+    unsigned  knob;
+
+    knob = (unsigned) (apr_size_t) cmd->info;
+
+    if (et_exporter_knob_check(knob, value, err) != ET_OK) {
+        *err = apr_psprintf(cmd->pool, "%s \"%s\": %s", cmd->cmd->name, arg,
+                            *err);
+        return NULL;
+    }
+
+    return (char *) EDGETRACE_SRV_CONF(cmd->server)
+           + edgetrace_knob_offsets[knob];
+}
+
+
 /* EdgeTraceQueueSize, EdgeTraceValueMaxSize: "64k", "8m", "4096" (bytes) */
 
 const char *
 edgetrace_cmd_size(cmd_parms *cmd, void *conf, const char *arg)
 {
-    unsigned               knob;
-    const char            *err;
-    apr_size_t             size;
-    edgetrace_srv_conf_t  *sc;
+    const char  *err;
+    apr_size_t  *field, size;
 
     (void) conf;
 
-    sc = edgetrace_main_conf(cmd, &err);
-    if (sc == NULL) {
+    err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    if (err) {
         return err;
     }
 
@@ -509,14 +531,12 @@ edgetrace_cmd_size(cmd_parms *cmd, void *conf, const char *arg)
                             err);
     }
 
-    knob = (unsigned) (apr_size_t) cmd->info;
-
-    if (et_exporter_knob_check(knob, (uint64_t) size, &err) != ET_OK) {
-        return apr_psprintf(cmd->pool, "%s \"%s\": %s", cmd->cmd->name, arg,
-                            err);
+    field = edgetrace_knob(cmd, arg, (uint64_t) size, &err);
+    if (field == NULL) {
+        return err;
     }
 
-    *(apr_size_t *) ((char *) sc + edgetrace_knob_offsets[knob]) = size;
+    *field = size;
 
     return NULL;
 }
@@ -527,15 +547,14 @@ edgetrace_cmd_size(cmd_parms *cmd, void *conf, const char *arg)
 const char *
 edgetrace_cmd_time(cmd_parms *cmd, void *conf, const char *arg)
 {
-    unsigned               knob;
-    const char            *err;
-    apr_interval_time_t    t;
-    edgetrace_srv_conf_t  *sc;
+    unsigned             *field;
+    const char           *err;
+    apr_interval_time_t   t;
 
     (void) conf;
 
-    sc = edgetrace_main_conf(cmd, &err);
-    if (sc == NULL) {
+    err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    if (err) {
         return err;
     }
 
@@ -547,18 +566,13 @@ edgetrace_cmd_time(cmd_parms *cmd, void *conf, const char *arg)
                             "100ms or 5s", cmd->cmd->name, arg);
     }
 
-    knob = (unsigned) (apr_size_t) cmd->info;
-
-    if (et_exporter_knob_check(knob, (uint64_t) apr_time_as_msec(t), &err)
-        != ET_OK)
-    {
-        return apr_psprintf(cmd->pool, "%s \"%s\": %s", cmd->cmd->name, arg,
-                            err);
+    /* milliseconds, as the core's configuration keeps them */
+    field = edgetrace_knob(cmd, arg, (uint64_t) apr_time_as_msec(t), &err);
+    if (field == NULL) {
+        return err;
     }
 
-    /* milliseconds, as the core's configuration keeps them */
-    *(unsigned *) ((char *) sc + edgetrace_knob_offsets[knob])
-        = (unsigned) apr_time_as_msec(t);
+    *field = (unsigned) apr_time_as_msec(t);
 
     return NULL;
 }
