@@ -64,11 +64,19 @@
 /* tracestate lines looked at; more make the tracestate invalid */
 #define ET_TRACESTATE_LINES  32
 
-/* context modes (README.md, edgetrace_context) */
+/* context modes (docs/nginx.md "edgetrace_context") */
 #define ET_CONTEXT_EXTRACT    0
 #define ET_CONTEXT_INJECT     1
 #define ET_CONTEXT_PROPAGATE  2
 #define ET_CONTEXT_IGNORE     3
+
+/*
+ * What applies where the configuration sets nothing: edgetrace_context
+ * and EdgeTraceContext propagate, edgetrace_propagation and
+ * EdgeTracePropagation w3c (one format).
+ */
+#define ET_CONTEXT_DEFAULT      ET_CONTEXT_PROPAGATE
+#define ET_PROP_FORMAT_DEFAULT  ET_PROP_W3C
 
 /* et_prop_extract(): a sampling decision without ids (B3 "0", "1", "d") */
 #define ET_PROP_DECISION  1
@@ -162,6 +170,28 @@ unsigned et_prop_format_parse(const uint8_t *p, size_t len);
 
 /* parses a context mode name: ET_CONTEXT_*, or -1 */
 int et_prop_context_parse(const uint8_t *p, size_t len);
+
+
+/*
+ * What a context mode (ET_CONTEXT_*) does, as docs/nginx.md
+ * "edgetrace_context" tables it: et_prop_context_reads() is 1 for the
+ * modes that read the incoming context (extract, propagate),
+ * et_prop_context_writes() for those that write the module's own context
+ * upstream (inject, propagate).  Both are 0 for ignore and for a value
+ * that is no mode.
+ */
+static inline int
+et_prop_context_reads(int mode)
+{
+    return mode == ET_CONTEXT_EXTRACT || mode == ET_CONTEXT_PROPAGATE;
+}
+
+
+static inline int
+et_prop_context_writes(int mode)
+{
+    return mode == ET_CONTEXT_INJECT || mode == ET_CONTEXT_PROPAGATE;
+}
 
 
 static inline void

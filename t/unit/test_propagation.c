@@ -1,6 +1,7 @@
 /*
  * et_propagation: header names, the order of formats, how a trace begins
- * from what was read, and the values written upstream.
+ * from what was read, the values written upstream, and what each context
+ * mode reads and writes.
  */
 
 #include "tap.h"
@@ -41,6 +42,24 @@ static const find_case_t  finds[] = {
     { "traceparentx", ET_PROP_W3C, -1 },
     { "", ET_PROP_W3C | ET_PROP_B3 | ET_PROP_B3MULTI, -1 },
     { "b4", ET_PROP_B3, -1 },
+};
+
+
+/* what each context mode does (docs/nginx.md "edgetrace_context") */
+typedef struct {
+    int          mode;
+    int          reads;
+    int          writes;
+} mode_case_t;
+
+
+static const mode_case_t  modes[] = {
+    { ET_CONTEXT_EXTRACT, 1, 0 },
+    { ET_CONTEXT_INJECT, 0, 1 },
+    { ET_CONTEXT_PROPAGATE, 1, 1 },
+    { ET_CONTEXT_IGNORE, 0, 0 },
+    { -1, 0, 0 },                                    /* no mode */
+    { ET_CONTEXT_IGNORE + 1, 0, 0 },
 };
 
 
@@ -495,6 +514,28 @@ test_names(void)
 }
 
 
+static void
+test_modes(void)
+{
+    size_t  i;
+
+    for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        tap_is_int(et_prop_context_reads(modes[i].mode), modes[i].reads,
+                   "mode %d reads: %d", modes[i].mode, modes[i].reads);
+        tap_is_int(et_prop_context_writes(modes[i].mode), modes[i].writes,
+                   "mode %d writes: %d", modes[i].mode, modes[i].writes);
+    }
+
+    /* the defaults the docs give */
+    tap_is_int(ET_CONTEXT_DEFAULT,
+               et_prop_context_parse((const uint8_t *) "propagate", 9),
+               "default mode: propagate");
+    tap_is_int(ET_PROP_FORMAT_DEFAULT,
+               et_prop_format_parse((const uint8_t *) "w3c", 3),
+               "default format: w3c");
+}
+
+
 int
 main(void)
 {
@@ -506,6 +547,7 @@ main(void)
     test_inject();
     test_inject_buffer();
     test_names();
+    test_modes();
 
     return tap_done();
 }
