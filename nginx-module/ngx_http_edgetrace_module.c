@@ -455,7 +455,7 @@ ngx_http_edgetrace_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->context == NGX_CONF_UNSET_UINT) {
         conf->context = (prev->context == NGX_CONF_UNSET_UINT)
-                        ? ET_CONTEXT_PROPAGATE : prev->context;
+                        ? ET_CONTEXT_DEFAULT : prev->context;
         conf->context_value = prev->context_value;
     }
 
@@ -469,7 +469,7 @@ ngx_http_edgetrace_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->nformats == NGX_CONF_UNSET_UINT) {
         if (prev->nformats == NGX_CONF_UNSET_UINT) {
-            conf->formats[0] = ET_PROP_W3C;
+            conf->formats[0] = ET_PROP_FORMAT_DEFAULT;
             conf->nformats = 1;
 
         } else {

@@ -190,12 +190,11 @@ ngx_http_edgetrace_decide(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx)
 
     ctx->traced = 1;
     ctx->mode = mode;
-    ctx->writes = (mode == ET_CONTEXT_INJECT
-                   || mode == ET_CONTEXT_PROPAGATE);
+    ctx->writes = et_prop_context_writes(mode);
 
     rc = ET_DECLINED;
 
-    if (mode == ET_CONTEXT_EXTRACT || mode == ET_CONTEXT_PROPAGATE) {
+    if (et_prop_context_reads(mode)) {
         rc = ngx_http_edgetrace_extract(r, ctx, &parent);
     }
 
