@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# The server span's entry, field by field: exactly the fields README.md's
+# The server span's entry, field by field: exactly the fields docs/stream.md's
 # "The stream entry" names, with the values it fixes.  Each case finds its
 # span by the trace id the response tells (X-Trace-Id), so that it runs
 # alone as well (EDGETRACE_CASE=regex).
