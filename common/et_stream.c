@@ -11,6 +11,7 @@
 
 #include <string.h>
 
+#include "et_slot.h"
 #include "et_stream.h"
 
 
@@ -542,6 +543,75 @@ et_entry_fields(const et_span_t *span)
 {
     return ET_FIXED_FIELDS + span->has_parent + et_has_service(span)
            + (span->tracestate.len != 0) + span->nattrs + span->ntries;
+}
+
+
+/*
+ * The hash tag of shard "i" of "n": the smallest number whose decimal
+ * digits hash to a slot in [i * ET_SLOTS / n, (i + 1) * ET_SLOTS / n).
+ * Every range of 1 to 256 is reached below 1100; the bound only stops
+ * the loop.
+ */
+static int
+et_stream_shard_tag(unsigned i, unsigned n, uint8_t *tag, size_t *len)
+{
+    size_t    d;
+    uint32_t  j;
+
+    for (j = 0; j < 100000; j++) {
+        d = et_dec_len(j);
+        et_dec_write32(tag, j, d);
+
+        if (et_slot(tag, d) * n / ET_SLOTS == i) {
+            *len = d;
+            return ET_OK;
+        }
+    }
+
+    return ET_ERROR;
+}
+
+
+size_t
+et_stream_shard_key(uint8_t *buf, size_t size, const uint8_t *key,
+    size_t klen, unsigned i, unsigned n)
+{
+    size_t    len, tlen;
+    uint8_t  *p, tag[5];
+
+    if (klen == 0 || n == 0 || n > ET_STREAM_SHARDS_MAX || i >= n) {
+        return 0;
+    }
+
+    if (n == 1) {
+        if (klen > size) {
+            return 0;
+        }
+
+        memcpy(buf, key, klen);
+        return klen;
+    }
+
+    if (memchr(key, '{', klen) != NULL
+        || et_stream_shard_tag(i, n, tag, &tlen) != ET_OK)
+    {
+        return 0;
+    }
+
+    len = klen + 1 + et_dec_len(i) + 1 + tlen + 1;
+
+    if (len > size) {
+        return 0;
+    }
+
+    p = et_copy(buf, key, klen);
+    *p++ = ':';
+    p = et_dec_write32(p, i, et_dec_len(i));
+    *p++ = '{';
+    p = et_copy(p, tag, tlen);
+    *p = '}';
+
+    return len;
 }
 
 

@@ -19,6 +19,12 @@
 #define ET_STREAM_DEFAULT_MAXLEN  1000000
 #define ET_STREAM_KEY_MAX         1024
 
+/* shards=N: N from 1 to ET_STREAM_SHARDS_MAX (docs/stream.md) */
+#define ET_STREAM_SHARDS_MAX      256
+
+/* what a shard adds to the key: ":<shard>{<tag>}", the tag below 10^5 */
+#define ET_STREAM_SHARD_SUFFIX_MAX  (1 + 3 + 1 + 5 + 1)
+
 /* attribute values (and names) longer than this are cut */
 #define ET_VALUE_MAX_DEFAULT      1024
 
@@ -33,6 +39,42 @@ typedef struct {
 
 /* the bytes et_stream_init() needs for a key of "klen" bytes */
 #define ET_STREAM_PREFIX_SIZE(klen)  ((klen) + 96)
+
+
+/*
+ * The name of shard "i" (0 <= i < n) of the "n" shards of stream "key"
+ * (docs/stream.md, "Sharded streams"): "key" itself when n is 1, else
+ * "<key>:<i>{<j>}", where j is the smallest number whose decimal digits
+ * hash to a Redis Cluster slot in the i-th of n equal ranges of slots.
+ * Writes it at "buf" ("size" bytes, klen + ET_STREAM_SHARD_SUFFIX_MAX are
+ * enough), without a NUL, and returns its length; 0, with nothing
+ * written, for an empty key, n outside 1 to ET_STREAM_SHARDS_MAX, i not
+ * below n, a key holding "{" when n > 1 (its own hash tag would place
+ * every shard on one slot), or a buffer too small.
+ */
+size_t et_stream_shard_key(uint8_t *buf, size_t size, const uint8_t *key,
+    size_t klen, unsigned i, unsigned n);
+
+
+/*
+ * The shard of a span, 0 to n - 1 (docs/stream.md, "Sharded streams"):
+ * the last 8 bytes of its trace id, a big-endian number, modulo n.  Every
+ * span of a trace lands in one shard, whichever server wrote it.
+ */
+static inline unsigned
+et_stream_shard(const uint8_t *trace_id, unsigned n)
+{
+    uint64_t  v;
+    unsigned  i;
+
+    v = 0;
+
+    for (i = 8; i < 16; i++) {
+        v = v << 8 | trace_id[i];
+    }
+
+    return (unsigned) (v % n);
+}
 
 
 /*

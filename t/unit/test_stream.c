@@ -19,6 +19,8 @@
 #include <hiredis/hiredis.h>
 
 #include "et_core.h"
+#include "et_id.h"
+#include "et_slot.h"
 #include "et_span.h"
 #include "et_stream.h"
 #include "tap.h"
@@ -601,6 +603,170 @@ test_field(void)
                  "et_field_init");
         tap_ok(f.data == buf && f.len <= sizeof(buf),
                "et_field_init: in the caller's buffer");
+    }
+}
+
+
+/* --- shards --- */
+
+
+static void
+test_shard_key(void)
+{
+    size_t    i, len;
+    uint8_t   buf[64];
+
+    static const struct {
+        const char  *key;
+        size_t       klen;
+        unsigned     i;
+        unsigned     n;
+        size_t       size;
+        const char  *want;     /* NULL: refused */
+    } cases[] = {
+        { T("edgetrace:spans"), 0, 1, 64, "edgetrace:spans" },
+        { T("a{b}"), 0, 1, 64, "a{b}" },
+        { T("s"), 0, 1, 1, "s" },
+        { T("edgetrace:spans"), 0, 4, 64, "edgetrace:spans:0{3}" },
+        { T("edgetrace:spans"), 1, 4, 64, "edgetrace:spans:1{2}" },
+        { T("edgetrace:spans"), 2, 4, 64, "edgetrace:spans:2{1}" },
+        { T("edgetrace:spans"), 3, 4, 64, "edgetrace:spans:3{0}" },
+        { T("s"), 0, 8, 64, "s:0{3}" },
+        { T("s"), 1, 8, 64, "s:1{43}" },
+        { T("s"), 2, 8, 64, "s:2{2}" },
+        { T("s"), 3, 8, 64, "s:3{42}" },
+        { T("s"), 4, 8, 64, "s:4{1}" },
+        { T("s"), 5, 8, 64, "s:5{41}" },
+        { T("s"), 6, 8, 64, "s:6{0}" },
+        { T("s"), 7, 8, 64, "s:7{40}" },
+        { T("s"), 0, 256, 64, "s:0{460}" },
+        { T("s"), 100, 256, 64, "s:100{208}" },
+        { T("s"), 255, 256, 64, "s:255{430}" },
+        { T("s}"), 1, 2, 64, "s}:1{0}" },
+        { T("s"), 3, 4, 6, "s:3{0}" },
+        { T("s"), 3, 4, 5, NULL },
+        { T("edgetrace:spans"), 0, 1, 14, NULL },
+        { T("s"), 0, 0, 64, NULL },
+        { T("s"), 0, 257, 64, NULL },
+        { T("s"), 4, 4, 64, NULL },
+        { T("s"), 1, 1, 64, NULL },
+        { T(""), 0, 1, 64, NULL },
+        { T(""), 0, 4, 64, NULL },
+        { T("a{b}"), 0, 2, 64, NULL },
+        { T("{"), 1, 256, 64, NULL },
+    };
+
+    for (i = 0; i < nelts(cases); i++) {
+        memset(buf, '#', sizeof(buf));
+
+        len = et_stream_shard_key(buf, cases[i].size,
+                                  (const uint8_t *) cases[i].key,
+                                  cases[i].klen, cases[i].i, cases[i].n);
+
+        if (cases[i].want) {
+            tap_is_mem(buf, len, cases[i].want, "shard %u of %u of \"%s\"",
+                       cases[i].i, cases[i].n, cases[i].key);
+
+        } else {
+            tap_ok(len == 0 && buf[0] == '#',
+                   "shard %u of %u of \"%s\" in %zu bytes: refused",
+                   cases[i].i, cases[i].n, cases[i].key, cases[i].size);
+        }
+    }
+}
+
+
+/*
+ * Every shard of every count: the tag's slot is in the shard's range, and
+ * no smaller number has its slot there (found here the slow way, from the
+ * slots of the numbers in order).
+ */
+static void
+test_shard_ranges(void)
+{
+    char      num[32];
+    size_t    len, nlen;
+    unsigned  i, j, n, slot, bad, first[ET_STREAM_SHARDS_MAX], found;
+    uint8_t   buf[1 + ET_STREAM_SHARD_SUFFIX_MAX];
+
+    static unsigned  slots[2000];
+
+    for (j = 0; j < nelts(slots); j++) {
+        nlen = (size_t) snprintf(num, sizeof(num), "%u", j);
+        slots[j] = et_slot((const uint8_t *) num, nlen);
+    }
+
+    bad = 0;
+
+    for (n = 2; n <= ET_STREAM_SHARDS_MAX; n++) {
+        memset(first, 0xff, sizeof(first));
+        found = 0;
+
+        for (j = 0; j < nelts(slots) && found < n; j++) {
+            i = slots[j] * n / ET_SLOTS;
+
+            if (first[i] == 0xffffffff) {
+                first[i] = j;
+                found++;
+            }
+        }
+
+        for (i = 0; i < n; i++) {
+            len = et_stream_shard_key(buf, sizeof(buf), (const uint8_t *) "s",
+                                      1, i, n);
+            nlen = (size_t) snprintf(num, sizeof(num), "s:%u{%u}", i,
+                                     first[i]);
+            slot = et_slot(buf, len);
+
+            if (len != nlen || memcmp(buf, num, len) != 0
+                || slot * n / ET_SLOTS != i)
+            {
+                if (bad++ == 0) {
+                    printf("#   shard %u of %u: '%.*s', expected '%s', "
+                           "slot %u\n", i, n, (int) len, buf, num, slot);
+                }
+            }
+        }
+    }
+
+    tap_is_int(bad, 0, "shards 2 to %d: each tag is the smallest number "
+               "whose slot is in the shard's range", ET_STREAM_SHARDS_MAX);
+}
+
+
+static void
+test_shard(void)
+{
+    size_t   i;
+    uint8_t  id[ET_TRACE_ID_LEN];
+
+    static const struct {
+        const char  *hex;
+        unsigned     n;
+        unsigned     want;
+    } cases[] = {
+        { "00000000000000000000000000000005", 1, 0 },
+        { "00000000000000000000000000000005", 4, 1 },
+        { "ffffffffffffffff0000000000000005", 4, 1 },
+        { "00000000000000000000000000000100", 256, 0 },
+        { "000000000000000000000000000001ff", 256, 255 },
+        { "0000000000000000ffffffffffffffff", 3, 0 },
+        { "0000000000000000ffffffffffffffff", 7, 1 },
+        { "0000000000000000ffffffffffffffff", 256, 255 },
+        { "00000000000000000102030405060708", 1000, 856 },
+        /* a 64-bit B3 trace id, padded at the front */
+        { "0000000000000000463ac35c9f6413ad", 4, 1 },
+        { "0000000000000000463ac35c9f6413ad", 8, 5 },
+        { "0000000000000000463ac35c9f6413ad", 256, 173 },
+        { "4bf92f3577b34da6a3ce929d0e0e4736", 8, 6 },
+        { "4bf92f3577b34da6a3ce929d0e0e4736", 256, 54 },
+    };
+
+    for (i = 0; i < nelts(cases); i++) {
+        et_hex_decode(id, (const uint8_t *) cases[i].hex, ET_TRACE_ID_LEN);
+        tap_is_int(et_stream_shard(id, cases[i].n), cases[i].want,
+                   "trace %s, %u shards: shard %u", cases[i].hex, cases[i].n,
+                   cases[i].want);
     }
 }
 
@@ -1804,6 +1970,9 @@ main(void)
 {
     test_keys();
     test_field();
+    test_shard_key();
+    test_shard_ranges();
+    test_shard();
     test_option();
     test_prefix();
     test_entries();

@@ -100,6 +100,17 @@ sub free_port {
     die "free_port: the kernel keeps giving ports already given\n";
 }
 
+# whether 127.0.0.1:port can be bound now
+sub _port_free {
+    my ($port) = @_;
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                  LocalPort => $port, Proto => 'tcp',
+                                  Listen => 1, ReuseAddr => 1);
+    return 0 unless $s;
+    close $s;
+    return 1;
+}
+
 sub wait_port {
     my ($port, $timeout, $pid) = @_;
     $timeout ||= 10;
@@ -148,12 +159,29 @@ sub _spawn {
     return $pid;
 }
 
-# start_redis(port => N, args => [...]): returns { port, pid, dir }
+# start_redis(port => N, args => [...], cluster => 1): returns
+# { port, pid, dir }.  With cluster, the node runs with
+# --cluster-enabled yes (no slot assigned: CLUSTER KEYSLOT answers) on a
+# port below 55536, since its cluster bus listens on the port + 10000.
 sub start_redis {
     my (%o) = @_;
     my $bin = _need('redis-server');
-    my $port = $o{port} || free_port();
+    my $port = $o{port};
     my $dir = $o{dir} || _tempdir('et-redis-XXXXXX');
+    if ($o{cluster}) {
+        for (1 .. 100) {
+            my $p = free_port();
+            next if $p >= 55536 || !_port_free($p + 10000);
+            $port = $p;
+            last;
+        }
+        die "start_redis: no free port below 55536 with its bus port free\n"
+            unless $port;
+        $o{args} = ['--cluster-enabled', 'yes',
+                    '--cluster-config-file', "$dir/nodes.conf",
+                    @{ $o{args} || [] }];
+    }
+    $port ||= free_port();
     my $pid = _spawn('redis-server', cmd => [
                      $bin, '--port', $port,
                      '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
