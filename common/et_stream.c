@@ -537,6 +537,18 @@ et_has_service(const et_span_t *span)
 }
 
 
+/* the prefix of the span's shard; one shard needs no trace id */
+static inline const et_str_t *
+et_stream_prefix(const et_stream_t *st, const et_span_t *span)
+{
+    if (st->shards == 1) {
+        return &st->prefix[0];
+    }
+
+    return &st->prefix[et_stream_shard(span->trace_id, st->shards)];
+}
+
+
 /* the fields (pairs of arguments) after the prefix */
 static inline size_t
 et_entry_fields(const et_span_t *span)
@@ -615,26 +627,42 @@ et_stream_shard_key(uint8_t *buf, size_t size, const uint8_t *key,
 }
 
 
-int
-et_stream_parse_option(const uint8_t *p, size_t len, uint64_t *maxlen,
-    const char **err)
+void
+et_stream_opts_init(et_stream_opts_t *opts)
 {
-    uint64_t        n;
-    unsigned        d;
-    const uint8_t  *last;
+    opts->maxlen = ET_STREAM_DEFAULT_MAXLEN;
+    opts->shards = 1;
+    opts->maxlen_set = 0;
+    opts->shards_set = 0;
+}
 
-    if (len < ET_LIT_LEN("maxlen=")
-        || memcmp(p, "maxlen=", ET_LIT_LEN("maxlen=")) != 0)
-    {
-        *err = "unknown option, expected \"maxlen=N\"";
-        return ET_ERROR;
-    }
 
-    last = p + len;
-    p += ET_LIT_LEN("maxlen=");
+/* an option's errors: no value, not a number, out of range, given twice */
+static const char  *et_maxlen_errors[] = {
+    "maxlen has no value",
+    "maxlen must be a decimal number",
+    "maxlen is too large",
+    "maxlen is duplicate"
+};
+
+static const char  *et_shards_errors[] = {
+    "shards has no value",
+    "shards must be a decimal number",
+    "shards must be 1 to 256",
+    "shards is duplicate"
+};
+
+
+/* the decimal value of an option, "min" to "max" */
+static int
+et_stream_option_value(const uint8_t *p, const uint8_t *last, uint64_t min,
+    uint64_t max, uint64_t *value, const char **errors, const char **err)
+{
+    uint64_t  n;
+    unsigned  d;
 
     if (p == last) {
-        *err = "maxlen has no value";
+        *err = errors[0];
         return ET_ERROR;
     }
 
@@ -642,21 +670,106 @@ et_stream_parse_option(const uint8_t *p, size_t len, uint64_t *maxlen,
 
     for ( /* void */ ; p < last; p++) {
         if (*p < '0' || *p > '9') {
-            *err = "maxlen must be a decimal number";
+            *err = errors[1];
             return ET_ERROR;
         }
 
         d = *p - '0';
 
-        if (n > (ET_STREAM_MAXLEN_MAX - d) / 10) {
-            *err = "maxlen is too large";
+        if (n > (max - d) / 10) {
+            *err = errors[2];
             return ET_ERROR;
         }
 
         n = n * 10 + d;
     }
 
-    *maxlen = n;
+    if (n < min) {
+        *err = errors[2];
+        return ET_ERROR;
+    }
+
+    *value = n;
+
+    return ET_OK;
+}
+
+
+#define et_stream_option_is(p, len, name)                                     \
+    ((len) >= ET_LIT_LEN(name) && memcmp(p, name, ET_LIT_LEN(name)) == 0)
+
+
+int
+et_stream_parse_option(const uint8_t *p, size_t len, et_stream_opts_t *opts,
+    const char **err)
+{
+    uint64_t        n;
+    const uint8_t  *last;
+
+    last = p + len;
+
+    if (et_stream_option_is(p, len, "maxlen=")) {
+
+        if (et_stream_option_value(p + ET_LIT_LEN("maxlen="), last, 0,
+                                   ET_STREAM_MAXLEN_MAX, &n, et_maxlen_errors,
+                                   err)
+            != ET_OK)
+        {
+            return ET_ERROR;
+        }
+
+        if (opts->maxlen_set) {
+            *err = et_maxlen_errors[3];
+            return ET_ERROR;
+        }
+
+        opts->maxlen = n;
+        opts->maxlen_set = 1;
+
+        return ET_OK;
+    }
+
+    if (et_stream_option_is(p, len, "shards=")) {
+
+        if (et_stream_option_value(p + ET_LIT_LEN("shards="), last, 1,
+                                   ET_STREAM_SHARDS_MAX, &n, et_shards_errors,
+                                   err)
+            != ET_OK)
+        {
+            return ET_ERROR;
+        }
+
+        if (opts->shards_set) {
+            *err = et_shards_errors[3];
+            return ET_ERROR;
+        }
+
+        opts->shards = (unsigned) n;
+        opts->shards_set = 1;
+
+        return ET_OK;
+    }
+
+    *err = "unknown option, expected \"maxlen=N\" or \"shards=N\"";
+
+    return ET_ERROR;
+}
+
+
+int
+et_stream_key_check(const uint8_t *key, size_t klen, unsigned shards,
+    const char **err)
+{
+    if (klen == 0 || klen > ET_STREAM_KEY_MAX) {
+        *err = "the key must be 1 to 1024 bytes";
+        return ET_ERROR;
+    }
+
+    if (shards > 1 && memchr(key, '{', klen) != NULL) {
+        *err = "a sharded stream's key must not hold \"{\": its hash tag "
+               "would put every shard on one slot";
+        return ET_ERROR;
+    }
 
     return ET_OK;
 }
@@ -664,30 +777,58 @@ et_stream_parse_option(const uint8_t *p, size_t len, uint64_t *maxlen,
 
 int
 et_stream_init(et_stream_t *st, uint8_t *buf, const uint8_t *key,
-    size_t klen, uint64_t maxlen, size_t value_max)
+    size_t klen, uint64_t maxlen, unsigned shards, size_t value_max)
 {
-    uint8_t  *p;
+    size_t       i, len;
+    uint8_t     *p, name[ET_STREAM_KEY_MAX + ET_STREAM_SHARD_SUFFIX_MAX];
+    const char  *err;
 
-    if (klen == 0 || klen > ET_STREAM_KEY_MAX
+    if (et_stream_key_check(key, klen, shards, &err) != ET_OK
+        || shards == 0 || shards > ET_STREAM_SHARDS_MAX
         || maxlen > ET_STREAM_MAXLEN_MAX)
     {
         return ET_ERROR;
     }
 
-    p = et_cpylit(buf, "$4\r\nXADD\r\n");
-    p = et_bulk_write(p, key, klen);
-    st->prefix_args = 3;
+    st->prefix_args = 3 + (maxlen ? 3 : 0);
+    st->shards = shards;
+    st->prefix_max = 0;
+    st->prefix_min = SIZE_MAX;
 
-    if (maxlen) {
-        p = et_cpylit(p, "$6\r\nMAXLEN\r\n$1\r\n~\r\n");
-        p = et_bulk_uint_write(p, maxlen);
-        st->prefix_args += 3;
+    p = buf;
+
+    /* each prefix: "XADD <shard's key> [MAXLEN ~ <maxlen>] *" */
+
+    for (i = 0; i < shards; i++) {
+        len = et_stream_shard_key(name, sizeof(name), key, klen,
+                                  (unsigned) i, shards);
+        if (len == 0) {
+            return ET_ERROR;
+        }
+
+        st->prefix[i].data = p;
+
+        p = et_cpylit(p, "$4\r\nXADD\r\n");
+        p = et_bulk_write(p, name, len);
+
+        if (maxlen) {
+            p = et_cpylit(p, "$6\r\nMAXLEN\r\n$1\r\n~\r\n");
+            p = et_bulk_uint_write(p, maxlen);
+        }
+
+        p = et_cpylit(p, "$1\r\n*\r\n");
+
+        st->prefix[i].len = (size_t) (p - st->prefix[i].data);
+
+        if (st->prefix[i].len > st->prefix_max) {
+            st->prefix_max = st->prefix[i].len;
+        }
+
+        if (st->prefix[i].len < st->prefix_min) {
+            st->prefix_min = st->prefix[i].len;
+        }
     }
 
-    p = et_cpylit(p, "$1\r\n*\r\n");
-
-    st->prefix.data = buf;
-    st->prefix.len = (size_t) (p - buf);
     st->maxlen = maxlen;
 
     /* 0 would make every value empty: take it as "the default" */
@@ -706,7 +847,7 @@ et_entry_size(const et_stream_t *st, const et_span_t *span)
     len = st->prefix_args + 2 * et_entry_fields(span);
 
     size = 1 + et_dec_len(len) + 2
-           + st->prefix.len
+           + et_stream_prefix(st, span)->len
            + ET_LIT_LEN(ET_F_V)
            + ET_ID_FIELD_SIZE(ET_F_TRACE_ID, ET_TRACE_ID_LEN)
            + ET_ID_FIELD_SIZE(ET_F_SPAN_ID, ET_SPAN_ID_LEN)
@@ -751,6 +892,19 @@ et_entry_size(const et_stream_t *st, const et_span_t *span)
 }
 
 
+size_t
+et_entry_size_min(const et_stream_t *st)
+{
+    et_span_t  empty;
+
+    /* no field of its own; its shard's prefix replaced by the shortest */
+    memset(&empty, 0, sizeof(et_span_t));
+
+    return et_entry_size(st, &empty) - et_stream_prefix(st, &empty)->len
+           + st->prefix_min;
+}
+
+
 /* "$<len>\r\n" and "\r\n" around a value: at most 20 digits */
 #define ET_BULK_MAX      25
 
@@ -784,7 +938,7 @@ et_entry_size_max(const et_stream_t *st, const et_span_t *span)
     size_t            size, i;
     const et_attr_t  *a;
 
-    size = ET_FIXED_MAX + st->prefix.len + et_trunc(st, span->name.len)
+    size = ET_FIXED_MAX + st->prefix_max + et_trunc(st, span->name.len)
            + span->tracestate.len;
 
     if (et_has_service(span)) {
@@ -814,6 +968,7 @@ et_entry_write(const et_stream_t *st, const et_span_t *span, uint8_t *dst)
 {
     size_t            i, n;
     uint8_t          *p;
+    const et_str_t   *prefix;
     const et_attr_t  *a;
 
     p = dst;
@@ -825,7 +980,8 @@ et_entry_write(const et_stream_t *st, const et_span_t *span, uint8_t *dst)
     *p++ = '\r';
     *p++ = '\n';
 
-    p = et_copy(p, st->prefix.data, st->prefix.len);
+    prefix = et_stream_prefix(st, span);
+    p = et_copy(p, prefix->data, prefix->len);
 
     p = et_cpylit(p, ET_F_V);
 

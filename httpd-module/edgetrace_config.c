@@ -168,6 +168,7 @@ edgetrace_create_srv_conf(apr_pool_t *p, server_rec *s)
     sc->connect_timeout = apr_time_from_msec(ET_CONNECT_TIMEOUT_MS_DEFAULT);
     sc->redis_timeout = apr_time_from_msec(ET_IO_TIMEOUT_MS_DEFAULT);
     sc->flush_timeout = apr_time_from_msec(ET_STOP_TIMEOUT_MS_DEFAULT);
+    et_stream_opts_init(&sc->stream_opts);
 
     return sc;
 }
@@ -270,17 +271,16 @@ edgetrace_cmd_stream(cmd_parms *cmd, void *conf, const char *key,
     }
 
     sc->stream_key = key;
+    et_stream_opts_init(&sc->stream_opts);
 
     if (opt) {
         if (et_stream_parse_option((const uint8_t *) opt, strlen(opt),
-                                   &sc->maxlen, &err)
+                                   &sc->stream_opts, &err)
             != ET_OK)
         {
             return apr_psprintf(cmd->pool, "EdgeTraceStream \"%s\": %s", opt,
                                 err);
         }
-
-        sc->maxlen_set = 1;
     }
 
     return NULL;

@@ -90,8 +90,7 @@ typedef struct {
     const char             *redis;
     et_redis_url_t          url;
     const char             *stream_key;
-    uint64_t                maxlen;
-    int                     maxlen_set;
+    et_stream_opts_t        stream_opts;
     apr_size_t              queue_size;
     apr_size_t              value_max;
     apr_interval_time_t     flush_interval;

@@ -241,10 +241,10 @@ edgetrace_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
 
     key = sc->stream_key ? sc->stream_key : ET_STREAM_DEFAULT_KEY;
     len = strlen(key);
-    buf = apr_palloc(pconf, ET_STREAM_PREFIX_SIZE(len));
+    buf = apr_palloc(pconf, ET_STREAM_BUF_SIZE(len, sc->stream_opts.shards));
 
     if (et_stream_init(&edgetrace_stream, buf, (const uint8_t *) key, len,
-                       sc->maxlen_set ? sc->maxlen : ET_STREAM_DEFAULT_MAXLEN,
+                       sc->stream_opts.maxlen, sc->stream_opts.shards,
                        sc->value_max)
         != ET_OK)
     {

@@ -133,8 +133,8 @@ ngx_http_edgetrace_stream(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     emcf->stream_key = value[1];
 
     if (cf->args->nelts == 3
-        && et_stream_parse_option(value[2].data, value[2].len, &emcf->maxlen,
-                                  &err)
+        && et_stream_parse_option(value[2].data, value[2].len,
+                                  &emcf->stream_opts, &err)
            != ET_OK)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\": %s",
