@@ -537,15 +537,27 @@ et_has_service(const et_span_t *span)
 }
 
 
-/* the prefix of the span's shard; one shard needs no trace id */
+/* the prefix of a span's shard, out of line: see et_stream_prefix() */
+static __attribute__((noinline)) const et_str_t *
+et_stream_prefix_shard(const et_stream_t *st, const et_span_t *span)
+{
+    return &st->prefix[et_stream_shard(span->trace_id, st->shards)];
+}
+
+
+/*
+ * The prefix of the span's shard.  One shard needs no trace id: its test
+ * is all a single stream pays, and the shard's arithmetic stays out of
+ * the encoder's registers.
+ */
 static inline const et_str_t *
 et_stream_prefix(const et_stream_t *st, const et_span_t *span)
 {
-    if (st->shards == 1) {
+    if (__builtin_expect(st->shards == 1, 1)) {
         return &st->prefix[0];
     }
 
-    return &st->prefix[et_stream_shard(span->trace_id, st->shards)];
+    return et_stream_prefix_shard(st, span);
 }
 
 
@@ -555,6 +567,31 @@ et_entry_fields(const et_span_t *span)
 {
     return ET_FIXED_FIELDS + span->has_parent + et_has_service(span)
            + (span->tracestate.len != 0) + span->nattrs + span->ntries;
+}
+
+
+/*
+ * Writes "v" in decimal; returns the end.  Config time only: the encoder's
+ * own digit writers stay inlined where the spans need them.
+ */
+static uint8_t *
+et_stream_dec(uint8_t *p, uint32_t v)
+{
+    size_t    n;
+    uint8_t   digits[10];
+
+    n = 0;
+
+    do {
+        digits[n++] = (uint8_t) ('0' + v % 10);
+        v /= 10;
+    } while (v);
+
+    while (n) {
+        *p++ = digits[--n];
+    }
+
+    return p;
 }
 
 
@@ -571,8 +608,7 @@ et_stream_shard_tag(unsigned i, unsigned n, uint8_t *tag, size_t *len)
     uint32_t  j;
 
     for (j = 0; j < 100000; j++) {
-        d = et_dec_len(j);
-        et_dec_write32(tag, j, d);
+        d = (size_t) (et_stream_dec(tag, j) - tag);
 
         if (et_slot(tag, d) * n / ET_SLOTS == i) {
             *len = d;
@@ -588,8 +624,8 @@ size_t
 et_stream_shard_key(uint8_t *buf, size_t size, const uint8_t *key,
     size_t klen, unsigned i, unsigned n)
 {
-    size_t    len, tlen;
-    uint8_t  *p, tag[5];
+    size_t    len, tlen, ilen;
+    uint8_t  *p, tag[5], num[3];
 
     if (klen == 0 || n == 0 || n > ET_STREAM_SHARDS_MAX || i >= n) {
         return 0;
@@ -610,18 +646,21 @@ et_stream_shard_key(uint8_t *buf, size_t size, const uint8_t *key,
         return 0;
     }
 
-    len = klen + 1 + et_dec_len(i) + 1 + tlen + 1;
+    ilen = (size_t) (et_stream_dec(num, i) - num);
+    len = klen + 1 + ilen + 1 + tlen + 1;
 
     if (len > size) {
         return 0;
     }
 
-    p = et_copy(buf, key, klen);
+    memcpy(buf, key, klen);
+    p = buf + klen;
     *p++ = ':';
-    p = et_dec_write32(p, i, et_dec_len(i));
+    memcpy(p, num, ilen);
+    p += ilen;
     *p++ = '{';
-    p = et_copy(p, tag, tlen);
-    *p = '}';
+    memcpy(p, tag, tlen);
+    p[tlen] = '}';
 
     return len;
 }
@@ -779,8 +818,9 @@ int
 et_stream_init(et_stream_t *st, uint8_t *buf, const uint8_t *key,
     size_t klen, uint64_t maxlen, unsigned shards, size_t value_max)
 {
-    size_t       i, len;
+    size_t       i, len, tlen;
     uint8_t     *p, name[ET_STREAM_KEY_MAX + ET_STREAM_SHARD_SUFFIX_MAX];
+    uint8_t      tail[64];
     const char  *err;
 
     if (et_stream_key_check(key, klen, shards, &err) != ET_OK
@@ -789,6 +829,17 @@ et_stream_init(et_stream_t *st, uint8_t *buf, const uint8_t *key,
     {
         return ET_ERROR;
     }
+
+    /* what follows the key, the same in every shard's prefix */
+    p = tail;
+
+    if (maxlen) {
+        p = et_cpylit(p, "$6\r\nMAXLEN\r\n$1\r\n~\r\n");
+        p = et_bulk_uint_write(p, maxlen);
+    }
+
+    p = et_cpylit(p, "$1\r\n*\r\n");
+    tlen = (size_t) (p - tail);
 
     st->prefix_args = 3 + (maxlen ? 3 : 0);
     st->shards = shards;
@@ -810,13 +861,7 @@ et_stream_init(et_stream_t *st, uint8_t *buf, const uint8_t *key,
 
         p = et_cpylit(p, "$4\r\nXADD\r\n");
         p = et_bulk_write(p, name, len);
-
-        if (maxlen) {
-            p = et_cpylit(p, "$6\r\nMAXLEN\r\n$1\r\n~\r\n");
-            p = et_bulk_uint_write(p, maxlen);
-        }
-
-        p = et_cpylit(p, "$1\r\n*\r\n");
+        p = et_copy(p, tail, tlen);
 
         st->prefix[i].len = (size_t) (p - st->prefix[i].data);
 
