@@ -1487,6 +1487,27 @@ test_shard_entries(void)
            "shards=4: the 16 traces reach every shard (%u %u %u %u)",
            seen[0], seen[1], seen[2], seen[3]);
 
+    /* the smallest entry: an empty span in the shard of the shortest name */
+    free(pbuf);
+    pbuf = malloc(ET_STREAM_BUF_SIZE(1, 256));
+    if (pbuf == NULL) {
+        abort();
+    }
+
+    et_stream_init(&st, pbuf, S("s"), 0, 256, 1024);
+    len = SIZE_MAX;
+
+    for (i = 0; i < 256; i++) {
+        memset(&span, 0, sizeof(et_span_t));
+        span.trace_id[15] = (uint8_t) i;
+        size = et_entry_size(&st, &span);
+        len = size < len ? size : len;
+    }
+
+    tap_is_int(et_entry_size_min(&st), len,
+               "shards=256: et_entry_size_min is the smallest entry of any "
+               "shard");
+
     free(pbuf);
     free(pbuf1);
     free(buf);
