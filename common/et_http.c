@@ -10,11 +10,6 @@
 
 static const et_str_t  et_no_response = et_string("no_response");
 
-static const et_str_t  et_http_versions[] = {
-    et_string("0.9"), et_string("1.0"), et_string("1.1"), et_string("2"),
-    et_string("3")
-};
-
 
 /* a server span holds the standard attributes and every user attribute */
 typedef char  et_http_attrs_fit[(ET_HTTP_SERVER_ATTRS + ET_USER_ATTRS_MAX
@@ -255,71 +250,4 @@ et_http_span_name(uint8_t *buf, size_t size, et_str_t method,
     }
 
     return n;
-}
-
-
-int
-et_http_span_init(et_span_t *span, const et_trace_t *t, unsigned kind,
-    const uint8_t *client_id, uint64_t start_ns, uint64_t end_ns,
-    const et_str_t *service)
-{
-    memset(span, 0, sizeof(et_span_t));
-
-    switch (kind) {
-
-    case ET_SPAN_SERVER:
-        memcpy(span->span_id, t->span_id, ET_SPAN_ID_LEN);
-
-        if (t->has_parent) {
-            memcpy(span->parent_id, t->parent_id, ET_SPAN_ID_LEN);
-            span->has_parent = 1;
-        }
-
-        break;
-
-    case ET_SPAN_CLIENT:
-        if (client_id == NULL) {
-            return ET_ERROR;
-        }
-
-        memcpy(span->span_id, client_id, ET_SPAN_ID_LEN);
-        memcpy(span->parent_id, t->span_id, ET_SPAN_ID_LEN);
-        span->has_parent = 1;
-        break;
-
-    default:
-        return ET_ERROR;
-    }
-
-    memcpy(span->trace_id, t->trace_id, ET_TRACE_ID_LEN);
-    span->kind = kind;
-    span->start_ns = start_ns;
-    span->end_ns = end_ns > start_ns ? end_ns : start_ns;
-    span->tracestate = t->tracestate;
-    span->service = service;
-
-    return ET_OK;
-}
-
-
-et_str_t
-et_http_version(unsigned version)
-{
-    if (version >= 3000) {
-        return et_http_versions[4];
-    }
-
-    if (version >= 2000) {
-        return et_http_versions[3];
-    }
-
-    if (version >= 1001) {
-        return et_http_versions[2];
-    }
-
-    if (version >= 1000) {
-        return et_http_versions[1];
-    }
-
-    return et_http_versions[0];
 }

@@ -90,11 +90,52 @@ size_t et_http_span_name(uint8_t *buf, size_t size, et_str_t method,
  * The name, status, attributes and tries are left empty for the caller.
  * ET_ERROR, with "span" zeroed, for another kind, or a client span without
  * an id.  The span points at t->tracestate and at "service": both must stay
- * valid until et_exporter_submit() returns.
+ * valid until et_exporter_submit() returns.  Inline, as the calls for
+ * every span fold the constant kind (make bench-instructions).
  */
-int et_http_span_init(et_span_t *span, const et_trace_t *t, unsigned kind,
+static inline int
+et_http_span_init(et_span_t *span, const et_trace_t *t, unsigned kind,
     const uint8_t *client_id, uint64_t start_ns, uint64_t end_ns,
-    const et_str_t *service);
+    const et_str_t *service)
+{
+    memset(span, 0, sizeof(et_span_t));
+
+    switch (kind) {
+
+    case ET_SPAN_SERVER:
+        memcpy(span->span_id, t->span_id, ET_SPAN_ID_LEN);
+
+        if (t->has_parent) {
+            memcpy(span->parent_id, t->parent_id, ET_SPAN_ID_LEN);
+            span->has_parent = 1;
+        }
+
+        break;
+
+    case ET_SPAN_CLIENT:
+        if (client_id == NULL) {
+            return ET_ERROR;
+        }
+
+        memcpy(span->span_id, client_id, ET_SPAN_ID_LEN);
+        memcpy(span->parent_id, t->span_id, ET_SPAN_ID_LEN);
+        span->has_parent = 1;
+        break;
+
+    default:
+        return ET_ERROR;
+    }
+
+    memcpy(span->trace_id, t->trace_id, ET_TRACE_ID_LEN);
+    span->kind = kind;
+    span->start_ns = start_ns;
+    span->end_ns = end_ns > start_ns ? end_ns : start_ns;
+    span->tracestate = t->tracestate;
+    span->service = service;
+
+    return ET_OK;
+}
+
 
 /*
  * network.protocol.version of an HTTP version numbered as both servers
@@ -102,8 +143,34 @@ int et_http_span_init(et_span_t *span, const et_trace_t *t, unsigned kind,
  * r->proto_num): "0.9", "1.0", "1.1", "2" or "3".  A minor version the
  * protocol does not have counts as the highest one below it ("1.5" is
  * "1.1", "2.1" is "2"), a major above 3 as "3".  The string is static.
+ * Inline: it runs for every server span.
  */
-et_str_t et_http_version(unsigned version);
+static inline et_str_t
+et_http_version(unsigned version)
+{
+    static const et_str_t  versions[] = {
+        et_string("0.9"), et_string("1.0"), et_string("1.1"), et_string("2"),
+        et_string("3")
+    };
+
+    if (version >= 3000) {
+        return versions[4];
+    }
+
+    if (version >= 2000) {
+        return versions[3];
+    }
+
+    if (version >= 1001) {
+        return versions[2];
+    }
+
+    if (version >= 1000) {
+        return versions[1];
+    }
+
+    return versions[0];
+}
 
 
 #endif /* ET_HTTP_H */

@@ -41,8 +41,33 @@ static const struct {
 };
 
 
+/* the lengths of each format's header names (et_prop_headers[]) */
+#define et_prop_len(name)  (1u << (sizeof(name) - 1))
+
+#define ET_PROP_LENGTHS_W3C  (et_prop_len("traceparent")                      \
+                              | et_prop_len("tracestate"))
+#define ET_PROP_LENGTHS_B3   et_prop_len("b3")
+#define ET_PROP_LENGTHS_B3MULTI  (et_prop_len("x-b3-traceid")                 \
+                                  | et_prop_len("x-b3-spanid")                \
+                                  | et_prop_len("x-b3-parentspanid")          \
+                                  | et_prop_len("x-b3-sampled")               \
+                                  | et_prop_len("x-b3-flags"))
+
+
+const uint32_t  et_prop_lengths[8] = {
+    0,
+    ET_PROP_LENGTHS_W3C,
+    ET_PROP_LENGTHS_B3,
+    ET_PROP_LENGTHS_W3C | ET_PROP_LENGTHS_B3,
+    ET_PROP_LENGTHS_B3MULTI,
+    ET_PROP_LENGTHS_W3C | ET_PROP_LENGTHS_B3MULTI,
+    ET_PROP_LENGTHS_B3 | ET_PROP_LENGTHS_B3MULTI,
+    ET_PROP_LENGTHS_W3C | ET_PROP_LENGTHS_B3 | ET_PROP_LENGTHS_B3MULTI
+};
+
+
 int
-et_prop_header_find(const uint8_t *name, size_t len, unsigned formats)
+et_prop_header_match(const uint8_t *name, size_t len, unsigned formats)
 {
     int             k;
     size_t          i;
@@ -279,47 +304,49 @@ et_prop_inject_values(const et_trace_t *t, const uint8_t *span_id,
     unsigned formats, uint8_t *buf, et_str_t values[ET_HDRS])
 {
     int       k;
-    uint8_t  *p;
     unsigned  mask;
 
     mask = 0;
 
     for (k = 0; k < ET_HDRS; k++) {
         values[k].len = 0;
-        values[k].data = buf;
-
-        if (et_prop_headers[k].format & formats) {
-            mask |= 1u << k;
-        }
     }
 
-    p = buf;
+    /* "00-<trace id>-<span id>-<flags>": the ids of b3multi are in it */
+    et_traceparent_write(buf, t->trace_id, span_id, t->flags);
 
     if (formats & ET_PROP_W3C) {
-        values[ET_HDR_TRACEPARENT].data = p;
-        p = et_traceparent_write(p, t->trace_id, span_id, t->flags);
-        values[ET_HDR_TRACEPARENT].len = p - values[ET_HDR_TRACEPARENT].data;
+        mask |= (1u << ET_HDR_TRACEPARENT) | (1u << ET_HDR_TRACESTATE);
 
+        values[ET_HDR_TRACEPARENT].data = buf;
+        values[ET_HDR_TRACEPARENT].len = ET_TRACEPARENT_LEN;
         values[ET_HDR_TRACESTATE] = t->tracestate;
     }
 
     if (formats & ET_PROP_B3) {
-        values[ET_HDR_B3].data = p;
-        p = et_b3_write(p, t->trace_id, span_id, t->flags);
-        values[ET_HDR_B3].len = p - values[ET_HDR_B3].data;
+        mask |= 1u << ET_HDR_B3;
+
+        values[ET_HDR_B3].data = buf + ET_TRACEPARENT_LEN;
+        values[ET_HDR_B3].len = et_b3_write(buf + ET_TRACEPARENT_LEN,
+                                            t->trace_id, span_id, t->flags)
+                                - values[ET_HDR_B3].data;
     }
 
     if (formats & ET_PROP_B3MULTI) {
-        values[ET_HDR_B3_TRACE_ID].data = p;
-        p = et_hex_encode16(p, t->trace_id);
+        /* X-B3-ParentSpanId and X-B3-Flags: removed */
+        mask |= (1u << ET_HDR_B3_TRACE_ID) | (1u << ET_HDR_B3_SPAN_ID)
+                | (1u << ET_HDR_B3_PARENT_ID) | (1u << ET_HDR_B3_SAMPLED)
+                | (1u << ET_HDR_B3_FLAGS);
+
+        values[ET_HDR_B3_TRACE_ID].data = buf + sizeof("00-") - 1;
         values[ET_HDR_B3_TRACE_ID].len = 2 * ET_TRACE_ID_LEN;
 
-        values[ET_HDR_B3_SPAN_ID].data = p;
-        p = et_hex_encode8(p, span_id);
+        values[ET_HDR_B3_SPAN_ID].data = buf + sizeof("00-") - 1
+                                         + 2 * ET_TRACE_ID_LEN + 1;
         values[ET_HDR_B3_SPAN_ID].len = 2 * ET_SPAN_ID_LEN;
 
-        values[ET_HDR_B3_SAMPLED].data = p;
-        *p++ = (t->flags & ET_FLAG_SAMPLED) ? '1' : '0';
+        values[ET_HDR_B3_SAMPLED].data = (const uint8_t *)
+                                 ((t->flags & ET_FLAG_SAMPLED) ? "1" : "0");
         values[ET_HDR_B3_SAMPLED].len = 1;
     }
 

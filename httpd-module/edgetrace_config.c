@@ -10,6 +10,27 @@
 #include "edgetrace_private.h"
 
 
+/*
+ * Where the directive of each exporter knob keeps its value: the knob
+ * (ET_KNOB_*) is the directive's cmd->info, and the core checks the value
+ * (docs/httpd.md "Exporter tuning").
+ */
+static const apr_size_t  edgetrace_knob_offsets[] = {
+    [ET_KNOB_QUEUE_SIZE] =
+        APR_OFFSETOF(edgetrace_srv_conf_t, exporter.queue_size),
+    [ET_KNOB_VALUE_MAX] =
+        APR_OFFSETOF(edgetrace_srv_conf_t, value_max),
+    [ET_KNOB_FLUSH_INTERVAL] =
+        APR_OFFSETOF(edgetrace_srv_conf_t, exporter.flush_ms),
+    [ET_KNOB_CONNECT_TIMEOUT] =
+        APR_OFFSETOF(edgetrace_srv_conf_t, exporter.connect_timeout_ms),
+    [ET_KNOB_REDIS_TIMEOUT] =
+        APR_OFFSETOF(edgetrace_srv_conf_t, exporter.io_timeout_ms),
+    [ET_KNOB_FLUSH_TIMEOUT] =
+        APR_OFFSETOF(edgetrace_srv_conf_t, exporter.stop_timeout_ms)
+};
+
+
 static const char *
 edgetrace_set_size(apr_size_t *size, const char *arg)
 {
@@ -142,7 +163,7 @@ edgetrace_merge_dir_conf(apr_pool_t *p, void *parent, void *child)
     }
 
     for (j = 0; j < conf->attrs->nelts; j++) {
-        if (dc->attrs->nelts == EDGETRACE_USER_ATTRS_MAX) {
+        if (dc->attrs->nelts == ET_USER_ATTRS_MAX) {
             break;
         }
 
@@ -162,12 +183,9 @@ edgetrace_create_srv_conf(apr_pool_t *p, server_rec *s)
 
     sc = apr_pcalloc(p, sizeof(edgetrace_srv_conf_t));
 
-    sc->queue_size = ET_QUEUE_SIZE_DEFAULT;
+    /* it fails only if the default URL does not parse: a unit test's job */
+    (void) et_exporter_conf_init(&sc->exporter);
     sc->value_max = ET_VALUE_MAX_DEFAULT;
-    sc->flush_interval = apr_time_from_msec(ET_FLUSH_MS_DEFAULT);
-    sc->connect_timeout = apr_time_from_msec(ET_CONNECT_TIMEOUT_MS_DEFAULT);
-    sc->redis_timeout = apr_time_from_msec(ET_IO_TIMEOUT_MS_DEFAULT);
-    sc->flush_timeout = apr_time_from_msec(ET_STOP_TIMEOUT_MS_DEFAULT);
     et_stream_opts_init(&sc->stream_opts);
 
     return sc;
@@ -237,15 +255,13 @@ edgetrace_cmd_redis(cmd_parms *cmd, void *conf, const char *arg)
         return err;
     }
 
-    if (et_redis_url_parse((const uint8_t *) arg, strlen(arg), &sc->url,
-                           &err)
+    if (et_redis_url_parse((const uint8_t *) arg, strlen(arg),
+                           &sc->exporter.redis, &err)
         != ET_OK)
     {
         return apr_psprintf(cmd->pool, "EdgeTraceRedis \"%s\": %s", arg,
                             err);
     }
-
-    sc->redis = arg;
 
     return NULL;
 }
@@ -290,12 +306,16 @@ edgetrace_cmd_stream(cmd_parms *cmd, void *conf, const char *key,
 const char *
 edgetrace_cmd_service_name(cmd_parms *cmd, void *conf, const char *arg)
 {
+    const char            *err;
     edgetrace_srv_conf_t  *sc;
 
     (void) conf;
 
-    if (arg[0] == '\0') {
-        return "EdgeTraceServiceName: the name must not be empty";
+    if (et_service_name_check((const uint8_t *) arg, strlen(arg), &err)
+        != ET_OK)
+    {
+        return apr_psprintf(cmd->pool, "EdgeTraceServiceName \"%s\": %s",
+                            arg, err);
     }
 
     sc = EDGETRACE_SRV_CONF(cmd->server);
@@ -452,9 +472,9 @@ edgetrace_cmd_attribute(cmd_parms *cmd, void *conf, const char *name,
         }
     }
 
-    if (dc->attrs->nelts == EDGETRACE_USER_ATTRS_MAX) {
+    if (dc->attrs->nelts == ET_USER_ATTRS_MAX) {
         return apr_psprintf(cmd->pool, "EdgeTraceAttribute: at most %d "
-                            "attributes", EDGETRACE_USER_ATTRS_MAX);
+                            "attributes", ET_USER_ATTRS_MAX);
     }
 
     a = apr_array_push(dc->attrs);
@@ -466,36 +486,57 @@ edgetrace_cmd_attribute(cmd_parms *cmd, void *conf, const char *name,
 }
 
 
-/* EdgeTraceQueueSize, EdgeTraceValueMaxSize */
+/*
+ * The value of the exporter knob that "cmd" sets (ET_KNOB_* in cmd->info),
+ * in the knob's unit, checked by the core: where it goes in the main
+ * server's configuration, or NULL with the reason in "err".
+ */
+static void *
+edgetrace_knob(cmd_parms *cmd, const char *arg, uint64_t value,
+    const char **err)
+{
+    unsigned  knob;
+
+    knob = (unsigned) (apr_size_t) cmd->info;
+
+    if (et_exporter_knob_check(knob, value, err) != ET_OK) {
+        *err = apr_psprintf(cmd->pool, "%s \"%s\": %s", cmd->cmd->name, arg,
+                            *err);
+        return NULL;
+    }
+
+    return (char *) EDGETRACE_SRV_CONF(cmd->server)
+           + edgetrace_knob_offsets[knob];
+}
+
+
+/* EdgeTraceQueueSize, EdgeTraceValueMaxSize: "64k", "8m", "4096" (bytes) */
 
 const char *
 edgetrace_cmd_size(cmd_parms *cmd, void *conf, const char *arg)
 {
-    const char            *err;
-    apr_size_t            *size;
-    edgetrace_srv_conf_t  *sc;
+    const char  *err;
+    apr_size_t  *field, size;
 
     (void) conf;
 
-    sc = edgetrace_main_conf(cmd, &err);
-    if (sc == NULL) {
+    err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    if (err) {
         return err;
     }
-    size = (apr_size_t *) ((char *) sc + (apr_size_t) cmd->info);
 
-    err = edgetrace_set_size(size, arg);
+    err = edgetrace_set_size(&size, arg);
     if (err) {
         return apr_psprintf(cmd->pool, "%s \"%s\" %s", cmd->cmd->name, arg,
                             err);
     }
 
-    if (size == &sc->queue_size && *size < 4096) {
-        return "EdgeTraceQueueSize must be at least 4k";
+    field = edgetrace_knob(cmd, arg, (uint64_t) size, &err);
+    if (field == NULL) {
+        return err;
     }
 
-    if (size == &sc->value_max && (*size == 0 || *size > 65536)) {
-        return "EdgeTraceValueMaxSize must be from 1 to 64k";
-    }
+    *field = size;
 
     return NULL;
 }
@@ -506,31 +547,32 @@ edgetrace_cmd_size(cmd_parms *cmd, void *conf, const char *arg)
 const char *
 edgetrace_cmd_time(cmd_parms *cmd, void *conf, const char *arg)
 {
-    const char            *err;
-    edgetrace_srv_conf_t  *sc;
-    apr_interval_time_t   *t;
+    unsigned             *field;
+    const char           *err;
+    apr_interval_time_t   t;
 
     (void) conf;
 
-    sc = edgetrace_main_conf(cmd, &err);
-    if (sc == NULL) {
+    err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    if (err) {
         return err;
     }
-    t = (apr_interval_time_t *) ((char *) sc + (apr_size_t) cmd->info);
 
     if (!apr_isdigit(arg[0])
-        || ap_timeout_parameter_parse(arg, t, "s") != APR_SUCCESS
-        || *t <= 0 || *t > apr_time_from_sec(3600))
+        || ap_timeout_parameter_parse(arg, &t, "s") != APR_SUCCESS
+        || t < 0)
     {
         return apr_psprintf(cmd->pool, "%s \"%s\": must be a time such as "
-                            "100ms or 5s, at most an hour", cmd->cmd->name,
-                            arg);
+                            "100ms or 5s", cmd->cmd->name, arg);
     }
 
-    if (t == &sc->flush_interval && *t > apr_time_from_sec(1)) {
-        return "EdgeTraceFlushInterval must be from 1ms to 1s: spans reach "
-               "Redis within a second";
+    /* milliseconds, as the core's configuration keeps them */
+    field = edgetrace_knob(cmd, arg, (uint64_t) apr_time_as_msec(t), &err);
+    if (field == NULL) {
+        return err;
     }
+
+    *field = (unsigned) apr_time_as_msec(t);
 
     return NULL;
 }

@@ -41,9 +41,6 @@
 
 
 #define EDGETRACE_UNSET          -1
-#define EDGETRACE_ATTRS_MAX      64
-#define EDGETRACE_USER_ATTRS_MAX 40
-#define EDGETRACE_TRIES_MAX      16
 
 
 extern module AP_MODULE_DECLARE_DATA edgetrace_module;
@@ -87,16 +84,10 @@ typedef struct {
     et_str_t                service;      /* RESP field and value */
 
     /* the main server's only */
-    const char             *redis;
-    et_redis_url_t          url;
+    et_exporter_conf_t      exporter;     /* Redis and the knobs */
     const char             *stream_key;
     et_stream_opts_t        stream_opts;
-    apr_size_t              queue_size;
     apr_size_t              value_max;
-    apr_interval_time_t     flush_interval;
-    apr_interval_time_t     connect_timeout;
-    apr_interval_time_t     redis_timeout;
-    apr_interval_time_t     flush_timeout;
 } edgetrace_srv_conf_t;
 
 
@@ -115,7 +106,7 @@ struct edgetrace_client_s {
     unsigned                done:1;       /* exported, or not sampled */
     et_str_t                peer;         /* the last try's */
     et_str_t                url;
-    et_try_t                events[EDGETRACE_TRIES_MAX];
+    et_try_t                events[ET_TRIES_MAX];
     edgetrace_client_t     *next;
 };
 

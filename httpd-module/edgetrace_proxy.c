@@ -63,7 +63,7 @@ edgetrace_client_close_try(request_rec *r, edgetrace_client_t *cl,
 
     edgetrace_client_target(r, edgetrace_root(r)->pool, cl);
 
-    if (cl->tries > EDGETRACE_TRIES_MAX) {
+    if (cl->tries > ET_TRIES_MAX) {
         return;
     }
 
@@ -134,7 +134,7 @@ edgetrace_proxy_pre_request(proxy_worker **worker, proxy_balancer **balancer,
     cl->tries++;
     cl->try_start_ns = now;
 
-    if (cl->tries <= EDGETRACE_TRIES_MAX) {
+    if (cl->tries <= ET_TRIES_MAX) {
         cl->events[cl->tries - 1].header_ms = -1;
     }
 
@@ -156,7 +156,7 @@ edgetrace_try_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     req = edgetrace_req(f->r, 0);
     cl = req ? req->client : NULL;
 
-    if (cl && cl->open && cl->tries <= EDGETRACE_TRIES_MAX) {
+    if (cl && cl->open && cl->tries <= ET_TRIES_MAX) {
         cl->events[cl->tries - 1].header_ms =
                 (int64_t) ((et_clock_now_ns() - cl->try_start_ns) / 1000000);
     }

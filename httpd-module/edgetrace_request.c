@@ -117,7 +117,9 @@ edgetrace_scan_headers(request_rec *r, unsigned mask, et_prop_found_t *found)
 }
 
 
-static const unsigned  edgetrace_default_formats[] = { ET_PROP_W3C };
+static const unsigned  edgetrace_default_formats[] = {
+    ET_PROP_FORMAT_DEFAULT
+};
 
 
 void
@@ -132,7 +134,7 @@ edgetrace_formats(edgetrace_dir_conf_t *dc, const unsigned **formats,
     } else {
         *formats = edgetrace_default_formats;
         *n = 1;
-        *mask = ET_PROP_W3C;
+        *mask = ET_PROP_FORMAT_DEFAULT;
     }
 }
 
@@ -216,15 +218,15 @@ edgetrace_decide(request_rec *r)
         return ctx;
     }
 
-    mode = dc->context != EDGETRACE_UNSET ? dc->context : ET_CONTEXT_PROPAGATE;
+    mode = dc->context != EDGETRACE_UNSET ? dc->context : ET_CONTEXT_DEFAULT;
 
     ctx->traced = 1;
-    ctx->writes = (mode == ET_CONTEXT_INJECT || mode == ET_CONTEXT_PROPAGATE);
+    ctx->writes = et_prop_context_writes(mode);
 
     rc = ET_DECLINED;
     ts_len = 0;
 
-    if (mode == ET_CONTEXT_EXTRACT || mode == ET_CONTEXT_PROPAGATE) {
+    if (et_prop_context_reads(mode)) {
         edgetrace_formats(dc, &formats, &n, &mask);
         edgetrace_scan_headers(r, mask, &found);
 
@@ -262,14 +264,8 @@ edgetrace_decide(request_rec *r)
     *et_traceparent_write((uint8_t *) ctx->traceparent, ctx->trace.trace_id,
                           ctx->client_id, ctx->trace.flags) = '\0';
 
-    if (edgetrace_counters) {
-        et_counter_add(&edgetrace_counters->requests, 1, edgetrace_threaded);
-
-        if (ctx->trace.sampled) {
-            et_counter_add(&edgetrace_counters->requests_sampled, 1,
-                           edgetrace_threaded);
-        }
-    }
+    et_metrics_count_request(edgetrace_counters, ctx->trace.sampled,
+                             edgetrace_threaded);
 
     return ctx;
 }
@@ -399,9 +395,9 @@ edgetrace_status_handler(request_rec *r)
     et_metrics_sum(edgetrace_metrics, &sum);
     n = et_metrics_format(&sum, buf, sizeof(buf));
 
-    ap_set_content_type(r, "text/plain; version=0.0.4");
+    ap_set_content_type(r, ET_METRICS_CONTENT_TYPE);
     ap_set_content_length(r, n);
-    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    apr_table_setn(r->headers_out, "Cache-Control", ET_METRICS_CACHE_CONTROL);
 
     if (!r->header_only) {
         ap_rwrite(buf, (int) n, r);

@@ -24,21 +24,13 @@ edgetrace_export_client(request_rec *r, edgetrace_ctx_t *ctx,
 
     sc = EDGETRACE_SRV_CONF(r->server);
 
-    memset(&span, 0, sizeof(et_span_t));
-    memcpy(span.trace_id, ctx->trace.trace_id, ET_TRACE_ID_LEN);
-    memcpy(span.span_id, cl->span_id, ET_SPAN_ID_LEN);
-    memcpy(span.parent_id, ctx->trace.span_id, ET_SPAN_ID_LEN);
-    span.has_parent = 1;
-    span.kind = ET_SPAN_CLIENT;
-    span.start_ns = cl->start_ns;
-    span.end_ns = cl->end_ns > cl->start_ns ? cl->end_ns : cl->start_ns;
+    (void) et_http_span_init(&span, &ctx->trace, ET_SPAN_CLIENT, cl->span_id,
+                             cl->start_ns, cl->end_ns, &sc->service);
+
     span.name.data = (const uint8_t *) cl->r->method;
     span.name.len = strlen(cl->r->method);
-    span.tracestate = ctx->trace.tracestate;
-    span.service = &sc->service;
     span.tries = cl->events;
-    span.ntries = cl->tries < EDGETRACE_TRIES_MAX ? cl->tries
-                                                  : EDGETRACE_TRIES_MAX;
+    span.ntries = cl->tries < ET_TRIES_MAX ? cl->tries : ET_TRIES_MAX;
 
     memset(&req, 0, sizeof(et_http_client_t));
     req.method = span.name;
@@ -64,19 +56,15 @@ edgetrace_export_server(request_rec *r, edgetrace_ctx_t *ctx)
     const char            *v, *err, *ua;
     request_rec           *last;
     et_span_t              span;
-    et_attr_t              attrs[EDGETRACE_ATTRS_MAX];
+    et_attr_t              attrs[ET_ATTRS_MAX];
     edgetrace_dir_attr_t  *da;
     edgetrace_dir_conf_t  *dc;
-    et_str_t               route;
+    et_str_t               route, value;
     edgetrace_srv_conf_t  *sc;
     et_http_server_t       req;
     core_dir_config       *cd;
-    uint8_t                name[256];
+    uint8_t                name[ET_HTTP_SPAN_NAME_SIZE];
     uint8_t                text[ET_HTTP_STATUS_TEXT];
-
-    static et_str_t  versions[] = {
-        et_string("0.9"), et_string("1.0"), et_string("1.1"), et_string("2")
-    };
 
     /* the request that answered: the last internal redirect */
     for (last = r; last->next; last = last->next) { /* void */ }
@@ -84,25 +72,9 @@ edgetrace_export_server(request_rec *r, edgetrace_ctx_t *ctx)
     dc = EDGETRACE_DIR_CONF(last);
     sc = EDGETRACE_SRV_CONF(r->server);
 
-    memset(&span, 0, sizeof(et_span_t));
-    memcpy(span.trace_id, ctx->trace.trace_id, ET_TRACE_ID_LEN);
-    memcpy(span.span_id, ctx->trace.span_id, ET_SPAN_ID_LEN);
-
-    if (ctx->trace.has_parent) {
-        memcpy(span.parent_id, ctx->trace.parent_id, ET_SPAN_ID_LEN);
-        span.has_parent = 1;
-    }
-
-    span.kind = ET_SPAN_SERVER;
-    span.start_ns = (uint64_t) r->request_time * 1000;
-    span.end_ns = et_clock_now_ns();
-
-    if (span.end_ns < span.start_ns) {
-        span.end_ns = span.start_ns;
-    }
-
-    span.service = &sc->service;
-    span.tracestate = ctx->trace.tracestate;
+    (void) et_http_span_init(&span, &ctx->trace, ET_SPAN_SERVER, NULL,
+                             (uint64_t) r->request_time * 1000,
+                             et_clock_now_ns(), &sc->service);
 
     memset(&req, 0, sizeof(et_http_server_t));
     req.method.data = (const uint8_t *) (r->method ? r->method : "");
@@ -176,18 +148,7 @@ edgetrace_export_server(request_rec *r, edgetrace_ctx_t *ctx)
         req.user_agent.len = strlen(ua);
     }
 
-    if (r->proto_num >= HTTP_VERSION(2, 0)) {
-        req.protocol_version = versions[3];
-
-    } else if (r->proto_num >= HTTP_VERSION(1, 1)) {
-        req.protocol_version = versions[2];
-
-    } else if (r->proto_num >= HTTP_VERSION(1, 0)) {
-        req.protocol_version = versions[1];
-
-    } else {
-        req.protocol_version = versions[0];
-    }
+    req.protocol_version = et_http_version((unsigned) r->proto_num);
 
     req.status = last->status > 0 ? (unsigned) last->status : 0;
 
@@ -196,7 +157,7 @@ edgetrace_export_server(request_rec *r, edgetrace_ctx_t *ctx)
     if (dc->attrs) {
         da = (edgetrace_dir_attr_t *) dc->attrs->elts;
 
-        for (i = 0; i < dc->attrs->nelts && n < EDGETRACE_ATTRS_MAX; i++) {
+        for (i = 0; i < dc->attrs->nelts; i++) {
             v = da[i].value;
 
             if (da[i].expr) {
@@ -216,11 +177,14 @@ edgetrace_export_server(request_rec *r, edgetrace_ctx_t *ctx)
                 continue;
             }
 
-            attrs[n].key = &da[i].key;
-            attrs[n].type = ET_ATTR_STRING;
-            attrs[n].str.data = (const uint8_t *) v;
-            attrs[n].str.len = strlen(v);
-            n++;
+            value.data = (const uint8_t *) v;
+            value.len = strlen(v);
+
+            if (et_attr_add_string(attrs, &n, ET_ATTRS_MAX, &da[i].key, value)
+                != ET_OK)
+            {
+                break;
+            }
         }
     }
 

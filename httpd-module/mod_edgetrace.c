@@ -23,6 +23,9 @@
 #define EDGETRACE_DIR_CONTEXT     (RSRC_CONF | ACCESS_CONF | OR_FILEINFO)
 #define EDGETRACE_RETAINED_KEY    "mod_edgetrace-metrics"
 
+/* cmd->info of an exporter knob's directive: the knob, ET_KNOB_* */
+#define EDGETRACE_KNOB(knob)      ((void *) (apr_size_t) (knob))
+
 
 typedef struct {
     apr_shm_t          *shm;
@@ -84,29 +87,29 @@ static const command_rec  edgetrace_cmds[] = {
                   "an attribute name and a value, or expr=..."),
 
     AP_INIT_TAKE1("EdgeTraceQueueSize", edgetrace_cmd_size,
-                  (void *) APR_OFFSETOF(edgetrace_srv_conf_t, queue_size),
+                  EDGETRACE_KNOB(ET_KNOB_QUEUE_SIZE),
                   RSRC_CONF,
                   "bytes of spans queued per child while Redis is away"),
 
     AP_INIT_TAKE1("EdgeTraceValueMaxSize", edgetrace_cmd_size,
-                  (void *) APR_OFFSETOF(edgetrace_srv_conf_t, value_max),
+                  EDGETRACE_KNOB(ET_KNOB_VALUE_MAX),
                   RSRC_CONF,
                   "attribute values longer than this are cut"),
 
     AP_INIT_TAKE1("EdgeTraceFlushInterval", edgetrace_cmd_time,
-                  (void *) APR_OFFSETOF(edgetrace_srv_conf_t, flush_interval),
+                  EDGETRACE_KNOB(ET_KNOB_FLUSH_INTERVAL),
                   RSRC_CONF, "how often queued spans are written"),
 
     AP_INIT_TAKE1("EdgeTraceRedisConnectTimeout", edgetrace_cmd_time,
-                  (void *) APR_OFFSETOF(edgetrace_srv_conf_t, connect_timeout),
+                  EDGETRACE_KNOB(ET_KNOB_CONNECT_TIMEOUT),
                   RSRC_CONF, "connect timeout"),
 
     AP_INIT_TAKE1("EdgeTraceRedisTimeout", edgetrace_cmd_time,
-                  (void *) APR_OFFSETOF(edgetrace_srv_conf_t, redis_timeout),
+                  EDGETRACE_KNOB(ET_KNOB_REDIS_TIMEOUT),
                   RSRC_CONF, "no progress for this long: connection dead"),
 
     AP_INIT_TAKE1("EdgeTraceFlushTimeout", edgetrace_cmd_time,
-                  (void *) APR_OFFSETOF(edgetrace_srv_conf_t, flush_timeout),
+                  EDGETRACE_KNOB(ET_KNOB_FLUSH_TIMEOUT),
                   RSRC_CONF, "how long a stopping child flushes"),
 
     { NULL }
@@ -220,24 +223,13 @@ edgetrace_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                : (sc->service_name ? sc->service_name : "httpd");
         len = strlen(name);
 
-        buf = apr_palloc(pconf, ET_FIELD_RESP_SIZE(12, len));
-        et_field_init(&vc->service, buf, (const uint8_t *) "service.name", 12,
-                      (const uint8_t *) name, len);
+        buf = apr_palloc(pconf, ET_SERVICE_FIELD_SIZE(len));
+        et_service_field_init(&vc->service, buf, (const uint8_t *) name, len);
     }
 
+    /* Redis and the knobs, defaults included (edgetrace_create_srv_conf) */
     ec = &edgetrace_exporter_conf;
-    memset(ec, 0, sizeof(et_exporter_conf_t));
-
-    if (sc->redis) {
-        ec->redis = sc->url;
-
-    } else if (et_redis_url_parse((const uint8_t *) ET_REDIS_DEFAULT_URL,
-                                  sizeof(ET_REDIS_DEFAULT_URL) - 1,
-                                  &ec->redis, &name)
-               != ET_OK)
-    {
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
+    *ec = sc->exporter;
 
     key = sc->stream_key ? sc->stream_key : ET_STREAM_DEFAULT_KEY;
     len = strlen(key);
@@ -252,11 +244,6 @@ edgetrace_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
     }
 
     ec->stream = &edgetrace_stream;
-    ec->queue_size = sc->queue_size;
-    ec->flush_ms = (unsigned) apr_time_as_msec(sc->flush_interval);
-    ec->connect_timeout_ms = (unsigned) apr_time_as_msec(sc->connect_timeout);
-    ec->io_timeout_ms = (unsigned) apr_time_as_msec(sc->redis_timeout);
-    ec->stop_timeout_ms = (unsigned) apr_time_as_msec(sc->flush_timeout);
     ec->log = edgetrace_log;
     ec->log_data = s;
 

@@ -6,23 +6,6 @@
 #include "ngx_http_edgetrace_module.h"
 
 
-ngx_conf_enum_t  ngx_http_edgetrace_contexts[] = {
-    { ngx_string("extract"), ET_CONTEXT_EXTRACT },
-    { ngx_string("inject"), ET_CONTEXT_INJECT },
-    { ngx_string("propagate"), ET_CONTEXT_PROPAGATE },
-    { ngx_string("ignore"), ET_CONTEXT_IGNORE },
-    { ngx_null_string, 0 }
-};
-
-
-static ngx_conf_enum_t  ngx_http_edgetrace_formats[] = {
-    { ngx_string("w3c"), ET_PROP_W3C },
-    { ngx_string("b3"), ET_PROP_B3 },
-    { ngx_string("b3multi"), ET_PROP_B3MULTI },
-    { ngx_null_string, 0 }
-};
-
-
 char *
 ngx_http_edgetrace(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -178,8 +161,8 @@ ngx_http_edgetrace_context(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_edgetrace_loc_conf_t *elcf = conf;
 
+    int                                mode;
     ngx_str_t                         *value;
-    ngx_uint_t                         i;
     ngx_http_compile_complex_value_t   ccv;
 
     if (elcf->context != NGX_CONF_UNSET_UINT) {
@@ -188,13 +171,11 @@ ngx_http_edgetrace_context(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    for (i = 0; ngx_http_edgetrace_contexts[i].name.len; i++) {
-        if (ngx_strcmp(ngx_http_edgetrace_contexts[i].name.data,
-                       value[1].data) == 0)
-        {
-            elcf->context = ngx_http_edgetrace_contexts[i].value;
-            return NGX_CONF_OK;
-        }
+    mode = et_prop_context_parse(value[1].data, value[1].len);
+
+    if (mode >= 0) {
+        elcf->context = mode;
+        return NGX_CONF_OK;
     }
 
     if (ngx_http_script_variables_count(&value[1]) == 0) {
@@ -232,8 +213,9 @@ ngx_http_edgetrace_propagation(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_edgetrace_loc_conf_t *elcf = conf;
 
+    unsigned     format;
     ngx_str_t   *value;
-    ngx_uint_t   i, j, k;
+    ngx_uint_t   i, k;
 
     if (elcf->nformats != NGX_CONF_UNSET_UINT) {
         return "is duplicate";
@@ -244,22 +226,16 @@ ngx_http_edgetrace_propagation(ngx_conf_t *cf, ngx_command_t *cmd,
 
     for (i = 1; i < cf->args->nelts; i++) {
 
-        for (j = 0; ngx_http_edgetrace_formats[j].name.len; j++) {
-            if (ngx_strcmp(ngx_http_edgetrace_formats[j].name.data,
-                           value[i].data) == 0)
-            {
-                break;
-            }
-        }
+        format = et_prop_format_parse(value[i].data, value[i].len);
 
-        if (ngx_http_edgetrace_formats[j].name.len == 0) {
+        if (format == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid format \"%V\"", &value[i]);
             return NGX_CONF_ERROR;
         }
 
         for (k = 0; k < elcf->nformats; k++) {
-            if (elcf->formats[k] == ngx_http_edgetrace_formats[j].value) {
+            if (elcf->formats[k] == format) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "format \"%V\" is duplicate", &value[i]);
                 return NGX_CONF_ERROR;
@@ -270,7 +246,7 @@ ngx_http_edgetrace_propagation(ngx_conf_t *cf, ngx_command_t *cmd,
             return "has too many formats";
         }
 
-        elcf->formats[elcf->nformats++] = ngx_http_edgetrace_formats[j].value;
+        elcf->formats[elcf->nformats++] = format;
     }
 
     return NGX_CONF_OK;
@@ -304,7 +280,7 @@ ngx_http_edgetrace_attribute(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
-    if (elcf->attributes->nelts == NGX_HTTP_EDGETRACE_USER_ATTRS_MAX) {
+    if (elcf->attributes->nelts == ET_USER_ATTRS_MAX) {
         return "is used too many times";
     }
 
@@ -369,8 +345,25 @@ ngx_http_edgetrace_check_service_name(ngx_conf_t *cf, void *post, void *data)
 {
     ngx_str_t  *name = data;
 
-    if (name->len == 0 || name->len > 255) {
-        return "must be 1 to 255 bytes";
+    const char  *err;
+
+    if (et_service_name_check(name->data, name->len, &err) != ET_OK) {
+        return (char *) err;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* the exporter's knobs, held to the bounds of docs/nginx.md */
+
+static char *
+ngx_http_edgetrace_check_knob(ngx_http_edgetrace_knob_t *k, uint64_t value)
+{
+    const char  *err;
+
+    if (et_exporter_knob_check(k->knob, value, &err) != ET_OK) {
+        return (char *) err;
     }
 
     return NGX_CONF_OK;
@@ -378,40 +371,18 @@ ngx_http_edgetrace_check_service_name(ngx_conf_t *cf, void *post, void *data)
 
 
 char *
-ngx_http_edgetrace_check_flush_interval(ngx_conf_t *cf, void *post,
-    void *data)
+ngx_http_edgetrace_check_size(ngx_conf_t *cf, void *post, void *data)
+{
+    size_t  *size = data;
+
+    return ngx_http_edgetrace_check_knob(post, *size);
+}
+
+
+char *
+ngx_http_edgetrace_check_msec(ngx_conf_t *cf, void *post, void *data)
 {
     ngx_msec_t  *ms = data;
 
-    if (*ms == 0 || *ms > 1000) {
-        return "must be from 1ms to 1s: spans reach Redis within a second";
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-char *
-ngx_http_edgetrace_check_queue_size(ngx_conf_t *cf, void *post, void *data)
-{
-    size_t  *size = data;
-
-    if (*size < 4096) {
-        return "must be at least 4k";
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-char *
-ngx_http_edgetrace_check_value_max(ngx_conf_t *cf, void *post, void *data)
-{
-    size_t  *size = data;
-
-    if (*size == 0 || *size > 65536) {
-        return "must be from 1 to 64k";
-    }
-
-    return NGX_CONF_OK;
+    return ngx_http_edgetrace_check_knob(post, *ms);
 }

@@ -142,15 +142,16 @@ ngx_http_edgetrace_precontent_handler(ngx_http_request_t *r)
     cl->ps.data = cl;
     r->post_subrequest = &cl->ps;
 
-    et_traceparent_write(cl->traceparent, ctx->trace.trace_id, cl->span_id,
-                         ctx->trace.flags);
-
     cl->next = ctx->clients;
     ctx->clients = cl;
 
     if (ctx->writes) {
         (void) ngx_http_edgetrace_inject(r, ctx, cl->span_id,
                                          cl->traceparent, 1);
+
+    } else {
+        et_traceparent_write(cl->traceparent, ctx->trace.trace_id,
+                             cl->span_id, ctx->trace.flags);
     }
 
     return NGX_DECLINED;

@@ -4,8 +4,8 @@
  * The upstream modules forward every element of r->headers_in.headers, so
  * context goes upstream by writing that list: ours replaces whatever the
  * client sent under the same names, never a second value beside it.  Which
- * headers carry context, and how they are read, is the core's
- * (et_propagation.h): this file walks nginx's list.
+ * headers carry context, how they are read and what they carry upstream
+ * is the core's (et_propagation.h): this file walks nginx's list.
  */
 
 
@@ -19,58 +19,6 @@ typedef struct {
     ngx_table_elt_t  *first[ET_HDRS];   /* when found.count */
     et_prop_found_t   values;
 } ngx_http_edgetrace_scan_t;
-
-
-/*
- * For each set of formats (a mask of ET_PROP_*): bit N set when one of its
- * headers is N bytes long.  Most request headers are told apart by their
- * length alone.
- */
-static uint32_t  ngx_http_edgetrace_lengths[8];
-
-/* bit N set when a header's name starts with the letter 'a' + N */
-static uint32_t  ngx_http_edgetrace_firsts;
-
-/* the headers of each length: no two formats share more than two */
-static int8_t    ngx_http_edgetrace_by_length[32][2];
-
-
-/* the header's index in et_prop_headers[], or -1 */
-
-static ngx_int_t
-ngx_http_edgetrace_header(ngx_table_elt_t *h, ngx_uint_t formats)
-{
-    ngx_int_t                k;
-    ngx_uint_t               i;
-    const et_prop_header_t  *eh;
-
-    if (h->key.len >= 32
-        || !(ngx_http_edgetrace_lengths[formats & 7] & (1u << h->key.len))
-        || h->lowcase_key == NULL)
-    {
-        return -1;
-    }
-
-    for (i = 0; i < 2; i++) {
-        k = ngx_http_edgetrace_by_length[h->key.len][i];
-
-        if (k < 0) {
-            break;
-        }
-
-        eh = &et_prop_headers[k];
-
-        if (h->lowcase_key[0] == eh->lowcase.data[0]
-            && (eh->format & formats)
-            && ngx_strncmp(h->lowcase_key, eh->lowcase.data, eh->lowcase.len)
-               == 0)
-        {
-            return k;
-        }
-    }
-
-    return -1;
-}
 
 
 static ngx_uint_t
@@ -88,9 +36,8 @@ static void
 ngx_http_edgetrace_scan(ngx_http_request_t *r, ngx_uint_t formats,
     ngx_http_edgetrace_scan_t *scan)
 {
-    uint32_t          lengths;
     ngx_int_t         k;
-    ngx_uint_t        i, c;
+    ngx_uint_t        i;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
@@ -98,8 +45,6 @@ ngx_http_edgetrace_scan(ngx_http_request_t *r, ngx_uint_t formats,
     scan->total = 0;
     scan->found = 0;
     et_prop_found_init(&scan->values);
-
-    lengths = ngx_http_edgetrace_lengths[formats & 7];
 
     part = &r->headers_in.headers.part;
     h = part->elts;
@@ -123,25 +68,7 @@ ngx_http_edgetrace_scan(ngx_http_request_t *r, ngx_uint_t formats,
 
         scan->total++;
 
-        /*
-         * The tests of ngx_http_edgetrace_header() that reject nearly every
-         * request header, without a call: the length, then the first
-         * letter.
-         */
-
-        if (h[i].key.len >= 32 || !(lengths & (1u << h[i].key.len))
-            || h[i].lowcase_key == NULL)
-        {
-            continue;
-        }
-
-        c = (ngx_uint_t) h[i].lowcase_key[0] - 'a';
-
-        if (c >= 26 || !(ngx_http_edgetrace_firsts & (1u << c))) {
-            continue;
-        }
-
-        k = ngx_http_edgetrace_header(&h[i], formats);
+        k = et_prop_header_find(h[i].key.data, h[i].key.len, formats);
 
         if (k < 0) {
             continue;
@@ -240,7 +167,7 @@ ngx_http_edgetrace_extract(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_edgetrace_push(ngx_http_request_t *r, ngx_uint_t hash,
-    const et_prop_header_t *eh, ngx_str_t *value)
+    const et_prop_header_t *eh, et_str_t *value)
 {
     ngx_table_elt_t  *h;
 
@@ -253,32 +180,59 @@ ngx_http_edgetrace_push(ngx_http_request_t *r, ngx_uint_t hash,
     h->key.len = eh->name.len;
     h->key.data = (u_char *) eh->name.data;
     h->lowcase_key = (u_char *) eh->lowcase.data;
-    h->value = *value;
+    h->value.len = value->len;
+    h->value.data = (u_char *) value->data;
 
     return NGX_OK;
 }
 
 
 /*
- * Writes "traceparent" (and the tracestate carried, when there is one) into
- * the request's headers, removing every other value of those names.  With
- * "copy" (a subrequest, whose list shares its parts with the main
- * request's) the list is always rebuilt in the request's own memory.
+ * Writes the headers of the configured formats for the client span
+ * "span_id" into the request's headers, removing every other value of
+ * those names, and the span's traceparent into "traceparent", whatever
+ * else fails (ET_TRACEPARENT_LEN bytes that live as long as the request:
+ * the upstream reads the values later).  With "copy" (a subrequest, whose
+ * list shares its parts with the main request's) the list is always
+ * rebuilt in the request's own memory.
  */
 
 ngx_int_t
 ngx_http_edgetrace_inject(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx,
     const uint8_t *span_id, u_char *traceparent, ngx_uint_t copy)
 {
-    u_char                          *b3;
+    u_char                          *buf;
     ngx_int_t                        k;
-    ngx_str_t                        values[ET_HDRS];
-    ngx_uint_t                       i, formats, in_place;
+    et_str_t                         values[ET_HDRS];
+    ngx_uint_t                       i, formats, mask, in_place;
     ngx_list_t                       old;
     ngx_list_part_t                 *part;
     ngx_table_elt_t                 *h, *e;
     ngx_http_edgetrace_scan_t        scan;
     ngx_http_edgetrace_main_conf_t  *emcf;
+
+    /*
+     * What each header of the configured formats is to carry (len 0:
+     * none), written after the traceparent: only b3 needs more room.
+     */
+
+    formats = ngx_http_edgetrace_formats_mask(r);
+    buf = traceparent;
+
+    if (et_prop_inject_size(formats) > ET_TRACEPARENT_LEN) {
+        buf = ngx_pnalloc(r->pool, et_prop_inject_size(formats));
+        if (buf == NULL) {
+            et_traceparent_write(traceparent, ctx->trace.trace_id, span_id,
+                                 ctx->trace.flags);
+            return NGX_ERROR;
+        }
+    }
+
+    mask = et_prop_inject_values(&ctx->trace, span_id, formats, buf, values);
+
+    if (buf != traceparent) {
+        ngx_memcpy(traceparent, buf, ET_TRACEPARENT_LEN);
+    }
 
     emcf = ngx_http_get_module_main_conf(r, ngx_http_edgetrace_module);
 
@@ -290,45 +244,6 @@ ngx_http_edgetrace_inject(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx,
         {
             return NGX_ERROR;
         }
-    }
-
-    /* what each header of the configured formats is to carry; len 0: none */
-
-    formats = ngx_http_edgetrace_formats_mask(r);
-    ngx_memzero(values, sizeof(values));
-
-    if (formats & ET_PROP_W3C) {
-        values[ET_HDR_TRACEPARENT].data = traceparent;
-        values[ET_HDR_TRACEPARENT].len = ET_TRACEPARENT_LEN;
-
-        /* a new root carries no tracestate */
-        values[ET_HDR_TRACESTATE].len = ctx->trace.tracestate.len;
-        values[ET_HDR_TRACESTATE].data = (u_char *) ctx->trace.tracestate.data;
-    }
-
-    if (formats & ET_PROP_B3) {
-        b3 = ngx_pnalloc(r->pool, ET_B3_SINGLE_LEN);
-        if (b3 == NULL) {
-            return NGX_ERROR;
-        }
-
-        values[ET_HDR_B3].data = b3;
-        values[ET_HDR_B3].len = et_b3_write(b3, ctx->trace.trace_id, span_id,
-                                            ctx->trace.flags)
-                                - b3;
-    }
-
-    if (formats & ET_PROP_B3MULTI) {
-
-        /* the ids as the traceparent has them: "00-<trace>-<span>-<flags>" */
-
-        values[ET_HDR_B3_TRACE_ID].data = traceparent + 3;
-        values[ET_HDR_B3_TRACE_ID].len = 2 * ET_TRACE_ID_LEN;
-        values[ET_HDR_B3_SPAN_ID].data = traceparent + 36;
-        values[ET_HDR_B3_SPAN_ID].len = 2 * ET_SPAN_ID_LEN;
-        values[ET_HDR_B3_SAMPLED].data =
-                 (u_char *) ((ctx->trace.flags & ET_FLAG_SAMPLED) ? "1" : "0");
-        values[ET_HDR_B3_SAMPLED].len = 1;
     }
 
     /*
@@ -354,11 +269,15 @@ ngx_http_edgetrace_inject(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx,
 
     ctx->clean_elts = NULL;
 
-    /* the common case: each name at most once, and replaced in place */
+    /*
+     * The common case: each name at most once, and replaced in place.
+     * Only the headers of "mask" were looked for: the loops end at its
+     * last.
+     */
 
     in_place = !copy;
 
-    for (k = 0; scan.found && k < ET_HDRS; k++) {
+    for (k = 0; scan.found && (mask >> k); k++) {
         if (scan.values.count[k] > 1
             || (scan.values.count[k] == 1 && values[k].len == 0))
         {
@@ -367,9 +286,10 @@ ngx_http_edgetrace_inject(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx,
     }
 
     if (in_place) {
-        for (k = 0; k < ET_HDRS; k++) {
+        for (k = 0; mask >> k; k++) {
             if (scan.values.count[k]) {
-                scan.first[k]->value = values[k];
+                scan.first[k]->value.len = values[k].len;
+                scan.first[k]->value.data = (u_char *) values[k].data;
 
             } else if (values[k].len
                        && ngx_http_edgetrace_push(r, emcf->hashes[k],
@@ -421,7 +341,7 @@ ngx_http_edgetrace_inject(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx,
             }
         }
 
-        if (ngx_http_edgetrace_header(&h[i], formats) >= 0) {
+        if (et_prop_header_find(h[i].key.data, h[i].key.len, formats) >= 0) {
             continue;
         }
 
@@ -433,7 +353,7 @@ ngx_http_edgetrace_inject(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx,
         *e = h[i];
     }
 
-    for (k = 0; k < ET_HDRS; k++) {
+    for (k = 0; mask >> k; k++) {
         if (values[k].len
             && ngx_http_edgetrace_push(r, emcf->hashes[k],
                                        &et_prop_headers[k], &values[k])
@@ -452,28 +372,11 @@ ngx_http_edgetrace_inject(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx,
 void
 ngx_http_edgetrace_init_headers(ngx_http_edgetrace_main_conf_t *emcf)
 {
-    size_t                   len;
-    ngx_uint_t               k, formats;
-    const et_prop_header_t  *eh;
-
-    ngx_memset(ngx_http_edgetrace_by_length, -1,
-               sizeof(ngx_http_edgetrace_by_length));
+    ngx_uint_t  k;
 
     for (k = 0; k < ET_HDRS; k++) {
-        eh = &et_prop_headers[k];
-        len = eh->lowcase.len;
-        ngx_http_edgetrace_by_length[len]
-                          [ngx_http_edgetrace_by_length[len][0] >= 0] = k;
-
-        emcf->hashes[k] = ngx_hash_key((u_char *) eh->lowcase.data, len);
-
-        /* every name starts with a lowercase letter */
-        ngx_http_edgetrace_firsts |= 1u << (eh->lowcase.data[0] - 'a');
-
-        for (formats = 0; formats < 8; formats++) {
-            if (eh->format & formats) {
-                ngx_http_edgetrace_lengths[formats] |= 1u << len;
-            }
-        }
+        emcf->hashes[k] = ngx_hash_key((u_char *) et_prop_headers[k]
+                                                  .lowcase.data,
+                                       et_prop_headers[k].lowcase.len);
     }
 }

@@ -44,12 +44,16 @@ et_metrics_t   *ngx_http_edgetrace_metrics;
 
 static ngx_conf_post_handler_pt  ngx_http_edgetrace_service_name_p =
     ngx_http_edgetrace_check_service_name;
-static ngx_conf_post_handler_pt  ngx_http_edgetrace_flush_interval_p =
-    ngx_http_edgetrace_check_flush_interval;
-static ngx_conf_post_handler_pt  ngx_http_edgetrace_queue_size_p =
-    ngx_http_edgetrace_check_queue_size;
-static ngx_conf_post_handler_pt  ngx_http_edgetrace_value_max_p =
-    ngx_http_edgetrace_check_value_max;
+
+/* indexed by ET_KNOB_* */
+static ngx_http_edgetrace_knob_t  ngx_http_edgetrace_knobs[] = {
+    { ngx_http_edgetrace_check_size, ET_KNOB_QUEUE_SIZE },
+    { ngx_http_edgetrace_check_size, ET_KNOB_VALUE_MAX },
+    { ngx_http_edgetrace_check_msec, ET_KNOB_FLUSH_INTERVAL },
+    { ngx_http_edgetrace_check_msec, ET_KNOB_CONNECT_TIMEOUT },
+    { ngx_http_edgetrace_check_msec, ET_KNOB_REDIS_TIMEOUT },
+    { ngx_http_edgetrace_check_msec, ET_KNOB_FLUSH_TIMEOUT }
+};
 
 
 static ngx_command_t  ngx_http_edgetrace_commands[] = {
@@ -129,42 +133,42 @@ static ngx_command_t  ngx_http_edgetrace_commands[] = {
       ngx_conf_set_size_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_edgetrace_main_conf_t, queue_size),
-      &ngx_http_edgetrace_queue_size_p },
+      &ngx_http_edgetrace_knobs[ET_KNOB_QUEUE_SIZE] },
 
     { ngx_string("edgetrace_flush_interval"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_edgetrace_main_conf_t, flush_interval),
-      &ngx_http_edgetrace_flush_interval_p },
+      &ngx_http_edgetrace_knobs[ET_KNOB_FLUSH_INTERVAL] },
 
     { ngx_string("edgetrace_redis_connect_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_edgetrace_main_conf_t, connect_timeout),
-      NULL },
+      &ngx_http_edgetrace_knobs[ET_KNOB_CONNECT_TIMEOUT] },
 
     { ngx_string("edgetrace_redis_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_edgetrace_main_conf_t, redis_timeout),
-      NULL },
+      &ngx_http_edgetrace_knobs[ET_KNOB_REDIS_TIMEOUT] },
 
     { ngx_string("edgetrace_flush_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_edgetrace_main_conf_t, flush_timeout),
-      NULL },
+      &ngx_http_edgetrace_knobs[ET_KNOB_FLUSH_TIMEOUT] },
 
     { ngx_string("edgetrace_value_max_size"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_edgetrace_main_conf_t, value_max),
-      &ngx_http_edgetrace_value_max_p },
+      &ngx_http_edgetrace_knobs[ET_KNOB_VALUE_MAX] },
 
       ngx_null_command
 };
@@ -294,6 +298,11 @@ ngx_http_edgetrace_create_main_conf(ngx_conf_t *cf)
      *     emcf->status = 0;
      */
 
+    /* the defaults, and Redis before any edgetrace_redis replaces it */
+    if (et_exporter_conf_init(&emcf->exporter) != ET_OK) {
+        return NULL;
+    }
+
     et_stream_opts_init(&emcf->stream_opts);
     emcf->flush_interval = NGX_CONF_UNSET_MSEC;
     emcf->connect_timeout = NGX_CONF_UNSET_MSEC;
@@ -312,30 +321,18 @@ ngx_http_edgetrace_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_http_edgetrace_main_conf_t *emcf = conf;
 
     u_char              *buf;
-    const char          *err;
     et_exporter_conf_t  *ec;
 
-    static ngx_str_t  default_url = ngx_string(ET_REDIS_DEFAULT_URL);
     static ngx_str_t  default_key = ngx_string(ET_STREAM_DEFAULT_KEY);
 
-    ngx_conf_init_msec_value(emcf->flush_interval, ET_FLUSH_MS_DEFAULT);
-    ngx_conf_init_msec_value(emcf->connect_timeout,
-                             ET_CONNECT_TIMEOUT_MS_DEFAULT);
-    ngx_conf_init_msec_value(emcf->redis_timeout, ET_IO_TIMEOUT_MS_DEFAULT);
-    ngx_conf_init_msec_value(emcf->flush_timeout, ET_STOP_TIMEOUT_MS_DEFAULT);
-    ngx_conf_init_size_value(emcf->queue_size, ET_QUEUE_SIZE_DEFAULT);
+    ec = &emcf->exporter;
+
+    ngx_conf_init_msec_value(emcf->flush_interval, ec->flush_ms);
+    ngx_conf_init_msec_value(emcf->connect_timeout, ec->connect_timeout_ms);
+    ngx_conf_init_msec_value(emcf->redis_timeout, ec->io_timeout_ms);
+    ngx_conf_init_msec_value(emcf->flush_timeout, ec->stop_timeout_ms);
+    ngx_conf_init_size_value(emcf->queue_size, ec->queue_size);
     ngx_conf_init_size_value(emcf->value_max, ET_VALUE_MAX_DEFAULT);
-
-    if (emcf->redis.data == NULL) {
-        if (et_redis_url_parse(default_url.data, default_url.len,
-                               &emcf->exporter.redis, &err)
-            != ET_OK)
-        {
-            return NGX_CONF_ERROR;
-        }
-
-        emcf->redis = default_url;
-    }
 
     if (emcf->stream_key.data == NULL) {
         emcf->stream_key = default_key;
@@ -355,14 +352,12 @@ ngx_http_edgetrace_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    ec = &emcf->exporter;
     ec->stream = &emcf->stream;
     ec->queue_size = emcf->queue_size;
     ec->flush_ms = emcf->flush_interval;
     ec->connect_timeout_ms = emcf->connect_timeout;
     ec->io_timeout_ms = emcf->redis_timeout;
     ec->stop_timeout_ms = emcf->flush_timeout;
-    ec->shared = 0;
     ec->log = ngx_http_edgetrace_log;
 
     ngx_http_edgetrace_init_headers(emcf);
@@ -403,15 +398,13 @@ ngx_http_edgetrace_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_str_value(conf->service_name, prev->service_name, "nginx");
 
-    buf = ngx_pnalloc(cf->pool, ET_FIELD_RESP_SIZE(sizeof("service.name") - 1,
-                                                   conf->service_name.len));
+    buf = ngx_pnalloc(cf->pool, ET_SERVICE_FIELD_SIZE(conf->service_name.len));
     if (buf == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    et_field_init(&conf->service, buf, (const uint8_t *) "service.name",
-                  sizeof("service.name") - 1, conf->service_name.data,
-                  conf->service_name.len);
+    et_service_field_init(&conf->service, buf, conf->service_name.data,
+                          conf->service_name.len);
 
     return NGX_CONF_OK;
 }
@@ -464,7 +457,7 @@ ngx_http_edgetrace_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->context == NGX_CONF_UNSET_UINT) {
         conf->context = (prev->context == NGX_CONF_UNSET_UINT)
-                        ? ET_CONTEXT_PROPAGATE : prev->context;
+                        ? ET_CONTEXT_DEFAULT : prev->context;
         conf->context_value = prev->context_value;
     }
 
@@ -478,7 +471,7 @@ ngx_http_edgetrace_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->nformats == NGX_CONF_UNSET_UINT) {
         if (prev->nformats == NGX_CONF_UNSET_UINT) {
-            conf->formats[0] = ET_PROP_W3C;
+            conf->formats[0] = ET_PROP_FORMAT_DEFAULT;
             conf->nformats = 1;
 
         } else {

@@ -17,6 +17,7 @@
 #include "et_sampler.h"
 #include "et_stream.h"
 #include "et_exporter.h"
+#include "et_exporter_conf.h"
 #include "et_metrics.h"
 #include "et_w3c.h"
 #include "et_b3.h"
@@ -31,10 +32,12 @@
 /* edgetrace_context: ET_CONTEXT_* (et_propagation.h), or a variable */
 #define NGX_HTTP_EDGETRACE_CTX_VAR    4
 
-/* the attributes of a span: the standard ones plus edgetrace_attribute */
-#define NGX_HTTP_EDGETRACE_ATTRS_MAX    64
-#define NGX_HTTP_EDGETRACE_USER_ATTRS_MAX  40
-#define NGX_HTTP_EDGETRACE_TRIES_MAX    16
+
+/* an exporter knob's bounds check: its post handler and ET_KNOB_* */
+typedef struct {
+    ngx_conf_post_handler_pt     post_handler;
+    unsigned                     knob;
+} ngx_http_edgetrace_knob_t;
 
 
 typedef struct {
@@ -160,9 +163,6 @@ extern et_metrics_t   *ngx_http_edgetrace_metrics;
 /* the holders of destroyed pools (ngx_http_edgetrace_request.c) */
 extern ngx_http_edgetrace_holder_t  *ngx_http_edgetrace_free;
 
-/* edgetrace_context's values (ngx_http_edgetrace_directives.c) */
-extern ngx_conf_enum_t  ngx_http_edgetrace_contexts[];
-
 
 /* the directives and their bounds (ngx_http_edgetrace_directives.c) */
 char *ngx_http_edgetrace(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
@@ -184,12 +184,8 @@ char *ngx_http_edgetrace_span_name(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_edgetrace_check_service_name(ngx_conf_t *cf, void *post,
     void *data);
-char *ngx_http_edgetrace_check_flush_interval(ngx_conf_t *cf, void *post,
-    void *data);
-char *ngx_http_edgetrace_check_queue_size(ngx_conf_t *cf, void *post,
-    void *data);
-char *ngx_http_edgetrace_check_value_max(ngx_conf_t *cf, void *post,
-    void *data);
+char *ngx_http_edgetrace_check_size(ngx_conf_t *cf, void *post, void *data);
+char *ngx_http_edgetrace_check_msec(ngx_conf_t *cf, void *post, void *data);
 
 /* the phase handlers (ngx_http_edgetrace_handlers.c) */
 ngx_int_t ngx_http_edgetrace_server_rewrite_handler(ngx_http_request_t *r);

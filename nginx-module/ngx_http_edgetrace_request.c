@@ -143,11 +143,11 @@ ngx_http_edgetrace_true(ngx_str_t *v)
 void
 ngx_http_edgetrace_decide(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx)
 {
+    int                             named;
     ngx_int_t                       rc;
     ngx_str_t                       v;
     et_context_t                    parent;
-    ngx_uint_t                      mode, i;
-    ngx_conf_enum_t                *e;
+    ngx_uint_t                      mode;
     ngx_http_edgetrace_loc_conf_t  *elcf;
 
     ctx->decided = 1;
@@ -180,37 +180,27 @@ ngx_http_edgetrace_decide(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx)
         mode = ET_CONTEXT_INJECT;
 
         if (ngx_http_complex_value(r, elcf->context_value, &v) == NGX_OK) {
-            for (e = ngx_http_edgetrace_contexts, i = 0; e[i].name.len; i++) {
-                if (e[i].name.len == v.len
-                    && ngx_strncmp(e[i].name.data, v.data, v.len) == 0)
-                {
-                    mode = e[i].value;
-                    break;
-                }
+            named = et_prop_context_parse(v.data, v.len);
+
+            if (named >= 0) {
+                mode = named;
             }
         }
     }
 
     ctx->traced = 1;
     ctx->mode = mode;
-    ctx->writes = (mode == ET_CONTEXT_INJECT
-                   || mode == ET_CONTEXT_PROPAGATE);
+    ctx->writes = et_prop_context_writes(mode);
 
     rc = ET_DECLINED;
 
-    if (mode == ET_CONTEXT_EXTRACT || mode == ET_CONTEXT_PROPAGATE) {
+    if (et_prop_context_reads(mode)) {
         rc = ngx_http_edgetrace_extract(r, ctx, &parent);
     }
 
     /* continued, or a new root (sampled by the client's B3 decision or ours) */
     et_trace_begin(&ctx->trace, rc, &parent, &elcf->sampler);
 
-    if (ngx_http_edgetrace_counters) {
-        et_counter_add(&ngx_http_edgetrace_counters->requests, 1, 0);
-
-        if (ctx->trace.sampled) {
-            et_counter_add(&ngx_http_edgetrace_counters->requests_sampled, 1,
-                           0);
-        }
-    }
+    et_metrics_count_request(ngx_http_edgetrace_counters, ctx->trace.sampled,
+                             0);
 }

@@ -124,7 +124,8 @@ ngx_http_edgetrace_start_client(ngx_http_request_t *r,
 
     if (ctx->writes) {
         (void) ngx_http_edgetrace_inject(r, ctx, ctx->client_id,
-                                   ngx_http_edgetrace_traceparent(ctx), 0);
+                                         ctx->traceparent, 0);
+        ctx->has_traceparent = 1;
     }
 
     return NGX_DECLINED;
@@ -154,48 +155,29 @@ ngx_http_edgetrace_export_server(ngx_http_request_t *r,
     ngx_str_t                        v;
     ngx_uint_t                       i;
     et_span_t                        span;
-    et_attr_t                        attrs[NGX_HTTP_EDGETRACE_ATTRS_MAX];
+    et_attr_t                        attrs[ET_ATTRS_MAX];
     ngx_connection_t                *c;
     et_http_server_t                 req;
     ngx_http_core_loc_conf_t        *clcf;
     ngx_http_edgetrace_attr_t       *ua;
     ngx_http_edgetrace_srv_conf_t   *escf;
     ngx_http_edgetrace_loc_conf_t   *elcf;
-    ngx_http_edgetrace_main_conf_t  *emcf;
-    u_char                           name[256];
+    u_char                           name[ET_HTTP_SPAN_NAME_SIZE];
     u_char                           text[ET_HTTP_STATUS_TEXT];
-
-    static et_str_t  versions[] = {
-        et_string("0.9"), et_string("1.0"), et_string("1.1"), et_string("2")
-    };
 
     c = r->connection;
     elcf = ngx_http_get_module_loc_conf(r, ngx_http_edgetrace_module);
     escf = ngx_http_get_module_srv_conf(r, ngx_http_edgetrace_module);
-    emcf = ngx_http_get_module_main_conf(r, ngx_http_edgetrace_module);
 
-    ngx_memzero(&span, sizeof(et_span_t));
-    ngx_memcpy(span.trace_id, ctx->trace.trace_id, ET_TRACE_ID_LEN);
-    ngx_memcpy(span.span_id, ctx->trace.span_id, ET_SPAN_ID_LEN);
-
-    if (ctx->trace.has_parent) {
-        ngx_memcpy(span.parent_id, ctx->trace.parent_id, ET_SPAN_ID_LEN);
-        span.has_parent = 1;
-    }
-
-    span.kind = ET_SPAN_SERVER;
-    span.start_ns = ctx->start_ns;
-    span.end_ns = now > ctx->start_ns ? now : ctx->start_ns;
-    span.service = &escf->service;
-    span.tracestate = ngx_http_edgetrace_et_str(ctx->trace.tracestate);
+    (void) et_http_span_init(&span, &ctx->trace, ET_SPAN_SERVER, NULL,
+                             ctx->start_ns, now, &escf->service);
 
     /* a name whose variables are all empty falls back to the default */
     if (elcf->span_name
         && ngx_http_complex_value(r, elcf->span_name, &v) == NGX_OK
         && v.len)
     {
-        span.name.data = v.data;
-        span.name.len = ngx_min(v.len, emcf->value_max);
+        span.name = ngx_http_edgetrace_et_str(v);
 
     } else {
         clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
@@ -238,20 +220,7 @@ ngx_http_edgetrace_export_server(ngx_http_request_t *r,
                  ngx_http_edgetrace_et_str(r->headers_in.user_agent->value);
     }
 
-    switch (r->http_version) {
-    case NGX_HTTP_VERSION_9:
-        req.protocol_version = versions[0];
-        break;
-    case NGX_HTTP_VERSION_10:
-        req.protocol_version = versions[1];
-        break;
-    case NGX_HTTP_VERSION_20:
-        req.protocol_version = versions[3];
-        break;
-    default:
-        req.protocol_version = versions[2];
-        break;
-    }
+    req.protocol_version = et_http_version(r->http_version);
 
     req.status = ngx_http_edgetrace_status_code(r);
 
@@ -265,10 +234,12 @@ ngx_http_edgetrace_export_server(ngx_http_request_t *r,
                 continue;
             }
 
-            attrs[n].key = &ua[i].key;
-            attrs[n].type = ET_ATTR_STRING;
-            attrs[n].str = ngx_http_edgetrace_et_str(v);
-            n++;
+            if (et_attr_add_string(attrs, &n, ET_ATTRS_MAX, &ua[i].key,
+                                   ngx_http_edgetrace_et_str(v))
+                != ET_OK)
+            {
+                break;
+            }
         }
     }
 
@@ -296,7 +267,7 @@ ngx_http_edgetrace_export_client(ngx_http_edgetrace_ctx_t *ctx,
     ngx_uint_t                      i, last, status;
     ngx_http_request_t             *r;
     et_span_t                       span;
-    et_try_t                        events[NGX_HTTP_EDGETRACE_TRIES_MAX];
+    et_try_t                        events[ET_TRIES_MAX];
     et_attr_t                       attrs[ET_HTTP_CLIENT_ATTRS];
     et_http_client_t                req;
     ngx_http_upstream_t            *u;
@@ -308,17 +279,9 @@ ngx_http_edgetrace_export_client(ngx_http_edgetrace_ctx_t *ctx,
     r = cl->request;
     escf = ngx_http_get_module_srv_conf(r, ngx_http_edgetrace_module);
 
-    ngx_memzero(&span, sizeof(et_span_t));
-    ngx_memcpy(span.trace_id, ctx->trace.trace_id, ET_TRACE_ID_LEN);
-    ngx_memcpy(span.span_id, cl->span_id, ET_SPAN_ID_LEN);
-    ngx_memcpy(span.parent_id, ctx->trace.span_id, ET_SPAN_ID_LEN);
-    span.has_parent = 1;
-    span.kind = ET_SPAN_CLIENT;
-    span.start_ns = cl->start_ns;
-    span.end_ns = cl->end_ns > cl->start_ns ? cl->end_ns : cl->start_ns;
+    (void) et_http_span_init(&span, &ctx->trace, ET_SPAN_CLIENT, cl->span_id,
+                             cl->start_ns, cl->end_ns, &escf->service);
     span.name = ngx_http_edgetrace_et_str(r->method_name);
-    span.tracestate = ngx_http_edgetrace_et_str(ctx->trace.tracestate);
-    span.service = &escf->service;
 
     ngx_memzero(&req, sizeof(et_http_client_t));
     req.method = span.name;
@@ -347,7 +310,7 @@ ngx_http_edgetrace_export_client(ngx_http_edgetrace_ctx_t *ctx,
         req.status = status;
         peer = st[i].peer;
 
-        if (ntries == NGX_HTTP_EDGETRACE_TRIES_MAX) {
+        if (ntries == ET_TRIES_MAX) {
             continue;
         }
 

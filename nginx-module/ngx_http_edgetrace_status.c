@@ -14,6 +14,7 @@ ngx_http_edgetrace_status_handler(ngx_http_request_t *r)
     ngx_int_t          rc;
     ngx_buf_t         *b;
     ngx_chain_t        out;
+    ngx_table_elt_t   *h;
     et_metrics_sum_t   sum;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
@@ -42,9 +43,19 @@ ngx_http_edgetrace_status_handler(ngx_http_request_t *r)
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 
-    ngx_str_set(&r->headers_out.content_type,
-                "text/plain; version=0.0.4; charset=utf-8");
+    ngx_str_set(&r->headers_out.content_type, ET_METRICS_CONTENT_TYPE);
     r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    /* no cache may answer a scrape with older counters */
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Cache-Control");
+    ngx_str_set(&h->value, ET_METRICS_CACHE_CONTROL);
+
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = len;
 

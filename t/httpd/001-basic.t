@@ -4,7 +4,7 @@
 # whose id is the one the backend receives (replaced, never duplicated),
 # default and configured span names, EdgeTrace Off does nothing, the
 # environment variables (also when one is preset, and after an internal
-# redirect), and the counters.
+# redirect), and the counters and their page's headers.
 
 use strict;
 use warnings;
@@ -159,6 +159,14 @@ EOF
     ok($m->{edgetrace_redis_connected} >= 1, "$mpm: connected");
 
     is(stream_len($redis->port), 5, "$mpm: 5 entries in the stream");
+
+    # the counters page's headers, as nginx's (docs/httpd.md)
+    $r = http_get($h->port, '/metrics');
+    is($r->{headers}{'content-type'},
+       'text/plain; version=0.0.4; charset=utf-8',
+       "$mpm: counters page: Prometheus text, UTF-8");
+    is($r->{headers}{'cache-control'}, 'no-store',
+       "$mpm: counters page: never cached");
 
     # --- the environment when a variable of the same name is there
     # already, and after an internal redirect

@@ -3,7 +3,8 @@
 # a real unset state (EdgeTrace Off in a nested <Location> beats On above
 # it, and the reverse), virtual hosts with their own service.name,
 # EdgeTraceAttribute literals and expressions added up along the way, and
-# a clear startup error for every malformed or misplaced directive.
+# a clear startup error for every malformed, out-of-range or misplaced
+# directive (a service name over 255 bytes, a timeout over an hour).
 
 use strict;
 use warnings;
@@ -38,16 +39,20 @@ my @errors = (
                                              qr/"k" is set twice/],
     ['EdgeTraceSpanName "expr=%{FOO"',       qr/cannot parse expression/],
     ['EdgeTraceServiceName ""',              qr/EdgeTraceServiceName takes one argument/],
+    ['EdgeTraceServiceName ' . ('s' x 256),  qr/EdgeTraceServiceName "s{256}": must be 1 to 255 bytes/],
     ['EdgeTraceSpanName ""',                 qr/EdgeTraceSpanName takes one argument/],
     ['EdgeTraceValueMaxSize 100m',           qr/from 1 to 64k/],
     ['EdgeTraceValueMaxSize 0',              qr/from 1 to 64k/],
     ['EdgeTraceFlushInterval 5s',            qr/from 1ms to 1s/],
     ['EdgeTraceQueueSize 1x',                qr/EdgeTraceQueueSize "1x"/],
-    ['EdgeTraceQueueSize 1k',                qr/at least 4k/],
+    ['EdgeTraceQueueSize 1k',                qr/EdgeTraceQueueSize "1k": must be at least 4k/],
     ['EdgeTraceValueMaxSize 100k',           qr/from 1 to 64k/],
-    ['EdgeTraceFlushInterval 2s',            qr/from 1ms to 1s/],
+    ['EdgeTraceFlushInterval 2s',            qr/EdgeTraceFlushInterval "2s": must be from 1ms to 1s/],
     ['EdgeTraceFlushInterval fast',          qr/EdgeTraceFlushInterval "fast"/],
-    ['EdgeTraceRedisTimeout 0',              qr/EdgeTraceRedisTimeout "0"/],
+    ['EdgeTraceRedisTimeout 0',              qr/EdgeTraceRedisTimeout "0": must be from 1ms to 1h/],
+    ['EdgeTraceRedisTimeout 2h',             qr/EdgeTraceRedisTimeout "2h": must be from 1ms to 1h/],
+    ['EdgeTraceRedisConnectTimeout 61mi',    qr/EdgeTraceRedisConnectTimeout "61mi": must be from 1ms to 1h/],
+    ['EdgeTraceFlushTimeout 1x',             qr/EdgeTraceFlushTimeout "1x": must be a time such as 100ms or 5s/],
     ["<VirtualHost 127.0.0.1:%%PORT%%>\nEdgeTraceRedis redis://h\n</VirtualHost>",
                                              qr/EdgeTraceRedis cannot occur within <VirtualHost>/],
     ["<VirtualHost 127.0.0.1:%%PORT%%>\nEdgeTraceStream k\n</VirtualHost>",
@@ -95,6 +100,9 @@ EdgeTraceFlushInterval 250ms
 EdgeTraceRedisTimeout 2
 EOF
 is($rc, 0, 'a full valid configuration passes apache2 -t') or diag $out;
+
+($rc, $out) = httpd_t(conf => 'EdgeTraceServiceName ' . ('s' x 255));
+is($rc, 0, 'a service name of 255 bytes is valid') or diag $out;
 
 ($rc, $out) = httpd_t(conf => 'EdgeTrace On', main => '',
                       module => 1);

@@ -60,20 +60,28 @@ my $TS = 'congo=t61rcWkgMzE';
 
 # returns (upstream traceparents, upstream tracestates, server span,
 # client span)
+my $seq = 0;
 sub run {
     my ($path, @headers) = @_;
     @headers = (['traceparent', $TP], ['tracestate', $TS]) unless @headers;
+    # the trace id repeats across requests: the request's own query
+    # argument finds its server span, wherever it is in the stream
+    my $tag = 'r=' . ++$seq;
+    my $what = $path;
+    $path .= ($path =~ /\?/ ? '&' : '?') . $tag;
     $b->clear;
     my $r = http_get($ngx->port, $path, headers => \@headers);
-    is($r->{status}, 200, "$path: answered");
+    is($r->{status}, 200, "$what: answered");
     my @req = $b->wait_requests(1);
     my @tp = Edgetrace::Test::Backend->header_values($req[0], 'traceparent');
     my @ts = Edgetrace::Test::Backend->header_values($req[0], 'tracestate');
-    # the newest server span is ours (one request at a time)
-    my @all = stream_entries($redis->port, undef, count => 1, settle => 0.15);
-    my ($server) = grep { $_->{kind} eq 'server' } reverse @all;
-    # the trace id repeats across requests: the client span is the server
-    # span's child
+    my $server;
+    wait_until(sub {
+        ($server) = grep { $_->{kind} eq 'server'
+                           && ($_->{'url.query'} // '') =~ /(^|&)\Q$tag\E$/ }
+                    stream_entries($redis->port, undef, timeout => 0);
+    }, 3);
+    # its client span is the server span's child
     my $client;
     wait_until(sub {
         ($client) = grep { $_->{kind} eq 'client'

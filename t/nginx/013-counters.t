@@ -51,8 +51,20 @@ my @names = qw(edgetrace_requests_total edgetrace_requests_sampled_total
 # --- the exposition
 my $r = http_get($ngx->port, '/metrics');
 is($r->{status}, 200, 'status handler answers');
-like($r->{headers}{'content-type'}, qr{^text/plain; version=0\.0\.4},
-     'Prometheus text content type');
+
+# the page's headers (docs/nginx.md "edgetrace_status"), on HEAD as well
+for my $case (['GET', $r],
+              ['HEAD', http_get($ngx->port, '/metrics', method => 'HEAD')])
+{
+    my ($method, $h) = @$case;
+    is($h->{headers}{'content-type'},
+       'text/plain; version=0.0.4; charset=utf-8',
+       "$method: the Prometheus text content type, with its charset");
+    is_deeply([map { $_->[1] } grep { lc $_->[0] eq 'cache-control' }
+                                    @{ $h->{header_list} }],
+              ['no-store'], "$method: Cache-Control: no-store, once");
+}
+
 my %types = $r->{body} =~ /^# TYPE (\S+) (\S+)$/mg;
 is($types{edgetrace_requests_total}, 'counter', 'requests_total: counter');
 is($types{edgetrace_spans_queued}, 'gauge', 'spans_queued: gauge');

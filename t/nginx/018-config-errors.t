@@ -67,6 +67,14 @@ for my $u ('redis://127.0.0.1', 'redis://h:1/0', 'redis://:secret@h',
     is($rc, 0, "edgetrace_redis $u is valid") or diag($out);
 }
 
+for my $d (map { ("$_ 1ms", "$_ 1h") } qw(edgetrace_redis_connect_timeout
+                                            edgetrace_redis_timeout
+                                            edgetrace_flush_timeout))
+{
+    ($rc, $out) = nginx_t(conf => "edgetrace on; $d;\n" . $server);
+    is($rc, 0, "$d is valid") or diag($out);
+}
+
 my @cases = (
     ['edgetrace_sample 1.5',        qr/"1\.5"/],
     ['edgetrace_sample -0.1',       qr/"-0\.1"/],
@@ -100,6 +108,11 @@ my @cases = (
      qr/"edgetrace_span_name" directive must not be empty/],
     ['edgetrace_queue_size big',
                         qr/"edgetrace_queue_size" directive invalid value/],
+    # the timeouts: 1ms to 1h
+    (map { (["$_ 0", qr/"$_" directive must be from 1ms to 1h/],
+            ["$_ 2h", qr/"$_" directive must be from 1ms to 1h/]) }
+         qw(edgetrace_redis_connect_timeout edgetrace_redis_timeout
+            edgetrace_flush_timeout)),
     ['edgetrace_redis redis://a:1; edgetrace_redis redis://b:2',
                                     qr/is duplicate/],
 );

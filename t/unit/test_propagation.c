@@ -1,6 +1,7 @@
 /*
  * et_propagation: header names, the order of formats, how a trace begins
- * from what was read, and the values written upstream.
+ * from what was read, the values written upstream, and what each context
+ * mode reads and writes.
  */
 
 #include "tap.h"
@@ -41,6 +42,24 @@ static const find_case_t  finds[] = {
     { "traceparentx", ET_PROP_W3C, -1 },
     { "", ET_PROP_W3C | ET_PROP_B3 | ET_PROP_B3MULTI, -1 },
     { "b4", ET_PROP_B3, -1 },
+};
+
+
+/* what each context mode does (docs/nginx.md "edgetrace_context") */
+typedef struct {
+    int          mode;
+    int          reads;
+    int          writes;
+} mode_case_t;
+
+
+static const mode_case_t  modes[] = {
+    { ET_CONTEXT_EXTRACT, 1, 0 },
+    { ET_CONTEXT_INJECT, 0, 1 },
+    { ET_CONTEXT_PROPAGATE, 1, 1 },
+    { ET_CONTEXT_IGNORE, 0, 0 },
+    { -1, 0, 0 },                                    /* no mode */
+    { ET_CONTEXT_IGNORE + 1, 0, 0 },
 };
 
 
@@ -170,6 +189,65 @@ test_find(void)
 }
 
 
+/*
+ * Every header under every set of formats, in its own case and in
+ * uppercase: found exactly when one of the formats is its own (the tables
+ * of lengths and first letters that reject the other headers inline agree
+ * with et_prop_headers[]); and every other name of the same lengths is
+ * rejected.
+ */
+static void
+test_find_all(void)
+{
+    int          k, want, wrong;
+    size_t       i, len;
+    unsigned     formats;
+    uint8_t      name[32];
+
+    for (k = 0; k < ET_HDRS; k++) {
+        len = et_prop_headers[k].lowcase.len;
+
+        for (formats = 0; formats < 8; formats++) {
+            want = (et_prop_headers[k].format & formats) ? k : -1;
+
+            tap_is_int(et_prop_header_find(et_prop_headers[k].name.data, len,
+                                           formats),
+                       want, "%s in formats %u",
+                       et_prop_headers[k].name.data, formats);
+
+            for (i = 0; i < len; i++) {
+                name[i] = et_prop_headers[k].lowcase.data[i];
+
+                if (name[i] >= 'a' && name[i] <= 'z') {
+                    name[i] &= ~0x20;
+                }
+            }
+
+            tap_is_int(et_prop_header_find(name, len, formats), want,
+                       "%.*s in formats %u", (int) len, name, formats);
+        }
+    }
+
+    /* one letter changed anywhere, for each header: none is found */
+    wrong = 0;
+
+    for (k = 0; k < ET_HDRS; k++) {
+        len = et_prop_headers[k].lowcase.len;
+
+        for (i = 0; i < len; i++) {
+            memcpy(name, et_prop_headers[k].lowcase.data, len);
+            name[i] ^= 0x01;
+
+            if (et_prop_header_find(name, len, 7) >= 0) {
+                wrong++;
+            }
+        }
+    }
+
+    tap_is_int(wrong, 0, "a name one letter off is no header");
+}
+
+
 static void
 test_extract(void)
 {
@@ -295,22 +373,45 @@ test_begin(void)
 }
 
 
+/* the trace of TP continued (sampled), and the client span C16 */
+static void
+continued(et_trace_t *t, uint8_t *span)
+{
+    et_sampler_t  never;
+    et_context_t  parent;
+
+    et_sampler_init(&never, 0);
+    et_traceparent_parse((const uint8_t *) TP, sizeof(TP) - 1, &parent);
+    et_trace_begin(t, ET_OK, &parent, &never);
+    t->tracestate.len = 0;
+    et_hex_decode(span, (const uint8_t *) C16, ET_SPAN_ID_LEN);
+}
+
+
+/* b3, X-B3-TraceId and X-B3-SpanId for continued()'s span, sampled */
+static void
+is_b3(const et_str_t *v, const char *what)
+{
+    tap_is_mem(v[ET_HDR_B3].data, v[ET_HDR_B3].len, T32 "-" C16 "-1",
+               "%s: b3, no parent, the decision", what);
+    tap_is_mem(v[ET_HDR_B3_TRACE_ID].data, v[ET_HDR_B3_TRACE_ID].len, T32,
+               "%s: X-B3-TraceId", what);
+    tap_is_mem(v[ET_HDR_B3_SPAN_ID].data, v[ET_HDR_B3_SPAN_ID].len, C16,
+               "%s: X-B3-SpanId", what);
+}
+
+
 static void
 test_inject(void)
 {
     unsigned      mask;
     et_trace_t    t;
     et_str_t      v[ET_HDRS];
-    et_sampler_t  never;
-    et_context_t  parent;
     uint8_t       buf[ET_PROP_INJECT_SIZE], span[ET_SPAN_ID_LEN];
 
-    et_sampler_init(&never, 0);
-    et_traceparent_parse((const uint8_t *) TP, sizeof(TP) - 1, &parent);
-    et_trace_begin(&t, ET_OK, &parent, &never);
+    continued(&t, span);
     t.tracestate.data = (const uint8_t *) "k=v";
     t.tracestate.len = 3;
-    et_hex_decode(span, (const uint8_t *) C16, ET_SPAN_ID_LEN);
 
     mask = et_prop_inject_values(&t, span,
                          ET_PROP_W3C | ET_PROP_B3 | ET_PROP_B3MULTI, buf, v);
@@ -319,12 +420,7 @@ test_inject(void)
                "00-" T32 "-" C16 "-01", "traceparent carries the span");
     tap_is_mem(v[ET_HDR_TRACESTATE].data, v[ET_HDR_TRACESTATE].len, "k=v",
                "tracestate carried");
-    tap_is_mem(v[ET_HDR_B3].data, v[ET_HDR_B3].len, T32 "-" C16 "-1",
-               "b3: no parent, the decision");
-    tap_is_mem(v[ET_HDR_B3_TRACE_ID].data, v[ET_HDR_B3_TRACE_ID].len, T32,
-               "X-B3-TraceId");
-    tap_is_mem(v[ET_HDR_B3_SPAN_ID].data, v[ET_HDR_B3_SPAN_ID].len, C16,
-               "X-B3-SpanId");
+    is_b3(v, "all formats");
     tap_is_mem(v[ET_HDR_B3_SAMPLED].data, v[ET_HDR_B3_SAMPLED].len, "1",
                "X-B3-Sampled");
     tap_is_int(v[ET_HDR_B3_PARENT_ID].len, 0, "X-B3-ParentSpanId removed");
@@ -343,6 +439,58 @@ test_inject(void)
     tap_is_mem(v[ET_HDR_B3_SAMPLED].data, v[ET_HDR_B3_SAMPLED].len, "0",
                "X-B3-Sampled: 0");
     tap_is_int(mask, 0xf8, "b3multi only: five headers");
+}
+
+
+/*
+ * The buffer: the traceparent first, whatever the formats (the adapters
+ * show it to the configuration), and every value inside the buffer's
+ * et_prop_inject_size() bytes or a static string, so that an adapter that
+ * keeps the buffer (nginx: the traceparent in its request context) keeps
+ * the values.
+ */
+static void
+test_inject_buffer(void)
+{
+    int           k, outside;
+    unsigned      formats;
+    et_trace_t    t;
+    et_str_t      v[ET_HDRS];
+    uint8_t       buf[ET_PROP_INJECT_SIZE + 1], span[ET_SPAN_ID_LEN];
+
+    continued(&t, span);
+
+    for (formats = 0; formats < 8; formats++) {
+        memset(buf, '#', sizeof(buf));
+        (void) et_prop_inject_values(&t, span, formats, buf, v);
+
+        tap_is_mem(buf, ET_TRACEPARENT_LEN, "00-" T32 "-" C16 "-01",
+                   "formats %u: the traceparent first", formats);
+        tap_is_int(buf[et_prop_inject_size(formats)], '#',
+                   "formats %u: nothing written past its size", formats);
+        tap_ok(et_prop_inject_size(formats) <= ET_PROP_INJECT_SIZE,
+               "formats %u: within ET_PROP_INJECT_SIZE", formats);
+
+        outside = 0;
+
+        for (k = 0; k < ET_HDRS; k++) {
+            if (v[k].len
+                && k != ET_HDR_B3_SAMPLED
+                && (v[k].data < buf
+                    || v[k].data + v[k].len
+                       > buf + et_prop_inject_size(formats)))
+            {
+                outside++;
+            }
+        }
+
+        tap_is_int(outside, 0, "formats %u: the values are in the buffer",
+                   formats);
+    }
+
+    (void) et_prop_inject_values(&t, span, ET_PROP_B3 | ET_PROP_B3MULTI,
+                                 buf, v);
+    is_b3(v, "without w3c");
 }
 
 
@@ -366,15 +514,40 @@ test_names(void)
 }
 
 
+static void
+test_modes(void)
+{
+    size_t  i;
+
+    for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        tap_is_int(et_prop_context_reads(modes[i].mode), modes[i].reads,
+                   "mode %d reads: %d", modes[i].mode, modes[i].reads);
+        tap_is_int(et_prop_context_writes(modes[i].mode), modes[i].writes,
+                   "mode %d writes: %d", modes[i].mode, modes[i].writes);
+    }
+
+    /* the defaults the docs give */
+    tap_is_int(ET_CONTEXT_DEFAULT,
+               et_prop_context_parse((const uint8_t *) "propagate", 9),
+               "default mode: propagate");
+    tap_is_int(ET_PROP_FORMAT_DEFAULT,
+               et_prop_format_parse((const uint8_t *) "w3c", 3),
+               "default format: w3c");
+}
+
+
 int
 main(void)
 {
     test_find();
+    test_find_all();
     test_extract();
     test_too_many_tracestates();
     test_begin();
     test_inject();
+    test_inject_buffer();
     test_names();
+    test_modes();
 
     return tap_done();
 }
