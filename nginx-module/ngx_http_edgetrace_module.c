@@ -73,7 +73,7 @@ static ngx_command_t  ngx_http_edgetrace_commands[] = {
       NULL },
 
     { ngx_string("edgetrace_stream"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
       ngx_http_edgetrace_stream,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
