@@ -60,8 +60,8 @@ static const command_rec  edgetrace_cmds[] = {
                   "where spans go: redis://[[user]:password@]host[:port][/db]"
                   " or unix:/path"),
 
-    AP_INIT_TAKE12("EdgeTraceStream", edgetrace_cmd_stream, NULL, RSRC_CONF,
-                   "the stream key, and maxlen=N"),
+    AP_INIT_TAKE123("EdgeTraceStream", edgetrace_cmd_stream, NULL,
+                    RSRC_CONF, "the stream key, then maxlen=N and shards=N"),
 
     AP_INIT_TAKE1("EdgeTraceServiceName", edgetrace_cmd_service_name, NULL,
                   RSRC_CONF, "service.name of the spans"),

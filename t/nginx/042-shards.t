@@ -102,6 +102,36 @@ case 'the shards add up to the spans counted' => sub {
               'each shard on a slot of its quarter of the slots');
 };
 
+case 'a 64-bit B3 trace id: its shard from its random part' => sub {
+    my $b3 = start_nginx(redis => $redis, conf => <<'EOF');
+    edgetrace_redis redis://127.0.0.1:%%REDIS%%;
+    edgetrace_flush_interval 20ms;
+    edgetrace_stream et:b3 shards=8;
+    edgetrace_propagation b3;
+    edgetrace on;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location / {
+            return 200 "ok\n";
+        }
+    }
+EOF
+    my %used;
+    for (1 .. 8) {
+        my $short = new_span_id();    # 16 hex digits, as a 64-bit trace id
+        my $trace = ('0' x 16) . $short;
+        http_get($b3->port, '/b3',
+                 headers => [['b3', "$short-" . new_span_id() . '-1']]);
+        my $key = shard_key('et:b3', trace_shard($trace, 8), 8);
+        my @s = trace_spans($redis->port, $trace, key => $key);
+        is(scalar @s, 1, "trace $short: padded to $trace, in $key");
+        $used{$key}++;
+    }
+    ok(keys %used > 1, 'the 64-bit traces spread over several shards');
+    $b3->stop;
+};
+
 $ngx->stop;
 is(scalar $ngx->crashes, 0, 'no worker crashed');
 
