@@ -671,127 +671,102 @@ et_stream_opts_init(et_stream_opts_t *opts)
 {
     opts->maxlen = ET_STREAM_DEFAULT_MAXLEN;
     opts->shards = 1;
-    opts->maxlen_set = 0;
-    opts->shards_set = 0;
+    opts->given = 0;
 }
 
 
-/* an option's errors: no value, not a number, out of range, given twice */
-static const char  *et_maxlen_errors[] = {
-    "maxlen has no value",
-    "maxlen must be a decimal number",
-    "maxlen is too large",
-    "maxlen is duplicate"
+/* the options after the key, in the order of their bits in opts->given */
+typedef struct {
+    et_str_t     name;        /* "maxlen=" */
+    uint64_t     min;
+    uint64_t     max;
+
+    /* no value, not a number, out of range, given twice */
+    const char  *errors[4];
+} et_stream_option_t;
+
+
+static const et_stream_option_t  et_stream_options[] = {
+    { et_string("maxlen="), 0, ET_STREAM_MAXLEN_MAX,
+      { "maxlen has no value", "maxlen must be a decimal number",
+        "maxlen is too large", "maxlen is duplicate" } },
+
+    { et_string("shards="), 1, ET_STREAM_SHARDS_MAX,
+      { "shards has no value", "shards must be a decimal number",
+        "shards must be 1 to 256", "shards is duplicate" } },
 };
-
-static const char  *et_shards_errors[] = {
-    "shards has no value",
-    "shards must be a decimal number",
-    "shards must be 1 to 256",
-    "shards is duplicate"
-};
-
-
-/* the decimal value of an option, "min" to "max" */
-static int
-et_stream_option_value(const uint8_t *p, const uint8_t *last, uint64_t min,
-    uint64_t max, uint64_t *value, const char **errors, const char **err)
-{
-    uint64_t  n;
-    unsigned  d;
-
-    if (p == last) {
-        *err = errors[0];
-        return ET_ERROR;
-    }
-
-    n = 0;
-
-    for ( /* void */ ; p < last; p++) {
-        if (*p < '0' || *p > '9') {
-            *err = errors[1];
-            return ET_ERROR;
-        }
-
-        d = *p - '0';
-
-        if (n > (max - d) / 10) {
-            *err = errors[2];
-            return ET_ERROR;
-        }
-
-        n = n * 10 + d;
-    }
-
-    if (n < min) {
-        *err = errors[2];
-        return ET_ERROR;
-    }
-
-    *value = n;
-
-    return ET_OK;
-}
-
-
-#define et_stream_option_is(p, len, name)                                     \
-    ((len) >= ET_LIT_LEN(name) && memcmp(p, name, ET_LIT_LEN(name)) == 0)
 
 
 int
 et_stream_parse_option(const uint8_t *p, size_t len, et_stream_opts_t *opts,
     const char **err)
 {
-    uint64_t        n;
-    const uint8_t  *last;
+    size_t                     i;
+    uint64_t                   n;
+    unsigned                   d;
+    const uint8_t             *last;
+    const et_stream_option_t  *o;
 
-    last = p + len;
+    for (i = 0; i < sizeof(et_stream_options) / sizeof(et_stream_options[0]);
+         i++)
+    {
+        o = &et_stream_options[i];
 
-    if (et_stream_option_is(p, len, "maxlen=")) {
-
-        if (et_stream_option_value(p + ET_LIT_LEN("maxlen="), last, 0,
-                                   ET_STREAM_MAXLEN_MAX, &n, et_maxlen_errors,
-                                   err)
-            != ET_OK)
-        {
-            return ET_ERROR;
+        if (len >= o->name.len && memcmp(p, o->name.data, o->name.len) == 0) {
+            goto found;
         }
-
-        if (opts->maxlen_set) {
-            *err = et_maxlen_errors[3];
-            return ET_ERROR;
-        }
-
-        opts->maxlen = n;
-        opts->maxlen_set = 1;
-
-        return ET_OK;
-    }
-
-    if (et_stream_option_is(p, len, "shards=")) {
-
-        if (et_stream_option_value(p + ET_LIT_LEN("shards="), last, 1,
-                                   ET_STREAM_SHARDS_MAX, &n, et_shards_errors,
-                                   err)
-            != ET_OK)
-        {
-            return ET_ERROR;
-        }
-
-        if (opts->shards_set) {
-            *err = et_shards_errors[3];
-            return ET_ERROR;
-        }
-
-        opts->shards = (unsigned) n;
-        opts->shards_set = 1;
-
-        return ET_OK;
     }
 
     *err = "unknown option, expected \"maxlen=N\" or \"shards=N\"";
 
     return ET_ERROR;
+
+found:
+
+    last = p + len;
+    p += o->name.len;
+
+    if (p == last) {
+        *err = o->errors[0];
+        return ET_ERROR;
+    }
+
+    for (n = 0; p < last; p++) {
+        if (*p < '0' || *p > '9') {
+            *err = o->errors[1];
+            return ET_ERROR;
+        }
+
+        d = *p - '0';
+
+        if (n > (o->max - d) / 10) {
+            *err = o->errors[2];
+            return ET_ERROR;
+        }
+
+        n = n * 10 + d;
+    }
+
+    if (n < o->min) {
+        *err = o->errors[2];
+        return ET_ERROR;
+    }
+
+    if (opts->given & (1u << i)) {
+        *err = o->errors[3];
+        return ET_ERROR;
+    }
+
+    opts->given |= 1u << i;
+
+    if (i == 0) {
+        opts->maxlen = n;
+
+    } else {
+        opts->shards = (unsigned) n;
+    }
+
+    return ET_OK;
 }
 
 

@@ -48,8 +48,7 @@ typedef struct {
 typedef struct {
     uint64_t    maxlen;
     unsigned    shards;
-    unsigned    maxlen_set:1;
-    unsigned    shards_set:1;
+    unsigned    given;        /* a bit per option: maxlen, shards */
 } et_stream_opts_t;
 
 

@@ -15,6 +15,24 @@ use Edgetrace::Test qw(:all);
 my $redis = start_redis();
 my $b = start_backend();
 
+# an nginx that answers every request itself, with these stream directives
+sub nginx_stream {
+    my ($directives) = @_;
+    return start_nginx(redis => $redis, conf => <<"EOF");
+    edgetrace_redis redis://127.0.0.1:%%REDIS%%;
+    edgetrace_flush_interval 20ms;
+    $directives
+    edgetrace on;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location / {
+            return 200 "ok\n";
+        }
+    }
+EOF
+}
+
 my $ngx = start_nginx(redis => $redis, conf => <<'EOF');
     edgetrace_redis redis://127.0.0.1:%%REDIS%%;
     edgetrace_flush_interval 20ms;
@@ -103,20 +121,8 @@ case 'the shards add up to the spans counted' => sub {
 };
 
 case 'a 64-bit B3 trace id: its shard from its random part' => sub {
-    my $b3 = start_nginx(redis => $redis, conf => <<'EOF');
-    edgetrace_redis redis://127.0.0.1:%%REDIS%%;
-    edgetrace_flush_interval 20ms;
-    edgetrace_stream et:b3 shards=8;
-    edgetrace_propagation b3;
-    edgetrace on;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        location / {
-            return 200 "ok\n";
-        }
-    }
-EOF
+    my $b3 = nginx_stream("edgetrace_stream et:b3 shards=8;\n"
+                          . "    edgetrace_propagation b3;");
     my %used;
     for (1 .. 8) {
         my $short = new_span_id();    # 16 hex digits, as a 64-bit trace id
@@ -136,19 +142,7 @@ $ngx->stop;
 is(scalar $ngx->crashes, 0, 'no worker crashed');
 
 case 'shards=1 is the key itself' => sub {
-    my $one = start_nginx(redis => $redis, conf => <<'EOF');
-    edgetrace_redis redis://127.0.0.1:%%REDIS%%;
-    edgetrace_flush_interval 20ms;
-    edgetrace_stream et:one shards=1;
-    edgetrace on;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        location / {
-            return 200 "ok\n";
-        }
-    }
-EOF
+    my $one = nginx_stream('edgetrace_stream et:one shards=1;');
     my $trace = new_trace_id();
     http_get($one->port, '/one',
              headers => [['traceparent', new_traceparent($trace)]]);

@@ -15,6 +15,7 @@
 #include "et_slot.h"
 #include "et_stream.h"
 #include "tap.h"
+#include "tap_redis.h"
 
 
 #define nelts(a)  (sizeof(a) / sizeof((a)[0]))
@@ -99,37 +100,6 @@ test_slot(void)
 
 
 /* --- against a real Redis --- */
-
-
-static redisContext *
-redis_connect(void)
-{
-    int             port;
-    const char     *env;
-    redisContext   *c;
-    struct timeval  tv = { 5, 0 };
-
-    env = getenv("ET_REDIS_PORT");
-
-    if (env == NULL || (port = atoi(env)) <= 0) {
-        tap_ok(0, "ET_REDIS_PORT is set (run t/unit/slot.t, which starts "
-               "redis-server with cluster support)");
-        return NULL;
-    }
-
-    c = redisConnectWithTimeout("127.0.0.1", port, tv);
-
-    tap_ok(c != NULL && c->err == 0, "connected to Redis on port %d%s%s",
-           port, c == NULL || c->err ? ": " : "",
-           c == NULL ? "out of memory" : c->errstr);
-
-    if (c != NULL && c->err) {
-        redisFree(c);
-        return NULL;
-    }
-
-    return c;
-}
 
 
 /*
@@ -232,7 +202,7 @@ test_redis(void)
 
     static const uint8_t  alphabet[] = "{}{}ab0\0\xff";
 
-    c = redis_connect();
+    c = tap_redis_connect("t/unit/slot.t");
     if (c == NULL) {
         return;
     }

@@ -24,6 +24,7 @@
 #include "et_span.h"
 #include "et_stream.h"
 #include "tap.h"
+#include "tap_redis.h"
 
 
 #define S(s)  (const uint8_t *) (s), sizeof(s) - 1
@@ -1904,37 +1905,6 @@ test_truncation(void)
 /* --- through a real Redis --- */
 
 
-static redisContext *
-redis_connect(void)
-{
-    int             port;
-    const char     *env;
-    redisContext   *c;
-    struct timeval  tv = { 5, 0 };
-
-    env = getenv("ET_REDIS_PORT");
-
-    if (env == NULL || (port = atoi(env)) <= 0) {
-        tap_ok(0, "ET_REDIS_PORT is set (run t/unit/stream.t, which starts "
-               "redis-server)");
-        return NULL;
-    }
-
-    c = redisConnectWithTimeout("127.0.0.1", port, tv);
-
-    tap_ok(c != NULL && c->err == 0, "connected to Redis on port %d%s%s",
-           port, c == NULL || c->err ? ": " : "",
-           c == NULL ? "out of memory" : c->errstr);
-
-    if (c != NULL && c->err) {
-        redisFree(c);
-        return NULL;
-    }
-
-    return c;
-}
-
-
 /* sends an entry as is, pipelined */
 static int
 redis_send(redisContext *c, const et_stream_t *st, const et_span_t *span)
@@ -2183,7 +2153,7 @@ test_redis(void)
 
     static const uint8_t  key[] = "et:test:\r\n$1\r\nstream";
 
-    c = redis_connect();
+    c = tap_redis_connect("t/unit/stream.t");
     if (c == NULL) {
         return;
     }
