@@ -55,7 +55,7 @@ $(BUILD)/core/%.o: common/%.c $(CORE_HDRS) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CORE_CFLAGS) -c -o $@ $<
 
-$(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(CORE_OBJS)
+$(BUILD)/unit/%: t/unit/%.c t/unit/tap.h t/unit/tap_redis.h $(CORE_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CORE_CFLAGS) -It/unit -o $@ $< $(CORE_OBJS) $(LIBS)
 

@@ -180,7 +180,6 @@ et_exporter_start(const et_exporter_conf_t *conf, et_counters_t *counters)
     int                  rc;
     size_t               min;
     sigset_t             all, old;
-    et_span_t            empty;
     et_exporter_t       *ex;
 
     if (conf->stream == NULL || counters == NULL) {
@@ -250,8 +249,7 @@ et_exporter_start(const et_exporter_conf_t *conf, et_counters_t *counters)
      * with that many slots, only bytes ever make the queue full.
      */
 
-    memset(&empty, 0, sizeof(et_span_t));
-    min = et_entry_size(conf->stream, &empty);
+    min = et_entry_size_min(conf->stream);
 
     if (et_queue_init(&ex->queue, ex->conf.queue_size,
                       ex->conf.queue_size / min + 1, conf->shared)

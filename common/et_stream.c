@@ -11,6 +11,7 @@
 
 #include <string.h>
 
+#include "et_slot.h"
 #include "et_stream.h"
 
 
@@ -536,6 +537,30 @@ et_has_service(const et_span_t *span)
 }
 
 
+/* the prefix of a span's shard, out of line: see et_stream_prefix() */
+static __attribute__((noinline)) const et_str_t *
+et_stream_prefix_shard(const et_stream_t *st, const et_span_t *span)
+{
+    return &st->prefix[et_stream_shard(span->trace_id, st->shards)];
+}
+
+
+/*
+ * The prefix of the span's shard.  One shard needs no trace id: its test
+ * is all a single stream pays, and the shard's arithmetic stays out of
+ * the encoder's registers.
+ */
+static inline const et_str_t *
+et_stream_prefix(const et_stream_t *st, const et_span_t *span)
+{
+    if (__builtin_expect(st->shards == 1, 1)) {
+        return &st->prefix[0];
+    }
+
+    return et_stream_prefix_shard(st, span);
+}
+
+
 /* the fields (pairs of arguments) after the prefix */
 static inline size_t
 et_entry_fields(const et_span_t *span)
@@ -545,48 +570,220 @@ et_entry_fields(const et_span_t *span)
 }
 
 
-int
-et_stream_parse_option(const uint8_t *p, size_t len, uint64_t *maxlen,
-    const char **err)
+/*
+ * Writes "v" in decimal; returns the end.  Config time only: the encoder's
+ * own digit writers stay inlined where the spans need them.
+ */
+static uint8_t *
+et_stream_dec(uint8_t *p, uint32_t v)
 {
-    uint64_t        n;
-    unsigned        d;
-    const uint8_t  *last;
-
-    if (len < ET_LIT_LEN("maxlen=")
-        || memcmp(p, "maxlen=", ET_LIT_LEN("maxlen=")) != 0)
-    {
-        *err = "unknown option, expected \"maxlen=N\"";
-        return ET_ERROR;
-    }
-
-    last = p + len;
-    p += ET_LIT_LEN("maxlen=");
-
-    if (p == last) {
-        *err = "maxlen has no value";
-        return ET_ERROR;
-    }
+    size_t    n;
+    uint8_t   digits[10];
 
     n = 0;
 
-    for ( /* void */ ; p < last; p++) {
+    do {
+        digits[n++] = (uint8_t) ('0' + v % 10);
+        v /= 10;
+    } while (v);
+
+    while (n) {
+        *p++ = digits[--n];
+    }
+
+    return p;
+}
+
+
+/*
+ * The hash tag of shard "i" of "n": the smallest number whose decimal
+ * digits hash to a slot in [i * ET_SLOTS / n, (i + 1) * ET_SLOTS / n).
+ * Every range of 1 to 256 is reached below 1100; the bound only stops
+ * the loop.
+ */
+static int
+et_stream_shard_tag(unsigned i, unsigned n, uint8_t *tag, size_t *len)
+{
+    size_t    d;
+    uint32_t  j;
+
+    for (j = 0; j < 100000; j++) {
+        d = (size_t) (et_stream_dec(tag, j) - tag);
+
+        if (et_slot(tag, d) * n / ET_SLOTS == i) {
+            *len = d;
+            return ET_OK;
+        }
+    }
+
+    return ET_ERROR;
+}
+
+
+size_t
+et_stream_shard_key(uint8_t *buf, size_t size, const uint8_t *key,
+    size_t klen, unsigned i, unsigned n)
+{
+    size_t    len, tlen, ilen;
+    uint8_t  *p, tag[5], num[3];
+
+    if (klen == 0 || n == 0 || n > ET_STREAM_SHARDS_MAX || i >= n) {
+        return 0;
+    }
+
+    if (n == 1) {
+        if (klen > size) {
+            return 0;
+        }
+
+        memcpy(buf, key, klen);
+        return klen;
+    }
+
+    if (memchr(key, '{', klen) != NULL
+        || et_stream_shard_tag(i, n, tag, &tlen) != ET_OK)
+    {
+        return 0;
+    }
+
+    ilen = (size_t) (et_stream_dec(num, i) - num);
+    len = klen + 1 + ilen + 1 + tlen + 1;
+
+    if (len > size) {
+        return 0;
+    }
+
+    memcpy(buf, key, klen);
+    p = buf + klen;
+    *p++ = ':';
+    memcpy(p, num, ilen);
+    p += ilen;
+    *p++ = '{';
+    memcpy(p, tag, tlen);
+    p[tlen] = '}';
+
+    return len;
+}
+
+
+void
+et_stream_opts_init(et_stream_opts_t *opts)
+{
+    opts->maxlen = ET_STREAM_DEFAULT_MAXLEN;
+    opts->shards = 1;
+    opts->given = 0;
+}
+
+
+/* the options after the key, in the order of their bits in opts->given */
+typedef struct {
+    et_str_t     name;        /* "maxlen=" */
+    uint64_t     min;
+    uint64_t     max;
+
+    /* no value, not a number, out of range, given twice */
+    const char  *errors[4];
+} et_stream_option_t;
+
+
+static const et_stream_option_t  et_stream_options[] = {
+    { et_string("maxlen="), 0, ET_STREAM_MAXLEN_MAX,
+      { "maxlen has no value", "maxlen must be a decimal number",
+        "maxlen is too large", "maxlen is duplicate" } },
+
+    { et_string("shards="), 1, ET_STREAM_SHARDS_MAX,
+      { "shards has no value", "shards must be a decimal number",
+        "shards must be 1 to 256", "shards is duplicate" } },
+};
+
+
+int
+et_stream_parse_option(const uint8_t *p, size_t len, et_stream_opts_t *opts,
+    const char **err)
+{
+    size_t                     i;
+    uint64_t                   n;
+    unsigned                   d;
+    const uint8_t             *last;
+    const et_stream_option_t  *o;
+
+    for (i = 0; i < sizeof(et_stream_options) / sizeof(et_stream_options[0]);
+         i++)
+    {
+        o = &et_stream_options[i];
+
+        if (len >= o->name.len && memcmp(p, o->name.data, o->name.len) == 0) {
+            goto found;
+        }
+    }
+
+    *err = "unknown option, expected \"maxlen=N\" or \"shards=N\"";
+
+    return ET_ERROR;
+
+found:
+
+    last = p + len;
+    p += o->name.len;
+
+    if (p == last) {
+        *err = o->errors[0];
+        return ET_ERROR;
+    }
+
+    for (n = 0; p < last; p++) {
         if (*p < '0' || *p > '9') {
-            *err = "maxlen must be a decimal number";
+            *err = o->errors[1];
             return ET_ERROR;
         }
 
         d = *p - '0';
 
-        if (n > (ET_STREAM_MAXLEN_MAX - d) / 10) {
-            *err = "maxlen is too large";
+        if (n > (o->max - d) / 10) {
+            *err = o->errors[2];
             return ET_ERROR;
         }
 
         n = n * 10 + d;
     }
 
-    *maxlen = n;
+    if (n < o->min) {
+        *err = o->errors[2];
+        return ET_ERROR;
+    }
+
+    if (opts->given & (1u << i)) {
+        *err = o->errors[3];
+        return ET_ERROR;
+    }
+
+    opts->given |= 1u << i;
+
+    if (i == 0) {
+        opts->maxlen = n;
+
+    } else {
+        opts->shards = (unsigned) n;
+    }
+
+    return ET_OK;
+}
+
+
+int
+et_stream_key_check(const uint8_t *key, size_t klen, unsigned shards,
+    const char **err)
+{
+    if (klen == 0 || klen > ET_STREAM_KEY_MAX) {
+        *err = "the key must be 1 to 1024 bytes";
+        return ET_ERROR;
+    }
+
+    if (shards > 1 && memchr(key, '{', klen) != NULL) {
+        *err = "a sharded stream's key must not hold \"{\": its hash tag "
+               "would put every shard on one slot";
+        return ET_ERROR;
+    }
 
     return ET_OK;
 }
@@ -594,30 +791,64 @@ et_stream_parse_option(const uint8_t *p, size_t len, uint64_t *maxlen,
 
 int
 et_stream_init(et_stream_t *st, uint8_t *buf, const uint8_t *key,
-    size_t klen, uint64_t maxlen, size_t value_max)
+    size_t klen, uint64_t maxlen, unsigned shards, size_t value_max)
 {
-    uint8_t  *p;
+    size_t       i, len, tlen;
+    uint8_t     *p, name[ET_STREAM_KEY_MAX + ET_STREAM_SHARD_SUFFIX_MAX];
+    uint8_t      tail[64];
+    const char  *err;
 
-    if (klen == 0 || klen > ET_STREAM_KEY_MAX
+    if (et_stream_key_check(key, klen, shards, &err) != ET_OK
+        || shards == 0 || shards > ET_STREAM_SHARDS_MAX
         || maxlen > ET_STREAM_MAXLEN_MAX)
     {
         return ET_ERROR;
     }
 
-    p = et_cpylit(buf, "$4\r\nXADD\r\n");
-    p = et_bulk_write(p, key, klen);
-    st->prefix_args = 3;
+    /* what follows the key, the same in every shard's prefix */
+    p = tail;
 
     if (maxlen) {
         p = et_cpylit(p, "$6\r\nMAXLEN\r\n$1\r\n~\r\n");
         p = et_bulk_uint_write(p, maxlen);
-        st->prefix_args += 3;
     }
 
     p = et_cpylit(p, "$1\r\n*\r\n");
+    tlen = (size_t) (p - tail);
 
-    st->prefix.data = buf;
-    st->prefix.len = (size_t) (p - buf);
+    st->prefix_args = 3 + (maxlen ? 3 : 0);
+    st->shards = shards;
+    st->prefix_max = 0;
+    st->prefix_min = SIZE_MAX;
+
+    p = buf;
+
+    /* each prefix: "XADD <shard's key> [MAXLEN ~ <maxlen>] *" */
+
+    for (i = 0; i < shards; i++) {
+        len = et_stream_shard_key(name, sizeof(name), key, klen,
+                                  (unsigned) i, shards);
+        if (len == 0) {
+            return ET_ERROR;
+        }
+
+        st->prefix[i].data = p;
+
+        p = et_cpylit(p, "$4\r\nXADD\r\n");
+        p = et_bulk_write(p, name, len);
+        p = et_copy(p, tail, tlen);
+
+        st->prefix[i].len = (size_t) (p - st->prefix[i].data);
+
+        if (st->prefix[i].len > st->prefix_max) {
+            st->prefix_max = st->prefix[i].len;
+        }
+
+        if (st->prefix[i].len < st->prefix_min) {
+            st->prefix_min = st->prefix[i].len;
+        }
+    }
+
     st->maxlen = maxlen;
 
     /* 0 would make every value empty: take it as "the default" */
@@ -636,7 +867,7 @@ et_entry_size(const et_stream_t *st, const et_span_t *span)
     len = st->prefix_args + 2 * et_entry_fields(span);
 
     size = 1 + et_dec_len(len) + 2
-           + st->prefix.len
+           + et_stream_prefix(st, span)->len
            + ET_LIT_LEN(ET_F_V)
            + ET_ID_FIELD_SIZE(ET_F_TRACE_ID, ET_TRACE_ID_LEN)
            + ET_ID_FIELD_SIZE(ET_F_SPAN_ID, ET_SPAN_ID_LEN)
@@ -681,6 +912,19 @@ et_entry_size(const et_stream_t *st, const et_span_t *span)
 }
 
 
+size_t
+et_entry_size_min(const et_stream_t *st)
+{
+    et_span_t  empty;
+
+    /* no field of its own; its shard's prefix replaced by the shortest */
+    memset(&empty, 0, sizeof(et_span_t));
+
+    return et_entry_size(st, &empty) - et_stream_prefix(st, &empty)->len
+           + st->prefix_min;
+}
+
+
 /* "$<len>\r\n" and "\r\n" around a value: at most 20 digits */
 #define ET_BULK_MAX      25
 
@@ -714,7 +958,7 @@ et_entry_size_max(const et_stream_t *st, const et_span_t *span)
     size_t            size, i;
     const et_attr_t  *a;
 
-    size = ET_FIXED_MAX + st->prefix.len + et_trunc(st, span->name.len)
+    size = ET_FIXED_MAX + st->prefix_max + et_trunc(st, span->name.len)
            + span->tracestate.len;
 
     if (et_has_service(span)) {
@@ -744,6 +988,7 @@ et_entry_write(const et_stream_t *st, const et_span_t *span, uint8_t *dst)
 {
     size_t            i, n;
     uint8_t          *p;
+    const et_str_t   *prefix;
     const et_attr_t  *a;
 
     p = dst;
@@ -755,7 +1000,8 @@ et_entry_write(const et_stream_t *st, const et_span_t *span, uint8_t *dst)
     *p++ = '\r';
     *p++ = '\n';
 
-    p = et_copy(p, st->prefix.data, st->prefix.len);
+    prefix = et_stream_prefix(st, span);
+    p = et_copy(p, prefix->data, prefix->len);
 
     p = et_cpylit(p, ET_F_V);
 

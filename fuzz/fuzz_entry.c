@@ -107,7 +107,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     span.ntries = ntries;
 
     if (et_stream_init(&st, prefix, (const uint8_t *) "edgetrace:spans",
-                       15, 1000, 64)
+                       15, 1000, 1, 64)
         != ET_OK)
     {
         __builtin_trap();

@@ -186,6 +186,7 @@ edgetrace_create_srv_conf(apr_pool_t *p, server_rec *s)
     /* it fails only if the default URL does not parse: a unit test's job */
     (void) et_exporter_conf_init(&sc->exporter);
     sc->value_max = ET_VALUE_MAX_DEFAULT;
+    et_stream_opts_init(&sc->stream_opts);
 
     return sc;
 }
@@ -268,9 +269,10 @@ edgetrace_cmd_redis(cmd_parms *cmd, void *conf, const char *arg)
 
 const char *
 edgetrace_cmd_stream(cmd_parms *cmd, void *conf, const char *key,
-    const char *opt)
+    const char *opt1, const char *opt2)
 {
-    const char            *err;
+    int                    i;
+    const char            *err, *opts[2];
     edgetrace_srv_conf_t  *sc;
 
     (void) conf;
@@ -287,16 +289,28 @@ edgetrace_cmd_stream(cmd_parms *cmd, void *conf, const char *key,
 
     sc->stream_key = key;
 
-    if (opt) {
-        if (et_stream_parse_option((const uint8_t *) opt, strlen(opt),
-                                   &sc->maxlen, &err)
+    /* the last EdgeTraceStream wins, its options with it */
+    et_stream_opts_init(&sc->stream_opts);
+
+    opts[0] = opt1;
+    opts[1] = opt2;
+
+    for (i = 0; i < 2 && opts[i]; i++) {
+        if (et_stream_parse_option((const uint8_t *) opts[i], strlen(opts[i]),
+                                   &sc->stream_opts, &err)
             != ET_OK)
         {
-            return apr_psprintf(cmd->pool, "EdgeTraceStream \"%s\": %s", opt,
-                                err);
+            return apr_psprintf(cmd->pool, "EdgeTraceStream \"%s\": %s",
+                                opts[i], err);
         }
+    }
 
-        sc->maxlen_set = 1;
+    if (et_stream_key_check((const uint8_t *) key, strlen(key),
+                            sc->stream_opts.shards, &err)
+        != ET_OK)
+    {
+        return apr_psprintf(cmd->pool, "EdgeTraceStream \"%s\": %s", key,
+                            err);
     }
 
     return NULL;

@@ -86,8 +86,7 @@ typedef struct {
     /* the main server's only */
     et_exporter_conf_t      exporter;     /* Redis and the knobs */
     const char             *stream_key;
-    uint64_t                maxlen;
-    int                     maxlen_set;
+    et_stream_opts_t        stream_opts;
     apr_size_t              value_max;
 } edgetrace_srv_conf_t;
 
@@ -155,7 +154,7 @@ void *edgetrace_merge_srv_conf(apr_pool_t *p, void *parent, void *child);
 const char *edgetrace_cmd_enable(cmd_parms *cmd, void *conf, int on);
 const char *edgetrace_cmd_redis(cmd_parms *cmd, void *conf, const char *arg);
 const char *edgetrace_cmd_stream(cmd_parms *cmd, void *conf, const char *key,
-    const char *opt);
+    const char *opt1, const char *opt2);
 const char *edgetrace_cmd_service_name(cmd_parms *cmd, void *conf,
     const char *arg);
 const char *edgetrace_cmd_sample(cmd_parms *cmd, void *conf, const char *arg);

@@ -60,8 +60,8 @@ static const command_rec  edgetrace_cmds[] = {
                   "where spans go: redis://[[user]:password@]host[:port][/db]"
                   " or unix:/path"),
 
-    AP_INIT_TAKE12("EdgeTraceStream", edgetrace_cmd_stream, NULL, RSRC_CONF,
-                   "the stream key, and maxlen=N"),
+    AP_INIT_TAKE123("EdgeTraceStream", edgetrace_cmd_stream, NULL,
+                    RSRC_CONF, "the stream key, then maxlen=N and shards=N"),
 
     AP_INIT_TAKE1("EdgeTraceServiceName", edgetrace_cmd_service_name, NULL,
                   RSRC_CONF, "service.name of the spans"),
@@ -233,10 +233,10 @@ edgetrace_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
 
     key = sc->stream_key ? sc->stream_key : ET_STREAM_DEFAULT_KEY;
     len = strlen(key);
-    buf = apr_palloc(pconf, ET_STREAM_PREFIX_SIZE(len));
+    buf = apr_palloc(pconf, ET_STREAM_BUF_SIZE(len, sc->stream_opts.shards));
 
     if (et_stream_init(&edgetrace_stream, buf, (const uint8_t *) key, len,
-                       sc->maxlen_set ? sc->maxlen : ET_STREAM_DEFAULT_MAXLEN,
+                       sc->stream_opts.maxlen, sc->stream_opts.shards,
                        sc->value_max)
         != ET_OK)
     {

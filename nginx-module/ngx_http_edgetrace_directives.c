@@ -98,6 +98,7 @@ ngx_http_edgetrace_stream(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_edgetrace_main_conf_t *emcf = conf;
 
     ngx_str_t   *value;
+    ngx_uint_t   i;
     const char  *err;
 
     if (emcf->stream_key.data) {
@@ -115,13 +116,23 @@ ngx_http_edgetrace_stream(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     emcf->stream_key = value[1];
 
-    if (cf->args->nelts == 3
-        && et_stream_parse_option(value[2].data, value[2].len, &emcf->maxlen,
-                                  &err)
-           != ET_OK)
+    for (i = 2; i < cf->args->nelts; i++) {
+        if (et_stream_parse_option(value[i].data, value[i].len,
+                                   &emcf->stream_opts, &err)
+            != ET_OK)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\": %s", &value[i], err);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (et_stream_key_check(value[1].data, value[1].len,
+                            emcf->stream_opts.shards, &err)
+        != ET_OK)
     {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\": %s",
-                           &value[2], err);
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid stream key \"%V\": %s", &value[1], err);
         return NGX_CONF_ERROR;
     }
 

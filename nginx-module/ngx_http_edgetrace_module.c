@@ -73,7 +73,7 @@ static ngx_command_t  ngx_http_edgetrace_commands[] = {
       NULL },
 
     { ngx_string("edgetrace_stream"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
       ngx_http_edgetrace_stream,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
@@ -303,7 +303,7 @@ ngx_http_edgetrace_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
-    emcf->maxlen = ET_STREAM_DEFAULT_MAXLEN;
+    et_stream_opts_init(&emcf->stream_opts);
     emcf->flush_interval = NGX_CONF_UNSET_MSEC;
     emcf->connect_timeout = NGX_CONF_UNSET_MSEC;
     emcf->redis_timeout = NGX_CONF_UNSET_MSEC;
@@ -338,13 +338,15 @@ ngx_http_edgetrace_init_main_conf(ngx_conf_t *cf, void *conf)
         emcf->stream_key = default_key;
     }
 
-    buf = ngx_pnalloc(cf->pool, ET_STREAM_PREFIX_SIZE(emcf->stream_key.len));
+    buf = ngx_pnalloc(cf->pool, ET_STREAM_BUF_SIZE(emcf->stream_key.len,
+                                                   emcf->stream_opts.shards));
     if (buf == NULL) {
         return NGX_CONF_ERROR;
     }
 
     if (et_stream_init(&emcf->stream, buf, emcf->stream_key.data,
-                       emcf->stream_key.len, emcf->maxlen, emcf->value_max)
+                       emcf->stream_key.len, emcf->stream_opts.maxlen,
+                       emcf->stream_opts.shards, emcf->value_max)
         != ET_OK)
     {
         return NGX_CONF_ERROR;

@@ -65,7 +65,7 @@ typedef struct {
     et_stream_t                  stream;
     ngx_str_t                    redis;          /* as written */
     ngx_str_t                    stream_key;
-    uint64_t                     maxlen;
+    et_stream_opts_t             stream_opts;
 
     ngx_msec_t                   flush_interval;
     ngx_msec_t                   connect_timeout;

@@ -23,7 +23,14 @@ my @errors = (
     ['EdgeTraceRedis ftp://x',               qr/EdgeTraceRedis "ftp:\/\/x"/],
     ['EdgeTraceStream k maxlen=x',           qr/EdgeTraceStream "maxlen=x"/],
     ['EdgeTraceStream k bogus=1',            qr/EdgeTraceStream "bogus=1"/],
-    ['EdgeTraceStream ""',                   qr/EdgeTraceStream takes 1-2 arguments/],
+    ['EdgeTraceStream ""',                   qr/EdgeTraceStream takes one, two or three arguments/],
+    ['EdgeTraceStream k shards=0',           qr/EdgeTraceStream "shards=0": shards must be 1 to 256/],
+    ['EdgeTraceStream k shards=257',         qr/EdgeTraceStream "shards=257": shards must be 1 to 256/],
+    ['EdgeTraceStream k shards=x',           qr/EdgeTraceStream "shards=x": shards must be a decimal number/],
+    ['EdgeTraceStream k shards=2 shards=4',  qr/EdgeTraceStream "shards=4": shards is duplicate/],
+    ['EdgeTraceStream k maxlen=1 maxlen=1',  qr/EdgeTraceStream "maxlen=1": maxlen is duplicate/],
+    ['EdgeTraceStream k maxlen=1 shards=2 x', qr/EdgeTraceStream takes one, two or three arguments/],
+    ['EdgeTraceStream a{b} shards=2',        qr/EdgeTraceStream "a\{b\}": .*"\{".*hash tag/],
     ['EdgeTraceSample 1.5',                  qr/EdgeTraceSample "1.5"/],
     ['EdgeTraceSample -0',                   qr/EdgeTraceSample "-0"/],
     ['EdgeTraceSample nan',                  qr/EdgeTraceSample "nan"/],
@@ -80,6 +87,15 @@ for my $case (@errors) {
     my ($name) = map { /^(\w+)/ } grep { !/^</ } split /\n/, $conf;
     like($text, qr/^\s*\Q$name\E\b/, "names its line: $what")
         or diag $out;
+}
+
+# the stream's options in any order; a key with "{" unsharded
+for my $v ('k shards=256 maxlen=5', 'k maxlen=5 shards=1', 'a{b} shards=1',
+           "k maxlen=1\nEdgeTraceStream k maxlen=2")
+{
+    my ($rc, $out) = httpd_t(conf => "EdgeTraceStream $v");
+    (my $what = $v) =~ s/\n/ | /g;
+    is($rc, 0, "EdgeTraceStream $what is valid") or diag $out;
 }
 
 # On and Off in any case, as httpd's own flags

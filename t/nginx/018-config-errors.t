@@ -59,6 +59,14 @@ my ($rc, $out) = nginx_t(conf => <<"EOF");
 EOF
 is($rc, 0, 'a valid configuration passes nginx -t') or diag($out);
 
+for my $s ('k shards=256 maxlen=5', 'k maxlen=5 shards=1', '"a{b}" shards=1',
+           'a}b shards=8')
+{
+    ($rc, $out) = nginx_t(conf => "edgetrace on; edgetrace_stream $s;\n"
+                                  . $server);
+    is($rc, 0, "edgetrace_stream $s is valid") or diag($out);
+}
+
 for my $u ('redis://127.0.0.1', 'redis://h:1/0', 'redis://:secret@h',
            'redis://[::1]:6379', 'unix:/run/redis.sock')
 {
@@ -85,6 +93,21 @@ my @cases = (
     ['edgetrace_redis redis://h:99999', qr/"redis:\/\/h:99999"/],
     ['edgetrace_stream k maxlen=abc', qr/maxlen=abc/],
     ['edgetrace_stream k bogus=1',  qr/bogus=1/],
+    ['edgetrace_stream k shards=0',
+     qr/invalid parameter "shards=0": shards must be 1 to 256/],
+    ['edgetrace_stream k shards=257',
+     qr/invalid parameter "shards=257": shards must be 1 to 256/],
+    ['edgetrace_stream k shards=x',
+     qr/invalid parameter "shards=x": shards must be a decimal number/],
+    ['edgetrace_stream k shards=',  qr/"shards=": shards has no value/],
+    ['edgetrace_stream k shards=2 maxlen=5 shards=4',
+     qr/"edgetrace_stream" directive|invalid number of arguments/],
+    ['edgetrace_stream k shards=2 shards=4',
+     qr/invalid parameter "shards=4": shards is duplicate/],
+    ['edgetrace_stream k maxlen=1 maxlen=2',
+     qr/invalid parameter "maxlen=2": maxlen is duplicate/],
+    ['edgetrace_stream "a{b}" shards=2',
+     qr/invalid stream key "a\{b\}": .*"\{".*hash tag/],
     ['edgetrace_context bogus',     qr/"bogus"/],
     ['edgetrace_propagation bogus', qr/"bogus"/],
     ['edgetrace_propagation w3c w3c', qr/duplicate/],

@@ -41,6 +41,7 @@
 
 #include "et_core.h"
 #include "et_clock.h"
+#include "et_id.h"
 #include "et_span.h"
 #include "et_stream.h"
 #include "et_metrics.h"
@@ -394,7 +395,7 @@ conf_init(et_exporter_conf_t *conf, const et_stream_t *st, int port)
 static void
 stream_init(et_stream_t *st, uint8_t *buf, const char *key)
 {
-    if (et_stream_init(st, buf, (const uint8_t *) key, strlen(key), 0,
+    if (et_stream_init(st, buf, (const uint8_t *) key, strlen(key), 0, 1,
                        ET_VALUE_MAX_DEFAULT)
         != ET_OK)
     {
@@ -822,6 +823,127 @@ test_export(int port)
     check_invariant("export: after stop", &cnt);
 
     del(c, "et:export");
+    redisFree(c);
+}
+
+
+/*
+ * Sharded (docs/stream.md, "Sharded streams"): 8 shards over the one
+ * connection, by one producer (in place) and by several (on the stack);
+ * each shard holds only its traces' spans, the lengths add up to the
+ * spans exported, and the counters keep their identity.
+ */
+static void
+test_export_shards(int port)
+{
+    int                  shared;
+    char                 key[32];
+    size_t               len;
+    uint64_t             i;
+    unsigned             s, bad;
+    et_span_t            span;
+    long long            sum, n;
+    redisReply          *r, *f;
+    redisContext        *c;
+    et_stream_t          st;
+    et_exporter_t       *ex;
+    et_counters_t        cnt;
+    et_exporter_conf_t   conf;
+    uint8_t              id[ET_TRACE_ID_LEN];
+    uint8_t              buf[ET_STREAM_BUF_SIZE(8, 8)];
+
+    c = client(port, NULL, 0);
+
+    for (shared = 0; shared < 2; shared++) {
+        if (et_stream_init(&st, buf, (const uint8_t *) "et:xsh", 6, 0, 8,
+                           ET_VALUE_MAX_DEFAULT)
+            != ET_OK)
+        {
+            tap_ok(0, "shards: stream");
+            break;
+        }
+
+        for (s = 0; s < 8; s++) {
+            len = et_stream_shard_key((uint8_t *) key, sizeof(key) - 1,
+                                      (const uint8_t *) "et:xsh", 6, s, 8);
+            key[len] = '\0';
+            del(c, key);
+        }
+
+        conf_init(&conf, &st, port);
+        conf.shared = shared;
+        memset(&cnt, 0, sizeof(cnt));
+
+        ex = et_exporter_start(&conf, &cnt);
+        if (ex == NULL) {
+            tap_ok(0, "shards: started");
+            break;
+        }
+
+        /* 400 traces of 10 spans each, their spans interleaved */
+        for (i = 0; i < 4000; i++) {
+            make_span(&span, i);
+            memset(span.trace_id, 0x11, 8);
+            span.trace_id[8] = 0x80;
+            span.trace_id[14] = (uint8_t) ((i % 400) >> 8);
+            span.trace_id[15] = (uint8_t) (i % 400);
+            (void) et_exporter_submit(ex, &span);
+        }
+
+        tap_ok(wait_settled(&cnt, 2000) >= 0,
+               "shards, %s: 4000 spans acknowledged",
+               shared ? "shared" : "one producer");
+
+        sum = 0;
+        bad = 0;
+
+        for (s = 0; s < 8; s++) {
+            len = et_stream_shard_key((uint8_t *) key, sizeof(key) - 1,
+                                      (const uint8_t *) "et:xsh", 6, s, 8);
+            key[len] = '\0';
+
+            n = xlen(c, key);
+            sum += n;
+            bad += n != 500;
+
+            r = redisCommand(c, "XRANGE %s - +", key);
+
+            for (i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements;
+                 i++)
+            {
+                f = r->element[i]->element[1]->element[3];
+
+                if (f->len != 32
+                    || et_hex_decode(id, (const uint8_t *) f->str, 16)
+                       != ET_OK
+                    || et_stream_shard(id, 8) != s)
+                {
+                    bad++;
+                }
+            }
+
+            if (r) {
+                freeReplyObject(r);
+            }
+
+            del(c, key);
+        }
+
+        tap_ok(bad == 0, "shards, %s: each of the 8 shards holds its 50 "
+               "traces' 500 spans, and only those",
+               shared ? "shared" : "one producer");
+        tap_is_int(sum, get(&cnt.exported),
+                   "shards, %s: the XLENs add up to the spans exported",
+                   shared ? "shared" : "one producer");
+
+        et_exporter_stop(ex);
+
+        tap_is_int(get(&cnt.exported), 4000, "shards, %s: exported",
+                   shared ? "shared" : "one producer");
+        check_invariant(shared ? "shards, shared" : "shards, one producer",
+                        &cnt);
+    }
+
     redisFree(c);
 }
 
@@ -1430,7 +1552,7 @@ test_shared(int port)
 
     /* values up to the big name: those entries exceed the stack buffer */
     if (et_stream_init(&st, buf, (const uint8_t *) "et:shared",
-                       sizeof("et:shared") - 1, 0, SHARED_BIG)
+                       sizeof("et:shared") - 1, 0, 1, SHARED_BIG)
         != ET_OK)
     {
         tap_ok(0, "shared: stream");
@@ -1918,7 +2040,7 @@ bench(int port)
     c = client(port, NULL, 0);
     del(c, "et:bench");
 
-    if (et_stream_init(&st, buf, (const uint8_t *) "et:bench", 8, 1000000,
+    if (et_stream_init(&st, buf, (const uint8_t *) "et:bench", 8, 1000000, 1,
                        ET_VALUE_MAX_DEFAULT)
         != ET_OK)
     {
@@ -2042,6 +2164,7 @@ main(int argc, char **argv)
     }
 
     test_export(port);
+    test_export_shards(port);
     test_stop_flush(port, unix_path);
     test_error_replies(port);
     test_select(port);

@@ -19,9 +19,12 @@
 #include <hiredis/hiredis.h>
 
 #include "et_core.h"
+#include "et_id.h"
+#include "et_slot.h"
 #include "et_span.h"
 #include "et_stream.h"
 #include "tap.h"
+#include "tap_redis.h"
 
 
 #define S(s)  (const uint8_t *) (s), sizeof(s) - 1
@@ -605,74 +608,295 @@ test_field(void)
 }
 
 
+/* --- shards --- */
+
+
+static void
+test_shard_key(void)
+{
+    size_t    i, len;
+    uint8_t   buf[64];
+
+    static const struct {
+        const char  *key;
+        size_t       klen;
+        unsigned     i;
+        unsigned     n;
+        size_t       size;
+        const char  *want;     /* NULL: refused */
+    } cases[] = {
+        { T("edgetrace:spans"), 0, 1, 64, "edgetrace:spans" },
+        { T("a{b}"), 0, 1, 64, "a{b}" },
+        { T("s"), 0, 1, 1, "s" },
+        { T("edgetrace:spans"), 0, 4, 64, "edgetrace:spans:0{3}" },
+        { T("edgetrace:spans"), 1, 4, 64, "edgetrace:spans:1{2}" },
+        { T("edgetrace:spans"), 2, 4, 64, "edgetrace:spans:2{1}" },
+        { T("edgetrace:spans"), 3, 4, 64, "edgetrace:spans:3{0}" },
+        { T("s"), 0, 8, 64, "s:0{3}" },
+        { T("s"), 1, 8, 64, "s:1{43}" },
+        { T("s"), 2, 8, 64, "s:2{2}" },
+        { T("s"), 3, 8, 64, "s:3{42}" },
+        { T("s"), 4, 8, 64, "s:4{1}" },
+        { T("s"), 5, 8, 64, "s:5{41}" },
+        { T("s"), 6, 8, 64, "s:6{0}" },
+        { T("s"), 7, 8, 64, "s:7{40}" },
+        { T("s"), 0, 256, 64, "s:0{460}" },
+        { T("s"), 100, 256, 64, "s:100{208}" },
+        { T("s"), 255, 256, 64, "s:255{430}" },
+        { T("s}"), 1, 2, 64, "s}:1{0}" },
+        { T("s"), 3, 4, 6, "s:3{0}" },
+        { T("s"), 3, 4, 5, NULL },
+        { T("edgetrace:spans"), 0, 1, 14, NULL },
+        { T("s"), 0, 0, 64, NULL },
+        { T("s"), 0, 257, 64, NULL },
+        { T("s"), 4, 4, 64, NULL },
+        { T("s"), 1, 1, 64, NULL },
+        { T(""), 0, 1, 64, NULL },
+        { T(""), 0, 4, 64, NULL },
+        { T("a{b}"), 0, 2, 64, NULL },
+        { T("{"), 1, 256, 64, NULL },
+    };
+
+    for (i = 0; i < nelts(cases); i++) {
+        memset(buf, '#', sizeof(buf));
+
+        len = et_stream_shard_key(buf, cases[i].size,
+                                  (const uint8_t *) cases[i].key,
+                                  cases[i].klen, cases[i].i, cases[i].n);
+
+        if (cases[i].want) {
+            tap_is_mem(buf, len, cases[i].want, "shard %u of %u of \"%s\"",
+                       cases[i].i, cases[i].n, cases[i].key);
+
+        } else {
+            tap_ok(len == 0 && buf[0] == '#',
+                   "shard %u of %u of \"%s\" in %zu bytes: refused",
+                   cases[i].i, cases[i].n, cases[i].key, cases[i].size);
+        }
+    }
+}
+
+
+/*
+ * Every shard of every count: the tag's slot is in the shard's range, and
+ * no smaller number has its slot there (found here the slow way, from the
+ * slots of the numbers in order).
+ */
+static void
+test_shard_ranges(void)
+{
+    char      num[32];
+    size_t    len, nlen;
+    unsigned  i, j, n, slot, bad, first[ET_STREAM_SHARDS_MAX], found;
+    uint8_t   buf[1 + ET_STREAM_SHARD_SUFFIX_MAX];
+
+    static unsigned  slots[2000];
+
+    for (j = 0; j < nelts(slots); j++) {
+        nlen = (size_t) snprintf(num, sizeof(num), "%u", j);
+        slots[j] = et_slot((const uint8_t *) num, nlen);
+    }
+
+    bad = 0;
+
+    for (n = 2; n <= ET_STREAM_SHARDS_MAX; n++) {
+        memset(first, 0xff, sizeof(first));
+        found = 0;
+
+        for (j = 0; j < nelts(slots) && found < n; j++) {
+            i = slots[j] * n / ET_SLOTS;
+
+            if (first[i] == 0xffffffff) {
+                first[i] = j;
+                found++;
+            }
+        }
+
+        for (i = 0; i < n; i++) {
+            len = et_stream_shard_key(buf, sizeof(buf), (const uint8_t *) "s",
+                                      1, i, n);
+            nlen = (size_t) snprintf(num, sizeof(num), "s:%u{%u}", i,
+                                     first[i]);
+            slot = et_slot(buf, len);
+
+            if (len != nlen || memcmp(buf, num, len) != 0
+                || slot * n / ET_SLOTS != i)
+            {
+                if (bad++ == 0) {
+                    printf("#   shard %u of %u: '%.*s', expected '%s', "
+                           "slot %u\n", i, n, (int) len, buf, num, slot);
+                }
+            }
+        }
+    }
+
+    tap_is_int(bad, 0, "shards 2 to %d: each tag is the smallest number "
+               "whose slot is in the shard's range", ET_STREAM_SHARDS_MAX);
+}
+
+
+static void
+test_shard(void)
+{
+    size_t   i;
+    uint8_t  id[ET_TRACE_ID_LEN];
+
+    static const struct {
+        const char  *hex;
+        unsigned     n;
+        unsigned     want;
+    } cases[] = {
+        { "00000000000000000000000000000005", 1, 0 },
+        { "00000000000000000000000000000005", 4, 1 },
+        { "ffffffffffffffff0000000000000005", 4, 1 },
+        { "00000000000000000000000000000100", 256, 0 },
+        { "000000000000000000000000000001ff", 256, 255 },
+        { "0000000000000000ffffffffffffffff", 3, 0 },
+        { "0000000000000000ffffffffffffffff", 7, 1 },
+        { "0000000000000000ffffffffffffffff", 256, 255 },
+        { "00000000000000000102030405060708", 1000, 856 },
+        /* a 64-bit B3 trace id, padded at the front */
+        { "0000000000000000463ac35c9f6413ad", 4, 1 },
+        { "0000000000000000463ac35c9f6413ad", 8, 5 },
+        { "0000000000000000463ac35c9f6413ad", 256, 173 },
+        { "4bf92f3577b34da6a3ce929d0e0e4736", 8, 6 },
+        { "4bf92f3577b34da6a3ce929d0e0e4736", 256, 54 },
+    };
+
+    for (i = 0; i < nelts(cases); i++) {
+        et_hex_decode(id, (const uint8_t *) cases[i].hex, ET_TRACE_ID_LEN);
+        tap_is_int(et_stream_shard(id, cases[i].n), cases[i].want,
+                   "trace %s, %u shards: shard %u", cases[i].hex, cases[i].n,
+                   cases[i].want);
+    }
+}
+
+
 /* --- options and prefix --- */
 
 
 static void
 test_option(void)
 {
-    int          rc;
-    size_t       i;
-    uint8_t     *in;
-    uint64_t     maxlen;
-    const char  *err;
+    int               rc;
+    size_t            i, j;
+    uint8_t          *in;
+    const char       *err;
+    et_stream_opts_t  opts, before;
 
     static const struct {
         const char  *in;
         size_t       len;
         int          rc;
         uint64_t     maxlen;
+        unsigned     shards;
         const char  *err;
     } cases[] = {
-        { T("maxlen=0"), ET_OK, 0, NULL },
-        { T("maxlen=1"), ET_OK, 1, NULL },
-        { T("maxlen=1000000"), ET_OK, 1000000, NULL },
-        { T("maxlen=007"), ET_OK, 7, NULL },
-        { T("maxlen=9223372036854775807"), ET_OK, 9223372036854775807ULL,
+        { T("maxlen=0"), ET_OK, 0, 1, NULL },
+        { T("maxlen=1"), ET_OK, 1, 1, NULL },
+        { T("maxlen=1000000"), ET_OK, 1000000, 1, NULL },
+        { T("maxlen=007"), ET_OK, 7, 1, NULL },
+        { T("maxlen=9223372036854775807"), ET_OK, 9223372036854775807ULL, 1,
           NULL },
-        { T("maxlen=9223372036854775808"), ET_ERROR, 0,
+        { T("maxlen=9223372036854775808"), ET_ERROR, 0, 0,
           "maxlen is too large" },
-        { T("maxlen=18446744073709551615"), ET_ERROR, 0,
+        { T("maxlen=18446744073709551615"), ET_ERROR, 0, 0,
           "maxlen is too large" },
-        { T("maxlen=18446744073709551616"), ET_ERROR, 0,
+        { T("maxlen=18446744073709551616"), ET_ERROR, 0, 0,
           "maxlen is too large" },
-        { T("maxlen=100000000000000000000000"), ET_ERROR, 0,
+        { T("maxlen=100000000000000000000000"), ET_ERROR, 0, 0,
           "maxlen is too large" },
-        { T("maxlen="), ET_ERROR, 0, "maxlen has no value" },
-        { T("maxlen=-1"), ET_ERROR, 0, "maxlen must be a decimal number" },
-        { T("maxlen=+1"), ET_ERROR, 0, "maxlen must be a decimal number" },
-        { T("maxlen= 1"), ET_ERROR, 0, "maxlen must be a decimal number" },
-        { T("maxlen=1 "), ET_ERROR, 0, "maxlen must be a decimal number" },
-        { T("maxlen=1k"), ET_ERROR, 0, "maxlen must be a decimal number" },
-        { T("maxlen=0x10"), ET_ERROR, 0, "maxlen must be a decimal number" },
-        { T("maxlen=1e6"), ET_ERROR, 0, "maxlen must be a decimal number" },
-        { T("maxlen=1\0"), ET_ERROR, 0, "maxlen must be a decimal number" },
-        { T("maxlen==1"), ET_ERROR, 0, "maxlen must be a decimal number" },
-        { T("MAXLEN=1"), ET_ERROR, 0,
-          "unknown option, expected \"maxlen=N\"" },
-        { T("maxlen"), ET_ERROR, 0, "unknown option, expected \"maxlen=N\"" },
-        { T("max=1"), ET_ERROR, 0, "unknown option, expected \"maxlen=N\"" },
-        { T(" maxlen=1"), ET_ERROR, 0,
-          "unknown option, expected \"maxlen=N\"" },
-        { T(""), ET_ERROR, 0, "unknown option, expected \"maxlen=N\"" },
-        { T("minid=5"), ET_ERROR, 0, "unknown option, expected \"maxlen=N\"" },
+        { T("maxlen="), ET_ERROR, 0, 0, "maxlen has no value" },
+        { T("maxlen=-1"), ET_ERROR, 0, 0, "maxlen must be a decimal number" },
+        { T("maxlen=+1"), ET_ERROR, 0, 0, "maxlen must be a decimal number" },
+        { T("maxlen= 1"), ET_ERROR, 0, 0, "maxlen must be a decimal number" },
+        { T("maxlen=1 "), ET_ERROR, 0, 0, "maxlen must be a decimal number" },
+        { T("maxlen=1k"), ET_ERROR, 0, 0, "maxlen must be a decimal number" },
+        { T("maxlen=0x10"), ET_ERROR, 0, 0,
+          "maxlen must be a decimal number" },
+        { T("maxlen=1e6"), ET_ERROR, 0, 0, "maxlen must be a decimal number" },
+        { T("maxlen=1\0"), ET_ERROR, 0, 0, "maxlen must be a decimal number" },
+        { T("maxlen==1"), ET_ERROR, 0, 0, "maxlen must be a decimal number" },
+        { T("shards=1"), ET_OK, ET_STREAM_DEFAULT_MAXLEN, 1, NULL },
+        { T("shards=4"), ET_OK, ET_STREAM_DEFAULT_MAXLEN, 4, NULL },
+        { T("shards=256"), ET_OK, ET_STREAM_DEFAULT_MAXLEN, 256, NULL },
+        { T("shards=0256"), ET_OK, ET_STREAM_DEFAULT_MAXLEN, 256, NULL },
+        { T("shards=0"), ET_ERROR, 0, 0, "shards must be 1 to 256" },
+        { T("shards=000"), ET_ERROR, 0, 0, "shards must be 1 to 256" },
+        { T("shards=257"), ET_ERROR, 0, 0, "shards must be 1 to 256" },
+        { T("shards=4294967296"), ET_ERROR, 0, 0, "shards must be 1 to 256" },
+        { T("shards=99999999999999999999999"), ET_ERROR, 0, 0,
+          "shards must be 1 to 256" },
+        { T("shards="), ET_ERROR, 0, 0, "shards has no value" },
+        { T("shards=x"), ET_ERROR, 0, 0, "shards must be a decimal number" },
+        { T("shards=-1"), ET_ERROR, 0, 0, "shards must be a decimal number" },
+        { T("shards=4 "), ET_ERROR, 0, 0, "shards must be a decimal number" },
+        { T("shards=4\0"), ET_ERROR, 0, 0, "shards must be a decimal number" },
+        { T("shards=1.5"), ET_ERROR, 0, 0, "shards must be a decimal number" },
+        { T("MAXLEN=1"), ET_ERROR, 0, 0,
+          "unknown option, expected \"maxlen=N\" or \"shards=N\"" },
+        { T("Shards=4"), ET_ERROR, 0, 0,
+          "unknown option, expected \"maxlen=N\" or \"shards=N\"" },
+        { T("maxlen"), ET_ERROR, 0, 0,
+          "unknown option, expected \"maxlen=N\" or \"shards=N\"" },
+        { T("shards"), ET_ERROR, 0, 0,
+          "unknown option, expected \"maxlen=N\" or \"shards=N\"" },
+        { T("shard=4"), ET_ERROR, 0, 0,
+          "unknown option, expected \"maxlen=N\" or \"shards=N\"" },
+        { T("max=1"), ET_ERROR, 0, 0,
+          "unknown option, expected \"maxlen=N\" or \"shards=N\"" },
+        { T(" maxlen=1"), ET_ERROR, 0, 0,
+          "unknown option, expected \"maxlen=N\" or \"shards=N\"" },
+        { T(""), ET_ERROR, 0, 0,
+          "unknown option, expected \"maxlen=N\" or \"shards=N\"" },
+        { T("minid=5"), ET_ERROR, 0, 0,
+          "unknown option, expected \"maxlen=N\" or \"shards=N\"" },
+    };
+
+    /* several options, one after the other, as a directive gives them */
+    static const struct {
+        const char  *in[3];
+        int          rc;       /* of the last */
+        uint64_t     maxlen;   /* after all */
+        unsigned     shards;
+        const char  *err;
+    } seqs[] = {
+        { { "maxlen=5", "shards=4", NULL }, ET_OK, 5, 4, NULL },
+        { { "shards=4", "maxlen=5", NULL }, ET_OK, 5, 4, NULL },
+        { { "shards=4", "maxlen=0", NULL }, ET_OK, 0, 4, NULL },
+        { { "maxlen=5", "maxlen=6", NULL }, ET_ERROR, 5, 1,
+          "maxlen is duplicate" },
+        { { "maxlen=5", "maxlen=5", NULL }, ET_ERROR, 5, 1,
+          "maxlen is duplicate" },
+        { { "shards=4", "shards=8", NULL }, ET_ERROR,
+          ET_STREAM_DEFAULT_MAXLEN, 4, "shards is duplicate" },
+        { { "shards=2", "maxlen=7", "shards=2" }, ET_ERROR, 7, 2,
+          "shards is duplicate" },
+        { { "shards=2", "maxlen=7", "maxlen=x" }, ET_ERROR, 7, 2,
+          "maxlen must be a decimal number" },
+        { { "shards=2", "shards=0", NULL }, ET_ERROR,
+          ET_STREAM_DEFAULT_MAXLEN, 2, "shards must be 1 to 256" },
     };
 
     for (i = 0; i < nelts(cases); i++) {
         in = dup_mem(cases[i].in, cases[i].len);
-        maxlen = 12345;
+        et_stream_opts_init(&opts);
+        before = opts;
         err = NULL;
 
-        rc = et_stream_parse_option(in, cases[i].len, &maxlen, &err);
+        rc = et_stream_parse_option(in, cases[i].len, &opts, &err);
 
         if (cases[i].rc == ET_OK) {
-            tap_ok(rc == ET_OK && maxlen == cases[i].maxlen,
-                   "option \"%s\": %llu", esc(cases[i].in, cases[i].len),
-                   (unsigned long long) cases[i].maxlen);
+            tap_ok(rc == ET_OK && opts.maxlen == cases[i].maxlen
+                   && opts.shards == cases[i].shards,
+                   "option \"%s\": maxlen %llu, %u shards",
+                   esc(cases[i].in, cases[i].len),
+                   (unsigned long long) cases[i].maxlen, cases[i].shards);
 
         } else {
-            tap_ok(rc == ET_ERROR && maxlen == 12345 && err != NULL
-                   && strcmp(err, cases[i].err) == 0,
+            tap_ok(rc == ET_ERROR
+                   && memcmp(&opts, &before, sizeof(opts)) == 0
+                   && err != NULL && strcmp(err, cases[i].err) == 0,
                    "option \"%s\": %s", esc(cases[i].in, cases[i].len),
                    cases[i].err);
 
@@ -682,6 +906,87 @@ test_option(void)
         }
 
         free(in);
+    }
+
+    for (i = 0; i < nelts(seqs); i++) {
+        et_stream_opts_init(&opts);
+        err = NULL;
+        rc = ET_OK;
+
+        for (j = 0; j < 3 && seqs[i].in[j]; j++) {
+            if (rc != ET_OK) {
+                break;
+            }
+
+            rc = et_stream_parse_option((const uint8_t *) seqs[i].in[j],
+                                        strlen(seqs[i].in[j]), &opts, &err);
+        }
+
+        tap_ok(rc == seqs[i].rc && opts.maxlen == seqs[i].maxlen
+               && opts.shards == seqs[i].shards
+               && (seqs[i].err == NULL
+                   || (err && strcmp(err, seqs[i].err) == 0)),
+               "options \"%s\" \"%s\"%s%s: %s", seqs[i].in[0], seqs[i].in[1],
+               seqs[i].in[2] ? " " : "", seqs[i].in[2] ? seqs[i].in[2] : "",
+               seqs[i].err ? seqs[i].err : "taken");
+
+        if (rc != seqs[i].rc || (seqs[i].err && err
+                                 && strcmp(err, seqs[i].err) != 0))
+        {
+            printf("#   rc %d, maxlen %llu, shards %u, err %s\n", rc,
+                   (unsigned long long) opts.maxlen, opts.shards,
+                   err ? err : "-");
+        }
+    }
+}
+
+
+static void
+test_key_check(void)
+{
+    size_t       i;
+    const char  *err;
+
+    static const uint8_t  big[ET_STREAM_KEY_MAX + 1];
+
+    static const struct {
+        const uint8_t  *key;
+        size_t          klen;
+        unsigned        shards;
+        const char     *err;   /* NULL: taken */
+    } cases[] = {
+        { S("edgetrace:spans"), 1, NULL },
+        { S("edgetrace:spans"), 256, NULL },
+        { S("a{b}"), 1, NULL },
+        { S("a}b"), 8, NULL },
+        { big, ET_STREAM_KEY_MAX, 256, NULL },
+        { S("a{b}"), 2, "a sharded stream's key must not hold \"{\": its "
+                        "hash tag would put every shard on one slot" },
+        { S("{"), 256, "a sharded stream's key must not hold \"{\": its "
+                       "hash tag would put every shard on one slot" },
+        { S(""), 1, "the key must be 1 to 1024 bytes" },
+        { big, ET_STREAM_KEY_MAX + 1, 1, "the key must be 1 to 1024 bytes" },
+    };
+
+    for (i = 0; i < nelts(cases); i++) {
+        err = NULL;
+
+        if (cases[i].err == NULL) {
+            tap_is_int(et_stream_key_check(cases[i].key, cases[i].klen,
+                                           cases[i].shards, &err),
+                       ET_OK, "key \"%s\", %u shards: taken",
+                       esc(cases[i].key, cases[i].klen > 20 ? 20
+                                                            : cases[i].klen),
+                       cases[i].shards);
+            continue;
+        }
+
+        tap_ok(et_stream_key_check(cases[i].key, cases[i].klen,
+                                   cases[i].shards, &err) == ET_ERROR
+               && err && strcmp(err, cases[i].err) == 0,
+               "key \"%s\", %u shards: %s",
+               esc(cases[i].key, cases[i].klen > 20 ? 20 : cases[i].klen),
+               cases[i].shards, cases[i].err);
     }
 }
 
@@ -730,7 +1035,7 @@ test_prefix(void)
         }
 
         rc = et_stream_init(&st, buf, key, cases[i].klen, cases[i].maxlen,
-                            1024);
+                            1, 1024);
         free(key);
 
         tap_is_int(rc, cases[i].rc, "stream init \"%s\" maxlen %llu: rc",
@@ -738,7 +1043,7 @@ test_prefix(void)
                    (unsigned long long) cases[i].maxlen);
 
         if (rc == ET_OK && cases[i].rc == ET_OK) {
-            is_bytes(st.prefix.data, st.prefix.len, cases[i].want,
+            is_bytes(st.prefix[0].data, st.prefix[0].len, cases[i].want,
                      strlen(cases[i].want), "  prefix");
             tap_is_int(st.prefix_args, cases[i].args, "  prefix arguments");
             tap_ok(st.maxlen == cases[i].maxlen && st.value_max == 1024,
@@ -755,16 +1060,125 @@ test_prefix(void)
         abort();
     }
 
-    rc = et_stream_init(&st, buf, big, ET_STREAM_KEY_MAX, 100, 10);
-    tap_ok(rc == ET_OK && st.prefix.len <= ET_STREAM_PREFIX_SIZE(1024),
+    rc = et_stream_init(&st, buf, big, ET_STREAM_KEY_MAX, 100, 1, 10);
+    tap_ok(rc == ET_OK && st.prefix[0].len <= ET_STREAM_PREFIX_SIZE(1024),
            "stream init: a key of ET_STREAM_KEY_MAX bytes");
 
-    rc = et_stream_init(&st, buf, big, ET_STREAM_KEY_MAX + 1, 100, 10);
+    rc = et_stream_init(&st, buf, big, ET_STREAM_KEY_MAX + 1, 100, 1, 10);
     tap_is_int(rc, ET_ERROR, "stream init: a key one byte too long");
 
-    rc = et_stream_init(&st, buf, big, 1, 0, 0);
+    rc = et_stream_init(&st, buf, big, 1, 0, 1, 0);
     tap_ok(rc == ET_OK && st.value_max == ET_VALUE_MAX_DEFAULT,
            "stream init: value_max 0 is the default");
+
+    free(buf);
+}
+
+
+/* the prefixes of the shards: one per shard, each with its shard's key */
+static void
+test_prefix_shards(void)
+{
+    int          rc, ok;
+    size_t       i, n, len, size, min, max;
+    uint8_t     *buf, name[64], want[128];
+    et_stream_t  st;
+
+    static uint8_t  big[ET_STREAM_KEY_MAX];
+
+    static const char  *want4[] = {
+        "$4\r\nXADD\r\n$6\r\ns:0{3}\r\n"
+        "$6\r\nMAXLEN\r\n$1\r\n~\r\n$2\r\n10\r\n$1\r\n*\r\n",
+        "$4\r\nXADD\r\n$6\r\ns:1{2}\r\n"
+        "$6\r\nMAXLEN\r\n$1\r\n~\r\n$2\r\n10\r\n$1\r\n*\r\n",
+        "$4\r\nXADD\r\n$6\r\ns:2{1}\r\n"
+        "$6\r\nMAXLEN\r\n$1\r\n~\r\n$2\r\n10\r\n$1\r\n*\r\n",
+        "$4\r\nXADD\r\n$6\r\ns:3{0}\r\n"
+        "$6\r\nMAXLEN\r\n$1\r\n~\r\n$2\r\n10\r\n$1\r\n*\r\n",
+    };
+
+    buf = malloc(ET_STREAM_BUF_SIZE(1, 4));
+    if (buf == NULL) {
+        abort();
+    }
+
+    rc = et_stream_init(&st, buf, S("s"), 10, 4, 1024);
+    tap_ok(rc == ET_OK && st.shards == 4 && st.prefix_args == 6,
+           "stream init \"s\" maxlen=10 shards=4");
+
+    for (i = 0; rc == ET_OK && i < 4; i++) {
+        is_bytes(st.prefix[i].data, st.prefix[i].len, want4[i],
+                 strlen(want4[i]), "  prefix of shard %zu");
+    }
+
+    tap_ok(st.prefix_min == strlen(want4[0])
+           && st.prefix_max == strlen(want4[0]),
+           "  the shortest and longest prefixes");
+
+    free(buf);
+
+    /* shards of 2 to 6 digits' tags and 1 to 3 digits' numbers */
+    buf = malloc(ET_STREAM_BUF_SIZE(15, 256));
+    if (buf == NULL) {
+        abort();
+    }
+
+    rc = et_stream_init(&st, buf, S("edgetrace:spans"), 0, 256, 1024);
+    ok = rc == ET_OK && st.prefix_args == 3;
+    min = SIZE_MAX;
+    max = 0;
+
+    for (i = 0; ok && i < 256; i++) {
+        len = et_stream_shard_key(name, sizeof(name), S("edgetrace:spans"),
+                                  (unsigned) i, 256);
+        n = (size_t) snprintf((char *) want, sizeof(want),
+                              "$4\r\nXADD\r\n$%zu\r\n%.*s\r\n$1\r\n*\r\n",
+                              len, (int) len, name);
+        ok = st.prefix[i].len == n && memcmp(st.prefix[i].data, want, n) == 0;
+        min = n < min ? n : min;
+        max = n > max ? n : max;
+    }
+
+    tap_ok(ok && st.prefix_min == min && st.prefix_max == max && min < max,
+           "stream init shards=256: each prefix names its shard (%zu to %zu "
+           "bytes)", st.prefix_min, st.prefix_max);
+
+    free(buf);
+
+    /* every count of shards fits ET_STREAM_BUF_SIZE, the longest key too */
+    ok = 1;
+
+    for (n = 1; n <= ET_STREAM_SHARDS_MAX; n++) {
+        memset(big, 'k', sizeof(big));
+        size = ET_STREAM_BUF_SIZE(ET_STREAM_KEY_MAX, n);
+        buf = malloc(size);
+        if (buf == NULL) {
+            abort();
+        }
+
+        rc = et_stream_init(&st, buf, big, ET_STREAM_KEY_MAX, 1000000, n,
+                            1024);
+        ok &= rc == ET_OK
+              && st.prefix[n - 1].data + st.prefix[n - 1].len <= buf + size;
+        free(buf);
+    }
+
+    tap_ok(ok, "stream init: 1 to %d shards of a key of %d bytes, in "
+           "ET_STREAM_BUF_SIZE", ET_STREAM_SHARDS_MAX, ET_STREAM_KEY_MAX);
+
+    buf = malloc(ET_STREAM_BUF_SIZE(4, 257));
+    if (buf == NULL) {
+        abort();
+    }
+
+    tap_is_int(et_stream_init(&st, buf, S("s"), 0, 0, 1024), ET_ERROR,
+               "stream init: 0 shards");
+    tap_is_int(et_stream_init(&st, buf, S("s"), 0, 257, 1024), ET_ERROR,
+               "stream init: 257 shards");
+    tap_is_int(et_stream_init(&st, buf, S("a{b}"), 0, 2, 1024), ET_ERROR,
+               "stream init: a key with \"{\", 2 shards");
+    tap_is_int(et_stream_init(&st, buf, S("a{b}"), 0, 1, 1024), ET_OK,
+               "stream init: a key with \"{\", 1 shard");
 
     free(buf);
 }
@@ -863,8 +1277,8 @@ test_entries(void)
         "$1\r\nn\r\n$2\r\n99\r\n",
     };
 
-    et_stream_init(&st_s, pbuf_s, S("s"), 0, 1024);
-    et_stream_init(&st_et, pbuf_et, S("edgetrace:spans"), 1000000, 1024);
+    et_stream_init(&st_s, pbuf_s, S("s"), 0, 1, 1024);
+    et_stream_init(&st_et, pbuf_et, S("edgetrace:spans"), 1000000, 1, 1024);
     et_key_init(&kn, kbuf, S("n"));
     et_field_init(&service, sbuf, S("service.name"), S("svc"));
 
@@ -966,6 +1380,142 @@ test_entries(void)
  * Times: 19-digit times share their seconds' digits, anything else takes
  * the general path; both give the decimal the reference encoder prints.
  */
+/*
+ * Sharded: the entry of a span is the one a single stream named as its
+ * shard writes, byte for byte; spans of one trace share their shard.
+ */
+static void
+test_shard_entries(void)
+{
+    size_t        i, j, k, size, len;
+    uint8_t      *buf, *one, *pbuf, *pbuf1, name[32], kbuf[ET_KEY_RESP_SIZE(8)];
+    unsigned      shard, seen[4];
+    et_key_t      kn;
+    et_span_t     span;
+    et_attr_t     attrs[2];
+    et_try_t      tries[1];
+    et_stream_t   st, st1;
+
+    static const char  want[] =
+        "*19\r\n$4\r\nXADD\r\n$6\r\ns:3{0}\r\n$1\r\n*\r\n" IDS
+        "$4\r\nname\r\n$5\r\nGET /\r\n"
+        "$4\r\nkind\r\n$6\r\nserver\r\n"
+        "$8\r\nstart_ns\r\n$19\r\n1700000000000000000\r\n"
+        "$6\r\nend_ns\r\n$19\r\n1700000000000123456\r\n"
+        "$6\r\nstatus\r\n$5\r\nunset\r\n";
+
+    pbuf = malloc(ET_STREAM_BUF_SIZE(1, 4));
+    pbuf1 = malloc(ET_STREAM_PREFIX_SIZE(8));
+    buf = malloc(4096);
+    one = malloc(4096);
+    if (pbuf == NULL || pbuf1 == NULL || buf == NULL || one == NULL) {
+        abort();
+    }
+
+    et_stream_init(&st, pbuf, S("s"), 0, 4, 1024);
+    et_key_init(&kn, kbuf, S("n"));
+
+    /* trace ...0c0d0e0f: 0x08090a0b0c0d0e0f mod 4 is 3 */
+    span_base(&span);
+    span.name.data = (const uint8_t *) "GET /";
+    span.name.len = 5;
+    span.start_ns = 1700000000000000000ULL;
+    span.end_ns = 1700000000000123456ULL;
+
+    size = et_entry_size(&st, &span);
+    len = (size_t) (et_entry_write(&st, &span, buf) - buf);
+    is_bytes(buf, len, want, sizeof(want) - 1,
+             "shards=4: a span of trace ...0e0f goes to s:3{0}");
+    tap_ok(size == len && et_entry_size_max(&st, &span) >= size
+           && et_entry_size_min(&st) <= size,
+           "shards=4: et_entry_size exact, within the bound and the minimum");
+
+    /* 16 traces, each with a server and a client span */
+    memset(seen, 0, sizeof(seen));
+
+    for (i = 0; i < 16; i++) {
+        for (k = 0; k < 2; k++) {
+            span_base(&span);
+            span.trace_id[0] = (uint8_t) (0xa0 + i);
+            span.trace_id[15] = (uint8_t) (i * 37 + 5);
+            span.trace_id[9] = (uint8_t) i;
+            span.span_id[7] = (uint8_t) k;
+            span.has_parent = k;
+            span.kind = k ? ET_SPAN_CLIENT : ET_SPAN_SERVER;
+            span.name.data = (const uint8_t *) "GET /x";
+            span.name.len = k ? 6 : 5;
+            span.start_ns = 1700000000000000000ULL + i;
+            span.end_ns = span.start_ns + 1000;
+            attrs[0].key = &kn;
+            attrs[0].type = ET_ATTR_INT;
+            attrs[0].num = (int64_t) i;
+            attrs[1].key = &kn;
+            attrs[1].type = ET_ATTR_STRING;
+            attrs[1].str.data = (const uint8_t *) "value";
+            attrs[1].str.len = 5;
+            span.attrs = attrs;
+            span.nattrs = 2;
+            tries[0].peer.data = (const uint8_t *) "127.0.0.1:80";
+            tries[0].peer.len = 12;
+            tries[0].status = 200;
+            tries[0].connect_ms = 1;
+            tries[0].header_ms = 2;
+            tries[0].response_ms = 3;
+            span.tries = tries;
+            span.ntries = k;
+
+            shard = et_stream_shard(span.trace_id, 4);
+            seen[shard]++;
+
+            j = et_stream_shard_key(name, sizeof(name), S("s"), shard, 4);
+            et_stream_init(&st1, pbuf1, name, j, 0, 1, 1024);
+
+            size = et_entry_size(&st, &span);
+            len = (size_t) (et_entry_write(&st, &span, buf) - buf);
+
+            tap_ok(len == size
+                   && len == (size_t) (et_entry_write(&st1, &span, one) - one)
+                   && memcmp(buf, one, len) == 0
+                   && et_entry_size_max(&st, &span) >= size
+                   && et_entry_size_min(&st) <= size,
+                   "shards=4: trace %zu's %s span is the entry of its "
+                   "shard's key %.*s", i, k ? "client" : "server", (int) j,
+                   name);
+        }
+    }
+
+    tap_ok(seen[0] && seen[1] && seen[2] && seen[3],
+           "shards=4: the 16 traces reach every shard (%u %u %u %u)",
+           seen[0], seen[1], seen[2], seen[3]);
+
+    /* the smallest entry: an empty span in the shard of the shortest name */
+    free(pbuf);
+    pbuf = malloc(ET_STREAM_BUF_SIZE(1, 256));
+    if (pbuf == NULL) {
+        abort();
+    }
+
+    et_stream_init(&st, pbuf, S("s"), 0, 256, 1024);
+    len = SIZE_MAX;
+
+    for (i = 0; i < 256; i++) {
+        memset(&span, 0, sizeof(et_span_t));
+        span.trace_id[15] = (uint8_t) i;
+        size = et_entry_size(&st, &span);
+        len = size < len ? size : len;
+    }
+
+    tap_is_int(et_entry_size_min(&st), len,
+               "shards=256: et_entry_size_min is the smallest entry of any "
+               "shard");
+
+    free(pbuf);
+    free(pbuf1);
+    free(buf);
+    free(one);
+}
+
+
 static void
 test_times(void)
 {
@@ -1001,7 +1551,7 @@ test_times(void)
         { "largest", UINT64_MAX, UINT64_MAX },
     };
 
-    et_stream_init(&st, pbuf, S("s"), 0, 1024);
+    et_stream_init(&st, pbuf, S("s"), 0, 1, 1024);
 
     for (i = 0; i < nelts(cases); i++) {
         span_base(&span);
@@ -1119,7 +1669,7 @@ test_generated(void)
         klen = (size_t) sprintf(key, "stream:%llu",
                                 (unsigned long long) (rnd() % 100000));
         et_stream_init(&st, pbuf, (const uint8_t *) key, klen,
-                       (rnd() & 1) ? rnd() % 2000000 : 0,
+                       (rnd() & 1) ? rnd() % 2000000 : 0, 1,
                        value_max[rnd() % nelts(value_max)]);
 
         span_base(&span);
@@ -1221,7 +1771,7 @@ test_hostile(void)
     et_try_t     try;
     et_stream_t  st;
 
-    et_stream_init(&st, pbuf, S("s"), 0, 1024);
+    et_stream_init(&st, pbuf, S("s"), 0, 1, 1024);
 
     for (i = 0; i < nelts(hostile); i++) {
         v = dup_mem(hostile[i].value, hostile[i].len);
@@ -1300,7 +1850,7 @@ test_truncation(void)
     };
 
     for (i = 0; i < nelts(cases); i++) {
-        et_stream_init(&st, pbuf, S("s"), 0, cases[i].value_max);
+        et_stream_init(&st, pbuf, S("s"), 0, 1, cases[i].value_max);
 
         span_base(&span);
         span.name.data = (const uint8_t *) cases[i].value;
@@ -1353,37 +1903,6 @@ test_truncation(void)
 
 
 /* --- through a real Redis --- */
-
-
-static redisContext *
-redis_connect(void)
-{
-    int             port;
-    const char     *env;
-    redisContext   *c;
-    struct timeval  tv = { 5, 0 };
-
-    env = getenv("ET_REDIS_PORT");
-
-    if (env == NULL || (port = atoi(env)) <= 0) {
-        tap_ok(0, "ET_REDIS_PORT is set (run t/unit/stream.t, which starts "
-               "redis-server)");
-        return NULL;
-    }
-
-    c = redisConnectWithTimeout("127.0.0.1", port, tv);
-
-    tap_ok(c != NULL && c->err == 0, "connected to Redis on port %d%s%s",
-           port, c == NULL || c->err ? ": " : "",
-           c == NULL ? "out of memory" : c->errstr);
-
-    if (c != NULL && c->err) {
-        redisFree(c);
-        return NULL;
-    }
-
-    return c;
-}
 
 
 /* sends an entry as is, pipelined */
@@ -1523,6 +2042,98 @@ entry_matches(const redisReply *e, const et_span_t *span, size_t value_max,
 }
 
 
+/*
+ * Sharded: spans of 24 traces, 3 each, to 4 shards of a real Redis; each
+ * shard's entries are of its own traces, and the lengths add up.
+ */
+static void
+test_redis_shards(redisContext *c)
+{
+    int           ok;
+    size_t        i, j, k, len, total;
+    uint8_t      *pbuf, name[4][32], id[ET_TRACE_ID_LEN];
+    size_t        nlen[4];
+    unsigned      bad;
+    et_span_t     span;
+    et_stream_t   st;
+    redisReply   *r, *f;
+
+    pbuf = malloc(ET_STREAM_BUF_SIZE(10, 4));
+    if (pbuf == NULL) {
+        abort();
+    }
+
+    et_stream_init(&st, pbuf, S("et:test:sh"), 0, 4, 1024);
+
+    for (i = 0; i < 4; i++) {
+        nlen[i] = et_stream_shard_key(name[i], sizeof(name[i]),
+                                      S("et:test:sh"), (unsigned) i, 4);
+        redis_del(c, name[i], nlen[i]);
+    }
+
+    ok = 1;
+
+    for (i = 0; i < 24; i++) {
+        for (k = 0; k < 3; k++) {
+            span_base(&span);
+
+            /* the same trace for the 3 spans */
+            memset(span.trace_id, (int) i, 8);
+            span.trace_id[15] = (uint8_t) (i * 7);
+            span.trace_id[8] = (uint8_t) i;
+            memset(span.trace_id + 9, 0x5a, 6);
+            span.span_id[0] = (uint8_t) k;
+            span.start_ns = 1700000000000000000ULL;
+            span.end_ns = span.start_ns + k;
+
+            ok &= redis_send(c, &st, &span) == REDIS_OK;
+        }
+    }
+
+    for (i = 0; i < 72; i++) {
+        ok &= redis_xadd_reply(c);
+    }
+
+    tap_ok(ok, "shards=4: 72 entries sent raw, pipelined: each got an id");
+
+    total = 0;
+    bad = 0;
+
+    for (i = 0; i < 4; i++) {
+        r = redisCommand(c, "XRANGE %b - +", name[i], nlen[i]);
+
+        if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+            bad++;
+            continue;
+        }
+
+        for (j = 0; j < r->elements; j++) {
+            /* v 1 trace_id <hex> ... */
+            f = r->element[j]->element[1]->element[3];
+            len = f->len;
+
+            if (len != 32
+                || et_hex_decode(id, (const uint8_t *) f->str, 16) != ET_OK
+                || et_stream_shard(id, 4) != i)
+            {
+                bad++;
+            }
+        }
+
+        total += r->elements;
+        tap_ok(r->elements > 0, "shards=4: shard %.*s holds %zu entries",
+               (int) nlen[i], name[i], r->elements);
+        freeReplyObject(r);
+        redis_del(c, name[i], nlen[i]);
+    }
+
+    tap_ok(total == 72 && bad == 0,
+           "shards=4: every entry is in its trace's shard, %zu in all", total);
+
+    free(pbuf);
+}
+
+
 static void
 test_redis(void)
 {
@@ -1542,7 +2153,7 @@ test_redis(void)
 
     static const uint8_t  key[] = "et:test:\r\n$1\r\nstream";
 
-    c = redis_connect();
+    c = tap_redis_connect("t/unit/stream.t");
     if (c == NULL) {
         return;
     }
@@ -1553,7 +2164,7 @@ test_redis(void)
 
     /* a key and a service name that are not text either */
     redis_del(c, key, sizeof(key) - 1);
-    et_stream_init(&st, pbuf, key, sizeof(key) - 1, 1000, 1024);
+    et_stream_init(&st, pbuf, key, sizeof(key) - 1, 1000, 1, 1024);
     et_field_init(&service, sbuf, S("service.name"),
                   (const uint8_t *) "svc\r\n\0\x01", 7);
     et_key_init(&kbin, kbuf, (const uint8_t *) "bin\0\r\n", 6);
@@ -1672,7 +2283,7 @@ test_redis(void)
 
     for (j = 0; j < 2; j++) {
         redis_del(c, S("et:test:trim"));
-        et_stream_init(&st, pbuf, S("et:test:trim"), j ? 0 : 10, 1024);
+        et_stream_init(&st, pbuf, S("et:test:trim"), j ? 0 : 10, 1, 1024);
 
         ok = 1;
 
@@ -1710,6 +2321,9 @@ test_redis(void)
 
     redis_del(c, S("et:test:trim"));
     redis_del(c, key, sizeof(key) - 1);
+
+    test_redis_shards(c);
+
     redisFree(c);
 }
 
@@ -1739,7 +2353,7 @@ bench(void)
     env = getenv("ET_BENCH_N");
     n = env ? (size_t) atol(env) : 200000;
 
-    et_stream_init(&st, pbuf, S("edgetrace:spans"), 1000000, 1024);
+    et_stream_init(&st, pbuf, S("edgetrace:spans"), 1000000, 1, 1024);
     et_field_init(&service, sbuf, S("service.name"), S("nginx"));
 
     span_base(&span);
@@ -1804,9 +2418,15 @@ main(void)
 {
     test_keys();
     test_field();
+    test_shard_key();
+    test_shard_ranges();
+    test_shard();
     test_option();
+    test_key_check();
     test_prefix();
+    test_prefix_shards();
     test_entries();
+    test_shard_entries();
     test_times();
     test_hostile();
     test_truncation();

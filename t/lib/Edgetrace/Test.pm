@@ -58,7 +58,8 @@ our @EXPORT_OK = qw(build_dir module_path free_port start_redis wait_port
                     new_span_id parse_traceparent keep_running
                     wait_exit traffic traced_request stall_redis
                     backend_log barrier case response_trace
-                    new_traceparent);
+                    new_traceparent crc16 key_slot shard_key
+                    trace_shard);
 
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
@@ -98,6 +99,17 @@ sub free_port {
         return $port unless $given_ports{$port}++;
     }
     die "free_port: the kernel keeps giving ports already given\n";
+}
+
+# whether 127.0.0.1:port can be bound now
+sub _port_free {
+    my ($port) = @_;
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                  LocalPort => $port, Proto => 'tcp',
+                                  Listen => 1, ReuseAddr => 1);
+    return 0 unless $s;
+    close $s;
+    return 1;
 }
 
 sub wait_port {
@@ -148,12 +160,29 @@ sub _spawn {
     return $pid;
 }
 
-# start_redis(port => N, args => [...]): returns { port, pid, dir }
+# start_redis(port => N, args => [...], cluster => 1): returns
+# { port, pid, dir }.  With cluster, the node runs with
+# --cluster-enabled yes (no slot assigned: CLUSTER KEYSLOT answers) on a
+# port below 55536, since its cluster bus listens on the port + 10000.
 sub start_redis {
     my (%o) = @_;
     my $bin = _need('redis-server');
-    my $port = $o{port} || free_port();
+    my $port = $o{port};
     my $dir = $o{dir} || _tempdir('et-redis-XXXXXX');
+    if ($o{cluster}) {
+        for (1 .. 100) {
+            my $p = free_port();
+            next if $p >= 55536 || !_port_free($p + 10000);
+            $port = $p;
+            last;
+        }
+        die "start_redis: no free port below 55536 with its bus port free\n"
+            unless $port;
+        $o{args} = ['--cluster-enabled', 'yes',
+                    '--cluster-config-file', "$dir/nodes.conf",
+                    @{ $o{args} || [] }];
+    }
+    $port ||= free_port();
     my $pid = _spawn('redis-server', cmd => [
                      $bin, '--port', $port,
                      '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
@@ -1065,6 +1094,45 @@ sub parse_traceparent {
     return () unless defined $v
         && $v =~ /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
     return ($1, $2, $3, $4);
+}
+
+# Sharded streams, as docs/stream.md ("Sharded streams") describes them,
+# written here from the text rather than from the C: crc16($bytes)
+# (CRC16/XMODEM), key_slot($key) (Redis Cluster's slot, hash tags
+# included), shard_key($key, $i, $n) (the name of shard $i of $n) and
+# trace_shard($trace_id_hex, $n) (the shard of a trace's spans).
+sub crc16 {
+    my ($s) = @_;
+    my $crc = 0;
+    for my $c (unpack 'C*', $s) {
+        $crc ^= $c << 8;
+        for (1 .. 8) {
+            $crc = $crc & 0x8000 ? (($crc << 1) ^ 0x1021) & 0xffff
+                                 : ($crc << 1) & 0xffff;
+        }
+    }
+    return $crc;
+}
+
+sub key_slot {
+    my ($key) = @_;
+    $key = $1 if $key =~ /^[^{]*\{([^}]+)\}/s;
+    return crc16($key) % 16384;
+}
+
+sub shard_key {
+    my ($key, $i, $n) = @_;
+    return $key if $n == 1;
+    my $j = 0;
+    $j++ until int(crc16($j) % 16384 * $n / 16384) == $i;
+    return "$key:$i\{$j}";
+}
+
+sub trace_shard {
+    my ($trace_id, $n) = @_;
+    my ($hi, $lo) = unpack 'NN', pack 'H*', substr($trace_id, 16, 16);
+    # (hi * 2^32 + lo) mod n, without 64-bit arithmetic
+    return (($hi % $n) * (4294967296 % $n) + $lo % $n) % $n;
 }
 
 # metrics($nginx_port, $path): the status location's Prometheus text as a
