@@ -53,7 +53,7 @@ main(int argc, char **argv)
 {
     int          i, rc;
     size_t       len;
-    const char  *v, *err, *cmd, *shards;
+    const char  *v, *err, *cmd, *shards, *shards_name;
     et_cli_t     cli;
     int        (*run)(et_cli_t *cli, int argc, char **argv);
 
@@ -63,16 +63,8 @@ main(int argc, char **argv)
     cli.stream = getenv("EDGETRACE_STREAM");
     cli.timeout_ns = 5 * ET_CLI_NS_PER_S;
     cli.shards = 1;
-
-    /* an empty variable is an unset one, as for the other two */
     shards = getenv("EDGETRACE_SHARDS");
-
-    if (shards != NULL && shards[0] != '\0'
-        && et_cli_shards_parse("$EDGETRACE_SHARDS", shards, &cli.shards)
-           != ET_OK)
-    {
-        return ET_CLI_EXIT_USAGE;
-    }
+    shards_name = "$EDGETRACE_SHARDS";
 
     if (cli.redis_text == NULL || cli.redis_text[0] == '\0') {
         cli.redis_text = ET_REDIS_DEFAULT_URL;
@@ -120,12 +112,8 @@ main(int argc, char **argv)
             rc = et_cli_opt_value(argc, argv, &i, "--shards", &v);
 
             if (rc == 1) {
-                if (et_cli_shards_parse("--shards", v, &cli.shards)
-                    != ET_OK)
-                {
-                    return ET_CLI_EXIT_USAGE;
-                }
-
+                shards = v;
+                shards_name = "--shards";
                 continue;
             }
         }
@@ -158,6 +146,15 @@ main(int argc, char **argv)
 
     if (i >= argc) {
         fputs(et_cli_usage, stderr);
+        return ET_CLI_EXIT_USAGE;
+    }
+
+    /* an empty variable is an unset one, as for the other two; an empty
+     * --shards is refused */
+    if (shards != NULL
+        && (shards[0] != '\0' || shards_name[0] == '-')
+        && et_cli_shards_parse(shards_name, shards, &cli.shards) != ET_OK)
+    {
         return ET_CLI_EXIT_USAGE;
     }
 
