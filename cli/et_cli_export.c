@@ -850,7 +850,8 @@ et_cli_export_read(et_cli_export_t *ex, size_t *got)
     et_cli_export_rc_e  rc;
 
     n = ex->cli->shards;
-    argv = malloc((8 + 2 * n) * sizeof(char *));
+    /* XREADGROUP GROUP g c COUNT n BLOCK ms STREAMS key... id... */
+    argv = malloc((9 + 2 * n) * sizeof(char *));
     lists = calloc(n, sizeof(redisReply *));
 
     if (argv == NULL || lists == NULL) {
