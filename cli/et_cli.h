@@ -137,6 +137,14 @@ int et_cli_shards_init(et_cli_t *cli);
 
 void et_cli_shards_free(et_cli_t *cli);
 
+/*
+ * The shard whose key is the string reply "key" (a stream of an XREAD
+ * reply), or -1.  Replies name the streams in the order asked for: the
+ * search starts at "hint", the shard of the stream before.
+ */
+int et_cli_shard_index(const et_cli_t *cli, const redisReply *key,
+    unsigned hint);
+
 /* the shard of a trace, from its 32 lowercase hex digits */
 unsigned et_cli_shard_of(const et_cli_t *cli, const char *trace_id);
 

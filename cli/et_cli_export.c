@@ -773,32 +773,6 @@ et_cli_export_add(et_cli_export_t *ex, const redisReply *list,
 }
 
 
-/* the shard whose key is the string "key", from "hint" on; -1: none */
-static int
-et_cli_export_shard(et_cli_export_t *ex, const redisReply *key,
-    unsigned hint)
-{
-    size_t    len;
-    unsigned  i, s;
-
-    if (key->type != REDIS_REPLY_STRING) {
-        return -1;
-    }
-
-    for (i = 0; i < ex->cli->shards; i++) {
-        s = (hint + i) % ex->cli->shards;
-        len = strlen(ex->cli->keys[s]);
-
-        if (len == key->len && memcmp(ex->cli->keys[s], key->str, len) == 0)
-        {
-            return (int) s;
-        }
-    }
-
-    return -1;
-}
-
-
 /*
  * Notes where shard "s" goes on with its own pending entries after "list":
  * after its last id, or nowhere when there were none.
@@ -903,7 +877,7 @@ et_cli_export_read(et_cli_export_t *ex, size_t *got)
 
             if (st->type != REDIS_REPLY_ARRAY || st->elements != 2
                 || st->element[1]->type != REDIS_REPLY_ARRAY
-                || (k = et_cli_export_shard(ex, st->element[0], hint)) < 0)
+                || (k = et_cli_shard_index(ex->cli, st->element[0], hint)) < 0)
             {
                 continue;
             }

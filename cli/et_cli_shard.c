@@ -116,6 +116,29 @@ et_cli_shards_free(et_cli_t *cli)
 }
 
 
+int
+et_cli_shard_index(const et_cli_t *cli, const redisReply *key, unsigned hint)
+{
+    size_t    len;
+    unsigned  i, s;
+
+    if (key->type != REDIS_REPLY_STRING) {
+        return -1;
+    }
+
+    for (i = 0; i < cli->shards; i++) {
+        s = (hint + i) % cli->shards;
+        len = strlen(cli->keys[s]);
+
+        if (len == key->len && memcmp(cli->keys[s], key->str, len) == 0) {
+            return (int) s;
+        }
+    }
+
+    return -1;
+}
+
+
 unsigned
 et_cli_shard_of(const et_cli_t *cli, const char *trace_id)
 {

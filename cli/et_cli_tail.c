@@ -168,8 +168,8 @@ et_cli_tail_by_id(const void *a, const void *b)
 static int
 et_cli_tail_reply(et_cli_tail_t *tl, const et_cli_t *cli, redisReply *r)
 {
-    int                   rc, have_cut;
-    size_t                i, j, n, total, klen;
+    int                   rc, have_cut, k;
+    size_t                i, j, n, total;
     unsigned              s;
     et_str_t              cut, id;
     redisReply           *st, *list, **sorted, merged;
@@ -210,27 +210,13 @@ et_cli_tail_reply(et_cli_tail_t *tl, const et_cli_t *cli, redisReply *r)
         st = r->element[i];
 
         if (st->type != REDIS_REPLY_ARRAY || st->elements != 2
-            || st->element[0]->type != REDIS_REPLY_STRING
-            || st->element[1]->type != REDIS_REPLY_ARRAY)
+            || st->element[1]->type != REDIS_REPLY_ARRAY
+            || (k = et_cli_shard_index(cli, st->element[0], s)) < 0)
         {
             continue;
         }
 
-        /* the streams of the reply come in the order asked for */
-        for (j = 0; j < cli->shards; j++, s = (s + 1) % cli->shards) {
-            klen = strlen(cli->keys[s]);
-
-            if (klen == st->element[0]->len
-                && memcmp(cli->keys[s], st->element[0]->str, klen) == 0)
-            {
-                break;
-            }
-        }
-
-        if (j == cli->shards) {
-            continue;
-        }
-
+        s = (unsigned) k;
         list = st->element[1];
 
         for (j = 0; j < list->elements; j++) {
