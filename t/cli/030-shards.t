@@ -2,10 +2,11 @@
 # Every command on a sharded stream (docs/stream.md, "Sharded streams";
 # docs/cli.md, "Sharded streams"): spans written into N shard keys the way
 # the modules write them, named and placed by the documented rule computed
-# here in Perl (Edgetrace::Shard); what the command sends Redis watched
-# with MONITOR.  show reads the trace's own shard only; tail follows every
-# shard, in entry id order; top sums the shards; export shares one
-# consumer group over them, exactly once, acknowledged on every shard.
+# here in Perl (Edgetrace::Test's shard_key, trace_shard); what the
+# command sends Redis watched with MONITOR.  show reads the trace's own
+# shard only; tail follows every shard, in entry id order; top sums the
+# shards; export shares one consumer group over them, exactly once,
+# acknowledged on every shard.
 # --shards and $EDGETRACE_SHARDS refuse what the modules' shards= refuses.
 
 use strict;
@@ -19,12 +20,18 @@ use Time::HiRes ();
 use Test::More;
 use Edgetrace::Test qw(:all);
 use Edgetrace::Cli qw(run_cli start_cli);
-use Edgetrace::Shard qw(shard_key shard_keys shard_of);
 use Edgetrace::Sink qw(start_sink);
 
 my $redis = start_redis();
 my $rc = $redis->client;
 my $N = 4;
+
+# the names of the $n shards of $key, in shard order
+sub shard_keys {
+    my ($key, $n) = @_;
+    return map { shard_key($key, $_, $n) } 0 .. $n - 1;
+}
+
 my @keys = shard_keys('edgetrace:spans', $N);
 
 sub now_ms { int(Time::HiRes::time() * 1000) }
@@ -34,7 +41,7 @@ sub trace_in {
     my ($i, $n) = @_;
     while (1) {
         my $t = new_trace_id();
-        return $t if shard_of($t, $n // $N) == $i;
+        return $t if trace_shard($t, $n // $N) == $i;
     }
 }
 
@@ -100,7 +107,7 @@ is_deeply(\@keys, ['edgetrace:spans:0{3}', 'edgetrace:spans:1{2}',
           'the names of 4 shards, as docs/stream.md tables them');
 is(shard_key('edgetrace:spans', 7, 8), 'edgetrace:spans:7{40}',
    'and of 8 shards');
-is(shard_of('4bf92f3577b34da6a3ce929d0e0e4736', 8), 6,
+is(trace_shard('4bf92f3577b34da6a3ce929d0e0e4736', 8), 6,
    'the shard of the documented trace id');
 
 # --- --shards and $EDGETRACE_SHARDS: what shards= refuses

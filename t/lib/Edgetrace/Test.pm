@@ -58,7 +58,8 @@ our @EXPORT_OK = qw(build_dir module_path free_port start_redis wait_port
                     new_span_id parse_traceparent keep_running
                     wait_exit traffic traced_request stall_redis
                     backend_log barrier case response_trace
-                    new_traceparent);
+                    new_traceparent crc16 key_slot shard_key
+                    trace_shard);
 
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
@@ -1093,6 +1094,45 @@ sub parse_traceparent {
     return () unless defined $v
         && $v =~ /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
     return ($1, $2, $3, $4);
+}
+
+# Sharded streams, as docs/stream.md ("Sharded streams") describes them,
+# written here from the text rather than from the C: crc16($bytes)
+# (CRC16/XMODEM), key_slot($key) (Redis Cluster's slot, hash tags
+# included), shard_key($key, $i, $n) (the name of shard $i of $n) and
+# trace_shard($trace_id_hex, $n) (the shard of a trace's spans).
+sub crc16 {
+    my ($s) = @_;
+    my $crc = 0;
+    for my $c (unpack 'C*', $s) {
+        $crc ^= $c << 8;
+        for (1 .. 8) {
+            $crc = $crc & 0x8000 ? (($crc << 1) ^ 0x1021) & 0xffff
+                                 : ($crc << 1) & 0xffff;
+        }
+    }
+    return $crc;
+}
+
+sub key_slot {
+    my ($key) = @_;
+    $key = $1 if $key =~ /^[^{]*\{([^}]+)\}/s;
+    return crc16($key) % 16384;
+}
+
+sub shard_key {
+    my ($key, $i, $n) = @_;
+    return $key if $n == 1;
+    my $j = 0;
+    $j++ until int(crc16($j) % 16384 * $n / 16384) == $i;
+    return "$key:$i\{$j}";
+}
+
+sub trace_shard {
+    my ($trace_id, $n) = @_;
+    my ($hi, $lo) = unpack 'NN', pack 'H*', substr($trace_id, 16, 16);
+    # (hi * 2^32 + lo) mod n, without 64-bit arithmetic
+    return (($hi % $n) * (4294967296 % $n) + $lo % $n) % $n;
 }
 
 # metrics($nginx_port, $path): the status location's Prometheus text as a
