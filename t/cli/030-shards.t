@@ -45,21 +45,19 @@ sub trace_in {
     }
 }
 
-# a span written to $key as the modules write it; returns its span id
-# (and the entry id in list context)
+# a span written to $key as the modules write it (to the Redis of client
+# => when given); returns its span id (and the entry id in list context)
 sub span {
     my ($key, %o) = @_;
     my $sid = $o{span_id} // new_span_id();
     my $start = $o{start_ns} // int(Time::HiRes::time() * 1e6) . '000';
-    my $eid = $rc->xadd($key, $o{id} // '*', v => 1,
-                        trace_id => $o{trace_id} // new_trace_id(),
-                        span_id => $sid,
-                        ($o{parent_id} ? (parent_id => $o{parent_id}) : ()),
-                        name => $o{name} // 'GET /s', kind => $o{kind}
-                        // 'server', start_ns => $start,
-                        end_ns => $start + ($o{ms} // 1) * 1_000_000,
-                        status => 'unset',
-                        'service.name' => $o{service} // 'svc');
+    my $eid = ($o{client} // $rc)->xadd(
+        $key, $o{id} // '*', v => 1,
+        trace_id => $o{trace_id} // new_trace_id(), span_id => $sid,
+        ($o{parent_id} ? (parent_id => $o{parent_id}) : ()),
+        name => $o{name} // 'GET /s', kind => $o{kind} // 'server',
+        start_ns => $start, end_ns => $start + ($o{ms} // 1) * 1_000_000,
+        status => 'unset', 'service.name' => $o{service} // 'svc');
     return wantarray ? ($sid, $eid) : $sid;
 }
 
@@ -283,6 +281,25 @@ $rc->exec;
 ok(wait_until(sub { printed($tl) >= 251 }, 10), 'tail ord: 251 lines');
 is_deeply([printed($tl)], \@expect,
           'tail: past a full COUNT, still in entry id order');
+$tl->kill('TERM');
+
+# Redis going away and coming back: every shard followed on
+my $r2 = start_redis();
+my $port2 = $r2->port;
+$tl = start_cli($r2, '--shards', 2, 'tail');
+ok(ready($tl, 'edgetrace:spans (2 shards)'), 'tail on a second Redis');
+$r2->stop;
+ok(wait_until(sub { $tl->err =~ /lost Redis/ }, 10), 'Redis gone: noticed');
+$r2 = start_redis(port => $port2);
+my $c2 = $r2->client;
+my @back = map { scalar span(shard_key('edgetrace:spans', $_, 2),
+                             trace_id => trace_in($_, 2), client => $c2) }
+           0, 1;
+ok(wait_until(sub { printed($tl) >= 2 }, 20), 'Redis back: new spans shown');
+is_deeply([sort { $a cmp $b } printed($tl)], [sort @back],
+          'Redis back: of both shards');
+like($tl->err, qr/^edgetrace: tail: Redis at redis:\/\/127\.0\.0\.1:$port2 is back; following on from the last entry shown of each shard$/m,
+     'Redis back: said so');
 $tl->kill('TERM');
 
 # --- top: the window read from every shard, summed
