@@ -11,8 +11,8 @@
 
 
 static const char  et_cli_usage[] =
-"Usage: edgetrace [--redis URL] [--stream KEY] [--timeout DURATION]\n"
-"                 COMMAND [ARGS...]\n"
+"Usage: edgetrace [--redis URL] [--stream KEY] [--shards N]\n"
+"                 [--timeout DURATION] COMMAND [ARGS...]\n"
 "\n"
 "Reads the spans the edgetrace nginx and httpd modules write to a Redis\n"
 "stream: shows traces, follows them live, summarises them, and forwards\n"
@@ -32,6 +32,9 @@ static const char  et_cli_usage[] =
 "                    redis://127.0.0.1:6379)\n"
 "  --stream KEY      the stream (default: $EDGETRACE_STREAM, or\n"
 "                    edgetrace:spans)\n"
+"  --shards N        the stream's shards, 1 to 256: the shards=N the\n"
+"                    modules write it with (default: $EDGETRACE_SHARDS,\n"
+"                    or 1)\n"
 "  --timeout DURATION\n"
 "                    Redis connect and command timeout (default 5s)\n"
 "  -h, --help        show this help and exit\n"
@@ -50,14 +53,18 @@ main(int argc, char **argv)
 {
     int          i, rc;
     size_t       len;
-    const char  *v, *err, *cmd;
+    const char  *v, *err, *cmd, *shards, *shards_name;
     et_cli_t     cli;
+    int        (*run)(et_cli_t *cli, int argc, char **argv);
 
     memset(&cli, 0, sizeof(et_cli_t));
 
     cli.redis_text = getenv("EDGETRACE_REDIS");
     cli.stream = getenv("EDGETRACE_STREAM");
     cli.timeout_ns = 5 * ET_CLI_NS_PER_S;
+    cli.shards = 1;
+    shards = getenv("EDGETRACE_SHARDS");
+    shards_name = "$EDGETRACE_SHARDS";
 
     if (cli.redis_text == NULL || cli.redis_text[0] == '\0') {
         cli.redis_text = ET_REDIS_DEFAULT_URL;
@@ -102,6 +109,16 @@ main(int argc, char **argv)
         }
 
         if (rc == 0) {
+            rc = et_cli_opt_value(argc, argv, &i, "--shards", &v);
+
+            if (rc == 1) {
+                shards = v;
+                shards_name = "--shards";
+                continue;
+            }
+        }
+
+        if (rc == 0) {
             rc = et_cli_opt_value(argc, argv, &i, "--timeout", &v);
 
             if (rc == 1) {
@@ -129,6 +146,15 @@ main(int argc, char **argv)
 
     if (i >= argc) {
         fputs(et_cli_usage, stderr);
+        return ET_CLI_EXIT_USAGE;
+    }
+
+    /* an empty variable is an unset one, as for the other two; an empty
+     * --shards is refused */
+    if (shards != NULL
+        && (shards[0] != '\0' || shards_name[0] == '-')
+        && et_cli_shards_parse(shards_name, shards, &cli.shards) != ET_OK)
+    {
         return ET_CLI_EXIT_USAGE;
     }
 
@@ -166,22 +192,6 @@ main(int argc, char **argv)
     argc -= i;
     argv += i;
 
-    if (strcmp(cmd, "show") == 0) {
-        return et_cli_show(&cli, argc, argv);
-    }
-
-    if (strcmp(cmd, "tail") == 0) {
-        return et_cli_tail(&cli, argc, argv);
-    }
-
-    if (strcmp(cmd, "top") == 0) {
-        return et_cli_top(&cli, argc, argv);
-    }
-
-    if (strcmp(cmd, "export") == 0) {
-        return et_cli_export(&cli, argc, argv);
-    }
-
     if (strcmp(cmd, "help") == 0) {
         if (argc > 1) {
             char  *h[] = { argv[1], (char *) "--help", NULL };
@@ -207,7 +217,19 @@ main(int argc, char **argv)
         return ET_CLI_EXIT_OK;
     }
 
-    et_cli_error("unknown command \"%s\" (see edgetrace --help)", cmd);
+    run = strcmp(cmd, "show") == 0 ? et_cli_show
+          : strcmp(cmd, "tail") == 0 ? et_cli_tail
+          : strcmp(cmd, "top") == 0 ? et_cli_top
+          : strcmp(cmd, "export") == 0 ? et_cli_export : NULL;
 
-    return ET_CLI_EXIT_USAGE;
+    if (run == NULL) {
+        et_cli_error("unknown command \"%s\" (see edgetrace --help)", cmd);
+        return ET_CLI_EXIT_USAGE;
+    }
+
+    rc = et_cli_shards_init(&cli) == ET_OK ? run(&cli, argc, argv)
+                                           : ET_CLI_EXIT_USAGE;
+    et_cli_shards_free(&cli);
+
+    return rc;
 }

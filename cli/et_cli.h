@@ -38,6 +38,12 @@ typedef struct {
     char                redis_shown[400]; /* the URL, password hidden */
     const char         *stream;
     uint64_t            timeout_ns;   /* Redis connect and command timeout */
+
+    /* --shards: the stream's N shards and the key of each (docs/stream.md,
+     * "Sharded streams"); one shard: keys[0] is "stream" */
+    unsigned            shards;
+    char              **keys;
+    char               *stream_shown; /* "KEY", or "KEY (N shards)" */
 } et_cli_t;
 
 
@@ -106,6 +112,42 @@ int et_cli_span_event_field(const et_str_t *f);
 /* the millisecond part of an entry id; 0 when it is not one */
 uint64_t et_cli_entry_ms(const et_str_t *id);
 
+/*
+ * Compares two entry ids ("<ms>-<seq>") as Redis orders them: < 0, 0 or
+ * > 0.  An id that is not one sorts first.
+ */
+int et_cli_entry_id_cmp(const et_str_t *a, const et_str_t *b);
+
+
+/* ---- et_cli_shard.c ---- */
+
+/*
+ * Parses the value of --shards (or of $EDGETRACE_SHARDS, "name" the one
+ * to name in the message): 1 to ET_STREAM_SHARDS_MAX, the modules'
+ * shards=N.  A usage message and ET_ERROR otherwise.
+ */
+int et_cli_shards_parse(const char *name, const char *value, unsigned *n);
+
+/*
+ * Names the shards of cli->stream (cli->shards of them) into cli->keys
+ * and cli->stream_shown, allocated; a usage message and ET_ERROR for a
+ * key that cannot be sharded, or out of memory.
+ */
+int et_cli_shards_init(et_cli_t *cli);
+
+void et_cli_shards_free(et_cli_t *cli);
+
+/*
+ * The shard whose key is the string reply "key" (a stream of an XREAD
+ * reply), or -1.  Replies name the streams in the order asked for: the
+ * search starts at "hint", the shard of the stream before.
+ */
+int et_cli_shard_index(const et_cli_t *cli, const redisReply *key,
+    unsigned hint);
+
+/* the shard of a trace, from its 32 lowercase hex digits */
+unsigned et_cli_shard_of(const et_cli_t *cli, const char *trace_id);
+
 
 /* ---- et_cli_duration.c ---- */
 
@@ -173,20 +215,21 @@ int et_cli_entries(const redisReply *list, et_cli_entry_pt handler,
     void *data);
 
 /*
- * Reads the stream from "since_ms" (entry ids are milliseconds) to its
- * end with XRANGE in pages, calling "handler" per entry.  A handler may
- * keep pointers into the replies: each page is handed to "keep" (which
- * takes ownership, or frees it) when not NULL, and is freed otherwise.
+ * Reads the stream "key" from "since_ms" (entry ids are milliseconds) to
+ * its end with XRANGE in pages, calling "handler" per entry.  A handler
+ * may keep pointers into the replies: each page is handed to "keep"
+ * (which takes ownership, or frees it) when not NULL, and is freed
+ * otherwise.
  */
-int et_cli_scan(redisContext *c, const et_cli_t *cli, uint64_t since_ms,
+int et_cli_scan(redisContext *c, const char *key, uint64_t since_ms,
     et_cli_entry_pt handler, void *data,
     void (*keep)(void *data, redisReply *page), char *err, size_t size);
 
 /*
- * The id of the stream's last entry (last != 0) or first one, "0-0" for
- * an empty stream; ET_ERROR with a message in "err".
+ * The id of the last entry (last != 0) or the first one of the stream
+ * "key", "0-0" for an empty stream; ET_ERROR with a message in "err".
  */
-int et_cli_stream_end(redisContext *c, const et_cli_t *cli, int last,
+int et_cli_stream_end(redisContext *c, const char *key, int last,
     char *id, size_t size, char *err, size_t esize);
 
 /* the key attributes of a span on one line ("GET /x 200") */

@@ -9,6 +9,10 @@
  * has been idle for --claim-idle.  Entries that are not spans are counted
  * and acknowledged (they would block the group otherwise); pending entries
  * trimmed away by MAXLEN are counted as lost.
+ *
+ * Of a sharded stream, the group is one on every shard: one XREADGROUP
+ * reads all of them, and claiming and acknowledging go shard by shard
+ * (docs/cli.md, "export").
  */
 
 #include <errno.h>
@@ -31,10 +35,11 @@ static const char  et_cli_export_usage[] =
 "\n"
 "Forwards the spans of the stream to a collector, as a member of a Redis\n"
 "consumer group: run several forwarders with the same group to share the\n"
-"stream between them.  An entry is acknowledged only once the collector\n"
-"answered 2xx; until then it stays pending, and is read again by this\n"
-"consumer when it restarts, or taken over by another member of the group\n"
-"when it has been idle for --claim-idle.\n"
+"stream between them (of a sharded stream, --shards, the group is on\n"
+"every shard, and they share all of them).  An entry is acknowledged\n"
+"only once the collector answered 2xx; until then it stays pending, and\n"
+"is read again by this consumer when it restarts, or taken over by\n"
+"another member of the group when it has been idle for --claim-idle.\n"
 "\n"
 "Collector (one of them; the URL is used exactly as given):\n"
 "  --otlp URL        OTLP/HTTP with JSON, e.g.\n"
@@ -114,17 +119,26 @@ typedef struct {
     redisContext      *c;
     et_cli_http_t      http;
 
-    /* the batch being delivered: spans, and every id to acknowledge */
+    /* XREADGROUP's COUNT per shard: about --batch entries in all */
+    char               count[32];
+
+    /* the batch being delivered: spans, and every id to acknowledge with
+     * its shard; "shard" is the one entries are being added from */
     et_cli_span_t     *spans;
     size_t             nspans;
     const char       **ids;
     size_t            *id_lens;
+    unsigned          *id_shards;
+    size_t            *shard_ids;     /* per shard: its ids in the batch */
     size_t             nids;
     size_t             ids_size;
     size_t             batch_invalid;
     size_t             batch_trimmed;
     char               reasons[512];
     size_t             nreasons;
+    unsigned           shard;
+    int                claiming;
+    et_cli_export_rc_e rc;            /* why adding entries stopped */
 
     uint64_t           exported;
     uint64_t           batches;
@@ -135,12 +149,17 @@ typedef struct {
     uint64_t           partial;       /* OTLP partialSuccess.rejectedSpans */
     uint64_t           http_failures;
 
+    /* per shard: its own pending entries read (to own_cursor) */
     int                own_pending_done;
-    char               own_cursor[64];
+    char             (*own_cursor)[64];
+    unsigned char     *own_done;
     uint64_t           next_claim;
     int                redis_down;
     int                announced;
 } et_cli_export_t;
+
+
+static et_cli_export_rc_e et_cli_export_deliver(et_cli_export_t *ex);
 
 
 static volatile sig_atomic_t  et_cli_stop;
@@ -196,8 +215,8 @@ et_cli_export_lost(et_cli_export_t *ex, const char *what)
 
 /* a command whose reply is checked for errors; NULL: see ex->c */
 static redisReply *
-et_cli_export_cmd(et_cli_export_t *ex, int argc, const char **argv,
-    const size_t *lens, int *failed)
+et_cli_export_cmd(et_cli_export_t *ex, const char *key, int argc,
+    const char **argv, const size_t *lens, int *failed)
 {
     redisReply  *r;
 
@@ -211,7 +230,7 @@ et_cli_export_cmd(et_cli_export_t *ex, int argc, const char **argv,
     }
 
     if (r->type == REDIS_REPLY_ERROR) {
-        et_cli_error("export: %s on %s: %.*s", argv[0], ex->cli->stream,
+        et_cli_error("export: %s on %s: %.*s", argv[0], key,
                      (int) (r->len < 300 ? r->len : 300), r->str);
 
         /* the group (or the stream) was deleted under us: connecting
@@ -238,6 +257,7 @@ et_cli_export_connect(et_cli_export_t *ex)
 {
     int          failed;
     char         err[512];
+    unsigned     s;
     const char  *argv[6];
     redisReply  *r;
 
@@ -253,35 +273,37 @@ et_cli_export_connect(et_cli_export_t *ex)
         return ET_ERROR;
     }
 
-    argv[0] = "XGROUP";
-    argv[1] = "CREATE";
-    argv[2] = ex->cli->stream;
-    argv[3] = ex->group;
-    argv[4] = ex->from_now ? "$" : "0";
-    argv[5] = "MKSTREAM";
+    for (s = 0; s < ex->cli->shards; s++) {
+        argv[0] = "XGROUP";
+        argv[1] = "CREATE";
+        argv[2] = ex->cli->keys[s];
+        argv[3] = ex->group;
+        argv[4] = ex->from_now ? "$" : "0";
+        argv[5] = "MKSTREAM";
 
-    r = redisCommandArgv(ex->c, 6, argv, NULL);
+        r = redisCommandArgv(ex->c, 6, argv, NULL);
 
-    if (r == NULL) {
-        et_cli_export_lost(ex, ex->c->errstr);
-        return ET_ERROR;
-    }
+        if (r == NULL) {
+            et_cli_export_lost(ex, ex->c->errstr);
+            return ET_ERROR;
+        }
 
-    failed = r->type == REDIS_REPLY_ERROR
-             && strncmp(r->str, "BUSYGROUP", 9) != 0;
+        failed = r->type == REDIS_REPLY_ERROR
+                 && strncmp(r->str, "BUSYGROUP", 9) != 0;
 
-    if (failed) {
-        et_cli_error("export: cannot create group %s on %s: %s", ex->group,
-                     ex->cli->stream, r->str);
-    }
+        if (failed) {
+            et_cli_error("export: cannot create group %s on %s: %s",
+                         ex->group, ex->cli->keys[s], r->str);
+        }
 
-    freeReplyObject(r);
+        freeReplyObject(r);
 
-    if (failed) {
-        /* not the connection: retrying cannot help (WRONGTYPE...) */
-        redisFree(ex->c);
-        ex->c = NULL;
-        return ET_DECLINED;
+        if (failed) {
+            /* not the connection: retrying cannot help (WRONGTYPE...) */
+            redisFree(ex->c);
+            ex->c = NULL;
+            return ET_DECLINED;
+        }
     }
 
     if (ex->redis_down) {
@@ -292,13 +314,18 @@ et_cli_export_connect(et_cli_export_t *ex)
     /* said once the group exists: from now on nothing is missed */
     if (!ex->once && !ex->announced) {
         et_cli_error("export: forwarding %s to %s as %s in group %s",
-                     ex->cli->stream, ex->url, ex->consumer, ex->group);
+                     ex->cli->stream_shown, ex->url, ex->consumer,
+                     ex->group);
         ex->announced = 1;
     }
 
     /* what this consumer left pending is read again first */
     ex->own_pending_done = 0;
-    strcpy(ex->own_cursor, "0");
+
+    for (s = 0; s < ex->cli->shards; s++) {
+        strcpy(ex->own_cursor[s], "0");
+        ex->own_done[s] = 0;
+    }
 
     return ET_OK;
 }
@@ -309,6 +336,7 @@ et_cli_export_add_id(et_cli_export_t *ex, const et_str_t *id)
 {
     size_t       n;
     size_t      *lens;
+    unsigned    *shards;
     const char **ids;
 
     if (ex->nids == ex->ids_size) {
@@ -327,11 +355,20 @@ et_cli_export_add_id(et_cli_export_t *ex, const et_str_t *id)
         }
 
         ex->id_lens = lens;
+        shards = realloc(ex->id_shards, n * sizeof(unsigned));
+
+        if (shards == NULL) {
+            return ET_ERROR;
+        }
+
+        ex->id_shards = shards;
         ex->ids_size = n;
     }
 
     ex->ids[ex->nids] = (const char *) id->data;
     ex->id_lens[ex->nids] = id->len;
+    ex->id_shards[ex->nids] = ex->shard;
+    ex->shard_ids[ex->shard]++;
     ex->nids++;
 
     return ET_OK;
@@ -354,6 +391,15 @@ et_cli_export_entry(void *data, const et_cli_span_t *span,
         return 0;
     }
 
+    /* a reply of several shards holds more than a batch */
+    if (ex->nids == ex->batch) {
+        ex->rc = et_cli_export_deliver(ex);
+
+        if (ex->rc != ET_CLI_DELIVERED) {
+            return 1;
+        }
+    }
+
     if (et_cli_export_add_id(ex, &span->id) != ET_OK) {
         return -1;
     }
@@ -365,6 +411,8 @@ et_cli_export_entry(void *data, const et_cli_span_t *span,
         ex->batch_trimmed++;
         return 0;
     }
+
+    ex->claimed += ex->claiming;
 
     if (rc != ET_CLI_SPAN_OK) {
         ex->batch_invalid++;
@@ -403,6 +451,10 @@ et_cli_export_clear(et_cli_export_t *ex)
 
     for (i = 0; i < ex->nspans; i++) {
         free((void *) ex->spans[i].fields);
+    }
+
+    for (i = 0; i < ex->nids; i++) {
+        ex->shard_ids[ex->id_shards[i]] = 0;
     }
 
     ex->nspans = 0;
@@ -581,12 +633,14 @@ et_cli_export_post(et_cli_export_t *ex)
 }
 
 
+/* XACK of a batch's ids, shard by shard, at most 1000 ids a command */
 static et_cli_export_rc_e
 et_cli_export_ack(et_cli_export_t *ex)
 {
     int           failed;
     size_t        i, n, chunk;
     size_t       *lens;
+    unsigned      s;
     const char  **argv;
     redisReply   *r;
 
@@ -602,26 +656,40 @@ et_cli_export_ack(et_cli_export_t *ex)
     }
 
     argv[0] = "XACK";
-    argv[1] = ex->cli->stream;
     argv[2] = ex->group;
     lens[0] = 4;
-    lens[1] = strlen(ex->cli->stream);
     lens[2] = strlen(ex->group);
 
-    for (i = 0; i < ex->nids; i += n) {
-        n = ex->nids - i < chunk ? ex->nids - i : chunk;
-        memcpy(argv + 3, ex->ids + i, n * sizeof(char *));
-        memcpy(lens + 3, ex->id_lens + i, n * sizeof(size_t));
-
-        r = et_cli_export_cmd(ex, (int) n + 3, argv, lens, &failed);
-
-        if (r == NULL) {
-            free(argv);
-            free(lens);
-            return failed == 1 ? ET_CLI_REDIS_LOST : ET_CLI_FAILED;
+    for (s = 0; s < ex->cli->shards; s++) {
+        if (ex->shard_ids[s] == 0) {
+            continue;
         }
 
-        freeReplyObject(r);
+        argv[1] = ex->cli->keys[s];
+        lens[1] = strlen(ex->cli->keys[s]);
+        n = 0;
+
+        for (i = 0; i < ex->nids; i++) {
+            if (ex->id_shards[i] == s) {
+                argv[3 + n] = ex->ids[i];
+                lens[3 + n] = ex->id_lens[i];
+                n++;
+            }
+
+            if (n == chunk || (n && i == ex->nids - 1)) {
+                r = et_cli_export_cmd(ex, argv[1], (int) n + 3, argv, lens,
+                                      &failed);
+
+                if (r == NULL) {
+                    free(argv);
+                    free(lens);
+                    return failed == 1 ? ET_CLI_REDIS_LOST : ET_CLI_FAILED;
+                }
+
+                freeReplyObject(r);
+                n = 0;
+            }
+        }
     }
 
     free(argv);
@@ -631,29 +699,11 @@ et_cli_export_ack(et_cli_export_t *ex)
 }
 
 
-/* delivers and acknowledges the entries of "list" (an entry array) */
+/* delivers and acknowledges the batch gathered, and empties it */
 static et_cli_export_rc_e
-et_cli_export_batch(et_cli_export_t *ex, const redisReply *list,
-    int claimed)
+et_cli_export_deliver(et_cli_export_t *ex)
 {
     et_cli_export_rc_e  rc;
-
-    et_cli_export_clear(ex);
-
-    if (list->elements > ex->batch) {
-        /* a reply holds at most COUNT entries: batch is the array size */
-        et_cli_error("export: Redis returned more entries than asked for");
-        return ET_CLI_FAILED;
-    }
-
-    if (et_cli_entries(list, et_cli_export_entry, ex) != 0) {
-        et_cli_error("export: out of memory");
-        return ET_CLI_FAILED;
-    }
-
-    if (claimed) {
-        ex->claimed += ex->nids - ex->batch_trimmed;
-    }
 
     if (ex->batch_invalid) {
         et_cli_error("export: skipped %zu %s (%s%s)", ex->batch_invalid,
@@ -693,24 +743,97 @@ et_cli_export_batch(et_cli_export_t *ex, const redisReply *list,
     ex->trimmed += ex->batch_trimmed;
     ex->batches += ex->nspans != 0;
 
+    et_cli_export_clear(ex);
+
     return ET_CLI_DELIVERED;
 }
 
 
 /*
- * One XREADGROUP: this consumer's own pending entries first (from id 0,
- * after a (re)start), then new ones.  *got: entries there were.
+ * Adds the entries of "list" (an entry array of shard "shard") to the
+ * batch, delivering each batch that fills up on the way.
+ */
+static et_cli_export_rc_e
+et_cli_export_add(et_cli_export_t *ex, const redisReply *list,
+    unsigned shard)
+{
+    ex->shard = shard;
+    ex->rc = ET_CLI_DELIVERED;
+
+    if (et_cli_entries(list, et_cli_export_entry, ex) != 0) {
+        if (ex->rc == ET_CLI_DELIVERED) {
+            et_cli_error("export: out of memory");
+            return ET_CLI_FAILED;
+        }
+
+        return ex->rc;
+    }
+
+    return ET_CLI_DELIVERED;
+}
+
+
+/*
+ * Notes where shard "s" goes on with its own pending entries after "list":
+ * after its last id, or nowhere when there were none.
+ */
+static void
+et_cli_export_own(et_cli_export_t *ex, unsigned s, const redisReply *list)
+{
+    const redisReply  *last;
+
+    if (ex->own_done[s]) {
+        return;
+    }
+
+    if (list == NULL || list->elements == 0) {
+        ex->own_done[s] = 1;
+        return;
+    }
+
+    /* the pending list is read in pages: go on after the last id */
+    last = list->element[list->elements - 1];
+
+    if (last->type == REDIS_REPLY_ARRAY && last->elements >= 1
+        && last->element[0]->type == REDIS_REPLY_STRING
+        && last->element[0]->len < sizeof(ex->own_cursor[s]))
+    {
+        memcpy(ex->own_cursor[s], last->element[0]->str,
+               last->element[0]->len);
+        ex->own_cursor[s][last->element[0]->len] = '\0';
+
+    } else {
+        ex->own_done[s] = 1;
+    }
+}
+
+
+/*
+ * One XREADGROUP over every shard: this consumer's own pending entries
+ * first (from id 0, after a (re)start), then new ones.  *got: entries
+ * there were.
  */
 static et_cli_export_rc_e
 et_cli_export_read(et_cli_export_t *ex, size_t *got)
 {
-    int                 argc, failed;
-    char                count[32];
-    const char         *argv[12];
-    redisReply         *r, *list, *last;
+    int                 argc, failed, k;
+    size_t              i;
+    unsigned            s, n, hint;
+    const char        **argv;
+    redisReply         *r, *st, **lists;
     et_cli_export_rc_e  rc;
 
-    snprintf(count, sizeof(count), "%zu", ex->batch);
+    n = ex->cli->shards;
+    /* XREADGROUP GROUP g c COUNT n BLOCK ms STREAMS key... id... */
+    argv = malloc((9 + 2 * n) * sizeof(char *));
+    lists = calloc(n, sizeof(redisReply *));
+
+    if (argv == NULL || lists == NULL) {
+        free(argv);
+        free(lists);
+        et_cli_error("export: out of memory");
+        return ET_CLI_FAILED;
+    }
 
     argc = 0;
     argv[argc++] = "XREADGROUP";
@@ -718,7 +841,7 @@ et_cli_export_read(et_cli_export_t *ex, size_t *got)
     argv[argc++] = ex->group;
     argv[argc++] = ex->consumer;
     argv[argc++] = "COUNT";
-    argv[argc++] = count;
+    argv[argc++] = ex->count;
 
     if (!ex->once && ex->own_pending_done) {
         argv[argc++] = "BLOCK";
@@ -726,73 +849,83 @@ et_cli_export_read(et_cli_export_t *ex, size_t *got)
     }
 
     argv[argc++] = "STREAMS";
-    argv[argc++] = ex->cli->stream;
-    argv[argc++] = ex->own_pending_done ? ">" : ex->own_cursor;
+
+    for (s = 0; s < n; s++) {
+        argv[argc + s] = ex->cli->keys[s];
+        argv[argc + n + s] = ex->own_pending_done ? ">" : ex->own_cursor[s];
+    }
+
+    argc += 2 * n;
 
     *got = 0;
 
-    r = et_cli_export_cmd(ex, argc, argv, NULL, &failed);
+    r = et_cli_export_cmd(ex, ex->cli->stream_shown, argc, argv, NULL,
+                          &failed);
+    free(argv);
 
     if (r == NULL) {
+        free(lists);
         return failed == 1 ? ET_CLI_REDIS_LOST : ET_CLI_FAILED;
     }
 
     /* nil: nothing new (or the block timed out) */
-    if (r->type != REDIS_REPLY_ARRAY || r->elements == 0
-        || r->element[0]->type != REDIS_REPLY_ARRAY
-        || r->element[0]->elements != 2
-        || r->element[0]->element[1]->type != REDIS_REPLY_ARRAY)
-    {
-        freeReplyObject(r);
+    hint = 0;
 
-        if (!ex->own_pending_done) {
-            ex->own_pending_done = 1;
+    if (r->type == REDIS_REPLY_ARRAY) {
+        for (i = 0; i < r->elements; i++) {
+            st = r->element[i];
+
+            if (st->type != REDIS_REPLY_ARRAY || st->elements != 2
+                || st->element[1]->type != REDIS_REPLY_ARRAY
+                || (k = et_cli_shard_index(ex->cli, st->element[0], hint)) < 0)
+            {
+                continue;
+            }
+
+            hint = (unsigned) k;
+            lists[hint] = st->element[1];
+            *got += st->element[1]->elements;
         }
-
-        return ET_CLI_DELIVERED;
     }
-
-    list = r->element[0]->element[1];
-    *got = list->elements;
 
     if (!ex->own_pending_done) {
-        if (list->elements == 0) {
-            ex->own_pending_done = 1;
-            freeReplyObject(r);
-            return ET_CLI_DELIVERED;
-        }
+        ex->own_pending_done = 1;
 
-        /* the pending list is read in pages: go on after the last id */
-        last = list->element[list->elements - 1];
-
-        if (last->type == REDIS_REPLY_ARRAY && last->elements >= 1
-            && last->element[0]->type == REDIS_REPLY_STRING
-            && last->element[0]->len < sizeof(ex->own_cursor))
-        {
-            memcpy(ex->own_cursor, last->element[0]->str,
-                   last->element[0]->len);
-            ex->own_cursor[last->element[0]->len] = '\0';
-
-        } else {
-            ex->own_pending_done = 1;
+        for (s = 0; s < n; s++) {
+            et_cli_export_own(ex, s, lists[s]);
+            ex->own_pending_done &= ex->own_done[s];
         }
     }
 
-    rc = et_cli_export_batch(ex, list, 0);
+    et_cli_export_clear(ex);
+    rc = ET_CLI_DELIVERED;
+
+    for (s = 0; s < n && rc == ET_CLI_DELIVERED; s++) {
+        if (lists[s] != NULL) {
+            rc = et_cli_export_add(ex, lists[s], s);
+        }
+    }
+
+    if (rc == ET_CLI_DELIVERED) {
+        rc = et_cli_export_deliver(ex);
+    }
+
     freeReplyObject(r);
+    free(lists);
 
     return rc;
 }
 
 
 /*
- * A full XAUTOCLAIM pass: entries other consumers left pending longer
- * than --claim-idle become this consumer's and are delivered.  Redis 7
- * lists the ids of claimed entries that no longer exist (trimmed) in a
- * third element and drops them from the pending list.
+ * A full XAUTOCLAIM pass over shard "s": entries other consumers left
+ * pending longer than --claim-idle become this consumer's and are
+ * delivered.  Redis 7 lists the ids of claimed entries that no longer
+ * exist (trimmed) in a third element and drops them from the pending
+ * list.
  */
 static et_cli_export_rc_e
-et_cli_export_claim(et_cli_export_t *ex, size_t *got)
+et_cli_export_claim_shard(et_cli_export_t *ex, unsigned s, size_t *got)
 {
     int                 failed;
     char                idle[32], count[32], cursor[64];
@@ -805,11 +938,10 @@ et_cli_export_claim(et_cli_export_t *ex, size_t *got)
              (unsigned long long) (ex->claim_idle_ns / ET_CLI_NS_PER_MS));
     snprintf(count, sizeof(count), "%zu", ex->batch);
     strcpy(cursor, "0-0");
-    *got = 0;
 
     do {
         argv[0] = "XAUTOCLAIM";
-        argv[1] = ex->cli->stream;
+        argv[1] = ex->cli->keys[s];
         argv[2] = ex->group;
         argv[3] = ex->consumer;
         argv[4] = idle;
@@ -817,7 +949,7 @@ et_cli_export_claim(et_cli_export_t *ex, size_t *got)
         argv[6] = "COUNT";
         argv[7] = count;
 
-        r = et_cli_export_cmd(ex, 8, argv, NULL, &failed);
+        r = et_cli_export_cmd(ex, argv[1], 8, argv, NULL, &failed);
 
         if (r == NULL) {
             return failed == 1 ? ET_CLI_REDIS_LOST : ET_CLI_FAILED;
@@ -852,7 +984,14 @@ et_cli_export_claim(et_cli_export_t *ex, size_t *got)
         *got += r->element[1]->elements;
 
         if (r->element[1]->elements) {
-            rc = et_cli_export_batch(ex, r->element[1], 1);
+            et_cli_export_clear(ex);
+            ex->claiming = 1;
+            rc = et_cli_export_add(ex, r->element[1], s);
+            ex->claiming = 0;
+
+            if (rc == ET_CLI_DELIVERED) {
+                rc = et_cli_export_deliver(ex);
+            }
 
             if (rc != ET_CLI_DELIVERED) {
                 freeReplyObject(r);
@@ -868,6 +1007,27 @@ et_cli_export_claim(et_cli_export_t *ex, size_t *got)
 }
 
 
+/* XAUTOCLAIM passes over every shard; *got: the entries claimed */
+static et_cli_export_rc_e
+et_cli_export_claim(et_cli_export_t *ex, size_t *got)
+{
+    unsigned            s;
+    et_cli_export_rc_e  rc;
+
+    *got = 0;
+
+    for (s = 0; s < ex->cli->shards && !et_cli_stop; s++) {
+        rc = et_cli_export_claim_shard(ex, s, got);
+
+        if (rc != ET_CLI_DELIVERED) {
+            return rc;
+        }
+    }
+
+    return ET_CLI_DELIVERED;
+}
+
+
 /*
  * Leaves the group tidy: a consumer with nothing pending is removed.  One
  * script, so the check and the removal are atomic: a forwarder running
@@ -877,27 +1037,53 @@ et_cli_export_claim(et_cli_export_t *ex, size_t *got)
 static void
 et_cli_export_leave(et_cli_export_t *ex)
 {
+    unsigned     s;
     const char  *argv[6];
     redisReply  *r;
-
-    if (ex->c == NULL) {
-        return;
-    }
 
     argv[0] = "EVAL";
     argv[1] = "if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, "
               "ARGV[2]) == 0 then return redis.call('XGROUP', "
               "'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2]) end return -1";
     argv[2] = "1";
-    argv[3] = ex->cli->stream;
     argv[4] = ex->group;
     argv[5] = ex->consumer;
 
-    r = redisCommandArgv(ex->c, 6, argv, NULL);
+    /* shard by shard: the consumer of each shard is its own */
+    for (s = 0; s < ex->cli->shards && ex->c != NULL; s++) {
+        argv[3] = ex->cli->keys[s];
 
-    if (r) {
+        r = redisCommandArgv(ex->c, 6, argv, NULL);
+
+        if (r == NULL) {
+            return;
+        }
+
         freeReplyObject(r);
     }
+}
+
+
+static void
+et_cli_export_free(et_cli_export_t *ex)
+{
+    if (ex->shard_ids != NULL) {
+        et_cli_export_clear(ex);
+    }
+
+    free(ex->spans);
+    free(ex->ids);
+    free(ex->id_lens);
+    free(ex->id_shards);
+    free(ex->shard_ids);
+    free(ex->own_cursor);
+    free(ex->own_done);
+
+    if (ex->c != NULL) {
+        redisFree(ex->c);
+    }
+
+    et_cli_http_free(&ex->http);
 }
 
 
@@ -1174,10 +1360,23 @@ et_cli_export(et_cli_t *cli, int argc, char **argv)
         return ET_CLI_EXIT_USAGE;
     }
 
-    ex.spans = malloc(ex.batch * sizeof(et_cli_span_t));
+    /*
+     * XREADGROUP's COUNT is per stream: of N shards, each is asked for
+     * its share of a batch, so that one read is about one batch
+     */
+    snprintf(ex.count, sizeof(ex.count), "%zu",
+             (ex.batch + cli->shards - 1) / cli->shards);
 
-    if (ex.spans == NULL) {
+    ex.spans = malloc(ex.batch * sizeof(et_cli_span_t));
+    ex.shard_ids = calloc(cli->shards, sizeof(size_t));
+    ex.own_cursor = calloc(cli->shards, sizeof(ex.own_cursor[0]));
+    ex.own_done = calloc(cli->shards, 1);
+
+    if (ex.spans == NULL || ex.shard_ids == NULL || ex.own_cursor == NULL
+        || ex.own_done == NULL)
+    {
         et_cli_error("export: out of memory");
+        et_cli_export_free(&ex);
         return ET_CLI_EXIT_ERROR;
     }
 
@@ -1187,8 +1386,7 @@ et_cli_export(et_cli_t *cli, int argc, char **argv)
                          sizeof(err)) != ET_OK)
     {
         et_cli_error("export: %s", err);
-        et_cli_http_free(&ex.http);
-        free(ex.spans);
+        et_cli_export_free(&ex);
         return ET_CLI_EXIT_ERROR;
     }
 
@@ -1226,12 +1424,7 @@ et_cli_export(et_cli_t *cli, int argc, char **argv)
                  (unsigned long long) ex.claimed,
                  ex.claimed == 1 ? "y" : "ies");
 
-    et_cli_export_clear(&ex);
-    free(ex.spans);
-    free(ex.ids);
-    free(ex.id_lens);
-    redisFree(ex.c);
-    et_cli_http_free(&ex.http);
+    et_cli_export_free(&ex);
 
     return rc;
 }

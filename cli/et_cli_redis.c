@@ -172,14 +172,14 @@ et_cli_entries(const redisReply *list, et_cli_entry_pt handler, void *data)
 
 
 int
-et_cli_stream_end(redisContext *c, const et_cli_t *cli, int last, char *id,
+et_cli_stream_end(redisContext *c, const char *key, int last, char *id,
     size_t size, char *err, size_t esize)
 {
     const char  *argv[6];
     redisReply  *r, *e;
 
     argv[0] = last ? "XREVRANGE" : "XRANGE";
-    argv[1] = cli->stream;
+    argv[1] = key;
     argv[2] = last ? "+" : "-";
     argv[3] = last ? "-" : "+";
     argv[4] = "COUNT";
@@ -193,8 +193,7 @@ et_cli_stream_end(redisContext *c, const et_cli_t *cli, int last, char *id,
     }
 
     if (r->type == REDIS_REPLY_ERROR) {
-        snprintf(err, esize, "%s %s failed: %s", argv[0], cli->stream,
-                 r->str);
+        snprintf(err, esize, "%s %s failed: %s", argv[0], key, r->str);
         freeReplyObject(r);
         return ET_ERROR;
     }
@@ -225,7 +224,7 @@ et_cli_stream_end(redisContext *c, const et_cli_t *cli, int last, char *id,
  * what they need (see show and top).
  */
 int
-et_cli_scan(redisContext *c, const et_cli_t *cli, uint64_t since_ms,
+et_cli_scan(redisContext *c, const char *key, uint64_t since_ms,
     et_cli_entry_pt handler, void *data,
     void (*keep)(void *data, redisReply *page), char *err, size_t size)
 {
@@ -238,7 +237,7 @@ et_cli_scan(redisContext *c, const et_cli_t *cli, uint64_t since_ms,
 
     for ( ;; ) {
         argv[0] = "XRANGE";
-        argv[1] = cli->stream;
+        argv[1] = key;
         argv[2] = start;
         argv[3] = "+";
         argv[4] = "COUNT";
@@ -247,20 +246,19 @@ et_cli_scan(redisContext *c, const et_cli_t *cli, uint64_t since_ms,
         r = redisCommandArgv(c, 6, argv, NULL);
 
         if (r == NULL) {
-            snprintf(err, size, "XRANGE %s failed: %s", cli->stream,
-                     c->errstr);
+            snprintf(err, size, "XRANGE %s failed: %s", key, c->errstr);
             return ET_ERROR;
         }
 
         if (r->type == REDIS_REPLY_ERROR) {
-            snprintf(err, size, "XRANGE %s failed: %.*s", cli->stream,
+            snprintf(err, size, "XRANGE %s failed: %.*s", key,
                      (int) (r->len < 200 ? r->len : 200), r->str);
             freeReplyObject(r);
             return ET_ERROR;
         }
 
         if (r->type != REDIS_REPLY_ARRAY) {
-            snprintf(err, size, "XRANGE %s: unexpected reply", cli->stream);
+            snprintf(err, size, "XRANGE %s: unexpected reply", key);
             freeReplyObject(r);
             return ET_ERROR;
         }
@@ -285,7 +283,7 @@ et_cli_scan(redisContext *c, const et_cli_t *cli, uint64_t since_ms,
             || !et_cli_is_string(last->element[0])
             || last->element[0]->len > sizeof(start) - 2)
         {
-            snprintf(err, size, "XRANGE %s: unexpected reply", cli->stream);
+            snprintf(err, size, "XRANGE %s: unexpected reply", key);
             freeReplyObject(r);
             return ET_ERROR;
         }

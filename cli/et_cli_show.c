@@ -1,6 +1,8 @@
 /*
  * edgetrace show TRACE_ID: the trace's spans, from every service that
  * wrote to the stream, joined by their parent links into an indented tree.
+ * Every span of a trace is in one shard of a sharded stream: only that
+ * shard is read (docs/stream.md, "Sharded streams").
  */
 
 #include <stdlib.h>
@@ -18,6 +20,7 @@ static const char  et_cli_show_usage[] =
 "with its key attributes (method, path or upstream URL, status code,\n"
 "upstream peer).  Spans of every service are joined by their parent\n"
 "links; spans whose parent is not in the stream are listed as orphans.\n"
+"Of a sharded stream (--shards), only the trace's own shard is read.\n"
 "\n"
 "Options:\n"
 "  --since DURATION  how far back to look (default 15m; 0: the whole\n"
@@ -282,7 +285,7 @@ et_cli_show(et_cli_t *cli, int argc, char **argv)
     char            err[512], indent[320], dur[32];
     size_t          j, k, len, nservices, nerrors, norphans;
     uint64_t        since_ns, since_ms, now_ms, t0, t1;
-    const char     *v, *id, *since;
+    const char     *v, *id, *since, *key;
     redisContext   *c;
     et_cli_show_t   sh;
     struct timespec ts;
@@ -358,7 +361,9 @@ et_cli_show(et_cli_t *cli, int argc, char **argv)
         return ET_CLI_EXIT_ERROR;
     }
 
-    rc = et_cli_scan(c, cli, since_ms, et_cli_show_entry, &sh,
+    key = cli->keys[et_cli_shard_of(cli, sh.trace_id)];
+
+    rc = et_cli_scan(c, key, since_ms, et_cli_show_entry, &sh,
                      et_cli_show_keep, err, sizeof(err));
     redisFree(c);
 
@@ -372,11 +377,10 @@ et_cli_show(et_cli_t *cli, int argc, char **argv)
         if (since_ms) {
             et_cli_error("trace %s not found in %s: no span of it in the "
                          "last %s (a longer --since looks further back)",
-                         sh.trace_id, cli->stream, since);
+                         sh.trace_id, key, since);
 
         } else {
-            et_cli_error("trace %s not found in %s", sh.trace_id,
-                         cli->stream);
+            et_cli_error("trace %s not found in %s", sh.trace_id, key);
         }
 
         et_cli_show_free(&sh);

@@ -200,6 +200,57 @@ et_cli_entry_ms(const et_str_t *id)
 }
 
 
+/* the two numbers of an entry id; ET_ERROR when it is not one */
+static int
+et_cli_entry_id(const et_str_t *id, uint64_t *ms, uint64_t *seq)
+{
+    size_t    i;
+    et_str_t  a, b;
+
+    for (i = 0; i < id->len && id->data[i] != '-'; i++) {
+        /* void */
+    }
+
+    if (i == id->len) {
+        return ET_ERROR;
+    }
+
+    a.data = id->data;
+    a.len = i;
+    b.data = id->data + i + 1;
+    b.len = id->len - i - 1;
+
+    if (et_cli_parse_u64(&a, ms) != ET_OK
+        || et_cli_parse_u64(&b, seq) != ET_OK)
+    {
+        return ET_ERROR;
+    }
+
+    return ET_OK;
+}
+
+
+int
+et_cli_entry_id_cmp(const et_str_t *a, const et_str_t *b)
+{
+    int       va, vb;
+    uint64_t  ams, aseq, bms, bseq;
+
+    va = et_cli_entry_id(a, &ams, &aseq) == ET_OK;
+    vb = et_cli_entry_id(b, &bms, &bseq) == ET_OK;
+
+    if (!va || !vb) {
+        return va - vb;
+    }
+
+    if (ams != bms) {
+        return ams < bms ? -1 : 1;
+    }
+
+    return aseq < bseq ? -1 : aseq > bseq;
+}
+
+
 et_cli_span_rc_e
 et_cli_span_parse(const et_str_t *id, const et_str_t *fields, size_t n,
     et_cli_span_t *span)

@@ -1,7 +1,8 @@
 /*
  * edgetrace top: the stream's recent spans summed up per service, kind and
  * span name: throughput, errors, latency percentiles and the slowest
- * traces, from the raw spans.
+ * traces, from the raw spans; of a sharded stream, summed over its shards
+ * (docs/cli.md, "top").
  */
 
 #include <stdlib.h>
@@ -19,7 +20,9 @@ static const char  et_cli_top_usage[] =
 "the 50th, 95th and 99th percentile durations (nearest rank), and the\n"
 "ids of the slowest traces, to hand to 'edgetrace show'.  Busiest first.\n"
 "When the stream's first entry is younger than the window (a new or a\n"
-"trimmed stream), the rates are over the time since that entry.\n"
+"trimmed stream), the rates are over the time since that entry.  A\n"
+"sharded stream (--shards) is summed over its shards; its first entry is\n"
+"the youngest of the shards' first entries.\n"
 "\n"
 "Options:\n"
 "  --since DURATION  the window (default 15m; 0: the whole stream, the\n"
@@ -330,7 +333,8 @@ et_cli_top(et_cli_t *cli, int argc, char **argv)
                       first[64], *end;
     size_t            j, k, n, wsvc, wname;
     double            window;
-    uint64_t          since_ns, since_ms, now_ms, first_ms, start_ms, held_ms;
+    uint64_t          since_ns, since_ms, now_ms, first_ms, start_ms, held_ms,
+                      ms;
     const char       *v, *since;
     redisContext     *c;
     et_cli_top_t     *top;
@@ -338,6 +342,7 @@ et_cli_top(et_cli_t *cli, int argc, char **argv)
     et_cli_group_t  **list, *g;
     struct timespec   ts;
     unsigned long     slowest;
+    unsigned          s;
 
     since = "15m";
     since_ns = 15 * 60 * ET_CLI_NS_PER_S;
@@ -404,16 +409,26 @@ et_cli_top(et_cli_t *cli, int argc, char **argv)
         return ET_CLI_EXIT_ERROR;
     }
 
-    rc = et_cli_scan(c, cli, since_ms, et_cli_top_entry, top, NULL, err,
-                     sizeof(err));
+    rc = ET_OK;
+    first_ms = 0;
 
-    /* the stream holds nothing older than its first entry */
-    if (rc == ET_OK) {
-        rc = et_cli_stream_end(c, cli, 0, first, sizeof(first), err,
-                               sizeof(err));
-        id.len = strlen(first);
-        id.data = (const uint8_t *) first;
-        first_ms = et_cli_entry_ms(&id);
+    for (s = 0; s < cli->shards && rc == ET_OK; s++) {
+        rc = et_cli_scan(c, cli->keys[s], since_ms, et_cli_top_entry, top,
+                         NULL, err, sizeof(err));
+
+        /*
+         * The stream holds nothing older than its first entry; of shards,
+         * every one holds the time since the youngest first entry (an
+         * empty shard, "0-0", holds no time to speak of).
+         */
+        if (rc == ET_OK) {
+            rc = et_cli_stream_end(c, cli->keys[s], 0, first, sizeof(first),
+                                   err, sizeof(err));
+            id.len = strlen(first);
+            id.data = (const uint8_t *) first;
+            ms = et_cli_entry_ms(&id);
+            first_ms = ms > first_ms ? ms : first_ms;
+        }
     }
 
     redisFree(c);
@@ -462,7 +477,7 @@ et_cli_top(et_cli_t *cli, int argc, char **argv)
     window = held_ms > 1000 ? (double) held_ms / 1000 : 1;
 
     if (since_ms) {
-        printf("%s: %llu span%s in the last %s", cli->stream,
+        printf("%s: %llu span%s in the last %s", cli->stream_shown,
                (unsigned long long) top->spans, top->spans == 1 ? "" : "s",
                since);
 
@@ -472,7 +487,7 @@ et_cli_top(et_cli_t *cli, int argc, char **argv)
         }
 
     } else {
-        printf("%s: %llu span%s", cli->stream,
+        printf("%s: %llu span%s", cli->stream_shown,
                (unsigned long long) top->spans, top->spans == 1 ? "" : "s");
     }
 

@@ -136,6 +136,30 @@ build(const et_case_t *c, et_str_t *fields)
 }
 
 
+/* entry ids compared as Redis orders them (tail merges shards by them) */
+static const struct {
+    const char  *a;
+    const char  *b;
+    int          cmp;
+} id_cases[] = {
+    { "1-0", "1-0", 0 },
+    { "1-0", "1-1", -1 },
+    { "2-0", "1-9", 1 },
+    { "10-0", "9-0", 1 },                 /* numbers, not strings */
+    { "1700000000000-10", "1700000000000-9", 1 },
+    { "18446744073709551615-0", "18446744073709551614-5", 1 },
+    { "x", "1-0", -1 },                   /* not ids: first */
+    { "1-0", "x", 1 },
+    { "x", "y", 0 },
+    { "1", "1-0", -1 },
+    { "1-", "0-0", -1 },
+    { "-1", "0-0", -1 },
+    { "1-0-0", "0-0", -1 },
+    { "18446744073709551616-0", "0-0", -1 }, /* overflows */
+    { "", "0-0", -1 }
+};
+
+
 int
 main(void)
 {
@@ -200,6 +224,19 @@ main(void)
     id.data = (const uint8_t *) "x";
     id.len = 1;
     tap_ok(et_cli_entry_ms(&id) == 0, "entry id not a number");
+
+    for (i = 0; i < nelts(id_cases); i++) {
+        et_str_t  a, b;
+        int       c;
+
+        a.data = (const uint8_t *) id_cases[i].a;
+        a.len = strlen(id_cases[i].a);
+        b.data = (const uint8_t *) id_cases[i].b;
+        b.len = strlen(id_cases[i].b);
+        c = et_cli_entry_id_cmp(&a, &b);
+        tap_is_int(c < 0 ? -1 : c > 0, id_cases[i].cmp, "\"%s\" vs \"%s\"",
+                   id_cases[i].a, id_cases[i].b);
+    }
 
     return tap_done();
 }
