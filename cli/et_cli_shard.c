@@ -38,18 +38,20 @@ et_cli_shards_parse(const char *name, const char *value, unsigned *n)
 int
 et_cli_shards_init(et_cli_t *cli)
 {
-    char      *p;
-    size_t     klen, size, len;
-    unsigned   i;
+    char        *p;
+    size_t       klen, size, len;
+    unsigned     i;
+    const char  *err;
 
     klen = strlen(cli->stream);
 
-    if (cli->shards > 1 && memchr(cli->stream, '{', klen) != NULL) {
-        /* the modules refuse it too: its own hash tag would put every
-         * shard on one slot */
-        et_cli_error("--stream \"%s\" holds \"{\": a key with %u shards "
-                     "cannot (docs/stream.md, \"Sharded streams\")",
-                     cli->stream, cli->shards);
+    /* the modules' own check; one shard reads any key, as before */
+    if (cli->shards > 1
+        && et_stream_key_check((const uint8_t *) cli->stream, klen,
+                               cli->shards, &err)
+           != ET_OK)
+    {
+        et_cli_error("--stream \"%s\": %s", cli->stream, err);
         return ET_ERROR;
     }
 

@@ -152,9 +152,10 @@ is($r->{out}, "edgetrace:spans (4 shards): 0 spans in the last 15m\n",
    '--shards 004: 4, as shards=004 is');
 $r = run_cli($redis, '--stream', 'a{b}', '--shards', '4', 'top');
 is($r->{rc}, 2, 'a key with "{" and 4 shards: usage error');
-is($r->{err}, "edgetrace: --stream \"a{b}\" holds \"{\": a key with 4 "
-              . "shards cannot (docs/stream.md, \"Sharded streams\")\n",
-   '... said so');
+is($r->{err}, "edgetrace: --stream \"a{b}\": a sharded stream's key must "
+              . "not hold \"{\": its hash tag would put every shard on one "
+              . "slot\n",
+   '... said so, as the modules say it');
 $r = run_cli($redis, '--stream', 'a{b}', '--shards', '1', 'top');
 is($r->{rc}, 0, 'a key with "{" and 1 shard: read as today');
 $r = run_cli($redis, '--shards', '4', 'top', '--help');
