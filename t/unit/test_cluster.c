@@ -429,6 +429,12 @@ many_masters(et_cluster_map_t *map, unsigned n, int shards)
     redisReply  *reply;
 
     in = malloc(n * 200 + 32);
+
+    if (in == NULL) {
+        tap_ok(0, "memory for %u masters", n);
+        return;
+    }
+
     p = in + sprintf(in, "*%u\r\n", n);
 
     for (i = 0; i < n; i++) {
@@ -483,13 +489,18 @@ print_map(const char *kind, et_cluster_map_t *map)
     len = 0;
     buf = malloc(size);
 
-    while ((n = read(0, buf + len, size - len)) > 0) {
+    while (buf != NULL && (n = read(0, buf + len, size - len)) > 0) {
         len += (size_t) n;
 
         if (len == size) {
             size *= 2;
             buf = realloc(buf, size);
         }
+    }
+
+    if (buf == NULL) {
+        printf("error: out of memory\n");
+        return 1;
     }
 
     reply = read_reply(buf, len);
@@ -543,6 +554,10 @@ main(int argc, char **argv)
     et_cluster_map_t  *map;
 
     map = malloc(sizeof(et_cluster_map_t));
+
+    if (map == NULL) {
+        return 1;
+    }
 
     if (argc == 3 && strcmp(argv[1], "--print") == 0) {
         rc = print_map(argv[2], map);
