@@ -240,7 +240,10 @@ et_cluster_slots_parse(const struct redisReply *reply, et_cluster_map_t *map,
             break;
         }
 
-        /* the replicas are checked, then left out */
+        /*
+         * backwards: the replicas are checked and left out, and "host"
+         * and "port" end with the master's, the range's third element
+         */
         for (j = range->elements - 1; e == NULL && j >= 2; j--) {
             e = et_cluster_slots_node(range->element[j], host, &port);
         }
