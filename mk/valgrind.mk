@@ -3,10 +3,11 @@
 # sanitizers in make test SANITIZE=1 instead (their timing assertions do
 # not hold at valgrind's speed).
 
-VALGRIND_UNITS := test_b3 test_core test_exporter_conf test_http test_id \
-                  test_metrics test_queue test_propagation test_redis_url \
-                  test_resp test_sampler test_span test_w3c test_cli_span \
-                  test_cli_duration test_cli_utf8 test_cli_json
+VALGRIND_UNITS := test_b3 test_cluster test_core test_exporter_conf \
+                  test_http test_id test_metrics test_queue test_propagation \
+                  test_redis_url test_resp test_sampler test_span test_w3c \
+                  test_cli_span test_cli_duration test_cli_utf8 \
+                  test_cli_json
 
 .PHONY: valgrind
 

@@ -1,0 +1,99 @@
+/*
+ * The Redis Cluster slot map: which master serves each of the 16384 hash
+ * slots, learnt from a CLUSTER SLOTS or a CLUSTER SHARDS reply.
+ *
+ * hiredis 0.14 (Debian 12) has no cluster support, so the map is kept
+ * here.  It is compact: a small table of masters (host, port) and, for
+ * every slot, one byte, the index of its master in that table.  Replicas
+ * are checked for shape but not kept: writes go to masters only, and a
+ * failover shows in the next reply as the replica listed as master.
+ *
+ * Replies come from the network and are not trusted: a wrong type, a slot
+ * out of range, overlapping ranges, a node without host or port, a host
+ * that does not fit, more masters than the table holds, all reject the
+ * whole reply with a reason, and nothing past a reply's own elements is
+ * ever read.
+ */
+
+#ifndef ET_CLUSTER_H
+#define ET_CLUSTER_H
+
+
+#include "et_core.h"
+
+
+#define ET_CLUSTER_SLOTS        16384
+
+/* at most this many masters: a slot's master index fits in a byte */
+#define ET_CLUSTER_MASTERS_MAX  255
+
+/* a slot no master serves (never assigned, or its master failed) */
+#define ET_CLUSTER_NO_NODE      0xff
+
+/* a host name is at most 253 bytes (RFC 1035), an IPv6 address 45 */
+#define ET_CLUSTER_HOST_MAX     255
+
+
+typedef struct {
+    /*
+     * NUL-terminated, never containing spaces or control bytes.  Empty when
+     * the node gave no endpoint (NULL or ""): the client connects to the
+     * host it asked, on this node's port (as CLUSTER SLOTS documents).
+     */
+    char            host[ET_CLUSTER_HOST_MAX + 1];
+    int             port;        /* 1..65535 */
+} et_cluster_node_t;
+
+
+typedef struct {
+    unsigned        nnodes;      /* masters in nodes[] */
+    unsigned        covered;     /* slots with a master, 0..16384 */
+    et_cluster_node_t  nodes[ET_CLUSTER_MASTERS_MAX];
+    uint8_t         slots[ET_CLUSTER_SLOTS];  /* index, or NO_NODE */
+} et_cluster_map_t;
+
+
+struct redisReply;
+
+
+/*
+ * Fills "map" (the caller's, about 83 KB: allocate it, do not put it on a
+ * small stack) from a CLUSTER SLOTS reply: an array of
+ * [start, end, [host, port, id...], replica...] ranges.
+ *
+ * The reply is only read: the caller keeps and frees it, and nothing in
+ * "map" points into it.  Slots missing from the reply have no master
+ * (ET_CLUSTER_NO_NODE): a cluster that is not whole still has a map, its
+ * "covered" count says how whole.
+ *
+ * ET_ERROR when the reply is not a valid one, with a constant text in
+ * "err" saying why ("overlapping slot ranges"); "map" is then empty (no
+ * node, no slot covered), so a caller that parses into a spare map keeps
+ * its current one untouched.
+ */
+int et_cluster_slots_parse(const struct redisReply *reply,
+    et_cluster_map_t *map, const char **err);
+
+
+/*
+ * The same from a CLUSTER SHARDS reply (Redis 7): an array of shards, each
+ * a map (a flat key/value array in RESP2) with "slots" ([start, end, ...]
+ * integers) and "nodes" (maps with "endpoint", "port", "role"...).  The
+ * master of a shard that serves slots is the node whose role is "master";
+ * shards without slots are skipped, as CLUSTER SLOTS leaves them out.
+ * Keys are matched exactly; unknown keys are skipped (Redis may add some).
+ * Ownership, the empty map on error and "err" as above.
+ */
+int et_cluster_shards_parse(const struct redisReply *reply,
+    et_cluster_map_t *map, const char **err);
+
+
+/*
+ * The master that serves "slot", or NULL when none does or the slot is out
+ * of range.  The pointer lives as long as the map is not parsed into again.
+ */
+const et_cluster_node_t *et_cluster_node(const et_cluster_map_t *map,
+    unsigned slot);
+
+
+#endif /* ET_CLUSTER_H */

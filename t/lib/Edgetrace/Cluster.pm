@@ -1,0 +1,241 @@
+package Edgetrace::Cluster;
+
+# The harness's Redis Cluster: real redis-server nodes on loopback, joined
+# with `redis-cli --cluster create`, each stopped by its PID when the test
+# ends (they are Edgetrace::Test's start_redis servers).
+#
+#   my $c = start_cluster();          # 3 masters, a replica each
+#   # ->nodes (Edgetrace::Test::Redis, ->port ->pid ->dir) ->ports ->live
+#   # ->masters: ({ port, id, slots => [[start, end], ...] }, ...)
+#   # ->master_of_slot($slot) ->slot_of($key) ->replicas_of($port)
+#   my $new = $c->kill_master($port); # SIGKILL, waits for the promotion
+#   my @n = cluster_nodes($port);     # CLUSTER NODES, parsed
+#   my $bytes = raw_command($port, 'CLUSTER', 'SLOTS');  # the RESP reply
+#
+# Node ports are below 55536: the cluster bus listens on port + 10000, and
+# both must be free.  The nodes run with --cluster-node-timeout 1000, so a
+# killed master's replica takes over within a few seconds.
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use IO::Socket::INET;
+use Time::HiRes ();
+
+use Edgetrace::Test qw(free_port start_redis redis stop_pid wait_until);
+
+our @EXPORT_OK = qw(start_cluster cluster_nodes cluster_info raw_command);
+our %EXPORT_TAGS = (all => \@EXPORT_OK);
+
+my $SLOTS = 16384;
+my $BUS = 10000;
+
+# a free port whose bus port (port + 10000) is free too
+sub cluster_port {
+    for (1 .. 200) {
+        my $port = free_port();
+        next if $port + $BUS > 65535;
+        my $bus = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                        LocalPort => $port + $BUS,
+                                        Proto => 'tcp', Listen => 1,
+                                        ReuseAddr => 1) or next;
+        close $bus;
+        return $port;
+    }
+    die "cluster_port: no free port with a free bus port\n";
+}
+
+sub _start_node {
+    my $err = '';
+    # another process may take the port between the check and the bind
+    for (1 .. 3) {
+        my $port = cluster_port();
+        my $node = eval {
+            start_redis(port => $port, args => [
+                '--cluster-enabled', 'yes',
+                '--cluster-node-timeout', 1000,
+                '--cluster-config-file', "nodes-$port.conf"]);
+        };
+        return $node if $node;
+        $err = $@;
+    }
+    die "a cluster node did not start: $err";
+}
+
+# start_cluster(masters => 3, replicas => 1)
+sub start_cluster {
+    my (%o) = @_;
+    my $masters = $o{masters} // 3;
+    my $replicas = $o{replicas} // 1;
+    my @nodes = map { _start_node() } 1 .. $masters * (1 + $replicas);
+    my $self = bless { nodes => \@nodes, dead => {} }, 'Edgetrace::Cluster';
+
+    my $log = $nodes[0]->dir . '/cluster-create.log';
+    my @cmd = (Edgetrace::Test::_need('redis-cli'), '--cluster', 'create',
+               (map { '127.0.0.1:' . $_->port } @nodes),
+               '--cluster-replicas', $replicas, '--cluster-yes');
+    system("@cmd > $log 2>&1") == 0
+        or die "redis-cli --cluster create failed:\n"
+               . Edgetrace::Test::_slurp($log);
+
+    $self->wait_ok(30)
+        or die "the cluster is not ok after 30s:\n"
+               . join('', map { cluster_info($_->port) } @nodes);
+    return $self;
+}
+
+sub nodes { @{ $_[0]{nodes} } }
+sub ports { map { $_->port } $_[0]->nodes }
+
+# the nodes not killed
+sub live {
+    my ($self) = @_;
+    return grep { !$self->{dead}{ $_->port } } $self->nodes;
+}
+
+# the node object of a port
+sub node {
+    my ($self, $port) = @_;
+    my ($n) = grep { $_->port == $port } $self->nodes;
+    return $n;
+}
+
+sub cluster_info {
+    my ($port) = @_;
+    return eval { redis($port)->cluster('info') } // '';
+}
+
+# CLUSTER NODES of one node: ({ id, port, flags => { myself, master,
+# slave, fail... }, master (its master's id, or '-'), slots =>
+# [[start, end], ...] }, ...); importing and migrating slots are left out
+sub cluster_nodes {
+    my ($port) = @_;
+    my @nodes;
+    for my $line (split /\n/, redis($port)->cluster('nodes')) {
+        my ($id, $addr, $flags, $master, undef, undef, undef, undef, @slots)
+            = split ' ', $line;
+        my ($p) = $addr =~ /:(\d+)/;
+        push @nodes, {
+            id => $id, port => $p, master => $master,
+            flags => { map { $_ => 1 } split /,/, $flags },
+            slots => [map { /^(\d+)(?:-(\d+))?$/ ? [$1, $2 // $1] : () }
+                      @slots] };
+    }
+    return @nodes;
+}
+
+# every live node says cluster_state:ok, knows all 16384 slots as ok, and
+# every replica's link to its master is up
+sub wait_ok {
+    my ($self, $timeout) = @_;
+    return wait_until(sub {
+        for my $n ($self->live) {
+            my $info = cluster_info($n->port);
+            return 0 unless $info =~ /^cluster_state:ok\r?$/m
+                         && $info =~ /^cluster_slots_ok:$SLOTS\r?$/m;
+            my $repl = eval { redis($n->port)->info('replication') } || {};
+            return 0 if ($repl->{role} // '') eq 'slave'
+                        && ($repl->{master_link_status} // '') ne 'up';
+        }
+        return 1;
+    }, $timeout || 30, 0.1);
+}
+
+# the masters that serve slots, as a live node sees them, by port
+sub masters {
+    my ($self) = @_;
+    my ($any) = $self->live;
+    return sort { $a->{slots}[0][0] <=> $b->{slots}[0][0] }
+           grep { $_->{flags}{master} && !$_->{flags}{fail}
+                  && @{ $_->{slots} } } cluster_nodes($any->port);
+}
+
+sub master_of_slot {
+    my ($self, $slot) = @_;
+    for my $m ($self->masters) {
+        return $m->{port}
+            if grep { $slot >= $_->[0] && $slot <= $_->[1] } @{ $m->{slots} };
+    }
+    return undef;
+}
+
+sub slot_of {
+    my ($self, $key) = @_;
+    my ($any) = $self->live;
+    return redis($any->port)->cluster('keyslot', $key);
+}
+
+# the ports of the replicas of the master on $port
+sub replicas_of {
+    my ($self, $port) = @_;
+    my ($any) = grep { $_->port != $port } $self->live;
+    my @n = cluster_nodes($any->port);
+    my ($m) = grep { $_->{port} == $port } @n or return ();
+    return map { $_->{port} } grep { $_->{master} eq $m->{id} } @n;
+}
+
+# kill_master($port): SIGKILL to the master on $port (by its PID), then
+# waits until one of its replicas serves its slots on every live node and
+# the cluster is ok again; returns that replica's port
+sub kill_master {
+    my ($self, $port, $timeout) = @_;
+    my $node = $self->node($port) or die "no node on port $port\n";
+    my @replicas = $self->replicas_of($port)
+        or die "the master on $port has no replica\n";
+    my @slots = map { @$_ } map { @{ $_->{slots} } }
+                grep { $_->{port} == $port } cluster_nodes($port);
+
+    stop_pid($node->pid, 'KILL');
+    $self->{dead}{$port} = 1;
+
+    my $new;
+    wait_until(sub {
+        for my $r (@replicas) {
+            next unless grep { $_->{port} == $r && $_->{flags}{myself}
+                               && $_->{flags}{master} }
+                        eval { cluster_nodes($r) };
+            $new = $r;
+        }
+        return 0 unless $new;
+        for my $n ($self->live) {
+            my ($m) = grep { $_->{port} == $new }
+                      eval { cluster_nodes($n->port) };
+            return 0 unless $m && $m->{flags}{master} && @{ $m->{slots} }
+                            && $m->{slots}[0][0] == $slots[0];
+        }
+        return 1;
+    }, $timeout || 30, 0.1) or die "no replica of $port took over\n";
+
+    $self->wait_ok($timeout || 30)
+        or die "the cluster is not ok after the failover of $port\n";
+    return $new;
+}
+
+sub stop {
+    my ($self) = @_;
+    for my $n ($self->live) {
+        $n->stop;
+    }
+    $self->{dead}{ $_->port } = 1 for $self->nodes;
+}
+
+# raw_command($port, @args): the reply's RESP bytes, as a node wrote them
+# (hiredis's reader, not Redis.pm's, is what the C tests need to see)
+sub raw_command {
+    my ($port, @args) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
+                                  Proto => 'tcp', Timeout => 5)
+        or die "127.0.0.1:$port: $!\n";
+    my $cmd = join '', '*' . @args . "\r\n",
+                       map { '$' . length($_) . "\r\n$_\r\n" } @args;
+    # QUIT: Redis answers +OK and closes, so the reply ends at EOF
+    print $s $cmd, "*1\r\n\$4\r\nQUIT\r\n";
+    local $/;
+    my $all = <$s> // '';
+    close $s;
+    $all =~ s/\+OK\r\n\z// or die "no QUIT after the reply from $port\n";
+    return $all;
+}
+
+1;
