@@ -71,6 +71,9 @@ extern const et_key_t  et_key_http_response_status_code;
 extern const et_key_t  et_key_http_request_resend_count;
 extern const et_key_t  et_key_error_type;
 
+/* how an exported span was kept: "head" or "outcome" (et_keep.h) */
+extern const et_key_t  et_key_edgetrace_sampling;
+
 
 typedef struct {
     const et_key_t  *key;

@@ -536,6 +536,7 @@ test_keys(void)
         { &et_key_http_response_status_code, "http.response.status_code" },
         { &et_key_http_request_resend_count, "http.request.resend_count" },
         { &et_key_error_type, "error.type" },
+        { &et_key_edgetrace_sampling, "edgetrace.sampling" },
     };
 
     static const struct {
