@@ -193,11 +193,23 @@ ngx_http_edgetrace_log_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_edgetrace_traced(r);
 
-    if (ctx == NULL || !ctx->trace.sampled) {
+    if (ctx == NULL) {
         return NGX_OK;
     }
 
-    now = et_clock_now_ns();
+    if (ctx->trace.sampled) {
+        now = et_clock_now_ns();
+
+    } else {
+        /* kept by its outcome, with the ids it had (docs/nginx.md) */
+        if (!ngx_http_edgetrace_kept(r, ctx, &now)) {
+            return NGX_OK;
+        }
+
+        if (now == 0) {
+            now = et_clock_now_ns();
+        }
+    }
 
     ngx_http_edgetrace_export_server(r, ctx, now);
 

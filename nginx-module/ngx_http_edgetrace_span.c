@@ -132,7 +132,7 @@ ngx_http_edgetrace_start_client(ngx_http_request_t *r,
 }
 
 
-static ngx_uint_t
+ngx_uint_t
 ngx_http_edgetrace_status_code(ngx_http_request_t *r)
 {
     if (r->err_status) {
@@ -226,6 +226,8 @@ ngx_http_edgetrace_export_server(ngx_http_request_t *r,
 
     n = et_http_server_attrs(&req, &span, attrs, text);
 
+    (void) et_keep_attr(attrs, &n, ET_ATTRS_MAX, ctx->sampling);
+
     if (elcf->attributes) {
         ua = elcf->attributes->elts;
 
@@ -268,7 +270,8 @@ ngx_http_edgetrace_export_client(ngx_http_edgetrace_ctx_t *ctx,
     ngx_http_request_t             *r;
     et_span_t                       span;
     et_try_t                        events[ET_TRIES_MAX];
-    et_attr_t                       attrs[ET_HTTP_CLIENT_ATTRS];
+    size_t                          n;
+    et_attr_t                       attrs[ET_HTTP_CLIENT_ATTRS + 1];
     et_http_client_t                req;
     ngx_http_upstream_t            *u;
     ngx_http_upstream_state_t      *st;
@@ -348,7 +351,10 @@ ngx_http_edgetrace_export_client(ngx_http_edgetrace_ctx_t *ctx,
         }
     }
 
-    span.nattrs = et_http_client_attrs(&req, &span, attrs, text);
+    n = et_http_client_attrs(&req, &span, attrs, text);
+    (void) et_keep_attr(attrs, &n, ET_HTTP_CLIENT_ATTRS + 1, ctx->sampling);
+
+    span.nattrs = n;
     span.attrs = attrs;
 
     (void) et_exporter_submit(ngx_http_edgetrace_exporter, &span);
