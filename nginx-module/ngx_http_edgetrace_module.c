@@ -249,6 +249,8 @@ ngx_http_edgetrace_push_handler(ngx_http_core_main_conf_t *cmcf,
 static ngx_int_t
 ngx_http_edgetrace_postconfiguration(ngx_conf_t *cf)
 {
+    ngx_uint_t                       n;
+    ngx_http_handler_pt             *h;
     ngx_http_core_main_conf_t       *cmcf;
     ngx_http_edgetrace_main_conf_t  *emcf;
 
@@ -288,6 +290,17 @@ ngx_http_edgetrace_postconfiguration(ngx_conf_t *cf)
     {
         return NGX_ERROR;
     }
+
+    /*
+     * The log phase's handlers run in the order they were added, and the
+     * access log's was added before: the module's goes first, so that
+     * $edgetrace_sampling in an access log knows whether edgetrace_keep
+     * kept the request (docs/nginx.md).
+     */
+    h = cmcf->phases[NGX_HTTP_LOG_PHASE].handlers.elts;
+    n = cmcf->phases[NGX_HTTP_LOG_PHASE].handlers.nelts;
+    ngx_memmove(&h[1], &h[0], (n - 1) * sizeof(ngx_http_handler_pt));
+    h[0] = ngx_http_edgetrace_log_handler;
 
     return NGX_OK;
 }
