@@ -99,16 +99,13 @@ et_keep_match(const et_keep_t *k, unsigned status, uint64_t duration_ns)
 et_str_t et_sampling_name(unsigned sampling);
 
 /*
- * Appends edgetrace.sampling = "head" or "outcome" to a span's attributes
- * (et_attr_add_string()'s contract): every exported span says how it was
- * kept.
+ * The span's "edgetrace.sampling" field (et_span_t.sampling), how an
+ * exported span was kept: "head" for ET_SAMPLING_HEAD, "outcome" for
+ * ET_SAMPLING_OUTCOME, already encoded (a constant field is a copy, not
+ * an attribute to size and encode); NULL for the others, which are not
+ * exported.  Static.
  */
-static inline int
-et_keep_attr(et_attr_t *attrs, size_t *n, size_t max, unsigned sampling)
-{
-    return et_attr_add_string(attrs, n, max, &et_key_edgetrace_sampling,
-                              et_sampling_name(sampling));
-}
+const et_str_t *et_sampling_field(unsigned sampling);
 
 
 #endif /* ET_KEEP_H */

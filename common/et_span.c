@@ -43,8 +43,6 @@ const et_key_t  et_key_http_request_resend_count =
     et_key("http.request.resend_count", "25");
 const et_key_t  et_key_error_type =
     et_key("error.type", "10");
-const et_key_t  et_key_edgetrace_sampling =
-    et_key("edgetrace.sampling", "18");
 
 
 /* "$<len>\r\n<data>\r\n"; config time only, so no need to be fast */

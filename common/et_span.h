@@ -71,9 +71,6 @@ extern const et_key_t  et_key_http_response_status_code;
 extern const et_key_t  et_key_http_request_resend_count;
 extern const et_key_t  et_key_error_type;
 
-/* how an exported span was kept: "head" or "outcome" (et_keep.h) */
-extern const et_key_t  et_key_edgetrace_sampling;
-
 
 typedef struct {
     const et_key_t  *key;
@@ -112,6 +109,12 @@ typedef struct {
 
     /* "service.name" field and value, RESP-encoded: et_field_init() */
     const et_str_t  *service;
+
+    /*
+     * "edgetrace.sampling" field and value, RESP-encoded and constant:
+     * et_sampling_field() (et_keep.h); NULL: none
+     */
+    const et_str_t  *sampling;
 
     const et_attr_t *attrs;
     size_t           nattrs;

@@ -537,6 +537,14 @@ et_has_service(const et_span_t *span)
 }
 
 
+/* a constant field and value, as the sampling field: copied whole */
+static inline size_t
+et_sampling_size(const et_span_t *span)
+{
+    return span->sampling != NULL ? span->sampling->len : 0;
+}
+
+
 /* the prefix of a span's shard, out of line: see et_stream_prefix() */
 static __attribute__((noinline)) const et_str_t *
 et_stream_prefix_shard(const et_stream_t *st, const et_span_t *span)
@@ -566,6 +574,7 @@ static inline size_t
 et_entry_fields(const et_span_t *span)
 {
     return ET_FIXED_FIELDS + span->has_parent + et_has_service(span)
+           + (span->sampling != NULL)
            + (span->tracestate.len != 0) + span->nattrs + span->ntries;
 }
 
@@ -885,6 +894,8 @@ et_entry_size(const et_stream_t *st, const et_span_t *span)
         size += span->service->len;
     }
 
+    size += et_sampling_size(span);
+
     if (span->tracestate.len) {
         size += ET_LIT_LEN(ET_F_TRACESTATE)
                 + et_bulk_size(span->tracestate.len);
@@ -965,6 +976,8 @@ et_entry_size_max(const et_stream_t *st, const et_span_t *span)
         size += span->service->len;
     }
 
+    size += et_sampling_size(span);
+
     for (i = 0; i < span->nattrs; i++) {
         a = &span->attrs[i];
 
@@ -1043,6 +1056,10 @@ et_entry_write(const et_stream_t *st, const et_span_t *span, uint8_t *dst)
 
     if (et_has_service(span)) {
         p = et_copy(p, span->service->data, span->service->len);
+    }
+
+    if (span->sampling != NULL) {
+        p = et_copy(p, span->sampling->data, span->sampling->len);
     }
 
     if (span->tracestate.len) {

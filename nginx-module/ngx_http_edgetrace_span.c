@@ -171,6 +171,7 @@ ngx_http_edgetrace_export_server(ngx_http_request_t *r,
 
     (void) et_http_span_init(&span, &ctx->trace, ET_SPAN_SERVER, NULL,
                              ctx->start_ns, now, &escf->service);
+    span.sampling = et_sampling_field(ctx->sampling);
 
     /* a name whose variables are all empty falls back to the default */
     if (elcf->span_name
@@ -226,8 +227,6 @@ ngx_http_edgetrace_export_server(ngx_http_request_t *r,
 
     n = et_http_server_attrs(&req, &span, attrs, text);
 
-    (void) et_keep_attr(attrs, &n, ET_ATTRS_MAX, ctx->sampling);
-
     if (elcf->attributes) {
         ua = elcf->attributes->elts;
 
@@ -270,8 +269,7 @@ ngx_http_edgetrace_export_client(ngx_http_edgetrace_ctx_t *ctx,
     ngx_http_request_t             *r;
     et_span_t                       span;
     et_try_t                        events[ET_TRIES_MAX];
-    size_t                          n;
-    et_attr_t                       attrs[ET_HTTP_CLIENT_ATTRS + 1];
+    et_attr_t                       attrs[ET_HTTP_CLIENT_ATTRS];
     et_http_client_t                req;
     ngx_http_upstream_t            *u;
     ngx_http_upstream_state_t      *st;
@@ -284,6 +282,7 @@ ngx_http_edgetrace_export_client(ngx_http_edgetrace_ctx_t *ctx,
 
     (void) et_http_span_init(&span, &ctx->trace, ET_SPAN_CLIENT, cl->span_id,
                              cl->start_ns, cl->end_ns, &escf->service);
+    span.sampling = et_sampling_field(ctx->sampling);
     span.name = ngx_http_edgetrace_et_str(r->method_name);
 
     ngx_memzero(&req, sizeof(et_http_client_t));
@@ -351,10 +350,7 @@ ngx_http_edgetrace_export_client(ngx_http_edgetrace_ctx_t *ctx,
         }
     }
 
-    n = et_http_client_attrs(&req, &span, attrs, text);
-    (void) et_keep_attr(attrs, &n, ET_HTTP_CLIENT_ATTRS + 1, ctx->sampling);
-
-    span.nattrs = n;
+    span.nattrs = et_http_client_attrs(&req, &span, attrs, text);
     span.attrs = attrs;
 
     (void) et_exporter_submit(ngx_http_edgetrace_exporter, &span);

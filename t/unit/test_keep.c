@@ -215,7 +215,8 @@ test_match(void)
 static void
 test_names(void)
 {
-    et_str_t  s;
+    et_str_t         s;
+    const et_str_t  *f;
 
     s = et_sampling_name(ET_SAMPLING_NONE);
     tap_is_mem(s.data, s.len, "", "sampling name: none is empty");
@@ -227,6 +228,27 @@ test_names(void)
     tap_is_mem(s.data, s.len, "limited", "sampling name: limited");
     s = et_sampling_name(99);
     tap_is_mem(s.data, s.len, "", "sampling name: unknown is empty");
+
+    f = et_sampling_field(ET_SAMPLING_HEAD);
+    tap_ok(f != NULL, "sampling field: head");
+    if (f) {
+        tap_is_mem(f->data, f->len,
+                   "$18\r\nedgetrace.sampling\r\n$4\r\nhead\r\n",
+                   "sampling field: head, encoded");
+    }
+
+    f = et_sampling_field(ET_SAMPLING_OUTCOME);
+    tap_ok(f != NULL, "sampling field: outcome");
+    if (f) {
+        tap_is_mem(f->data, f->len,
+                   "$18\r\nedgetrace.sampling\r\n$7\r\noutcome\r\n",
+                   "sampling field: outcome, encoded");
+    }
+
+    tap_ok(et_sampling_field(ET_SAMPLING_NONE) == NULL
+           && et_sampling_field(ET_SAMPLING_LIMITED) == NULL
+           && et_sampling_field(99) == NULL,
+           "sampling field: none for what is not exported");
 }
 
 
