@@ -203,26 +203,11 @@ et_keep_parse(et_keep_t *k, const uint8_t *p, size_t len, const char **why)
 }
 
 
-const et_str_t *
-et_sampling_field(unsigned sampling)
-{
-    static const et_str_t  head = et_string(
-        "$18\r\nedgetrace.sampling\r\n$4\r\nhead\r\n");
-    static const et_str_t  outcome = et_string(
-        "$18\r\nedgetrace.sampling\r\n$7\r\noutcome\r\n");
-
-    switch (sampling) {
-
-    case ET_SAMPLING_HEAD:
-        return &head;
-
-    case ET_SAMPLING_OUTCOME:
-        return &outcome;
-
-    default:
-        return NULL;
-    }
-}
+/* by ET_SAMPLING_*: only head and outcome are exported */
+const et_str_t  et_sampling_values[4] = {
+    et_null_string, et_string("$4\r\nhead\r\n"),
+    et_string("$7\r\noutcome\r\n"), et_null_string
+};
 
 
 et_str_t

@@ -99,13 +99,23 @@ et_keep_match(const et_keep_t *k, unsigned status, uint64_t duration_ns)
 et_str_t et_sampling_name(unsigned sampling);
 
 /*
- * The span's "edgetrace.sampling" field (et_span_t.sampling), how an
- * exported span was kept: "head" for ET_SAMPLING_HEAD, "outcome" for
- * ET_SAMPLING_OUTCOME, already encoded (a constant field is a copy, not
- * an attribute to size and encode); NULL for the others, which are not
- * exported.  Static.
+ * The value of a span's "edgetrace.sampling" field (et_span_t.sampling),
+ * how an exported span was kept: "head" for ET_SAMPLING_HEAD, "outcome"
+ * for ET_SAMPLING_OUTCOME, already RESP-encoded (the encoder copies it
+ * after the field's name, rather than sizing and encoding an attribute);
+ * NULL for the others, which are not exported.  Static.
  */
-const et_str_t *et_sampling_field(unsigned sampling);
+extern const et_str_t  et_sampling_values[4];
+
+static inline const et_str_t *
+et_sampling_field(unsigned sampling)
+{
+    if (sampling == ET_SAMPLING_HEAD || sampling == ET_SAMPLING_OUTCOME) {
+        return &et_sampling_values[sampling];
+    }
+
+    return NULL;
+}
 
 
 #endif /* ET_KEEP_H */

@@ -111,8 +111,8 @@ typedef struct {
     const et_str_t  *service;
 
     /*
-     * "edgetrace.sampling" field and value, RESP-encoded and constant:
-     * et_sampling_field() (et_keep.h); NULL: none
+     * the "edgetrace.sampling" field's value, RESP-encoded and constant:
+     * et_sampling_field() (et_keep.h); NULL: no such field
      */
     const et_str_t  *sampling;
 

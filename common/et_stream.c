@@ -36,6 +36,7 @@
 #define ET_F_UNSET      "$6\r\nstatus\r\n$5\r\nunset\r\n"
 #define ET_F_ERROR      "$6\r\nstatus\r\n$5\r\nerror\r\n"
 #define ET_F_TRACESTATE "$10\r\ntracestate\r\n"
+#define ET_F_SAMPLING   "$18\r\nedgetrace.sampling\r\n"
 
 /* the event fields "event.<i>" below 10 share one length prefix */
 #define ET_F_EVENT      "$7\r\nevent."
@@ -537,11 +538,12 @@ et_has_service(const et_span_t *span)
 }
 
 
-/* a constant field and value, as the sampling field: copied whole */
+/* the sampling field: its name, and its value already encoded */
 static inline size_t
 et_sampling_size(const et_span_t *span)
 {
-    return span->sampling != NULL ? span->sampling->len : 0;
+    return span->sampling != NULL
+           ? ET_LIT_LEN(ET_F_SAMPLING) + span->sampling->len : 0;
 }
 
 
@@ -1058,7 +1060,9 @@ et_entry_write(const et_stream_t *st, const et_span_t *span, uint8_t *dst)
         p = et_copy(p, span->service->data, span->service->len);
     }
 
+    /* a literal and a short value: copies of known size, no libc call */
     if (span->sampling != NULL) {
+        p = et_cpylit(p, ET_F_SAMPLING);
         p = et_copy(p, span->sampling->data, span->sampling->len);
     }
 

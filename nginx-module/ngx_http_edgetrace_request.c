@@ -208,10 +208,11 @@ ngx_http_edgetrace_decide(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx)
         /* a new root, before anything is written upstream */
         emcf = ngx_http_get_module_main_conf(r, ngx_http_edgetrace_module);
 
-        if (et_limit_trace(&ctx->trace, ngx_http_edgetrace_metrics
-                                        ? &ngx_http_edgetrace_metrics->limit
-                                        : NULL,
-                           &emcf->limit, ctx->start_ns))
+        if (emcf->limit.interval_ns
+            && et_limit_trace(&ctx->trace, ngx_http_edgetrace_metrics
+                                           ? &ngx_http_edgetrace_metrics->limit
+                                           : NULL,
+                              &emcf->limit, ctx->start_ns))
         {
             ctx->sampling = ET_SAMPLING_LIMITED;
             et_metrics_count_limited(ngx_http_edgetrace_counters, 0);
