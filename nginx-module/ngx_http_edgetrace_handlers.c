@@ -183,9 +183,10 @@ ngx_http_edgetrace_post_subrequest(ngx_http_request_t *r, void *data,
 ngx_int_t
 ngx_http_edgetrace_log_handler(ngx_http_request_t *r)
 {
-    uint64_t                      now;
-    ngx_http_edgetrace_ctx_t     *ctx;
-    ngx_http_edgetrace_client_t  *cl, current;
+    uint64_t                        now;
+    ngx_http_edgetrace_ctx_t       *ctx;
+    ngx_http_edgetrace_client_t    *cl, current;
+    ngx_http_edgetrace_loc_conf_t  *elcf;
 
     if (r != r->main || ngx_http_edgetrace_exporter == NULL) {
         return NGX_OK;
@@ -201,8 +202,15 @@ ngx_http_edgetrace_log_handler(ngx_http_request_t *r)
         now = et_clock_now_ns();
 
     } else {
-        /* kept by its outcome, with the ids it had (docs/nginx.md) */
-        if (!ngx_http_edgetrace_kept(r, ctx, &now)) {
+        /*
+         * Kept by its outcome, with the ids it had (docs/nginx.md); a
+         * location without rules costs this test only.
+         */
+        elcf = ngx_http_get_module_loc_conf(r, ngx_http_edgetrace_module);
+
+        if (elcf->keep == NULL
+            || !ngx_http_edgetrace_kept(r, ctx, elcf->keep, &now))
+        {
             return NGX_OK;
         }
 

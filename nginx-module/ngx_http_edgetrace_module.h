@@ -244,7 +244,8 @@ void ngx_http_edgetrace_cleanup(void *data);
 void ngx_http_edgetrace_decide(ngx_http_request_t *r,
     ngx_http_edgetrace_ctx_t *ctx);
 ngx_uint_t ngx_http_edgetrace_kept(ngx_http_request_t *r,
-    ngx_http_edgetrace_ctx_t *ctx, uint64_t *now);
+    ngx_http_edgetrace_ctx_t *ctx, ngx_http_edgetrace_keep_t *keep,
+    uint64_t *now);
 void ngx_http_edgetrace_client_id(ngx_http_edgetrace_ctx_t *ctx);
 ngx_http_edgetrace_ctx_t *ngx_http_edgetrace_get_ctx(ngx_http_request_t *r);
 ngx_http_edgetrace_client_t *ngx_http_edgetrace_find_client(

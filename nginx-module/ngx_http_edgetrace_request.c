@@ -225,31 +225,22 @@ ngx_http_edgetrace_decide(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx)
 
 
 /*
- * At the log phase of a request head sampling did not sample: whether an
- * edgetrace_keep rule of its location keeps it (docs/nginx.md
- * "edgetrace_keep").  The clock is read only for a slower= rule, into
- * "now" (0 otherwise).
+ * At the log phase of a request head sampling did not sample: whether the
+ * edgetrace_keep rules of its location ("keep", not NULL) keep it
+ * (docs/nginx.md "edgetrace_keep").  The clock is read only for a slower=
+ * rule, into "now" (0 otherwise).
  */
 
 ngx_uint_t
 ngx_http_edgetrace_kept(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx,
-    uint64_t *now)
+    ngx_http_edgetrace_keep_t *keep, uint64_t *now)
 {
-    ngx_int_t                      *index;
-    ngx_uint_t                      i;
-    ngx_str_t                       v;
-    ngx_http_variable_value_t      *vv;
-    ngx_http_edgetrace_keep_t      *keep;
-    ngx_http_edgetrace_loc_conf_t  *elcf;
+    ngx_int_t                  *index;
+    ngx_uint_t                  i;
+    ngx_str_t                   v;
+    ngx_http_variable_value_t  *vv;
 
     *now = 0;
-
-    elcf = ngx_http_get_module_loc_conf(r, ngx_http_edgetrace_module);
-    keep = elcf->keep;
-
-    if (keep == NULL) {
-        return 0;
-    }
 
     if (et_keep_timed(&keep->rules)) {
         *now = et_clock_now_ns();
