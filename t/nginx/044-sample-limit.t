@@ -65,6 +65,19 @@ sub since {
     return { map { $_ => $m->{$_} - ($m0 ? $m0->{$_} : 0) } @names };
 }
 
+# the counters once the requests wrk left in flight are done
+sub settled {
+    my ($port) = @_;
+    my ($m, $last) = (since($port), -1);
+    for (1 .. 50) {
+        last if $m->{edgetrace_requests_total} == $last;
+        $last = $m->{edgetrace_requests_total};
+        Time::HiRes::sleep(0.1);
+        $m = since($port);
+    }
+    return $m;
+}
+
 sub server_spans {
     my ($port) = @_;
     my @e = barrier($redis->port, $port);
@@ -82,9 +95,10 @@ sub wrk {
 }
 
 case 'a burst of new roots at 100/s: at most 100 + 100 a second' => sub {
-    my $m0 = since($ngx->port);
+    my $m0 = settled($ngx->port);
     my ($n, $secs, $out) = wrk($ngx->port, '/ok', 2);
     ok($n >= 1000, "wrk sent $n new roots in ${secs}s") or diag($out);
+    settled($ngx->port);
     my $d = since($ngx->port, $m0);
     my $head = $d->{'edgetrace_requests_sampled_total{reason="head"}'};
     my $limited = $d->{edgetrace_requests_rate_limited_total};
@@ -110,14 +124,17 @@ case 'a burst of new roots at 100/s: at most 100 + 100 a second' => sub {
 case 'parents that arrive sampled pass the limit' => sub {
     # the bucket empty, then more sampled parents than it would let by
     wrk($ngx->port, '/ok', 1);
-    my $m0 = since($ngx->port);
+    my $m0 = settled($ngx->port);
     my $n = 400;
     my $t0 = Time::HiRes::time();
+    my %how;
     for (1 .. $n) {
-        http_get($ngx->port, '/ok',
-                 headers => [['traceparent',
-                              new_traceparent(new_trace_id())]]);
+        my $r = http_get($ngx->port, '/ok',
+                         headers => [['traceparent',
+                                      new_traceparent(new_trace_id())]]);
+        $how{ $r->{headers}{'x-sampling'} // '' }++;
     }
+    is_deeply(\%how, { head => $n }, "\$edgetrace_sampling: head, $n times");
     my $secs = Time::HiRes::time() - $t0;
     my $d = since($ngx->port, $m0);
     ok(1, sprintf('%d sampled parents in %.1f s', $n, $secs));

@@ -215,40 +215,42 @@ test_match(void)
 static void
 test_names(void)
 {
+    size_t           i;
     et_str_t         s;
     const et_str_t  *f;
 
-    s = et_sampling_name(ET_SAMPLING_NONE);
-    tap_is_mem(s.data, s.len, "", "sampling name: none is empty");
-    s = et_sampling_name(ET_SAMPLING_HEAD);
-    tap_is_mem(s.data, s.len, "head", "sampling name: head");
-    s = et_sampling_name(ET_SAMPLING_OUTCOME);
-    tap_is_mem(s.data, s.len, "outcome", "sampling name: outcome");
-    s = et_sampling_name(ET_SAMPLING_LIMITED);
-    tap_is_mem(s.data, s.len, "limited", "sampling name: limited");
-    s = et_sampling_name(99);
-    tap_is_mem(s.data, s.len, "", "sampling name: unknown is empty");
+    static const struct {
+        unsigned     sampling;
+        const char  *name;
+        const char  *field;     /* the field's value, RESP; NULL: none */
+    } cases[] = {
+        { ET_SAMPLING_NONE, "", NULL },
+        { ET_SAMPLING_HEAD, "head", "$4\r\nhead\r\n" },
+        { ET_SAMPLING_OUTCOME, "outcome", "$7\r\noutcome\r\n" },
+        { ET_SAMPLING_LIMITED, "limited", NULL },
+        { 99, "", NULL },
+    };
 
-    f = et_sampling_field(ET_SAMPLING_HEAD);
-    tap_ok(f != NULL, "sampling field: head");
-    if (f) {
-        tap_is_mem(f->data, f->len,
-                   "$4\r\nhead\r\n",
-                   "sampling field: head, encoded");
+    for (i = 0; i < nelts(cases); i++) {
+        s = et_sampling_name(cases[i].sampling);
+        tap_is_mem(s.data, s.len, cases[i].name, "sampling %u: name \"%s\"",
+                   cases[i].sampling, cases[i].name);
+
+        f = et_sampling_field(cases[i].sampling);
+
+        if (cases[i].field == NULL) {
+            tap_ok(f == NULL, "sampling %u: no field, not exported",
+                   cases[i].sampling);
+
+        } else if (f == NULL) {
+            tap_ok(0, "sampling %u: a field", cases[i].sampling);
+
+        } else {
+            tap_is_mem(f->data, f->len, cases[i].field,
+                       "sampling %u: the field's value, encoded",
+                       cases[i].sampling);
+        }
     }
-
-    f = et_sampling_field(ET_SAMPLING_OUTCOME);
-    tap_ok(f != NULL, "sampling field: outcome");
-    if (f) {
-        tap_is_mem(f->data, f->len,
-                   "$7\r\noutcome\r\n",
-                   "sampling field: outcome, encoded");
-    }
-
-    tap_ok(et_sampling_field(ET_SAMPLING_NONE) == NULL
-           && et_sampling_field(ET_SAMPLING_LIMITED) == NULL
-           && et_sampling_field(99) == NULL,
-           "sampling field: none for what is not exported");
 }
 
 
