@@ -164,6 +164,8 @@ et_metrics_sum(const et_metrics_t *m, et_metrics_sum_t *sum)
         sum->dropped_redis_error += et_load(&c->dropped_redis_error);
         sum->requests += et_load(&c->requests);
         sum->requests_sampled += et_load(&c->requests_sampled);
+        sum->requests_kept += et_load(&c->requests_kept);
+        sum->requests_rate_limited += et_load(&c->requests_rate_limited);
         sum->redis_errors += et_load(&c->redis_errors);
         sum->redis_reconnects += et_load(&c->redis_reconnects);
 
@@ -226,52 +228,66 @@ et_out_uint(et_out_t *out, uint64_t v)
 }
 
 
+/*
+ * A family, and its samples: one without labels, or one per label (the
+ * reasons of requests_sampled_total and spans_dropped_total).
+ */
 typedef struct {
     const char  *name;
     const char  *type;
     const char  *help;
+    const char  *labels[2];     /* NULL: one sample without */
 } et_metric_family_t;
 
 
 size_t
 et_metrics_format(const et_metrics_sum_t *sum, uint8_t *buf, size_t size)
 {
-    size_t     i;
+    size_t     i, j;
     uint8_t   *done;
     et_out_t   out;
 
     static const et_metric_family_t  families[] = {
         { "edgetrace_requests_total", "counter",
-          "Client requests traced, sampled or not." },
+          "Client requests traced, sampled or not.", { NULL, NULL } },
         { "edgetrace_requests_sampled_total", "counter",
-          "Client requests traced and sampled." },
+          "Client requests traced and exported, by how they were kept.",
+          { "{reason=\"head\"} ", "{reason=\"outcome\"} " } },
+        { "edgetrace_requests_rate_limited_total", "counter",
+          "New roots head sampling chose and the rate limit refused.",
+          { NULL, NULL } },
         { "edgetrace_spans_total", "counter",
-          "Spans finished and handed to the exporter." },
+          "Spans finished and handed to the exporter.", { NULL, NULL } },
         { "edgetrace_spans_exported_total", "counter",
-          "Spans acknowledged by Redis." },
+          "Spans acknowledged by Redis.", { NULL, NULL } },
         { "edgetrace_spans_dropped_total", "counter",
-          "Spans lost, by reason." },
+          "Spans lost, by reason.",
+          { "{reason=\"queue_full\"} ", "{reason=\"redis_error\"} " } },
         { "edgetrace_spans_queued", "gauge",
-          "Spans waiting in the exporters' queues now." },
+          "Spans waiting in the exporters' queues now.", { NULL, NULL } },
         { "edgetrace_redis_errors_total", "counter",
-          "Failed Redis connects and writes, and Redis error replies." },
+          "Failed Redis connects and writes, and Redis error replies.",
+          { NULL, NULL } },
         { "edgetrace_redis_reconnects_total", "counter",
-          "Successful reconnects to Redis." },
+          "Successful reconnects to Redis.", { NULL, NULL } },
         { "edgetrace_redis_connected", "gauge",
-          "Processes connected to Redis now." }
+          "Processes connected to Redis now.", { NULL, NULL } }
     };
 
-    uint64_t  values[sizeof(families) / sizeof(families[0])];
+    uint64_t  values[sizeof(families) / sizeof(families[0])][2];
 
-    values[0] = sum->requests;
-    values[1] = sum->requests_sampled;
-    values[2] = sum->spans;
-    values[3] = sum->exported;
-    values[4] = 0;                      /* two samples, below */
-    values[5] = sum->queued;
-    values[6] = sum->redis_errors;
-    values[7] = sum->redis_reconnects;
-    values[8] = sum->redis_connected;
+    values[0][0] = sum->requests;
+    values[1][0] = sum->requests_sampled;
+    values[1][1] = sum->requests_kept;
+    values[2][0] = sum->requests_rate_limited;
+    values[3][0] = sum->spans;
+    values[4][0] = sum->exported;
+    values[5][0] = sum->dropped_queue_full;
+    values[5][1] = sum->dropped_redis_error;
+    values[6][0] = sum->queued;
+    values[7][0] = sum->redis_errors;
+    values[8][0] = sum->redis_reconnects;
+    values[9][0] = sum->redis_connected;
 
     out.pos = buf;
     out.last = buf + size;
@@ -290,20 +306,15 @@ et_metrics_format(const et_metrics_sum_t *sum, uint8_t *buf, size_t size)
         et_out_str(&out, families[i].type);
         et_out_str(&out, "\n");
 
-        if (i == 4) {
-            et_out_str(&out, families[i].name);
-            et_out_str(&out, "{reason=\"queue_full\"} ");
-            et_out_uint(&out, sum->dropped_queue_full);
-            et_out_str(&out, "\n");
-            et_out_str(&out, families[i].name);
-            et_out_str(&out, "{reason=\"redis_error\"} ");
-            et_out_uint(&out, sum->dropped_redis_error);
-            et_out_str(&out, "\n");
+        for (j = 0; j < 2; j++) {
+            if (j == 1 && families[i].labels[1] == NULL) {
+                break;
+            }
 
-        } else {
             et_out_str(&out, families[i].name);
-            et_out_str(&out, " ");
-            et_out_uint(&out, values[i]);
+            et_out_str(&out, families[i].labels[j] ? families[i].labels[j]
+                                                   : " ");
+            et_out_uint(&out, values[i][j]);
             et_out_str(&out, "\n");
         }
 

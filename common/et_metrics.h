@@ -16,6 +16,7 @@
 
 
 #include "et_core.h"
+#include "et_limit.h"
 
 
 #define ET_CACHE_LINE  64
@@ -38,7 +39,9 @@ typedef struct {
     uint64_t   spans;
     uint64_t   dropped_queue_full;
     uint64_t   queue_in;            /* gauge: entries ever put in the queue */
-    uint8_t    pad0[ET_CACHE_LINE - 5 * sizeof(uint64_t)];
+    uint64_t   requests_kept;       /* by an outcome rule */
+    uint64_t   requests_rate_limited;
+    uint8_t    pad0[ET_CACHE_LINE - 7 * sizeof(uint64_t)];
 
     /* written by the exporter thread */
     uint64_t   exported;
@@ -59,9 +62,16 @@ typedef struct {
 } __attribute__((aligned(ET_CACHE_LINE))) et_slot_t;
 
 
+/*
+ * The table's first line also holds the head-sampling rate limit's bucket
+ * (et_limit.h), as every process of the server sees this memory.
+ */
 typedef struct {
     uint32_t        nslots;
-    uint8_t         pad[ET_CACHE_LINE - sizeof(uint32_t)];
+    uint32_t        pad0;
+    et_limit_t      limit;
+    uint8_t         pad[ET_CACHE_LINE - 2 * sizeof(uint32_t)
+                        - sizeof(et_limit_t)];
     et_slot_t       slots[];
 } __attribute__((aligned(ET_CACHE_LINE))) et_metrics_t;
 
@@ -70,6 +80,8 @@ typedef struct {
 typedef struct {
     uint64_t   requests;
     uint64_t   requests_sampled;
+    uint64_t   requests_kept;
+    uint64_t   requests_rate_limited;
     uint64_t   spans;
     uint64_t   exported;
     uint64_t   dropped_queue_full;
@@ -172,6 +184,33 @@ et_metrics_count_request(et_counters_t *c, int sampled, int shared)
 
     if (sampled) {
         et_counter_add(&c->requests_sampled, 1, shared);
+    }
+}
+
+
+/*
+ * Counts a request that head sampling did not sample and an outcome rule
+ * kept (at its end), in requests_sampled_total{reason="outcome"}.
+ */
+static inline void
+et_metrics_count_kept(et_counters_t *c, int shared)
+{
+    if (c != NULL) {
+        et_counter_add(&c->requests_kept, 1, shared);
+    }
+}
+
+
+/*
+ * Counts a request the rate limit unsampled (et_limit_trace()), in
+ * requests_rate_limited_total; count it in et_metrics_count_request() as
+ * not sampled.
+ */
+static inline void
+et_metrics_count_limited(et_counters_t *c, int shared)
+{
+    if (c != NULL) {
+        et_counter_add(&c->requests_rate_limited, 1, shared);
     }
 }
 

@@ -110,6 +110,12 @@ typedef struct {
     /* "service.name" field and value, RESP-encoded: et_field_init() */
     const et_str_t  *service;
 
+    /*
+     * the "edgetrace.sampling" field's value, RESP-encoded and constant:
+     * et_sampling_field() (et_keep.h); NULL: no such field
+     */
+    const et_str_t  *sampling;
+
     const et_attr_t *attrs;
     size_t           nattrs;
 

@@ -36,6 +36,7 @@
 #define ET_F_UNSET      "$6\r\nstatus\r\n$5\r\nunset\r\n"
 #define ET_F_ERROR      "$6\r\nstatus\r\n$5\r\nerror\r\n"
 #define ET_F_TRACESTATE "$10\r\ntracestate\r\n"
+#define ET_F_SAMPLING   "$18\r\nedgetrace.sampling\r\n"
 
 /* the event fields "event.<i>" below 10 share one length prefix */
 #define ET_F_EVENT      "$7\r\nevent."
@@ -537,6 +538,15 @@ et_has_service(const et_span_t *span)
 }
 
 
+/* the sampling field: its name, and its value already encoded */
+static inline size_t
+et_sampling_size(const et_span_t *span)
+{
+    return span->sampling != NULL
+           ? ET_LIT_LEN(ET_F_SAMPLING) + span->sampling->len : 0;
+}
+
+
 /* the prefix of a span's shard, out of line: see et_stream_prefix() */
 static __attribute__((noinline)) const et_str_t *
 et_stream_prefix_shard(const et_stream_t *st, const et_span_t *span)
@@ -566,6 +576,7 @@ static inline size_t
 et_entry_fields(const et_span_t *span)
 {
     return ET_FIXED_FIELDS + span->has_parent + et_has_service(span)
+           + (span->sampling != NULL)
            + (span->tracestate.len != 0) + span->nattrs + span->ntries;
 }
 
@@ -885,6 +896,8 @@ et_entry_size(const et_stream_t *st, const et_span_t *span)
         size += span->service->len;
     }
 
+    size += et_sampling_size(span);
+
     if (span->tracestate.len) {
         size += ET_LIT_LEN(ET_F_TRACESTATE)
                 + et_bulk_size(span->tracestate.len);
@@ -965,6 +978,8 @@ et_entry_size_max(const et_stream_t *st, const et_span_t *span)
         size += span->service->len;
     }
 
+    size += et_sampling_size(span);
+
     for (i = 0; i < span->nattrs; i++) {
         a = &span->attrs[i];
 
@@ -1043,6 +1058,12 @@ et_entry_write(const et_stream_t *st, const et_span_t *span, uint8_t *dst)
 
     if (et_has_service(span)) {
         p = et_copy(p, span->service->data, span->service->len);
+    }
+
+    /* a literal and a short value: copies of known size, no libc call */
+    if (span->sampling != NULL) {
+        p = et_cpylit(p, ET_F_SAMPLING);
+        p = et_copy(p, span->sampling->data, span->sampling->len);
     }
 
     if (span->tracestate.len) {

@@ -11,6 +11,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "et_keep.h"
 #include "et_stream.h"
 
 
@@ -49,6 +50,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     span.has_parent = data[0] & 1;
     span.kind = (data[0] >> 1) & 1;
     span.status = (data[0] >> 2) & 1;
+    span.sampling = et_sampling_field((data[0] >> 3) & 3);
     /* small times, and 19-digit ones whose seconds may differ */
     span.start_ns = (uint64_t) data[0] * 1000003;
     span.end_ns = span.start_ns + data[1];
@@ -139,7 +141,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* XADD key MAXLEN ~ N * + 8 fixed fields + the optional ones */
     argc = 6 + 2 * (8 + span.has_parent + (span.tracestate.len != 0)
-                    + nattrs + ntries);
+                    + (span.sampling != NULL) + nattrs + ntries);
 
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != argc) {
         __builtin_trap();

@@ -320,6 +320,146 @@ ngx_http_edgetrace_attribute(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * edgetrace_keep status=5xx | status=429 | slower=200ms | $variable ...:
+ * the rules of one level, all of them, as edgetrace_attribute's are
+ * (docs/nginx.md "edgetrace_keep"); "off" alone takes none.
+ */
+
+char *
+ngx_http_edgetrace_keep(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_edgetrace_loc_conf_t *elcf = conf;
+
+    int                         rc;
+    ngx_str_t                  *value, name;
+    ngx_int_t                  *index;
+    ngx_uint_t                  i;
+    const char                 *why;
+    ngx_http_edgetrace_keep_t  *keep;
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2
+        && value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0)
+    {
+        if (elcf->keep != NGX_CONF_UNSET_PTR) {
+            return "is duplicate";
+        }
+
+        elcf->keep = NULL;
+        return NGX_CONF_OK;
+    }
+
+    if (elcf->keep == NULL) {
+        return "is duplicate";
+    }
+
+    if (elcf->keep == NGX_CONF_UNSET_PTR) {
+        elcf->keep = ngx_pcalloc(cf->pool, sizeof(ngx_http_edgetrace_keep_t));
+        if (elcf->keep == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        et_keep_init(&elcf->keep->rules);
+    }
+
+    keep = elcf->keep;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        rc = et_keep_parse(&keep->rules, value[i].data, value[i].len, &why);
+
+        if (rc == ET_OK) {
+            continue;
+        }
+
+        if (rc == ET_ERROR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid rule \"%V\": it %s", &value[i], why);
+            return NGX_CONF_ERROR;
+        }
+
+        /* "$name" or "${name}", one variable and nothing else */
+
+        name = value[i];
+
+        if (name.len > 1 && name.data[0] == '$') {
+            name.data++;
+            name.len--;
+
+            if (name.len > 2 && name.data[0] == '{'
+                && name.data[name.len - 1] == '}')
+            {
+                name.data++;
+                name.len -= 2;
+            }
+        }
+
+        if (name.len == value[i].len || name.len == 0
+            || ngx_strlchr(name.data, name.data + name.len, '$') != NULL
+            || ngx_strlchr(name.data, name.data + name.len, '{') != NULL
+            || ngx_strlchr(name.data, name.data + name.len, '}') != NULL)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid rule \"%V\": it must be "
+                               "status=CODE, status=Nxx, slower=TIME or one "
+                               "$variable", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (keep->variables == NULL) {
+            keep->variables = ngx_array_create(cf->pool, 2, sizeof(ngx_int_t));
+            if (keep->variables == NULL) {
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        index = ngx_array_push(keep->variables);
+        if (index == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *index = ngx_http_get_variable_index(cf, &name);
+        if (*index == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* edgetrace_sample_limit N/s (docs/nginx.md "edgetrace_sample_limit") */
+
+char *
+ngx_http_edgetrace_sample_limit(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_edgetrace_main_conf_t *emcf = conf;
+
+    uint32_t     rate;
+    ngx_str_t   *value;
+    const char  *why;
+
+    if (emcf->limit_rate != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (et_limit_parse(value[1].data, value[1].len, &rate, &why) != ET_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid limit \"%V\": it %s", &value[1], why);
+        return NGX_CONF_ERROR;
+    }
+
+    emcf->limit_rate = rate;
+
+    return NGX_CONF_OK;
+}
+
+
 char *
 ngx_http_edgetrace_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {

@@ -183,9 +183,10 @@ ngx_http_edgetrace_post_subrequest(ngx_http_request_t *r, void *data,
 ngx_int_t
 ngx_http_edgetrace_log_handler(ngx_http_request_t *r)
 {
-    uint64_t                      now;
-    ngx_http_edgetrace_ctx_t     *ctx;
-    ngx_http_edgetrace_client_t  *cl, current;
+    uint64_t                        now;
+    ngx_http_edgetrace_ctx_t       *ctx;
+    ngx_http_edgetrace_client_t    *cl, current;
+    ngx_http_edgetrace_loc_conf_t  *elcf;
 
     if (r != r->main || ngx_http_edgetrace_exporter == NULL) {
         return NGX_OK;
@@ -193,11 +194,30 @@ ngx_http_edgetrace_log_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_edgetrace_traced(r);
 
-    if (ctx == NULL || !ctx->trace.sampled) {
+    if (ctx == NULL) {
         return NGX_OK;
     }
 
-    now = et_clock_now_ns();
+    if (ctx->trace.sampled) {
+        now = et_clock_now_ns();
+
+    } else {
+        /*
+         * Kept by its outcome, with the ids it had (docs/nginx.md); a
+         * location without rules costs this test only.
+         */
+        elcf = ngx_http_get_module_loc_conf(r, ngx_http_edgetrace_module);
+
+        if (elcf->keep == NULL
+            || !ngx_http_edgetrace_kept(r, ctx, elcf->keep, &now))
+        {
+            return NGX_OK;
+        }
+
+        if (now == 0) {
+            now = et_clock_now_ns();
+        }
+    }
 
     ngx_http_edgetrace_export_server(r, ctx, now);
 

@@ -121,6 +121,20 @@ static ngx_command_t  ngx_http_edgetrace_commands[] = {
       0,
       NULL },
 
+    { ngx_string("edgetrace_keep"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_edgetrace_keep,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("edgetrace_sample_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_edgetrace_sample_limit,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("edgetrace_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_edgetrace_status,
@@ -235,6 +249,8 @@ ngx_http_edgetrace_push_handler(ngx_http_core_main_conf_t *cmcf,
 static ngx_int_t
 ngx_http_edgetrace_postconfiguration(ngx_conf_t *cf)
 {
+    ngx_uint_t                       n;
+    ngx_http_handler_pt             *h;
     ngx_http_core_main_conf_t       *cmcf;
     ngx_http_edgetrace_main_conf_t  *emcf;
 
@@ -275,6 +291,17 @@ ngx_http_edgetrace_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    /*
+     * The log phase's handlers run in the order they were added, and the
+     * access log's was added before: the module's goes first, so that
+     * $edgetrace_sampling in an access log knows whether edgetrace_keep
+     * kept the request (docs/nginx.md).
+     */
+    h = cmcf->phases[NGX_HTTP_LOG_PHASE].handlers.elts;
+    n = cmcf->phases[NGX_HTTP_LOG_PHASE].handlers.nelts;
+    ngx_memmove(&h[1], &h[0], (n - 1) * sizeof(ngx_http_handler_pt));
+    h[0] = ngx_http_edgetrace_log_handler;
+
     return NGX_OK;
 }
 
@@ -310,6 +337,7 @@ ngx_http_edgetrace_create_main_conf(ngx_conf_t *cf)
     emcf->flush_timeout = NGX_CONF_UNSET_MSEC;
     emcf->queue_size = NGX_CONF_UNSET_SIZE;
     emcf->value_max = NGX_CONF_UNSET_SIZE;
+    emcf->limit_rate = NGX_CONF_UNSET_UINT;
 
     return emcf;
 }
@@ -333,6 +361,9 @@ ngx_http_edgetrace_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(emcf->flush_timeout, ec->stop_timeout_ms);
     ngx_conf_init_size_value(emcf->queue_size, ec->queue_size);
     ngx_conf_init_size_value(emcf->value_max, ET_VALUE_MAX_DEFAULT);
+    ngx_conf_init_uint_value(emcf->limit_rate, 0);
+
+    et_limit_conf_init(&emcf->limit, (uint32_t) emcf->limit_rate);
 
     if (emcf->stream_key.data == NULL) {
         emcf->stream_key = default_key;
@@ -435,6 +466,7 @@ ngx_http_edgetrace_create_loc_conf(ngx_conf_t *cf)
     elcf->nformats = NGX_CONF_UNSET_UINT;
     elcf->span_name = NGX_CONF_UNSET_PTR;
     elcf->attributes = NGX_CONF_UNSET_PTR;
+    elcf->keep = NGX_CONF_UNSET_PTR;
 
     return elcf;
 }
@@ -488,6 +520,7 @@ ngx_http_edgetrace_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_ptr_value(conf->span_name, prev->span_name, NULL);
     ngx_conf_merge_ptr_value(conf->attributes, prev->attributes, NULL);
+    ngx_conf_merge_ptr_value(conf->keep, prev->keep, NULL);
 
     /* lets a server where tracing is off everywhere skip the module */
     if (conf->enable != NGX_HTTP_EDGETRACE_OFF) {

@@ -23,6 +23,8 @@
 #include "et_b3.h"
 #include "et_propagation.h"
 #include "et_http.h"
+#include "et_keep.h"
+#include "et_limit.h"
 
 
 extern ngx_module_t  ngx_http_edgetrace_module;
@@ -60,6 +62,16 @@ typedef struct {
 } ngx_http_edgetrace_attr_t;
 
 
+/*
+ * edgetrace_keep's rules of one level: the core's status= and slower=,
+ * and the variables (kept when non-empty and not "0" at the log phase).
+ */
+typedef struct {
+    et_keep_t                    rules;
+    ngx_array_t                 *variables;      /* ngx_int_t indexes */
+} ngx_http_edgetrace_keep_t;
+
+
 typedef struct {
     et_exporter_conf_t           exporter;
     et_stream_t                  stream;
@@ -75,6 +87,9 @@ typedef struct {
     size_t                       value_max;
 
     ngx_uint_t                   hashes[ET_HDRS];
+
+    ngx_uint_t                   limit_rate;     /* edgetrace_sample_limit */
+    et_limit_conf_t              limit;
 
     ngx_flag_t                   enabled;        /* tracing on somewhere */
     ngx_flag_t                   status;         /* edgetrace_status used */
@@ -101,6 +116,7 @@ typedef struct {
     ngx_uint_t                   formats_mask;   /* of formats[] */
     ngx_http_complex_value_t    *span_name;
     ngx_array_t                 *attributes;     /* ngx_http_edgetrace_attr_t */
+    ngx_http_edgetrace_keep_t   *keep;           /* NULL: no rules */
 } ngx_http_edgetrace_loc_conf_t;
 
 
@@ -145,6 +161,7 @@ typedef struct {
     unsigned                        has_client_id:1;   /* made */
     unsigned                        has_traceparent:1; /* for client_id */
     unsigned                        mode:3;
+    unsigned                        sampling:2;        /* ET_SAMPLING_* */
 
     /* extraction found no header of these formats in a list of clean_n */
     unsigned                        clean_formats:3;
@@ -191,6 +208,9 @@ char *ngx_http_edgetrace_propagation(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_edgetrace_attribute(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+char *ngx_http_edgetrace_keep(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_edgetrace_sample_limit(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 char *ngx_http_edgetrace_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_edgetrace_span_name(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -208,6 +228,7 @@ ngx_int_t ngx_http_edgetrace_log_handler(ngx_http_request_t *r);
 
 /* the spans (ngx_http_edgetrace_span.c) */
 void ngx_http_edgetrace_request_uri(ngx_http_request_t *r, ngx_str_t *uri);
+ngx_uint_t ngx_http_edgetrace_status_code(ngx_http_request_t *r);
 ngx_int_t ngx_http_edgetrace_start_client(ngx_http_request_t *r,
     ngx_http_edgetrace_ctx_t *ctx);
 void ngx_http_edgetrace_export_server(ngx_http_request_t *r,
@@ -222,6 +243,9 @@ ngx_int_t ngx_http_edgetrace_status_handler(ngx_http_request_t *r);
 void ngx_http_edgetrace_cleanup(void *data);
 void ngx_http_edgetrace_decide(ngx_http_request_t *r,
     ngx_http_edgetrace_ctx_t *ctx);
+ngx_uint_t ngx_http_edgetrace_kept(ngx_http_request_t *r,
+    ngx_http_edgetrace_ctx_t *ctx, ngx_http_edgetrace_keep_t *keep,
+    uint64_t *now);
 void ngx_http_edgetrace_client_id(ngx_http_edgetrace_ctx_t *ctx);
 ngx_http_edgetrace_ctx_t *ngx_http_edgetrace_get_ctx(ngx_http_request_t *r);
 ngx_http_edgetrace_client_t *ngx_http_edgetrace_find_client(

@@ -143,12 +143,13 @@ ngx_http_edgetrace_true(ngx_str_t *v)
 void
 ngx_http_edgetrace_decide(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx)
 {
-    int                             named;
-    ngx_int_t                       rc;
-    ngx_str_t                       v;
-    et_context_t                    parent;
-    ngx_uint_t                      mode;
-    ngx_http_edgetrace_loc_conf_t  *elcf;
+    int                              named;
+    ngx_int_t                        rc;
+    ngx_str_t                        v;
+    et_context_t                     parent;
+    ngx_uint_t                       mode;
+    ngx_http_edgetrace_loc_conf_t   *elcf;
+    ngx_http_edgetrace_main_conf_t  *emcf;
 
     ctx->decided = 1;
 
@@ -201,6 +202,81 @@ ngx_http_edgetrace_decide(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx)
     /* continued, or a new root (sampled by the client's B3 decision or ours) */
     et_trace_begin(&ctx->trace, rc, &parent, &elcf->sampler);
 
+    if (ctx->trace.sampled) {
+        ctx->sampling = ET_SAMPLING_HEAD;
+
+        /* a new root, before anything is written upstream */
+        emcf = ngx_http_get_module_main_conf(r, ngx_http_edgetrace_module);
+
+        if (emcf->limit.interval_ns
+            && et_limit_trace(&ctx->trace, ngx_http_edgetrace_metrics
+                                           ? &ngx_http_edgetrace_metrics->limit
+                                           : NULL,
+                              &emcf->limit, ctx->start_ns))
+        {
+            ctx->sampling = ET_SAMPLING_LIMITED;
+            et_metrics_count_limited(ngx_http_edgetrace_counters, 0);
+        }
+    }
+
     et_metrics_count_request(ngx_http_edgetrace_counters, ctx->trace.sampled,
                              0);
+}
+
+
+/*
+ * At the log phase of a request head sampling did not sample: whether the
+ * edgetrace_keep rules of its location ("keep", not NULL) keep it
+ * (docs/nginx.md "edgetrace_keep").  The clock is read only for a slower=
+ * rule, into "now" (0 otherwise).
+ */
+
+ngx_uint_t
+ngx_http_edgetrace_kept(ngx_http_request_t *r, ngx_http_edgetrace_ctx_t *ctx,
+    ngx_http_edgetrace_keep_t *keep, uint64_t *now)
+{
+    ngx_int_t                  *index;
+    ngx_uint_t                  i;
+    ngx_str_t                   v;
+    ngx_http_variable_value_t  *vv;
+
+    *now = 0;
+
+    if (et_keep_timed(&keep->rules)) {
+        *now = et_clock_now_ns();
+    }
+
+    if (et_keep_match(&keep->rules, ngx_http_edgetrace_status_code(r),
+                      *now - ctx->start_ns))
+    {
+        goto kept;
+    }
+
+    if (keep->variables) {
+        index = keep->variables->elts;
+
+        for (i = 0; i < keep->variables->nelts; i++) {
+            vv = ngx_http_get_indexed_variable(r, index[i]);
+
+            if (vv == NULL || vv->not_found) {
+                continue;
+            }
+
+            v.len = vv->len;
+            v.data = vv->data;
+
+            if (ngx_http_edgetrace_true(&v)) {
+                goto kept;
+            }
+        }
+    }
+
+    return 0;
+
+kept:
+
+    ctx->sampling = ET_SAMPLING_OUTCOME;
+    et_metrics_count_kept(ngx_http_edgetrace_counters, 0);
+
+    return 1;
 }

@@ -132,7 +132,7 @@ ngx_http_edgetrace_start_client(ngx_http_request_t *r,
 }
 
 
-static ngx_uint_t
+ngx_uint_t
 ngx_http_edgetrace_status_code(ngx_http_request_t *r)
 {
     if (r->err_status) {
@@ -171,6 +171,7 @@ ngx_http_edgetrace_export_server(ngx_http_request_t *r,
 
     (void) et_http_span_init(&span, &ctx->trace, ET_SPAN_SERVER, NULL,
                              ctx->start_ns, now, &escf->service);
+    span.sampling = et_sampling_field(ctx->sampling);
 
     /* a name whose variables are all empty falls back to the default */
     if (elcf->span_name
@@ -281,6 +282,7 @@ ngx_http_edgetrace_export_client(ngx_http_edgetrace_ctx_t *ctx,
 
     (void) et_http_span_init(&span, &ctx->trace, ET_SPAN_CLIENT, cl->span_id,
                              cl->start_ns, cl->end_ns, &escf->service);
+    span.sampling = et_sampling_field(ctx->sampling);
     span.name = ngx_http_edgetrace_et_str(r->method_name);
 
     ngx_memzero(&req, sizeof(et_http_client_t));

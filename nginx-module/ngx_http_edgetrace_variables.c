@@ -15,6 +15,7 @@
 #define NGX_HTTP_EDGETRACE_VAR_PARENT_ID    2
 #define NGX_HTTP_EDGETRACE_VAR_SAMPLED      3
 #define NGX_HTTP_EDGETRACE_VAR_TRACEPARENT  4
+#define NGX_HTTP_EDGETRACE_VAR_SAMPLING     5
 
 
 static ngx_int_t ngx_http_edgetrace_variable(ngx_http_request_t *r,
@@ -38,6 +39,9 @@ static ngx_http_variable_t  ngx_http_edgetrace_vars[] = {
     { ngx_string("edgetrace_traceparent"), NULL, ngx_http_edgetrace_variable,
       NGX_HTTP_EDGETRACE_VAR_TRACEPARENT, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("edgetrace_sampling"), NULL, ngx_http_edgetrace_variable,
+      NGX_HTTP_EDGETRACE_VAR_SAMPLING, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
       ngx_http_null_variable
 };
 
@@ -47,6 +51,7 @@ ngx_http_edgetrace_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
     u_char                       *p;
+    et_str_t                      name;
     ngx_http_edgetrace_ctx_t     *ctx;
     ngx_http_edgetrace_client_t  *cl;
 
@@ -96,6 +101,12 @@ ngx_http_edgetrace_variable(ngx_http_request_t *r,
     case NGX_HTTP_EDGETRACE_VAR_SAMPLED:
         v->len = 1;
         v->data = (u_char *) (ctx->trace.sampled ? "1" : "0");
+        break;
+
+    case NGX_HTTP_EDGETRACE_VAR_SAMPLING:
+        name = et_sampling_name(ctx->sampling);
+        v->len = name.len;
+        v->data = (u_char *) name.data;
         break;
 
     default: /* NGX_HTTP_EDGETRACE_VAR_TRACEPARENT */

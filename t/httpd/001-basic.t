@@ -152,7 +152,7 @@ EOF
         ($m->{edgetrace_spans_exported_total} // 0) == 5;
     }, 5);
     is($m->{edgetrace_requests_total}, 3, "$mpm: 3 requests traced");
-    is($m->{edgetrace_requests_sampled_total}, 3, "$mpm: 3 sampled");
+    is($m->{'edgetrace_requests_sampled_total{reason="head"}'}, 3, "$mpm: 3 sampled");
     is($m->{edgetrace_spans_total}, 5, "$mpm: 5 spans");
     is($m->{edgetrace_spans_exported_total}, 5, "$mpm: 5 exported");
     is($m->{edgetrace_spans_queued}, 0, "$mpm: none queued");

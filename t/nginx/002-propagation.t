@@ -52,7 +52,7 @@ sub counts {
     my ($since) = @_;
     my $m = metrics($ngx->port);
     my @n = ($m->{edgetrace_requests_total},
-             $m->{edgetrace_requests_sampled_total});
+             $m->{'edgetrace_requests_sampled_total{reason="head"}'});
     return $since ? [$n[0] - $since->[0], $n[1] - $since->[1]] : \@n;
 }
 

@@ -67,7 +67,8 @@ sub server_span {
 my @server_base = qw(v trace_id span_id name kind start_ns end_ns status
                      service.name http.request.method url.path url.scheme
                      server.address server.port client.address
-                     network.protocol.version http.response.status_code);
+                     network.protocol.version http.response.status_code
+                     edgetrace.sampling);
 
 case 'everything present' => sub {
     my $t0 = Time::HiRes::time();
@@ -98,6 +99,8 @@ case 'everything present' => sub {
     is($s->{'network.protocol.version'}, '1.1', 'network.protocol.version');
     is($s->{'http.response.status_code'}, '200',
        'http.response.status_code');
+    is($s->{'edgetrace.sampling'}, 'head',
+       'edgetrace.sampling: head (docs/stream.md)');
     like($s->{start_ns}, qr/^[1-9]\d{18}$/, 'start_ns: decimal nanoseconds');
     like($s->{end_ns}, qr/^[1-9]\d{18}$/, 'end_ns: decimal nanoseconds');
     ok($s->{start_ns} <= $s->{end_ns}, 'start_ns <= end_ns');

@@ -73,7 +73,7 @@ sub exchange {
 my @client_base = qw(v trace_id span_id parent_id name kind start_ns end_ns
                      status service.name http.request.method url.full
                      server.address server.port http.response.status_code
-                     event.0);
+                     edgetrace.sampling event.0);
 
 case 'a plain exchange' => sub {
     my ($r, $server, $client, $tp) = exchange('/api/x?q=1');

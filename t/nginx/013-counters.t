@@ -41,7 +41,10 @@ my $ngx = start_nginx(redis => $redis, conf => <<'EOF');
     }
 EOF
 
-my @names = qw(edgetrace_requests_total edgetrace_requests_sampled_total
+my @names = qw(edgetrace_requests_total
+               edgetrace_requests_sampled_total{reason="head"}
+               edgetrace_requests_sampled_total{reason="outcome"}
+               edgetrace_requests_rate_limited_total
                edgetrace_spans_total edgetrace_spans_exported_total
                edgetrace_spans_dropped_total{reason="queue_full"}
                edgetrace_spans_dropped_total{reason="redis_error"}
@@ -94,7 +97,12 @@ ok(wait_until(sub {
    'every span exported');
 $m = metrics($ngx->port);
 is($m->{edgetrace_requests_total}, 10, 'requests_total: traced requests');
-is($m->{edgetrace_requests_sampled_total}, 8, 'requests_sampled_total');
+is($m->{'edgetrace_requests_sampled_total{reason="head"}'}, 8,
+   'requests_sampled_total{reason="head"}');
+is($m->{'edgetrace_requests_sampled_total{reason="outcome"}'}, 0,
+   'requests_sampled_total{reason="outcome"}: no edgetrace_keep');
+is($m->{edgetrace_requests_rate_limited_total}, 0,
+   'requests_rate_limited_total: no edgetrace_sample_limit');
 is($m->{edgetrace_spans_total}, $spans, 'spans_total: client spans included');
 is($m->{edgetrace_spans_exported_total}, $spans, 'spans_exported_total');
 is($m->{'edgetrace_spans_dropped_total{reason="queue_full"}'}, 0,

@@ -48,6 +48,10 @@ my ($rc, $out) = nginx_t(conf => <<"EOF");
     edgetrace_redis_timeout 2s;
     edgetrace_flush_timeout 1s;
     edgetrace_value_max_size 512;
+    edgetrace_keep status=5xx status=429 slower=500ms;
+    edgetrace_keep \$keep \${keep};
+    edgetrace_sample_limit 100/s;
+    map \$arg_k \$keep { default 0; yes 1; }
     map \$arg_t \$trace { default 1; off 0; }
     map \$arg_c \$mode { default inject; }
     server {
@@ -138,6 +142,26 @@ my @cases = (
             edgetrace_flush_timeout)),
     ['edgetrace_redis redis://a:1; edgetrace_redis redis://b:2',
                                     qr/is duplicate/],
+    # edgetrace_keep and edgetrace_sample_limit (docs/nginx.md)
+    ['edgetrace_keep status=6xx',   qr/invalid rule "status=6xx": it is not a status/],
+    ['edgetrace_keep status=99',    qr/invalid rule "status=99": it is not a status/],
+    ['edgetrace_keep status=600',   qr/invalid rule "status=600": it is not a status/],
+    ['edgetrace_keep status=',      qr/invalid rule "status=": it is not a status/],
+    ['edgetrace_keep slower=-1',    qr/invalid rule "slower=-1": it is not a duration/],
+    ['edgetrace_keep slower=10x',
+                     qr/invalid rule "slower=10x": it has a unit other than/],
+    ['edgetrace_keep slower=0',     qr/invalid rule "slower=0": it must be longer than 0/],
+    ['edgetrace_keep slower=2d',    qr/invalid rule "slower=2d": it is longer than 1d/],
+    ['edgetrace_keep slower=',      qr/invalid rule "slower=": it has no duration/],
+    ['edgetrace_keep 5xx',          qr/invalid rule "5xx": it must be status=/],
+    ['edgetrace_keep $a$b',         qr/invalid rule "\$a\$b": it must be status=/],
+    ['edgetrace_keep status=5xx; edgetrace_keep off', qr/is duplicate/],
+    ['edgetrace_keep off; edgetrace_keep status=5xx', qr/is duplicate/],
+    ['edgetrace_sample_limit 0/s',  qr/invalid limit "0\/s": it must be 1\/s to 1000000\/s/],
+    ['edgetrace_sample_limit 100',  qr/invalid limit "100": it is not a rate/],
+    ['edgetrace_sample_limit 100/m', qr/invalid limit "100\/m": it is not a rate/],
+    ['edgetrace_sample_limit -1/s', qr/invalid limit "-1\/s": it must be 1\/s/],
+    ['edgetrace_sample_limit 1/s; edgetrace_sample_limit 2/s', qr/is duplicate/],
 );
 
 for my $case (@cases) {

@@ -312,6 +312,8 @@ test_sum(void)
     static const et_metrics_sum_t  want = {
         .requests = 116,
         .requests_sampled = 64,
+        .requests_kept = 70,
+        .requests_rate_limited = 57,
         .spans = 88,
         .exported = 71,
         .dropped_queue_full = 3,
@@ -339,6 +341,8 @@ test_sum(void)
         c->redis_errors = slots[i].v[6];
         c->redis_reconnects = slots[i].v[7];
         c->redis_connected = slots[i].v[8];
+        c->requests_kept = slots[i].v[1] + 1;
+        c->requests_rate_limited = slots[i].v[0] / 2;
         c->queue_in = queue[i][0];
         c->queue_out = queue[i][1];
         c->inflight = queue[i][2];
@@ -352,6 +356,8 @@ test_sum(void)
 
     SUM_IS(requests);
     SUM_IS(requests_sampled);
+    SUM_IS(requests_kept);
+    SUM_IS(requests_rate_limited);
     SUM_IS(spans);
     SUM_IS(exported);
     SUM_IS(dropped_queue_full);
@@ -399,9 +405,14 @@ static const char  text_small[] =
     "# TYPE edgetrace_requests_total counter\n"
     "edgetrace_requests_total 1\n"
     "# HELP edgetrace_requests_sampled_total Client requests traced and "
-    "sampled.\n"
+    "exported, by how they were kept.\n"
     "# TYPE edgetrace_requests_sampled_total counter\n"
-    "edgetrace_requests_sampled_total 2\n"
+    "edgetrace_requests_sampled_total{reason=\"head\"} 2\n"
+    "edgetrace_requests_sampled_total{reason=\"outcome\"} 11\n"
+    "# HELP edgetrace_requests_rate_limited_total New roots head sampling "
+    "chose and the rate limit refused.\n"
+    "# TYPE edgetrace_requests_rate_limited_total counter\n"
+    "edgetrace_requests_rate_limited_total 12\n"
     "# HELP edgetrace_spans_total Spans finished and handed to the "
     "exporter.\n"
     "# TYPE edgetrace_spans_total counter\n"
@@ -443,12 +454,15 @@ test_format(void)
         .requests = 1, .requests_sampled = 2, .spans = 3, .exported = 4,
         .dropped_queue_full = 5, .dropped_redis_error = 6, .queued = 7,
         .redis_errors = 8, .redis_reconnects = 9, .redis_connected = 10,
+        .requests_kept = 11, .requests_rate_limited = 12,
     };
 
     static const struct {
         const char  *line;
     } zero_lines[] = {
         { "\nedgetrace_requests_total 0\n" },
+        { "\nedgetrace_requests_sampled_total{reason=\"outcome\"} 0\n" },
+        { "\nedgetrace_requests_rate_limited_total 0\n" },
         { "\nedgetrace_spans_dropped_total{reason=\"queue_full\"} 0\n" },
         { "\nedgetrace_spans_dropped_total{reason=\"redis_error\"} 0\n" },
         { "\nedgetrace_redis_connected 0\n" },
@@ -694,8 +708,19 @@ test_count_request(void)
                    "count request, %s: requests_sampled", cases[i].what);
     }
 
-    tap_ok(c->spans == 0 && c->exported == 0 && c->queue_in == 0,
+    tap_ok(c->spans == 0 && c->exported == 0 && c->queue_in == 0
+           && c->requests_kept == 0 && c->requests_rate_limited == 0,
            "count request: no other counter moves");
+
+    et_metrics_count_kept(c, 0);
+    et_metrics_count_kept(c, 1);
+    et_metrics_count_limited(c, 0);
+    tap_ok(c->requests_kept == 2 && c->requests_rate_limited == 1
+           && c->requests == 5 && c->requests_sampled == 3,
+           "count kept and limited: their own counters only");
+
+    et_metrics_count_kept(NULL, 0);
+    et_metrics_count_limited(NULL, 1);
 
     /* no slot (none free, or before init): nothing, and no crash */
     et_metrics_count_request(NULL, 1, 0);

@@ -23,6 +23,7 @@
 #include "et_slot.h"
 #include "et_span.h"
 #include "et_stream.h"
+#include "et_keep.h"
 #include "tap.h"
 #include "tap_redis.h"
 
@@ -251,6 +252,13 @@ ref_pairs(const et_span_t *span, size_t value_max, pair_t *pairs)
         pair_add_str(pairs, &n, "service.name", "");
         free(pairs[n - 1].value);
         pairs[n - 1].value = NULL;
+    }
+
+    /* et_keep.h: a constant field after service.name */
+    if (span->sampling) {
+        pair_add_str(pairs, &n, "edgetrace.sampling",
+                     span->sampling == et_sampling_field(ET_SAMPLING_HEAD)
+                     ? "head" : "outcome");
     }
 
     if (span->tracestate.len) {
@@ -1691,6 +1699,7 @@ test_generated(void)
         span.name.len = rnd_len(10001);
         span.name.data = pool + rnd() % 9000;
         span.service = (rnd() & 1) ? &service : NULL;
+        span.sampling = et_sampling_field(rnd() % 3);
         span.tracestate.len = rnd() % 3 ? 0 : rnd_len(512);
         span.tracestate.data = pool + rnd() % 9000;
 
@@ -2178,6 +2187,7 @@ test_redis(void)
         spans[n].start_ns = 1700000000000000000ULL + i;
         spans[n].end_ns = spans[n].start_ns + 1000 * i;
         spans[n].service = &service;
+        spans[n].sampling = et_sampling_field(ET_SAMPLING_HEAD + i % 2);
 
         attrs[n][0].key = &et_key_user_agent_original;
         attrs[n][0].type = ET_ATTR_STRING;

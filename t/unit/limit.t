@@ -1,0 +1,3 @@
+#!/usr/bin/perl
+use strict; use warnings;
+exec((($ENV{EDGETRACE_BUILD} || 'build') . '/unit/test_limit')) or die "cannot run: $!";
