@@ -64,6 +64,7 @@ void
 et_metrics_gauges_zero(et_counters_t *c)
 {
     __atomic_store_n(&c->redis_connected, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->redis_nodes, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&c->queue_in, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&c->queue_out, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&c->inflight, 0, __ATOMIC_RELAXED);
@@ -180,6 +181,7 @@ et_metrics_sum(const et_metrics_t *m, et_metrics_sum_t *sum)
 
             sum->queued += (in > out ? in - out : 0) + inflight;
             sum->redis_connected += et_load(&c->redis_connected);
+            sum->redis_nodes += et_load(&c->redis_nodes);
         }
     }
 }
@@ -258,7 +260,10 @@ et_metrics_format(const et_metrics_sum_t *sum, uint8_t *buf, size_t size)
         { "edgetrace_redis_reconnects_total", "counter",
           "Successful reconnects to Redis." },
         { "edgetrace_redis_connected", "gauge",
-          "Processes connected to Redis now." }
+          "Processes connected to Redis now." },
+        { "edgetrace_redis_nodes", "gauge",
+          "Redis Cluster masters each process writes to, summed over "
+          "processes." }
     };
 
     uint64_t  values[sizeof(families) / sizeof(families[0])];
@@ -272,6 +277,7 @@ et_metrics_format(const et_metrics_sum_t *sum, uint8_t *buf, size_t size)
     values[6] = sum->redis_errors;
     values[7] = sum->redis_reconnects;
     values[8] = sum->redis_connected;
+    values[9] = sum->redis_nodes;
 
     out.pos = buf;
     out.last = buf + size;
@@ -279,6 +285,14 @@ et_metrics_format(const et_metrics_sum_t *sum, uint8_t *buf, size_t size)
 
     for (i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
         done = out.pos;
+
+        /*
+         * the cluster's family only with a cluster: a single Redis's page
+         * stays as it was (docs/counters.md)
+         */
+        if (i == 9 && sum->redis_nodes == 0) {
+            break;
+        }
 
         et_out_str(&out, "# HELP ");
         et_out_str(&out, families[i].name);

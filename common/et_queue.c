@@ -355,6 +355,56 @@ et_queue_skip_partial(et_queue_t *q)
 }
 
 
+void
+et_queue_first(et_queue_t *q, et_queue_iter_t *it)
+{
+    et_queue_see(q);
+
+    it->pos = q->tail_bytes;
+    it->slot = q->tail_slot;
+    it->left = q->partial ? 0 : q->seen_entries - q->tail_entries;
+}
+
+
+size_t
+et_queue_next(et_queue_t *q, et_queue_iter_t *it, struct iovec iov[2],
+    int *niov)
+{
+    size_t  off, len, first;
+
+    if (it->left == 0) {
+        *niov = 0;
+        return 0;
+    }
+
+    len = q->lens[it->slot];
+    off = (size_t) (it->pos % q->size);
+    first = q->size - off;
+
+    iov[0].iov_base = q->buf + off;
+
+    if (len <= first) {
+        iov[0].iov_len = len;
+        *niov = 1;
+
+    } else {
+        iov[0].iov_len = first;
+        iov[1].iov_base = q->buf;
+        iov[1].iov_len = len - first;
+        *niov = 2;
+    }
+
+    it->pos += len;
+    it->left--;
+
+    if (++it->slot == q->nlens) {
+        it->slot = 0;
+    }
+
+    return len;
+}
+
+
 uint64_t
 et_queue_pending(et_queue_t *q)
 {
