@@ -9,6 +9,7 @@ package Edgetrace::Cluster;
 #   # ->masters: ({ port, id, slots => [[start, end], ...] }, ...)
 #   # ->master_of_slot($slot) ->slot_of($key) ->replicas_of($port)
 #   my $new = $c->kill_master($port); # SIGKILL, waits for the promotion
+#   $c->stop; $c->restart;            # all nodes down, then back
 #   my @n = cluster_nodes($port);     # CLUSTER NODES, parsed
 #   my $bytes = raw_command($port, 'CLUSTER', 'SLOTS');  # the RESP reply
 #
@@ -46,16 +47,19 @@ sub cluster_port {
     die "cluster_port: no free port with a free bus port\n";
 }
 
+sub _node_args {
+    my ($port) = @_;
+    return ['--cluster-enabled', 'yes', '--cluster-node-timeout', 1000,
+            '--cluster-config-file', "nodes-$port.conf"];
+}
+
 sub _start_node {
     my $err = '';
     # another process may take the port between the check and the bind
     for (1 .. 3) {
         my $port = cluster_port();
         my $node = eval {
-            start_redis(port => $port, args => [
-                '--cluster-enabled', 'yes',
-                '--cluster-node-timeout', 1000,
-                '--cluster-config-file', "nodes-$port.conf"]);
+            start_redis(port => $port, args => _node_args($port));
         };
         return $node if $node;
         $err = $@;
@@ -210,6 +214,24 @@ sub kill_master {
     $self->wait_ok($timeout || 30)
         or die "the cluster is not ok after the failover of $port\n";
     return $new;
+}
+
+# restart(): the nodes stopped or killed start again, on their ports and
+# in their directories, so that each reads its nodes.conf and the cluster
+# is the same one (its data is gone: the nodes run without persistence);
+# waits until it is ok
+sub restart {
+    my ($self, $timeout) = @_;
+    for my $n ($self->nodes) {
+        next unless $self->{dead}{ $n->port };
+        my $new = start_redis(port => $n->port, dir => $n->dir,
+                              args => _node_args($n->port));
+        %$n = %$new;
+        delete $self->{dead}{ $n->port };
+    }
+    $self->wait_ok($timeout || 30)
+        or die "the cluster is not ok after its restart\n";
+    return $self;
 }
 
 sub stop {
