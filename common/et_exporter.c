@@ -720,10 +720,32 @@ et_exporter_tv(unsigned ms)
 }
 
 
+int
+et_exporter_keep_fd(redisContext *c, char *err, size_t size)
+{
+    int  fd, flags;
+
+    fd = redisFreeKeepFd(c);
+
+    flags = fcntl(fd, F_GETFL);
+
+    if (flags == -1 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1) {
+        snprintf(err, size, "fcntl(O_NONBLOCK) failed: %s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+
+    /* children the server forks (CGI, piped logs) must not inherit it */
+    (void) fcntl(fd, F_SETFD, FD_CLOEXEC);
+
+    return fd;
+}
+
+
 static int
 et_exporter_connect(et_exporter_t *ex)
 {
-    int              fd, flags, size;
+    int              fd, size;
     uint64_t         now;
     redisContext    *c;
     struct timeval   tv;
@@ -757,19 +779,11 @@ et_exporter_connect(et_exporter_t *ex)
         goto failed;
     }
 
-    fd = redisFreeKeepFd(c);
+    fd = et_exporter_keep_fd(c, err, sizeof(err));
 
-    flags = fcntl(fd, F_GETFL);
-
-    if (flags == -1 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1) {
-        snprintf(err, sizeof(err), "fcntl(O_NONBLOCK) failed: %s",
-                 strerror(errno));
-        close(fd);
+    if (fd == -1) {
         goto failed;
     }
-
-    /* children the server forks (CGI, piped logs) must not inherit it */
-    (void) fcntl(fd, F_SETFD, FD_CLOEXEC);
 
     /* a batch should fit, so that it rarely has to wait mid-way */
     size = ET_EXPORTER_SNDBUF;

@@ -40,7 +40,6 @@
 #endif
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -536,7 +535,7 @@ et_xc_backoff(unsigned *ms)
 static int
 et_xc_open(et_exporter_t *ex, et_xconn_t *c)
 {
-    int             fd, flags;
+    int             fd;
     size_t          left;
     uint64_t        now;
     redisContext   *rc;
@@ -548,18 +547,11 @@ et_xc_open(et_exporter_t *ex, et_xconn_t *c)
         goto failed;
     }
 
-    fd = redisFreeKeepFd(rc);
+    fd = et_exporter_keep_fd(rc, err, sizeof(err));
 
-    flags = fcntl(fd, F_GETFL);
-
-    if (flags == -1 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1) {
-        snprintf(err, sizeof(err), "fcntl(O_NONBLOCK) failed: %s",
-                 strerror(errno));
-        close(fd);
+    if (fd == -1) {
         goto failed;
     }
-
-    (void) fcntl(fd, F_SETFD, FD_CLOEXEC);
 
     c->reader = redisReaderCreateWithFunctions(&et_xc_fn);
 
@@ -1549,11 +1541,33 @@ et_xc_run(et_exporter_t *ex, uint64_t deadline)
 }
 
 
-void
-et_xcluster_cycle(et_exporter_t *ex)
+/* the accounting and the lines held back by the rate limits */
+static void
+et_xc_reports(et_exporter_t *ex, int force)
 {
     unsigned        i;
     uint64_t        now;
+    et_xcluster_t  *xc;
+
+    xc = ex->cluster;
+
+    et_exporter_queue_full(ex);
+    et_exporter_account(ex);
+    et_exporter_reports(ex, force);
+
+    now = et_clock_mono_ms();
+
+    et_xc_report(ex, &xc->mapper, now, force);
+
+    for (i = 0; i < xc->nconns; i++) {
+        et_xc_report(ex, &xc->conns[i], now, force);
+    }
+}
+
+
+void
+et_xcluster_cycle(et_exporter_t *ex)
+{
     et_xcluster_t  *xc;
 
     xc = ex->cluster;
@@ -1566,17 +1580,7 @@ et_xcluster_cycle(et_exporter_t *ex)
 
     (void) et_xc_run(ex, 0);
 
-    et_exporter_queue_full(ex);
-    et_exporter_account(ex);
-    et_exporter_reports(ex, 0);
-
-    now = et_clock_mono_ms();
-
-    et_xc_report(ex, &xc->mapper, now, 0);
-
-    for (i = 0; i < xc->nconns; i++) {
-        et_xc_report(ex, &xc->conns[i], now, 0);
-    }
+    et_xc_reports(ex, 0);
 }
 
 
@@ -1591,6 +1595,7 @@ et_xcluster_finish(et_exporter_t *ex)
     unsigned        i;
     uint64_t        now, deadline, lost, wait;
     et_xcluster_t  *xc;
+
 
     xc = ex->cluster;
     deadline = et_clock_mono_ms() + ex->conf.stop_timeout_ms;
@@ -1625,17 +1630,7 @@ et_xcluster_finish(et_exporter_t *ex)
         et_xc_done(ex);
     }
 
-    et_exporter_queue_full(ex);
-    et_exporter_account(ex);
-    et_exporter_reports(ex, 1);
-
-    now = et_clock_mono_ms();
-
-    et_xc_report(ex, &xc->mapper, now, 1);
-
-    for (i = 0; i < xc->nconns; i++) {
-        et_xc_report(ex, &xc->conns[i], now, 1);
-    }
+    et_xc_reports(ex, 1);
 
     lost = et_exporter_pending(ex);
 

@@ -245,19 +245,14 @@ et_queue_ready(et_queue_t *q)
 }
 
 
-size_t
-et_queue_peek(et_queue_t *q, struct iovec iov[2], int *niov)
+/* "len" bytes from byte position "pos" as at most two iovecs */
+static void
+et_queue_iov(et_queue_t *q, uint64_t pos, size_t len, struct iovec iov[2],
+    int *niov)
 {
-    size_t  off, len, first;
+    size_t  off, first;
 
-    len = et_queue_ready(q);
-
-    if (len == 0) {
-        *niov = 0;
-        return 0;
-    }
-
-    off = (size_t) (q->tail_bytes % q->size);
+    off = (size_t) (pos % q->size);
     first = q->size - off;
 
     iov[0].iov_base = q->buf + off;
@@ -272,6 +267,22 @@ et_queue_peek(et_queue_t *q, struct iovec iov[2], int *niov)
         iov[1].iov_len = len - first;
         *niov = 2;
     }
+}
+
+
+size_t
+et_queue_peek(et_queue_t *q, struct iovec iov[2], int *niov)
+{
+    size_t  len;
+
+    len = et_queue_ready(q);
+
+    if (len == 0) {
+        *niov = 0;
+        return 0;
+    }
+
+    et_queue_iov(q, q->tail_bytes, len, iov, niov);
 
     return len;
 }
@@ -370,7 +381,7 @@ size_t
 et_queue_next(et_queue_t *q, et_queue_iter_t *it, struct iovec iov[2],
     int *niov)
 {
-    size_t  off, len, first;
+    size_t  len;
 
     if (it->left == 0) {
         *niov = 0;
@@ -378,21 +389,8 @@ et_queue_next(et_queue_t *q, et_queue_iter_t *it, struct iovec iov[2],
     }
 
     len = q->lens[it->slot];
-    off = (size_t) (it->pos % q->size);
-    first = q->size - off;
 
-    iov[0].iov_base = q->buf + off;
-
-    if (len <= first) {
-        iov[0].iov_len = len;
-        *niov = 1;
-
-    } else {
-        iov[0].iov_len = first;
-        iov[1].iov_base = q->buf;
-        iov[1].iov_len = len - first;
-        *niov = 2;
-    }
+    et_queue_iov(q, it->pos, len, iov, niov);
 
     it->pos += len;
     it->left--;

@@ -39,14 +39,6 @@ EOF
 
 sub m_ { metrics($ngx->port) }
 
-sub identity {
-    my ($x) = @_;
-    return $x->{edgetrace_spans_exported_total}
-           + $x->{'edgetrace_spans_dropped_total{reason="queue_full"}'}
-           + $x->{'edgetrace_spans_dropped_total{reason="redis_error"}'}
-           + $x->{edgetrace_spans_queued};
-}
-
 ok(wait_until(sub { m_()->{edgetrace_redis_connected} == 6 }, 10),
    'two workers connected to three masters each')
     or diag explain m_(), $ngx->error_log;
@@ -54,18 +46,9 @@ is(m_()->{edgetrace_redis_nodes}, 6, 'out of 2 x 3 masters');
 
 # the entries of every shard's key on the master of its slot
 sub holdings {
-    my %held;     # span_id => [shard, master port, trace_id]
-    my $n = 0;
-    for my $i (0 .. $N - 1) {
-        my $key = shard_key($KEY, $i, $N);
-        my $port = $c->master_of_slot($c->slot_of($key));
-        for my $e (@{ redis($port)->xrange($key, '-', '+') }) {
-            my %f = @{ $e->[1] };
-            $held{ $f{span_id} } = [$i, $port, $f{trace_id}];
-            $n++;
-        }
-    }
-    return (\%held, $n);
+    my @e = $c->shard_entries($KEY, $N);
+    my %held = map { $_->{span_id} => [@$_{qw(shard port trace_id)}] } @e;
+    return (\%held, scalar @e);
 }
 
 sub requests {
@@ -130,7 +113,8 @@ ok(wait_until(sub { my $x = m_(); $x->{edgetrace_spans_queued} == 0
    'export resumes on the promoted replica, without a restart')
     or diag explain m_(), $ngx->error_log;
 $x = m_();
-is($x->{edgetrace_spans_total}, identity($x), 'the counters add up exactly')
+is($x->{edgetrace_spans_total}, spans_accounted($x),
+   'the counters add up exactly')
     or diag explain $x;
 is($x->{'edgetrace_spans_dropped_total{reason="redis_error"}'}, 0,
    'nothing dropped: what the dead master did not answer was sent again');

@@ -62,17 +62,10 @@ my %spans;    # trace_id => [[shard, service, kind], ...]
 my $held = 0;
 wait_until(sub {
     %spans = ();
-    $held = 0;
-    for my $i (0 .. $N - 1) {
-        my $key = shard_key($KEY, $i, $N);
-        my $port = $c->master_of_slot($c->slot_of($key));
-        for my $e (@{ redis($port)->xrange($key, '-', '+') }) {
-            my %f = @{ $e->[1] };
-            push @{ $spans{ $f{trace_id} } },
-                [$i, $f{'service.name'}, $f{kind}];
-            $held++;
-        }
-    }
+    my @e = $c->shard_entries($KEY, $N);
+    push @{ $spans{ $_->{trace_id} } },
+        [$_->{shard}, $_->{'service.name'}, $_->{kind}] for @e;
+    $held = @e;
     return $held >= 4 * $T;
 }, 10);
 

@@ -57,22 +57,7 @@ EOF
 
 sub m_ { metrics($ngx->port) }
 
-sub identity {
-    my ($x) = @_;
-    return $x->{edgetrace_spans_exported_total}
-           + $x->{'edgetrace_spans_dropped_total{reason="queue_full"}'}
-           + $x->{'edgetrace_spans_dropped_total{reason="redis_error"}'}
-           + $x->{edgetrace_spans_queued};
-}
-
-sub held {
-    my $n = 0;
-    for my $i (0 .. $N - 1) {
-        my $key = shard_key($KEY, $i, $N);
-        $n += redis($c->master_of_slot($c->slot_of($key)))->xlen($key);
-    }
-    return $n;
-}
+sub held { scalar(() = $c->shard_entries($KEY, $N)) }
 
 ok(wait_until(sub { m_()->{edgetrace_redis_connected} == 3 }, 10),
    'the map from the second seed, the first answering garbage')
@@ -91,7 +76,7 @@ ok(wait_until(sub { m_()->{edgetrace_redis_connected} == 0 }, 10),
 my $x = m_();
 is($x->{edgetrace_spans_total}, 50, '50 spans');
 is($x->{edgetrace_spans_queued}, 30, 'the 30 since wait in the queue');
-is(identity($x), 50, 'the counters add up while the cluster is down');
+is(spans_accounted($x), 50, 'the counters add up while the cluster is down');
 
 # --- back: the same nodes, the same ports, their data on disk
 $c->restart;
@@ -101,7 +86,7 @@ ok(wait_until(sub { my $x = m_(); $x->{edgetrace_spans_queued} == 0
     or diag explain(m_()), $ngx->error_log;
 $x = m_();
 is($x->{edgetrace_spans_exported_total}, 50, 'all 50 exported');
-is(identity($x), 50, 'the counters add up');
+is(spans_accounted($x), 50, 'the counters add up');
 is($x->{'edgetrace_spans_dropped_total{reason="redis_error"}'}, 0,
    'nothing dropped');
 # the nodes run without persistence: the 20 from before the outage are gone

@@ -95,18 +95,11 @@ is($x->{'edgetrace_spans_dropped_total{reason="queue_full"}'}, 0,
 is($x->{edgetrace_spans_exported_total}, $x->{edgetrace_spans_total},
    'every span exported');
 
-my ($n, $wrong, %seen, $twice) = (0, 0);
-$twice = 0;
-for my $i (0 .. $N - 1) {
-    my $k = shard_key($KEY, $i, $N);
-    my $port = $c->master_of_slot($c->slot_of($k));
-    for my $e (@{ redis($port)->xrange($k, '-', '+') }) {
-        my %f = @{ $e->[1] };
-        $wrong++ if trace_shard($f{trace_id}, $N) != $i;
-        $twice++ if $seen{ $f{span_id} }++;
-        $n++;
-    }
-}
+my @e = $c->shard_entries($KEY, $N);
+my $n = @e;
+my $wrong = grep { trace_shard($_->{trace_id}, $N) != $_->{shard} } @e;
+my %seen;
+my $twice = grep { $seen{ $_->{span_id} }++ } @e;
 is($n, $x->{edgetrace_spans_exported_total},
    'the masters hold every span exported');
 is($wrong, 0, 'each in the shard of its trace');
