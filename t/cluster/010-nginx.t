@@ -142,4 +142,6 @@ unlike($ngx->error_log, qr/counters no longer add up/,
 note join '', grep { /redis cluster/ } split /^/, $ngx->error_log
     if $ENV{TEST_VERBOSE};
 
+is_deeply([$ngx->crashes], [], "no worker crashed (sanitizer reports included)");
+
 done_testing();

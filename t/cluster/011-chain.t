@@ -97,4 +97,7 @@ for my $srv (['nginx', sub { metrics($edge->port) }],
        "$name: to all of them");
 }
 
+is_deeply([$edge->crashes, $app->crashes], [],
+          "no worker or child crashed (sanitizer reports included)");
+
 done_testing();

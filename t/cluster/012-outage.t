@@ -95,4 +95,6 @@ is(held(), 30, 'the masters hold the 30 queued while they were down');
 kill 'KILL', $gpid;
 waitpid $gpid, 0;
 
+is_deeply([$ngx->crashes], [], "no worker crashed (sanitizer reports included)");
+
 done_testing();

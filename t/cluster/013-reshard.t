@@ -112,4 +112,6 @@ like($ngx->error_log, qr/\[info\].*connected to redis cluster node/,
 unlike($ngx->error_log, qr/counters no longer add up/,
        'no span unaccounted');
 
+is_deeply([$ngx->crashes], [], "no worker crashed (sanitizer reports included)");
+
 done_testing();
