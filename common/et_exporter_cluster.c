@@ -753,8 +753,21 @@ et_xc_refresh(et_exporter_t *ex)
 
         xc->have_map = 1;
         xc->refresh = 0;
-        xc->refresh_backoff_ms = ET_BACKOFF_MIN_MS;
-        xc->refresh_at = et_clock_mono_ms() + ET_XC_REFRESH_MS;
+        now = et_clock_mono_ms();
+
+        if (xc->map->covered < ET_CLUSTER_SLOTS) {
+            /* asked again, less and less often, until the slots are served */
+            xc->refresh_at = now + xc->refresh_backoff_ms;
+            et_xc_backoff(&xc->refresh_backoff_ms);
+
+            et_xc_trouble(ex, &xc->mapper, 0, "%u of 16384 slots served by "
+                          "no master, as %s:%d says",
+                          ET_CLUSTER_SLOTS - xc->map->covered, host, port);
+
+        } else {
+            xc->refresh_backoff_ms = ET_BACKOFF_MIN_MS;
+            xc->refresh_at = now + ET_XC_REFRESH_MS;
+        }
 
         et_xc_adopt(ex);
 
