@@ -60,22 +60,17 @@
 #include "et_queue.h"
 #include "et_resp.h"
 #include "et_exporter.h"
+#include "et_exporter_int.h"
 
 
 /* asked for; Linux caps it at net.core.wmem_max unless privileged */
 #define ET_EXPORTER_SNDBUF     (1024 * 1024)
-
-/* replies are read this much at a time */
-#define ET_EXPORTER_RBUF       (64 * 1024)
 
 /* poll() reports replies only when this much piled up */
 #define ET_EXPORTER_RCVLOWAT   (32 * 1024)
 
 /* an entry up to this size is encoded on the stack under "shared" */
 #define ET_EXPORTER_STACK_ENTRY  4096
-
-/* the longest wait in poll(), so that stop is noticed */
-#define ET_EXPORTER_POLL_MS    100
 
 /*
  * A producer wakes the thread when the queue crosses half full, or this
@@ -87,75 +82,8 @@
  */
 #define ET_EXPORTER_KICK       (512 * 1024)
 
-/* at most one line per kind of trouble per this interval */
-#define ET_EXPORTER_LOG_MS     1000
-
-#define ET_EXPORTER_DETAIL     160
-#define ET_EXPORTER_LINE       512
-#define ET_EXPORTER_ADDR       (sizeof(((et_redis_url_t *) 0)->host) + 16)
-
-
-/* kinds of trouble, each logged at most once per ET_EXPORTER_LOG_MS */
-enum {
-    ET_TROUBLE_CONNECT = 0,
-    ET_TROUBLE_IO,
-    ET_TROUBLE_REPLY,
-    ET_TROUBLE_QUEUE,
-    ET_TROUBLE_RECONNECT,
-    ET_TROUBLE_ACCOUNT,
-    ET_TROUBLE_N
-};
-
-
-typedef struct {
-    uint64_t   last_ms;          /* when the last line was written */
-    unsigned   logged;           /* a line was ever written */
-    uint64_t   events;           /* since the last line */
-    uint64_t   lost;             /* spans lost since the last line */
-    uint64_t   mark;             /* drops counted when the last line was */
-    char       detail[ET_EXPORTER_DETAIL];
-} et_trouble_t;
-
-
-struct et_exporter_s {
-    et_exporter_conf_t   conf;
-    et_counters_t       *counters;
-    et_queue_t           queue;
-    size_t               kick_bytes;   /* half the queue, at most 512 KB */
-
-    pthread_t            thread;
-    uint32_t             wake;         /* futex: 1 when kicked or stopped */
-    int                  stop;
-
-    /* everything below belongs to the thread */
-
-    int                  fd;           /* -1: not connected */
-    et_resp_t            resp;          /* where the reply bytes are */
-    uint64_t             inflight;     /* written, not acknowledged */
-    uint64_t             connects;     /* successful */
-    unsigned             backoff_ms;
-    uint64_t             connect_at;   /* next attempt, monotonic ms */
-    uint64_t             connected_at;
-    uint64_t             progress_at;  /* last write or reply */
-    uint64_t             full_seen;    /* dropped_queue_full reported */
-    uint64_t             missing;      /* unaccounted spans reported */
-
-    /* the slot's counters at start */
-    uint64_t             base_spans;
-    uint64_t             base_done;    /* exported and dropped */
-
-    char                 addr[ET_EXPORTER_ADDR];
-    et_trouble_t         trouble[ET_TROUBLE_N];
-
-    uint8_t              rbuf[ET_EXPORTER_RBUF];
-};
-
-
 static void *et_exporter_thread(void *data);
 static void et_exporter_cycle(et_exporter_t *ex);
-static void et_exporter_queue_full(et_exporter_t *ex);
-static void et_exporter_account(et_exporter_t *ex);
-static void et_exporter_inflight(et_exporter_t *ex, uint64_t n);
 static int et_exporter_wait(et_exporter_t *ex);
 static void et_exporter_finish(et_exporter_t *ex);
 static int et_exporter_connect(et_exporter_t *ex);
@@ -169,9 +97,6 @@ static void et_exporter_trouble(et_exporter_t *ex, int kind,
     uint64_t events, uint64_t lost, const char *detail);
 static void et_exporter_report(et_exporter_t *ex, int kind, uint64_t now,
     int force);
-static void et_exporter_reports(et_exporter_t *ex, int force);
-static void et_exporter_log(et_exporter_t *ex, int level, const char *fmt,
-    ...);
 
 
 et_exporter_t *
@@ -262,6 +187,16 @@ et_exporter_start(const et_exporter_conf_t *conf, et_counters_t *counters)
         return NULL;
     }
 
+    if (ex->conf.redis.cluster) {
+        ex->cluster = et_xcluster_create(ex);
+
+        if (ex->cluster == NULL) {
+            et_queue_free(&ex->queue);
+            free(ex);
+            return NULL;
+        }
+    }
+
     /*
      * A slot taken over from an exited process keeps its counters: this
      * exporter accounts for what is added from now on.  Field by field:
@@ -297,6 +232,7 @@ et_exporter_start(const et_exporter_conf_t *conf, et_counters_t *counters)
         et_exporter_log(ex, ET_LOG_ERR,
                         "exporter: cannot start its thread: %s",
                         strerror(rc));
+        et_xcluster_free(ex->cluster);
         et_queue_free(&ex->queue);
         free(ex);
         return NULL;
@@ -455,6 +391,8 @@ et_exporter_stop(et_exporter_t *ex)
     /* what was left in the queue is counted as dropped by now */
     et_metrics_gauges_zero(ex->counters);
 
+    et_xcluster_free(ex->cluster);
+
     et_queue_free(&ex->queue);
     free(ex);
 }
@@ -552,7 +490,7 @@ et_exporter_wait(et_exporter_t *ex)
 }
 
 
-static uint64_t
+uint64_t
 et_exporter_pending(et_exporter_t *ex)
 {
     return et_queue_pending(&ex->queue);
@@ -563,6 +501,11 @@ static void
 et_exporter_cycle(et_exporter_t *ex)
 {
     uint64_t  now;
+
+    if (ex->cluster) {
+        et_xcluster_cycle(ex);
+        return;
+    }
 
     now = et_clock_mono_ms();
 
@@ -590,7 +533,7 @@ et_exporter_cycle(et_exporter_t *ex)
 
 
 /* entries written and not acknowledged, seen by the status handler too */
-static void
+void
 et_exporter_inflight(et_exporter_t *ex, uint64_t n)
 {
     ex->inflight = n;
@@ -606,7 +549,7 @@ et_exporter_inflight(et_exporter_t *ex, uint64_t n)
  * for a moment, never show one that is not there.  The thread's own
  * counters it reads exactly.
  */
-static void
+void
 et_exporter_account(et_exporter_t *ex)
 {
     uint64_t        spans, done, lost;
@@ -631,7 +574,7 @@ et_exporter_account(et_exporter_t *ex)
 
 
 /* drops on the request side are reported from the thread: it never logs */
-static void
+void
 et_exporter_queue_full(et_exporter_t *ex)
 {
     uint64_t  full;
@@ -660,6 +603,11 @@ et_exporter_finish(et_exporter_t *ex)
     int            rc, size, broken;
     uint64_t       now, start, deadline, lost, written;
     struct pollfd  pfd;
+
+    if (ex->cluster) {
+        et_xcluster_finish(ex);
+        return;
+    }
 
     start = et_clock_mono_ms();
     deadline = start + ex->conf.stop_timeout_ms;
@@ -760,7 +708,7 @@ et_exporter_finish(et_exporter_t *ex)
 }
 
 
-static struct timeval
+struct timeval
 et_exporter_tv(unsigned ms)
 {
     struct timeval  tv;
@@ -772,10 +720,32 @@ et_exporter_tv(unsigned ms)
 }
 
 
+int
+et_exporter_keep_fd(redisContext *c, char *err, size_t size)
+{
+    int  fd, flags;
+
+    fd = redisFreeKeepFd(c);
+
+    flags = fcntl(fd, F_GETFL);
+
+    if (flags == -1 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1) {
+        snprintf(err, size, "fcntl(O_NONBLOCK) failed: %s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+
+    /* children the server forks (CGI, piped logs) must not inherit it */
+    (void) fcntl(fd, F_SETFD, FD_CLOEXEC);
+
+    return fd;
+}
+
+
 static int
 et_exporter_connect(et_exporter_t *ex)
 {
-    int              fd, flags, size;
+    int              fd, size;
     uint64_t         now;
     redisContext    *c;
     struct timeval   tv;
@@ -809,19 +779,11 @@ et_exporter_connect(et_exporter_t *ex)
         goto failed;
     }
 
-    fd = redisFreeKeepFd(c);
+    fd = et_exporter_keep_fd(c, err, sizeof(err));
 
-    flags = fcntl(fd, F_GETFL);
-
-    if (flags == -1 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1) {
-        snprintf(err, sizeof(err), "fcntl(O_NONBLOCK) failed: %s",
-                 strerror(errno));
-        close(fd);
+    if (fd == -1) {
         goto failed;
     }
-
-    /* children the server forks (CGI, piped logs) must not inherit it */
-    (void) fcntl(fd, F_SETFD, FD_CLOEXEC);
 
     /* a batch should fit, so that it rarely has to wait mid-way */
     size = ET_EXPORTER_SNDBUF;
@@ -1291,7 +1253,7 @@ et_exporter_report(et_exporter_t *ex, int kind, uint64_t now, int force)
 
 
 /* the troubles held back by the rate limit, once their second is over */
-static void
+void
 et_exporter_reports(et_exporter_t *ex, int force)
 {
     int       kind;
@@ -1305,7 +1267,7 @@ et_exporter_reports(et_exporter_t *ex, int force)
 }
 
 
-static void
+void
 et_exporter_log(et_exporter_t *ex, int level, const char *fmt, ...)
 {
     int      n;

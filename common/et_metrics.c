@@ -64,6 +64,7 @@ void
 et_metrics_gauges_zero(et_counters_t *c)
 {
     __atomic_store_n(&c->redis_connected, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->redis_nodes, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&c->queue_in, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&c->queue_out, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&c->inflight, 0, __ATOMIC_RELAXED);
@@ -182,6 +183,7 @@ et_metrics_sum(const et_metrics_t *m, et_metrics_sum_t *sum)
 
             sum->queued += (in > out ? in - out : 0) + inflight;
             sum->redis_connected += et_load(&c->redis_connected);
+            sum->redis_nodes += et_load(&c->redis_nodes);
         }
     }
 }
@@ -271,7 +273,10 @@ et_metrics_format(const et_metrics_sum_t *sum, uint8_t *buf, size_t size)
         { "edgetrace_redis_reconnects_total", "counter",
           "Successful reconnects to Redis.", { NULL, NULL } },
         { "edgetrace_redis_connected", "gauge",
-          "Processes connected to Redis now.", { NULL, NULL } }
+          "Processes connected to Redis now.", { NULL, NULL } },
+        { "edgetrace_redis_nodes", "gauge",
+          "Redis Cluster masters each process writes to, summed over "
+          "processes.", { NULL, NULL } }
     };
 
     uint64_t  values[sizeof(families) / sizeof(families[0])][2];
@@ -288,6 +293,7 @@ et_metrics_format(const et_metrics_sum_t *sum, uint8_t *buf, size_t size)
     values[7][0] = sum->redis_errors;
     values[8][0] = sum->redis_reconnects;
     values[9][0] = sum->redis_connected;
+    values[10][0] = sum->redis_nodes;
 
     out.pos = buf;
     out.last = buf + size;
@@ -295,6 +301,14 @@ et_metrics_format(const et_metrics_sum_t *sum, uint8_t *buf, size_t size)
 
     for (i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
         done = out.pos;
+
+        /*
+         * the cluster's family only with a cluster: a single Redis's page
+         * stays as it was (docs/counters.md)
+         */
+        if (i == 10 && sum->redis_nodes == 0) {
+            break;
+        }
 
         et_out_str(&out, "# HELP ");
         et_out_str(&out, families[i].name);

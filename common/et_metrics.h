@@ -48,10 +48,11 @@ typedef struct {
     uint64_t   dropped_redis_error;
     uint64_t   redis_errors;
     uint64_t   redis_reconnects;
-    uint64_t   redis_connected;     /* gauge: 0 or 1 per slot */
+    uint64_t   redis_connected;     /* gauge: 0 or 1 per slot; in a
+                                       cluster, masters connected */
     uint64_t   queue_out;           /* gauge: entries ever taken from it */
     uint64_t   inflight;            /* gauge: written, not acknowledged */
-    uint8_t    pad1[ET_CACHE_LINE - 7 * sizeof(uint64_t)];
+    uint64_t   redis_nodes;         /* gauge: a cluster's masters, or 0 */
 } __attribute__((aligned(ET_CACHE_LINE))) et_counters_t;
 
 
@@ -90,6 +91,7 @@ typedef struct {
     uint64_t   redis_errors;
     uint64_t   redis_reconnects;
     uint64_t   redis_connected;
+    uint64_t   redis_nodes;
 } et_metrics_sum_t;
 
 

@@ -245,19 +245,14 @@ et_queue_ready(et_queue_t *q)
 }
 
 
-size_t
-et_queue_peek(et_queue_t *q, struct iovec iov[2], int *niov)
+/* "len" bytes from byte position "pos" as at most two iovecs */
+static void
+et_queue_iov(et_queue_t *q, uint64_t pos, size_t len, struct iovec iov[2],
+    int *niov)
 {
-    size_t  off, len, first;
+    size_t  off, first;
 
-    len = et_queue_ready(q);
-
-    if (len == 0) {
-        *niov = 0;
-        return 0;
-    }
-
-    off = (size_t) (q->tail_bytes % q->size);
+    off = (size_t) (pos % q->size);
     first = q->size - off;
 
     iov[0].iov_base = q->buf + off;
@@ -272,6 +267,22 @@ et_queue_peek(et_queue_t *q, struct iovec iov[2], int *niov)
         iov[1].iov_len = len - first;
         *niov = 2;
     }
+}
+
+
+size_t
+et_queue_peek(et_queue_t *q, struct iovec iov[2], int *niov)
+{
+    size_t  len;
+
+    len = et_queue_ready(q);
+
+    if (len == 0) {
+        *niov = 0;
+        return 0;
+    }
+
+    et_queue_iov(q, q->tail_bytes, len, iov, niov);
 
     return len;
 }
@@ -352,6 +363,43 @@ et_queue_skip_partial(et_queue_t *q)
     }
 
     return 1;
+}
+
+
+void
+et_queue_first(et_queue_t *q, et_queue_iter_t *it)
+{
+    et_queue_see(q);
+
+    it->pos = q->tail_bytes;
+    it->slot = q->tail_slot;
+    it->left = q->partial ? 0 : q->seen_entries - q->tail_entries;
+}
+
+
+size_t
+et_queue_next(et_queue_t *q, et_queue_iter_t *it, struct iovec iov[2],
+    int *niov)
+{
+    size_t  len;
+
+    if (it->left == 0) {
+        *niov = 0;
+        return 0;
+    }
+
+    len = q->lens[it->slot];
+
+    et_queue_iov(q, it->pos, len, iov, niov);
+
+    it->pos += len;
+    it->left--;
+
+    if (++it->slot == q->nlens) {
+        it->slot = 0;
+    }
+
+    return len;
 }
 
 

@@ -105,6 +105,24 @@ size_t et_queue_consume(et_queue_t *q, size_t n);
  */
 size_t et_queue_skip_partial(et_queue_t *q);
 
+/*
+ * Consumer: the entries et_queue_ready() saw, one by one, oldest first,
+ * for a consumer that sends each entry to its own place (a Redis Cluster's
+ * masters, et_exporter_cluster.c) and consumes them only once all are
+ * sent.  Nothing may be partly consumed: the iteration starts at the tail.
+ * et_queue_next() gives an entry as one or two iovecs (the ring may wrap)
+ * and returns its length, 0 after the last.
+ */
+typedef struct {
+    uint64_t          pos;           /* byte position of the next entry */
+    size_t            slot;
+    uint64_t          left;          /* entries left */
+} et_queue_iter_t;
+
+void et_queue_first(et_queue_t *q, et_queue_iter_t *it);
+size_t et_queue_next(et_queue_t *q, et_queue_iter_t *it,
+    struct iovec iov[2], int *niov);
+
 /* entries published and not yet consumed (consumer side) */
 uint64_t et_queue_pending(et_queue_t *q);
 

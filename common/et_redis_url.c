@@ -1,6 +1,7 @@
 /*
- * Redis URLs: "redis://[[user]:password@]host[:port][/db]" and
- * "unix:/path/to/redis.sock".
+ * Redis URLs: "redis://[[user]:password@]host[:port][/db]",
+ * "unix:/path/to/redis.sock", and a cluster's seeds
+ * "redis://[[user]:password@]host[:port][,host[:port]...]".
  *
  * The parse is strict: a field that does not fit is an error, never cut,
  * and the result is only stored when the whole URL is valid.
@@ -149,13 +150,102 @@ et_url_parse_unix(const uint8_t *p, size_t len, et_redis_url_t *u)
 }
 
 
+/* one "host[:port]", up to the ',' or '/' that follows it */
 static const char *
-et_url_parse_tcp(const uint8_t *p, size_t len, et_redis_url_t *u)
+et_url_parse_seed(const uint8_t **pp, const uint8_t *last,
+    et_redis_seed_t *seed)
+{
+    int64_t         n;
+    const uint8_t  *p, *host, *host_end, *colon;
+
+    p = *pp;
+
+    if (p < last && *p == '[') {
+        host = ++p;
+
+        while (p < last && *p != ']') {
+            if (!et_url_ipv6_char(*p)) {
+                return "invalid IPv6 address";
+            }
+
+            p++;
+        }
+
+        if (p == last) {
+            return "the IPv6 address has no closing ']'";
+        }
+
+        host_end = p++;
+
+        if (host_end == host) {
+            return "the host is missing";
+        }
+
+        if (memchr(host, ':', (size_t) (host_end - host)) == NULL) {
+            return "invalid IPv6 address";
+        }
+
+    } else {
+        host = p;
+
+        while (p < last && *p != ':' && *p != '/' && *p != ',') {
+            if (!et_url_host_char(*p)) {
+                return "invalid host";
+            }
+
+            p++;
+        }
+
+        host_end = p;
+
+        if (host_end == host) {
+            return "the host is missing";
+        }
+    }
+
+    if ((size_t) (host_end - host) >= sizeof(seed->host)) {
+        return "the host is too long";
+    }
+
+    memcpy(seed->host, host, (size_t) (host_end - host));
+    seed->host[host_end - host] = '\0';
+
+    seed->port = ET_REDIS_DEFAULT_PORT;
+
+    if (p < last && *p == ':') {
+        colon = ++p;
+
+        while (p < last && *p != '/' && *p != ',') {
+            p++;
+        }
+
+        if (et_parse_int(colon, (size_t) (p - colon), 1, 65535, &n)
+            != ET_OK)
+        {
+            return "invalid port";
+        }
+
+        seed->port = (int) n;
+    }
+
+    if (p < last && *p != '/' && *p != ',') {
+        return "invalid host";
+    }
+
+    *pp = p;
+
+    return NULL;
+}
+
+
+static const char *
+et_url_parse_tcp(const uint8_t *p, size_t len, int cluster,
+    et_redis_url_t *u)
 {
     size_t          i, ulen;
     int64_t         n;
     const char     *err;
-    const uint8_t  *last, *at, *colon, *host, *host_end;
+    const uint8_t  *last, *at, *colon;
 
     last = p + len;
 
@@ -201,85 +291,46 @@ et_url_parse_tcp(const uint8_t *p, size_t len, et_redis_url_t *u)
         p = at + 1;
     }
 
-    /* host */
+    /* seeds, separated by ',' (docs/nginx.md "edgetrace_redis") */
 
-    if (p < last && *p == '[') {
-        host = ++p;
+    for ( ;; ) {
+        if (u->nseeds == ET_REDIS_SEEDS_MAX) {
+            return "more than 16 seeds";
+        }
 
-        while (p < last && *p != ']') {
-            if (!et_url_ipv6_char(*p)) {
-                return "invalid IPv6 address";
+        err = et_url_parse_seed(&p, last, &u->seeds[u->nseeds]);
+        if (err) {
+            return err;
+        }
+
+        for (i = 0; i < u->nseeds; i++) {
+            if (u->seeds[i].port == u->seeds[u->nseeds].port
+                && strcmp(u->seeds[i].host, u->seeds[u->nseeds].host) == 0)
+            {
+                return "a seed is given twice";
             }
-
-            p++;
         }
 
-        if (p == last) {
-            return "the IPv6 address has no closing ']'";
+        u->nseeds++;
+
+        if (p == last || *p != ',') {
+            break;
         }
 
-        host_end = p++;
-
-        if (host_end == host) {
-            return "the host is missing";
+        if (!cluster) {
+            return "several hosts need cluster mode";
         }
 
-        if (memchr(host, ':', (size_t) (host_end - host)) == NULL) {
-            return "invalid IPv6 address";
-        }
-
-    } else {
-        host = p;
-
-        while (p < last && *p != ':' && *p != '/') {
-            if (!et_url_host_char(*p)) {
-                return "invalid host";
-            }
-
-            p++;
-        }
-
-        host_end = p;
-
-        if (host_end == host) {
-            return "the host is missing";
-        }
+        p++;
     }
 
-    if ((size_t) (host_end - host) >= sizeof(u->host)) {
-        return "the host is too long";
-    }
-
-    memcpy(u->host, host, (size_t) (host_end - host));
-    u->host[host_end - host] = '\0';
-
-    /* port */
-
-    u->port = ET_REDIS_DEFAULT_PORT;
-
-    if (p < last && *p == ':') {
-        colon = ++p;
-
-        while (p < last && *p != '/') {
-            p++;
-        }
-
-        if (et_parse_int(colon, (size_t) (p - colon), 1, 65535, &n)
-            != ET_OK)
-        {
-            return "invalid port";
-        }
-
-        u->port = (int) n;
-    }
+    /* the first seed is the host of a single Redis */
+    memcpy(u->host, u->seeds[0].host, sizeof(u->host));
+    u->port = u->seeds[0].port;
 
     /* db: "/" alone is db 0 */
 
     if (p < last) {
-        if (*p != '/') {
-            return "invalid host";
-        }
-
         p++;
 
         if (p < last) {
@@ -293,18 +344,24 @@ et_url_parse_tcp(const uint8_t *p, size_t len, et_redis_url_t *u)
         }
     }
 
+    if (cluster && u->db != 0) {
+        return "a cluster has database 0 only: it has no SELECT";
+    }
+
     return NULL;
 }
 
 
-int
-et_redis_url_parse(const uint8_t *p, size_t len, et_redis_url_t *url,
+static int
+et_url_parse(const uint8_t *p, size_t len, int cluster, et_redis_url_t *url,
     const char **err)
 {
     const char      *e;
     et_redis_url_t   u;
 
     memset(&u, 0, sizeof(et_redis_url_t));
+
+    u.cluster = cluster;
 
     if (len == 0) {
         e = "the URL is empty";
@@ -316,7 +373,10 @@ et_redis_url_parse(const uint8_t *p, size_t len, et_redis_url_t *url,
         e = "rediss:// is not supported: Debian 12's hiredis 0.14 has no TLS";
 
     } else if (et_url_prefix(p, len, "redis://")) {
-        e = et_url_parse_tcp(p + 8, len - 8, &u);
+        e = et_url_parse_tcp(p + 8, len - 8, cluster, &u);
+
+    } else if (cluster) {
+        e = "a cluster's seeds are \"redis://host:port[,host:port...]\"";
 
     } else if (et_url_prefix(p, len, "unix:")) {
         e = et_url_parse_unix(p + 5, len - 5, &u);
@@ -333,6 +393,22 @@ et_redis_url_parse(const uint8_t *p, size_t len, et_redis_url_t *url,
     *url = u;
 
     return ET_OK;
+}
+
+
+int
+et_redis_url_parse(const uint8_t *p, size_t len, et_redis_url_t *url,
+    const char **err)
+{
+    return et_url_parse(p, len, 0, url, err);
+}
+
+
+int
+et_redis_seeds_parse(const uint8_t *p, size_t len, et_redis_url_t *url,
+    const char **err)
+{
+    return et_url_parse(p, len, 1, url, err);
 }
 
 

@@ -1,7 +1,9 @@
 /*
  * Where spans go: "redis://[[user]:password@]host[:port][/db]" or
- * "unix:/path/to/redis.sock".  "rediss://" is refused: Debian 12's
- * hiredis 0.14 has no TLS.
+ * "unix:/path/to/redis.sock"; a Redis Cluster's seeds:
+ * "redis://[[user]:password@]host[:port][,host[:port]...]", sharing the
+ * credentials (docs/nginx.md "edgetrace_redis").  "rediss://" is refused:
+ * Debian 12's hiredis 0.14 has no TLS.
  */
 
 #ifndef ET_REDIS_URL_H
@@ -14,13 +16,26 @@
 #define ET_REDIS_DEFAULT_URL  "redis://127.0.0.1:6379"
 
 
+#define ET_REDIS_SEEDS_MAX    16
+
+
+typedef struct {
+    char        host[256];    /* NUL-terminated; brackets of IPv6 removed */
+    int         port;
+} et_redis_seed_t;
+
+
 typedef struct {
     char        host[256];    /* NUL-terminated; brackets of IPv6 removed */
     int         port;
     char        path[108];    /* unix socket, or empty */
     char        user[256];    /* empty: AUTH with password only */
     char        password[512];/* empty: no AUTH */
-    int         db;           /* 0: no SELECT */
+    int         db;           /* 0: no SELECT; always 0 in a cluster */
+
+    int              cluster; /* the seeds of a Redis Cluster */
+    size_t           nseeds;  /* redis://: 1 to ET_REDIS_SEEDS_MAX */
+    et_redis_seed_t  seeds[ET_REDIS_SEEDS_MAX]; /* [0] is host:port */
 } et_redis_url_t;
 
 
@@ -30,6 +45,17 @@ typedef struct {
  * ("rediss:// is not supported: hiredis 0.14 has no TLS", "invalid port").
  */
 int et_redis_url_parse(const uint8_t *p, size_t len, et_redis_url_t *url,
+    const char **err);
+
+/*
+ * Parses a cluster's seeds into "url": "cluster" set, at least one seed in
+ * "seeds", the first also in "host" and "port".  Refused, with the reason
+ * in "err": "unix:", a database other than 0 ("a cluster has database 0
+ * only: it has no SELECT"), more than ET_REDIS_SEEDS_MAX seeds, a seed
+ * given twice.  et_redis_url_parse() refuses several hosts ("several hosts
+ * need cluster mode").  "url" is only written on ET_OK.
+ */
+int et_redis_seeds_parse(const uint8_t *p, size_t len, et_redis_url_t *url,
     const char **err);
 
 

@@ -243,8 +243,10 @@ edgetrace_main_conf(cmd_parms *cmd, const char **err)
 
 
 const char *
-edgetrace_cmd_redis(cmd_parms *cmd, void *conf, const char *arg)
+edgetrace_cmd_redis(cmd_parms *cmd, void *conf, const char *arg,
+    const char *mode)
 {
+    int                    rc;
     const char            *err;
     edgetrace_srv_conf_t  *sc;
 
@@ -255,10 +257,21 @@ edgetrace_cmd_redis(cmd_parms *cmd, void *conf, const char *arg)
         return err;
     }
 
-    if (et_redis_url_parse((const uint8_t *) arg, strlen(arg),
-                           &sc->exporter.redis, &err)
-        != ET_OK)
-    {
+    if (mode) {
+        if (ap_cstr_casecmp(mode, "cluster") != 0) {
+            return apr_psprintf(cmd->pool, "EdgeTraceRedis: invalid "
+                                "parameter \"%s\"", mode);
+        }
+
+        rc = et_redis_seeds_parse((const uint8_t *) arg, strlen(arg),
+                                  &sc->exporter.redis, &err);
+
+    } else {
+        rc = et_redis_url_parse((const uint8_t *) arg, strlen(arg),
+                                &sc->exporter.redis, &err);
+    }
+
+    if (rc != ET_OK) {
         return apr_psprintf(cmd->pool, "EdgeTraceRedis \"%s\": %s", arg,
                             err);
     }

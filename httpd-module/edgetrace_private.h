@@ -152,7 +152,8 @@ void *edgetrace_create_srv_conf(apr_pool_t *p, server_rec *s);
 void *edgetrace_merge_srv_conf(apr_pool_t *p, void *parent, void *child);
 
 const char *edgetrace_cmd_enable(cmd_parms *cmd, void *conf, int on);
-const char *edgetrace_cmd_redis(cmd_parms *cmd, void *conf, const char *arg);
+const char *edgetrace_cmd_redis(cmd_parms *cmd, void *conf, const char *arg,
+    const char *mode);
 const char *edgetrace_cmd_stream(cmd_parms *cmd, void *conf, const char *key,
     const char *opt1, const char *opt2);
 const char *edgetrace_cmd_service_name(cmd_parms *cmd, void *conf,

@@ -56,9 +56,10 @@ static const command_rec  edgetrace_cmds[] = {
                  EDGETRACE_DIR_CONTEXT,
                  "On to trace requests here, Off not to"),
 
-    AP_INIT_TAKE1("EdgeTraceRedis", edgetrace_cmd_redis, NULL, RSRC_CONF,
-                  "where spans go: redis://[[user]:password@]host[:port][/db]"
-                  " or unix:/path"),
+    AP_INIT_TAKE12("EdgeTraceRedis", edgetrace_cmd_redis, NULL, RSRC_CONF,
+                   "where spans go: redis://[[user]:password@]host[:port][/db]"
+                   " or unix:/path; a cluster's seeds: redis://[[user]:"
+                   "password@]host[:port][,host[:port]...] cluster"),
 
     AP_INIT_TAKE123("EdgeTraceStream", edgetrace_cmd_stream, NULL,
                     RSRC_CONF, "the stream key, then maxlen=N and shards=N"),

@@ -68,6 +68,7 @@ ngx_http_edgetrace_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_edgetrace_main_conf_t *emcf = conf;
 
+    ngx_int_t    rc;
     ngx_str_t   *value;
     const char  *err;
 
@@ -77,10 +78,22 @@ ngx_http_edgetrace_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    if (et_redis_url_parse(value[1].data, value[1].len,
-                           &emcf->exporter.redis, &err)
-        != ET_OK)
-    {
+    if (cf->args->nelts == 3) {
+        if (ngx_strcasecmp(value[2].data, (u_char *) "cluster") != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        rc = et_redis_seeds_parse(value[1].data, value[1].len,
+                                  &emcf->exporter.redis, &err);
+
+    } else {
+        rc = et_redis_url_parse(value[1].data, value[1].len,
+                                &emcf->exporter.redis, &err);
+    }
+
+    if (rc != ET_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid Redis URL \"%V\": %s",
                            &value[1], err);
         return NGX_CONF_ERROR;

@@ -66,7 +66,7 @@ static ngx_command_t  ngx_http_edgetrace_commands[] = {
       NULL },
 
     { ngx_string("edgetrace_redis"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
       ngx_http_edgetrace_redis,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,

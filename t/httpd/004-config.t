@@ -21,6 +21,12 @@ my @errors = (
     ['EdgeTraceRedis rediss://h:1',          qr/rediss:\/\/ is not supported/],
     ['EdgeTraceRedis redis://h:99999',       qr/EdgeTraceRedis.*port/i],
     ['EdgeTraceRedis ftp://x',               qr/EdgeTraceRedis "ftp:\/\/x"/],
+    ['EdgeTraceRedis redis://a:1,b:2',       qr/EdgeTraceRedis "redis:\/\/a:1,b:2": several hosts need cluster mode/],
+    ['EdgeTraceRedis redis://a:1,b:2/3 cluster', qr/a cluster has database 0 only/],
+    ['EdgeTraceRedis unix:/r.sock cluster',  qr/a cluster's seeds are "redis:\/\/host:port/],
+    ['EdgeTraceRedis redis://a:1,a:1 cluster', qr/a seed is given twice/],
+    ['EdgeTraceRedis redis://a:1 clustered', qr/EdgeTraceRedis: invalid parameter "clustered"/],
+    ['EdgeTraceRedis redis://a:1 cluster x', qr/EdgeTraceRedis takes 1-2 arguments/],
     ['EdgeTraceStream k maxlen=x',           qr/EdgeTraceStream "maxlen=x"/],
     ['EdgeTraceStream k bogus=1',            qr/EdgeTraceStream "bogus=1"/],
     ['EdgeTraceStream ""',                   qr/EdgeTraceStream takes one, two or three arguments/],
@@ -96,6 +102,14 @@ for my $v ('k shards=256 maxlen=5', 'k maxlen=5 shards=1', 'a{b} shards=1',
     my ($rc, $out) = httpd_t(conf => "EdgeTraceStream $v");
     (my $what = $v) =~ s/\n/ | /g;
     is($rc, 0, "EdgeTraceStream $what is valid") or diag $out;
+}
+
+# a cluster's seeds
+for my $v ('redis://h1:7000 cluster', 'redis://h:1,h:2,[::1]:3/ Cluster',
+           'redis://:pw@h1:7000,h2:7001 cluster')
+{
+    my ($rc, $out) = httpd_t(conf => "EdgeTraceRedis $v");
+    is($rc, 0, "EdgeTraceRedis $v is valid") or diag $out;
 }
 
 # On and Off in any case, as httpd's own flags

@@ -72,7 +72,9 @@ for my $s ('k shards=256 maxlen=5', 'k maxlen=5 shards=1', '"a{b}" shards=1',
 }
 
 for my $u ('redis://127.0.0.1', 'redis://h:1/0', 'redis://:secret@h',
-           'redis://[::1]:6379', 'unix:/run/redis.sock')
+           'redis://[::1]:6379', 'unix:/run/redis.sock',
+           'redis://h1:7000 cluster', 'redis://h:1,h:2,[::1]:3/ CLUSTER',
+           'redis://:pw@h1:7000,h2:7001 cluster')
 {
     ($rc, $out) = nginx_t(conf => "edgetrace on; edgetrace_redis $u;\n"
                                   . $server);
@@ -95,6 +97,18 @@ my @cases = (
     ['edgetrace_redis garbage',     qr/"garbage"/],
     ['edgetrace_redis http://h:1',  qr/"http:\/\/h:1"/],
     ['edgetrace_redis redis://h:99999', qr/"redis:\/\/h:99999"/],
+    ['edgetrace_redis redis://a:1,b:2',
+     qr/"redis:\/\/a:1,b:2": several hosts need cluster mode/],
+    ['edgetrace_redis redis://a:1,b:2/3 cluster',
+     qr/"redis:\/\/a:1,b:2\/3": a cluster has database 0 only/],
+    ['edgetrace_redis unix:/r.sock cluster',
+     qr/"unix:\/r.sock": a cluster's seeds are "redis:\/\/host:port/],
+    ['edgetrace_redis redis://a:1,a:1 cluster',
+     qr/a seed is given twice/],
+    ['edgetrace_redis redis://a:1 clustered',
+     qr/invalid parameter "clustered"/],
+    ['edgetrace_redis redis://a:1 cluster x',
+     qr/invalid number of arguments in "edgetrace_redis"/],
     ['edgetrace_stream k maxlen=abc', qr/maxlen=abc/],
     ['edgetrace_stream k bogus=1',  qr/bogus=1/],
     ['edgetrace_stream k shards=0',

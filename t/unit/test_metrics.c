@@ -476,6 +476,20 @@ test_format(void)
     len = et_metrics_format(&small, buf, ET_METRICS_TEXT_MAX);
     tap_is_mem(buf, len, text_small, "format: the exact text");
 
+    /* a cluster: one more family, after the others (docs/counters.md) */
+    s = small;
+    s.redis_nodes = 11;
+    len = et_metrics_format(&s, buf, ET_METRICS_TEXT_MAX);
+    n = sizeof(text_small) - 1;
+    tap_ok(len > n && memcmp(buf, text_small, n) == 0,
+           "format, cluster: the single Redis's text first");
+    tap_is_mem(buf + n, len - n,
+               "# HELP edgetrace_redis_nodes Redis Cluster masters each "
+               "process writes to, summed over processes.\n"
+               "# TYPE edgetrace_redis_nodes gauge\n"
+               "edgetrace_redis_nodes 11\n",
+               "format, cluster: then edgetrace_redis_nodes");
+
     memset(&s, 0, sizeof(s));
     len = et_metrics_format(&s, buf, ET_METRICS_TEXT_MAX);
     buf[len < ET_METRICS_TEXT_MAX ? len : ET_METRICS_TEXT_MAX - 1] = '\0';

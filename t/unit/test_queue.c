@@ -492,6 +492,79 @@ test_commit_less(void)
 
 
 /*
+ * et_queue_first() and et_queue_next(): the entries one by one, oldest
+ * first, one wrapping around the end of the ring in two parts; nothing
+ * while an entry is partly consumed.
+ */
+static void
+test_iter(void)
+{
+    int              niov;
+    size_t           i, len;
+    uint8_t         *p;
+    et_queue_t       q;
+    struct iovec     iov[2];
+    et_queue_iter_t  it;
+
+    static const struct {
+        size_t   len;
+        int      niov;
+        size_t   first;
+    } want[] = { { 30, 1, 30 }, { 20, 1, 20 }, { 40, 2, 10 }, { 5, 1, 5 } };
+
+    if (et_queue_init(&q, 100, 8, 0) != ET_OK) {
+        tap_ok(0, "iter: init");
+        return;
+    }
+
+    /* the tail at 40, so that the third entry wraps */
+    p = et_queue_reserve(&q, 40);
+    et_queue_commit(&q, p, 40);
+    (void) et_queue_peek(&q, iov, &niov);
+    (void) et_queue_consume(&q, 40);
+
+    et_queue_first(&q, &it);
+    tap_is_int(et_queue_next(&q, &it, iov, &niov), 0, "iter: empty");
+
+    for (i = 0; i < 4; i++) {
+        p = et_queue_reserve(&q, want[i].len);
+        memset(p, 'a' + (int) i, want[i].len);
+        et_queue_commit(&q, p, want[i].len);
+    }
+
+    et_queue_first(&q, &it);
+
+    for (i = 0; i < 4; i++) {
+        len = et_queue_next(&q, &it, iov, &niov);
+        tap_ok(len == want[i].len && niov == want[i].niov
+               && iov[0].iov_len == want[i].first
+               && ((uint8_t *) iov[0].iov_base)[0] == 'a' + i
+               && (niov == 1
+                   || (iov[1].iov_len == len - want[i].first
+                       && ((uint8_t *) iov[1].iov_base)[0] == 'a' + i)),
+               "iter: entry %zu, %zu bytes in %d part%s", i, want[i].len,
+               want[i].niov, want[i].niov == 1 ? "" : "s");
+    }
+
+    tap_is_int(et_queue_next(&q, &it, iov, &niov), 0, "iter: after the last");
+    tap_is_int(et_queue_pending(&q), 4, "iter: nothing consumed");
+
+    /* consumed one and a half: the iteration starts nowhere */
+    tap_is_int(et_queue_consume(&q, 40), 1, "iter: 40 bytes consumed");
+    et_queue_first(&q, &it);
+    tap_is_int(et_queue_next(&q, &it, iov, &niov), 0,
+               "iter: nothing while an entry is partly consumed");
+
+    tap_is_int(et_queue_consume(&q, 10), 1, "iter: the rest of it");
+    et_queue_first(&q, &it);
+    len = et_queue_next(&q, &it, iov, &niov);
+    tap_ok(len == 40 && niov == 2, "iter: from the wrapping entry on");
+
+    et_queue_free(&q);
+}
+
+
+/*
  * Random operations against the model: every "full" decision (and the
  * lock-free "no room" hint), every peek and every entry count must agree.
  */
@@ -961,6 +1034,7 @@ main(void)
     test_tables();
     test_scratch_limit();
     test_commit_less();
+    test_iter();
 
     test_model("model: small ring", 100, 8, 40, 1, 200000);
     test_model("model: slots bind", 1000, 4, 30, 2, 200000);

@@ -239,6 +239,9 @@ test_invalid(void)
         { T("unix:"), "the unix socket path is missing" },
         { T("unix:run/redis.sock"), "the unix socket path must be absolute" },
         { T("unix:~/redis.sock"), "the unix socket path must be absolute" },
+        { T("redis://a:1,b:2"), "several hosts need cluster mode" },
+        { T("redis://a,b"), "several hosts need cluster mode" },
+        { T("redis://a:1,"), "several hosts need cluster mode" },
         { NULL, 0, "the host is too long" },
         { NULL, 0, "the unix socket path is too long" },
         { NULL, 0, "the user is too long" },
@@ -319,11 +322,155 @@ test_invalid(void)
 }
 
 
+static void
+test_seeds(void)
+{
+    int              rc, ok;
+    size_t           i, j;
+    uint8_t         *in;
+    const char      *err;
+    et_redis_url_t   u, before;
+
+    static char  many[600];
+
+    static const struct {
+        const char  *in;
+        size_t       len;
+        const char  *password;
+        size_t       n;
+        const char  *hosts[3];
+        int          ports[3];
+    } valid[] = {
+        { T("redis://h1:7000"), "", 1, { "h1" }, { 7000 } },
+        { T("redis://h1:7000,h2:7001"), "", 2, { "h1", "h2" },
+          { 7000, 7001 } },
+        { T("redis://h1,h2:7001,h3"), "", 3, { "h1", "h2", "h3" },
+          { 6379, 7001, 6379 } },
+        { T("redis://:p,w@a:1,b:2"), "p,w", 2, { "a", "b" }, { 1, 2 } },
+        { T("redis://:pw@[::1]:7000,[::1]:7001/"), "pw", 2,
+          { "::1", "::1" }, { 7000, 7001 } },
+        { T("redis://h:7000/0"), "", 1, { "h" }, { 7000 } },
+        { T("redis://h:7000,h:7001,H:7000"), "", 3, { "h", "h", "H" },
+          { 7000, 7001, 7000 } },
+    };
+
+    static struct {
+        const char  *in;
+        size_t       len;
+        const char  *err;
+    } invalid[] = {
+        { T("redis://h:7000/1"),
+          "a cluster has database 0 only: it has no SELECT" },
+        { T("redis://a:1,b:2/3"),
+          "a cluster has database 0 only: it has no SELECT" },
+        { T("unix:/r.sock"),
+          "a cluster's seeds are \"redis://host:port[,host:port...]\"" },
+        { T("h:1,h:2"),
+          "a cluster's seeds are \"redis://host:port[,host:port...]\"" },
+        { T("rediss://a:1,b:2"),
+          "rediss:// is not supported: Debian 12's hiredis 0.14 has no TLS" },
+        { T(""), "the URL is empty" },
+        { T("redis://a:1,a:1"), "a seed is given twice" },
+        { T("redis://a,a:6379"), "a seed is given twice" },
+        { T("redis://a:1,"), "the host is missing" },
+        { T("redis://,a:1"), "the host is missing" },
+        { T("redis://a:1,,b:2"), "the host is missing" },
+        { T("redis://a:1,:2"), "the host is missing" },
+        { T("redis://a:1,b:"), "invalid port" },
+        { T("redis://a:1,b:0"), "invalid port" },
+        { T("redis://a:,b:2"), "invalid port" },
+        { T("redis://a:1,b:2:3"), "invalid port" },
+        { T("redis://a:1,b c"), "invalid host" },
+        { T("redis://a:1;b:2"), "invalid port" },
+        { T("redis://a;b:2"), "invalid host" },
+        { T("redis://[::1],[::1"), "the IPv6 address has no closing ']'" },
+        { T("redis://[::1]x,b"), "invalid host" },
+        { T("redis://a:1/0,b:2"), "invalid database number" },
+        { T("redis://a:1,b:2\0"), "the URL contains a NUL byte" },
+        { NULL, 0, "more than 16 seeds" },
+    };
+
+    for (i = 0; i < nelts(valid); i++) {
+        in = dup_exact(valid[i].in, valid[i].len);
+        err = NULL;
+        memset(&u, 0x5a, sizeof(u));
+
+        rc = et_redis_seeds_parse(in, valid[i].len, &u, &err);
+
+        ok = rc == ET_OK && u.cluster && u.db == 0
+             && u.nseeds == valid[i].n
+             && strcmp(u.password, valid[i].password) == 0
+             && strcmp(u.host, valid[i].hosts[0]) == 0
+             && u.port == valid[i].ports[0];
+
+        for (j = 0; ok && j < valid[i].n; j++) {
+            ok = strcmp(u.seeds[j].host, valid[i].hosts[j]) == 0
+                 && u.seeds[j].port == valid[i].ports[j];
+        }
+
+        tap_ok(ok, "seeds: %s", esc(valid[i].in, valid[i].len));
+
+        if (rc != ET_OK) {
+            printf("#   error: %s\n", err ? err : "(none)");
+        }
+
+        free(in);
+    }
+
+    /* 17 seeds, one over the bound */
+    strcpy(many, "redis://");
+
+    for (i = 0; i < ET_REDIS_SEEDS_MAX + 1; i++) {
+        sprintf(many + strlen(many), "%sh:%u", i ? "," : "",
+                (unsigned) (7000 + i));
+    }
+
+    invalid[nelts(invalid) - 1].in = many;
+    invalid[nelts(invalid) - 1].len = strlen(many);
+
+    for (i = 0; i < nelts(invalid); i++) {
+        in = dup_exact(invalid[i].in, invalid[i].len);
+        err = NULL;
+        memset(&u, 0x5a, sizeof(u));
+        before = u;
+
+        rc = et_redis_seeds_parse(in, invalid[i].len, &u, &err);
+
+        tap_ok(rc == ET_ERROR && err != NULL
+               && strcmp(err, invalid[i].err) == 0
+               && memcmp(&u, &before, sizeof(u)) == 0,
+               "seeds refused: %s: %s", esc(invalid[i].in, invalid[i].len),
+               invalid[i].err);
+
+        if (rc != ET_ERROR || err == NULL
+            || strcmp(err, invalid[i].err) != 0)
+        {
+            printf("#   rc %d, error: %s\n", rc, err ? err : "(none)");
+        }
+
+        free(in);
+    }
+
+    /* exactly 16 seeds */
+    *strrchr(many, ',') = '\0';
+    rc = et_redis_seeds_parse((const uint8_t *) many, strlen(many), &u, &err);
+    tap_ok(rc == ET_OK && u.nseeds == ET_REDIS_SEEDS_MAX
+           && u.seeds[15].port == 7015, "16 seeds");
+
+    /* a single Redis: one seed, not a cluster */
+    rc = et_redis_url_parse((const uint8_t *) "redis://h:7000", 14, &u, &err);
+    tap_ok(rc == ET_OK && !u.cluster && u.nseeds == 1
+           && strcmp(u.seeds[0].host, "h") == 0 && u.seeds[0].port == 7000,
+           "a single Redis's URL: one seed, no cluster");
+}
+
+
 int
 main(void)
 {
     test_valid();
     test_invalid();
+    test_seeds();
 
     return tap_done();
 }

@@ -9,6 +9,9 @@ package Edgetrace::Cluster;
 #   # ->masters: ({ port, id, slots => [[start, end], ...] }, ...)
 #   # ->master_of_slot($slot) ->slot_of($key) ->replicas_of($port)
 #   my $new = $c->kill_master($port); # SIGKILL, waits for the promotion
+#   $c->stop; $c->restart;            # all nodes down, then back
+#   my @e = $c->shard_entries($key, $n);  # each shard from its master
+#   spans_accounted(metrics($port)) == $m->{edgetrace_spans_total}
 #   my @n = cluster_nodes($port);     # CLUSTER NODES, parsed
 #   my $bytes = raw_command($port, 'CLUSTER', 'SLOTS');  # the RESP reply
 #
@@ -25,7 +28,8 @@ use Time::HiRes ();
 
 use Edgetrace::Test qw(free_port start_redis redis stop_pid wait_until);
 
-our @EXPORT_OK = qw(start_cluster cluster_nodes cluster_info raw_command);
+our @EXPORT_OK = qw(start_cluster cluster_nodes cluster_info raw_command
+                    spans_accounted);
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
 my $SLOTS = 16384;
@@ -46,16 +50,19 @@ sub cluster_port {
     die "cluster_port: no free port with a free bus port\n";
 }
 
+sub _node_args {
+    my ($port) = @_;
+    return ['--cluster-enabled', 'yes', '--cluster-node-timeout', 1000,
+            '--cluster-config-file', "nodes-$port.conf"];
+}
+
 sub _start_node {
     my $err = '';
     # another process may take the port between the check and the bind
     for (1 .. 3) {
         my $port = cluster_port();
         my $node = eval {
-            start_redis(port => $port, args => [
-                '--cluster-enabled', 'yes',
-                '--cluster-node-timeout', 1000,
-                '--cluster-config-file', "nodes-$port.conf"]);
+            start_redis(port => $port, args => _node_args($port));
         };
         return $node if $node;
         $err = $@;
@@ -210,6 +217,51 @@ sub kill_master {
     $self->wait_ok($timeout || 30)
         or die "the cluster is not ok after the failover of $port\n";
     return $new;
+}
+
+# shard_entries($key, $n): the entries of the $n shards of stream $key,
+# each read from the master that serves its shard's slot, as
+# ({ shard => $i, port => $port, id => $id, fields... }, ...)
+sub shard_entries {
+    my ($self, $key, $n) = @_;
+    my @e;
+    for my $i (0 .. $n - 1) {
+        my $k = Edgetrace::Test::shard_key($key, $i, $n);
+        my $port = $self->master_of_slot($self->slot_of($k));
+        for my $x (@{ redis($port)->xrange($k, '-', '+') }) {
+            push @e, { @{ $x->[1] }, shard => $i, port => $port,
+                       id => $x->[0] };
+        }
+    }
+    return @e;
+}
+
+# spans_accounted(metrics($port)): exported + dropped (both reasons) +
+# queued, which docs/counters.md says equals spans_total at rest
+sub spans_accounted {
+    my ($m) = @_;
+    return $m->{edgetrace_spans_exported_total}
+           + $m->{'edgetrace_spans_dropped_total{reason="queue_full"}'}
+           + $m->{'edgetrace_spans_dropped_total{reason="redis_error"}'}
+           + $m->{edgetrace_spans_queued};
+}
+
+# restart(): the nodes stopped or killed start again, on their ports and
+# in their directories, so that each reads its nodes.conf and the cluster
+# is the same one (its data is gone: the nodes run without persistence);
+# waits until it is ok
+sub restart {
+    my ($self, $timeout) = @_;
+    for my $n ($self->nodes) {
+        next unless $self->{dead}{ $n->port };
+        my $new = start_redis(port => $n->port, dir => $n->dir,
+                              args => _node_args($n->port));
+        %$n = %$new;
+        delete $self->{dead}{ $n->port };
+    }
+    $self->wait_ok($timeout || 30)
+        or die "the cluster is not ok after its restart\n";
+    return $self;
 }
 
 sub stop {
