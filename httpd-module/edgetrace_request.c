@@ -247,13 +247,16 @@ edgetrace_decide(request_rec *r)
     if (ctx->trace.sampled) {
         ctx->sampling = ET_SAMPLING_HEAD;
 
-        /* a new root, before anything is written to a backend */
+        /*
+         * A new root, before anything is written to a backend; the clock
+         * now, not r->request_time, which a client slow to send its
+         * headers would set too far back for the shared bucket.
+         */
         if (edgetrace_limit.interval_ns
             && et_limit_trace(&ctx->trace,
                               edgetrace_metrics ? &edgetrace_metrics->limit
                                                 : NULL,
-                              &edgetrace_limit,
-                              (uint64_t) r->request_time * 1000))
+                              &edgetrace_limit, et_clock_now_ns()))
         {
             ctx->sampling = ET_SAMPLING_LIMITED;
             et_metrics_count_limited(edgetrace_counters, edgetrace_threaded);
