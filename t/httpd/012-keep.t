@@ -15,6 +15,7 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use Edgetrace::Test qw(:all);
 use Edgetrace::Httpd qw(:all);
+use Edgetrace::Keep qw(:all);
 
 my $b = start_backend();
 
@@ -55,18 +56,6 @@ Listen 127.0.0.1:%%PORT2%%
     </Location>
 </VirtualHost>
 EOF
-
-# an unsampled parent: the head decision is no, whatever the ratio
-sub unsampled {
-    my ($trace, $parent) = (new_trace_id(), new_span_id());
-    return ($trace, $parent, [['traceparent', "00-$trace-$parent-00"]]);
-}
-
-sub upstream_flags {
-    my ($req) = @_;
-    return parse_traceparent(
-        (Edgetrace::Test::Backend->header_values($req, 'traceparent'))[0]);
-}
 
 for my $mpm (mpms()) {
     my $redis = start_redis();
@@ -152,72 +141,8 @@ for my $mpm (mpms()) {
 
     case "$mpm: 1% head sampling: every 5xx and slow request kept, 200s "
          . 'at the ratio' => sub {
-        my $m0 = metrics($h->port, '/edgetrace-status');
-        $b->clear;
-        my %traces;
-        my $n = $ENV{KEEP_N} || 3000;
-        for my $i (1 .. $n) {
-            my $path = $i % 100 == 0 ? '/api/slow/250'
-                     : $i % 10 == 0  ? '/api/status/503'
-                     :                 '/api/ok';
-            my $r = http_get($h->port, $path);
-            push @{ $traces{$path} }, response_trace($r);
-        }
-        my $m1 = metrics($h->port, '/edgetrace-status');
-        my %d = map { $_ => $m1->{$_} - $m0->{$_} }
-                ('edgetrace_requests_total',
-                 'edgetrace_requests_sampled_total{reason="head"}',
-                 'edgetrace_requests_sampled_total{reason="outcome"}');
-        my $head = $d{'edgetrace_requests_sampled_total{reason="head"}'};
-        my $outcome = $d{'edgetrace_requests_sampled_total{reason="outcome"}'};
-        is($d{edgetrace_requests_total}, $n, "$n requests traced");
-
-        # 1% of 3000: 30 expected; below 5 or above 80 has a chance under
-        # 1e-9
-        ok($head >= 5 && $head <= 80, "head-sampled $head of $n (about 30)");
-
-        barrier($redis->port, $h->port);
-        my %spans;
-        for my $e (stream_entries($redis->port)) {
-            push @{ $spans{ $e->{trace_id} } }, $e;
-        }
-        my $how = sub { ($spans{ $_[0] }[0]{'edgetrace.sampling'}) // '' };
-
-        my @kept = (@{ $traces{'/api/slow/250'} },
-                    @{ $traces{'/api/status/503'} });
-        my @bad;
-        for my $t (@kept) {
-            my %k = map { $_->{kind} => $_ } @{ $spans{$t} || [] };
-            push @bad, $t unless @{ $spans{$t} || [] } == 2
-                && $k{server} && $k{client}
-                && $k{server}{'edgetrace.sampling'}
-                   eq $k{client}{'edgetrace.sampling'};
-        }
-        is(scalar @bad, 0, scalar(@kept) . ' 5xx and slow requests: each '
-                           . 'with its server and client span')
-            or diag("@bad[0 .. 4]");
-        my $by_outcome = grep { $how->($_) eq 'outcome' } @kept;
-        my $by_head = grep { $how->($_) eq 'head' } @kept;
-        is($by_outcome + $by_head, scalar @kept, 'each by outcome or head');
-        is($by_outcome, $outcome, "$outcome kept by outcome, as counted");
-
-        my $ok_exported = grep { $spans{$_} } @{ $traces{'/api/ok'} };
-        my $ok_head = grep { $how->($_) eq 'head' } @{ $traces{'/api/ok'} };
-        is($ok_exported, $ok_head, "200s: $ok_exported exported, all by head");
-        is($ok_head + $by_head, $head, 'the head-sampled ones, as counted');
-
-        my %flags;
-        for my $req ($b->requests) {
-            my @tp = upstream_flags($req);
-            $flags{ $tp[1] } = hex($tp[3]) & 1 if @tp;
-        }
-        my @wrong = grep {
-                        ($flags{$_} // -1) != ($how->($_) eq 'head' ? 1 : 0)
-                    } map { @$_ } values %traces;
-        is(scalar @wrong, 0, 'the backend got sampled=0 unless '
-                             . 'head-sampled, kept ones included')
-            or diag(join ' ', map { "$_: " . ($flags{$_} // 'none') . ' '
-                                    . $how->($_) } @wrong[0 .. 4]);
+        head_ratio_case(port => $h->port, redis => $redis, backend => $b,
+                        metrics => '/edgetrace-status', api => '/api/');
     };
 
     case "$mpm: rules with expressions: server, virtual host, <Location>; "
