@@ -6,6 +6,11 @@ package Edgetrace::Keep;
 #
 #   my ($trace, $parent, $headers) = unsampled();
 #   my @tp = upstream_flags($backend_request);   # parse_traceparent()
+#   kept_5xx_case(port => P, redis => $redis, backend => $b, api => '/api/');
+#   slow_case(port => P, redis => $redis, backend => $b, api => '/api/');
+#   ok(kept_or_not($redis, P, $trace, $parent, $kept, $what));
+#   sampling_log_case(port => P, log => $file, api => '/api/');
+#   keep_counters_case(server => $s, redis => $redis, metrics => '/status');
 #   head_ratio_case(port => P, redis => $redis, backend => $b,
 #                   metrics => '/status', api => '/api/');
 #   my $m0 = sampling_counters($port, $path);    # then with $m0: the deltas
@@ -22,7 +27,9 @@ use Time::HiRes ();
 
 use Edgetrace::Test qw(:all);
 
-our @EXPORT_OK = qw(unsampled upstream_flags head_ratio_case
+our @EXPORT_OK = qw(unsampled upstream_flags none_exported kept_5xx_case
+                    slow_case kept_or_not sampling_log_case
+                    keep_counters_case head_ratio_case
                     sampling_counters wrk_burst limit_burst_case
                     limited_case);
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
@@ -39,6 +46,139 @@ sub upstream_flags {
     my ($req) = @_;
     return parse_traceparent(
         (Edgetrace::Test::Backend->header_values($req, 'traceparent'))[0]);
+}
+
+# none of the trace's spans, once a later trace's are in the stream
+sub none_exported {
+    my ($redis, $port, $trace) = @_;
+    barrier($redis->port, $port);
+    my @s = trace_spans($redis->port, $trace, count => 1, timeout => 0);
+    return !@s;
+}
+
+# a 5xx of an unsampled parent: kept with its client span, its ids, its
+# upstream told sampled=0 (rule status=5xx)
+sub kept_5xx_case {
+    my (%o) = @_;
+    my ($port, $redis, $b, $api) = @o{qw(port redis backend api)};
+    for my $code (503, 500, 599) {
+        my $path = "${api}status/$code";
+        my ($trace, $parent, $h) = unsampled();
+        $b->clear;
+        my $r = http_get($port, $path, headers => $h);
+        is($r->{status}, $code, "$path: answered");
+        my @s = trace_spans($redis->port, $trace, count => 2, settle => 0.2);
+        is(scalar @s, 2, "$path: its server and client spans");
+        my ($server) = grep { $_->{kind} eq 'server' } @s;
+        my ($client) = grep { $_->{kind} eq 'client' } @s;
+        is($server->{'edgetrace.sampling'}, 'outcome',
+           "$path: server span edgetrace.sampling=outcome");
+        is($client->{'edgetrace.sampling'}, 'outcome',
+           "$path: client span edgetrace.sampling=outcome");
+        is($server->{parent_id}, $parent, "$path: the parent it carried");
+        is($client->{parent_id}, $server->{span_id},
+           "$path: the client span's parent is the server span");
+        is($server->{'http.response.status_code'}, $code, "$path: status");
+        is($client->{'http.response.status_code'}, $code,
+           "$path: the upstream's status");
+        my $ev = try_event($client, 0);
+        ok($ev && defined $ev->{header_ms},
+           "$path: the try's header time, as for a sampled request");
+        my @req = $b->wait_requests(1);
+        my @tp = upstream_flags($req[0]);
+        is($tp[1], $trace, "$path: upstream got the trace id");
+        is($tp[2], $client->{span_id},
+           "$path: upstream's parent is the client span");
+        is($tp[3], '00', "$path: upstream got sampled=0");
+    }
+}
+
+# a slow request kept (rule slower=200ms), a quick one and a 404 not
+sub slow_case {
+    my (%o) = @_;
+    my ($port, $redis, $b, $api) = @o{qw(port redis backend api)};
+    my ($trace, $parent, $h) = unsampled();
+    $b->clear;
+    my $r = http_get($port, "${api}slow/300", headers => $h);
+    is($r->{status}, 200, 'slow: answered');
+    my @s = trace_spans($redis->port, $trace, count => 2, settle => 0.2);
+    my ($server) = grep { $_->{kind} eq 'server' } @s;
+    my ($client) = grep { $_->{kind} eq 'client' } @s;
+    ok($server && $client, 'slow: server and client spans');
+    is($server->{'edgetrace.sampling'}, 'outcome', 'slow: outcome');
+    is($client->{'edgetrace.sampling'}, 'outcome', 'slow: client outcome');
+    ok(span_ms($server) >= 290, sprintf('slow: it lasted %.0f ms',
+                                        span_ms($server)));
+    ok(span_ms($client) >= 290 && $client->{end_ns} <= $server->{end_ns},
+       'slow: the client span timed when the upstream answered');
+    is($server->{parent_id}, $parent, 'slow: the parent it carried');
+    my @req = $b->wait_requests(1);
+    is((upstream_flags($req[0]))[3], '00', 'slow: upstream got sampled=0');
+
+    ($trace, $parent, $h) = unsampled();
+    $r = http_get($port, "${api}slow/20", headers => $h);
+    is($r->{status}, 200, 'quick: answered');
+    ok(none_exported($redis, $port, $trace), 'quick: nothing exported');
+
+    ($trace, $parent, $h) = unsampled();
+    $r = http_get($port, "${api}status/404", headers => $h);
+    is($r->{status}, 404, 'a 404: answered');
+    ok(none_exported($redis, $port, $trace),
+       'a 404 (no rule): nothing exported');
+}
+
+# the trace of a request to $port: its server span kept by outcome with
+# the parent it carried ($kept), or nothing exported
+sub kept_or_not {
+    my ($redis, $port, $trace, $parent, $kept, $what) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    unless ($kept) {
+        return ok(none_exported($redis, $port, $trace),
+                  "$what: nothing exported");
+    }
+    my @s = grep { $_->{kind} eq 'server' }
+            trace_spans($redis->port, $trace, count => 1);
+    is(scalar @s, 1, "$what: exported");
+    is($s[0]{'edgetrace.sampling'}, 'outcome', "$what: outcome");
+    is($s[0]{parent_id}, $parent, "$what: the parent it carried");
+}
+
+# how a request came to be exported, in an access log whose lines are
+# 'TRACE_ID "SAMPLING" STATUS'
+sub sampling_log_case {
+    my (%o) = @_;
+    my ($port, $api) = @o{qw(port api)};
+    my ($t1, undef, $h1) = unsampled();
+    http_get($port, "${api}status/502", headers => $h1);
+    my ($t2, undef, $h2) = unsampled();
+    http_get($port, "${api}ok", headers => $h2);
+    my $t3 = new_trace_id();
+    http_get($port, "${api}ok",
+             headers => [['traceparent', new_traceparent($t3)]]);
+    my %log;
+    wait_until(sub {
+        %log = map { /^(\S+) "(\S*)" (\d+)/ ? ($1 => $2) : () }
+               split /\n/, Edgetrace::Test::_slurp($o{log});
+        exists $log{$t3};
+    }, 3);
+    is($log{$t1}, 'outcome', 'a kept 502: outcome');
+    is($log{$t2}, '', 'an unsampled 200: empty');
+    is($log{$t3}, 'head', 'a sampled parent: head');
+}
+
+# the counters of a server with outcome rules and no limit, at the end
+sub keep_counters_case {
+    my (%o) = @_;
+    my $m = metrics($o{server}->port, $o{metrics});
+    ok($m->{'edgetrace_requests_sampled_total{reason="outcome"}'} > 0,
+       'requests_sampled_total{reason="outcome"} counted');
+    is($m->{edgetrace_requests_rate_limited_total}, 0,
+       'no limit: nothing rate-limited');
+    ok($m->{'edgetrace_requests_sampled_total{reason="head"}'}
+       + $m->{'edgetrace_requests_sampled_total{reason="outcome"}'}
+       <= $m->{edgetrace_requests_total}, 'head + outcome <= requests');
+    Edgetrace::Test::counters_match_redis($o{server}, $o{redis},
+                                          path => $o{metrics}, dropped => 0);
 }
 
 # 1% head sampling with status=5xx and slower=200ms: every 5xx and slow
