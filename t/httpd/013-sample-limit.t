@@ -54,19 +54,8 @@ for my $mpm (mpms()) {
     };
 
     case "$mpm: parents that arrive sampled pass the limit" => sub {
-        wrk_burst($h->port, '/ok', 1);
-        my $m0 = sampling_counters($h->port, '/edgetrace-status');
-        my $n = 400;
-        for (1 .. $n) {
-            http_get($h->port, '/ok',
-                     headers => [['traceparent',
-                                  new_traceparent(new_trace_id())]]);
-        }
-        my $d = sampling_counters($h->port, '/edgetrace-status', $m0);
-        is($d->{'edgetrace_requests_sampled_total{reason="head"}'}, $n,
-           "every one of $n head-sampled, above the limit");
-        is($d->{edgetrace_requests_rate_limited_total}, 0,
-           'none rate-limited');
+        sampled_parents_case(port => $h->port,
+                             metrics => '/edgetrace-status');
     };
 
     case "$mpm: a limited request: unsampled backend, kept by its outcome"
@@ -76,18 +65,8 @@ for my $mpm (mpms()) {
     };
 
     case "$mpm: counters add up" => sub {
-        for my $c ([$h, $redis], [$one, $redis1]) {
-            my ($s, $r) = @$c;
-            my $m = metrics($s->port, '/edgetrace-status');
-            ok($m->{'edgetrace_requests_sampled_total{reason="head"}'}
-               + $m->{edgetrace_requests_rate_limited_total}
-               <= $m->{edgetrace_requests_total},
-               'head + rate_limited <= requests');
-            Edgetrace::Test::counters_match_redis($s, $r,
-                                                  path => '/edgetrace-status',
-                                                  dropped => 0,
-                                                  timeout => 30);
-        }
+        limit_counters_case(servers => [[$h, $redis], [$one, $redis1]],
+                            metrics => '/edgetrace-status');
     };
 
     is(scalar $h->crashes, 0, "$mpm: no child crashed");

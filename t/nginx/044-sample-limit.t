@@ -11,7 +11,6 @@ use FindBin;
 use lib "$FindBin::Bin/../lib";
 
 use Test::More;
-use Time::HiRes ();
 use Edgetrace::Test qw(:all);
 use Edgetrace::Keep qw(:all);
 
@@ -60,22 +59,7 @@ case 'a burst of new roots at 100/s: at most 100 + 100 a second' => sub {
 };
 
 case 'parents that arrive sampled pass the limit' => sub {
-    # the bucket empty, then more sampled parents than it would let by
-    wrk_burst($ngx->port, '/ok', 1);
-    my $m0 = sampling_counters($ngx->port, '/status');
-    my $n = 400;
-    my $t0 = Time::HiRes::time();
-    for (1 .. $n) {
-        http_get($ngx->port, '/ok',
-                 headers => [['traceparent',
-                              new_traceparent(new_trace_id())]]);
-    }
-    my $secs = Time::HiRes::time() - $t0;
-    my $d = sampling_counters($ngx->port, '/status', $m0);
-    ok(1, sprintf('%d sampled parents in %.1f s', $n, $secs));
-    is($d->{'edgetrace_requests_sampled_total{reason="head"}'}, $n,
-       'every one head-sampled, above the limit');
-    is($d->{edgetrace_requests_rate_limited_total}, 0, 'none rate-limited');
+    sampled_parents_case(port => $ngx->port, metrics => '/status');
 };
 
 case 'a limited request: unsampled upstream, kept by its outcome' => sub {
@@ -84,17 +68,8 @@ case 'a limited request: unsampled upstream, kept by its outcome' => sub {
 };
 
 case 'counters add up' => sub {
-    for my $c ([$ngx, $redis], [$one, $redis1]) {
-        my ($s, $r) = @$c;
-        my $m = metrics($s->port, '/status');
-        ok($m->{'edgetrace_requests_sampled_total{reason="head"}'}
-           + $m->{edgetrace_requests_rate_limited_total}
-           <= $m->{edgetrace_requests_total},
-           'head + rate_limited <= requests');
-        Edgetrace::Test::counters_match_redis($s, $r->port,
-                                              path => '/status',
-                                              dropped => 0, timeout => 30);
-    }
+    limit_counters_case(servers => [[$ngx, $redis], [$one, $redis1]],
+                        metrics => '/status');
 };
 
 is(scalar $ngx->crashes, 0, 'no worker crashed');

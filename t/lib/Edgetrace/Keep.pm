@@ -17,6 +17,8 @@ package Edgetrace::Keep;
 #   my ($n, $secs, $out) = wrk_burst($port, '/ok', 2);
 #   limit_burst_case(port => P, redis => $redis, metrics => '/status');
 #   limited_case(port => P, redis => $redis, backend => $b, api => '/api/');
+#   sampled_parents_case(port => P, metrics => '/status');
+#   limit_counters_case(servers => [[$s, $redis], ...], metrics => '/status');
 
 use strict;
 use warnings;
@@ -31,7 +33,8 @@ our @EXPORT_OK = qw(unsampled upstream_flags none_exported kept_5xx_case
                     slow_case kept_or_not sampling_log_case
                     keep_counters_case head_ratio_case
                     sampling_counters wrk_burst limit_burst_case
-                    limited_case);
+                    limited_case sampled_parents_case
+                    limit_counters_case);
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
 
@@ -360,6 +363,40 @@ sub limited_case {
     is($r->{headers}{'x-sampling'}, 'head', 'a sampled parent: head');
     my @s = trace_spans($redis->port, $trace, count => 1);
     is(scalar @s, 1, 'a sampled parent: exported');
+}
+
+
+# with the bucket empty, more parents that arrive sampled than the limit
+# lets by: every one head-sampled, none rate-limited
+sub sampled_parents_case {
+    my (%o) = @_;
+    my $port = $o{port};
+    wrk_burst($port, '/ok', 1);
+    my $m0 = sampling_counters($port, $o{metrics});
+    my $n = 400;
+    for (1 .. $n) {
+        http_get($port, '/ok',
+                 headers => [['traceparent', new_traceparent(new_trace_id())]]);
+    }
+    my $d = sampling_counters($port, $o{metrics}, $m0);
+    is($d->{'edgetrace_requests_sampled_total{reason="head"}'}, $n,
+       "every one of $n head-sampled, above the limit");
+    is($d->{edgetrace_requests_rate_limited_total}, 0, 'none rate-limited');
+}
+
+# the counters of servers with a limit, at the end: [server, its Redis]
+sub limit_counters_case {
+    my (%o) = @_;
+    for my $c (@{ $o{servers} }) {
+        my ($s, $r) = @$c;
+        my $m = metrics($s->port, $o{metrics});
+        ok($m->{'edgetrace_requests_sampled_total{reason="head"}'}
+           + $m->{edgetrace_requests_rate_limited_total}
+           <= $m->{edgetrace_requests_total},
+           'head + rate_limited <= requests');
+        Edgetrace::Test::counters_match_redis($s, $r, path => $o{metrics},
+                                              dropped => 0, timeout => 30);
+    }
 }
 
 
