@@ -102,6 +102,13 @@ const char *et_cli_span_reason(et_cli_span_rc_e rc);
 /* the value of attribute "name", or NULL */
 const et_str_t *et_cli_span_attr(const et_cli_span_t *span, const char *name);
 
+/*
+ * 1 when the span was kept by an outcome rule ("edgetrace.sampling" is
+ * "outcome"), 0 when head-sampled or without the field (spans written
+ * before it existed): docs/stream.md
+ */
+int et_cli_span_outcome(const et_cli_span_t *span);
+
 /* 1 for the fields of the entry format, which are not attributes */
 int et_cli_span_known_field(const et_str_t *f);
 

@@ -21,6 +21,9 @@ static const char  et_cli_show_usage[] =
 "upstream peer).  Spans of every service are joined by their parent\n"
 "links; spans whose parent is not in the stream are listed as orphans.\n"
 "Of a sharded stream (--shards), only the trace's own shard is read.\n"
+"A trace with spans an outcome rule kept (edgetrace.sampling=outcome)\n"
+"says so: the services behind the edge were told sampled=0, and their\n"
+"spans are absent by design.\n"
 "\n"
 "Options:\n"
 "  --since DURATION  how far back to look (default 15m; 0: the whole\n"
@@ -283,7 +286,7 @@ et_cli_show(et_cli_t *cli, int argc, char **argv)
 {
     int             i, rc, found;
     char            err[512], indent[320], dur[32];
-    size_t          j, k, len, nservices, nerrors, norphans;
+    size_t          j, k, len, nservices, nerrors, norphans, nkept;
     uint64_t        since_ns, since_ms, now_ms, t0, t1;
     const char     *v, *id, *since, *key;
     redisContext   *c;
@@ -393,6 +396,7 @@ et_cli_show(et_cli_t *cli, int argc, char **argv)
     t1 = t0;
     nerrors = 0;
     nservices = 0;
+    nkept = 0;
 
     for (j = 0; j < sh.n; j++) {
         if (sh.nodes[j].span.end_ns > t1) {
@@ -400,6 +404,7 @@ et_cli_show(et_cli_t *cli, int argc, char **argv)
         }
 
         nerrors += sh.nodes[j].span.error;
+        nkept += et_cli_span_outcome(&sh.nodes[j].span);
 
         found = 0;
 
@@ -430,11 +435,21 @@ et_cli_show(et_cli_t *cli, int argc, char **argv)
         }
     }
 
-    printf("trace %s: %zu span%s, %zu service%s, %zu error%s, %s\n\n",
+    printf("trace %s: %zu span%s, %zu service%s, %zu error%s, %s\n",
            sh.trace_id, sh.n, sh.n == 1 ? "" : "s",
            nservices, nservices == 1 ? "" : "s",
            nerrors, nerrors == 1 ? "" : "s",
            et_cli_duration_ms(dur, sizeof(dur), t1 - t0));
+
+    /* docs/stream.md: the trace of a request kept by outcome is partial */
+    if (nkept) {
+        printf("kept by outcome: downstream spans absent (%zu span%s kept "
+               "by an outcome rule; the services %s called were told "
+               "sampled=0)\n", nkept, nkept == 1 ? "" : "s",
+               nkept == 1 ? "it" : "they");
+    }
+
+    printf("\n");
 
     sh.t0 = t0;
     sh.total = t1 - t0;

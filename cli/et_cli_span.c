@@ -363,6 +363,18 @@ et_cli_span_parse(const et_str_t *id, const et_str_t *fields, size_t n,
 }
 
 
+int
+et_cli_span_outcome(const et_cli_span_t *span)
+{
+    const et_str_t  *v;
+
+    v = et_cli_span_attr(span, "edgetrace.sampling");
+
+    return v != NULL && v->len == sizeof("outcome") - 1
+           && memcmp(v->data, "outcome", sizeof("outcome") - 1) == 0;
+}
+
+
 const et_str_t *
 et_cli_span_attr(const et_cli_span_t *span, const char *name)
 {

@@ -14,6 +14,7 @@
 
 static const char  et_cli_top_usage[] =
 "Usage: edgetrace [GLOBAL OPTIONS] top [--since DURATION] [--slowest N]\n"
+"                                       [--sampling head|outcome]\n"
 "\n"
 "Sums up the spans of the last DURATION per service, kind and span name:\n"
 "how many, the rate per second over the window, the share of errors,\n"
@@ -28,6 +29,9 @@ static const char  et_cli_top_usage[] =
 "  --since DURATION  the window (default 15m; 0: the whole stream, the\n"
 "                    rate then over the time since its first entry)\n"
 "  --slowest N       slowest traces listed per line (default 3, 0: none)\n"
+"  --sampling HOW    only the spans head-sampled (head: the sampled share\n"
+"                    of all traffic) or kept by an outcome rule (outcome:\n"
+"                    errors and slow requests head sampling missed)\n"
 "  -h, --help        show this help and exit\n";
 
 
@@ -64,6 +68,7 @@ typedef struct {
     et_cli_group_t  *buckets[ET_CLI_TOP_BUCKETS];
     size_t           ngroups;
     size_t           nslowest;
+    int              sampling;     /* -1: all; 0: head; 1: outcome */
     uint64_t         spans;
     uint64_t         invalid;
     int              failed;
@@ -150,6 +155,10 @@ et_cli_top_entry(void *data, const et_cli_span_t *s, et_cli_span_rc_e rc,
 
     if (rc != ET_CLI_SPAN_OK) {
         top->invalid++;
+        return 0;
+    }
+
+    if (top->sampling >= 0 && et_cli_span_outcome(s) != top->sampling) {
         return 0;
     }
 
@@ -335,18 +344,20 @@ et_cli_top(et_cli_t *cli, int argc, char **argv)
     double            window;
     uint64_t          since_ns, since_ms, now_ms, first_ms, start_ms, held_ms,
                       ms;
-    const char       *v, *since;
+    const char       *v, *since, *how;
     redisContext     *c;
     et_cli_top_t     *top;
     et_str_t          id;
     et_cli_group_t  **list, *g;
     struct timespec   ts;
     unsigned long     slowest;
+    int               sampling;
     unsigned          s;
 
     since = "15m";
     since_ns = 15 * 60 * ET_CLI_NS_PER_S;
     slowest = 3;
+    sampling = -1;
 
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
@@ -379,6 +390,24 @@ et_cli_top(et_cli_t *cli, int argc, char **argv)
             continue;
         }
 
+        if (rc == 0
+            && (rc = et_cli_opt_value(argc, argv, &i, "--sampling", &v)) == 1)
+        {
+            if (strcmp(v, "head") == 0) {
+                sampling = 0;
+
+            } else if (strcmp(v, "outcome") == 0) {
+                sampling = 1;
+
+            } else {
+                et_cli_error("top: invalid --sampling \"%s\": head or "
+                             "outcome", v);
+                return ET_CLI_EXIT_USAGE;
+            }
+
+            continue;
+        }
+
         if (rc == 0) {
             et_cli_error("top: unexpected argument \"%s\" "
                          "(see edgetrace top --help)", argv[i]);
@@ -395,6 +424,7 @@ et_cli_top(et_cli_t *cli, int argc, char **argv)
     }
 
     top->nslowest = slowest;
+    top->sampling = sampling;
 
     clock_gettime(CLOCK_REALTIME, &ts);
     now_ms = (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
@@ -476,10 +506,12 @@ et_cli_top(et_cli_t *cli, int argc, char **argv)
     held_ms = now_ms > start_ms ? now_ms - start_ms : 0;
     window = held_ms > 1000 ? (double) held_ms / 1000 : 1;
 
+    how = sampling < 0 ? "" : (sampling ? " kept by outcome" : " head-sampled");
+
     if (since_ms) {
-        printf("%s: %llu span%s in the last %s", cli->stream_shown,
+        printf("%s: %llu span%s%s in the last %s", cli->stream_shown,
                (unsigned long long) top->spans, top->spans == 1 ? "" : "s",
-               since);
+               how, since);
 
         if (top->spans && first_ms > since_ms) {
             printf(" (the stream starts %s ago: rates over that)",
@@ -487,8 +519,9 @@ et_cli_top(et_cli_t *cli, int argc, char **argv)
         }
 
     } else {
-        printf("%s: %llu span%s", cli->stream_shown,
-               (unsigned long long) top->spans, top->spans == 1 ? "" : "s");
+        printf("%s: %llu span%s%s", cli->stream_shown,
+               (unsigned long long) top->spans, top->spans == 1 ? "" : "s",
+               how);
     }
 
     if (top->invalid) {

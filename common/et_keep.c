@@ -203,6 +203,25 @@ et_keep_parse(et_keep_t *k, const uint8_t *p, size_t len, const char **why)
 }
 
 
+void
+et_keep_merge(et_keep_t *to, const et_keep_t *from)
+{
+    size_t  i;
+
+    for (i = 0; i < sizeof(to->status) / sizeof(to->status[0]); i++) {
+        to->status[i] |= from->status[i];
+    }
+
+    if (from->slower_ns
+        && (to->slower_ns == 0 || from->slower_ns < to->slower_ns))
+    {
+        to->slower_ns = from->slower_ns;
+    }
+
+    to->nrules += from->nrules;
+}
+
+
 /* by ET_SAMPLING_*: only head and outcome are exported */
 const et_str_t  et_sampling_values[4] = {
     et_null_string, et_string("$4\r\nhead\r\n"),

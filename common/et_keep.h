@@ -62,6 +62,13 @@ int et_keep_parse(et_keep_t *k, const uint8_t *p, size_t len,
     const char **why);
 
 /*
+ * Adds the rules of "from" to those of "to": the status codes of both, the
+ * shorter slower= (httpd's per-directory merge, where rules add up; docs/
+ * httpd.md "EdgeTraceKeep").
+ */
+void et_keep_merge(et_keep_t *to, const et_keep_t *from);
+
+/*
  * A duration as slower= takes it, in nanoseconds; ET_ERROR with a constant
  * text in "why" for an empty, signed, unit-less-after-a-unit, unknown-unit,
  * zero or too long duration.

@@ -85,6 +85,37 @@ edgetrace_create_dir_conf(apr_pool_t *p, char *dir)
 }
 
 
+/*
+ * EdgeTraceKeep's rules add up, as attributes do; "EdgeTraceKeep Off"
+ * leaves the level its own rules only (docs/httpd.md "EdgeTraceKeep").
+ */
+static edgetrace_keep_t *
+edgetrace_merge_keep(apr_pool_t *p, edgetrace_dir_conf_t *prev,
+    edgetrace_dir_conf_t *conf)
+{
+    edgetrace_keep_t  *keep;
+
+    if (conf->keep_off || prev->keep == NULL || conf->keep == NULL) {
+        return (conf->keep || conf->keep_off) ? conf->keep : prev->keep;
+    }
+
+    keep = apr_palloc(p, sizeof(edgetrace_keep_t));
+    keep->rules = prev->keep->rules;
+    et_keep_merge(&keep->rules, &conf->keep->rules);
+
+    if (prev->keep->exprs == NULL || conf->keep->exprs == NULL) {
+        keep->exprs = conf->keep->exprs ? conf->keep->exprs
+                                        : prev->keep->exprs;
+
+    } else {
+        keep->exprs = apr_array_append(p, prev->keep->exprs,
+                                       conf->keep->exprs);
+    }
+
+    return keep;
+}
+
+
 void *
 edgetrace_merge_dir_conf(apr_pool_t *p, void *parent, void *child)
 {
@@ -133,6 +164,8 @@ edgetrace_merge_dir_conf(apr_pool_t *p, void *parent, void *child)
         dc->span_name = prev->span_name;
         dc->span_name_expr = prev->span_name_expr;
     }
+
+    dc->keep = edgetrace_merge_keep(p, prev, conf);
 
     /* attributes add up; a name set again in the child takes its value */
 
@@ -510,6 +543,97 @@ edgetrace_cmd_attribute(cmd_parms *cmd, void *conf, const char *name,
     et_key_init(&a->key, buf, (const uint8_t *) name, len);
 
     return edgetrace_value(cmd, value, &a->value, &a->expr);
+}
+
+
+/*
+ * EdgeTraceKeep status=5xx | status=429 | slower=200ms | expr=... | Off,
+ * one rule an argument (docs/httpd.md "EdgeTraceKeep")
+ */
+
+const char *
+edgetrace_cmd_keep(cmd_parms *cmd, void *conf, const char *arg)
+{
+    int                    rc;
+    const char            *why;
+    ap_expr_info_t        *expr;
+    edgetrace_dir_conf_t  *dc = conf;
+
+    if (strcasecmp(arg, "Off") == 0) {
+        dc->keep_off = 1;
+        return NULL;
+    }
+
+    if (dc->keep == NULL) {
+        dc->keep = apr_pcalloc(cmd->pool, sizeof(edgetrace_keep_t));
+        et_keep_init(&dc->keep->rules);
+    }
+
+    edgetrace_keeps = 1;
+
+    why = NULL;
+    rc = et_keep_parse(&dc->keep->rules, (const uint8_t *) arg, strlen(arg),
+                       &why);
+
+    if (rc == ET_OK) {
+        return NULL;
+    }
+
+    if (rc == ET_ERROR) {
+        return apr_psprintf(cmd->pool, "EdgeTraceKeep \"%s\": it %s", arg,
+                            why);
+    }
+
+    if (strncasecmp(arg, "expr=", 5) != 0) {
+        return apr_psprintf(cmd->pool, "EdgeTraceKeep \"%s\": a rule is "
+                            "status=CODE, status=Nxx, slower=TIME, "
+                            "expr=EXPRESSION or Off", arg);
+    }
+
+    expr = ap_expr_parse_cmd(cmd, arg + 5, 0, &why, NULL);
+
+    if (why) {
+        return apr_psprintf(cmd->pool, "EdgeTraceKeep: cannot parse "
+                            "expression \"%s\": %s", arg + 5, why);
+    }
+
+    if (dc->keep->exprs == NULL) {
+        dc->keep->exprs = apr_array_make(cmd->pool, 2,
+                                         sizeof(ap_expr_info_t *));
+    }
+
+    *(ap_expr_info_t **) apr_array_push(dc->keep->exprs) = expr;
+
+    return NULL;
+}
+
+
+/* EdgeTraceSampleLimit N/s (docs/httpd.md "EdgeTraceSampleLimit") */
+
+const char *
+edgetrace_cmd_sample_limit(cmd_parms *cmd, void *conf, const char *arg)
+{
+    uint32_t               rate;
+    const char            *err;
+    edgetrace_srv_conf_t  *sc;
+
+    (void) conf;
+
+    sc = edgetrace_main_conf(cmd, &err);
+    if (sc == NULL) {
+        return err;
+    }
+
+    if (et_limit_parse((const uint8_t *) arg, strlen(arg), &rate, &err)
+        != ET_OK)
+    {
+        return apr_psprintf(cmd->pool, "EdgeTraceSampleLimit \"%s\": it %s",
+                            arg, err);
+    }
+
+    sc->limit_rate = rate;
+
+    return NULL;
 }
 
 

@@ -38,6 +38,8 @@
 #include "et_metrics.h"
 #include "et_propagation.h"
 #include "et_http.h"
+#include "et_keep.h"
+#include "et_limit.h"
 
 
 #define EDGETRACE_UNSET          -1
@@ -62,6 +64,16 @@ typedef struct {
 } edgetrace_dir_attr_t;
 
 
+/*
+ * EdgeTraceKeep's rules: the core's status= and slower=, and the
+ * expressions (kept when true at the end of the request).
+ */
+typedef struct {
+    et_keep_t               rules;
+    apr_array_header_t     *exprs;        /* ap_expr_info_t * */
+} edgetrace_keep_t;
+
+
 /* directory configuration: EdgeTrace On also works in server context */
 typedef struct {
     int                     enable;       /* EDGETRACE_UNSET, 0, 1 */
@@ -76,6 +88,8 @@ typedef struct {
     const char             *span_name;
     ap_expr_info_t         *span_name_expr;
     apr_array_header_t     *attrs;        /* edgetrace_dir_attr_t */
+    edgetrace_keep_t       *keep;         /* NULL: no rules */
+    int                     keep_off;     /* EdgeTraceKeep Off here */
 } edgetrace_dir_conf_t;
 
 
@@ -88,6 +102,7 @@ typedef struct {
     const char             *stream_key;
     et_stream_opts_t        stream_opts;
     apr_size_t              value_max;
+    uint32_t                limit_rate;   /* EdgeTraceSampleLimit; 0: none */
 } edgetrace_srv_conf_t;
 
 
@@ -95,7 +110,7 @@ typedef struct edgetrace_client_s  edgetrace_client_t;
 
 /* the client span of one request that mod_proxy passed to a backend */
 struct edgetrace_client_s {
-    request_rec            *r;
+    const char             *method;
     uint8_t                 span_id[ET_SPAN_ID_LEN];
     uint64_t                start_ns;
     uint64_t                end_ns;
@@ -103,6 +118,7 @@ struct edgetrace_client_s {
     unsigned                tries;
     unsigned                status;       /* the last try's */
     unsigned                open:1;       /* a try is running */
+    unsigned                ended:1;      /* mod_proxy reported its end */
     unsigned                done:1;       /* exported, or not sampled */
     et_str_t                peer;         /* the last try's */
     et_str_t                url;
@@ -119,6 +135,7 @@ typedef struct {
     unsigned                traced:1;
     unsigned                writes:1;
     unsigned                client_id_used:1;
+    unsigned                sampling:2;   /* ET_SAMPLING_* */
     char                    trace_hex[2 * ET_TRACE_ID_LEN + 1];
     char                    span_hex[2 * ET_SPAN_ID_LEN + 1];
     char                    parent_hex[2 * ET_SPAN_ID_LEN + 1];
@@ -138,6 +155,8 @@ typedef struct {
 
 extern int                  edgetrace_enabled;     /* EdgeTrace On somewhere */
 extern int                  edgetrace_threaded;
+extern int                  edgetrace_keeps;       /* EdgeTraceKeep used */
+extern et_limit_conf_t      edgetrace_limit;
 extern et_exporter_t       *edgetrace_exporter;
 extern et_counters_t       *edgetrace_counters;
 extern et_metrics_t        *edgetrace_metrics;
@@ -167,6 +186,9 @@ const char *edgetrace_cmd_span_name(cmd_parms *cmd, void *conf,
     const char *arg);
 const char *edgetrace_cmd_attribute(cmd_parms *cmd, void *conf,
     const char *name, const char *value);
+const char *edgetrace_cmd_keep(cmd_parms *cmd, void *conf, const char *arg);
+const char *edgetrace_cmd_sample_limit(cmd_parms *cmd, void *conf,
+    const char *arg);
 const char *edgetrace_cmd_size(cmd_parms *cmd, void *conf, const char *arg);
 const char *edgetrace_cmd_time(cmd_parms *cmd, void *conf, const char *arg);
 
@@ -197,7 +219,8 @@ int edgetrace_proxy_request_status(int *status, request_rec *r);
 
 /* edgetrace_span.c */
 
-void edgetrace_export_server(request_rec *r, edgetrace_ctx_t *ctx);
+void edgetrace_export_server(request_rec *r, edgetrace_ctx_t *ctx,
+    uint64_t now);
 void edgetrace_export_client(request_rec *r, edgetrace_ctx_t *ctx,
     edgetrace_client_t *cl);
 

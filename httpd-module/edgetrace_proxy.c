@@ -109,7 +109,8 @@ edgetrace_proxy_pre_request(proxy_worker **worker, proxy_balancer **balancer,
         root = edgetrace_root(r);
 
         cl = apr_pcalloc(root->pool, sizeof(edgetrace_client_t));
-        cl->r = r;
+        /* a literal, or the client request's: it outlives a subrequest */
+        cl->method = r->method;
         cl->start_ns = now;
 
         /* the id EDGETRACE_TRACEPARENT announced goes to the first one */
@@ -178,7 +179,8 @@ edgetrace_insert_filter(request_rec *r)
 
     ctx = edgetrace_ctx(r);
 
-    if (ctx && ctx->traced && ctx->trace.sampled) {
+    /* an unsampled request's tries are timed when a rule may keep it */
+    if (ctx && ctx->traced && (ctx->trace.sampled || edgetrace_keeps)) {
         ap_add_output_filter_handle(edgetrace_try_filter_handle, NULL, r,
                                     r->connection);
     }
@@ -271,8 +273,15 @@ edgetrace_proxy_request_status(int *status, request_rec *r)
     }
 
     cl->end_ns = now;
+    cl->ended = 1;
 
-    edgetrace_export_client(r, ctx, cl);
+    /*
+     * An unsampled request's waits for its end, where EdgeTraceKeep may
+     * keep it (edgetrace_log_transaction()).
+     */
+    if (ctx->trace.sampled) {
+        edgetrace_export_client(r, ctx, cl);
+    }
 
     return DECLINED;
 }

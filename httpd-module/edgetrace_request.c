@@ -166,7 +166,7 @@ edgetrace_env_has_ours(apr_table_t *env)
 
 
 /*
- * The five names share their first ten letters, and apr_table_setn()
+ * The six names share their first ten letters, and apr_table_setn()
  * compares each with those set before it: 970 instructions a request.
  * Usually none is there yet (an internal redirect renames the previous
  * request's to REDIRECT_...): then they are appended, with no search.
@@ -185,6 +185,8 @@ edgetrace_set_env(request_rec *r, edgetrace_ctx_t *ctx)
     set(env, "EDGETRACE_PARENT_ID", ctx->parent_hex);
     set(env, "EDGETRACE_SAMPLED", ctx->trace.sampled ? "1" : "0");
     set(env, "EDGETRACE_TRACEPARENT", ctx->traceparent);
+    set(env, "EDGETRACE_SAMPLING",
+        (const char *) et_sampling_name(ctx->sampling).data);
 }
 
 
@@ -241,6 +243,25 @@ edgetrace_decide(request_rec *r)
     }
 
     et_trace_begin(&ctx->trace, rc, &parent, &dc->sampler);
+
+    if (ctx->trace.sampled) {
+        ctx->sampling = ET_SAMPLING_HEAD;
+
+        /*
+         * A new root, before anything is written to a backend; the clock
+         * now, not r->request_time, which a client slow to send its
+         * headers would set too far back for the shared bucket.
+         */
+        if (edgetrace_limit.interval_ns
+            && et_limit_trace(&ctx->trace,
+                              edgetrace_metrics ? &edgetrace_metrics->limit
+                                                : NULL,
+                              &edgetrace_limit, et_clock_now_ns()))
+        {
+            ctx->sampling = ET_SAMPLING_LIMITED;
+            et_metrics_count_limited(edgetrace_counters, edgetrace_threaded);
+        }
+    }
 
     if (rc == ET_OK && ts_len) {
         p = apr_pmemdup(r->pool, ts, ts_len);
@@ -305,13 +326,77 @@ edgetrace_header_parser(request_rec *r)
 }
 
 
+/*
+ * At the end of a request head sampling did not sample: whether the
+ * EdgeTraceKeep rules of the request that answered ("last") keep it
+ * (docs/httpd.md "EdgeTraceKeep").  The clock is read only for a slower=
+ * rule, into "now" (0 otherwise).
+ */
+static int
+edgetrace_kept(request_rec *r, request_rec *last, edgetrace_ctx_t *ctx,
+    edgetrace_keep_t *keep, uint64_t *now)
+{
+    int               i;
+    const char       *err;
+    ap_expr_info_t  **expr;
+
+    *now = 0;
+
+    if (et_keep_timed(&keep->rules)) {
+        *now = et_clock_now_ns();
+    }
+
+    if (et_keep_match(&keep->rules,
+                      last->status > 0 ? (unsigned) last->status : 0,
+                      *now - (uint64_t) r->request_time * 1000))
+    {
+        goto kept;
+    }
+
+    if (keep->exprs) {
+        expr = (ap_expr_info_t **) keep->exprs->elts;
+
+        for (i = 0; i < keep->exprs->nelts; i++) {
+            err = NULL;
+
+            if (ap_expr_exec(last, expr[i], &err) > 0) {
+                goto kept;
+            }
+
+            if (err) {
+                ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                              "EdgeTraceKeep: %s", err);
+            }
+        }
+    }
+
+    return 0;
+
+kept:
+
+    ctx->sampling = ET_SAMPLING_OUTCOME;
+    et_metrics_count_kept(edgetrace_counters, edgetrace_threaded);
+
+    /* for a CustomLog's %{EDGETRACE_SAMPLING}e, which reads "last" */
+    apr_table_setn(last->subprocess_env, "EDGETRACE_SAMPLING", "outcome");
+
+    if (last != r) {
+        apr_table_setn(r->subprocess_env, "EDGETRACE_SAMPLING", "outcome");
+    }
+
+    return 1;
+}
+
+
 int
 edgetrace_log_transaction(request_rec *r)
 {
-    uint64_t             now;
-    edgetrace_req_t     *req;
-    edgetrace_ctx_t     *ctx;
-    edgetrace_client_t  *cl;
+    uint64_t               now;
+    request_rec           *last;
+    edgetrace_req_t       *req;
+    edgetrace_ctx_t       *ctx;
+    edgetrace_client_t    *cl;
+    edgetrace_dir_conf_t  *dc;
 
     if (r->main || r->prev) {
         return DECLINED;
@@ -338,30 +423,47 @@ edgetrace_log_transaction(request_rec *r)
         ctx = edgetrace_decide(r);
     }
 
-    if (!ctx->traced) {
+    if (!ctx->traced || edgetrace_exporter == NULL) {
         return DECLINED;
     }
 
-    /* exchanges mod_proxy did not report the end of */
-    now = et_clock_now_ns();
+    now = 0;
 
+    if (!ctx->trace.sampled) {
+        /* the request that answered: the last internal redirect */
+        for (last = r; last->next; last = last->next) { /* void */ }
+
+        dc = EDGETRACE_DIR_CONF(last);
+
+        if (dc->keep == NULL || !edgetrace_kept(r, last, ctx, dc->keep, &now))
+        {
+            return DECLINED;
+        }
+    }
+
+    if (now == 0) {
+        now = et_clock_now_ns();
+    }
+
+    /* the exchanges mod_proxy did not report the end of, then the rest */
     for (cl = ctx->clients; cl; cl = cl->next) {
         if (cl->done) {
             continue;
         }
 
-        if (cl->open) {
-            cl->open = 0;
-            cl->status = 0;
+        if (!cl->ended) {
+            if (cl->open) {
+                cl->open = 0;
+                cl->status = 0;
+            }
+
+            cl->end_ns = now;
         }
 
-        cl->end_ns = now;
         edgetrace_export_client(r, ctx, cl);
     }
 
-    if (ctx->trace.sampled && edgetrace_exporter) {
-        edgetrace_export_server(r, ctx);
-    }
+    edgetrace_export_server(r, ctx, now);
 
     return DECLINED;
 }

@@ -18,7 +18,9 @@ edgetrace_export_client(request_rec *r, edgetrace_ctx_t *ctx,
 
     cl->done = 1;
 
-    if (!ctx->trace.sampled || edgetrace_exporter == NULL) {
+    if ((!ctx->trace.sampled && ctx->sampling != ET_SAMPLING_OUTCOME)
+        || edgetrace_exporter == NULL)
+    {
         return;
     }
 
@@ -26,9 +28,10 @@ edgetrace_export_client(request_rec *r, edgetrace_ctx_t *ctx,
 
     (void) et_http_span_init(&span, &ctx->trace, ET_SPAN_CLIENT, cl->span_id,
                              cl->start_ns, cl->end_ns, &sc->service);
+    span.sampling = et_sampling_field(ctx->sampling);
 
-    span.name.data = (const uint8_t *) cl->r->method;
-    span.name.len = strlen(cl->r->method);
+    span.name.data = (const uint8_t *) cl->method;
+    span.name.len = strlen(cl->method);
     span.tries = cl->events;
     span.ntries = cl->tries < ET_TRIES_MAX ? cl->tries : ET_TRIES_MAX;
 
@@ -49,7 +52,7 @@ edgetrace_export_client(request_rec *r, edgetrace_ctx_t *ctx,
 
 
 void
-edgetrace_export_server(request_rec *r, edgetrace_ctx_t *ctx)
+edgetrace_export_server(request_rec *r, edgetrace_ctx_t *ctx, uint64_t now)
 {
     int                    i;
     size_t                 n;
@@ -73,8 +76,9 @@ edgetrace_export_server(request_rec *r, edgetrace_ctx_t *ctx)
     sc = EDGETRACE_SRV_CONF(r->server);
 
     (void) et_http_span_init(&span, &ctx->trace, ET_SPAN_SERVER, NULL,
-                             (uint64_t) r->request_time * 1000,
-                             et_clock_now_ns(), &sc->service);
+                             (uint64_t) r->request_time * 1000, now,
+                             &sc->service);
+    span.sampling = et_sampling_field(ctx->sampling);
 
     memset(&req, 0, sizeof(et_http_server_t));
     req.method.data = (const uint8_t *) (r->method ? r->method : "");

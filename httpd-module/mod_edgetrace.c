@@ -39,6 +39,8 @@ typedef void (*edgetrace_proxy_hook_pre_request_pt)(
 
 int                         edgetrace_enabled;     /* EdgeTrace On somewhere */
 int                         edgetrace_threaded;
+int                         edgetrace_keeps;       /* EdgeTraceKeep used */
+et_limit_conf_t             edgetrace_limit;       /* EdgeTraceSampleLimit */
 et_exporter_t              *edgetrace_exporter;
 et_counters_t              *edgetrace_counters;
 et_metrics_t               *edgetrace_metrics;
@@ -86,6 +88,15 @@ static const command_rec  edgetrace_cmds[] = {
     AP_INIT_TAKE2("EdgeTraceAttribute", edgetrace_cmd_attribute, NULL,
                   EDGETRACE_DIR_CONTEXT,
                   "an attribute name and a value, or expr=..."),
+
+    AP_INIT_ITERATE("EdgeTraceKeep", edgetrace_cmd_keep, NULL,
+                    EDGETRACE_DIR_CONTEXT,
+                    "rules that keep an unsampled request by its outcome: "
+                    "status=5xx, status=429, slower=500ms, expr=..., or Off"),
+
+    AP_INIT_TAKE1("EdgeTraceSampleLimit", edgetrace_cmd_sample_limit, NULL,
+                  RSRC_CONF,
+                  "at most N/s new traces head-sampled by the server"),
 
     AP_INIT_TAKE1("EdgeTraceQueueSize", edgetrace_cmd_size,
                   EDGETRACE_KNOB(ET_KNOB_QUEUE_SIZE),
@@ -157,6 +168,7 @@ edgetrace_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
     (void) ptemp;
 
     edgetrace_enabled = 0;
+    edgetrace_keeps = 0;
 
     /*
      * pre_request is not an optional hook: mod_proxy exports the function
@@ -244,6 +256,8 @@ edgetrace_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
         return HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    et_limit_conf_init(&edgetrace_limit, sc->limit_rate);
+
     ec->stream = &edgetrace_stream;
     ec->log = edgetrace_log;
     ec->log_data = s;
@@ -330,8 +344,12 @@ edgetrace_register_hooks(apr_pool_t *p)
     edgetrace_try_filter_handle =
         ap_register_output_filter(EDGETRACE_TRY_FILTER, edgetrace_try_filter,
                                   NULL, AP_FTYPE_CONTENT_SET);
+    /*
+     * before mod_log_config's, so that a CustomLog's %{EDGETRACE_SAMPLING}e
+     * knows whether EdgeTraceKeep kept the request (docs/httpd.md)
+     */
     ap_hook_log_transaction(edgetrace_log_transaction, NULL, NULL,
-                            APR_HOOK_MIDDLE);
+                            APR_HOOK_FIRST);
 
     APR_OPTIONAL_HOOK(proxy, fixups, edgetrace_proxy_fixups, NULL, NULL,
                       APR_HOOK_LAST);

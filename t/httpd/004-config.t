@@ -66,6 +66,18 @@ my @errors = (
     ['EdgeTraceRedisTimeout 2h',             qr/EdgeTraceRedisTimeout "2h": must be from 1ms to 1h/],
     ['EdgeTraceRedisConnectTimeout 61mi',    qr/EdgeTraceRedisConnectTimeout "61mi": must be from 1ms to 1h/],
     ['EdgeTraceFlushTimeout 1x',             qr/EdgeTraceFlushTimeout "1x": must be a time such as 100ms or 5s/],
+    ['EdgeTraceKeep status=6xx',             qr/EdgeTraceKeep "status=6xx": it is not a status/],
+    ['EdgeTraceKeep status=99',              qr/EdgeTraceKeep "status=99": it is not a status/],
+    ['EdgeTraceKeep slower=-1',              qr/EdgeTraceKeep "slower=-1": it /],
+    ['EdgeTraceKeep slower=10x',             qr/EdgeTraceKeep "slower=10x": it has a unit other than/],
+    ['EdgeTraceKeep slower=0',               qr/EdgeTraceKeep "slower=0": it must be longer than 0/],
+    ['EdgeTraceKeep status=5xx 5xx',         qr/EdgeTraceKeep "5xx": a rule is status=CODE/],
+    ['EdgeTraceKeep "expr=%{REQUEST_STATUS"', qr/EdgeTraceKeep: cannot parse expression/],
+    ['EdgeTraceKeep',                        qr/EdgeTraceKeep requires at least one argument/],
+    ['EdgeTraceSampleLimit 100',             qr/EdgeTraceSampleLimit "100": it is not a rate/],
+    ['EdgeTraceSampleLimit 0/s',             qr/EdgeTraceSampleLimit "0\/s": it must be 1\/s to 1000000\/s/],
+    ["<VirtualHost 127.0.0.1:%%PORT%%>\nEdgeTraceSampleLimit 10/s\n</VirtualHost>",
+                                             qr/EdgeTraceSampleLimit cannot occur within <VirtualHost>/],
     ["<VirtualHost 127.0.0.1:%%PORT%%>\nEdgeTraceRedis redis://h\n</VirtualHost>",
                                              qr/EdgeTraceRedis cannot occur within <VirtualHost>/],
     ["<VirtualHost 127.0.0.1:%%PORT%%>\nEdgeTraceStream k\n</VirtualHost>",
@@ -128,6 +140,9 @@ EdgeTraceAttribute deployment.environment prod
 EdgeTraceQueueSize 16m
 EdgeTraceFlushInterval 250ms
 EdgeTraceRedisTimeout 2
+EdgeTraceKeep status=5xx status=429 slower=1s500ms
+EdgeTraceKeep "expr=%{REQUEST_STATUS} == 404" Off
+EdgeTraceSampleLimit 1000000/s
 EOF
 is($rc, 0, 'a full valid configuration passes apache2 -t') or diag $out;
 

@@ -13,6 +13,7 @@ use lib "$FindBin::Bin/../lib";
 
 use Test::More;
 use Edgetrace::Test qw(:all);
+use Edgetrace::Keep qw(:all);
 
 my $redis = start_redis();
 my $b = start_backend();
@@ -73,164 +74,21 @@ EOF
 
 my $port2 = $ngx->ports->{PORT2};
 
-# an unsampled parent: the head decision is no, whatever the ratio
-sub unsampled {
-    my ($trace, $parent) = (new_trace_id(), new_span_id());
-    return ($trace, $parent, [['traceparent', "00-$trace-$parent-00"]]);
-}
-
-# none of the trace's spans, once a later trace's are in the stream
-sub none_exported {
-    my ($trace, $port) = @_;
-    barrier($redis->port, $port // $ngx->port);
-    my @s = trace_spans($redis->port, $trace, count => 1, timeout => 0);
-    return !@s;
-}
-
-sub upstream_flags {
-    my ($req) = @_;
-    return parse_traceparent(
-        (Edgetrace::Test::Backend->header_values($req, 'traceparent'))[0]);
-}
-
-my $base = metrics($ngx->port, '/status');
-
 case 'a 5xx of an unsampled parent: kept, with its ids and its client span'
     => sub {
-    for my $code (503, 500, 599) {
-        my $path = "/api/status/$code";
-        my ($trace, $parent, $h) = unsampled();
-        $b->clear;
-        my $r = http_get($ngx->port, $path, headers => $h);
-        is($r->{status}, $code, "$path: answered");
-        my @s = trace_spans($redis->port, $trace, count => 2, settle => 0.2);
-        is(scalar @s, 2, "$path: its server and client spans");
-        my ($server) = grep { $_->{kind} eq 'server' } @s;
-        my ($client) = grep { $_->{kind} eq 'client' } @s;
-        is($server->{'edgetrace.sampling'}, 'outcome',
-           "$path: server span edgetrace.sampling=outcome");
-        is($client->{'edgetrace.sampling'}, 'outcome',
-           "$path: client span edgetrace.sampling=outcome");
-        is($server->{parent_id}, $parent, "$path: the parent it carried");
-        is($client->{parent_id}, $server->{span_id},
-           "$path: the client span's parent is the server span");
-        is($server->{'http.response.status_code'}, $code, "$path: status");
-        is($client->{'http.response.status_code'}, $code,
-           "$path: the upstream's status");
-        my @req = $b->wait_requests(1);
-        my @tp = upstream_flags($req[0]);
-        is($tp[1], $trace, "$path: upstream got the trace id");
-        is($tp[2], $client->{span_id},
-           "$path: upstream's parent is the client span");
-        is($tp[3], '00', "$path: upstream got sampled=0");
-    }
+    kept_5xx_case(port => $ngx->port, redis => $redis, backend => $b,
+                  api => '/api/');
 };
 
 case 'a slow request: kept; a quick one and a 404 are not' => sub {
-    my ($trace, $parent, $h) = unsampled();
-    $b->clear;
-    my $r = http_get($ngx->port, '/api/slow/300', headers => $h);
-    is($r->{status}, 200, 'slow: answered');
-    my @s = trace_spans($redis->port, $trace, count => 2, settle => 0.2);
-    my ($server) = grep { $_->{kind} eq 'server' } @s;
-    my ($client) = grep { $_->{kind} eq 'client' } @s;
-    ok($server && $client, 'slow: server and client spans');
-    is($server->{'edgetrace.sampling'}, 'outcome', 'slow: outcome');
-    is($client->{'edgetrace.sampling'}, 'outcome', 'slow: client outcome');
-    ok(span_ms($server) >= 290, sprintf('slow: it lasted %.0f ms',
-                                        span_ms($server)));
-    is($server->{parent_id}, $parent, 'slow: the parent it carried');
-    my @req = $b->wait_requests(1);
-    is((upstream_flags($req[0]))[3], '00', 'slow: upstream got sampled=0');
-
-    ($trace, $parent, $h) = unsampled();
-    $r = http_get($ngx->port, '/api/ok', headers => $h);
-    is($r->{status}, 200, 'quick: answered');
-    ok(none_exported($trace), 'quick: nothing exported');
-
-    ($trace, $parent, $h) = unsampled();
-    $r = http_get($ngx->port, '/api/status/404', headers => $h);
-    is($r->{status}, 404, 'a 404: answered');
-    ok(none_exported($trace), 'a 404 (no rule): nothing exported');
+    slow_case(port => $ngx->port, redis => $redis, backend => $b,
+              api => '/api/');
 };
 
 case '1% head sampling: every 5xx and slow request kept, 200s at the ratio'
     => sub {
-    my $m0 = metrics($ngx->port, '/status');
-    $b->clear;
-    my %traces;
-    my $n = $ENV{KEEP_N} || 3000;
-    for my $i (1 .. $n) {
-        my $path = $i % 100 == 0 ? '/api/slow/250'
-                 : $i % 10 == 0  ? '/api/status/503'
-                 :                 '/api/ok';
-        my $r = http_get($ngx->port, $path);
-        push @{ $traces{$path} }, response_trace($r);
-    }
-    my $m1 = metrics($ngx->port, '/status');
-    my %d = map { $_ => $m1->{$_} - $m0->{$_} }
-            ('edgetrace_requests_total',
-             'edgetrace_requests_sampled_total{reason="head"}',
-             'edgetrace_requests_sampled_total{reason="outcome"}');
-    my $head = $d{'edgetrace_requests_sampled_total{reason="head"}'};
-    my $outcome = $d{'edgetrace_requests_sampled_total{reason="outcome"}'};
-    is($d{edgetrace_requests_total}, $n, "$n requests traced");
-
-    # 1% of 3000: 30 expected; below 5 or above 80 has a chance under 1e-9
-    ok($head >= 5 && $head <= 80, "head-sampled $head of $n (about 30)");
-
-    barrier($redis->port, $ngx->port);
-    my %spans;
-    for my $e (stream_entries($redis->port)) {
-        push @{ $spans{ $e->{trace_id} } }, $e;
-    }
-    my $how = sub { ($spans{ $_[0] }[0]{'edgetrace.sampling'}) // '' };
-
-    # every 5xx and slow one: its two spans, by outcome unless by head
-    my @kept = (@{ $traces{'/api/slow/250'} },
-                @{ $traces{'/api/status/503'} });
-    my @bad;
-    for my $t (@kept) {
-        my %k = map { $_->{kind} => $_ } @{ $spans{$t} || [] };
-        push @bad, $t unless @{ $spans{$t} || [] } == 2
-            && $k{server} && $k{client}
-            && $k{server}{'edgetrace.sampling'}
-               eq $k{client}{'edgetrace.sampling'};
-    }
-    is(scalar @bad, 0, scalar(@kept) . ' 5xx and slow requests: each with '
-                       . 'its server and client span') or diag("@bad[0 .. 4]");
-    my $by_outcome = grep { $how->($_) eq 'outcome' } @kept;
-    my $by_head = grep { $how->($_) eq 'head' } @kept;
-    is($by_outcome + $by_head, scalar @kept, 'each by outcome or head');
-
-    # the 200s: exported when head-sampled, or when a moment of load made
-    # one really slower than 200 ms
-    my $ok_exported = grep { $spans{$_} } @{ $traces{'/api/ok'} };
-    my $ok_head = grep { $how->($_) eq 'head' } @{ $traces{'/api/ok'} };
-    my @ok_slow = grep { $how->($_) eq 'outcome' } @{ $traces{'/api/ok'} };
-    is(scalar(grep { my ($s) = grep { $_->{kind} eq 'server' }
-                                    @{ $spans{$_} };
-                     span_ms($s) <= 200 } @ok_slow), 0,
-       '200s kept by outcome (' . scalar(@ok_slow) . '): each slower than '
-       . '200 ms');
-    is($ok_exported, $ok_head + @ok_slow,
-       "200s: $ok_exported exported, $ok_head by head");
-    is($by_outcome + @ok_slow, $outcome, "$outcome kept by outcome, as "
-                                         . 'counted');
-    is($ok_head + $by_head, $head, 'the head-sampled ones, as counted');
-
-    # the upstream got the sampled flag exactly for the head-sampled ones
-    my %flags;
-    for my $req ($b->requests) {
-        my @tp = upstream_flags($req);
-        $flags{ $tp[1] } = hex($tp[3]) & 1 if @tp;
-    }
-    my @wrong = grep { ($flags{$_} // -1) != ($how->($_) eq 'head' ? 1 : 0) }
-                map { @$_ } values %traces;
-    is(scalar @wrong, 0, 'the upstream got sampled=0 unless head-sampled, '
-                         . 'kept ones included')
-        or diag(join ' ', map { "$_: " . ($flags{$_} // 'none') . ' '
-                                . $how->($_) } @wrong[0 .. 4]);
+    head_ratio_case(port => $ngx->port, redis => $redis, backend => $b,
+                    metrics => '/status', api => '/api/');
 };
 
 case 'rules with variables: http, server, location; replaced, not added'
@@ -263,49 +121,17 @@ case 'rules with variables: http, server, location; replaced, not added'
         my ($port, $path, $hdrs, $kept, $what) = @$c;
         my ($trace, $parent, $h) = unsampled();
         http_get($port, $path, headers => [@$h, @$hdrs]);
-        if ($kept) {
-            my @s = trace_spans($redis->port, $trace, count => 1);
-            is(scalar @s, 1, "$what: exported");
-            is($s[0]{'edgetrace.sampling'}, 'outcome', "$what: outcome");
-            is($s[0]{parent_id}, $parent, "$what: the parent it carried");
-        } else {
-            ok(none_exported($trace, $port), "$what: nothing exported");
-        }
+        kept_or_not($redis, $port, $trace, $parent, $kept, $what);
     }
 };
 
 case '$edgetrace_sampling in the access log' => sub {
-    my ($t1, undef, $h1) = unsampled();
-    http_get($ngx->port, '/api/status/502', headers => $h1);
-    my ($t2, undef, $h2) = unsampled();
-    http_get($ngx->port, '/api/ok', headers => $h2);
-    my $t3 = new_trace_id();
-    http_get($ngx->port, '/api/ok',
-             headers => [['traceparent', new_traceparent($t3)]]);
-    my %log;
-    wait_until(sub {
-        %log = map { /^(\S+) "(\S*)" (\d+)/ ? ($1 => $2) : () }
-               split /\n/, Edgetrace::Test::_slurp($ngx->prefix
-                                                   . '/keep.log');
-        exists $log{$t3};
-    }, 3);
-    is($log{$t1}, 'outcome', 'a kept 502: outcome');
-    is($log{$t2}, '', 'an unsampled 200: empty');
-    is($log{$t3}, 'head', 'a sampled parent: head');
+    sampling_log_case(port => $ngx->port, api => '/api/',
+                      log => $ngx->prefix . '/keep.log');
 };
 
 case 'counters add up' => sub {
-    my $m = metrics($ngx->port, '/status');
-    ok($m->{'edgetrace_requests_sampled_total{reason="outcome"}'}
-       > $base->{'edgetrace_requests_sampled_total{reason="outcome"}'},
-       'requests_sampled_total{reason="outcome"} counted');
-    is($m->{edgetrace_requests_rate_limited_total}, 0,
-       'no limit: nothing rate-limited');
-    ok($m->{'edgetrace_requests_sampled_total{reason="head"}'}
-       + $m->{'edgetrace_requests_sampled_total{reason="outcome"}'}
-       <= $m->{edgetrace_requests_total}, 'head + outcome <= requests');
-    Edgetrace::Test::counters_match_redis($ngx, $redis, path => '/status',
-                                          dropped => 0);
+    keep_counters_case(server => $ngx, redis => $redis, metrics => '/status');
 };
 
 is(scalar $ngx->crashes, 0, 'no worker crashed');

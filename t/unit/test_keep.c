@@ -213,6 +213,38 @@ test_match(void)
 
 
 static void
+test_merge(void)
+{
+    et_keep_t    k, a, none;
+    const char  *why;
+
+    et_keep_init(&none);
+    et_keep_init(&a);
+    (void) et_keep_parse(&a, (const uint8_t *) "status=404", 10, &why);
+    (void) et_keep_parse(&a, (const uint8_t *) "slower=1s", 9, &why);
+
+    et_keep_init(&k);
+    ADD("status=5xx");
+    ADD("slower=2s");
+
+    et_keep_merge(&k, &a);
+    tap_ok(et_keep_match(&k, 404, 0) && et_keep_match(&k, 503, 0)
+           && !et_keep_match(&k, 403, 0),
+           "merge: the status codes of both");
+    tap_ok(k.slower_ns == 1000 * MS && k.nrules == 4,
+           "merge: the shorter slower=, the rules of both");
+
+    et_keep_merge(&k, &none);
+    tap_ok(k.slower_ns == 1000 * MS && k.nrules == 4,
+           "merge: no rules add nothing");
+
+    et_keep_merge(&none, &a);
+    tap_ok(none.slower_ns == 1000 * MS && et_keep_match(&none, 404, 0),
+           "merge: into no rules");
+}
+
+
+static void
 test_names(void)
 {
     size_t           i;
@@ -260,6 +292,7 @@ main(void)
     test_duration();
     test_parse();
     test_match();
+    test_merge();
     test_names();
 
     return tap_done();
