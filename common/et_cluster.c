@@ -456,3 +456,98 @@ et_cluster_node(const et_cluster_map_t *map, unsigned slot)
 
     return &map->nodes[map->slots[slot]];
 }
+
+
+int
+et_cluster_redirect(const char *s, size_t len, unsigned *slot, char *host,
+    size_t size, int *port)
+{
+    int64_t      n;
+    const char  *p, *last, *sp, *colon;
+
+    last = s + len;
+
+    sp = memchr(s, ' ', len);
+
+    if (sp == NULL) {
+        return ET_ERROR;
+    }
+
+    p = sp + 1;
+    sp = memchr(p, ' ', (size_t) (last - p));
+
+    if (sp == NULL
+        || et_parse_int((const uint8_t *) p, (size_t) (sp - p), 0,
+                        ET_CLUSTER_SLOTS - 1, &n)
+           != ET_OK)
+    {
+        return ET_ERROR;
+    }
+
+    *slot = (unsigned) n;
+    p = sp + 1;
+
+    /* the port after the last ':', an IPv6 address before it */
+    colon = NULL;
+
+    for (sp = p; sp < last; sp++) {
+        if (*sp == ':') {
+            colon = sp;
+
+        } else if (*sp <= ' ' || *sp == 0x7f) {
+            return ET_ERROR;
+        }
+    }
+
+    if (colon == NULL || (size_t) (colon - p) >= size
+        || et_parse_int((const uint8_t *) colon + 1,
+                        (size_t) (last - colon - 1), 1, 65535, &n)
+           != ET_OK)
+    {
+        return ET_ERROR;
+    }
+
+    memcpy(host, p, (size_t) (colon - p));
+    host[colon - p] = '\0';
+    *port = (int) n;
+
+    return ET_OK;
+}
+
+
+/* hiredis's own array constructor, which the guard's wraps */
+static redisReplyObjectFunctions   et_cluster_fn;
+static void *(*et_cluster_create_array)(const redisReadTask *task, int n);
+
+
+/* hiredis's array constructor, with a budget of elements per reply */
+static void *
+et_cluster_array(const redisReadTask *task, int n)
+{
+    size_t  *left;
+
+    left = task->privdata;
+
+    if (n < 0 || left == NULL || (size_t) n > *left) {
+        return NULL;
+    }
+
+    *left -= (size_t) n;
+
+    return et_cluster_create_array(task, n);
+}
+
+
+void
+et_cluster_guard(redisReader *r, size_t *left)
+{
+    if (et_cluster_create_array == NULL) {
+        et_cluster_fn = *r->fn;
+        et_cluster_create_array = et_cluster_fn.createArray;
+        et_cluster_fn.createArray = et_cluster_array;
+    }
+
+    *left = ET_CLUSTER_ELEMENTS_MAX;
+    r->fn = &et_cluster_fn;
+    r->privdata = left;
+}
