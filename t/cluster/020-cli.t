@@ -15,6 +15,7 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use IO::Socket::INET;
 use POSIX ();
+use Time::HiRes ();
 use Edgetrace::Test qw(:all);
 use Edgetrace::Cluster qw(:all);
 use Edgetrace::Cli qw(run_cli start_cli);
@@ -196,10 +197,13 @@ $n = accepted();
 is_deeply([grep { !$n->{$_} } @k1, @k2], [], 'failover: at least once');
 is($fk->kill('TERM'), 0, 'failover: exit 0');
 
-# --- a slot moving, then moved: ASK, then MOVED
+# --- a slot moving, then moved: ASK, then MOVED (show, and a tail that
+# learnt the map before)
 
 my $t0 = trace_of(0);
 span($t0, name => 'moving');
+$tail = start_cli(undef, @g, 'tail');
+ok(wait_until(sub { $tail->err =~ /following/ }, 10), 'moving: tail started');
 my $key = shard_key($KEY, 0, $N);
 my $slot = key_slot($key);
 my $src = $c->master_of_slot($slot);
@@ -217,10 +221,39 @@ like($r->{out}, qr/edge: moving/, 'ASK: the trace');
 for my $p (map { $_->{port} } $c->masters) {
     redis($p)->cluster('setslot', $slot, 'node', $id{$dst});
 }
-$r = run_cli(undef, '--redis', "redis://127.0.0.1:$src", '--cluster',
-             '--stream', $KEY, '--shards', $N, 'show', $t0, '--since', '0');
-is($r->{rc}, 0, 'MOVED: show, the map learnt again') or diag $r->{err};
-like($r->{out}, qr/edge: moving/, 'MOVED: the trace');
+$r = run_cli(undef, @g, 'show', $t0, '--since', '0');
+is($r->{rc}, 0, 'moved: show') or diag $r->{err};
+like($r->{out}, qr/edge: moving/, 'moved: the trace');
+my $moved = span(trace_of(0), name => 'moved');
+ok(wait_until(sub { $tail->out =~ /$moved/ }, 10),
+   'MOVED: tail reads shard 0 on its new master')
+    or diag $tail->err;
+ok($tail->alive, 'MOVED: tail runs on');
+unlike($tail->err, qr/lost|XREAD/, 'MOVED: followed, nothing reported');
+$tail->kill('TERM');
+
+# --- the cluster down (a slot no master serves: CLUSTERDOWN on every
+# node), then whole again: tail waits and goes on
+
+$tail = start_cli(undef, @g, 'tail');
+ok(wait_until(sub { $tail->err =~ /following/ }, 10), 'down: tail started');
+my @used = map { key_slot(shard_key($KEY, $_, $N)) } 0 .. $N - 1;
+my ($free) = grep { my $s = $_; !grep { $_ == $s } @used } 100 .. 200;
+my $owner = $c->master_of_slot($free);
+eval { redis($_->port)->cluster('delslots', $free) } for $c->live;
+ok(wait_until(sub { cluster_info($owner) =~ /^cluster_state:fail/m }, 10),
+   "down: slot $free unassigned, the cluster is down");
+Time::HiRes::sleep(1);
+ok($tail->alive, 'down: tail waits');
+like($tail->err, qr/lost Redis at .*CLUSTERDOWN.*; reconnecting/,
+     'down: says so');
+redis($owner)->cluster('addslots', $free);
+ok($c->wait_ok(20), 'down: the cluster whole again');
+my $back = span(trace_of(5), name => 'back');
+ok(wait_until(sub { $tail->out =~ /$back/ }, 10), 'down: tail goes on')
+    or diag $tail->err;
+like($tail->err, qr/is back/, 'down: says Redis is back');
+$tail->kill('TERM');
 
 # --- hostile input
 
@@ -230,7 +263,7 @@ $r = run_cli(undef, '--redis', 'redis://127.0.0.1:' . $plain->port,
 is($r->{rc}, 1, 'not a cluster: exit 1');
 like($r->{err}, qr/is not a Redis Cluster node/, 'not a cluster: says so');
 $r = run_cli(undef, '--redis', 'redis://127.0.0.1:' . $plain->port,
-             '--cluster', 'export', '--otlp', $url);
+             '--cluster', 'export', '--otlp', $url, { timeout => 15 });
 is($r->{rc}, 1, 'not a cluster: export does not retry forever');
 
 my $dead = free_port();
