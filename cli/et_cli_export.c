@@ -11,8 +11,9 @@
  * trimmed away by MAXLEN are counted as lost.
  *
  * Of a sharded stream, the group is one on every shard: one XREADGROUP
- * reads all of them, and claiming and acknowledging go shard by shard
- * (docs/cli.md, "export").
+ * reads all of them (one per shard on a cluster, et_cli_streams), and
+ * claiming and acknowledging go shard by shard, each on its shard's
+ * master (docs/cli.md, "export" and "Redis Cluster").
  */
 
 #include <errno.h>
