@@ -69,15 +69,10 @@ et_cli_cluster_ask(et_cli_t *cli, const char *host, int port, char *err,
     size_t size)
 {
     int                rc;
-    char               addr[ET_CLI_ADDR];
+    char               addr[ET_CLI_ADDR], why[300];
     size_t             left;
-    unsigned           i;
-    const char        *why;
-    redisReply        *r;
     redisContext      *c;
-    et_cluster_map_t  *map;
 
-    map = cli->cl->spare;
     et_cli_cluster_addr(addr, sizeof(addr), host, port);
 
     c = et_cli_redis_connect(cli, host, port, err, size);
@@ -88,68 +83,19 @@ et_cli_cluster_ask(et_cli_t *cli, const char *host, int port, char *err,
 
     et_cluster_guard(c->reader, &left);
 
-    r = redisCommand(c, "CLUSTER SLOTS");
-
-    if (r != NULL && r->type == REDIS_REPLY_ERROR
-        && strstr(r->str, "cluster support disabled") != NULL)
-    {
-        snprintf(err, size, "Redis at %s is not a Redis Cluster node (%s): "
-                 "--cluster reads a cluster; without it, one Redis", addr,
-                 r->str);
-        freeReplyObject(r);
-        redisFree(c);
-        return ET_DECLINED;
-    }
-
-    if (r != NULL && r->type == REDIS_REPLY_ERROR) {
-        /* a Redis without CLUSTER SLOTS (deprecated since 7.0) */
-        freeReplyObject(r);
-        left = ET_CLUSTER_ELEMENTS_MAX;
-        r = redisCommand(c, "CLUSTER SHARDS");
-        rc = r ? et_cluster_shards_parse(r, map, &why) : ET_ERROR;
-
-    } else {
-        rc = r ? et_cluster_slots_parse(r, map, &why) : ET_ERROR;
-    }
-
-    if (r == NULL) {
-        snprintf(err, size, "Redis at %s: CLUSTER SLOTS failed: %s", addr,
-                 c->errstr[0] ? c->errstr : "no reply");
-
-    } else if (rc != ET_OK) {
-        if (r->type == REDIS_REPLY_ERROR) {
-            snprintf(err, size, "Redis at %s: CLUSTER SLOTS failed: %.*s",
-                     addr, (int) (r->len < 120 ? r->len : 120), r->str);
-
-        } else {
-            snprintf(err, size, "Redis at %s: invalid slot map: %s", addr,
-                     why);
-        }
-
-    } else if (map->covered == 0) {
-        snprintf(err, size, "Redis at %s: no slot is served", addr);
-        rc = ET_ERROR;
-    }
-
-    if (r != NULL) {
-        freeReplyObject(r);
-    }
+    rc = et_cluster_fetch(c, &left, host, cli->cl->spare, why, sizeof(why));
 
     redisFree(c);
 
-    if (rc != ET_OK) {
-        return ET_ERROR;
+    if (rc == ET_DECLINED) {
+        snprintf(err, size, "Redis at %s is %s: --cluster reads a cluster; "
+                 "without it, one Redis", addr, why);
+
+    } else if (rc != ET_OK) {
+        snprintf(err, size, "Redis at %s: %s", addr, why);
     }
 
-    /* a node without an endpoint is reached at the host that was asked */
-    for (i = 0; i < map->nnodes; i++) {
-        if (map->nodes[i].host[0] == '\0') {
-            snprintf(map->nodes[i].host, sizeof(map->nodes[i].host), "%s",
-                     host);
-        }
-    }
-
-    return ET_OK;
+    return rc;
 }
 
 

@@ -7,6 +7,7 @@
  * the parse fail, never read past the reply.
  */
 
+#include <stdio.h>
 #include <string.h>
 
 #include <hiredis/hiredis.h>
@@ -550,4 +551,76 @@ et_cluster_guard(redisReader *r, size_t *left)
     *left = ET_CLUSTER_ELEMENTS_MAX;
     r->fn = &et_cluster_fn;
     r->privdata = left;
+}
+
+
+int
+et_cluster_fetch(redisContext *c, size_t *left, const char *host,
+    et_cluster_map_t *map, char *err, size_t size)
+{
+    int          rc;
+    unsigned     i;
+    const char  *why;
+    redisReply  *r;
+
+    *left = ET_CLUSTER_ELEMENTS_MAX;
+    r = redisCommand(c, "CLUSTER SLOTS");
+
+    if (r != NULL && r->type == REDIS_REPLY_ERROR
+        && strstr(r->str, "cluster support disabled") != NULL)
+    {
+        snprintf(err, size, "not a Redis Cluster node (%.*s)",
+                 (int) (r->len < 120 ? r->len : 120), r->str);
+        freeReplyObject(r);
+        et_cluster_reset(map);
+        return ET_DECLINED;
+    }
+
+    if (r != NULL && r->type == REDIS_REPLY_ERROR) {
+        /* a Redis without CLUSTER SLOTS (deprecated since 7.0) */
+        freeReplyObject(r);
+        *left = ET_CLUSTER_ELEMENTS_MAX;
+        r = redisCommand(c, "CLUSTER SHARDS");
+        rc = r ? et_cluster_shards_parse(r, map, &why) : ET_ERROR;
+
+    } else {
+        rc = r ? et_cluster_slots_parse(r, map, &why) : ET_ERROR;
+    }
+
+    if (r == NULL) {
+        snprintf(err, size, "CLUSTER SLOTS failed: %s",
+                 c->errstr[0] ? c->errstr : "no reply");
+
+    } else if (rc != ET_OK) {
+        if (r->type == REDIS_REPLY_ERROR) {
+            snprintf(err, size, "CLUSTER SLOTS failed: %.*s",
+                     (int) (r->len < 120 ? r->len : 120), r->str);
+
+        } else {
+            snprintf(err, size, "invalid slot map: %s", why);
+        }
+
+    } else if (map->covered == 0) {
+        snprintf(err, size, "no slot is served");
+        rc = ET_ERROR;
+    }
+
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+
+    if (rc != ET_OK) {
+        et_cluster_reset(map);
+        return ET_ERROR;
+    }
+
+    /* a node without an endpoint is reached at the host that was asked */
+    for (i = 0; i < map->nnodes; i++) {
+        if (map->nodes[i].host[0] == '\0') {
+            snprintf(map->nodes[i].host, sizeof(map->nodes[i].host), "%s",
+                     host);
+        }
+    }
+
+    return ET_OK;
 }

@@ -124,4 +124,19 @@ struct redisReader;
 void et_cluster_guard(struct redisReader *r, size_t *left);
 
 
+struct redisContext;
+
+/*
+ * Asks the node connected as "c" (blocking, its reader guarded with
+ * "left", et_cluster_guard) for the map, into "map": CLUSTER SLOTS, or
+ * CLUSTER SHARDS where SLOTS is gone.  A master without an endpoint gets
+ * "host", the host that was asked.  ET_OK; ET_DECLINED for a Redis
+ * without cluster support; ET_ERROR for a lost connection, an error
+ * reply, an invalid map or one serving no slot.  Not ET_OK: "map" is
+ * empty and "err" says why (without the node's address).
+ */
+int et_cluster_fetch(struct redisContext *c, size_t *left, const char *host,
+    et_cluster_map_t *map, char *err, size_t size);
+
+
 #endif /* ET_CLUSTER_H */

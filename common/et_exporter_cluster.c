@@ -578,9 +578,6 @@ et_xc_ask_map(et_exporter_t *ex, const char *host, int port, char *err,
 {
     int                 rc;
     size_t              left;
-    unsigned            i;
-    redisReply         *reply;
-    const char         *why;
     redisContext       *c;
     et_cluster_map_t   *map;
 
@@ -592,57 +589,11 @@ et_xc_ask_map(et_exporter_t *ex, const char *host, int port, char *err,
         return ET_ERROR;
     }
 
-    reply = redisCommand(c, "CLUSTER SLOTS");
-
-    if (reply && reply->type == REDIS_REPLY_ERROR) {
-        /* a Redis without CLUSTER SLOTS (deprecated since 7.0) */
-        freeReplyObject(reply);
-        left = ET_CLUSTER_ELEMENTS_MAX;
-        reply = redisCommand(c, "CLUSTER SHARDS");
-        rc = reply ? et_cluster_shards_parse(reply, map, &why) : ET_ERROR;
-
-    } else {
-        rc = reply ? et_cluster_slots_parse(reply, map, &why) : ET_ERROR;
-    }
-
-    if (reply == NULL) {
-        snprintf(err, size, "CLUSTER SLOTS failed: %s",
-                 c->errstr[0] ? c->errstr : "no reply");
-
-    } else if (rc != ET_OK) {
-        if (reply->type == REDIS_REPLY_ERROR) {
-            snprintf(err, size, "CLUSTER SLOTS failed: %.*s",
-                     (int) (reply->len < 120 ? reply->len : 120),
-                     reply->str);
-
-        } else {
-            snprintf(err, size, "invalid slot map: %s", why);
-        }
-
-    } else if (map->covered == 0) {
-        snprintf(err, size, "no slot is served");
-        rc = ET_ERROR;
-    }
-
-    if (reply) {
-        freeReplyObject(reply);
-    }
+    rc = et_cluster_fetch(c, &left, host, map, err, size);
 
     redisFree(c);
 
-    if (rc != ET_OK) {
-        return ET_ERROR;
-    }
-
-    /* a node without an endpoint is reached at the host that was asked */
-    for (i = 0; i < map->nnodes; i++) {
-        if (map->nodes[i].host[0] == '\0') {
-            snprintf(map->nodes[i].host, sizeof(map->nodes[i].host), "%s",
-                     host);
-        }
-    }
-
-    return ET_OK;
+    return rc == ET_OK ? ET_OK : ET_ERROR;
 }
 
 

@@ -13,8 +13,6 @@ use FindBin;
 use lib "$FindBin::Bin/../lib";
 
 use Test::More;
-use IO::Socket::INET;
-use POSIX ();
 use Time::HiRes ();
 use Edgetrace::Test qw(:all);
 use Edgetrace::Cluster qw(:all);
@@ -274,22 +272,7 @@ is($r->{rc}, 0, 'a seed down: the next one gives the map')
     or diag $r->{err};
 
 # a "seed" answering an array header of two billion elements
-my $garbage = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-                                    Listen => 8, ReuseAddr => 1)
-    or die "listen: $!";
-my $gport = $garbage->sockport;
-my $gpid = fork // die "fork: $!";
-if ($gpid == 0) {
-    while (my $s = $garbage->accept) {
-        my $buf;
-        sysread($s, $buf, 4096);
-        syswrite($s, "*2000000000\r\n*2000000000\r\n");
-        close $s;
-    }
-    POSIX::_exit(0);
-}
-close $garbage;
-Edgetrace::Test::register_pid($gpid, 'garbage seed');
+my ($gport) = garbage_seed();
 $r = run_cli(undef, '--redis', "redis://127.0.0.1:$gport,127.0.0.1:$m[2]",
              '--cluster', '--stream', $KEY, '--shards', $N, 'top');
 is($r->{rc}, 0, 'a seed answering garbage is passed over')
