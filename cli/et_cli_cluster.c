@@ -311,6 +311,29 @@ et_cli_cluster_find(et_cli_t *cli, const char *host, int port)
 
 
 /*
+ * 1 (and "r" freed, "err" set) for an error reply that says the cluster
+ * is failing over, resharding or down: Redis lost, for the caller
+ */
+static int
+et_cli_cluster_down(redisReply *r, const char *addr, char *err, size_t size)
+{
+    if (!et_cli_cluster_is(r, "CLUSTERDOWN")
+        && !et_cli_cluster_is(r, "TRYAGAIN")
+        && !et_cli_cluster_is(r, "MASTERDOWN")
+        && !et_cli_cluster_is(r, "LOADING"))
+    {
+        return 0;
+    }
+
+    snprintf(err, size, "Redis at %s: %.*s", addr,
+             (int) (r->len < 200 ? r->len : 200), r->str);
+    freeReplyObject(r);
+
+    return 1;
+}
+
+
+/*
  * The reply "r" of the node at "host" ("addr" in messages): a failover's
  * errors become NULL (Redis lost), a redirection is followed once, any
  * other reply is returned.
@@ -330,12 +353,7 @@ et_cli_cluster_check(et_cli_t *cli, const char *host, const char *addr,
         return r;
     }
 
-    if (et_cli_cluster_is(r, "CLUSTERDOWN") || et_cli_cluster_is(r, "TRYAGAIN")
-        || et_cli_cluster_is(r, "MASTERDOWN") || et_cli_cluster_is(r, "LOADING"))
-    {
-        snprintf(err, size, "Redis at %s: %.*s", addr,
-                 (int) (r->len < 200 ? r->len : 200), r->str);
-        freeReplyObject(r);
+    if (et_cli_cluster_down(r, addr, err, size)) {
         return NULL;
     }
 
@@ -384,9 +402,10 @@ et_cli_cluster_check(et_cli_t *cli, const char *host, const char *addr,
 
         if (r == NULL) {
             snprintf(err, size, "Redis at %s: %s", toaddr, c->errstr);
+            return NULL;
         }
 
-        return r;
+        return et_cli_cluster_down(r, toaddr, err, size) ? NULL : r;
     }
 
     /* the slot is moving: this command alone, to the node named */
@@ -425,7 +444,7 @@ et_cli_cluster_check(et_cli_t *cli, const char *host, const char *addr,
         redisFree(once);
     }
 
-    return r;
+    return r != NULL && et_cli_cluster_down(r, toaddr, err, size) ? NULL : r;
 }
 
 
