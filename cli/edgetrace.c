@@ -11,7 +11,7 @@
 
 
 static const char  et_cli_usage[] =
-"Usage: edgetrace [--redis URL] [--stream KEY] [--shards N]\n"
+"Usage: edgetrace [--redis URL] [--cluster] [--stream KEY] [--shards N]\n"
 "                 [--timeout DURATION] COMMAND [ARGS...]\n"
 "\n"
 "Reads the spans the edgetrace nginx and httpd modules write to a Redis\n"
@@ -30,6 +30,9 @@ static const char  et_cli_usage[] =
 "                    unix:/path/to/redis.sock, as in the modules'\n"
 "                    configuration (default: $EDGETRACE_REDIS, or\n"
 "                    redis://127.0.0.1:6379)\n"
+"  --cluster         a Redis Cluster, its seeds in --redis:\n"
+"                    redis://[[user]:password@]host[:port][,host[:port]...]\n"
+"                    (default: on when $EDGETRACE_CLUSTER is 1)\n"
 "  --stream KEY      the stream (default: $EDGETRACE_STREAM, or\n"
 "                    edgetrace:spans)\n"
 "  --shards N        the stream's shards, 1 to 256: the shards=N the\n"
@@ -46,6 +49,32 @@ static const char  et_cli_usage[] =
 "Exit status: 0 success, 1 error (Redis unreachable, trace not found),\n"
 "2 usage error, 3 the collector rejected spans (export), 4 the collector\n"
 "could not be reached (export --once).\n";
+
+
+/* "redis://user:***@h1:7000,h2:7001 (cluster)" */
+static void
+et_cli_seeds_shown(et_cli_t *cli)
+{
+    size_t                  i, len, size;
+    const et_redis_seed_t  *seed;
+
+    size = sizeof(cli->redis_shown);
+
+    snprintf(cli->redis_shown, size, "redis://%.64s%s%s", cli->redis.user,
+             cli->redis.password[0] ? ":***" : "",
+             cli->redis.user[0] || cli->redis.password[0] ? "@" : "");
+
+    for (i = 0; i < cli->redis.nseeds; i++) {
+        seed = &cli->redis.seeds[i];
+        len = strlen(cli->redis_shown);
+        snprintf(cli->redis_shown + len, size - len, "%s%s%.64s%s:%d",
+                 i ? "," : "", strchr(seed->host, ':') ? "[" : "",
+                 seed->host, strchr(seed->host, ':') ? "]" : "", seed->port);
+    }
+
+    len = strlen(cli->redis_shown);
+    snprintf(cli->redis_shown + len, size - len, " (cluster)");
+}
 
 
 int
@@ -66,6 +95,19 @@ main(int argc, char **argv)
     shards = getenv("EDGETRACE_SHARDS");
     shards_name = "$EDGETRACE_SHARDS";
 
+    /* as for the other variables, empty is unset */
+    v = getenv("EDGETRACE_CLUSTER");
+
+    if (v != NULL && v[0] != '\0') {
+        if (strcmp(v, "1") != 0 && strcmp(v, "0") != 0) {
+            et_cli_error("invalid $EDGETRACE_CLUSTER \"%s\": 1 (a Redis "
+                         "Cluster) or 0", v);
+            return ET_CLI_EXIT_USAGE;
+        }
+
+        cli.cluster = v[0] == '1';
+    }
+
     if (cli.redis_text == NULL || cli.redis_text[0] == '\0') {
         cli.redis_text = ET_REDIS_DEFAULT_URL;
     }
@@ -85,6 +127,11 @@ main(int argc, char **argv)
         {
             printf("edgetrace %s\n", ET_CLI_VERSION);
             return ET_CLI_EXIT_OK;
+        }
+
+        if (strcmp(argv[i], "--cluster") == 0) {
+            cli.cluster = 1;
+            continue;
         }
 
         rc = et_cli_opt_value(argc, argv, &i, "--redis", &v);
@@ -158,16 +205,24 @@ main(int argc, char **argv)
         return ET_CLI_EXIT_USAGE;
     }
 
-    if (et_redis_url_parse((const uint8_t *) cli.redis_text,
-                           strlen(cli.redis_text), &cli.redis, &err)
+    len = strlen(cli.redis_text);
+
+    if ((cli.cluster ? et_redis_seeds_parse((const uint8_t *) cli.redis_text,
+                                            len, &cli.redis, &err)
+                     : et_redis_url_parse((const uint8_t *) cli.redis_text,
+                                          len, &cli.redis, &err))
         != ET_OK)
     {
-        et_cli_error("invalid --redis \"%s\": %s", cli.redis_text, err);
+        et_cli_error("invalid --redis \"%s\": %s%s", cli.redis_text, err,
+                     cli.cluster ? " (--cluster)" : "");
         return ET_CLI_EXIT_USAGE;
     }
 
     /* messages name the Redis they are about, never its password */
-    if (cli.redis.path[0]) {
+    if (cli.cluster) {
+        et_cli_seeds_shown(&cli);
+
+    } else if (cli.redis.path[0]) {
         snprintf(cli.redis_shown, sizeof(cli.redis_shown), "unix:%s",
                  cli.redis.path);
 
@@ -229,6 +284,7 @@ main(int argc, char **argv)
 
     rc = et_cli_shards_init(&cli) == ET_OK ? run(&cli, argc, argv)
                                            : ET_CLI_EXIT_USAGE;
+    et_cli_redis_free(&cli);
     et_cli_shards_free(&cli);
 
     return rc;

@@ -31,11 +31,14 @@
 #define ET_CLI_NS_PER_S     1000000000ULL
 
 
-/* the global options */
+typedef struct et_cli_cluster_s  et_cli_cluster_t;
+
+
+/* the global options, and the connection to Redis */
 typedef struct {
     const char         *redis_text;
     et_redis_url_t      redis;
-    char                redis_shown[400]; /* the URL, password hidden */
+    char                redis_shown[1500]; /* the URL, password hidden */
     const char         *stream;
     uint64_t            timeout_ns;   /* Redis connect and command timeout */
 
@@ -44,6 +47,17 @@ typedef struct {
     unsigned            shards;
     char              **keys;
     char               *stream_shown; /* "KEY", or "KEY (N shards)" */
+
+    /* --cluster: the seeds of a Redis Cluster in "redis" (docs/cli.md,
+     * "Redis Cluster") */
+    int                 cluster;
+
+    /* open (et_cli_redis_open): one Redis's connection, or a cluster's
+     * slot map and its masters' connections */
+    int                 open;
+    uint64_t            block_ns;
+    redisContext       *c;
+    et_cli_cluster_t   *cl;
 } et_cli_t;
 
 
@@ -197,17 +211,54 @@ size_t et_cli_print_safe(FILE *f, const uint8_t *p, size_t len);
 /* ---- et_cli_redis.c ---- */
 
 /*
- * Connects and authenticates as the URL says; NULL with a message in
- * "err" when that fails.  Commands time out after --timeout, plus
- * "block_ns" for a connection whose commands block (XREAD BLOCK): Redis
- * ends a block only to about 100ms.
+ * Connects and authenticates as the URL says: one connection, or with
+ * --cluster the slot map from a seed (the masters are connected to as
+ * commands need them).  ET_ERROR with a message in "err" when that fails;
+ * ET_DECLINED when retrying cannot help (--cluster on a Redis that is not
+ * a cluster node).  Commands time out after --timeout, plus "block_ns"
+ * for a connection whose commands block (XREAD BLOCK): Redis ends a block
+ * only to about 100ms.
  */
-redisContext *et_cli_redis_connect(const et_cli_t *cli, uint64_t block_ns,
-    char *err, size_t size);
+int et_cli_redis_open(et_cli_t *cli, uint64_t block_ns, char *err,
+    size_t size);
+
+/* closes the connections (a cluster's map is kept, to ask its nodes) */
+void et_cli_redis_close(et_cli_t *cli);
+
+/* frees what et_cli_redis_open() allocated */
+void et_cli_redis_free(et_cli_t *cli);
+
+/* the same on a connection of its own, for et_cli_redis_open() */
+redisContext *et_cli_redis_connect(const et_cli_t *cli, const char *host,
+    int port, char *err, size_t size);
+
+/*
+ * Runs a command about "key" (the key it reads or writes: the master of
+ * its slot runs it, in a cluster).  The reply, an error reply included,
+ * is the caller's to free.  NULL when Redis was lost, with a message in
+ * "err": every connection is then closed, and et_cli_redis_open() opens
+ * them again.
+ */
+redisReply *et_cli_command(et_cli_t *cli, const char *key, int argc,
+    const char **argv, const size_t *lens, char *err, size_t size);
+
+/*
+ * XREAD or XREADGROUP over every shard: "argv" is the command before its
+ * STREAMS, "ids" the id of each shard.  The reply is one XREAD's over all
+ * shards: an array of [key, entries] (nil when there is nothing), or the
+ * first error reply; NULL as et_cli_command()'s.  "block": wait for
+ * entries, about ET_CLI_BLOCK_MS at most (BLOCK on one Redis; a cluster
+ * is asked again every ET_CLI_POLL_MS, docs/cli.md "Redis Cluster").
+ */
+redisReply *et_cli_streams(et_cli_t *cli, int argc, const char **argv,
+    char **ids, int block, char *err, size_t size);
 
 /* the BLOCK of tail's XREAD and export's XREADGROUP */
 #define ET_CLI_BLOCK_MS  "1000"
 #define ET_CLI_BLOCK_NS  (1000 * ET_CLI_NS_PER_MS)
+
+/* a cluster has no BLOCK over several slots: its shards are polled */
+#define ET_CLI_POLL_MS   100
 
 /* reads the entries of an XRANGE/XREAD entry list */
 typedef int (*et_cli_entry_pt)(void *data, const et_cli_span_t *span,
@@ -228,7 +279,7 @@ int et_cli_entries(const redisReply *list, et_cli_entry_pt handler,
  * (which takes ownership, or frees it) when not NULL, and is freed
  * otherwise.
  */
-int et_cli_scan(redisContext *c, const char *key, uint64_t since_ms,
+int et_cli_scan(et_cli_t *cli, const char *key, uint64_t since_ms,
     et_cli_entry_pt handler, void *data,
     void (*keep)(void *data, redisReply *page), char *err, size_t size);
 
@@ -236,7 +287,7 @@ int et_cli_scan(redisContext *c, const char *key, uint64_t since_ms,
  * The id of the last entry (last != 0) or the first one of the stream
  * "key", "0-0" for an empty stream; ET_ERROR with a message in "err".
  */
-int et_cli_stream_end(redisContext *c, const char *key, int last,
+int et_cli_stream_end(et_cli_t *cli, const char *key, int last,
     char *id, size_t size, char *err, size_t esize);
 
 /* the key attributes of a span on one line ("GET /x 200") */
@@ -262,6 +313,18 @@ void et_cli_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)))
 #endif
     ;
+
+
+/* ---- et_cli_cluster.c ---- */
+
+/* et_cli_redis_open(), et_cli_command(), et_cli_streams() on a cluster */
+int et_cli_cluster_open(et_cli_t *cli, char *err, size_t size);
+void et_cli_cluster_close(et_cli_t *cli);
+void et_cli_cluster_free(et_cli_t *cli);
+redisReply *et_cli_cluster_command(et_cli_t *cli, const char *key, int argc,
+    const char **argv, const size_t *lens, char *err, size_t size);
+redisReply *et_cli_cluster_streams(et_cli_t *cli, int argc,
+    const char **argv, char **ids, char *err, size_t size);
 
 
 /* ---- the subcommands ---- */

@@ -11,8 +11,9 @@
  * trimmed away by MAXLEN are counted as lost.
  *
  * Of a sharded stream, the group is one on every shard: one XREADGROUP
- * reads all of them, and claiming and acknowledging go shard by shard
- * (docs/cli.md, "export").
+ * reads all of them (one per shard on a cluster, et_cli_streams), and
+ * claiming and acknowledging go shard by shard, each on its shard's
+ * master (docs/cli.md, "export" and "Redis Cluster").
  */
 
 #include <errno.h>
@@ -116,7 +117,6 @@ typedef struct {
     uint64_t           claim_idle_ns;
     uint64_t           http_timeout_ns;
 
-    redisContext      *c;
     et_cli_http_t      http;
 
     /* XREADGROUP's COUNT per shard: about --batch entries in all */
@@ -208,37 +208,35 @@ et_cli_export_lost(et_cli_export_t *ex, const char *what)
     }
 
     ex->redis_down = 1;
-    redisFree(ex->c);
-    ex->c = NULL;
+    et_cli_redis_close(ex->cli);
 }
 
 
-/* a command whose reply is checked for errors; NULL: see ex->c */
+/*
+ * A reply "r" (NULL: Redis lost, "err" says why) checked for errors: NULL
+ * and "failed" 1 when Redis is to be opened again, 2 for another error.
+ */
 static redisReply *
-et_cli_export_cmd(et_cli_export_t *ex, const char *key, int argc,
-    const char **argv, const size_t *lens, int *failed)
+et_cli_export_check(et_cli_export_t *ex, const char *cmd, const char *key,
+    redisReply *r, const char *err, int *failed)
 {
-    redisReply  *r;
-
     *failed = 0;
-    r = redisCommandArgv(ex->c, argc, argv, lens);
 
     if (r == NULL) {
-        et_cli_export_lost(ex, ex->c->errstr);
+        et_cli_export_lost(ex, err);
         *failed = 1;
         return NULL;
     }
 
     if (r->type == REDIS_REPLY_ERROR) {
-        et_cli_error("export: %s on %s: %.*s", argv[0], key,
+        et_cli_error("export: %s on %s: %.*s", cmd, key,
                      (int) (r->len < 300 ? r->len : 300), r->str);
 
         /* the group (or the stream) was deleted under us: connecting
          * again creates it, as at the start */
         if (strncmp(r->str, "NOGROUP", 7) == 0) {
             freeReplyObject(r);
-            redisFree(ex->c);
-            ex->c = NULL;
+            et_cli_redis_close(ex->cli);
             *failed = 1;
             return NULL;
         }
@@ -252,19 +250,37 @@ et_cli_export_cmd(et_cli_export_t *ex, const char *key, int argc,
 }
 
 
+/* a command about "key", its reply checked as above */
+static redisReply *
+et_cli_export_cmd(et_cli_export_t *ex, const char *key, int argc,
+    const char **argv, const size_t *lens, int *failed)
+{
+    char         err[512];
+    redisReply  *r;
+
+    r = et_cli_command(ex->cli, key, argc, argv, lens, err, sizeof(err));
+
+    return et_cli_export_check(ex, argv[0], key, r, err, failed);
+}
+
+
 static int
 et_cli_export_connect(et_cli_export_t *ex)
 {
-    int          failed;
+    int          failed, rc;
     char         err[512];
     unsigned     s;
     const char  *argv[6];
     redisReply  *r;
 
-    ex->c = et_cli_redis_connect(ex->cli, ET_CLI_BLOCK_NS, err,
-                                 sizeof(err));
+    rc = et_cli_redis_open(ex->cli, ET_CLI_BLOCK_NS, err, sizeof(err));
 
-    if (ex->c == NULL) {
+    if (rc == ET_DECLINED) {
+        et_cli_error("export: %s", err);
+        return ET_DECLINED;
+    }
+
+    if (rc != ET_OK) {
         if (ex->once || !ex->redis_down) {
             et_cli_error("export: %s%s", err, ex->once ? "" : "; retrying");
         }
@@ -281,10 +297,11 @@ et_cli_export_connect(et_cli_export_t *ex)
         argv[4] = ex->from_now ? "$" : "0";
         argv[5] = "MKSTREAM";
 
-        r = redisCommandArgv(ex->c, 6, argv, NULL);
+        r = et_cli_command(ex->cli, argv[2], 6, argv, NULL, err,
+                           sizeof(err));
 
         if (r == NULL) {
-            et_cli_export_lost(ex, ex->c->errstr);
+            et_cli_export_lost(ex, err);
             return ET_ERROR;
         }
 
@@ -300,8 +317,7 @@ et_cli_export_connect(et_cli_export_t *ex)
 
         if (failed) {
             /* not the connection: retrying cannot help (WRONGTYPE...) */
-            redisFree(ex->c);
-            ex->c = NULL;
+            et_cli_redis_close(ex->cli);
             return ET_DECLINED;
         }
     }
@@ -816,52 +832,45 @@ et_cli_export_own(et_cli_export_t *ex, unsigned s, const redisReply *list)
 static et_cli_export_rc_e
 et_cli_export_read(et_cli_export_t *ex, size_t *got)
 {
-    int                 argc, failed, k;
+    int                 failed, k;
+    char                err[512];
     size_t              i;
     unsigned            s, n, hint;
-    const char        **argv;
+    const char         *argv[6];
+    char              **ids;
     redisReply         *r, *st, **lists;
     et_cli_export_rc_e  rc;
 
     n = ex->cli->shards;
-    /* XREADGROUP GROUP g c COUNT n BLOCK ms STREAMS key... id... */
-    argv = malloc((9 + 2 * n) * sizeof(char *));
+    ids = malloc(n * sizeof(char *));
     lists = calloc(n, sizeof(redisReply *));
 
-    if (argv == NULL || lists == NULL) {
-        free(argv);
+    if (ids == NULL || lists == NULL) {
+        free(ids);
         free(lists);
         et_cli_error("export: out of memory");
         return ET_CLI_FAILED;
     }
 
-    argc = 0;
-    argv[argc++] = "XREADGROUP";
-    argv[argc++] = "GROUP";
-    argv[argc++] = ex->group;
-    argv[argc++] = ex->consumer;
-    argv[argc++] = "COUNT";
-    argv[argc++] = ex->count;
-
-    if (!ex->once && ex->own_pending_done) {
-        argv[argc++] = "BLOCK";
-        argv[argc++] = ET_CLI_BLOCK_MS;
-    }
-
-    argv[argc++] = "STREAMS";
+    /* XREADGROUP GROUP g c COUNT n [BLOCK ms] STREAMS key... id... */
+    argv[0] = "XREADGROUP";
+    argv[1] = "GROUP";
+    argv[2] = ex->group;
+    argv[3] = ex->consumer;
+    argv[4] = "COUNT";
+    argv[5] = ex->count;
 
     for (s = 0; s < n; s++) {
-        argv[argc + s] = ex->cli->keys[s];
-        argv[argc + n + s] = ex->own_pending_done ? ">" : ex->own_cursor[s];
+        ids[s] = ex->own_pending_done ? (char *) ">" : ex->own_cursor[s];
     }
-
-    argc += 2 * n;
 
     *got = 0;
 
-    r = et_cli_export_cmd(ex, ex->cli->stream_shown, argc, argv, NULL,
-                          &failed);
-    free(argv);
+    r = et_cli_streams(ex->cli, 6, argv, ids,
+                       !ex->once && ex->own_pending_done, err, sizeof(err));
+    r = et_cli_export_check(ex, argv[0], ex->cli->stream_shown, r, err,
+                            &failed);
+    free(ids);
 
     if (r == NULL) {
         free(lists);
@@ -1037,6 +1046,7 @@ et_cli_export_claim(et_cli_export_t *ex, size_t *got)
 static void
 et_cli_export_leave(et_cli_export_t *ex)
 {
+    char         err[512];
     unsigned     s;
     const char  *argv[6];
     redisReply  *r;
@@ -1050,10 +1060,11 @@ et_cli_export_leave(et_cli_export_t *ex)
     argv[5] = ex->consumer;
 
     /* shard by shard: the consumer of each shard is its own */
-    for (s = 0; s < ex->cli->shards && ex->c != NULL; s++) {
+    for (s = 0; s < ex->cli->shards && ex->cli->open; s++) {
         argv[3] = ex->cli->keys[s];
 
-        r = redisCommandArgv(ex->c, 6, argv, NULL);
+        r = et_cli_command(ex->cli, argv[3], 6, argv, NULL, err,
+                           sizeof(err));
 
         if (r == NULL) {
             return;
@@ -1079,8 +1090,8 @@ et_cli_export_free(et_cli_export_t *ex)
     free(ex->own_cursor);
     free(ex->own_done);
 
-    if (ex->c != NULL) {
-        redisFree(ex->c);
+    if (ex->cli->open) {
+        et_cli_redis_close(ex->cli);
     }
 
     et_cli_http_free(&ex->http);
@@ -1121,7 +1132,7 @@ et_cli_export_run(et_cli_export_t *ex)
 
     while (!et_cli_stop) {
 
-        if (ex->c == NULL) {
+        if (!ex->cli->open) {
             crc = et_cli_export_connect(ex);
 
             if (crc != ET_OK) {

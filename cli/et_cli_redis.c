@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include "et_cli.h"
 
@@ -41,15 +42,25 @@ et_cli_tv(uint64_t ns)
 
 
 redisContext *
-et_cli_redis_connect(const et_cli_t *cli, uint64_t block_ns, char *err,
-    size_t size)
+et_cli_redis_connect(const et_cli_t *cli, const char *host, int port,
+    char *err, size_t size)
 {
+    char                   addr[300];
+    const char            *shown;
     redisContext          *c;
     const et_redis_url_t  *url;
 
     url = &cli->redis;
+    shown = cli->redis_shown;
 
-    if (url->path[0]) {
+    if (host != NULL) {
+        /* a cluster's node */
+        snprintf(addr, sizeof(addr), strchr(host, ':') ? "[%s]:%d" : "%s:%d",
+                 host, port);
+        shown = addr;
+        c = redisConnectWithTimeout(host, port, et_cli_tv(cli->timeout_ns));
+
+    } else if (url->path[0]) {
         c = redisConnectUnixWithTimeout(url->path, et_cli_tv(cli->timeout_ns));
 
     } else {
@@ -59,22 +70,22 @@ et_cli_redis_connect(const et_cli_t *cli, uint64_t block_ns, char *err,
 
     if (c == NULL) {
         snprintf(err, size, "cannot connect to Redis at %s: out of memory",
-                 cli->redis_shown);
+                 shown);
         return NULL;
     }
 
     if (c->err) {
-        snprintf(err, size, "cannot connect to Redis at %s: %s",
-                 cli->redis_shown, c->errstr);
+        snprintf(err, size, "cannot connect to Redis at %s: %s", shown,
+                 c->errstr);
         redisFree(c);
         return NULL;
     }
 
-    if (redisSetTimeout(c, et_cli_tv(cli->timeout_ns + block_ns))
+    if (redisSetTimeout(c, et_cli_tv(cli->timeout_ns + cli->block_ns))
         != REDIS_OK)
     {
-        snprintf(err, size, "Redis at %s: cannot set a timeout: %s",
-                 cli->redis_shown, c->errstr);
+        snprintf(err, size, "Redis at %s: cannot set a timeout: %s", shown,
+                 c->errstr);
         redisFree(c);
         return NULL;
     }
@@ -85,6 +96,156 @@ et_cli_redis_connect(const et_cli_t *cli, uint64_t block_ns, char *err,
     }
 
     return c;
+}
+
+
+int
+et_cli_redis_open(et_cli_t *cli, uint64_t block_ns, char *err, size_t size)
+{
+    int  rc;
+
+    et_cli_redis_close(cli);
+
+    cli->block_ns = block_ns;
+
+    if (cli->cluster) {
+        rc = et_cli_cluster_open(cli, err, size);
+
+    } else {
+        cli->c = et_cli_redis_connect(cli, NULL, 0, err, size);
+        rc = cli->c != NULL ? ET_OK : ET_ERROR;
+    }
+
+    cli->open = rc == ET_OK;
+
+    return rc;
+}
+
+
+void
+et_cli_redis_close(et_cli_t *cli)
+{
+    if (cli->c != NULL) {
+        redisFree(cli->c);
+        cli->c = NULL;
+    }
+
+    if (cli->cl != NULL) {
+        et_cli_cluster_close(cli);
+    }
+
+    cli->open = 0;
+}
+
+
+void
+et_cli_redis_free(et_cli_t *cli)
+{
+    et_cli_redis_close(cli);
+    et_cli_cluster_free(cli);
+}
+
+
+redisReply *
+et_cli_command(et_cli_t *cli, const char *key, int argc, const char **argv,
+    const size_t *lens, char *err, size_t size)
+{
+    redisReply  *r;
+
+    if (!cli->open) {
+        snprintf(err, size, "not connected");
+        return NULL;
+    }
+
+    if (cli->cluster) {
+        r = et_cli_cluster_command(cli, key, argc, argv, lens, err, size);
+
+    } else {
+        r = redisCommandArgv(cli->c, argc, argv, lens);
+
+        if (r == NULL) {
+            snprintf(err, size, "%s", cli->c->errstr);
+        }
+    }
+
+    if (r == NULL) {
+        et_cli_redis_close(cli);
+    }
+
+    return r;
+}
+
+
+redisReply *
+et_cli_streams(et_cli_t *cli, int argc, const char **argv, char **ids,
+    int block, char *err, size_t size)
+{
+    int           n;
+    unsigned      s;
+    const char  **a;
+    redisReply   *r;
+
+    if (!cli->open) {
+        snprintf(err, size, "not connected");
+        return NULL;
+    }
+
+    if (cli->cluster) {
+        r = et_cli_cluster_streams(cli, argc, argv, ids, err, size);
+
+        if (r == NULL) {
+            et_cli_redis_close(cli);
+
+        } else if (block && r->type == REDIS_REPLY_NIL) {
+            /* nothing on any shard: ask again after a while */
+            usleep(ET_CLI_POLL_MS * 1000);
+        }
+
+        return r;
+    }
+
+    /* one Redis: one command over every shard, today's */
+    a = malloc((argc + 3 + 2 * cli->shards) * sizeof(char *));
+
+    if (a == NULL) {
+        snprintf(err, size, "out of memory");
+        return NULL;
+    }
+
+    memcpy(a, argv, argc * sizeof(char *));
+    n = argc;
+
+    if (block) {
+        a[n++] = "BLOCK";
+        a[n++] = ET_CLI_BLOCK_MS;
+    }
+
+    a[n++] = "STREAMS";
+
+    for (s = 0; s < cli->shards; s++) {
+        a[n + s] = cli->keys[s];
+        a[n + cli->shards + s] = ids[s];
+    }
+
+    n += 2 * cli->shards;
+
+    r = et_cli_command(cli, cli->stream, n, a, NULL, err, size);
+
+    free(a);
+
+    return r;
+}
+
+
+/* "err" becomes "CMD [KEY] failed: err" */
+static void
+et_cli_prefix(char *err, size_t size, const char *cmd, const char *key)
+{
+    char  why[512];
+
+    snprintf(why, sizeof(why), "%s", err);
+    snprintf(err, size, "%s%s%s failed: %s", cmd, key ? " " : "",
+             key ? key : "", why);
 }
 
 
@@ -172,7 +333,7 @@ et_cli_entries(const redisReply *list, et_cli_entry_pt handler, void *data)
 
 
 int
-et_cli_stream_end(redisContext *c, const char *key, int last, char *id,
+et_cli_stream_end(et_cli_t *cli, const char *key, int last, char *id,
     size_t size, char *err, size_t esize)
 {
     const char  *argv[6];
@@ -185,10 +346,11 @@ et_cli_stream_end(redisContext *c, const char *key, int last, char *id,
     argv[4] = "COUNT";
     argv[5] = "1";
 
-    r = redisCommandArgv(c, 6, argv, NULL);
+    r = et_cli_command(cli, key, 6, argv, NULL, err, esize);
 
     if (r == NULL) {
-        snprintf(err, esize, "%s failed: %s", argv[0], c->errstr);
+        /* err is the reason: the same message */
+        et_cli_prefix(err, esize, argv[0], NULL);
         return ET_ERROR;
     }
 
@@ -224,7 +386,7 @@ et_cli_stream_end(redisContext *c, const char *key, int last, char *id,
  * what they need (see show and top).
  */
 int
-et_cli_scan(redisContext *c, const char *key, uint64_t since_ms,
+et_cli_scan(et_cli_t *cli, const char *key, uint64_t since_ms,
     et_cli_entry_pt handler, void *data,
     void (*keep)(void *data, redisReply *page), char *err, size_t size)
 {
@@ -243,10 +405,10 @@ et_cli_scan(redisContext *c, const char *key, uint64_t since_ms,
         argv[4] = "COUNT";
         argv[5] = ET_CLI_PAGE;
 
-        r = redisCommandArgv(c, 6, argv, NULL);
+        r = et_cli_command(cli, key, 6, argv, NULL, err, size);
 
         if (r == NULL) {
-            snprintf(err, size, "XRANGE %s failed: %s", key, c->errstr);
+            et_cli_prefix(err, size, "XRANGE", key);
             return ET_ERROR;
         }
 

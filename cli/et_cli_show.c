@@ -289,7 +289,6 @@ et_cli_show(et_cli_t *cli, int argc, char **argv)
     size_t          j, k, len, nservices, nerrors, norphans, nkept;
     uint64_t        since_ns, since_ms, now_ms, t0, t1;
     const char     *v, *id, *since, *key;
-    redisContext   *c;
     et_cli_show_t   sh;
     struct timespec ts;
 
@@ -357,18 +356,16 @@ et_cli_show(et_cli_t *cli, int argc, char **argv)
     since_ms = (since_ns == 0 || since_ns / ET_CLI_NS_PER_MS >= now_ms)
                ? 0 : now_ms - since_ns / ET_CLI_NS_PER_MS;
 
-    c = et_cli_redis_connect(cli, 0, err, sizeof(err));
-
-    if (c == NULL) {
+    if (et_cli_redis_open(cli, 0, err, sizeof(err)) != ET_OK) {
         et_cli_error("%s", err);
         return ET_CLI_EXIT_ERROR;
     }
 
     key = cli->keys[et_cli_shard_of(cli, sh.trace_id)];
 
-    rc = et_cli_scan(c, key, since_ms, et_cli_show_entry, &sh,
+    rc = et_cli_scan(cli, key, since_ms, et_cli_show_entry, &sh,
                      et_cli_show_keep, err, sizeof(err));
-    redisFree(c);
+    et_cli_redis_close(cli);
 
     if (rc != ET_OK || sh.failed) {
         et_cli_error("%s", sh.failed ? "out of memory" : err);

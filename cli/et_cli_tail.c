@@ -2,8 +2,8 @@
  * edgetrace tail: new spans as they reach the stream (XREAD BLOCK), one
  * line each, until interrupted.  A lost Redis is reconnected to, and the
  * stream is followed on from the last entry shown.  The shards of a
- * sharded stream are read by one XREAD and merged by entry id
- * (docs/cli.md, "tail").
+ * sharded stream are read by one XREAD (one per shard on a cluster,
+ * et_cli_streams) and merged by entry id (docs/cli.md, "tail").
  */
 
 #include <stdlib.h>
@@ -281,31 +281,26 @@ et_cli_tail_sleep(uint64_t ns)
 
 /* follows the stream until interrupted; the exit status on an error */
 static int
-et_cli_tail_run(et_cli_tail_t *tl, const et_cli_t *cli, const char **args)
+et_cli_tail_run(et_cli_tail_t *tl, et_cli_t *cli, char **ids)
 {
-    int            down;
-    char           err[512];
-    unsigned       i;
-    uint64_t       retry;
-    redisReply    *r;
-    redisContext  *c;
+    int          down, rc;
+    char         err[512];
+    unsigned     i;
+    uint64_t     retry;
+    const char  *args[3];
+    redisReply  *r;
 
-    c = et_cli_redis_connect(cli, ET_CLI_BLOCK_NS, err, sizeof(err));
+    rc = et_cli_redis_open(cli, ET_CLI_BLOCK_NS, err, sizeof(err));
 
-    if (c == NULL) {
-        et_cli_error("%s", err);
-        return ET_CLI_EXIT_ERROR;
+    for (i = 0; i < cli->shards && rc == ET_OK; i++) {
+        rc = et_cli_stream_end(cli, cli->keys[i], 1, tl->last[i],
+                               sizeof(tl->last[i]), err, sizeof(err));
+        ids[i] = tl->last[i];
     }
 
-    for (i = 0; i < cli->shards; i++) {
-        if (et_cli_stream_end(c, cli->keys[i], 1, tl->last[i],
-                              sizeof(tl->last[i]), err, sizeof(err))
-            != ET_OK)
-        {
-            et_cli_error("%s", err);
-            redisFree(c);
-            return ET_CLI_EXIT_ERROR;
-        }
+    if (rc != ET_OK) {
+        et_cli_error("%s", err);
+        return ET_CLI_EXIT_ERROR;
     }
 
     /* each line reaches a pipe as it is printed */
@@ -320,20 +315,12 @@ et_cli_tail_run(et_cli_tail_t *tl, const et_cli_t *cli, const char **args)
     args[0] = "XREAD";
     args[1] = "COUNT";
     args[2] = ET_CLI_TAIL_COUNT_S;
-    args[3] = "BLOCK";
-    args[4] = ET_CLI_BLOCK_MS;
-    args[5] = "STREAMS";
-
-    for (i = 0; i < cli->shards; i++) {
-        args[6 + i] = cli->keys[i];
-        args[6 + cli->shards + i] = tl->last[i];
-    }
 
     for ( ;; ) {
-        if (c == NULL) {
-            c = et_cli_redis_connect(cli, ET_CLI_BLOCK_NS, err, sizeof(err));
+        if (!cli->open) {
+            rc = et_cli_redis_open(cli, ET_CLI_BLOCK_NS, err, sizeof(err));
 
-            if (c == NULL) {
+            if (rc != ET_OK) {
                 et_cli_tail_sleep(retry);
                 retry = retry * 2 > ET_CLI_TAIL_RETRY ? ET_CLI_TAIL_RETRY
                                                       : retry * 2;
@@ -349,24 +336,21 @@ et_cli_tail_run(et_cli_tail_t *tl, const et_cli_t *cli, const char **args)
             retry = 250 * ET_CLI_NS_PER_MS;
         }
 
-        r = redisCommandArgv(c, 6 + 2 * (int) cli->shards, args, NULL);
+        r = et_cli_streams(cli, 3, args, ids, 1, err, sizeof(err));
 
         if (r == NULL) {
             if (!down) {
                 et_cli_error("tail: lost Redis at %s: %s; reconnecting",
-                             cli->redis_shown, c->errstr);
+                             cli->redis_shown, err);
             }
 
             down = 1;
-            redisFree(c);
-            c = NULL;
             continue;
         }
 
         if (r->type == REDIS_REPLY_ERROR) {
             et_cli_error("tail: XREAD %s: %s", cli->stream_shown, r->str);
             freeReplyObject(r);
-            redisFree(c);
             return ET_CLI_EXIT_ERROR;
         }
 
@@ -375,7 +359,6 @@ et_cli_tail_run(et_cli_tail_t *tl, const et_cli_t *cli, const char **args)
         {
             et_cli_error("tail: out of memory");
             freeReplyObject(r);
-            redisFree(c);
             return ET_CLI_EXIT_ERROR;
         }
 
@@ -388,7 +371,8 @@ int
 et_cli_tail(et_cli_t *cli, int argc, char **argv)
 {
     int            i, rc;
-    const char    *v, **args;
+    char         **ids;
+    const char    *v;
     et_cli_tail_t  tl;
 
     memset(&tl, 0, sizeof(et_cli_tail_t));
@@ -436,21 +420,20 @@ et_cli_tail(et_cli_t *cli, int argc, char **argv)
         return ET_CLI_EXIT_USAGE;
     }
 
-    /* XREAD COUNT n BLOCK ms STREAMS key... id... */
     tl.last = calloc(cli->shards, sizeof(tl.last[0]));
-    args = malloc((6 + 2 * cli->shards) * sizeof(char *));
+    ids = calloc(cli->shards, sizeof(char *));
 
-    if (tl.last == NULL || args == NULL) {
+    if (tl.last == NULL || ids == NULL) {
         et_cli_error("out of memory");
         free(tl.last);
-        free(args);
+        free(ids);
         return ET_CLI_EXIT_ERROR;
     }
 
-    rc = et_cli_tail_run(&tl, cli, args);
+    rc = et_cli_tail_run(&tl, cli, ids);
 
     free(tl.last);
-    free(args);
+    free(ids);
 
     return rc;
 }

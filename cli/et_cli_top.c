@@ -345,7 +345,6 @@ et_cli_top(et_cli_t *cli, int argc, char **argv)
     uint64_t          since_ns, since_ms, now_ms, first_ms, start_ms, held_ms,
                       ms;
     const char       *v, *since, *how;
-    redisContext     *c;
     et_cli_top_t     *top;
     et_str_t          id;
     et_cli_group_t  **list, *g;
@@ -431,9 +430,7 @@ et_cli_top(et_cli_t *cli, int argc, char **argv)
     since_ms = (since_ns == 0 || since_ns / ET_CLI_NS_PER_MS >= now_ms)
                ? 0 : now_ms - since_ns / ET_CLI_NS_PER_MS;
 
-    c = et_cli_redis_connect(cli, 0, err, sizeof(err));
-
-    if (c == NULL) {
+    if (et_cli_redis_open(cli, 0, err, sizeof(err)) != ET_OK) {
         et_cli_error("%s", err);
         free(top);
         return ET_CLI_EXIT_ERROR;
@@ -443,7 +440,7 @@ et_cli_top(et_cli_t *cli, int argc, char **argv)
     first_ms = 0;
 
     for (s = 0; s < cli->shards && rc == ET_OK; s++) {
-        rc = et_cli_scan(c, cli->keys[s], since_ms, et_cli_top_entry, top,
+        rc = et_cli_scan(cli, cli->keys[s], since_ms, et_cli_top_entry, top,
                          NULL, err, sizeof(err));
 
         /*
@@ -452,7 +449,7 @@ et_cli_top(et_cli_t *cli, int argc, char **argv)
          * empty shard, "0-0", holds no time to speak of).
          */
         if (rc == ET_OK) {
-            rc = et_cli_stream_end(c, cli->keys[s], 0, first, sizeof(first),
+            rc = et_cli_stream_end(cli, cli->keys[s], 0, first, sizeof(first),
                                    err, sizeof(err));
             id.len = strlen(first);
             id.data = (const uint8_t *) first;
@@ -461,7 +458,7 @@ et_cli_top(et_cli_t *cli, int argc, char **argv)
         }
     }
 
-    redisFree(c);
+    et_cli_redis_close(cli);
 
     if (rc != ET_OK || top->failed) {
         et_cli_error("%s", top->failed ? "out of memory" : err);

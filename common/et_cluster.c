@@ -7,6 +7,7 @@
  * the parse fail, never read past the reply.
  */
 
+#include <stdio.h>
 #include <string.h>
 
 #include <hiredis/hiredis.h>
@@ -455,4 +456,171 @@ et_cluster_node(const et_cluster_map_t *map, unsigned slot)
     }
 
     return &map->nodes[map->slots[slot]];
+}
+
+
+int
+et_cluster_redirect(const char *s, size_t len, unsigned *slot, char *host,
+    size_t size, int *port)
+{
+    int64_t      n;
+    const char  *p, *last, *sp, *colon;
+
+    last = s + len;
+
+    sp = memchr(s, ' ', len);
+
+    if (sp == NULL) {
+        return ET_ERROR;
+    }
+
+    p = sp + 1;
+    sp = memchr(p, ' ', (size_t) (last - p));
+
+    if (sp == NULL
+        || et_parse_int((const uint8_t *) p, (size_t) (sp - p), 0,
+                        ET_CLUSTER_SLOTS - 1, &n)
+           != ET_OK)
+    {
+        return ET_ERROR;
+    }
+
+    *slot = (unsigned) n;
+    p = sp + 1;
+
+    /* the port after the last ':', an IPv6 address before it */
+    colon = NULL;
+
+    for (sp = p; sp < last; sp++) {
+        if (*sp == ':') {
+            colon = sp;
+
+        } else if (*sp <= ' ' || *sp == 0x7f) {
+            return ET_ERROR;
+        }
+    }
+
+    if (colon == NULL || (size_t) (colon - p) >= size
+        || et_parse_int((const uint8_t *) colon + 1,
+                        (size_t) (last - colon - 1), 1, 65535, &n)
+           != ET_OK)
+    {
+        return ET_ERROR;
+    }
+
+    memcpy(host, p, (size_t) (colon - p));
+    host[colon - p] = '\0';
+    *port = (int) n;
+
+    return ET_OK;
+}
+
+
+/* hiredis's own array constructor, which the guard's wraps */
+static redisReplyObjectFunctions   et_cluster_fn;
+static void *(*et_cluster_create_array)(const redisReadTask *task, int n);
+
+
+/* hiredis's array constructor, with a budget of elements per reply */
+static void *
+et_cluster_array(const redisReadTask *task, int n)
+{
+    size_t  *left;
+
+    left = task->privdata;
+
+    if (n < 0 || left == NULL || (size_t) n > *left) {
+        return NULL;
+    }
+
+    *left -= (size_t) n;
+
+    return et_cluster_create_array(task, n);
+}
+
+
+void
+et_cluster_guard(redisReader *r, size_t *left)
+{
+    if (et_cluster_create_array == NULL) {
+        et_cluster_fn = *r->fn;
+        et_cluster_create_array = et_cluster_fn.createArray;
+        et_cluster_fn.createArray = et_cluster_array;
+    }
+
+    *left = ET_CLUSTER_ELEMENTS_MAX;
+    r->fn = &et_cluster_fn;
+    r->privdata = left;
+}
+
+
+int
+et_cluster_fetch(redisContext *c, size_t *left, const char *host,
+    et_cluster_map_t *map, char *err, size_t size)
+{
+    int          rc;
+    unsigned     i;
+    const char  *why;
+    redisReply  *r;
+
+    *left = ET_CLUSTER_ELEMENTS_MAX;
+    r = redisCommand(c, "CLUSTER SLOTS");
+
+    if (r != NULL && r->type == REDIS_REPLY_ERROR
+        && strstr(r->str, "cluster support disabled") != NULL)
+    {
+        snprintf(err, size, "not a Redis Cluster node (%.*s)",
+                 (int) (r->len < 120 ? r->len : 120), r->str);
+        freeReplyObject(r);
+        et_cluster_reset(map);
+        return ET_DECLINED;
+    }
+
+    if (r != NULL && r->type == REDIS_REPLY_ERROR) {
+        /* a Redis without CLUSTER SLOTS (deprecated since 7.0) */
+        freeReplyObject(r);
+        *left = ET_CLUSTER_ELEMENTS_MAX;
+        r = redisCommand(c, "CLUSTER SHARDS");
+        rc = r ? et_cluster_shards_parse(r, map, &why) : ET_ERROR;
+
+    } else {
+        rc = r ? et_cluster_slots_parse(r, map, &why) : ET_ERROR;
+    }
+
+    if (r == NULL) {
+        snprintf(err, size, "CLUSTER SLOTS failed: %s",
+                 c->errstr[0] ? c->errstr : "no reply");
+
+    } else if (rc != ET_OK) {
+        if (r->type == REDIS_REPLY_ERROR) {
+            snprintf(err, size, "CLUSTER SLOTS failed: %.*s",
+                     (int) (r->len < 120 ? r->len : 120), r->str);
+
+        } else {
+            snprintf(err, size, "invalid slot map: %s", why);
+        }
+
+    } else if (map->covered == 0) {
+        snprintf(err, size, "no slot is served");
+        rc = ET_ERROR;
+    }
+
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+
+    if (rc != ET_OK) {
+        et_cluster_reset(map);
+        return ET_ERROR;
+    }
+
+    /* a node without an endpoint is reached at the host that was asked */
+    for (i = 0; i < map->nnodes; i++) {
+        if (map->nodes[i].host[0] == '\0') {
+            snprintf(map->nodes[i].host, sizeof(map->nodes[i].host), "%s",
+                     host);
+        }
+    }
+
+    return ET_OK;
 }

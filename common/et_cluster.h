@@ -96,4 +96,47 @@ const et_cluster_node_t *et_cluster_node(const et_cluster_map_t *map,
     unsigned slot);
 
 
+/*
+ * Parses a redirection, "MOVED 3999 127.0.0.1:6381" or "ASK ...", from
+ * "s" (an error reply's text, "len" bytes): the slot, and the node as a
+ * NUL-terminated host (at most "size" bytes with the NUL; empty when the
+ * node gave none: the client's own host then) and a port.  ET_ERROR when
+ * it is not one.
+ */
+int et_cluster_redirect(const char *s, size_t len, unsigned *slot,
+    char *host, size_t size, int *port);
+
+
+/* array elements one reply may hold, all its arrays together */
+#define ET_CLUSTER_ELEMENTS_MAX  (1024 * 1024)
+
+struct redisReader;
+
+/*
+ * hiredis 0.14 allocates an array's elements as soon as it reads the
+ * header: a node answering "*2000000000" would make it allocate 16 GB.
+ * Sets the reader "r" to refuse (a protocol error) a reply holding more
+ * than ET_CLUSTER_ELEMENTS_MAX array elements, all its arrays together.
+ * "*left" is the budget, set to the maximum here; the caller sets it again
+ * before each reply and keeps it as long as the reader.  The first call
+ * sets up a table shared by every reader: make it before starting threads.
+ */
+void et_cluster_guard(struct redisReader *r, size_t *left);
+
+
+struct redisContext;
+
+/*
+ * Asks the node connected as "c" (blocking, its reader guarded with
+ * "left", et_cluster_guard) for the map, into "map": CLUSTER SLOTS, or
+ * CLUSTER SHARDS where SLOTS is gone.  A master without an endpoint gets
+ * "host", the host that was asked.  ET_OK; ET_DECLINED for a Redis
+ * without cluster support; ET_ERROR for a lost connection, an error
+ * reply, an invalid map or one serving no slot.  Not ET_OK: "map" is
+ * empty and "err" says why (without the node's address).
+ */
+int et_cluster_fetch(struct redisContext *c, size_t *left, const char *host,
+    et_cluster_map_t *map, char *err, size_t size);
+
+
 #endif /* ET_CLUSTER_H */

@@ -32,7 +32,7 @@
  *
  * hiredis 0.14 allocates an array's elements as soon as it reads the
  * header: the readers of cluster connections refuse, per reply, more
- * array elements than ET_XC_ELEMENTS_MAX in all.
+ * array elements than ET_CLUSTER_ELEMENTS_MAX in all (et_cluster_guard).
  */
 
 #ifndef _GNU_SOURCE
@@ -58,9 +58,6 @@
 
 /* entries in one batch at most */
 #define ET_XC_BATCH          16384
-
-/* array elements one reply may hold, all its arrays together */
-#define ET_XC_ELEMENTS_MAX   (1024 * 1024)
 
 /* bytes a reply may pile up in a reader before it is complete */
 #define ET_XC_READER_MAX     (64 * 1024 * 1024)
@@ -156,43 +153,12 @@ struct et_xcluster_s {
 };
 
 
-static redisReplyObjectFunctions   et_xc_fn;
-static void *(*et_xc_create_array)(const redisReadTask *task, int n);
-
-
 static void et_xc_trouble(et_exporter_t *ex, et_xconn_t *c, uint64_t lost,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static void et_xc_report(et_exporter_t *ex, et_xconn_t *c, uint64_t now,
     int force);
 static void et_xc_broken(et_exporter_t *ex, et_xconn_t *c,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-
-/* hiredis's array constructor, with a budget of elements per reply */
-static void *
-et_xc_array(const redisReadTask *task, int n)
-{
-    size_t  *left;
-
-    left = task->privdata;
-
-    if (n < 0 || left == NULL || (size_t) n > *left) {
-        return NULL;
-    }
-
-    *left -= (size_t) n;
-
-    return et_xc_create_array(task, n);
-}
-
-
-static void
-et_xc_guard(redisReader *r, size_t *left)
-{
-    *left = ET_XC_ELEMENTS_MAX;
-    r->fn = &et_xc_fn;
-    r->privdata = left;
-}
 
 
 /* the key of an XADD command from "$4\r\nXADD\r\n" on; NULL if none */
@@ -310,19 +276,15 @@ et_xcluster_create(et_exporter_t *ex)
     const et_str_t     *prefix;
     et_xcluster_t      *xc;
 
-    if (et_xc_create_array == NULL) {
-        r = redisReaderCreate();
+    /* the guard's table is set up here, before the thread runs */
+    r = redisReaderCreate();
 
-        if (r == NULL) {
-            goto nomem;
-        }
-
-        et_xc_fn = *r->fn;
-        et_xc_create_array = et_xc_fn.createArray;
-        et_xc_fn.createArray = et_xc_array;
-
-        redisReaderFree(r);
+    if (r == NULL) {
+        goto nomem;
     }
+
+    et_cluster_guard(r, &klen);
+    redisReaderFree(r);
 
     xc = calloc(1, sizeof(et_xcluster_t));
 
@@ -503,7 +465,7 @@ et_xc_dial(et_exporter_t *ex, const char *host, int port, size_t *left,
         return NULL;
     }
 
-    et_xc_guard(c->reader, left);
+    et_cluster_guard(c->reader, left);
 
     if (redisSetTimeout(c, tv) != REDIS_OK) {
         snprintf(err, size, "cannot set a timeout: %s", c->errstr);
@@ -553,7 +515,7 @@ et_xc_open(et_exporter_t *ex, et_xconn_t *c)
         goto failed;
     }
 
-    c->reader = redisReaderCreateWithFunctions(&et_xc_fn);
+    c->reader = redisReaderCreate();
 
     if (c->reader == NULL) {
         snprintf(err, sizeof(err), "out of memory");
@@ -561,8 +523,7 @@ et_xc_open(et_exporter_t *ex, et_xconn_t *c)
         goto failed;
     }
 
-    c->elements = ET_XC_ELEMENTS_MAX;
-    c->reader->privdata = &c->elements;
+    et_cluster_guard(c->reader, &c->elements);
 
     c->fd = fd;
     c->out_len = 0;
@@ -609,9 +570,6 @@ et_xc_ask_map(et_exporter_t *ex, const char *host, int port, char *err,
 {
     int                 rc;
     size_t              left;
-    unsigned            i;
-    redisReply         *reply;
-    const char         *why;
     redisContext       *c;
     et_cluster_map_t   *map;
 
@@ -623,57 +581,11 @@ et_xc_ask_map(et_exporter_t *ex, const char *host, int port, char *err,
         return ET_ERROR;
     }
 
-    reply = redisCommand(c, "CLUSTER SLOTS");
-
-    if (reply && reply->type == REDIS_REPLY_ERROR) {
-        /* a Redis without CLUSTER SLOTS (deprecated since 7.0) */
-        freeReplyObject(reply);
-        left = ET_XC_ELEMENTS_MAX;
-        reply = redisCommand(c, "CLUSTER SHARDS");
-        rc = reply ? et_cluster_shards_parse(reply, map, &why) : ET_ERROR;
-
-    } else {
-        rc = reply ? et_cluster_slots_parse(reply, map, &why) : ET_ERROR;
-    }
-
-    if (reply == NULL) {
-        snprintf(err, size, "CLUSTER SLOTS failed: %s",
-                 c->errstr[0] ? c->errstr : "no reply");
-
-    } else if (rc != ET_OK) {
-        if (reply->type == REDIS_REPLY_ERROR) {
-            snprintf(err, size, "CLUSTER SLOTS failed: %.*s",
-                     (int) (reply->len < 120 ? reply->len : 120),
-                     reply->str);
-
-        } else {
-            snprintf(err, size, "invalid slot map: %s", why);
-        }
-
-    } else if (map->covered == 0) {
-        snprintf(err, size, "no slot is served");
-        rc = ET_ERROR;
-    }
-
-    if (reply) {
-        freeReplyObject(reply);
-    }
+    rc = et_cluster_fetch(c, &left, host, map, err, size);
 
     redisFree(c);
 
-    if (rc != ET_OK) {
-        return ET_ERROR;
-    }
-
-    /* a node without an endpoint is reached at the host that was asked */
-    for (i = 0; i < map->nnodes; i++) {
-        if (map->nodes[i].host[0] == '\0') {
-            snprintf(map->nodes[i].host, sizeof(map->nodes[i].host), "%s",
-                     host);
-        }
-    }
-
-    return ET_OK;
+    return rc == ET_OK ? ET_OK : ET_ERROR;
 }
 
 
@@ -1080,64 +992,6 @@ et_xc_broken(et_exporter_t *ex, et_xconn_t *c, const char *fmt, ...)
 }
 
 
-/* "MOVED 3999 127.0.0.1:6381": the slot and the node; ET_ERROR if not */
-static int
-et_xc_redirect(const char *s, size_t len, unsigned *slot, char *host,
-    size_t size, int *port)
-{
-    int64_t      n;
-    const char  *p, *last, *sp, *colon;
-
-    last = s + len;
-
-    sp = memchr(s, ' ', len);
-
-    if (sp == NULL) {
-        return ET_ERROR;
-    }
-
-    p = sp + 1;
-    sp = memchr(p, ' ', (size_t) (last - p));
-
-    if (sp == NULL
-        || et_parse_int((const uint8_t *) p, (size_t) (sp - p), 0,
-                        ET_CLUSTER_SLOTS - 1, &n)
-           != ET_OK)
-    {
-        return ET_ERROR;
-    }
-
-    *slot = (unsigned) n;
-    p = sp + 1;
-
-    /* the port after the last ':', an IPv6 address before it */
-    colon = NULL;
-
-    for (sp = p; sp < last; sp++) {
-        if (*sp == ':') {
-            colon = sp;
-
-        } else if (*sp <= ' ' || *sp == 0x7f) {
-            return ET_ERROR;
-        }
-    }
-
-    if (colon == NULL || (size_t) (colon - p) >= size
-        || et_parse_int((const uint8_t *) colon + 1,
-                        (size_t) (last - colon - 1), 1, 65535, &n)
-           != ET_OK)
-    {
-        return ET_ERROR;
-    }
-
-    memcpy(host, p, (size_t) (colon - p));
-    host[colon - p] = '\0';
-    *port = (int) n;
-
-    return ET_OK;
-}
-
-
 static int
 et_xc_is(const redisReply *r, const char *word)
 {
@@ -1202,7 +1056,8 @@ et_xc_reply(et_exporter_t *ex, et_xconn_t *c, redisReply *r)
 
     if (et_xc_is(r, "MOVED") || et_xc_is(r, "ASK")) {
 
-        if (et_xc_redirect(r->str, r->len, &slot, host, sizeof(host), &port)
+        if (et_cluster_redirect(r->str, r->len, &slot, host, sizeof(host),
+                                &port)
             != ET_OK)
         {
             goto refused;
@@ -1341,7 +1196,7 @@ et_xc_read(et_exporter_t *ex, et_xconn_t *c)
                 break;
             }
 
-            c->elements = ET_XC_ELEMENTS_MAX;
+            c->elements = ET_CLUSTER_ELEMENTS_MAX;
 
             if (et_xc_reply(ex, c, reply) != ET_OK) {
                 freeReplyObject(reply);

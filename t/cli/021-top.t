@@ -153,7 +153,7 @@ like($r->{err}, qr/cannot connect to Redis at redis:\/\/127\.0\.0\.1:$dead: Conn
 # the tool's own help
 $r = run_cli(undef, '--help');
 is($r->{rc}, 0, 'edgetrace --help: exit 0');
-like($r->{out}, qr/^Usage: edgetrace \[--redis URL\] \[--stream KEY\]/,
+like($r->{out}, qr/^Usage: edgetrace \[--redis URL\] \[--cluster\] \[--stream KEY\]/,
      'edgetrace --help: usage');
 like($r->{out}, qr/^  show TRACE_ID .*\n  tail .*\n  top .*\n  export /m,
      'edgetrace --help: the commands');

@@ -11,8 +11,6 @@ use FindBin;
 use lib "$FindBin::Bin/../lib";
 
 use Test::More;
-use IO::Socket::INET;
-use POSIX ();
 use Edgetrace::Test qw(:all);
 use Edgetrace::Cluster qw(:all);
 
@@ -22,23 +20,8 @@ my $KEY = 'spans';
 my $c = start_cluster();
 my @m = map { $_->{port} } $c->masters;
 
-# a "seed" that answers any command with an array header of two billion
-# elements, which hiredis 0.14 would allocate at once
-my $garbage = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-                                    Listen => 8, ReuseAddr => 1)
-    or die "listen: $!";
-my $gport = $garbage->sockport;
-my $gpid = fork // die "fork: $!";
-if ($gpid == 0) {
-    while (my $s = $garbage->accept) {
-        my $buf;
-        sysread($s, $buf, 4096);
-        syswrite($s, "*2000000000\r\n*2000000000\r\n");
-        close $s;
-    }
-    POSIX::_exit(0);
-}
-close $garbage;
+# a "seed" answering an array header of two billion elements
+my ($gport) = garbage_seed();
 
 my $ngx = start_nginx(ports => { GARBAGE => $gport, SEED => $m[0] },
                       conf => <<"EOF");
@@ -92,8 +75,6 @@ is($x->{'edgetrace_spans_dropped_total{reason="redis_error"}'}, 0,
 # the nodes run without persistence: the 20 from before the outage are gone
 is(held(), 30, 'the masters hold the 30 queued while they were down');
 
-kill 'KILL', $gpid;
-waitpid $gpid, 0;
 
 is_deeply([$ngx->crashes], [], "no worker crashed (sanitizer reports included)");
 

@@ -548,6 +548,56 @@ print_map(const char *kind, et_cluster_map_t *map)
 }
 
 
+/* redirections, as error replies carry them */
+static const struct {
+    const char  *text;
+    int          rc;
+    unsigned     slot;
+    const char  *host;
+    int          port;
+} redirects[] = {
+    { "MOVED 3999 127.0.0.1:6381", ET_OK, 3999, "127.0.0.1", 6381 },
+    { "ASK 0 h:1", ET_OK, 0, "h", 1 },
+    { "MOVED 16383 ::1:7000", ET_OK, 16383, "::1", 7000 },
+    { "MOVED 12 :7001", ET_OK, 12, "", 7001 },
+    { "MOVED 16384 h:1", ET_ERROR, 0, NULL, 0 },
+    { "MOVED 1 h:0", ET_ERROR, 0, NULL, 0 },
+    { "MOVED 1 h:65536", ET_ERROR, 0, NULL, 0 },
+    { "MOVED 1 h", ET_ERROR, 0, NULL, 0 },
+    { "MOVED 1 h\x01:1", ET_ERROR, 0, NULL, 0 },
+    { "MOVED x h:1", ET_ERROR, 0, NULL, 0 },
+    { "MOVED", ET_ERROR, 0, NULL, 0 },
+    { "MOVED 1", ET_ERROR, 0, NULL, 0 },
+};
+
+
+static void
+run_redirects(void)
+{
+    int       rc, port;
+    char      host[16];
+    size_t    i;
+    unsigned  slot;
+
+    for (i = 0; i < sizeof(redirects) / sizeof(redirects[0]); i++) {
+        rc = et_cluster_redirect(redirects[i].text,
+                                 strlen(redirects[i].text), &slot, host,
+                                 sizeof(host), &port);
+
+        tap_ok(rc == redirects[i].rc
+               && (rc != ET_OK
+                   || (slot == redirects[i].slot && port == redirects[i].port
+                       && strcmp(host, redirects[i].host) == 0)),
+               "redirect \"%s\"", redirects[i].text);
+    }
+
+    /* a host longer than the buffer */
+    tap_ok(et_cluster_redirect("MOVED 1 0123456789abcdef:1", 26, &slot, host,
+                               sizeof(host), &port) == ET_ERROR,
+           "redirect: a host too long for the buffer");
+}
+
+
 int
 main(int argc, char **argv)
 {
@@ -584,6 +634,8 @@ main(int argc, char **argv)
     err = NULL;
     tap_ok(et_cluster_slots_parse(NULL, map, &err) == ET_ERROR
            && err != NULL, "no reply is refused");
+
+    run_redirects();
 
     free(map);
 

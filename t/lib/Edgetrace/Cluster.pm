@@ -14,6 +14,7 @@ package Edgetrace::Cluster;
 #   spans_accounted(metrics($port)) == $m->{edgetrace_spans_total}
 #   my @n = cluster_nodes($port);     # CLUSTER NODES, parsed
 #   my $bytes = raw_command($port, 'CLUSTER', 'SLOTS');  # the RESP reply
+#   my ($port, $pid) = garbage_seed();  # answers "*2000000000"
 #
 # Node ports are below 55536: the cluster bus listens on port + 10000, and
 # both must be free.  The nodes run with --cluster-node-timeout 1000, so a
@@ -24,12 +25,13 @@ use warnings;
 
 use Exporter 'import';
 use IO::Socket::INET;
+use POSIX ();
 use Time::HiRes ();
 
 use Edgetrace::Test qw(free_port start_redis redis stop_pid wait_until);
 
 our @EXPORT_OK = qw(start_cluster cluster_nodes cluster_info raw_command
-                    spans_accounted);
+                    spans_accounted garbage_seed);
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
 my $SLOTS = 16384;
@@ -288,6 +290,30 @@ sub raw_command {
     close $s;
     $all =~ s/\+OK\r\n\z// or die "no QUIT after the reply from $port\n";
     return $all;
+}
+
+# garbage_seed(): a "seed" that answers any command with an array header
+# of two billion elements, which hiredis 0.14 would allocate at once
+# (et_cluster_guard refuses it); its port and PID, stopped by its PID
+# when the test ends
+sub garbage_seed {
+    my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Listen => 8, ReuseAddr => 1)
+        or die "listen: $!";
+    my $port = $l->sockport;
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        while (my $s = $l->accept) {
+            my $buf;
+            sysread($s, $buf, 4096);
+            syswrite($s, "*2000000000\r\n*2000000000\r\n");
+            close $s;
+        }
+        POSIX::_exit(0);
+    }
+    close $l;
+    Edgetrace::Test::register_pid($pid, 'garbage seed');
+    return ($port, $pid);
 }
 
 1;
