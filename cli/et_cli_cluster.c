@@ -257,17 +257,19 @@ et_cli_cluster_free(et_cli_t *cli)
 static int
 et_cli_cluster_node(et_cli_t *cli, unsigned slot, char *err, size_t size)
 {
-    et_cluster_map_t  *map;
+    et_cluster_map_t         *map;
+    const et_cluster_node_t  *node;
 
     map = cli->cl->map;
+    node = et_cluster_node(map, slot);
 
-    if (slot >= ET_CLUSTER_SLOTS || map->slots[slot] >= map->nnodes) {
+    if (node == NULL) {
         snprintf(err, size, "no master serves slot %u (%u of 16384 slots "
                  "served): the cluster is not whole", slot, map->covered);
         return -1;
     }
 
-    return map->slots[slot];
+    return (int) (node - map->nodes);
 }
 
 
