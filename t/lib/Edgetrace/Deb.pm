@@ -10,7 +10,9 @@ package Edgetrace::Deb;
 #   my $old  = build_debs(commit => 'HEAD~1', out => 'build/deb-prev');
 #   guard();                             # the machine's state now, checked
 #                                        # again when the test ends
-#   apt_install($debs, env => {...});    # apt-get install ./x.deb ...
+#   apt_install([debs], path => DIR);    # apt-get install ./x.deb ...
+#                                        # path => DIR: first on the
+#                                        # maintainer scripts' PATH
 #   apt_purge();                         # every edgetrace package
 #   my $ngx = start_system_nginx($conf); # ->port ->pid ->pidfile ->stop
 #   my $a2  = start_system_apache($conf);
@@ -253,19 +255,22 @@ END {
     $? = $rc;
 }
 
-# apt_install([debs], env => {...}): apt-get install of .deb files
+# apt_install([debs], path => DIR): apt-get install of .deb files; DIR
+# comes first on the PATH of the maintainer scripts (apt gives dpkg its
+# own, DPkg::Path), to stand in for invoke-rc.d
 sub apt_install {
     my ($debs, %o) = @_;
-    return run({ DEBIAN_FRONTEND => 'noninteractive', %{ $o{env} || {} } },
+    return run({ DEBIAN_FRONTEND => 'noninteractive' },
                'apt-get', 'install', '-y', '-q', '--no-install-recommends',
+               $o{path} ? ('-o', "DPkg::Path=$o{path}:/usr/sbin:/usr/bin:"
+                                 . '/sbin:/bin') : (),
                @$debs);
 }
 
 sub apt_purge {
-    my (%o) = @_;
     my @pkgs = installed();
     return (0, '') unless @pkgs;
-    return run({ DEBIAN_FRONTEND => 'noninteractive', %{ $o{env} || {} } },
+    return run({ DEBIAN_FRONTEND => 'noninteractive' },
                'apt-get', 'purge', '-y', '-q', @pkgs);
 }
 
@@ -278,7 +283,7 @@ sub so_mapped {
         my (undef, undef, undef, undef, $ino, $file) = split ' ', $l, 6;
         next unless defined $file;
         chomp $file;
-        return "$ino$1" if $file =~ /^\Q$path\E( \(deleted\))?$/;
+        return $ino . ($1 // "") if $file =~ /^\Q$path\E( \(deleted\))?$/;
     }
     return '';
 }
@@ -384,8 +389,10 @@ EOF
 }
 
 # start_traffic($port, $path): requests one after the other, each on a
-# new connection, until the returned sub is called; it returns (requests
-# sent, failures as text: a refused connection, a status other than 200)
+# new connection, 2 ms apart (a few hundred a second, enough to meet every
+# moment of a reload, few enough to leave the machine's cores to it),
+# until the returned sub is called; it returns (requests sent, failures
+# as text: a refused connection, a status other than 200)
 sub start_traffic {
     my ($port, $path) = @_;
     pipe(my $rd, my $wr) or die "pipe: $!";
@@ -402,6 +409,7 @@ sub start_traffic {
             } elsif ($r->{status} != 200) {
                 push @fail, "request $n: status $r->{status}";
             }
+            Time::HiRes::sleep(0.002);
         }
         print $wr join("\n", $n, @fail), "\n";
         close $wr;
