@@ -82,10 +82,12 @@ like $scripts{'libnginx-mod-http-edgetrace'}{postinst},
 like $scripts{'libnginx-mod-http-edgetrace'}{postinst},
      qr{invoke-rc\.d nginx upgrade}, '... and nginx upgraded in place on '
      . 'an upgrade';
-unlike $scripts{'libapache2-mod-edgetrace'}{postinst} // '',
+unlike $scripts{'libapache2-mod-edgetrace'}{postinst},
        qr/apache2_invoke enmod/, 'the httpd module waits for a2enmod';
 like $scripts{'libapache2-mod-edgetrace'}{postrm},
      qr/apache2_invoke dismod/, '... and is disabled on purge';
+like $scripts{'libapache2-mod-edgetrace'}{postinst},
+     qr/^\s*apache2_reload reload$/m, '... and reloaded on an upgrade';
 
 # the version: git describe, or the changelog's with date, count, hash
 my $v = field($debs->{'edgetrace-tools'}, 'Version');

@@ -69,7 +69,13 @@ my @SNAPSHOT_PATHS = qw(/etc/nginx /etc/apache2
 my @servers;     # what start_system_* started: stopped in END
 my @cleanup;     # subs run in END, before the packages are purged
 my $before;      # the snapshot guard() took
-my $run_apache2; # whether /run/apache2 was there before
+my %run_was;    # which of @RUNTIME were there before
+
+# what the tools the tests run leave in /run: apache2ctl's (and
+# a2dismod's configtest, on purge) runtime directory, the unit load
+# record of systemd-analyze verify
+my @RUNTIME = qw(/run/apache2/socks /run/apache2
+                 /run/systemd/systemd-units-load);
 
 # run(@cmd): (exit code, stdout and stderr)
 sub run {
@@ -191,8 +197,8 @@ sub snapshot {
     push @lines, map { "package $_" } split /\n/, $pkgs;
     push @lines, 'nginx ' . _running('/run/nginx.pid'),
                  'apache2 ' . _running('/run/apache2/apache2.pid'),
-                 '/run/apache2 ' . (-d '/run/apache2' ? 'is' : 'is not')
-                 . ' there';
+                 map { "$_ " . (-e $_ ? 'is' : 'is not') . ' there' }
+                     @RUNTIME;
     return [sort @lines];
 }
 
@@ -212,7 +218,7 @@ sub _digest { Digest::MD5::md5_hex(join "\n", @{ $_[0] }) }
 # checks that the snapshot matches again (a failing test when it does not)
 sub guard {
     Test::More::diag(service_note());
-    $run_apache2 = -d '/run/apache2';
+    %run_was = map { $_ => -e $_ } @RUNTIME;
     $before = snapshot();
     Test::More::diag('the machine before: ' . _digest($before) . ' ('
                      . scalar(@$before) . ' files, packages and servers)');
@@ -234,12 +240,12 @@ END {
             my ($prc, $out) = apt_purge();
             Test::More::diag("apt-get purge @left:\n$out") if $prc;
         }
-        # apache2ctl (and a2dismod's configtest, on purge) makes its
-        # runtime directory, a2enmod the directories of its state in
+        # what @RUNTIME lists, and the directories of a2enmod's state in
         # /var/lib/apache2/module: gone again, empty, when they were not
         # there
-        rmdir '/run/apache2/socks' and rmdir '/run/apache2'
-            if !$run_apache2 && !-e '/run/apache2/apache2.pid';
+        for my $r (grep { !$run_was{$_} } @RUNTIME) {
+            -d $r ? rmdir $r : unlink $r;
+        }
         my %was = map { $_ => 1 } @$before;
         for my $l (reverse @{ snapshot() }) {
             next if $was{$l} || $l !~ m{^(/var/lib/apache2/\S+) \S+ \S+ dir$};
@@ -433,6 +439,7 @@ package Edgetrace::Deb::Server;
 sub port { $_[0]{port} }
 sub dir  { $_[0]{dir} }
 sub pidfile { $_[0]{pidfile} }
+sub conf { $_[0]{conf} }
 
 # the master's pid, from its pid file (remembered, to be stopped in END)
 sub pid {
