@@ -96,8 +96,9 @@ sub run {
 sub deb_plan {
     my (%o) = @_;
     if ($> != 0) {
-        Test::More::plan(skip_all => 'the package tests install packages '
-            . 'into the system nginx and apache2: run make test as root '
+        Test::More::plan(skip_all => 'the package tests build packages and '
+            . 'install them into the system nginx and apache2: run make '
+            . 'test as root '
             . '(as CI does)');
     }
     for my $p (qw(apt-get dpkg-buildpackage)) {
@@ -308,14 +309,19 @@ sub _write {
     close $fh or die "$path: $!";
 }
 
+# a server's temporary directory, its port (port => P, or a free one) and
+# its configuration text with %%PORT%% replaced
+sub _server_dir {
+    my ($text, %o) = @_;
+    my $port = $o{port} // free_port();
+    return (_tempdir(), $port, $text =~ s/%%PORT%%/$port/gr);
+}
+
 # start_system_nginx($http_text, port => P): /usr/sbin/nginx, daemon and
 # master as the init script starts it, with the machine's
 # modules-enabled; $http_text goes in the http block, %%PORT%% replaced
 sub start_system_nginx {
-    my ($http, %o) = @_;
-    my $dir = _tempdir();
-    my $port = $o{port} // free_port();
-    $http =~ s/%%PORT%%/$port/g;
+    my ($dir, $port, $http) = _server_dir(@_);
     _write("$dir/nginx.conf", <<"EOF");
 # the machine's nginx.conf, but on loopback and a test port
 worker_processes 2;
@@ -350,10 +356,7 @@ EOF
 # start_system_apache($text): /usr/sbin/apache2 -k start with the
 # machine's mods-enabled; $text is the server configuration
 sub start_system_apache {
-    my ($text, %o) = @_;
-    my $dir = _tempdir();
-    my $port = $o{port} // free_port();
-    $text =~ s/%%PORT%%/$port/g;
+    my ($dir, $port, $text) = _server_dir(@_);
     _write("$dir/apache2.conf", <<"EOF");
 # the machine's apache2.conf, but on loopback and a test port
 DefaultRuntimeDir $dir
