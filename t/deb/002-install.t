@@ -52,9 +52,9 @@ sub first_lines {
 # a snippet in the machine's conf.d: nginx -t checks it with the module
 # that modules-enabled loads; the test's nginx includes it alone
 my $snippet = '/etc/nginx/conf.d/edgetrace-test.conf';
-Edgetrace::Deb::on_cleanup(sub { unlink $snippet });
+on_cleanup(sub { unlink $snippet });
 my $nport = free_port();
-Edgetrace::Deb::_write($snippet, <<"CONF");
+write_file($snippet, <<"CONF");
 # written by edgetrace's t/deb/002-install.t, removed when it ends
 edgetrace_redis redis://127.0.0.1:$rport;
 server {

@@ -14,8 +14,11 @@ package Edgetrace::Deb;
 #                                        # path => DIR: first on the
 #                                        # maintainer scripts' PATH
 #   apt_purge();                         # every edgetrace package
-#   my $ngx = start_system_nginx($conf); # ->port ->pid ->pidfile ->stop
-#   my $a2  = start_system_apache($conf);
+#   on_cleanup(sub { ... });             # when the test ends, before
+#                                        # the purge
+#   my $ngx = start_system_nginx($conf); # ->port ->pid ->pidfile ->conf
+#                                        # ->workers ->reload ->stop
+#   my $a2  = start_system_apache($conf);# ->ctl('graceful') ->children
 #   my $t   = start_traffic($port, '/'); # ... $t->() = (sent, failures)
 #
 # The servers are the machine's own binaries with its own module
@@ -28,8 +31,14 @@ package Edgetrace::Deb;
 # The state compared (snapshot): every file, link and directory under
 # /etc/nginx, /etc/apache2, /usr/share/nginx/modules-available, the
 # modules' directories, /etc/default/edgetrace, the units and the state
-# a2enmod and deb-systemd-helper keep in /var/lib, with modes and contents; the installed packages and their versions; and whether
-# the machine's own nginx and apache2 (their pid files in /run) run.
+# a2enmod and deb-systemd-helper keep in /var/lib, with modes and
+# contents; the installed packages and their versions; whether the
+# machine's own nginx and apache2 (their pid files in /run) run; and what
+# apache2ctl and systemd-analyze leave in /run.
+#
+# A test killed outright (SIGKILL) runs no cleanup: then apt-get purge
+# libnginx-mod-http-edgetrace libapache2-mod-edgetrace edgetrace-tools,
+# and rm /etc/nginx/conf.d/edgetrace-test.conf.
 
 use strict;
 use warnings;
@@ -49,6 +58,7 @@ use Edgetrace::Test qw(free_port wait_port wait_until http_get);
 our @EXPORT_OK = qw(deb_plan build_debs guard snapshot apt_install
                     apt_purge start_system_nginx start_system_apache
                     start_traffic installed service_note so_mapped run
+                    on_cleanup write_file
                     PACKAGES);
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
@@ -301,7 +311,7 @@ sub _tempdir {
     return $d;
 }
 
-sub _write {
+sub write_file {
     my ($path, $text) = @_;
     open my $fh, '>', $path or die "$path: $!";
     print $fh $text;
@@ -321,7 +331,7 @@ sub _server_dir {
 # modules-enabled; $http_text goes in the http block, %%PORT%% replaced
 sub start_system_nginx {
     my ($dir, $port, $http) = _server_dir(@_);
-    _write("$dir/nginx.conf", <<"EOF");
+    write_file("$dir/nginx.conf", <<"EOF");
 # the machine's nginx.conf, but on loopback and a test port
 worker_processes 2;
 pid $dir/nginx.pid;
@@ -356,7 +366,7 @@ EOF
 # machine's mods-enabled; $text is the server configuration
 sub start_system_apache {
     my ($dir, $port, $text) = _server_dir(@_);
-    _write("$dir/apache2.conf", <<"EOF");
+    write_file("$dir/apache2.conf", <<"EOF");
 # the machine's apache2.conf, but on loopback and a test port
 DefaultRuntimeDir $dir
 PidFile $dir/apache2.pid
@@ -381,7 +391,7 @@ $text
 EOF
     mkdir "$dir/htdocs";
     chmod 0755, "$dir/htdocs";
-    _write("$dir/htdocs/index.html", "ok\n");
+    write_file("$dir/htdocs/index.html", "ok\n");
     chmod 0644, "$dir/htdocs/index.html";
     my $self = bless { dir => $dir, port => $port,
                        pidfile => "$dir/apache2.pid",
