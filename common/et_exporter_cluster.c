@@ -14,7 +14,8 @@
  * come, while later ones are written (a pipeline, not a batch waited for
  * whole), so that an entry can be sent again whatever happens to the
  * connection that carried it.  While replies are due the thread looks at
- * them every ET_XC_SLICE_MS, all that came at once.
+ * them every ET_XC_SLICE_MS (or sooner: a kick, a fuller queue), all that
+ * came at once, rather than waking up for each few a node sends.
  *
  * Replies are matched to entries in order, per connection, and counted
  * as with a single Redis (et_resp_scan_error(): an entry id is not built,
@@ -77,8 +78,13 @@
 /* iovecs in one sendmsg() at most */
 #define ET_XC_IOV            512
 
-/* while replies are due, the thread reads them this often */
-#define ET_XC_SLICE_MS       2
+/*
+ * While replies are due, the thread reads them this often; more often
+ * once a quarter of the queue is taken (a small queue, a high rate): the
+ * entries stay in the queue until they are answered.
+ */
+#define ET_XC_SLICE_MS       10
+#define ET_XC_SLICE_MIN_MS   1
 
 /* as with a single Redis: what is written rarely waits for room */
 #define ET_XC_SNDBUF         (1024 * 1024)
@@ -720,20 +726,22 @@ et_xc_take(et_exporter_t *ex)
 {
     int              niov;
     size_t           len;
+    uint64_t         seq, head;
     et_xentry_t     *e;
     et_xcluster_t   *xc;
 
     xc = ex->cluster;
+    head = xc->head;
 
-    if (xc->head == xc->tail) {
+    if (head == xc->tail) {
         et_queue_first(&ex->queue, &xc->it);
 
     } else {
         et_queue_more(&ex->queue, &xc->it);
     }
 
-    while (xc->head - xc->tail < ET_XC_WINDOW) {
-        e = &xc->win[xc->head & (ET_XC_WINDOW - 1)];
+    while (head - xc->tail < ET_XC_WINDOW) {
+        e = &xc->win[head & (ET_XC_WINDOW - 1)];
 
         len = et_queue_next(&ex->queue, &xc->it, e->iov, &niov);
 
@@ -741,14 +749,26 @@ et_xc_take(et_exporter_t *ex)
             break;
         }
 
+        /*
+         * the request path wrote the entry on another CPU: its first
+         * bytes are asked for now, all of them before the first is read
+         */
+        __builtin_prefetch(e->iov[0].iov_base);
+
         e->len = (uint32_t) len;
         e->niov = (uint8_t) niov;
         e->state = ET_XE_PENDING;
         e->ask = -1;
-        e->slot = (uint16_t) et_xc_entry_slot(xc, e->iov, niov, len);
 
-        xc->head++;
+        head++;
     }
+
+    for (seq = xc->head; seq != head; seq++) {
+        e = &xc->win[seq & (ET_XC_WINDOW - 1)];
+        e->slot = (uint16_t) et_xc_entry_slot(xc, e->iov, e->niov, e->len);
+    }
+
+    xc->head = head;
 }
 
 
@@ -1545,15 +1565,13 @@ et_xc_reports(et_exporter_t *ex, int force)
 /*
  * A cycle of the thread: one pass, then the moment of the next one for
  * et_exporter_wait() (connect_at), which a kick or the flush interval may
- * come before.  While replies are due the thread comes back every
- * ET_XC_SLICE_MS to read them all at once, rather than waking up for each
- * few a node sends as it works through the commands.
+ * come before.
  */
 void
 et_xcluster_cycle(et_exporter_t *ex)
 {
     int       busy;
-    uint64_t  at, now;
+    uint64_t  at, now, slice;
 
     et_xc_step(ex);
     et_xc_reports(ex, 0);
@@ -1561,8 +1579,11 @@ et_xcluster_cycle(et_exporter_t *ex)
     now = et_clock_mono_ms();
     at = et_xc_next(ex, now, &busy);
 
-    if (busy && (at == 0 || at > now + ET_XC_SLICE_MS)) {
-        at = now + ET_XC_SLICE_MS;
+    slice = et_queue_ready(&ex->queue) > ex->conf.queue_size / 4
+            ? ET_XC_SLICE_MIN_MS : ET_XC_SLICE_MS;
+
+    if (busy && (at == 0 || at > now + slice)) {
+        at = now + slice;
     }
 
     /* a moment passed already: as soon as the wait allows */
