@@ -120,6 +120,7 @@ typedef struct {
     int              fd;           /* -1: not connected */
     int              in_map;       /* a master of the current map */
     int              wanted;       /* an ASK named it */
+    et_node_counters_t *stat;      /* on the status page */
     et_resp_t        resp;         /* where the reply bytes are */
 
     uint32_t        *due;          /* entries whose replies are due */
@@ -373,7 +374,17 @@ et_xc_close(et_xconn_t *c)
     if (c->fd != -1) {
         close(c->fd);
         c->fd = -1;
+        __atomic_sub_fetch(&c->stat->connected, 1, __ATOMIC_RELAXED);
     }
+}
+
+
+/* trouble with a node, counted for it too (docs/counters.md) */
+static void
+et_xc_error(et_exporter_t *ex, et_xconn_t *c)
+{
+    et_counter_add(&ex->counters->redis_errors, 1, 0);
+    et_counter_add(&c->stat->errors, 1, 0);
 }
 
 
@@ -437,10 +448,13 @@ et_xc_addr(char *buf, size_t size, const char *host, int port)
 
 /* the connection to host:port, made (not connected) if new; -1: no room */
 static int
-et_xc_conn(et_xcluster_t *xc, const char *host, int port)
+et_xc_conn(et_exporter_t *ex, const char *host, int port)
 {
-    unsigned     i;
-    et_xconn_t  *c;
+    unsigned        i;
+    et_xconn_t     *c;
+    et_xcluster_t  *xc;
+
+    xc = ex->cluster;
 
     for (i = 0; i < xc->nconns; i++) {
         if (xc->conns[i].port == port && strcmp(xc->conns[i].host, host) == 0)
@@ -462,6 +476,7 @@ et_xc_conn(et_xcluster_t *xc, const char *host, int port)
     c->fd = -1;
     c->backoff_ms = ET_BACKOFF_MIN_MS;
     et_xc_addr(c->addr, sizeof(c->addr), host, port);
+    c->stat = et_metrics_node(ex->counters, c->addr);
 
     return (int) xc->nconns++;
 }
@@ -544,6 +559,7 @@ et_xc_open(et_exporter_t *ex, et_xconn_t *c)
     (void) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(int));
 
     c->fd = fd;
+    __atomic_add_fetch(&c->stat->connected, 1, __ATOMIC_RELAXED);
     et_resp_init(&c->resp);
     c->due_head = 0;
     c->due_len = 0;
@@ -567,7 +583,7 @@ et_xc_open(et_exporter_t *ex, et_xconn_t *c)
 
 failed:
 
-    et_counter_add(&ex->counters->redis_errors, 1, 0);
+    et_xc_error(ex, c);
 
     now = et_clock_mono_ms();
     c->connect_at = now + c->backoff_ms;
@@ -625,7 +641,7 @@ et_xc_adopt(et_exporter_t *ex)
     }
 
     for (i = 0; i < map->nnodes; i++) {
-        k = et_xc_conn(xc, map->nodes[i].host, map->nodes[i].port);
+        k = et_xc_conn(ex, map->nodes[i].host, map->nodes[i].port);
         xc->node_conn[i] = k;
 
         if (k >= 0) {
@@ -1073,7 +1089,7 @@ et_xc_broken(et_exporter_t *ex, et_xconn_t *c, const char *fmt, ...)
 
     et_xc_close(c);
 
-    et_counter_add(&ex->counters->redis_errors, 1, 0);
+    et_xc_error(ex, c);
 
     now = et_clock_mono_ms();
 
@@ -1178,7 +1194,7 @@ et_xc_refused(et_exporter_t *ex, et_xconn_t *c, const char *err, size_t len)
             strcpy(host, c->host);
         }
 
-        k = et_xc_conn(xc, host, port);
+        k = et_xc_conn(ex, host, port);
 
         if (k < 0) {
             goto refused;
@@ -1186,6 +1202,9 @@ et_xc_refused(et_exporter_t *ex, et_xconn_t *c, const char *err, size_t len)
 
         e->state = ET_XE_PENDING;
         xc->again++;
+
+        /* counted: a routing fault shows as redirections that go on */
+        et_counter_add(&ex->counters->redis_redirects[err[0] == 'A'], 1, 0);
 
         if (err[0] == 'A') {
             /* resharding: this entry alone, once, to the node named */
@@ -1249,7 +1268,7 @@ refused:
 
     e->state = ET_XE_DROPPED;
 
-    et_counter_add(&ex->counters->redis_errors, 1, 0);
+    et_xc_error(ex, c);
     et_xc_trouble(ex, c, 1, "refused a span: \"%.*s\"",
                   (int) (len < 100 ? len : 100), err);
 }

@@ -1,0 +1,135 @@
+#!/usr/bin/perl
+# The replies a real cluster gives only now and then, from a scripted node
+# (Edgetrace::Cluster::fake_node): TRYAGAIN, LOADING, MASTERDOWN and
+# CLUSTERDOWN are backed off and the span sent again, counted exactly
+# (docs/counters.md "Redis Cluster"); MOVED and ASK are followed and
+# counted in edgetrace_redis_redirects_total; a node answering an array
+# header of two billion elements to CLUSTER SLOTS is refused by the
+# reader's guard (et_cluster_guard), which says so.
+
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+
+use Test::More;
+use Edgetrace::Test qw(:all);
+use Edgetrace::Cluster qw(:all);
+
+my $N = 5;
+
+sub nginx_on {
+    my ($seeds) = @_;
+    return start_nginx(conf => <<"EOF");
+    edgetrace_redis redis://$seeds cluster;
+    edgetrace_stream spans shards=2;
+    edgetrace_flush_interval 20ms;
+    edgetrace_redis_connect_timeout 300ms;
+    edgetrace on;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location / { return 200 "ok\\n"; }
+        location = /metrics { edgetrace off; edgetrace_status; }
+    }
+EOF
+}
+
+sub settled {
+    my ($ngx, $n) = @_;
+    return wait_until(sub {
+        my $x = metrics($ngx->port);
+        $x->{edgetrace_spans_exported_total} == $n
+            && $x->{edgetrace_spans_queued} == 0;
+    }, 10);
+}
+
+# --- backed off, sent again, nothing lost
+for my $err ('TRYAGAIN Multiple keys request during rehashing of slot',
+             'LOADING Redis is loading the dataset in memory',
+             'MASTERDOWN Link with MASTER is down and '
+             . 'replica-serve-stale-data is set to \'no\'.',
+             'CLUSTERDOWN The cluster is down')
+{
+    my ($word) = $err =~ /^(\w+)/;
+    my $f = fake_node(xadd => ["-$err\r\n", "-$err\r\n"]);
+    my $ngx = nginx_on("127.0.0.1:$f->{port}");
+    my $node = "{node=\"127.0.0.1:$f->{port}\"}";
+
+    ok(wait_until(sub { metrics($ngx->port)->{edgetrace_redis_connected}
+                        == 1 }, 10), "$word: connected")
+        or diag $ngx->error_log;
+    http_get($ngx->port, "/$_") for 1 .. $N;
+
+    ok(settled($ngx, $N), "$word: all $N exported")
+        or diag explain(metrics($ngx->port)), $ngx->error_log;
+    my $x = metrics($ngx->port);
+    is(spans_accounted($x), $N, "$word: the counters add up");
+    is($x->{'edgetrace_spans_dropped_total{reason="redis_error"}'}, 0,
+       "$word: nothing dropped");
+    is($x->{edgetrace_redis_errors_total}, 0, "$word: not an error");
+    is($x->{"edgetrace_redis_node_errors_total$node"}, 0,
+       "$word: not the node's error");
+    is($x->{"edgetrace_redis_node_connected$node"}, 1,
+       "$word: the node on the page, connected");
+
+    my @log = $f->log;
+    my @xadd = grep { $_->[0] eq 'XADD' } @log;
+    is(scalar @xadd, $N + 2, "$word: two spans sent twice");
+
+    # the resend waits for the backoff (100 ms at first)
+    my $refused = $xadd[1][1];
+    my ($again) = grep { $_->[1] > $refused + 0.001 } @xadd;
+    ok($again && $again->[1] - $refused >= 0.09,
+       "$word: sent again after a backoff")
+        or diag sprintf '%.3f s', $again ? $again->[1] - $refused : -1;
+
+    if ($word ne 'TRYAGAIN') {
+        ok((grep { $_->[0] eq 'CLUSTER' && $_->[1] > $refused } @log),
+           "$word: the slot map asked again");
+    }
+
+    like($ngx->error_log,
+         qr/redis cluster node 127\.0\.0\.1:$f->{port}: "\Q$word\E[^"]*": sent again later/,
+         "$word: logged with the node's address");
+    is_deeply([$ngx->crashes], [], "$word: no worker crashed");
+    $ngx->stop;
+}
+
+# --- MOVED and ASK: followed, counted
+my $b = fake_node();
+my $a = fake_node(xadd => ["-MOVED 1 127.0.0.1:$b->{port}\r\n",
+                           "-ASK 2 127.0.0.1:$b->{port}\r\n"]);
+my $ngx = nginx_on("127.0.0.1:$a->{port}");
+ok(wait_until(sub { metrics($ngx->port)->{edgetrace_redis_connected}
+                    == 1 }, 10), 'redirections: connected')
+    or diag $ngx->error_log;
+http_get($ngx->port, "/$_") for 1 .. $N;
+ok(settled($ngx, $N), "redirections: all $N exported")
+    or diag explain(metrics($ngx->port)), $ngx->error_log;
+my $x = metrics($ngx->port);
+is(spans_accounted($x), $N, 'redirections: the counters add up');
+is($x->{'edgetrace_redis_redirects_total{kind="moved"}'}, 1,
+   'redirections: one MOVED counted');
+is($x->{'edgetrace_redis_redirects_total{kind="ask"}'}, 1,
+   'redirections: one ASK counted');
+my @cmds = map { $_->[0] } grep { $_->[0] ne 'CLUSTER' } $b->log;
+ok(join(' ', @cmds) =~ /ASKING XADD/,
+   'redirections: ASKING, then the span, to the node ASK named')
+    or diag "@cmds";
+is(scalar(grep { $_->[0] eq 'XADD' } $a->log, $b->log), $N + 2,
+   'redirections: the two spans sent twice in all');
+is_deeply([$ngx->crashes], [], 'redirections: no worker crashed');
+$ngx->stop;
+
+# --- an array header of two billion elements, refused by the guard
+my ($gport) = garbage_seed();
+$ngx = nginx_on("127.0.0.1:$gport");
+ok(wait_until(sub { $ngx->error_log =~ /no node gave the slot map/ }, 10),
+   'garbage: no slot map')
+    or diag $ngx->error_log;
+like($ngx->error_log,
+     qr/no node gave the slot map: CLUSTER SLOTS failed: a reply of more than 1048576 array elements, refused/,
+     'garbage: the guard refused it, and says so');
+is_deeply([$ngx->crashes], [], 'garbage: no worker crashed');
+
+done_testing();
