@@ -12,6 +12,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 
+use IO::Socket::INET;
 use Test::More;
 use Edgetrace::Test qw(:all);
 use Edgetrace::Cluster qw(:all);
@@ -119,6 +120,48 @@ ok(join(' ', @cmds) =~ /ASKING XADD/,
 is(scalar(grep { $_->[0] eq 'XADD' } $a->log, $b->log), $N + 2,
    'redirections: the two spans sent twice in all');
 is_deeply([$ngx->crashes], [], 'redirections: no worker crashed');
+$ngx->stop;
+
+# --- a node that stops reading: the sockets fill up, a span is written in
+# pieces, and each reaches it whole, once
+sub burst {
+    my ($port, $n, $path) = @_;
+    my ($s, $ok) = (undef, 0);
+    for (my $i = 0; $i < $n; $i += 100) {
+        # nginx closes a keepalive connection after 1000 requests
+        $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port")
+            or die "connect: $!" if $i % 500 == 0;
+        $s->autoflush(1);
+        my $k = $n - $i < 100 ? $n - $i : 100;
+        print $s "GET $path?$_ HTTP/1.1\r\nHost: t\r\n\r\n" for 1 .. $k;
+        my ($buf, $got) = ('', 0);
+        while ($got < $k) {
+            sysread($s, $buf, 65536, length $buf) or last;
+            $got = () = $buf =~ m{HTTP/1\.1 200}g;
+        }
+        $ok += $got;
+    }
+    return $ok;
+}
+
+my $S = 2000;
+my $slow = fake_node(stall => 1.5);
+$ngx = nginx_on("127.0.0.1:$slow->{port}");
+ok(wait_until(sub { metrics($ngx->port)->{edgetrace_redis_connected}
+                    == 1 }, 10), 'stalled: connected')
+    or diag $ngx->error_log;
+http_get($ngx->port, '/first');
+ok(wait_until(sub { metrics($ngx->port)->{edgetrace_spans_exported_total}
+                    == 1 }, 10), 'stalled: the first span, then it stalls');
+# spans of about 1.7 KB: 3.4 MB, more than the sockets hold
+is(burst($ngx->port, $S, '/' . ('p' x 1000)), $S, "stalled: $S requests");
+ok(settled($ngx, $S + 1), 'stalled: all exported once it reads again')
+    or diag explain(metrics($ngx->port)), $ngx->error_log;
+is(scalar(grep { $_->[0] eq 'XADD' } $slow->log), $S + 1,
+   'stalled: each span reached it once, whole');
+is(spans_accounted(metrics($ngx->port)), $S + 1,
+   'stalled: the counters add up');
+is_deeply([$ngx->crashes], [], 'stalled: no worker crashed');
 $ngx->stop;
 
 # --- an array header of two billion elements, refused by the guard

@@ -325,10 +325,13 @@ sub garbage_seed {
 # next of the "xadd" replies (raw RESP, e.g. "-LOADING ...\r\n"), then
 # with an entry id once they are all used; anything else (ASKING, AUTH)
 # with +OK.  Each command's name and time (Time::HiRes) is written to its
-# log file, read back by ->log.  Stopped by its PID when the test ends.
+# log file, read back by ->log.  With stall => $s, a connection is not
+# read for $s seconds after its first XADD (its sender's socket fills up).
+# Stopped by its PID when the test ends.
 sub fake_node {
     my (%o) = @_;
     my @xadd = @{ $o{xadd} || [] };
+    my $stall = $o{stall} || 0;
     my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
                                   LocalPort => $o{port} || 0,
                                   Listen => 16, ReuseAddr => 1)
@@ -343,10 +346,15 @@ sub fake_node {
         $out->autoflush(1);
         my $slots = "*1\r\n*3\r\n:0\r\n:16383\r\n*3\r\n\$9\r\n127.0.0.1\r\n"
                     . ":$port\r\n\$40\r\n" . ('f' x 40) . "\r\n";
-        my %in;
+        my (%in, %stalled, %resume);
         my $sel = IO::Select->new($l);
         while (1) {
-            for my $s ($sel->can_read) {
+            for my $fd (keys %resume) {
+                next if Time::HiRes::time() < $resume{$fd}[0];
+                $sel->add($resume{$fd}[1]);
+                delete $resume{$fd};
+            }
+            for my $s ($sel->can_read(0.05)) {
                 if ($s == $l) {
                     my $c = $l->accept or next;
                     $sel->add($c);
@@ -384,6 +392,11 @@ sub fake_node {
                             : "+OK\r\n";
                 }
                 syswrite($s, $reply) if length $reply;
+                if ($stall && !$stalled{fileno $s} && $reply =~ /^\$/m) {
+                    $stalled{fileno $s} = 1;
+                    $sel->remove($s);
+                    $resume{fileno $s} = [Time::HiRes::time() + $stall, $s];
+                }
             }
         }
     }
