@@ -20,8 +20,10 @@ use Edgetrace::Cluster qw(:all);
 my $N = 5;
 
 sub nginx_on {
-    my ($seeds) = @_;
+    my ($seeds, $more) = @_;
+    $more //= '';
     return start_nginx(conf => <<"EOF");
+    $more
     edgetrace_redis redis://$seeds cluster;
     edgetrace_stream spans shards=2;
     edgetrace_flush_interval 20ms;
@@ -144,21 +146,22 @@ sub burst {
     return $ok;
 }
 
-my $S = 2000;
+my $S = 5000;
 my $slow = fake_node(stall => 1.5);
-$ngx = nginx_on("127.0.0.1:$slow->{port}");
+$ngx = nginx_on("127.0.0.1:$slow->{port}", 'edgetrace_queue_size 32m;');
 ok(wait_until(sub { metrics($ngx->port)->{edgetrace_redis_connected}
                     == 1 }, 10), 'stalled: connected')
     or diag $ngx->error_log;
 http_get($ngx->port, '/first');
 ok(wait_until(sub { metrics($ngx->port)->{edgetrace_spans_exported_total}
                     == 1 }, 10), 'stalled: the first span, then it stalls');
-# spans of about 1.7 KB: 3.4 MB, more than the sockets hold
+# spans of about 1.7 KB: 8 MB, more than the sockets hold
 is(burst($ngx->port, $S, '/' . ('p' x 1000)), $S, "stalled: $S requests");
 ok(settled($ngx, $S + 1), 'stalled: all exported once it reads again')
     or diag explain(metrics($ngx->port)), $ngx->error_log;
-is(scalar(grep { $_->[0] eq 'XADD' } $slow->log), $S + 1,
-   'stalled: each span reached it once, whole');
+my @x = grep { $_->[0] eq 'XADD' } $slow->log;
+is(scalar @x, $S + 1, 'stalled: each span reached it once, whole');
+ok($x[-1][1] - $x[0][1] >= 1.4, 'stalled: for 1.5 s');
 is(spans_accounted(metrics($ngx->port)), $S + 1,
    'stalled: the counters add up');
 is_deeply([$ngx->crashes], [], 'stalled: no worker crashed');

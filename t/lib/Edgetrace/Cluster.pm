@@ -29,6 +29,7 @@ use Exporter 'import';
 use IO::Select;
 use IO::Socket::INET;
 use POSIX ();
+use Socket ();
 use Time::HiRes ();
 
 use Edgetrace::Test qw(free_port start_redis redis stop_pid wait_until);
@@ -337,6 +338,9 @@ sub fake_node {
                                   Listen => 16, ReuseAddr => 1)
         or die "listen: $!";
     my $port = $l->sockport;
+    # a stalled connection's window stays small: its sender's socket fills
+    setsockopt($l, Socket::SOL_SOCKET(), Socket::SO_RCVBUF(), 8192)
+        if $stall;
     my $log = Edgetrace::Test::_tempdir('et-fake-XXXXXX') . "/commands.log";
     open my $lf, '>', $log or die "$log: $!";
     close $lf;
