@@ -46,6 +46,20 @@ sub settled {
     }, 10);
 }
 
+# connected, $n requests, all of their spans exported: the counters then
+sub exported {
+    my ($ngx, $name, $n) = @_;
+    ok(wait_until(sub { metrics($ngx->port)->{edgetrace_redis_connected}
+                        == 1 }, 10), "$name: connected")
+        or diag $ngx->error_log;
+    http_get($ngx->port, "/$_") for 1 .. $n;
+    ok(settled($ngx, $n), "$name: all $n exported")
+        or diag explain(metrics($ngx->port)), $ngx->error_log;
+    my $x = metrics($ngx->port);
+    is(spans_accounted($x), $n, "$name: the counters add up");
+    return $x;
+}
+
 # --- backed off, sent again, nothing lost
 for my $err ('TRYAGAIN Multiple keys request during rehashing of slot',
              'LOADING Redis is loading the dataset in memory',
@@ -58,15 +72,7 @@ for my $err ('TRYAGAIN Multiple keys request during rehashing of slot',
     my $ngx = nginx_on("127.0.0.1:$f->{port}");
     my $node = "{node=\"127.0.0.1:$f->{port}\"}";
 
-    ok(wait_until(sub { metrics($ngx->port)->{edgetrace_redis_connected}
-                        == 1 }, 10), "$word: connected")
-        or diag $ngx->error_log;
-    http_get($ngx->port, "/$_") for 1 .. $N;
-
-    ok(settled($ngx, $N), "$word: all $N exported")
-        or diag explain(metrics($ngx->port)), $ngx->error_log;
-    my $x = metrics($ngx->port);
-    is(spans_accounted($x), $N, "$word: the counters add up");
+    my $x = exported($ngx, $word, $N);
     is($x->{'edgetrace_spans_dropped_total{reason="redis_error"}'}, 0,
        "$word: nothing dropped");
     is($x->{edgetrace_redis_errors_total}, 0, "$word: not an error");
@@ -103,14 +109,7 @@ my $b = fake_node();
 my $a = fake_node(xadd => ["-MOVED 1 127.0.0.1:$b->{port}\r\n",
                            "-ASK 2 127.0.0.1:$b->{port}\r\n"]);
 my $ngx = nginx_on("127.0.0.1:$a->{port}");
-ok(wait_until(sub { metrics($ngx->port)->{edgetrace_redis_connected}
-                    == 1 }, 10), 'redirections: connected')
-    or diag $ngx->error_log;
-http_get($ngx->port, "/$_") for 1 .. $N;
-ok(settled($ngx, $N), "redirections: all $N exported")
-    or diag explain(metrics($ngx->port)), $ngx->error_log;
-my $x = metrics($ngx->port);
-is(spans_accounted($x), $N, 'redirections: the counters add up');
+my $x = exported($ngx, 'redirections', $N);
 is($x->{'edgetrace_redis_redirects_total{kind="moved"}'}, 1,
    'redirections: one MOVED counted');
 is($x->{'edgetrace_redis_redirects_total{kind="ask"}'}, 1,
@@ -149,12 +148,8 @@ sub burst {
 my $S = 5000;
 my $slow = fake_node(stall => 1.5);
 $ngx = nginx_on("127.0.0.1:$slow->{port}", 'edgetrace_queue_size 32m;');
-ok(wait_until(sub { metrics($ngx->port)->{edgetrace_redis_connected}
-                    == 1 }, 10), 'stalled: connected')
-    or diag $ngx->error_log;
-http_get($ngx->port, '/first');
-ok(wait_until(sub { metrics($ngx->port)->{edgetrace_spans_exported_total}
-                    == 1 }, 10), 'stalled: the first span, then it stalls');
+# the first span answered, then the node stalls
+exported($ngx, 'stalled', 1);
 # spans of about 1.7 KB: 8 MB, more than the sockets hold
 is(burst($ngx->port, $S, '/' . ('p' x 1000)), $S, "stalled: $S requests");
 ok(settled($ngx, $S + 1), 'stalled: all exported once it reads again')
