@@ -801,7 +801,8 @@ test_nodes(void)
            && et_metrics_node(a, "127.0.0.1:7000") == n0,
            "nodes: claimed in order, found again by address");
 
-    n = et_metrics_node(a, "a-host-name-longer-than-a-label-may-hold.example:7000");
+    n = et_metrics_node(a, "a-host-name-longer-than-a-label-may-hold"
+                           ".example:7000");
     tap_ok(n == &a->nodes[ET_METRICS_NODES - 1]
            && strcmp(n->addr, "other") == 0,
            "nodes: an address that does not fit is \"other\"");
@@ -887,13 +888,17 @@ test_nodes(void)
     buf[len < ET_METRICS_TEXT_MAX ? len : ET_METRICS_TEXT_MAX - 1] = '\0';
     tap_ok(strstr((char *) buf,
                   "# TYPE edgetrace_redis_node_errors_total counter\n"
-                  "edgetrace_redis_node_errors_total{node=\"127.0.0.1:7000\"} 3\n"
-                  "edgetrace_redis_node_errors_total{node=\"[::1]:7001\"} 0\n")
+                  "edgetrace_redis_node_errors_total"
+                  "{node=\"127.0.0.1:7000\"} 3\n"
+                  "edgetrace_redis_node_errors_total"
+                  "{node=\"[::1]:7001\"} 0\n")
            != NULL
            && strstr((char *) buf,
                      "# TYPE edgetrace_redis_node_connected gauge\n"
-                     "edgetrace_redis_node_connected{node=\"127.0.0.1:7000\"} 1\n"
-                     "edgetrace_redis_node_connected{node=\"[::1]:7001\"} 0\n")
+                     "edgetrace_redis_node_connected"
+                     "{node=\"127.0.0.1:7000\"} 1\n"
+                     "edgetrace_redis_node_connected"
+                     "{node=\"[::1]:7001\"} 0\n")
               != NULL,
            "nodes: a sample per master, labelled by address");
 

@@ -16,7 +16,7 @@ package Edgetrace::Cluster;
 #   my $bytes = raw_command($port, 'CLUSTER', 'SLOTS');  # the RESP reply
 #   my ($port, $pid) = garbage_seed();  # answers "*2000000000"
 #   my $f = fake_node(xadd => ["-TRYAGAIN ...\r\n"]);  # a scripted node
-#   $f->{port}; $f->log  # ([command, time], ...) it was sent
+#   $f->{port}; $f->log  # ([command, time, digest], ...) it was sent
 #
 # Node ports are below 55536: the cluster bus listens on port + 10000, and
 # both must be free.  The nodes run with --cluster-node-timeout 1000, so a
@@ -25,6 +25,7 @@ package Edgetrace::Cluster;
 use strict;
 use warnings;
 
+use Digest::MD5 ();
 use Exporter 'import';
 use IO::Select;
 use IO::Socket::INET;
@@ -325,7 +326,8 @@ sub garbage_seed {
 # then.  CLUSTER SLOTS says it serves every slot; XADD is answered with the
 # next of the "xadd" replies (raw RESP, e.g. "-LOADING ...\r\n"), then
 # with an entry id once they are all used; anything else (ASKING, AUTH)
-# with +OK.  Each command's name and time (Time::HiRes) is written to its
+# with +OK.  Each command's name, time (Time::HiRes) and a digest of its
+# arguments (the same command sent again has the same) is written to its
 # log file, read back by ->log.  With stall => $s, a connection is not
 # read for $s seconds after its first XADD (its sender's socket fills up).
 # Stopped by its PID when the test ends.
@@ -389,7 +391,8 @@ sub fake_node {
                     last if @args < $argc;
                     substr($$b, 0, $pos) = '';
                     my $cmd = uc $args[0];
-                    printf $out "%s %.6f\n", $cmd, Time::HiRes::time();
+                    printf $out "%s %.6f %s\n", $cmd, Time::HiRes::time(),
+                           Digest::MD5::md5_hex(join "\0", @args);
                     $reply .= $cmd eq 'CLUSTER' ? $slots
                             : $cmd eq 'XADD' ? (shift(@xadd)
                                                // "\$15\r\n1700000000000-0\r\n")
@@ -412,7 +415,7 @@ sub fake_node {
 
 package Edgetrace::Cluster::Fake;
 
-# ([command, time], ...): what the node was sent, in order
+# ([command, time, digest], ...): what the node was sent, in order
 sub log {
     my ($self) = @_;
     open my $fh, '<', $self->{logfile} or return ();
