@@ -529,7 +529,12 @@ et_cluster_array(const redisReadTask *task, int n)
 
     left = task->privdata;
 
-    if (n < 0 || left == NULL || (size_t) n > *left) {
+    if (left == NULL) {
+        return NULL;
+    }
+
+    if (n < 0 || *left == ET_CLUSTER_REFUSED || (size_t) n > *left) {
+        *left = ET_CLUSTER_REFUSED;
         return NULL;
     }
 
@@ -587,7 +592,11 @@ et_cluster_fetch(redisContext *c, size_t *left, const char *host,
         rc = r ? et_cluster_slots_parse(r, map, &why) : ET_ERROR;
     }
 
-    if (r == NULL) {
+    if (r == NULL && *left == ET_CLUSTER_REFUSED) {
+        snprintf(err, size, "CLUSTER SLOTS failed: a reply of more than %u "
+                 "array elements, refused", ET_CLUSTER_ELEMENTS_MAX);
+
+    } else if (r == NULL) {
         snprintf(err, size, "CLUSTER SLOTS failed: %s",
                  c->errstr[0] ? c->errstr : "no reply");
 

@@ -118,10 +118,15 @@ struct redisReader;
  * Sets the reader "r" to refuse (a protocol error) a reply holding more
  * than ET_CLUSTER_ELEMENTS_MAX array elements, all its arrays together.
  * "*left" is the budget, set to the maximum here; the caller sets it again
- * before each reply and keeps it as long as the reader.  The first call
- * sets up a table shared by every reader: make it before starting threads.
+ * before each reply and keeps it as long as the reader.  A refused reply
+ * leaves it at ET_CLUSTER_REFUSED (hiredis itself only says "Out of
+ * memory"), and nothing more is accepted until it is set again.  The
+ * first call sets up a table shared by every reader: make it before
+ * starting threads.
  */
 void et_cluster_guard(struct redisReader *r, size_t *left);
+
+#define ET_CLUSTER_REFUSED  ((size_t) -1)
 
 
 struct redisContext;

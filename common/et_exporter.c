@@ -1153,7 +1153,8 @@ et_exporter_trouble(et_exporter_t *ex, int kind, uint64_t events,
     t->lost += lost;
 
     if (detail) {
-        snprintf(t->detail, sizeof(t->detail), "%s", detail);
+        snprintf(t->detail, sizeof(t->detail), "%.*s",
+                 (int) sizeof(t->detail) - 1, detail);
     }
 
     et_exporter_report(ex, kind, et_clock_mono_ms(), 0);

@@ -5,33 +5,41 @@
  * The thread learns the slot map from any seed (CLUSTER SLOTS, or CLUSTER
  * SHARDS where SLOTS is gone), keeps one connection per master, and knows
  * each shard's slot from the start (the slot of the shard's key,
- * docs/stream.md "Sharded streams").  A batch is the entries queued when
- * it starts; each entry goes to the master that serves its shard's slot,
- * all of a master's entries in one write.  The entries stay in the queue
- * until every master has answered for its part: only then is the batch
- * consumed and counted, so that an entry can be sent again whatever
- * happens to the connection that carried it.
+ * docs/stream.md "Sharded streams").  The entries queued are taken into a
+ * window, in order, as they come; each goes to the master that serves its
+ * shard's slot, written to it straight from the queue's ring with the
+ * other entries for that master (one sendmsg() of many iovecs, nothing
+ * copied).  The entries stay in the queue until they are answered for:
+ * the answered ones at the window's tail leave it, counted, as the replies
+ * come, while later ones are written (a pipeline, not a batch waited for
+ * whole), so that an entry can be sent again whatever happens to the
+ * connection that carried it.  While replies are due the thread looks at
+ * them every ET_XC_SLICE_MS (or sooner: a kick, a fuller queue), all that
+ * came at once, rather than waking up for each few a node sends.
  *
- * Replies are matched to entries in order, per connection, with hiredis's
- * reader (a cluster's replies must be read, not only counted): MOVED
- * points the slot at the master named and sends the entry there (and the
- * map is learnt again); ASK sends ASKING and the entry to the node named,
- * once; TRYAGAIN, CLUSTERDOWN, LOADING and MASTERDOWN back off and send
- * again; any other error drops the entry (redis_error), as with a single
- * Redis.  A connection that breaks, or that has not answered for the I/O
- * timeout, is closed, the map is learnt again from any node that answers
- * (a failover shows there), and its unanswered entries are sent again:
+ * Replies are matched to entries in order, per connection, and counted
+ * as with a single Redis (et_resp_scan_error(): an entry id is not built,
+ * only an error's text is kept): MOVED points the slot at the master
+ * named and sends the entry there (and the map is learnt again); ASK
+ * sends ASKING and the entry to the node named, once; TRYAGAIN,
+ * CLUSTERDOWN, LOADING and MASTERDOWN back off and send again; any other
+ * error drops the entry (redis_error), as with a single Redis.  A
+ * connection that breaks, or that has not answered for the I/O timeout,
+ * is closed, the map is learnt again from any node that answers (a
+ * failover shows there), and its unanswered entries are sent again:
  * delivery is at least once, so an entry whose reply was lost may be
  * stored twice.
  *
- * Counting (docs/counters.md): an entry stays queued until its batch is
- * consumed, then it is exported or dropped, so the identity holds exactly
- * at rest.  An entry a master acknowledged is exported, even if that
- * master then fails before its replica has it: Redis Cluster replicates
+ * Counting (docs/counters.md): an entry stays queued until it leaves the
+ * queue, then it is exported or dropped, so the identity holds exactly at
+ * rest.  An entry a master acknowledged is exported, even if that master
+ * then fails before its replica has it: Redis Cluster replicates
  * asynchronously, and the acknowledgment is all a client is told.
  *
- * hiredis 0.14 allocates an array's elements as soon as it reads the
- * header: the readers of cluster connections refuse, per reply, more
+ * A reply that is an array never answers XADD: it is a protocol error,
+ * found at its first byte, so a node cannot make the thread allocate.
+ * hiredis 0.14, which reads the slot map, allocates an array's elements
+ * as soon as it reads the header: those readers refuse, per reply, more
  * array elements than ET_CLUSTER_ELEMENTS_MAX in all (et_cluster_guard).
  */
 
@@ -56,16 +64,30 @@
 #include "et_exporter_int.h"
 
 
-/* entries in one batch at most */
-#define ET_XC_BATCH          16384
-
-/* bytes a reply may pile up in a reader before it is complete */
-#define ET_XC_READER_MAX     (64 * 1024 * 1024)
+/*
+ * Entries in the window at most: a power of two, an entry's place in it
+ * is what a connection's list of replies due holds.
+ */
+#define ET_XC_WINDOW         16384
 
 /* the place of an ASKING command in a connection's list of replies due */
 #define ET_XC_ASKING         ((uint32_t) -1)
 
 #define ET_XC_ASKING_CMD     "*1\r\n$6\r\nASKING\r\n"
+
+/* iovecs in one sendmsg() at most */
+#define ET_XC_IOV            512
+
+/*
+ * While replies are due, the thread reads them this often; more often
+ * once a quarter of the queue is taken (a small queue, a high rate): the
+ * entries stay in the queue until they are answered.
+ */
+#define ET_XC_SLICE_MS       10
+#define ET_XC_SLICE_MIN_MS   1
+
+/* as with a single Redis: what is written rarely waits for room */
+#define ET_XC_SNDBUF         (1024 * 1024)
 
 /* the map is learnt again at most this often */
 #define ET_XC_REFRESH_MS     100
@@ -74,14 +96,15 @@
 
 
 enum {
-    ET_XE_PENDING = 0,
-    ET_XE_SENT,
-    ET_XE_DONE
+    ET_XE_PENDING = 0,       /* to be sent */
+    ET_XE_SENT,              /* its reply due on a connection */
+    ET_XE_OK,                /* acknowledged */
+    ET_XE_DROPPED            /* refused */
 };
 
 
 typedef struct {
-    struct iovec     iov[2];
+    struct iovec     iov[2];       /* its bytes in the queue's ring */
     uint32_t         len;
     uint16_t         slot;
     uint8_t          niov;
@@ -97,18 +120,15 @@ typedef struct {
     int              fd;           /* -1: not connected */
     int              in_map;       /* a master of the current map */
     int              wanted;       /* an ASK named it */
-    redisReader     *reader;
-    size_t           elements;     /* left to the reply being read */
-
-    uint8_t         *out;          /* this round's commands for the node */
-    size_t           out_size;
-    size_t           out_len;
-    size_t           out_sent;
+    et_node_counters_t *stat;      /* on the status page */
+    et_resp_t        resp;         /* where the reply bytes are */
 
     uint32_t        *due;          /* entries whose replies are due */
     size_t           due_size;
     size_t           due_head;
     size_t           due_len;
+    size_t           sent;         /* of those, written whole */
+    size_t           sent_off;     /* bytes of the next one written */
 
     uint64_t         progress_at;
     uint64_t         connect_at;
@@ -139,12 +159,14 @@ struct et_xcluster_s {
     unsigned             nconns;
     int                  node_conn[ET_CLUSTER_MASTERS_MAX];
 
-    et_xentry_t         *batch;
-    size_t               nbatch;
-    size_t               unresolved;   /* pending or sent */
-    size_t               batch_bytes;
-    uint64_t             ok;
-    uint64_t             dropped;
+    /* the window: entries taken from the queue and not consumed yet */
+    et_xentry_t         *win;          /* ET_XC_WINDOW, a ring */
+    uint64_t             tail;         /* the oldest, the queue's tail */
+    uint64_t             routed;       /* the first never routed */
+    uint64_t             head;         /* past the last taken */
+    size_t               again;        /* pending, before "routed" */
+    et_queue_iter_t      it;           /* where the next is taken */
+
     uint64_t             retry_at;     /* TRYAGAIN, CLUSTERDOWN */
     unsigned             retry_ms;
 
@@ -201,16 +223,18 @@ et_xc_key(const uint8_t *p, const uint8_t *last, size_t *klen)
 
 /*
  * The slot of an entry: its shard's, found from the shard number in its
- * key ("<key>:<i>{<j>}", docs/stream.md); the slot of the key itself for
- * anything else.
+ * key ("<key>:<i>{<j>}", docs/stream.md; the key itself has no brace
+ * when there are shards), read backwards from the key's end; the slot of
+ * the key itself for anything else.  Byte by byte, without memchr(): it
+ * runs for every span, and the fields it reads are a few bytes long.
  */
 static unsigned
 et_xc_entry_slot(et_xcluster_t *xc, const struct iovec *iov, int niov,
     size_t len)
 {
     size_t          n, klen, first;
-    unsigned        i;
-    const uint8_t  *p, *last, *key, *brace, *d;
+    unsigned        i, m;
+    const uint8_t  *p, *last, *key, *d;
     uint8_t         buf[ET_STREAM_KEY_MAX + 64];
 
     if (xc->shards == 1) {
@@ -232,34 +256,42 @@ et_xc_entry_slot(et_xcluster_t *xc, const struct iovec *iov, int niov,
     last = p + n;
 
     /* "*<argc>\r\n" */
-    p = memchr(p, '\n', n);
-
-    if (p == NULL) {
-        return xc->shard_slot[0];
+    for (d = p + 1; d < last && *d != '\n'; d++) {
+        /* void */
     }
 
-    key = et_xc_key(p + 1, last, &klen);
+    key = d < last ? et_xc_key(d + 1, last, &klen) : NULL;
 
     if (key == NULL) {
         return xc->shard_slot[0];
     }
 
-    brace = memchr(key, '{', klen);
+    /* "}", the tag, "{", the shard's number, ":" */
+    d = key + klen - 1;
 
-    if (brace) {
-        d = brace;
-        i = 0;
-        n = 1;
+    if (klen < 5 || *d != '}') {
+        return et_slot(key, klen);
+    }
 
-        while (d > key && d[-1] >= '0' && d[-1] <= '9' && n <= 100) {
-            i += (unsigned) (d[-1] - '0') * (unsigned) n;
-            n *= 10;
-            d--;
-        }
+    while (d > key && *d != '{' && key + klen - d < 8) {
+        d--;
+    }
 
-        if (d < brace && d > key && d[-1] == ':' && i < xc->shards) {
-            return xc->shard_slot[i];
-        }
+    if (*d != '{') {
+        return et_slot(key, klen);
+    }
+
+    i = 0;
+    m = 1;
+
+    while (d - 1 > key && d[-1] >= '0' && d[-1] <= '9' && m <= 100) {
+        i += (unsigned) (d[-1] - '0') * m;
+        m *= 10;
+        d--;
+    }
+
+    if (m > 1 && d[-1] == ':' && i < xc->shards) {
+        return xc->shard_slot[i];
     }
 
     return et_slot(key, klen);
@@ -295,10 +327,10 @@ et_xcluster_create(et_exporter_t *ex)
     xc->map = malloc(sizeof(et_cluster_map_t));
     xc->spare = malloc(sizeof(et_cluster_map_t));
     xc->conns = calloc(ET_CLUSTER_MASTERS_MAX, sizeof(et_xconn_t));
-    xc->batch = malloc(ET_XC_BATCH * sizeof(et_xentry_t));
+    xc->win = malloc(ET_XC_WINDOW * sizeof(et_xentry_t));
 
     if (xc->map == NULL || xc->spare == NULL || xc->conns == NULL
-        || xc->batch == NULL)
+        || xc->win == NULL)
     {
         et_xcluster_free(xc);
         goto nomem;
@@ -342,12 +374,17 @@ et_xc_close(et_xconn_t *c)
     if (c->fd != -1) {
         close(c->fd);
         c->fd = -1;
+        __atomic_sub_fetch(&c->stat->connected, 1, __ATOMIC_RELAXED);
     }
+}
 
-    if (c->reader) {
-        redisReaderFree(c->reader);
-        c->reader = NULL;
-    }
+
+/* trouble with a node, counted for it too (docs/counters.md) */
+static void
+et_xc_error(et_exporter_t *ex, et_xconn_t *c)
+{
+    et_counter_add(&ex->counters->redis_errors, 1, 0);
+    et_counter_add(&c->stat->errors, 1, 0);
 }
 
 
@@ -363,7 +400,6 @@ et_xcluster_free(et_xcluster_t *xc)
     if (xc->conns) {
         for (i = 0; i < xc->nconns; i++) {
             et_xc_close(&xc->conns[i]);
-            free(xc->conns[i].out);
             free(xc->conns[i].due);
         }
     }
@@ -371,7 +407,7 @@ et_xcluster_free(et_xcluster_t *xc)
     free(xc->conns);
     free(xc->map);
     free(xc->spare);
-    free(xc->batch);
+    free(xc->win);
     free(xc);
 }
 
@@ -412,10 +448,13 @@ et_xc_addr(char *buf, size_t size, const char *host, int port)
 
 /* the connection to host:port, made (not connected) if new; -1: no room */
 static int
-et_xc_conn(et_xcluster_t *xc, const char *host, int port)
+et_xc_conn(et_exporter_t *ex, const char *host, int port)
 {
-    unsigned     i;
-    et_xconn_t  *c;
+    unsigned        i;
+    et_xconn_t     *c;
+    et_xcluster_t  *xc;
+
+    xc = ex->cluster;
 
     for (i = 0; i < xc->nconns; i++) {
         if (xc->conns[i].port == port && strcmp(xc->conns[i].host, host) == 0)
@@ -437,6 +476,7 @@ et_xc_conn(et_xcluster_t *xc, const char *host, int port)
     c->fd = -1;
     c->backoff_ms = ET_BACKOFF_MIN_MS;
     et_xc_addr(c->addr, sizeof(c->addr), host, port);
+    c->stat = et_metrics_node(ex->counters, c->addr);
 
     return (int) xc->nconns++;
 }
@@ -497,7 +537,7 @@ et_xc_backoff(unsigned *ms)
 static int
 et_xc_open(et_exporter_t *ex, et_xconn_t *c)
 {
-    int             fd;
+    int             fd, size;
     size_t          left;
     uint64_t        now;
     redisContext   *rc;
@@ -515,21 +555,16 @@ et_xc_open(et_exporter_t *ex, et_xconn_t *c)
         goto failed;
     }
 
-    c->reader = redisReaderCreate();
-
-    if (c->reader == NULL) {
-        snprintf(err, sizeof(err), "out of memory");
-        close(fd);
-        goto failed;
-    }
-
-    et_cluster_guard(c->reader, &c->elements);
+    size = ET_XC_SNDBUF;
+    (void) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(int));
 
     c->fd = fd;
-    c->out_len = 0;
-    c->out_sent = 0;
+    __atomic_add_fetch(&c->stat->connected, 1, __ATOMIC_RELAXED);
+    et_resp_init(&c->resp);
     c->due_head = 0;
     c->due_len = 0;
+    c->sent = 0;
+    c->sent_off = 0;
     c->progress_at = et_clock_mono_ms();
 
     if (c->connects++ > 0) {
@@ -548,7 +583,7 @@ et_xc_open(et_exporter_t *ex, et_xconn_t *c)
 
 failed:
 
-    et_counter_add(&ex->counters->redis_errors, 1, 0);
+    et_xc_error(ex, c);
 
     now = et_clock_mono_ms();
     c->connect_at = now + c->backoff_ms;
@@ -606,7 +641,7 @@ et_xc_adopt(et_exporter_t *ex)
     }
 
     for (i = 0; i < map->nnodes; i++) {
-        k = et_xc_conn(xc, map->nodes[i].host, map->nodes[i].port);
+        k = et_xc_conn(ex, map->nodes[i].host, map->nodes[i].port);
         xc->node_conn[i] = k;
 
         if (k >= 0) {
@@ -698,209 +733,285 @@ et_xc_refresh(et_exporter_t *ex)
 }
 
 
-/* takes the entries queued now as the batch */
-static size_t
+/*
+ * Takes the entries queued since the last time into the window, as many
+ * as it has room for.
+ */
+static void
 et_xc_take(et_exporter_t *ex)
 {
-    int               niov;
-    size_t            len;
-    et_xentry_t      *e;
-    et_xcluster_t    *xc;
-    et_queue_iter_t   it;
+    int              niov;
+    size_t           len;
+    uint64_t         seq, head;
+    et_xentry_t     *e;
+    et_xcluster_t   *xc;
 
     xc = ex->cluster;
+    head = xc->head;
 
-    et_queue_first(&ex->queue, &it);
+    if (head == xc->tail) {
+        et_queue_first(&ex->queue, &xc->it);
 
-    xc->nbatch = 0;
-    xc->batch_bytes = 0;
-    xc->ok = 0;
-    xc->dropped = 0;
+    } else {
+        et_queue_more(&ex->queue, &xc->it);
+    }
 
-    while (xc->nbatch < ET_XC_BATCH) {
-        e = &xc->batch[xc->nbatch];
+    while (head - xc->tail < ET_XC_WINDOW) {
+        e = &xc->win[head & (ET_XC_WINDOW - 1)];
 
-        len = et_queue_next(&ex->queue, &it, e->iov, &niov);
+        len = et_queue_next(&ex->queue, &xc->it, e->iov, &niov);
 
         if (len == 0) {
             break;
         }
 
+        /*
+         * the request path wrote the entry on another CPU: its first
+         * bytes are asked for now, all of them before the first is read
+         */
+        __builtin_prefetch(e->iov[0].iov_base);
+
         e->len = (uint32_t) len;
         e->niov = (uint8_t) niov;
         e->state = ET_XE_PENDING;
         e->ask = -1;
-        e->slot = (uint16_t) et_xc_entry_slot(xc, e->iov, niov, len);
 
-        xc->batch_bytes += len;
-        xc->nbatch++;
+        head++;
     }
 
-    xc->unresolved = xc->nbatch;
+    for (seq = xc->head; seq != head; seq++) {
+        e = &xc->win[seq & (ET_XC_WINDOW - 1)];
+        e->slot = (uint16_t) et_xc_entry_slot(xc, e->iov, e->niov, e->len);
+    }
 
-    return xc->nbatch;
+    xc->head = head;
 }
 
 
-/* every entry answered for: the batch leaves the queue, counted */
-static void
-et_xc_done(et_exporter_t *ex)
+/*
+ * The answered entries at the window's tail leave the queue, counted
+ * (docs/counters.md): an entry is queued until then.  With "all" (at
+ * stop), every entry taken leaves, those not answered as dropped: it
+ * returns how many.
+ */
+static uint64_t
+et_xc_consume(et_exporter_t *ex, int all)
 {
+    size_t          bytes;
+    uint64_t        ok, dropped, unanswered;
+    et_xentry_t    *e;
     et_xcluster_t  *xc;
 
     xc = ex->cluster;
+    bytes = 0;
+    ok = 0;
+    dropped = 0;
+    unanswered = 0;
 
-    (void) et_queue_consume(&ex->queue, xc->batch_bytes);
+    while (xc->tail != xc->head) {
+        e = &xc->win[xc->tail & (ET_XC_WINDOW - 1)];
 
-    if (xc->ok) {
-        et_counter_add(&ex->counters->exported, xc->ok, 0);
+        if (e->state == ET_XE_OK) {
+            ok++;
+
+        } else if (e->state == ET_XE_DROPPED) {
+            dropped++;
+
+        } else if (all) {
+            unanswered++;
+
+        } else {
+            break;
+        }
+
+        bytes += e->len;
+        xc->tail++;
     }
 
-    if (xc->dropped) {
-        et_counter_add(&ex->counters->dropped_redis_error, xc->dropped, 0);
+    if (bytes == 0) {
+        return 0;
     }
 
-    xc->nbatch = 0;
-    xc->batch_bytes = 0;
-    xc->unresolved = 0;
-    xc->ok = 0;
-    xc->dropped = 0;
-    xc->retry_ms = ET_BACKOFF_MIN_MS;
+    if (all) {
+        xc->routed = xc->tail;
+        xc->again = 0;
+    }
+
+    (void) et_queue_consume(&ex->queue, bytes);
+
+    if (ok) {
+        et_counter_add(&ex->counters->exported, ok, 0);
+
+        /* the cluster takes spans again: the next refusal backs off anew */
+        if (et_clock_mono_ms() >= xc->retry_at) {
+            xc->retry_ms = ET_BACKOFF_MIN_MS;
+        }
+    }
+
+    if (dropped + unanswered) {
+        et_counter_add(&ex->counters->dropped_redis_error,
+                       dropped + unanswered, 0);
+    }
+
+    return unanswered;
 }
 
 
+/* a reply due on "c", its command to be written; ET_ERROR: no memory */
 static int
-et_xc_grow(void **p, size_t *size, size_t need, size_t unit)
+et_xc_due(et_xconn_t *c, uint32_t ref)
 {
-    size_t   n;
-    void    *q;
+    size_t     n;
+    uint32_t  *due;
 
-    if (need <= *size) {
-        return ET_OK;
+    if (c->due_head + c->due_len == c->due_size) {
+
+        if (c->due_head >= c->due_size / 2 && c->due_head > 0) {
+            /* read from the head: the room it left, at most half moved */
+            memmove(c->due, c->due + c->due_head,
+                    c->due_len * sizeof(uint32_t));
+            c->due_head = 0;
+
+        } else {
+            n = c->due_size ? c->due_size * 2 : 1024;
+            due = realloc(c->due, n * sizeof(uint32_t));
+
+            if (due == NULL) {
+                return ET_ERROR;
+            }
+
+            c->due = due;
+            c->due_size = n;
+        }
     }
 
-    n = *size ? *size : 4096 / unit;
-
-    while (n < need) {
-        n *= 2;
-    }
-
-    q = realloc(*p, n * unit);
-
-    if (q == NULL) {
-        return ET_ERROR;
-    }
-
-    *p = q;
-    *size = n;
+    c->due[c->due_head + c->due_len++] = ref;
 
     return ET_OK;
 }
 
 
-/* queues an entry's bytes for the node, and the reply they are due */
-static int
-et_xc_put(et_xconn_t *c, const struct iovec *iov, int niov, uint32_t due)
+/* the reply due first on "c", taken off its list */
+static uint32_t
+et_xc_pop(et_xconn_t *c)
 {
-    int     i;
-    size_t  len;
+    uint32_t  ref;
 
-    len = iov[0].iov_len + (niov == 2 ? iov[1].iov_len : 0);
+    ref = c->due[c->due_head++];
+    c->due_len--;
+    c->sent--;
 
-    /* the replies due are a list read from its head: room at the front */
-    if (c->due_head > 0 && c->due_head + c->due_len == c->due_size) {
-        memmove(c->due, c->due + c->due_head, c->due_len * sizeof(uint32_t));
+    if (c->due_len == 0) {
         c->due_head = 0;
     }
 
-    if (et_xc_grow((void **) &c->out, &c->out_size, c->out_len + len, 1)
-        != ET_OK
-        || et_xc_grow((void **) &c->due, &c->due_size,
-                      c->due_head + c->due_len + 1, sizeof(uint32_t))
-           != ET_OK)
-    {
-        return ET_ERROR;
+    return ref;
+}
+
+
+/*
+ * An entry to the master that serves its slot (or to the node an ASK
+ * named), its reply due there; ET_DECLINED: nowhere to go yet.
+ */
+static int
+et_xc_assign(et_exporter_t *ex, et_xentry_t *e, uint32_t ref, uint64_t now)
+{
+    int              k;
+    unsigned         node;
+    et_xconn_t      *c;
+    et_xcluster_t   *xc;
+
+    xc = ex->cluster;
+
+    if (e->ask >= 0) {
+        k = e->ask;
+
+    } else {
+        if (!xc->have_map) {
+            return ET_DECLINED;
+        }
+
+        node = xc->map->slots[e->slot];
+
+        if (node == ET_CLUSTER_NO_NODE) {
+            /* a slot no master serves: wait for a map that has one */
+            xc->refresh = 1;
+            return ET_DECLINED;
+        }
+
+        k = xc->node_conn[node];
     }
 
-    for (i = 0; i < niov; i++) {
-        memcpy(c->out + c->out_len, iov[i].iov_base, iov[i].iov_len);
-        c->out_len += iov[i].iov_len;
+    if (k < 0) {
+        return ET_DECLINED;
     }
 
-    c->due[c->due_head + c->due_len++] = due;
+    c = &xc->conns[k];
+
+    if (c->fd == -1) {
+        return ET_DECLINED;
+    }
+
+    if (c->due_len == 0) {
+        c->progress_at = now;
+    }
+
+    if (e->ask >= 0 && et_xc_due(c, ET_XC_ASKING) != ET_OK) {
+        return ET_DECLINED;
+    }
+
+    if (et_xc_due(c, ref) != ET_OK) {
+        return ET_DECLINED;
+    }
+
+    e->state = ET_XE_SENT;
 
     return ET_OK;
 }
 
 
-/* the pending entries of the batch to their masters' buffers */
+/*
+ * The entries never routed, and those sent back (a redirection, a
+ * refusal to retry, a connection lost), to their masters' lists.
+ */
 static void
 et_xc_route(et_exporter_t *ex)
 {
-    int              k;
-    size_t           i;
-    unsigned         node;
-    uint64_t         now;
-    et_xconn_t      *c;
-    et_xentry_t     *e;
-    struct iovec     asking;
-    et_xcluster_t   *xc;
+    size_t          again;
+    uint64_t        seq, now;
+    et_xentry_t    *e;
+    et_xcluster_t  *xc;
 
     xc = ex->cluster;
     now = et_clock_mono_ms();
 
-    asking.iov_base = (void *) ET_XC_ASKING_CMD;
-    asking.iov_len = sizeof(ET_XC_ASKING_CMD) - 1;
+    if (xc->again) {
+        again = 0;
 
-    for (i = 0; i < xc->nbatch; i++) {
-        e = &xc->batch[i];
+        for (seq = xc->tail; seq != xc->routed; seq++) {
+            e = &xc->win[seq & (ET_XC_WINDOW - 1)];
 
-        if (e->state != ET_XE_PENDING) {
-            continue;
-        }
-
-        if (e->ask >= 0) {
-            k = e->ask;
-
-        } else {
-            if (!xc->have_map) {
-                return;
+            if (e->state == ET_XE_PENDING
+                && et_xc_assign(ex, e, (uint32_t) (seq & (ET_XC_WINDOW - 1)),
+                                now)
+                   != ET_OK)
+            {
+                again++;
             }
-
-            node = xc->map->slots[e->slot];
-
-            if (node == ET_CLUSTER_NO_NODE) {
-                /* a slot no master serves: wait for a map that has one */
-                xc->refresh = 1;
-                continue;
-            }
-
-            k = xc->node_conn[node];
         }
 
-        if (k < 0) {
-            continue;
+        xc->again = again;
+    }
+
+    for ( /* void */ ; xc->routed != xc->head; xc->routed++) {
+        seq = xc->routed;
+        e = &xc->win[seq & (ET_XC_WINDOW - 1)];
+
+        if (et_xc_assign(ex, e, (uint32_t) (seq & (ET_XC_WINDOW - 1)), now)
+            != ET_OK)
+        {
+            xc->again++;
         }
-
-        c = &xc->conns[k];
-
-        if (c->fd == -1) {
-            continue;
-        }
-
-        if (c->due_len == 0) {
-            c->progress_at = now;
-        }
-
-        if (e->ask >= 0 && et_xc_put(c, &asking, 1, ET_XC_ASKING) != ET_OK) {
-            return;
-        }
-
-        if (et_xc_put(c, e->iov, e->niov, (uint32_t) i) != ET_OK) {
-            return;
-        }
-
-        e->state = ET_XE_SENT;
     }
 }
 
@@ -939,9 +1050,10 @@ static void
 et_xc_broken(et_exporter_t *ex, et_xconn_t *c, const char *fmt, ...)
 {
     size_t          i;
-    uint32_t        n;
+    uint32_t        ref;
     uint64_t        again, now;
     va_list         args;
+    et_xentry_t    *e;
     et_xcluster_t  *xc;
     char            detail[ET_EXPORTER_DETAIL];
 
@@ -954,24 +1066,30 @@ et_xc_broken(et_exporter_t *ex, et_xconn_t *c, const char *fmt, ...)
     again = 0;
 
     for (i = 0; i < c->due_len; i++) {
-        n = c->due[c->due_head + i];
+        ref = c->due[c->due_head + i];
 
-        if (n != ET_XC_ASKING && n < xc->nbatch
-            && xc->batch[n].state == ET_XE_SENT)
-        {
-            xc->batch[n].state = ET_XE_PENDING;
+        if (ref == ET_XC_ASKING) {
+            continue;
+        }
+
+        e = &xc->win[ref];
+
+        if (e->state == ET_XE_SENT) {
+            e->state = ET_XE_PENDING;
             again++;
         }
     }
 
+    xc->again += again;
+
     c->due_head = 0;
     c->due_len = 0;
-    c->out_len = 0;
-    c->out_sent = 0;
+    c->sent = 0;
+    c->sent_off = 0;
 
     et_xc_close(c);
 
-    et_counter_add(&ex->counters->redis_errors, 1, 0);
+    et_xc_error(ex, c);
 
     now = et_clock_mono_ms();
 
@@ -992,72 +1110,81 @@ et_xc_broken(et_exporter_t *ex, et_xconn_t *c, const char *fmt, ...)
 }
 
 
+/* the error is "word", alone or followed by a space */
 static int
-et_xc_is(const redisReply *r, const char *word)
+et_xc_is(const char *err, size_t len, const char *word)
 {
     size_t  n;
 
     n = strlen(word);
 
-    return r->len >= n && memcmp(r->str, word, n) == 0
-           && (r->len == n || r->str[n] == ' ');
+    return len >= n && memcmp(err, word, n) == 0
+           && (len == n || err[n] == ' ');
 }
 
 
-/* one reply, to the entry due first on "c" */
-static int
-et_xc_reply(et_exporter_t *ex, et_xconn_t *c, redisReply *r)
+/* "n" replies that are not errors, to the entries due first on "c" */
+static void
+et_xc_answered(et_exporter_t *ex, et_xconn_t *c, uint64_t n)
 {
-    int              k, port;
-    uint32_t         n;
-    unsigned         slot, i;
-    uint64_t         now;
-    et_xentry_t     *e;
-    et_xcluster_t   *xc;
-    et_cluster_map_t *map;
-    char             host[ET_CLUSTER_HOST_MAX + 1];
+    uint32_t        ref;
+    et_xentry_t    *e;
+    et_xcluster_t  *xc;
 
     xc = ex->cluster;
 
-    if (c->due_len == 0) {
-        et_xc_broken(ex, c, "protocol error: a reply to nothing");
-        return ET_ERROR;
+    while (n--) {
+        ref = et_xc_pop(c);
+
+        /* ASKING's +OK */
+        if (ref == ET_XC_ASKING) {
+            continue;
+        }
+
+        e = &xc->win[ref];
+
+        if (e->state == ET_XE_SENT) {
+            e->state = ET_XE_OK;
+            e->ask = -1;
+        }
+    }
+}
+
+
+/* an error reply, "err", to the entry due first on "c" */
+static void
+et_xc_refused(et_exporter_t *ex, et_xconn_t *c, const char *err, size_t len)
+{
+    int               k, port;
+    uint32_t          ref;
+    unsigned          slot, i;
+    uint64_t          now;
+    et_xentry_t      *e;
+    et_xcluster_t    *xc;
+    et_cluster_map_t *map;
+    char              host[ET_CLUSTER_HOST_MAX + 1];
+
+    xc = ex->cluster;
+
+    ref = et_xc_pop(c);
+
+    if (ref == ET_XC_ASKING) {
+        /* ASKING's error shows again in the entry's reply */
+        return;
     }
 
-    n = c->due[c->due_head];
-    c->due_head++;
-    c->due_len--;
-
-    if (c->due_len == 0) {
-        c->due_head = 0;
-    }
-
-    if (n == ET_XC_ASKING || n >= xc->nbatch) {
-        /* ASKING's +OK; its error shows again in the entry's reply */
-        return ET_OK;
-    }
-
-    e = &xc->batch[n];
+    e = &xc->win[ref];
 
     if (e->state != ET_XE_SENT) {
-        return ET_OK;
+        return;
     }
 
     e->ask = -1;
-
-    if (r->type != REDIS_REPLY_ERROR) {
-        e->state = ET_XE_DONE;
-        xc->ok++;
-        xc->unresolved--;
-        return ET_OK;
-    }
-
     now = et_clock_mono_ms();
 
-    if (et_xc_is(r, "MOVED") || et_xc_is(r, "ASK")) {
+    if (et_xc_is(err, len, "MOVED") || et_xc_is(err, len, "ASK")) {
 
-        if (et_cluster_redirect(r->str, r->len, &slot, host, sizeof(host),
-                                &port)
+        if (et_cluster_redirect(err, len, &slot, host, sizeof(host), &port)
             != ET_OK)
         {
             goto refused;
@@ -1067,19 +1194,23 @@ et_xc_reply(et_exporter_t *ex, et_xconn_t *c, redisReply *r)
             strcpy(host, c->host);
         }
 
-        k = et_xc_conn(xc, host, port);
+        k = et_xc_conn(ex, host, port);
 
         if (k < 0) {
             goto refused;
         }
 
         e->state = ET_XE_PENDING;
+        xc->again++;
 
-        if (r->str[0] == 'A') {
+        /* counted: a routing fault shows as redirections that go on */
+        et_counter_add(&ex->counters->redis_redirects[err[0] == 'A'], 1, 0);
+
+        if (err[0] == 'A') {
             /* resharding: this entry alone, once, to the node named */
             e->ask = k;
             xc->conns[k].wanted = 1;
-            return ET_OK;
+            return;
         }
 
         /* the slot is the node's now; the whole map is learnt again */
@@ -1110,48 +1241,53 @@ et_xc_reply(et_exporter_t *ex, et_xconn_t *c, redisReply *r)
 
         xc->refresh = 1;
 
-        return ET_OK;
+        return;
     }
 
-    if (et_xc_is(r, "TRYAGAIN") || et_xc_is(r, "CLUSTERDOWN")
-        || et_xc_is(r, "LOADING") || et_xc_is(r, "MASTERDOWN"))
+    if (et_xc_is(err, len, "TRYAGAIN") || et_xc_is(err, len, "CLUSTERDOWN")
+        || et_xc_is(err, len, "LOADING") || et_xc_is(err, len, "MASTERDOWN"))
     {
         e->state = ET_XE_PENDING;
+        xc->again++;
 
         if (xc->retry_at <= now) {
             xc->retry_at = now + xc->retry_ms;
             et_xc_backoff(&xc->retry_ms);
             et_xc_trouble(ex, c, 0, "\"%.*s\": sent again later",
-                          (int) (r->len < 100 ? r->len : 100), r->str);
+                          (int) (len < 100 ? len : 100), err);
         }
 
-        if (r->str[0] != 'T') {
+        if (err[0] != 'T') {
             xc->refresh = 1;
         }
 
-        return ET_OK;
+        return;
     }
 
 refused:
 
-    e->state = ET_XE_DONE;
-    xc->dropped++;
-    xc->unresolved--;
+    e->state = ET_XE_DROPPED;
 
-    et_counter_add(&ex->counters->redis_errors, 1, 0);
+    et_xc_error(ex, c);
     et_xc_trouble(ex, c, 1, "refused a span: \"%.*s\"",
-                  (int) (r->len < 100 ? r->len : 100), r->str);
-
-    return ET_OK;
+                  (int) (len < 100 ? len : 100), err);
 }
 
 
-/* reads and handles every reply available now; ET_ERROR: closed */
+/*
+ * Reads and handles every reply available now, counting the entry ids
+ * without building them (et_resp_scan_error(): only an error's text is
+ * kept, and an array, which never answers XADD, is a protocol error, so a
+ * node cannot make the thread allocate).  ET_ERROR: closed.
+ */
 static int
 et_xc_read(et_exporter_t *ex, et_xconn_t *c)
 {
-    ssize_t   n;
-    void     *reply;
+    int             rc;
+    size_t          used;
+    ssize_t         n;
+    uint64_t        ok, errors;
+    const uint8_t  *p, *end;
 
     for ( ;; ) {
         n = recv(c->fd, ex->rbuf, ET_EXPORTER_RBUF, MSG_DONTWAIT);
@@ -1174,55 +1310,112 @@ et_xc_read(et_exporter_t *ex, et_xconn_t *c)
             return ET_ERROR;
         }
 
-        if (redisReaderFeed(c->reader, (const char *) ex->rbuf, (size_t) n)
-            != REDIS_OK)
-        {
-            et_xc_broken(ex, c, "out of memory");
-            return ET_ERROR;
-        }
-
         c->progress_at = et_clock_mono_ms();
 
-        for ( ;; ) {
-            reply = NULL;
+        p = ex->rbuf;
+        end = p + n;
 
-            if (redisReaderGetReply(c->reader, &reply) != REDIS_OK) {
-                et_xc_broken(ex, c, "protocol error: %s",
-                             c->reader->errstr);
+        while (p < end) {
+            ok = 0;
+            errors = 0;
+
+            rc = et_resp_scan_error(&c->resp, p, (size_t) (end - p), &used,
+                                    &ok, &errors);
+
+            if (ok + errors > c->sent) {
+                et_xc_broken(ex, c, "protocol error: a reply to nothing");
                 return ET_ERROR;
             }
 
-            if (reply == NULL) {
-                break;
-            }
+            /* the replies before a breakage count */
+            et_xc_answered(ex, c, ok);
 
-            c->elements = ET_CLUSTER_ELEMENTS_MAX;
-
-            if (et_xc_reply(ex, c, reply) != ET_OK) {
-                freeReplyObject(reply);
+            if (rc != ET_OK) {
+                et_xc_broken(ex, c, "protocol error: not a reply to XADD");
                 return ET_ERROR;
             }
 
-            freeReplyObject(reply);
+            if (errors) {
+                et_xc_refused(ex, c, c->resp.error, c->resp.error_len);
+            }
+
+            p += used;
         }
 
-        if (c->reader->len - c->reader->pos > ET_XC_READER_MAX) {
-            et_xc_broken(ex, c, "protocol error: a reply of more than "
-                         "64 MB");
-            return ET_ERROR;
+        if ((size_t) n < ET_EXPORTER_RBUF) {
+            /* most likely drained: spare the read that says so */
+            return ET_OK;
         }
     }
 }
 
 
+/* the bytes of the command "ref" refers to, as at most two iovecs */
+static size_t
+et_xc_iov(et_xcluster_t *xc, uint32_t ref, struct iovec *iov, int *niov)
+{
+    et_xentry_t  *e;
+
+    if (ref == ET_XC_ASKING) {
+        iov[0].iov_base = (void *) ET_XC_ASKING_CMD;
+        iov[0].iov_len = sizeof(ET_XC_ASKING_CMD) - 1;
+        *niov = 1;
+
+        return iov[0].iov_len;
+    }
+
+    e = &xc->win[ref];
+
+    iov[0] = e->iov[0];
+    iov[1] = e->iov[1];
+    *niov = e->niov;
+
+    return e->len;
+}
+
+
+/*
+ * Writes the commands of "c" not written yet, straight from the queue's
+ * ring (nothing is copied), as many as the socket takes now.
+ */
 static int
 et_xc_send(et_exporter_t *ex, et_xconn_t *c)
 {
-    ssize_t  w;
+    int             niov, n, first;
+    size_t          i, skip, len;
+    ssize_t         w;
+    et_xcluster_t  *xc;
+    struct msghdr   msg;
+    struct iovec    iov[ET_XC_IOV];
 
-    while (c->out_sent < c->out_len) {
-        w = send(c->fd, c->out + c->out_sent, c->out_len - c->out_sent,
-                 MSG_NOSIGNAL | MSG_DONTWAIT);
+    xc = ex->cluster;
+
+    memset(&msg, 0, sizeof(struct msghdr));
+
+    while (c->sent < c->due_len) {
+        n = 0;
+
+        for (i = c->sent; i < c->due_len && n <= ET_XC_IOV - 2; i++) {
+            (void) et_xc_iov(xc, c->due[c->due_head + i], &iov[n], &niov);
+            n += niov;
+        }
+
+        /* the part of the first command written already */
+        first = 0;
+        skip = c->sent_off;
+
+        while (skip >= iov[first].iov_len) {
+            skip -= iov[first].iov_len;
+            first++;
+        }
+
+        iov[first].iov_base = (uint8_t *) iov[first].iov_base + skip;
+        iov[first].iov_len -= skip;
+
+        msg.msg_iov = iov + first;
+        msg.msg_iovlen = (size_t) (n - first);
+
+        w = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 
         if (w == -1) {
             if (errno == EINTR) {
@@ -1237,88 +1430,81 @@ et_xc_send(et_exporter_t *ex, et_xconn_t *c)
             return ET_ERROR;
         }
 
-        c->out_sent += (size_t) w;
         c->progress_at = et_clock_mono_ms();
-    }
 
-    c->out_len = 0;
-    c->out_sent = 0;
+        /* the commands written whole, and how much of the next */
+        while (w > 0) {
+            len = et_xc_iov(xc, c->due[c->due_head + c->sent], iov, &niov)
+                  - c->sent_off;
+
+            if ((size_t) w < len) {
+                c->sent_off += (size_t) w;
+                break;
+            }
+
+            w -= (ssize_t) len;
+            c->sent_off = 0;
+            c->sent++;
+        }
+    }
 
     return ET_OK;
 }
 
 
 /*
- * One round of I/O on every connection with something to send or a reply
- * due: writes, then waits up to a poll slice for replies.  Returns 0 when
- * no connection had anything in flight.
+ * One pass over the cluster, without waiting: the map and the connections
+ * when due, the replies that came, the answered entries out of the queue,
+ * the entries queued since the last pass in, and everything written that
+ * the sockets take.
  */
-static int
-et_xc_io(et_exporter_t *ex, uint64_t deadline)
+static void
+et_xc_step(et_exporter_t *ex)
 {
-    int             timeout;
-    unsigned        i, n;
+    unsigned        i;
     uint64_t        now;
     et_xconn_t     *c;
     et_xcluster_t  *xc;
-    unsigned        idx[ET_CLUSTER_MASTERS_MAX];
-    struct pollfd   pfd[ET_CLUSTER_MASTERS_MAX];
 
     xc = ex->cluster;
-    n = 0;
+    now = et_clock_mono_ms();
+
+    if ((xc->refresh || !xc->have_map) && now >= xc->refresh_at) {
+        (void) et_xc_refresh(ex);
+    }
+
+    et_xc_connect(ex);
 
     for (i = 0; i < xc->nconns; i++) {
         c = &xc->conns[i];
 
-        if (c->fd == -1 || c->due_len == 0) {
-            continue;
-        }
-
-        if (c->out_sent < c->out_len && et_xc_send(ex, c) != ET_OK) {
-            continue;
-        }
-
-        pfd[n].fd = c->fd;
-        pfd[n].events = POLLIN | (c->out_sent < c->out_len ? POLLOUT : 0);
-        pfd[n].revents = 0;
-        idx[n++] = i;
-    }
-
-    if (n == 0) {
-        return 0;
-    }
-
-    now = et_clock_mono_ms();
-    timeout = ET_EXPORTER_POLL_MS;
-
-    if (deadline) {
-        timeout = deadline > now ? (int) (deadline - now) : 0;
-
-        if (timeout > ET_EXPORTER_POLL_MS) {
-            timeout = ET_EXPORTER_POLL_MS;
+        if (c->fd != -1 && c->sent) {
+            (void) et_xc_read(ex, c);
         }
     }
 
-    if (poll(pfd, n, timeout) > 0) {
-        for (i = 0; i < n; i++) {
-            c = &xc->conns[idx[i]];
-
-            if ((pfd[i].revents & (POLLIN | POLLERR | POLLHUP))
-                && et_xc_read(ex, c) != ET_OK)
-            {
-                continue;
-            }
-
-            if ((pfd[i].revents & POLLOUT) && c->fd != -1) {
-                (void) et_xc_send(ex, c);
-            }
-        }
-    }
+    et_xc_consume(ex, 0);
+    et_xc_take(ex);
 
     now = et_clock_mono_ms();
 
-    for (i = 0; i < n; i++) {
-        c = &xc->conns[idx[i]];
+    if (now >= xc->retry_at) {
+        et_xc_route(ex);
+    }
+
+    for (i = 0; i < xc->nconns; i++) {
+        c = &xc->conns[i];
+
+        if (c->fd != -1 && c->sent < c->due_len) {
+            (void) et_xc_send(ex, c);
+        }
+    }
+
+    /* after the sends: progress_at is never later than now */
+    now = et_clock_mono_ms();
+
+    for (i = 0; i < xc->nconns; i++) {
+        c = &xc->conns[i];
 
         if (c->fd != -1 && c->due_len
             && now - c->progress_at >= ex->conf.io_timeout_ms)
@@ -1326,20 +1512,29 @@ et_xc_io(et_exporter_t *ex, uint64_t deadline)
             et_xc_broken(ex, c, "no reply for %u ms", ex->conf.io_timeout_ms);
         }
     }
-
-    return 1;
 }
 
 
-/* the earliest moment something blocked may move again */
+/*
+ * The earliest moment something blocked may move again (a backoff, the
+ * map, a connection), 0 if nothing is; "busy" is set when replies are
+ * due or entries wait for room in the window.
+ */
 static uint64_t
-et_xc_next(et_xcluster_t *xc)
+et_xc_next(et_exporter_t *ex, uint64_t now, int *busy)
 {
-    unsigned     i;
-    uint64_t     at;
-    et_xconn_t  *c;
+    unsigned        i;
+    uint64_t        at;
+    et_xconn_t     *c;
+    et_xcluster_t  *xc;
 
-    at = xc->retry_at;
+    xc = ex->cluster;
+    at = 0;
+    *busy = xc->it.left > 0;
+
+    if (xc->again && xc->retry_at > now) {
+        at = xc->retry_at;
+    }
 
     if ((xc->refresh || !xc->have_map) && (at == 0 || xc->refresh_at < at)) {
         at = xc->refresh_at;
@@ -1348,64 +1543,17 @@ et_xc_next(et_xcluster_t *xc)
     for (i = 0; i < xc->nconns; i++) {
         c = &xc->conns[i];
 
-        if (c->fd == -1 && (c->in_map || c->wanted)
-            && (at == 0 || c->connect_at < at))
+        if (c->fd != -1) {
+            *busy |= c->due_len > 0;
+
+        } else if ((c->in_map || c->wanted)
+                   && (at == 0 || c->connect_at < at))
         {
             at = c->connect_at;
         }
     }
 
     return at;
-}
-
-
-/*
- * Sends the batch (taking one if there is none) until every entry of it
- * is answered for.  ET_OK: done, or nothing queued; ET_DECLINED: blocked
- * (a backoff, the map, a connection), or stopped by stop or "deadline".
- */
-static int
-et_xc_run(et_exporter_t *ex, uint64_t deadline)
-{
-    uint64_t        now;
-    et_xcluster_t  *xc;
-
-    xc = ex->cluster;
-
-    if (xc->nbatch == 0 && et_xc_take(ex) == 0) {
-        return ET_OK;
-    }
-
-    for ( ;; ) {
-
-        if (xc->unresolved == 0) {
-            et_xc_done(ex);
-            return ET_OK;
-        }
-
-        now = et_clock_mono_ms();
-
-        if ((deadline && now >= deadline)
-            || (deadline == 0 && __atomic_load_n(&ex->stop, __ATOMIC_RELAXED)))
-        {
-            return ET_DECLINED;
-        }
-
-        if ((xc->refresh || !xc->have_map) && now >= xc->refresh_at) {
-            (void) et_xc_refresh(ex);
-        }
-
-        et_xc_connect(ex);
-
-        if (et_clock_mono_ms() >= xc->retry_at) {
-            et_xc_route(ex);
-        }
-
-        if (!et_xc_io(ex, deadline) && xc->unresolved) {
-            ex->connect_at = et_xc_next(xc);
-            return ET_DECLINED;
-        }
-    }
 }
 
 
@@ -1433,78 +1581,108 @@ et_xc_reports(et_exporter_t *ex, int force)
 }
 
 
+/*
+ * A cycle of the thread: one pass, then the moment of the next one for
+ * et_exporter_wait() (connect_at), which a kick or the flush interval may
+ * come before.
+ */
 void
 et_xcluster_cycle(et_exporter_t *ex)
 {
-    et_xcluster_t  *xc;
+    int       busy;
+    uint64_t  at, now, slice;
 
-    xc = ex->cluster;
+    et_xc_step(ex);
+    et_xc_reports(ex, 0);
 
-    if (!xc->have_map && et_clock_mono_ms() >= xc->refresh_at
-        && et_xc_refresh(ex) == ET_OK)
-    {
-        et_xc_connect(ex);
+    now = et_clock_mono_ms();
+    at = et_xc_next(ex, now, &busy);
+
+    slice = et_queue_ready(&ex->queue) > ex->conf.queue_size / 4
+            ? ET_XC_SLICE_MIN_MS : ET_XC_SLICE_MS;
+
+    if (busy && (at == 0 || at > now + slice)) {
+        at = now + slice;
     }
 
-    (void) et_xc_run(ex, 0);
+    /* a moment passed already: as soon as the wait allows */
+    if (at && at <= now) {
+        at = now + 1;
+    }
 
-    et_xc_reports(ex, 0);
+    ex->connect_at = at;
 }
 
 
 /*
- * At stop: sends what is queued within stop_timeout_ms; what is left,
- * answered for or not, is dropped (redis_error) and the line says so.
+ * At stop: sends what is queued within stop_timeout_ms, waiting for the
+ * replies in poll(); what is left, answered for or not, is dropped
+ * (redis_error) and the line says so.
  */
 void
 et_xcluster_finish(et_exporter_t *ex)
 {
-    int             rc;
-    unsigned        i;
-    uint64_t        now, deadline, lost, wait;
+    int             busy, timeout;
+    unsigned        i, n;
+    uint64_t        now, deadline, lost, unanswered, at;
+    et_xconn_t     *c;
     et_xcluster_t  *xc;
-
+    struct pollfd   pfd[ET_CLUSTER_MASTERS_MAX];
 
     xc = ex->cluster;
     deadline = et_clock_mono_ms() + ex->conf.stop_timeout_ms;
 
-    while (et_exporter_pending(ex)) {
-        rc = et_xc_run(ex, deadline);
+    for ( ;; ) {
+        et_xc_step(ex);
+
         now = et_clock_mono_ms();
 
-        if (now >= deadline) {
+        if (et_exporter_pending(ex) == 0 || now >= deadline) {
             break;
         }
 
-        if (rc == ET_DECLINED) {
-            wait = ex->connect_at > now ? ex->connect_at - now : 1;
+        at = et_xc_next(ex, now, &busy);
 
-            if (wait > deadline - now) {
-                wait = deadline - now;
-            }
-
-            if (wait > ET_EXPORTER_POLL_MS) {
-                wait = ET_EXPORTER_POLL_MS;
-            }
-
-            (void) poll(NULL, 0, (int) wait);
+        if (at == 0 || at > deadline) {
+            at = deadline;
         }
+
+        timeout = at > now ? (int) (at - now) : 0;
+
+        if (timeout > ET_EXPORTER_POLL_MS) {
+            timeout = ET_EXPORTER_POLL_MS;
+        }
+
+        n = 0;
+
+        for (i = 0; i < xc->nconns; i++) {
+            c = &xc->conns[i];
+
+            if (c->fd != -1 && c->due_len) {
+                pfd[n].fd = c->fd;
+                pfd[n].events = POLLIN
+                                | (c->sent < c->due_len ? POLLOUT : 0);
+                pfd[n].revents = 0;
+                n++;
+            }
+        }
+
+        (void) poll(n ? pfd : NULL, n, timeout);
     }
 
-    /* a batch left half answered: its answers count, the rest is lost */
-    if (xc->nbatch) {
-        xc->dropped += xc->unresolved;
-        xc->unresolved = 0;
-        et_xc_done(ex);
-    }
-
+    /* the answers count; what was taken and not answered is lost */
+    unanswered = et_xc_consume(ex, 1);
     et_xc_reports(ex, 1);
 
     lost = et_exporter_pending(ex);
 
     if (lost) {
         et_counter_add(&ex->counters->dropped_redis_error, lost, 0);
+    }
 
+    lost += unanswered;
+
+    if (lost) {
         et_exporter_log(ex, ET_LOG_ERR,
                         "exporter stopping: %llu span%s dropped at exit: "
                         "the redis cluster did not take them within the "

@@ -63,6 +63,12 @@ et_pid_alive(int32_t pid)
 void
 et_metrics_gauges_zero(et_counters_t *c)
 {
+    unsigned  i;
+
+    for (i = 0; i < ET_METRICS_NODES; i++) {
+        __atomic_store_n(&c->nodes[i].connected, 0, __ATOMIC_RELAXED);
+    }
+
     __atomic_store_n(&c->redis_connected, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&c->redis_nodes, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&c->queue_in, 0, __ATOMIC_RELAXED);
@@ -142,6 +148,122 @@ et_metrics_release(et_metrics_t *m, et_counters_t *c)
 }
 
 
+/* an address as a label value: printable, nothing to escape */
+static int
+et_node_addr_ok(const char *addr, size_t len)
+{
+    size_t  i;
+
+    if (len == 0 || len >= ET_METRICS_NODE_ADDR) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (addr[i] <= ' ' || addr[i] > '~' || addr[i] == '"'
+            || addr[i] == '\\')
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+et_node_counters_t *
+et_metrics_node(et_counters_t *c, const char *addr)
+{
+    size_t               len;
+    unsigned             i;
+    et_node_counters_t  *n, *other;
+
+    len = strlen(addr);
+    other = &c->nodes[ET_METRICS_NODES - 1];
+
+    for (i = 0; i < ET_METRICS_NODES - 1; i++) {
+        n = &c->nodes[i];
+
+        if (!n->used) {
+            break;
+        }
+
+        if (strcmp(n->addr, addr) == 0) {
+            return n;
+        }
+    }
+
+    if (i == ET_METRICS_NODES - 1 || !et_node_addr_ok(addr, len)) {
+        n = other;
+        addr = "other";
+        len = 5;
+
+        if (n->used) {
+            return n;
+        }
+    }
+
+    /* the slot's entries are this thread's alone: written, then shown */
+    memcpy(n->addr, addr, len + 1);
+    __atomic_store_n(&n->used, 1, __ATOMIC_RELEASE);
+
+    return n;
+}
+
+
+/* the sum's entry of a master; its last place is kept for "other" */
+static et_node_sum_t *
+et_metrics_node_sum(et_metrics_sum_t *sum, const char *addr)
+{
+    unsigned        k;
+    et_node_sum_t  *ns;
+
+    for (k = 0; k < sum->nnodes; k++) {
+        if (strncmp(sum->nodes[k].addr, addr, ET_METRICS_NODE_ADDR) == 0) {
+            return &sum->nodes[k];
+        }
+    }
+
+    if (sum->nnodes >= ET_METRICS_PAGE_NODES - 1
+        && strcmp(addr, "other") != 0)
+    {
+        return et_metrics_node_sum(sum, "other");
+    }
+
+    ns = &sum->nodes[sum->nnodes++];
+
+    strncpy(ns->addr, addr, ET_METRICS_NODE_ADDR - 1);
+    ns->addr[ET_METRICS_NODE_ADDR - 1] = '\0';
+
+    return ns;
+}
+
+
+/* a slot's masters into the sum's, by address */
+static void
+et_metrics_sum_nodes(const et_counters_t *c, int alive,
+    et_metrics_sum_t *sum)
+{
+    unsigned                   i;
+    et_node_sum_t             *ns;
+    const et_node_counters_t  *n;
+
+    for (i = 0; i < ET_METRICS_NODES; i++) {
+        n = &c->nodes[i];
+
+        if (!__atomic_load_n(&n->used, __ATOMIC_ACQUIRE)) {
+            continue;
+        }
+
+        ns = et_metrics_node_sum(sum, n->addr);
+        ns->errors += et_load(&n->errors);
+
+        if (alive) {
+            ns->connected += et_load(&n->connected);
+        }
+    }
+}
+
+
 void
 et_metrics_sum(const et_metrics_t *m, et_metrics_sum_t *sum)
 {
@@ -169,6 +291,10 @@ et_metrics_sum(const et_metrics_t *m, et_metrics_sum_t *sum)
         sum->requests_rate_limited += et_load(&c->requests_rate_limited);
         sum->redis_errors += et_load(&c->redis_errors);
         sum->redis_reconnects += et_load(&c->redis_reconnects);
+        sum->redis_redirects[0] += et_load(&c->redis_redirects[0]);
+        sum->redis_redirects[1] += et_load(&c->redis_redirects[1]);
+
+        et_metrics_sum_nodes(c, pid != 0 && et_pid_alive(pid), sum);
 
         if (pid != 0 && et_pid_alive(pid)) {
 
@@ -242,6 +368,22 @@ typedef struct {
 } et_metric_family_t;
 
 
+/* a family's HELP and TYPE lines */
+static void
+et_out_family(et_out_t *out, const et_metric_family_t *f)
+{
+    et_out_str(out, "# HELP ");
+    et_out_str(out, f->name);
+    et_out_str(out, " ");
+    et_out_str(out, f->help);
+    et_out_str(out, "\n# TYPE ");
+    et_out_str(out, f->name);
+    et_out_str(out, " ");
+    et_out_str(out, f->type);
+    et_out_str(out, "\n");
+}
+
+
 size_t
 et_metrics_format(const et_metrics_sum_t *sum, uint8_t *buf, size_t size)
 {
@@ -276,6 +418,19 @@ et_metrics_format(const et_metrics_sum_t *sum, uint8_t *buf, size_t size)
           "Processes connected to Redis now.", { NULL, NULL } },
         { "edgetrace_redis_nodes", "gauge",
           "Redis Cluster masters each process writes to, summed over "
+          "processes.", { NULL, NULL } },
+        { "edgetrace_redis_redirects_total", "counter",
+          "Spans a Redis Cluster master redirected to another, by kind.",
+          { "{kind=\"moved\"} ", "{kind=\"ask\"} " } }
+    };
+
+    /* a cluster's masters, a sample each (et_metrics_sum_t.nodes) */
+    static const et_metric_family_t  nodes[] = {
+        { "edgetrace_redis_node_errors_total", "counter",
+          "Failed connects, writes and error replies, by Redis Cluster "
+          "master.", { NULL, NULL } },
+        { "edgetrace_redis_node_connected", "gauge",
+          "Connections to each Redis Cluster master now, summed over "
           "processes.", { NULL, NULL } }
     };
 
@@ -294,6 +449,8 @@ et_metrics_format(const et_metrics_sum_t *sum, uint8_t *buf, size_t size)
     values[8][0] = sum->redis_reconnects;
     values[9][0] = sum->redis_connected;
     values[10][0] = sum->redis_nodes;
+    values[11][0] = sum->redis_redirects[0];
+    values[11][1] = sum->redis_redirects[1];
 
     out.pos = buf;
     out.last = buf + size;
@@ -303,22 +460,14 @@ et_metrics_format(const et_metrics_sum_t *sum, uint8_t *buf, size_t size)
         done = out.pos;
 
         /*
-         * the cluster's family only with a cluster: a single Redis's page
-         * stays as it was (docs/counters.md)
+         * the cluster's families only with a cluster: a single Redis's
+         * page stays as it was (docs/counters.md)
          */
-        if (i == 10 && sum->redis_nodes == 0) {
-            break;
+        if (i == 10 && sum->redis_nodes == 0 && sum->nnodes == 0) {
+            return (size_t) (out.pos - buf);
         }
 
-        et_out_str(&out, "# HELP ");
-        et_out_str(&out, families[i].name);
-        et_out_str(&out, " ");
-        et_out_str(&out, families[i].help);
-        et_out_str(&out, "\n# TYPE ");
-        et_out_str(&out, families[i].name);
-        et_out_str(&out, " ");
-        et_out_str(&out, families[i].type);
-        et_out_str(&out, "\n");
+        et_out_family(&out, &families[i]);
 
         for (j = 0; j < 2; j++) {
             if (j == 1 && families[i].labels[1] == NULL) {
@@ -333,6 +482,31 @@ et_metrics_format(const et_metrics_sum_t *sum, uint8_t *buf, size_t size)
         }
 
         /* whole families only: a cut one would be misread by a scraper */
+        if (out.full) {
+            return (size_t) (done - buf);
+        }
+    }
+
+    for (i = 0; i < sizeof(nodes) / sizeof(nodes[0]) && sum->nnodes; i++) {
+
+        if (sum->nnodes > ET_METRICS_PAGE_NODES) {
+            break;
+        }
+
+        done = out.pos;
+
+        et_out_family(&out, &nodes[i]);
+
+        for (j = 0; j < sum->nnodes; j++) {
+            et_out_str(&out, nodes[i].name);
+            et_out_str(&out, "{node=\"");
+            et_out_str(&out, sum->nodes[j].addr);
+            et_out_str(&out, "\"} ");
+            et_out_uint(&out, i == 0 ? sum->nodes[j].errors
+                                     : sum->nodes[j].connected);
+            et_out_str(&out, "\n");
+        }
+
         if (out.full) {
             return (size_t) (done - buf);
         }

@@ -32,6 +32,28 @@
  * spans > exported + dropped + queued.
  */
 
+/*
+ * A Redis Cluster master a process writes to, on the status page by its
+ * address (docs/counters.md "Redis Cluster").  The exporter thread claims
+ * an entry the first time it meets the master: "addr" is written once,
+ * then "used" is published with release; the status handler reads "used"
+ * with acquire, and then "addr" never changes under it.  A master that
+ * finds no entry (more than ET_METRICS_NODES - 1 of them, or an address
+ * that does not fit or would need escaping) is counted in the last entry,
+ * whose address is "other".
+ */
+
+#define ET_METRICS_NODES      8
+#define ET_METRICS_NODE_ADDR  48    /* "[IPv6 address]:port" and its NUL */
+
+typedef struct {
+    char       addr[ET_METRICS_NODE_ADDR];
+    uint32_t   used;
+    uint32_t   connected;           /* gauge: connections to it now */
+    uint64_t   errors;              /* its part of redis_errors */
+} et_node_counters_t;
+
+
 typedef struct {
     /* written on the request path */
     uint64_t   requests;
@@ -53,6 +75,11 @@ typedef struct {
     uint64_t   queue_out;           /* gauge: entries ever taken from it */
     uint64_t   inflight;            /* gauge: written, not acknowledged */
     uint64_t   redis_nodes;         /* gauge: a cluster's masters, or 0 */
+
+    /* written by the exporter thread of a cluster */
+    uint64_t   redis_redirects[2];  /* MOVED, ASK */
+    uint8_t    pad1[ET_CACHE_LINE - 2 * sizeof(uint64_t)];
+    et_node_counters_t  nodes[ET_METRICS_NODES];
 } __attribute__((aligned(ET_CACHE_LINE))) et_counters_t;
 
 
@@ -77,6 +104,16 @@ typedef struct {
 } __attribute__((aligned(ET_CACHE_LINE))) et_metrics_t;
 
 
+/* the masters on the page at most; the last is "other" */
+#define ET_METRICS_PAGE_NODES  32
+
+typedef struct {
+    char       addr[ET_METRICS_NODE_ADDR];
+    uint64_t   errors;
+    uint64_t   connected;
+} et_node_sum_t;
+
+
 /* the sum over slots */
 typedef struct {
     uint64_t   requests;
@@ -92,6 +129,9 @@ typedef struct {
     uint64_t   redis_reconnects;
     uint64_t   redis_connected;
     uint64_t   redis_nodes;
+    uint64_t   redis_redirects[2];
+    unsigned   nnodes;
+    et_node_sum_t  nodes[ET_METRICS_PAGE_NODES];
 } et_metrics_sum_t;
 
 
@@ -133,11 +173,18 @@ void et_metrics_release(et_metrics_t *m, et_counters_t *c);
  */
 void et_metrics_sum(const et_metrics_t *m, et_metrics_sum_t *sum);
 
+/*
+ * The exporter thread of the slot "c": the entry of the master at "addr"
+ * (NUL-terminated), claimed if it is new; "other" when none is left or the
+ * address does not fit (see et_node_counters_t).  Never NULL.
+ */
+et_node_counters_t *et_metrics_node(et_counters_t *c, const char *addr);
+
 /* the Prometheus text exposition of "sum"; returns the bytes written */
 size_t et_metrics_format(const et_metrics_sum_t *sum, uint8_t *buf,
     size_t size);
 
-#define ET_METRICS_TEXT_MAX  2048
+#define ET_METRICS_TEXT_MAX  8192
 
 /*
  * The response headers of the counters page, in both servers: the

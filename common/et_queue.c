@@ -372,8 +372,18 @@ et_queue_first(et_queue_t *q, et_queue_iter_t *it)
     et_queue_see(q);
 
     it->pos = q->tail_bytes;
+    it->entry = q->tail_entries;
     it->slot = q->tail_slot;
     it->left = q->partial ? 0 : q->seen_entries - q->tail_entries;
+}
+
+
+void
+et_queue_more(et_queue_t *q, et_queue_iter_t *it)
+{
+    et_queue_see(q);
+
+    it->left = q->partial ? 0 : q->seen_entries - it->entry;
 }
 
 
@@ -393,6 +403,7 @@ et_queue_next(et_queue_t *q, et_queue_iter_t *it, struct iovec iov[2],
     et_queue_iov(q, it->pos, len, iov, niov);
 
     it->pos += len;
+    it->entry++;
     it->left--;
 
     if (++it->slot == q->nlens) {

@@ -115,6 +115,7 @@ size_t et_queue_skip_partial(et_queue_t *q);
  */
 typedef struct {
     uint64_t          pos;           /* byte position of the next entry */
+    uint64_t          entry;         /* entries before it, ever */
     size_t            slot;
     uint64_t          left;          /* entries left */
 } et_queue_iter_t;
@@ -122,6 +123,14 @@ typedef struct {
 void et_queue_first(et_queue_t *q, et_queue_iter_t *it);
 size_t et_queue_next(et_queue_t *q, et_queue_iter_t *it,
     struct iovec iov[2], int *niov);
+
+/*
+ * Consumer: the iteration goes on into the entries published since it
+ * started (or since the last call), so that a consumer may consume the
+ * entries before the iterator, and keep on taking entries, without
+ * starting again at the tail (a pipeline, et_exporter_cluster.c).
+ */
+void et_queue_more(et_queue_t *q, et_queue_iter_t *it);
 
 /* entries published and not yet consumed (consumer side) */
 uint64_t et_queue_pending(et_queue_t *q);

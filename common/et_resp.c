@@ -75,9 +75,13 @@ et_resp_init(et_resp_t *rs)
 }
 
 
-int
-et_resp_scan(et_resp_t *rs, const uint8_t *p, size_t n, uint64_t *ok,
-    uint64_t *errors)
+/*
+ * Both scanners: with "stop", the scan ends after the first error reply
+ * completed, its end returned in *last; otherwise *last is left alone.
+ */
+static inline int
+et_resp_run(et_resp_t *rs, const uint8_t *p, size_t n, uint64_t *ok,
+    uint64_t *errors, int stop, const uint8_t **last)
 {
     size_t          k;
     uint8_t         c;
@@ -155,6 +159,12 @@ et_resp_scan(et_resp_t *rs, const uint8_t *p, size_t n, uint64_t *ok,
 
                 rs->error[rs->error_len] = '\0';
                 (*errors)++;
+
+                if (stop) {
+                    rs->state = ET_RESP_TYPE;
+                    *last = p;
+                    return ET_OK;
+                }
 
             } else {
                 (*ok)++;
@@ -242,4 +252,29 @@ et_resp_scan(et_resp_t *rs, const uint8_t *p, size_t n, uint64_t *ok,
     }
 
     return ET_OK;
+}
+
+
+int
+et_resp_scan(et_resp_t *rs, const uint8_t *p, size_t n, uint64_t *ok,
+    uint64_t *errors)
+{
+    return et_resp_run(rs, p, n, ok, errors, 0, NULL);
+}
+
+
+int
+et_resp_scan_error(et_resp_t *rs, const uint8_t *p, size_t n, size_t *used,
+    uint64_t *ok, uint64_t *errors)
+{
+    int             rc;
+    const uint8_t  *last;
+
+    last = p + n;
+
+    rc = et_resp_run(rs, p, n, ok, errors, 1, &last);
+
+    *used = (size_t) (last - p);
+
+    return rc;
 }

@@ -16,7 +16,8 @@
 #include "et_core.h"
 
 
-#define ET_RESP_ERROR_MAX  128
+/* room for a MOVED or ASK naming a host of 255 bytes (et_cluster.h) */
+#define ET_RESP_ERROR_MAX  288
 
 
 typedef struct {
@@ -39,6 +40,16 @@ void et_resp_init(et_resp_t *rs);
  */
 int et_resp_scan(et_resp_t *rs, const uint8_t *p, size_t n, uint64_t *ok,
     uint64_t *errors);
+
+/*
+ * The same, but the scan stops right after the first error reply that
+ * completes, so that a caller matching replies to commands in order (a
+ * Redis Cluster's redirections, et_exporter_cluster.c) reads each error's
+ * text in rs->error before the next: *used is the bytes scanned (all "n"
+ * when no error completed), *errors grows by at most 1.
+ */
+int et_resp_scan_error(et_resp_t *rs, const uint8_t *p, size_t n,
+    size_t *used, uint64_t *ok, uint64_t *errors);
 
 
 #endif /* ET_RESP_H */

@@ -95,6 +95,17 @@ for my $srv (['nginx', sub { metrics($edge->port) }],
            "$name: connected to the masters");
     is($x->{edgetrace_redis_connected}, $x->{edgetrace_redis_nodes},
        "$name: to all of them");
+
+    # each master by its address (docs/counters.md "Redis Cluster")
+    my @per = map {
+        $x->{"edgetrace_redis_node_connected{node=\"127.0.0.1:$_\"}"} // 0
+    } @m;
+    ok(!grep({ $_ < 1 } @per), "$name: each master on the page, connected")
+        or diag "@per";
+    my $sum = 0;
+    $sum += $_ for @per;
+    is($sum, $x->{edgetrace_redis_connected},
+       "$name: the masters' connections add up to redis_connected");
 }
 
 is_deeply([$edge->crashes, $app->crashes], [],

@@ -47,6 +47,15 @@ ok(wait_until(sub { m_()->{edgetrace_redis_connected} == 3 }, 10),
     or diag $ngx->error_log;
 is($ngx->alive, 1, 'nginx lives');
 
+# each master on the page by its address (docs/counters.md)
+sub node { m_()->{"edgetrace_redis_node_$_[0]\{node=\"127.0.0.1:$_[1]\"}"} }
+is_deeply([map { node('connected', $_) } @m], [1, 1, 1],
+          'each master: one connection');
+is_deeply([map { node('errors_total', $_) } @m], [0, 0, 0],
+          'each master: no errors');
+is(m_()->{'edgetrace_redis_redirects_total{kind="moved"}'}, 0,
+   'no redirection while the cluster is stable');
+
 http_get($ngx->port, '/a') for 1 .. 20;
 ok(wait_until(sub { m_()->{edgetrace_spans_exported_total} == 20 }, 5),
    '20 spans exported');
@@ -60,6 +69,15 @@ my $x = m_();
 is($x->{edgetrace_spans_total}, 50, '50 spans');
 is($x->{edgetrace_spans_queued}, 30, 'the 30 since wait in the queue');
 is(spans_accounted($x), 50, 'the counters add up while the cluster is down');
+is_deeply([map { node('connected', $_) } @m], [0, 0, 0],
+          'each master: not connected');
+is_deeply([map { node('errors_total', $_) > 0 ? 1 : 0 } @m], [1, 1, 1],
+          'each master: its errors counted');
+my $sum = 0;
+$sum += node('errors_total', $_) for @m;
+cmp_ok($sum, '<=', m_()->{edgetrace_redis_errors_total},
+       '... their sum within redis_errors_total (the slot map\'s are not '
+       . 'a master\'s)');
 
 # --- back: the same nodes, the same ports, their data on disk
 $c->restart;
@@ -72,6 +90,8 @@ is($x->{edgetrace_spans_exported_total}, 50, 'all 50 exported');
 is(spans_accounted($x), 50, 'the counters add up');
 is($x->{'edgetrace_spans_dropped_total{reason="redis_error"}'}, 0,
    'nothing dropped');
+is_deeply([map { node('connected', $_) } @m], [1, 1, 1],
+          'each master: connected again');
 # the nodes run without persistence: the 20 from before the outage are gone
 is(held(), 30, 'the masters hold the 30 queued while they were down');
 

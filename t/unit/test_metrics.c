@@ -487,8 +487,14 @@ test_format(void)
                "# HELP edgetrace_redis_nodes Redis Cluster masters each "
                "process writes to, summed over processes.\n"
                "# TYPE edgetrace_redis_nodes gauge\n"
-               "edgetrace_redis_nodes 11\n",
-               "format, cluster: then edgetrace_redis_nodes");
+               "edgetrace_redis_nodes 11\n"
+               "# HELP edgetrace_redis_redirects_total Spans a Redis "
+               "Cluster master redirected to another, by kind.\n"
+               "# TYPE edgetrace_redis_redirects_total counter\n"
+               "edgetrace_redis_redirects_total{kind=\"moved\"} 0\n"
+               "edgetrace_redis_redirects_total{kind=\"ask\"} 0\n",
+               "format, cluster: then edgetrace_redis_nodes and "
+               "edgetrace_redis_redirects_total");
 
     memset(&s, 0, sizeof(s));
     len = et_metrics_format(&s, buf, ET_METRICS_TEXT_MAX);
@@ -500,7 +506,15 @@ test_format(void)
                (int) strlen(zero_lines[i].line) - 2, zero_lines[i].line + 1);
     }
 
+    /* every value, and a page of masters with the longest addresses */
     memset(&s, 0xff, sizeof(s));
+    s.nnodes = ET_METRICS_PAGE_NODES;
+
+    for (i = 0; i < ET_METRICS_PAGE_NODES; i++) {
+        memset(s.nodes[i].addr, 'h', ET_METRICS_NODE_ADDR - 1);
+        s.nodes[i].addr[ET_METRICS_NODE_ADDR - 1] = '\0';
+    }
+
     full = et_metrics_format(&s, buf, ET_METRICS_TEXT_MAX);
     tap_ok(full < ET_METRICS_TEXT_MAX && full > 0,
            "format: every value at its largest fits ET_METRICS_TEXT_MAX "
@@ -757,6 +771,142 @@ test_headers(void)
 }
 
 
+/*
+ * A cluster's masters (docs/counters.md "Redis Cluster"): claimed by
+ * address in a slot, "other" past the bound or for an address that does
+ * not fit, summed by address over slots (connected only from live ones),
+ * the page bounded too, and written a sample each.
+ */
+static void
+test_nodes(void)
+{
+    int                  good;
+    size_t               len;
+    unsigned             i;
+    uint8_t             *buf;
+    et_metrics_t        *m;
+    et_counters_t       *a, *b;
+    et_metrics_sum_t     s;
+    et_node_counters_t  *n0, *n1, *n;
+    char                 addr[64];
+
+    m = metrics_new(40);
+    a = et_metrics_claim(m, (int32_t) getpid());
+    b = &m->slots[1].counters;
+    m->slots[1].pid = dead_pid();
+
+    n0 = et_metrics_node(a, "127.0.0.1:7000");
+    n1 = et_metrics_node(a, "127.0.0.1:7001");
+    tap_ok(n0 == &a->nodes[0] && n1 == &a->nodes[1]
+           && et_metrics_node(a, "127.0.0.1:7000") == n0,
+           "nodes: claimed in order, found again by address");
+
+    n = et_metrics_node(a, "a-host-name-longer-than-a-label-may-hold"
+                           ".example:7000");
+    tap_ok(n == &a->nodes[ET_METRICS_NODES - 1]
+           && strcmp(n->addr, "other") == 0,
+           "nodes: an address that does not fit is \"other\"");
+    tap_ok(et_metrics_node(a, "bad\"quote:1") == n,
+           "nodes: an address to escape is \"other\"");
+
+    for (i = 2; i < ET_METRICS_NODES + 3; i++) {
+        snprintf(addr, sizeof(addr), "10.0.0.%u:7000", i);
+        n = et_metrics_node(a, addr);
+    }
+
+    tap_ok(n == &a->nodes[ET_METRICS_NODES - 1]
+           && strcmp(a->nodes[ET_METRICS_NODES - 2].addr, "10.0.0.6:7000")
+              == 0,
+           "nodes: past %d masters, \"other\"", ET_METRICS_NODES - 1);
+
+    n0->errors = 3;
+    n0->connected = 1;
+    n->connected = 2;
+
+    /* a slot of a process that exited: its errors count, not its gauge */
+    et_metrics_node(b, "127.0.0.1:7000")->errors = 4;
+    et_metrics_node(b, "127.0.0.1:7000")->connected = 1;
+    et_metrics_node(b, "127.0.0.1:7009")->errors = 1;
+
+    et_metrics_sum(m, &s);
+    tap_ok(s.nnodes == ET_METRICS_NODES + 1
+           && strcmp(s.nodes[0].addr, "127.0.0.1:7000") == 0
+           && s.nodes[0].errors == 7 && s.nodes[0].connected == 1
+           && strcmp(s.nodes[ET_METRICS_NODES].addr, "127.0.0.1:7009") == 0
+           && s.nodes[ET_METRICS_NODES].errors == 1,
+           "nodes: summed by address over slots, gauges from live ones");
+
+    /* the page: 31 masters, then "other" */
+    for (i = 2; i < 40; i++) {
+        m->slots[i].pid = m->slots[1].pid;
+        snprintf(addr, sizeof(addr), "10.1.0.%u:7000", i);
+        et_metrics_node(&m->slots[i].counters, addr)->errors = 1;
+    }
+
+    et_metrics_sum(m, &s);
+    good = s.nnodes == ET_METRICS_PAGE_NODES - 1;
+
+    for (i = 0; i < s.nnodes; i++) {
+        good &= strcmp(s.nodes[i].addr, "other") != 0
+                || i == ET_METRICS_NODES - 1;
+    }
+
+    /* 9 masters from slots 0 and 1, and "other": 22 more fit, 16 do not */
+    tap_ok(good && strcmp(s.nodes[ET_METRICS_NODES - 1].addr, "other") == 0
+           && s.nodes[ET_METRICS_NODES - 1].errors == 16,
+           "nodes: at most %d on the page, the rest \"other\"",
+           ET_METRICS_PAGE_NODES);
+
+    /* without an "other" so far, the page's last place is one */
+    for (i = 0; i < 40; i++) {
+        memset(m->slots[i].counters.nodes, 0,
+               sizeof(m->slots[i].counters.nodes));
+        snprintf(addr, sizeof(addr), "10.2.0.%u:7000", i);
+        et_metrics_node(&m->slots[i].counters, addr)->errors = 1;
+    }
+
+    et_metrics_sum(m, &s);
+    tap_ok(s.nnodes == ET_METRICS_PAGE_NODES
+           && strcmp(s.nodes[ET_METRICS_PAGE_NODES - 1].addr, "other") == 0
+           && s.nodes[ET_METRICS_PAGE_NODES - 1].errors == 40 - 31,
+           "nodes: 31 masters and \"other\" for the 9 more");
+
+    buf = malloc(ET_METRICS_TEXT_MAX);
+    if (buf == NULL) {
+        abort();
+    }
+
+    memset(&s, 0, sizeof(s));
+    s.redis_nodes = 2;
+    s.nnodes = 2;
+    strcpy(s.nodes[0].addr, "127.0.0.1:7000");
+    s.nodes[0].errors = 3;
+    s.nodes[0].connected = 1;
+    strcpy(s.nodes[1].addr, "[::1]:7001");
+
+    len = et_metrics_format(&s, buf, ET_METRICS_TEXT_MAX);
+    buf[len < ET_METRICS_TEXT_MAX ? len : ET_METRICS_TEXT_MAX - 1] = '\0';
+    tap_ok(strstr((char *) buf,
+                  "# TYPE edgetrace_redis_node_errors_total counter\n"
+                  "edgetrace_redis_node_errors_total"
+                  "{node=\"127.0.0.1:7000\"} 3\n"
+                  "edgetrace_redis_node_errors_total"
+                  "{node=\"[::1]:7001\"} 0\n")
+           != NULL
+           && strstr((char *) buf,
+                     "# TYPE edgetrace_redis_node_connected gauge\n"
+                     "edgetrace_redis_node_connected"
+                     "{node=\"127.0.0.1:7000\"} 1\n"
+                     "edgetrace_redis_node_connected"
+                     "{node=\"[::1]:7001\"} 0\n")
+              != NULL,
+           "nodes: a sample per master, labelled by address");
+
+    free(buf);
+    metrics_free(m);
+}
+
+
 int
 main(void)
 {
@@ -767,6 +917,7 @@ main(void)
     test_processes();
     test_count_request();
     test_headers();
+    test_nodes();
 
     return tap_done();
 }

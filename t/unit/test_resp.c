@@ -9,6 +9,11 @@
 #include "et_resp.h"
 
 
+/* 66 bytes, to build errors longer than ET_RESP_ERROR_MAX */
+#define A66                                                                   \
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
+
 typedef struct {
     const char  *name;
     const char  *in;
@@ -47,12 +52,14 @@ static const resp_case_t  cases[] = {
     { "a length without LF", "$1\rx", 0, ET_ERROR, 0, 0, NULL },
     { "good then garbage", "$3\r\n1-0\r\n!", 0, ET_ERROR, 1, 0, NULL },
     { "a long error is cut",
-      "-ERR aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n",
+      "-ERR " A66 A66 A66 A66 A66 "\r\n",
+      0, ET_OK, 0, 1, "ERR " A66 A66 A66 A66 "aaaaaaaaaaaaaaaaaaa" },
+    { "a MOVED naming a host of 255 bytes is whole",
+      "-MOVED 16383 " A66 A66 A66
+      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:65535\r\n",
       0, ET_OK, 0, 1,
-      "ERR aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" },
+      "MOVED 16383 " A66 A66 A66
+      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:65535" },
     { "an error without CR", "-ERR lf only\n", 0, ET_OK, 0, 1,
       "ERR lf only" },
     { "ids around a status", "$3\r\n1-0\r\n+OK\r\n$3\r\n2-0\r\n", 0,
@@ -75,9 +82,49 @@ static const resp_case_t  cases[] = {
 };
 
 
+/*
+ * Scans a piece with et_resp_scan(), or ("stop") with et_resp_scan_error()
+ * again and again: that one must stop right after each error, only there,
+ * and come to the same counts.  -100: it did not.
+ */
+static int
+scan(et_resp_t *rs, const uint8_t *p, size_t n, int stop, uint64_t *ok,
+    uint64_t *errors)
+{
+    int       rc;
+    size_t    used;
+    uint64_t  e;
+
+    if (!stop) {
+        return et_resp_scan(rs, p, n, ok, errors);
+    }
+
+    do {
+        e = 0;
+        rc = et_resp_scan_error(rs, p, n, &used, ok, &e);
+
+        if (rc != ET_OK) {
+            return rc;
+        }
+
+        if (used > n || e > 1 || (e == 0 && used != n)
+            || (e == 1 && (rs->error_len == 0 || p[used - 1] != '\n')))
+        {
+            return -100;
+        }
+
+        *errors += e;
+        p += used;
+        n -= used;
+    } while (n);
+
+    return ET_OK;
+}
+
+
 /* feeds "in" in pieces: whole (step 0), a byte at a time (1), or split */
 static int
-feed(const resp_case_t *c, size_t len, size_t step, size_t split,
+feed(const resp_case_t *c, size_t len, size_t step, size_t split, int stop,
     et_resp_t *rs, uint64_t *ok, uint64_t *errors)
 {
     int      rc;
@@ -106,11 +153,11 @@ feed(const resp_case_t *c, size_t len, size_t step, size_t split,
             k = len - off;
         }
 
-        rc = et_resp_scan(rs, copy + off, k, ok, errors);
+        rc = scan(rs, copy + off, k, stop, ok, errors);
     }
 
     if (len == 0) {
-        rc = et_resp_scan(rs, copy, 0, ok, errors);
+        rc = scan(rs, copy, 0, stop, ok, errors);
     }
 
     free(copy);
@@ -122,15 +169,16 @@ feed(const resp_case_t *c, size_t len, size_t step, size_t split,
 int
 main(void)
 {
-    int        rc, good;
-    size_t     i, len, split;
+    int        rc, good, stop;
+    size_t     i, len, split, used;
     uint64_t   ok, errors;
     et_resp_t  rs;
+    const char *in;
 
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         len = cases[i].len ? cases[i].len : strlen(cases[i].in);
 
-        rc = feed(&cases[i], len, 0, 0, &rs, &ok, &errors);
+        rc = feed(&cases[i], len, 0, 0, 0, &rs, &ok, &errors);
         tap_is_int(rc, cases[i].rc, "%s: result, whole", cases[i].name);
         tap_is_int(ok, cases[i].ok, "%s: successes, whole", cases[i].name);
         tap_is_int(errors, cases[i].errors, "%s: errors, whole",
@@ -141,26 +189,52 @@ main(void)
                        "%s: error text", cases[i].name);
         }
 
-        rc = feed(&cases[i], len, 1, 0, &rs, &ok, &errors);
+        rc = feed(&cases[i], len, 1, 0, 0, &rs, &ok, &errors);
         tap_ok(rc == cases[i].rc && ok == cases[i].ok
                && errors == cases[i].errors,
                "%s: the same byte by byte", cases[i].name);
 
-        good = 1;
+        for (stop = 0; stop < 2; stop++) {
+            good = 1;
 
-        for (split = 1; split < len; split++) {
-            rc = feed(&cases[i], len, 0, split, &rs, &ok, &errors);
+            for (split = !stop; split < len; split++) {
+                rc = feed(&cases[i], len, 0, split, stop, &rs, &ok, &errors);
 
-            if (rc != cases[i].rc || ok != cases[i].ok
-                || errors != cases[i].errors)
-            {
-                good = 0;
-                printf("# split at %zu differs\n", split);
+                if (rc != cases[i].rc || ok != cases[i].ok
+                    || errors != cases[i].errors)
+                {
+                    good = 0;
+                    printf("# split at %zu differs\n", split);
+                }
             }
-        }
 
-        tap_ok(good, "%s: the same at every split", cases[i].name);
+            tap_ok(good, "%s: the same at every split%s", cases[i].name,
+                   stop ? ", stopping at each error" : "");
+        }
     }
+
+    /* stopped at an error, its text is there before the next reply's */
+    in = "$3\r\n1-0\r\n-ASK 7 h:1\r\n-MOVED 8 h:2\r\n$3\r\n2-0\r\n";
+    len = strlen(in);
+    et_resp_init(&rs);
+    ok = 0;
+    errors = 0;
+    rc = et_resp_scan_error(&rs, (const uint8_t *) in, len, &used, &ok,
+                            &errors);
+    tap_ok(rc == ET_OK && ok == 1 && errors == 1 && used == 21
+           && strcmp(rs.error, "ASK 7 h:1") == 0,
+           "scan_error: an id, then stopped after the first error");
+
+    rc = et_resp_scan_error(&rs, (const uint8_t *) in + 21, len - 21, &used,
+                            &ok, &errors);
+    tap_ok(rc == ET_OK && ok == 1 && errors == 2 && used == 14
+           && strcmp(rs.error, "MOVED 8 h:2") == 0,
+           "scan_error: then after the second");
+
+    rc = et_resp_scan_error(&rs, (const uint8_t *) in + 35, len - 35, &used,
+                            &ok, &errors);
+    tap_ok(rc == ET_OK && ok == 2 && errors == 2 && used == 9,
+           "scan_error: then to the end");
 
     return tap_done();
 }

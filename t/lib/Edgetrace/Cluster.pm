@@ -15,6 +15,8 @@ package Edgetrace::Cluster;
 #   my @n = cluster_nodes($port);     # CLUSTER NODES, parsed
 #   my $bytes = raw_command($port, 'CLUSTER', 'SLOTS');  # the RESP reply
 #   my ($port, $pid) = garbage_seed();  # answers "*2000000000"
+#   my $f = fake_node(xadd => ["-TRYAGAIN ...\r\n"]);  # a scripted node
+#   $f->{port}; $f->log  # ([command, time, digest], ...) it was sent
 #
 # Node ports are below 55536: the cluster bus listens on port + 10000, and
 # both must be free.  The nodes run with --cluster-node-timeout 1000, so a
@@ -23,15 +25,18 @@ package Edgetrace::Cluster;
 use strict;
 use warnings;
 
+use Digest::MD5 ();
 use Exporter 'import';
+use IO::Select;
 use IO::Socket::INET;
 use POSIX ();
+use Socket ();
 use Time::HiRes ();
 
 use Edgetrace::Test qw(free_port start_redis redis stop_pid wait_until);
 
 our @EXPORT_OK = qw(start_cluster cluster_nodes cluster_info raw_command
-                    spans_accounted garbage_seed);
+                    spans_accounted garbage_seed fake_node);
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
 my $SLOTS = 16384;
@@ -314,6 +319,107 @@ sub garbage_seed {
     close $l;
     Edgetrace::Test::register_pid($pid, 'garbage seed');
     return ($port, $pid);
+}
+
+# fake_node(xadd => [replies], port => $port): a one-process "cluster
+# node" on loopback, for the replies a real cluster gives only now and
+# then.  CLUSTER SLOTS says it serves every slot; XADD is answered with the
+# next of the "xadd" replies (raw RESP, e.g. "-LOADING ...\r\n"), then
+# with an entry id once they are all used; anything else (ASKING, AUTH)
+# with +OK.  Each command's name, time (Time::HiRes) and a digest of its
+# arguments (the same command sent again has the same) is written to its
+# log file, read back by ->log.  With stall => $s, a connection is not
+# read for $s seconds after its first XADD (its sender's socket fills up).
+# Stopped by its PID when the test ends.
+sub fake_node {
+    my (%o) = @_;
+    my @xadd = @{ $o{xadd} || [] };
+    my $stall = $o{stall} || 0;
+    my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                  LocalPort => $o{port} || 0,
+                                  Listen => 16, ReuseAddr => 1)
+        or die "listen: $!";
+    my $port = $l->sockport;
+    # a stalled connection's window stays small: its sender's socket fills
+    setsockopt($l, Socket::SOL_SOCKET(), Socket::SO_RCVBUF(), 8192)
+        if $stall;
+    my $log = Edgetrace::Test::_tempdir('et-fake-XXXXXX') . "/commands.log";
+    open my $lf, '>', $log or die "$log: $!";
+    close $lf;
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open my $out, '>>', $log or POSIX::_exit(1);
+        $out->autoflush(1);
+        my $slots = "*1\r\n*3\r\n:0\r\n:16383\r\n*3\r\n\$9\r\n127.0.0.1\r\n"
+                    . ":$port\r\n\$40\r\n" . ('f' x 40) . "\r\n";
+        my (%in, %stalled, %resume);
+        my $sel = IO::Select->new($l);
+        while (1) {
+            for my $fd (keys %resume) {
+                next if Time::HiRes::time() < $resume{$fd}[0];
+                $sel->add($resume{$fd}[1]);
+                delete $resume{$fd};
+            }
+            for my $s ($sel->can_read(0.05)) {
+                if ($s == $l) {
+                    my $c = $l->accept or next;
+                    $sel->add($c);
+                    $in{fileno $c} = '';
+                    next;
+                }
+                my $n = sysread($s, my $buf, 65536);
+                if (!$n) {
+                    delete $in{fileno $s};
+                    $sel->remove($s);
+                    close $s;
+                    next;
+                }
+                my $b = \$in{fileno $s};
+                $$b .= $buf;
+                my $reply = '';
+                # whole commands: an array of bulk strings
+                while ($$b =~ /\A\*(\d+)\r\n/) {
+                    my ($argc, $pos, @args) = ($1, length($&));
+                    for (1 .. $argc) {
+                        last unless substr($$b, $pos) =~ /\A\$(\d+)\r\n/;
+                        my $len = $1;
+                        $pos += length($&);
+                        last if length($$b) < $pos + $len + 2;
+                        push @args, substr($$b, $pos, $len);
+                        $pos += $len + 2;
+                    }
+                    last if @args < $argc;
+                    substr($$b, 0, $pos) = '';
+                    my $cmd = uc $args[0];
+                    printf $out "%s %.6f %s\n", $cmd, Time::HiRes::time(),
+                           Digest::MD5::md5_hex(join "\0", @args);
+                    $reply .= $cmd eq 'CLUSTER' ? $slots
+                            : $cmd eq 'XADD' ? (shift(@xadd)
+                                               // "\$15\r\n1700000000000-0\r\n")
+                            : "+OK\r\n";
+                }
+                syswrite($s, $reply) if length $reply;
+                if ($stall && !$stalled{fileno $s} && $reply =~ /^\$/m) {
+                    $stalled{fileno $s} = 1;
+                    $sel->remove($s);
+                    $resume{fileno $s} = [Time::HiRes::time() + $stall, $s];
+                }
+            }
+        }
+    }
+    close $l;
+    Edgetrace::Test::register_pid($pid, 'fake node');
+    return bless { port => $port, pid => $pid, logfile => $log },
+                 'Edgetrace::Cluster::Fake';
+}
+
+package Edgetrace::Cluster::Fake;
+
+# ([command, time, digest], ...): what the node was sent, in order
+sub log {
+    my ($self) = @_;
+    open my $fh, '<', $self->{logfile} or return ();
+    return map { [split ' '] } <$fh>;
 }
 
 1;
