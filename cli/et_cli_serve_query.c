@@ -516,7 +516,7 @@ et_serve_window_parse(const et_serve_args_t *a, uint64_t now_us, int red,
                   ? q->end_us - lookback_ms * 1000 : 0;
     q->step_us = step_ms * 1000;
 
-    if (red && (q->end_us - q->start_us) / q->step_us >= ET_SERVE_POINTS_MAX)
+    if (red && (q->end_us - q->start_us) / q->step_us > ET_SERVE_POINTS_MAX)
     {
         snprintf(err, size, "'lookback' / 'step' gives more than %d points",
                  ET_SERVE_POINTS_MAX);
