@@ -75,12 +75,18 @@ et_cli_serve_store(void *data, const et_cli_span_t *spans, size_t n)
 {
     int          rc;
     char         err[256];
-    uint64_t     stored, dups;
+    size_t       i;
+    uint64_t     stored, dups, newest;
     et_serve_t  *sv;
 
     sv = data;
     stored = 0;
     dups = 0;
+    newest = 0;
+
+    for (i = 0; i < n; i++) {
+        newest = spans[i].end_ns > newest ? spans[i].end_ns : newest;
+    }
 
     rc = et_serve_store(sv->store, spans, n, &stored, &dups, err,
                         sizeof(err));
@@ -92,6 +98,10 @@ et_cli_serve_store(void *data, const et_cli_span_t *spans, size_t n)
         sv->status.duplicates += dups;
         sv->status.batches++;
         sv->status.last_commit_ms = et_serve_now_us() / 1000;
+
+        if (newest / ET_CLI_NS_PER_MS > sv->status.newest_ms) {
+            sv->status.newest_ms = newest / ET_CLI_NS_PER_MS;
+        }
 
         if (sv->status.store_failing) {
             et_cli_error("serve: %s stores again", sv->path);

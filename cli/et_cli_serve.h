@@ -81,6 +81,7 @@ typedef struct {
     uint64_t        store_failures;
     uint64_t        redis_lost;    /* times Redis became unreachable */
     uint64_t        last_commit_ms;/* Unix ms of the last commit */
+    uint64_t        newest_ms;     /* the latest end of a span stored */
     uint64_t        requests;
     uint64_t        bad_requests;  /* answered 4xx */
     uint64_t        failed_requests; /* answered 5xx */

@@ -1563,10 +1563,9 @@ et_serve_db_red(sqlite3 *db, const et_serve_query_t *q, char *err,
             json_decref(o2);
         }
 
-        /* the points start at "start", one per step */
+        /* a point per step, at multiples of it since 1970 */
         ts = (uint64_t) sqlite3_column_int64(st, 2) * ET_SERVE_US_PER_MIN;
-        ts = ts < q->start_us ? q->start_us
-                              : ts - (ts - q->start_us) % q->step_us;
+        ts -= ts % q->step_us;
 
         if (r.p_count && ts != r.p_ts && et_serve_red_point(&r) != ET_OK) {
             rc = SQLITE_NOMEM;

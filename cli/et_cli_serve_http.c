@@ -408,10 +408,7 @@ et_serve_status(et_serve_req_t *rq)
                          "databaseBytes",
                          (json_int_t) et_serve_db_bytes(rq->sv->path),
                          "lastCommit", (json_int_t) s.last_commit_ms,
-                         "lagMilliseconds",
-                         (json_int_t) (s.last_commit_ms
-                                       ? et_serve_now_us() / 1000
-                                         - s.last_commit_ms : 0));
+                         "newestSpan", (json_int_t) s.newest_ms);
 
     if (rq->data == NULL) {
         et_serve_fail(rq, 500, "out of memory");
@@ -449,6 +446,10 @@ et_serve_metrics(et_serve_req_t *rq)
         "ingested.\n"
         "# TYPE edgetrace_serve_ingestion_paused gauge\n"
         "edgetrace_serve_ingestion_paused %d\n"
+        "# HELP edgetrace_serve_newest_span_seconds The end of the newest "
+        "span stored, Unix time: now minus it is the lag.\n"
+        "# TYPE edgetrace_serve_newest_span_seconds gauge\n"
+        "edgetrace_serve_newest_span_seconds %.3f\n"
         "# HELP edgetrace_serve_database_bytes The database and its WAL on "
         "disk.\n"
         "# TYPE edgetrace_serve_database_bytes gauge\n"
@@ -464,6 +465,7 @@ et_serve_metrics(et_serve_req_t *rq)
         (unsigned long long) s.store_failures,
         (unsigned long long) s.redis_lost,
         s.redis_known && (!s.redis_up || s.store_failing),
+        (double) s.newest_ms / 1e3,
         (unsigned long long) et_serve_db_bytes(rq->sv->path),
         (unsigned long long) s.requests, (double) s.query_us / 1e6)
         < 0)
