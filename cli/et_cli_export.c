@@ -225,7 +225,6 @@ et_cli_export_lost(et_cli_export_t *ex, const char *what)
     }
 
     ex->redis_down = 1;
-    et_cli_export_redis(ex);
     et_cli_redis_close(ex->cli);
 }
 
