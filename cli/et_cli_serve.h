@@ -108,6 +108,10 @@ typedef struct {
 const et_serve_arg_t *et_serve_arg(const et_serve_args_t *a,
     const char *key);
 
+/* a parser of the parameters of an endpoint, as those below */
+typedef int (*et_serve_parse_pt)(const et_serve_args_t *a, uint64_t now_us,
+    et_serve_query_t *q, char *err, size_t size);
+
 /*
  * Each parser fills "q" (et_serve_query_free() it after, whatever the
  * result) and returns ET_OK, or ET_ERROR with the reason in "err", to be
@@ -117,8 +121,10 @@ int et_serve_traces_parse(const et_serve_args_t *a, uint64_t now_us,
     et_serve_query_t *q, char *err, size_t size);
 int et_serve_search_parse(const et_serve_args_t *a, uint64_t now_us,
     et_serve_query_t *q, char *err, size_t size);
-int et_serve_window_parse(const et_serve_args_t *a, uint64_t now_us,
-    int red, et_serve_query_t *q, char *err, size_t size);
+int et_serve_deps_parse(const et_serve_args_t *a, uint64_t now_us,
+    et_serve_query_t *q, char *err, size_t size);
+int et_serve_red_parse(const et_serve_args_t *a, uint64_t now_us,
+    et_serve_query_t *q, char *err, size_t size);
 
 void et_serve_query_free(et_serve_query_t *q);
 
@@ -155,6 +161,9 @@ unsigned et_serve_bucket(uint64_t us);
  * "err" when SQLite failed).  et_serve_db_trace() gives JSON null for an
  * unknown trace.
  */
+typedef json_t *(*et_serve_read_pt)(sqlite3 *db, const et_serve_query_t *q,
+    char *err, size_t size);
+
 json_t *et_serve_db_services(sqlite3 *db, char *err, size_t size);
 json_t *et_serve_db_operations(sqlite3 *db, const et_str_t *service,
     int objects, const char *kind, char *err, size_t size);
@@ -162,8 +171,8 @@ json_t *et_serve_db_trace(sqlite3 *db, const char *trace_id, char *err,
     size_t size);
 json_t *et_serve_db_traces(sqlite3 *db, const et_serve_query_t *q,
     char *err, size_t size);
-json_t *et_serve_db_dependencies(sqlite3 *db, uint64_t from_us,
-    uint64_t to_us, char *err, size_t size);
+json_t *et_serve_db_dependencies(sqlite3 *db, const et_serve_query_t *q,
+    char *err, size_t size);
 json_t *et_serve_db_search(sqlite3 *db, const et_serve_query_t *q,
     char *err, size_t size);
 json_t *et_serve_db_red(sqlite3 *db, const et_serve_query_t *q, char *err,

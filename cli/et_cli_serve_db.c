@@ -688,34 +688,98 @@ et_serve_column_string(sqlite3_stmt *q, int i)
 }
 
 
-/* a Jaeger envelope's data: a list of strings from column 0 */
+static int
+et_serve_push(json_t *list, json_t *v)
+{
+    return v != NULL && json_array_append_new(list, v) == 0 ? ET_OK
+                                                            : ET_ERROR;
+}
+
+
+typedef json_t *(*et_serve_row_pt)(sqlite3_stmt *q);
+
+
+/* a Jaeger envelope's data: an element per row of "q", finalized here */
 static json_t *
-et_serve_strings(sqlite3 *db, sqlite3_stmt *q, char *err, size_t size)
+et_serve_rows(sqlite3 *db, sqlite3_stmt *q, et_serve_row_pt row, char *err,
+    size_t size)
 {
     int      rc;
     json_t  *list;
 
     list = json_array();
+    rc = SQLITE_NOMEM;
 
     while (list != NULL && (rc = sqlite3_step(q)) == SQLITE_ROW) {
-        if (json_array_append_new(list, et_serve_column_string(q, 0)) != 0) {
-            json_decref(list);
-            list = NULL;
+        if (et_serve_push(list, row(q)) != ET_OK) {
+            rc = SQLITE_NOMEM;
+            break;
         }
     }
 
-    if (list != NULL && rc != SQLITE_DONE) {
-        et_serve_db_error(db, err, size);
+    if (rc != SQLITE_DONE) {
+        if (rc == SQLITE_NOMEM) {
+            snprintf(err, size, "out of memory");
+
+        } else {
+            et_serve_db_error(db, err, size);
+        }
+
         json_decref(list);
         list = NULL;
-
-    } else if (list == NULL) {
-        snprintf(err, size, "out of memory");
     }
 
     sqlite3_finalize(q);
 
     return list;
+}
+
+
+static json_t *
+et_serve_row_string(sqlite3_stmt *q)
+{
+    return et_serve_column_string(q, 0);
+}
+
+
+static const char *
+et_serve_kind(sqlite3_stmt *q, int i)
+{
+    return sqlite3_column_int(q, i) == ET_CLI_KIND_CLIENT ? "client"
+                                                          : "server";
+}
+
+
+static json_t *
+et_serve_row_operation(sqlite3_stmt *q)
+{
+    return json_pack("{s:o, s:s}", "name", et_serve_column_string(q, 0),
+                     "spanKind", et_serve_kind(q, 1));
+}
+
+
+static json_t *
+et_serve_row_dependency(sqlite3_stmt *q)
+{
+    return json_pack("{s:o, s:o, s:I}", "parent",
+                     et_serve_column_string(q, 0), "child",
+                     et_serve_column_string(q, 1), "callCount",
+                     (json_int_t) sqlite3_column_int64(q, 2));
+}
+
+
+static json_t *
+et_serve_row_match(sqlite3_stmt *q)
+{
+    return json_pack("{s:s, s:s, s:o, s:o, s:s, s:I, s:I, s:b}",
+                     "traceID", sqlite3_column_text(q, 0),
+                     "spanID", sqlite3_column_text(q, 1),
+                     "serviceName", et_serve_column_string(q, 2),
+                     "operationName", et_serve_column_string(q, 3),
+                     "spanKind", et_serve_kind(q, 4),
+                     "startTime", (json_int_t) sqlite3_column_int64(q, 5),
+                     "duration", (json_int_t) sqlite3_column_int64(q, 6),
+                     "error", sqlite3_column_int(q, 7));
 }
 
 
@@ -741,7 +805,7 @@ et_serve_db_services(sqlite3 *db, char *err, size_t size)
     q = et_serve_prepare(db, "SELECT DISTINCT service FROM operations"
                          " ORDER BY service", err, size);
 
-    return q ? et_serve_strings(db, q, err, size) : NULL;
+    return q ? et_serve_rows(db, q, et_serve_row_string, err, size) : NULL;
 }
 
 
@@ -753,26 +817,14 @@ json_t *
 et_serve_db_operations(sqlite3 *db, const et_str_t *service, int objects,
     const char *kind, char *err, size_t size)
 {
-    int            rc;
-    json_t        *list, *o;
     sqlite3_stmt  *q;
 
-    if (!objects) {
-        q = et_serve_prepare(db, "SELECT DISTINCT name FROM operations"
-                             " WHERE service = ? ORDER BY name", err, size);
-
-        if (q == NULL) {
-            return NULL;
-        }
-
-        et_serve_blob(q, 1, service);
-
-        return et_serve_strings(db, q, err, size);
-    }
-
-    q = et_serve_prepare(db, "SELECT name, kind FROM operations"
-                         " WHERE service = ?1 AND (?2 IS NULL OR kind = ?2)"
-                         " ORDER BY name, kind", err, size);
+    q = et_serve_prepare(db, objects
+                         ? "SELECT name, kind FROM operations"
+                           " WHERE service = ?1 AND (?2 IS NULL OR kind = ?2)"
+                           " ORDER BY name, kind"
+                         : "SELECT DISTINCT name FROM operations"
+                           " WHERE service = ?1 ORDER BY name", err, size);
 
     if (q == NULL) {
         return NULL;
@@ -780,37 +832,13 @@ et_serve_db_operations(sqlite3 *db, const et_str_t *service, int objects,
 
     et_serve_blob(q, 1, service);
 
-    if (kind != NULL) {
+    if (objects && kind != NULL) {
         sqlite3_bind_int(q, 2, strcmp(kind, "client") == 0
                                ? ET_CLI_KIND_CLIENT : ET_CLI_KIND_SERVER);
     }
 
-    list = json_array();
-
-    while (list != NULL && (rc = sqlite3_step(q)) == SQLITE_ROW) {
-        o = json_pack("{s:o, s:s}", "name", et_serve_column_string(q, 0),
-                      "spanKind", sqlite3_column_int(q, 1)
-                                  == ET_CLI_KIND_CLIENT ? "client"
-                                                        : "server");
-
-        if (o == NULL || json_array_append_new(list, o) != 0) {
-            json_decref(list);
-            list = NULL;
-        }
-    }
-
-    if (list == NULL) {
-        snprintf(err, size, "out of memory");
-
-    } else if (rc != SQLITE_DONE) {
-        et_serve_db_error(db, err, size);
-        json_decref(list);
-        list = NULL;
-    }
-
-    sqlite3_finalize(q);
-
-    return list;
+    return et_serve_rows(db, q, objects ? et_serve_row_operation
+                                        : et_serve_row_string, err, size);
 }
 
 
@@ -833,14 +861,6 @@ et_serve_tag(const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen)
 
     return json_pack("{s:o, s:s, s:o}", "key", et_cli_json_string(k, klen),
                      "type", "string", "value", et_cli_json_string(v, vlen));
-}
-
-
-static int
-et_serve_push(json_t *list, json_t *v)
-{
-    return v != NULL && json_array_append_new(list, v) == 0 ? ET_OK
-                                                            : ET_ERROR;
 }
 
 
@@ -966,9 +986,7 @@ et_serve_span(sqlite3_stmt *q, json_t *processes, json_t *pids)
 
     if (et_serve_push(tags, json_pack("{s:s, s:s, s:s}", "key", "span.kind",
                                       "type", "string", "value",
-                                      sqlite3_column_int(q, 5)
-                                      == ET_CLI_KIND_CLIENT ? "client"
-                                                            : "server"))
+                                      et_serve_kind(q, 5)))
         != ET_OK)
     {
         goto failed;
@@ -1185,6 +1203,18 @@ et_serve_traces_of(sqlite3 *db, sqlite3_stmt *q, char *err, size_t size)
 }
 
 
+/* start and end, as parameters "i" and "i + 1": a uint64 past SQLite's
+ * int64 is the end of time */
+static void
+et_serve_bind_window(sqlite3_stmt *st, int i, const et_serve_query_t *q)
+{
+    sqlite3_bind_int64(st, i, (sqlite3_int64) (q->start_us > INT64_MAX
+                                               ? INT64_MAX : q->start_us));
+    sqlite3_bind_int64(st, i + 1, (sqlite3_int64) (q->end_us > INT64_MAX
+                                                   ? INT64_MAX : q->end_us));
+}
+
+
 /*
  * /api/traces: the most recent traces with a span that matches.  The SQL
  * is made of constant fragments, one per condition given; every value is
@@ -1234,10 +1264,7 @@ et_serve_db_traces(sqlite3 *db, const et_serve_query_t *q, char *err,
     }
 
     et_serve_blob(st, 1, &q->service);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64) (q->start_us > INT64_MAX
-                                               ? INT64_MAX : q->start_us));
-    sqlite3_bind_int64(st, 3, (sqlite3_int64) (q->end_us > INT64_MAX
-                                               ? INT64_MAX : q->end_us));
+    et_serve_bind_window(st, 2, q);
 
     if (q->operation.len) {
         et_serve_blob(st, 4, &q->operation);
@@ -1269,51 +1296,26 @@ et_serve_db_traces(sqlite3 *db, const et_serve_query_t *q, char *err,
 
 
 json_t *
-et_serve_db_dependencies(sqlite3 *db, uint64_t from_us, uint64_t to_us,
-    char *err, size_t size)
+et_serve_db_dependencies(sqlite3 *db, const et_serve_query_t *q, char *err,
+    size_t size)
 {
-    int            rc;
-    json_t        *list, *o;
-    sqlite3_stmt  *q;
+    sqlite3_stmt  *st;
 
-    q = et_serve_prepare(db, "SELECT parent, child, SUM(count) FROM"
-                         " dependencies WHERE minute >= ? AND minute <= ?"
-                         " GROUP BY parent, child ORDER BY parent, child",
-                         err, size);
+    st = et_serve_prepare(db, "SELECT parent, child, SUM(count) FROM"
+                          " dependencies WHERE minute >= ? AND minute <= ?"
+                          " GROUP BY parent, child ORDER BY parent, child",
+                          err, size);
 
-    if (q == NULL) {
+    if (st == NULL) {
         return NULL;
     }
 
-    sqlite3_bind_int64(q, 1, (sqlite3_int64) (from_us / ET_SERVE_US_PER_MIN));
-    sqlite3_bind_int64(q, 2, (sqlite3_int64) (to_us / ET_SERVE_US_PER_MIN));
+    sqlite3_bind_int64(st, 1, (sqlite3_int64) (q->start_us
+                                               / ET_SERVE_US_PER_MIN));
+    sqlite3_bind_int64(st, 2, (sqlite3_int64) (q->end_us
+                                               / ET_SERVE_US_PER_MIN));
 
-    list = json_array();
-
-    while (list != NULL && (rc = sqlite3_step(q)) == SQLITE_ROW) {
-        o = json_pack("{s:o, s:o, s:I}", "parent",
-                      et_serve_column_string(q, 0), "child",
-                      et_serve_column_string(q, 1), "callCount",
-                      (json_int_t) sqlite3_column_int64(q, 2));
-
-        if (et_serve_push(list, o) != ET_OK) {
-            json_decref(list);
-            list = NULL;
-        }
-    }
-
-    if (list == NULL) {
-        snprintf(err, size, "out of memory");
-
-    } else if (rc != SQLITE_DONE) {
-        et_serve_db_error(db, err, size);
-        json_decref(list);
-        list = NULL;
-    }
-
-    sqlite3_finalize(q);
-
-    return list;
+    return et_serve_rows(db, st, et_serve_row_dependency, err, size);
 }
 
 
@@ -1322,8 +1324,6 @@ json_t *
 et_serve_db_search(sqlite3 *db, const et_serve_query_t *q, char *err,
     size_t size)
 {
-    int            rc;
-    json_t        *list, *o;
     sqlite3_stmt  *st;
 
     st = et_serve_prepare(db, "SELECT s.trace_id, s.span_id, s.service,"
@@ -1340,10 +1340,7 @@ et_serve_db_search(sqlite3 *db, const et_serve_query_t *q, char *err,
     }
 
     sqlite3_bind_text(st, 1, q->match, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64) (q->start_us > INT64_MAX
-                                               ? INT64_MAX : q->start_us));
-    sqlite3_bind_int64(st, 3, (sqlite3_int64) (q->end_us > INT64_MAX
-                                               ? INT64_MAX : q->end_us));
+    et_serve_bind_window(st, 2, q);
 
     if (q->service.len) {
         et_serve_blob(st, 4, &q->service);
@@ -1351,39 +1348,7 @@ et_serve_db_search(sqlite3 *db, const et_serve_query_t *q, char *err,
 
     sqlite3_bind_int64(st, 5, (sqlite3_int64) q->limit);
 
-    list = json_array();
-
-    while (list != NULL && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        o = json_pack("{s:s, s:s, s:o, s:o, s:s, s:I, s:I, s:b}",
-                      "traceID", sqlite3_column_text(st, 0),
-                      "spanID", sqlite3_column_text(st, 1),
-                      "serviceName", et_serve_column_string(st, 2),
-                      "operationName", et_serve_column_string(st, 3),
-                      "spanKind", sqlite3_column_int(st, 4)
-                                  == ET_CLI_KIND_CLIENT ? "client"
-                                                        : "server",
-                      "startTime", (json_int_t) sqlite3_column_int64(st, 5),
-                      "duration", (json_int_t) sqlite3_column_int64(st, 6),
-                      "error", sqlite3_column_int(st, 7));
-
-        if (et_serve_push(list, o) != ET_OK) {
-            json_decref(list);
-            list = NULL;
-        }
-    }
-
-    if (list == NULL) {
-        snprintf(err, size, "out of memory");
-
-    } else if (rc != SQLITE_DONE) {
-        et_serve_db_error(db, err, size);
-        json_decref(list);
-        list = NULL;
-    }
-
-    sqlite3_finalize(st);
-
-    return list;
+    return et_serve_rows(db, st, et_serve_row_match, err, size);
 }
 
 

@@ -241,87 +241,20 @@ et_serve_span_trace(et_serve_req_t *rq, const char *id, size_t len)
 }
 
 
+/* an endpoint of parameters: parsed (or a 400), then read */
 static void
-et_serve_traces(et_serve_req_t *rq)
+et_serve_query(et_serve_req_t *rq, et_serve_parse_pt parse,
+    et_serve_read_pt get)
 {
     char              err[512];
     et_serve_query_t  q;
 
-    if (et_serve_traces_parse(&rq->args, et_serve_now_us(), &q, err,
-                              sizeof(err))
-        != ET_OK)
-    {
+    if (parse(&rq->args, et_serve_now_us(), &q, err, sizeof(err)) != ET_OK) {
         et_serve_bad(rq, err);
 
     } else {
         rq->limit = q.limit;
-        et_serve_answer(rq, et_serve_db_traces(rq->sv->reader, &q, err,
-                                               sizeof(err)), err);
-    }
-
-    et_serve_query_free(&q);
-}
-
-
-static void
-et_serve_dependencies(et_serve_req_t *rq)
-{
-    char              err[512];
-    et_serve_query_t  q;
-
-    if (et_serve_window_parse(&rq->args, et_serve_now_us(), 0, &q, err,
-                              sizeof(err))
-        != ET_OK)
-    {
-        et_serve_bad(rq, err);
-
-    } else {
-        et_serve_answer(rq, et_serve_db_dependencies(rq->sv->reader,
-                                                     q.start_us, q.end_us,
-                                                     err, sizeof(err)), err);
-    }
-
-    et_serve_query_free(&q);
-}
-
-
-static void
-et_serve_search(et_serve_req_t *rq)
-{
-    char              err[512];
-    et_serve_query_t  q;
-
-    if (et_serve_search_parse(&rq->args, et_serve_now_us(), &q, err,
-                              sizeof(err))
-        != ET_OK)
-    {
-        et_serve_bad(rq, err);
-
-    } else {
-        rq->limit = q.limit;
-        et_serve_answer(rq, et_serve_db_search(rq->sv->reader, &q, err,
-                                               sizeof(err)), err);
-    }
-
-    et_serve_query_free(&q);
-}
-
-
-static void
-et_serve_red(et_serve_req_t *rq)
-{
-    char              err[512];
-    et_serve_query_t  q;
-
-    if (et_serve_window_parse(&rq->args, et_serve_now_us(), 1, &q, err,
-                              sizeof(err))
-        != ET_OK)
-    {
-        et_serve_bad(rq, err);
-
-    } else {
-        et_serve_answer(rq, et_serve_db_red(rq->sv->reader, &q, err,
-                                            sizeof(err)), err);
+        et_serve_answer(rq, get(rq->sv->reader, &q, err, sizeof(err)), err);
     }
 
     et_serve_query_free(&q);
@@ -501,22 +434,22 @@ et_serve_route(et_serve_req_t *rq, const char *url)
         et_serve_operations(rq, NULL, 0, 1);
 
     } else if (strcmp(url, "/api/traces") == 0) {
-        et_serve_traces(rq);
+        et_serve_query(rq, et_serve_traces_parse, et_serve_db_traces);
 
     } else if (strncmp(url, "/api/traces/", 12) == 0) {
         et_serve_trace(rq, url + 12, len - 12);
 
     } else if (strcmp(url, "/api/dependencies") == 0) {
-        et_serve_dependencies(rq);
+        et_serve_query(rq, et_serve_deps_parse, et_serve_db_dependencies);
 
     } else if (strcmp(url, "/api/edgetrace/status") == 0) {
         et_serve_status(rq);
 
     } else if (strcmp(url, "/api/edgetrace/search") == 0) {
-        et_serve_search(rq);
+        et_serve_query(rq, et_serve_search_parse, et_serve_db_search);
 
     } else if (strcmp(url, "/api/edgetrace/red") == 0) {
-        et_serve_red(rq);
+        et_serve_query(rq, et_serve_red_parse, et_serve_db_red);
 
     } else if (strncmp(url, "/api/edgetrace/spans/", 21) == 0) {
         p = url + 21;

@@ -474,7 +474,7 @@ et_serve_search_parse(const et_serve_args_t *a, uint64_t now_us,
  * endTs and lookback in ms (Jaeger's /api/dependencies), and for RED a
  * service, an operation and step (ms, whole minutes)
  */
-int
+static int
 et_serve_window_parse(const et_serve_args_t *a, uint64_t now_us, int red,
     et_serve_query_t *q, char *err, size_t size)
 {
@@ -527,4 +527,20 @@ et_serve_window_parse(const et_serve_args_t *a, uint64_t now_us, int red,
     et_serve_str(et_serve_arg(a, "operation"), &q->operation);
 
     return ET_OK;
+}
+
+
+int
+et_serve_deps_parse(const et_serve_args_t *a, uint64_t now_us,
+    et_serve_query_t *q, char *err, size_t size)
+{
+    return et_serve_window_parse(a, now_us, 0, q, err, size);
+}
+
+
+int
+et_serve_red_parse(const et_serve_args_t *a, uint64_t now_us,
+    et_serve_query_t *q, char *err, size_t size)
+{
+    return et_serve_window_parse(a, now_us, 1, q, err, size);
 }

@@ -112,11 +112,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     et_fuzz_check(et_serve_search_parse(&a, 1765000000000000ULL, &q, err,
                                         sizeof(err)), &q, err);
     err[0] = '\0';
-    et_fuzz_check(et_serve_window_parse(&a, 1765000000000000ULL, 0, &q, err,
-                                        sizeof(err)), &q, err);
+    et_fuzz_check(et_serve_deps_parse(&a, 1765000000000000ULL, &q, err,
+                                      sizeof(err)), &q, err);
     err[0] = '\0';
-    et_fuzz_check(et_serve_window_parse(&a, 1765000000000000ULL, 1, &q, err,
-                                        sizeof(err)), &q, err);
+    et_fuzz_check(et_serve_red_parse(&a, 1765000000000000ULL, &q, err,
+                                     sizeof(err)), &q, err);
 
     if (et_serve_hex_id(data, size, id, 32) == ET_OK && strlen(id) != 32) {
         abort();

@@ -83,7 +83,8 @@ run(int which, const char *qs, et_serve_query_t *q, char *err, size_t size)
         rc = et_serve_search_parse(&a, NOW, q, err, size);
         break;
     default:
-        rc = et_serve_window_parse(&a, NOW, which == RED, q, err, size);
+        rc = which == RED ? et_serve_red_parse(&a, NOW, q, err, size)
+                          : et_serve_deps_parse(&a, NOW, q, err, size);
     }
 
     return rc;
