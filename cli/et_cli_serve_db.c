@@ -45,6 +45,7 @@ static const char  et_serve_schema[] =
     "CREATE INDEX IF NOT EXISTS spans_service ON spans (service, start_us);"
     "CREATE INDEX IF NOT EXISTS spans_duration ON spans (duration_us);"
     "CREATE INDEX IF NOT EXISTS spans_status ON spans (error, start_us);"
+    "CREATE INDEX IF NOT EXISTS spans_start ON spans (start_us);"
     "CREATE TABLE IF NOT EXISTS tags ("
     " key BLOB NOT NULL, value BLOB NOT NULL, span INTEGER NOT NULL,"
     " PRIMARY KEY (key, value, span)) WITHOUT ROWID;"
@@ -107,11 +108,18 @@ static const char  *et_serve_sql[ET_SERVE_NSTMTS] = {
 };
 
 
+/* a growing buffer */
+typedef struct {
+    uint8_t       *data;
+    size_t         size;
+} et_serve_buf_t;
+
+
 struct et_serve_store_s {
     sqlite3       *db;
     sqlite3_stmt  *stmt[ET_SERVE_NSTMTS];
-    uint8_t       *buf;        /* a span's fields, then its text */
-    size_t         size;
+    et_serve_buf_t fields;     /* a span's fields */
+    et_serve_buf_t text;       /* and its text */
 };
 
 
@@ -209,7 +217,8 @@ et_serve_store_free(et_serve_store_t *st)
         sqlite3_finalize(st->stmt[i]);
     }
 
-    free(st->buf);
+    free(st->fields.data);
+    free(st->text.data);
     free(st);
 }
 
@@ -230,22 +239,22 @@ et_serve_bucket(uint64_t us)
 
 
 static int
-et_serve_reserve(et_serve_store_t *st, size_t size)
+et_serve_reserve(et_serve_buf_t *b, size_t size)
 {
     uint8_t  *p;
 
-    if (size <= st->size) {
+    if (size <= b->size) {
         return ET_OK;
     }
 
-    p = realloc(st->buf, size);
+    p = realloc(b->data, size);
 
     if (p == NULL) {
         return ET_ERROR;
     }
 
-    st->buf = p;
-    st->size = size;
+    b->data = p;
+    b->size = size;
 
     return ET_OK;
 }
@@ -274,7 +283,7 @@ et_serve_get32(const uint8_t *p)
  * order, each a 4-byte big-endian length and its bytes: key, value.
  */
 static size_t
-et_serve_fields(et_serve_store_t *st, const et_cli_span_t *s)
+et_serve_fields(et_serve_buf_t *b, const et_cli_span_t *s)
 {
     size_t           i, n, need;
     const et_str_t  *f;
@@ -285,7 +294,7 @@ et_serve_fields(et_serve_store_t *st, const et_cli_span_t *s)
         need += 8 + s->fields[i].len + s->fields[i + 1].len;
     }
 
-    if (et_serve_reserve(st, need + 1) != ET_OK) {
+    if (et_serve_reserve(b, need + 1) != ET_OK) {
         return (size_t) -1;
     }
 
@@ -298,11 +307,11 @@ et_serve_fields(et_serve_store_t *st, const et_cli_span_t *s)
             continue;
         }
 
-        et_serve_put32(st->buf + n, f->len);
-        memcpy(st->buf + n + 4, f->data, f->len);
+        et_serve_put32(b->data + n, f->len);
+        memcpy(b->data + n + 4, f->data, f->len);
         n += 4 + f->len;
-        et_serve_put32(st->buf + n, f[1].len);
-        memcpy(st->buf + n + 4, f[1].data, f[1].len);
+        et_serve_put32(b->data + n, f[1].len);
+        memcpy(b->data + n + 4, f[1].data, f[1].len);
         n += 4 + f[1].len;
     }
 
@@ -310,32 +319,75 @@ et_serve_fields(et_serve_store_t *st, const et_cli_span_t *s)
 }
 
 
-/* the text FTS5 indexes: the name and every value, valid UTF-8 */
-static size_t
-et_serve_text(et_serve_store_t *st, const et_cli_span_t *s)
+/*
+ * The next field of a fields BLOB from "*off": 1 and its key and value,
+ * 0 at the end (or at a length that does not fit: the BLOB is read, never
+ * trusted)
+ */
+static int
+et_serve_field_next(const uint8_t *f, size_t flen, size_t *off, et_str_t *k,
+    et_str_t *v)
 {
-    size_t  i, n, need;
+    size_t  o, klen, vlen;
 
-    need = ET_CLI_UTF8_MAX(s->name.len) + 1;
+    o = *off;
 
-    for (i = 0; i + 1 < s->nfields; i += 2) {
-        if (!et_cli_span_known_field(&s->fields[i])) {
-            need += ET_CLI_UTF8_MAX(s->fields[i + 1].len) + 1;
-        }
+    if (f == NULL || o > flen || flen - o < 4) {
+        return 0;
     }
 
-    if (et_serve_reserve(st, need) != ET_OK) {
+    klen = et_serve_get32(f + o);
+
+    if (klen > flen - o - 4 || flen - o - 4 - klen < 4) {
+        return 0;
+    }
+
+    k->data = f + o + 4;
+    k->len = klen;
+    o += 4 + klen;
+    vlen = et_serve_get32(f + o);
+
+    if (vlen > flen - o - 4) {
+        return 0;
+    }
+
+    v->data = f + o + 4;
+    v->len = vlen;
+    *off = o + 4 + vlen;
+
+    return 1;
+}
+
+
+/*
+ * The text FTS5 indexes, from the name and the fields BLOB: the name and
+ * every value, valid UTF-8.  The same bytes again when the span is
+ * trimmed: a contentless FTS5 table is told what it deletes.
+ */
+static size_t
+et_serve_text(et_serve_buf_t *b, const uint8_t *name, size_t nlen,
+    const uint8_t *f, size_t flen)
+{
+    size_t    n, off, need;
+    et_str_t  k, v;
+
+    need = ET_CLI_UTF8_MAX(nlen) + 1;
+    off = 0;
+
+    while (et_serve_field_next(f, flen, &off, &k, &v)) {
+        need += ET_CLI_UTF8_MAX(v.len) + 1;
+    }
+
+    if (et_serve_reserve(b, need) != ET_OK) {
         return (size_t) -1;
     }
 
-    n = et_cli_utf8_sanitize(s->name.data, s->name.len, st->buf);
+    n = et_cli_utf8_sanitize(name, nlen, b->data);
+    off = 0;
 
-    for (i = 0; i + 1 < s->nfields; i += 2) {
-        if (!et_cli_span_known_field(&s->fields[i])) {
-            st->buf[n++] = '\n';
-            n += et_cli_utf8_sanitize(s->fields[i + 1].data,
-                                      s->fields[i + 1].len, st->buf + n);
-        }
+    while (et_serve_field_next(f, flen, &off, &k, &v)) {
+        b->data[n++] = '\n';
+        n += et_cli_utf8_sanitize(v.data, v.len, b->data + n);
     }
 
     return n;
@@ -524,7 +576,7 @@ et_serve_store_span(et_serve_store_t *st, const et_cli_span_t *s,
     int *stored)
 {
     int            rc;
-    size_t         i, n;
+    size_t         i, n, flen;
     uint64_t       start, dur;
     sqlite3_int64  row;
     sqlite3_stmt  *ins;
@@ -533,9 +585,9 @@ et_serve_store_span(et_serve_store_t *st, const et_cli_span_t *s,
     start = s->start_ns / 1000;
     dur = (s->end_ns - s->start_ns) / 1000;
 
-    n = et_serve_fields(st, s);
+    flen = et_serve_fields(&st->fields, s);
 
-    if (n == (size_t) -1) {
+    if (flen == (size_t) -1) {
         return SQLITE_NOMEM;
     }
 
@@ -558,8 +610,8 @@ et_serve_store_span(et_serve_store_t *st, const et_cli_span_t *s,
         et_serve_blob(ins, 10, &s->tracestate);
     }
 
-    sqlite3_bind_blob(ins, 11, n ? (const void *) st->buf : "", (int) n,
-                      SQLITE_STATIC);
+    sqlite3_bind_blob(ins, 11, flen ? (const void *) st->fields.data : "",
+                      (int) flen, SQLITE_STATIC);
 
     rc = et_serve_step(ins);
 
@@ -603,15 +655,17 @@ et_serve_store_span(et_serve_store_t *st, const et_cli_span_t *s,
         return rc;
     }
 
-    n = et_serve_text(st, s);
+    n = et_serve_text(&st->text, s->name.data, s->name.len,
+                      st->fields.data, flen);
 
     if (n == (size_t) -1) {
         return SQLITE_NOMEM;
     }
 
     sqlite3_bind_int64(st->stmt[ET_SERVE_TEXT], 1, row);
-    sqlite3_bind_text(st->stmt[ET_SERVE_TEXT], 2, n ? (char *) st->buf : "",
-                      (int) n, SQLITE_STATIC);
+    sqlite3_bind_text(st->stmt[ET_SERVE_TEXT], 2,
+                      n ? (char *) st->text.data : "", (int) n,
+                      SQLITE_STATIC);
 
     rc = et_serve_step(st->stmt[ET_SERVE_TEXT]);
 
@@ -930,11 +984,11 @@ static json_t *
 et_serve_span(sqlite3_stmt *q, json_t *processes, json_t *pids)
 {
     char           pid[32];
-    size_t         flen, off, klen, vlen;
+    size_t         flen, off;
     json_t        *span, *tags, *logs, *refs, *svc, *p;
     uint64_t       start;
-    const uint8_t *f, *k, *v;
-    et_str_t       fk;
+    const uint8_t *f;
+    et_str_t       fk, fv;
 
     svc = et_serve_column_string(q, 3);
 
@@ -1015,36 +1069,21 @@ et_serve_span(sqlite3_stmt *q, json_t *processes, json_t *pids)
     flen = (size_t) sqlite3_column_bytes(q, 10);
     off = 0;
 
-    /* the fields as et_serve_fields() wrote them, bounds checked */
-    while (f != NULL && off + 4 <= flen) {
-        klen = et_serve_get32(f + off);
-
-        if (klen > flen - off - 4 || off + 4 + klen + 4 > flen) {
-            break;
-        }
-
-        k = f + off + 4;
-        off += 4 + klen;
-        vlen = et_serve_get32(f + off);
-
-        if (vlen > flen - off - 4) {
-            break;
-        }
-
-        v = f + off + 4;
-        off += 4 + vlen;
-        fk.data = k;
-        fk.len = klen;
-
+    while (et_serve_field_next(f, flen, &off, &fk, &fv)) {
         if (et_cli_span_event_field(&fk)) {
-            if (et_serve_push(logs, et_serve_log(start, v, vlen)) != ET_OK) {
+            if (et_serve_push(logs, et_serve_log(start, fv.data, fv.len))
+                != ET_OK)
+            {
                 goto failed;
             }
 
             continue;
         }
 
-        if (et_serve_push(tags, et_serve_tag(k, klen, v, vlen)) != ET_OK) {
+        if (et_serve_push(tags, et_serve_tag(fk.data, fk.len, fv.data,
+                                             fv.len))
+            != ET_OK)
+        {
             goto failed;
         }
     }
