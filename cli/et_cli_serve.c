@@ -5,15 +5,17 @@
  * committed; a span delivered twice is absorbed by its ids.
  */
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "et_cli_serve.h"
 
 
 static const char  et_cli_serve_usage[] =
 "Usage: edgetrace [GLOBAL OPTIONS] serve [--db PATH] [--listen ADDR:PORT]\n"
-"                 [--group G] [--consumer C] [--batch N]\n"
+"                 [--retain DURATION] [--group G] [--consumer C] [--batch N]\n"
 "                 [--claim-idle DURATION] [--from-now]\n"
 "\n"
 "Stores the spans of the stream (every shard, --shards) in an SQLite\n"
@@ -32,6 +34,9 @@ static const char  et_cli_serve_usage[] =
 "                    where the API listens: a loopback address,\n"
 "                    127.0.0.1:PORT or [::1]:PORT (default\n"
 "                    127.0.0.1:16686)\n"
+"  --retain DURATION the spans that started longer ago than this are\n"
+"                    deleted, with their aggregates, in the background\n"
+"                    (default: none, every span is kept)\n"
 "  --group G         consumer group (default edgetrace-serve); created at\n"
 "                    the start of the stream when missing\n"
 "  --from-now        a group created now starts with new entries instead\n"
@@ -67,6 +72,105 @@ et_cli_serve_redis(void *data, int up)
     sv->status.redis_known = 1;
 
     pthread_mutex_unlock(&sv->status.lock);
+}
+
+
+/* a pass of the trimmer every so often, and once at the start */
+#define ET_CLI_SERVE_TRIM_EVERY  10
+#define ET_CLI_SERVE_TRIM_CHUNK  1000
+
+
+static void
+et_cli_serve_trim_pass(et_serve_t *sv, et_serve_trim_t *tr, int *failing)
+{
+    int       rc, stop;
+    char      err[256];
+    uint64_t  n, now;
+
+    now = et_serve_now_us();
+
+    do {
+        rc = et_serve_trim(tr, now > sv->retain_us ? now - sv->retain_us : 0,
+                           ET_CLI_SERVE_TRIM_CHUNK, &n, err, sizeof(err));
+
+        pthread_mutex_lock(&sv->status.lock);
+
+        if (rc == ET_OK) {
+            sv->status.trimmed += n;
+
+        } else {
+            sv->status.trim_failures++;
+        }
+
+        stop = sv->stop;
+
+        pthread_mutex_unlock(&sv->status.lock);
+
+        /* said once per outage, not once per pass */
+        if (rc != ET_OK && !*failing) {
+            et_cli_error("serve: %s: cannot trim (--retain): %s; trying "
+                         "again", sv->path, err);
+        }
+
+        *failing = rc != ET_OK;
+
+    } while (rc == ET_OK && n == ET_CLI_SERVE_TRIM_CHUNK && !stop);
+}
+
+
+/* --retain: trims in the background, on a connection of its own */
+static void *
+et_cli_serve_trimmer(void *data)
+{
+    int               failing;
+    char              err[512];
+    sqlite3          *db;
+    et_serve_t       *sv;
+    struct timespec   ts;
+    et_serve_trim_t  *tr;
+
+    sv = data;
+    tr = NULL;
+    db = et_serve_db_open(sv->path, 1, err, sizeof(err));
+
+    if (db != NULL) {
+        tr = et_serve_trim_init(db, err, sizeof(err));
+    }
+
+    if (tr == NULL) {
+        et_cli_error("serve: %s: no trimming (--retain): %s", sv->path, err);
+        sqlite3_close(db);
+        return NULL;
+    }
+
+    failing = 0;
+
+    pthread_mutex_lock(&sv->status.lock);
+
+    while (!sv->stop) {
+        pthread_mutex_unlock(&sv->status.lock);
+
+        et_cli_serve_trim_pass(sv, tr, &failing);
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += ET_CLI_SERVE_TRIM_EVERY;
+
+        pthread_mutex_lock(&sv->status.lock);
+
+        while (!sv->stop
+               && pthread_cond_timedwait(&sv->wake, &sv->status.lock, &ts)
+                  != ETIMEDOUT)
+        {
+            /* void */
+        }
+    }
+
+    pthread_mutex_unlock(&sv->status.lock);
+
+    et_serve_trim_free(tr);
+    sqlite3_close(db);
+
+    return NULL;
 }
 
 
@@ -177,6 +281,23 @@ et_cli_serve(et_cli_t *cli, int argc, char **argv)
             continue;
         }
 
+        if (rc == 0
+            && (rc = et_cli_opt_value(argc, argv, &i, "--retain", &v)) == 1)
+        {
+            if (et_cli_opt_duration("--retain", v, &sv.retain_us) != ET_OK) {
+                return ET_CLI_EXIT_USAGE;
+            }
+
+            sv.retain_us /= 1000;
+
+            if (sv.retain_us < 1000000) {
+                et_cli_error("serve: --retain must be at least 1s");
+                return ET_CLI_EXIT_USAGE;
+            }
+
+            continue;
+        }
+
         if (rc == 0) {
             et_cli_error("serve: unexpected argument \"%s\" "
                          "(see edgetrace serve --help)", argv[i]);
@@ -192,6 +313,12 @@ et_cli_serve(et_cli_t *cli, int argc, char **argv)
 
     if (pthread_mutex_init(&sv.status.lock, NULL) != 0) {
         et_cli_error("serve: cannot create a lock");
+        return ET_CLI_EXIT_ERROR;
+    }
+
+    if (pthread_cond_init(&sv.wake, NULL) != 0) {
+        et_cli_error("serve: cannot create a condition");
+        pthread_mutex_destroy(&sv.status.lock);
         return ET_CLI_EXIT_ERROR;
     }
 
@@ -217,14 +344,35 @@ et_cli_serve(et_cli_t *cli, int argc, char **argv)
     et_cli_error("serve: the API listens on http://%s%s", sv.listen,
                  "/api/services");
 
+    if (sv.retain_us) {
+        if (pthread_create(&sv.trimmer, NULL, et_cli_serve_trimmer, &sv)
+            != 0)
+        {
+            et_cli_error("serve: cannot start the trimmer (--retain)");
+            rc = ET_CLI_EXIT_ERROR;
+            goto done;
+        }
+
+        sv.trimming = 1;
+    }
+
     /* the stream, until SIGINT or SIGTERM; the API answers meanwhile */
     rc = et_cli_consume(cli, &conf);
 
 done:
 
+    if (sv.trimming) {
+        pthread_mutex_lock(&sv.status.lock);
+        sv.stop = 1;
+        pthread_cond_signal(&sv.wake);
+        pthread_mutex_unlock(&sv.status.lock);
+        pthread_join(sv.trimmer, NULL);
+    }
+
     et_serve_http_stop(&sv);
     et_serve_store_free(sv.store);
     sqlite3_close(db);
+    pthread_cond_destroy(&sv.wake);
     pthread_mutex_destroy(&sv.status.lock);
 
     return rc;

@@ -82,6 +82,8 @@ typedef struct {
     uint64_t        redis_lost;    /* times Redis became unreachable */
     uint64_t        last_commit_ms;/* Unix ms of the last commit */
     uint64_t        newest_ms;     /* the latest end of a span stored */
+    uint64_t        trimmed;       /* spans trimmed by --retain */
+    uint64_t        trim_failures;
     uint64_t        requests;
     uint64_t        bad_requests;  /* answered 4xx */
     uint64_t        failed_requests; /* answered 5xx */
@@ -90,6 +92,7 @@ typedef struct {
 
 
 typedef struct et_serve_store_s   et_serve_store_t;
+typedef struct et_serve_trim_s    et_serve_trim_t;
 
 typedef struct {
     et_cli_t          *cli;
@@ -99,6 +102,12 @@ typedef struct {
     sqlite3           *reader;     /* the API thread's */
     void              *daemon;     /* struct MHD_Daemon */
     et_serve_store_t  *store;
+
+    uint64_t           retain_us;  /* --retain; 0: everything is kept */
+    pthread_t          trimmer;
+    int                trimming;   /* the trimmer thread runs */
+    int                stop;       /* it is to end, under status.lock */
+    pthread_cond_t     wake;
 } et_serve_t;
 
 
@@ -152,6 +161,19 @@ void et_serve_store_free(et_serve_store_t *st);
  */
 int et_serve_store(et_serve_store_t *st, const et_cli_span_t *spans,
     size_t n, uint64_t *stored, uint64_t *dups, char *err, size_t size);
+
+/* --retain: trimming with a connection of its own (et_serve_db_open) */
+et_serve_trim_t *et_serve_trim_init(sqlite3 *db, char *err, size_t size);
+void et_serve_trim_free(et_serve_trim_t *tr);
+
+/*
+ * Trims, in one transaction, at most "max" spans that started before
+ * "before_us", with their tags and text, and the per-minute aggregates
+ * before it: ET_OK and *trimmed (below "max": nothing older is left),
+ * or ET_ERROR with SQLite's message (rolled back).
+ */
+int et_serve_trim(et_serve_trim_t *tr, uint64_t before_us, size_t max,
+    uint64_t *trimmed, char *err, size_t size);
 
 /* the bucket of a duration in the histogram */
 unsigned et_serve_bucket(uint64_t us);

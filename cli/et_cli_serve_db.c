@@ -1666,3 +1666,241 @@ et_serve_db_span_trace(sqlite3 *db, const char *span_id, char *trace_id,
 
     return ET_DECLINED;
 }
+
+
+/* ---- retention (--retain): the spans older than a time, trimmed ---- */
+
+typedef enum {
+    ET_SERVE_TRIM_OLD = 0,
+    ET_SERVE_TRIM_TEXT,
+    ET_SERVE_TRIM_TAG,
+    ET_SERVE_TRIM_SPAN,
+    ET_SERVE_TRIM_RED,
+    ET_SERVE_TRIM_DEPS,
+    ET_SERVE_TRIM_BEGIN,
+    ET_SERVE_TRIM_COMMIT,
+    ET_SERVE_TRIM_ROLLBACK,
+    ET_SERVE_TRIM_NSTMTS
+} et_serve_trim_stmt_e;
+
+
+static const char  *et_serve_trim_sql[ET_SERVE_TRIM_NSTMTS] = {
+    "SELECT id, name, fields FROM spans WHERE start_us < ?"
+    " ORDER BY start_us LIMIT ?",
+    "INSERT INTO span_text (span_text, rowid, body) VALUES ('delete', ?, ?)",
+    "DELETE FROM tags WHERE key = ? AND value = ? AND span = ?",
+    "DELETE FROM spans WHERE id = ?",
+    "DELETE FROM red WHERE minute < ?",
+    "DELETE FROM dependencies WHERE minute < ?",
+    "BEGIN IMMEDIATE",
+    "COMMIT",
+    "ROLLBACK"
+};
+
+
+struct et_serve_trim_s {
+    sqlite3       *db;
+    sqlite3_stmt  *stmt[ET_SERVE_TRIM_NSTMTS];
+    et_serve_buf_t rows;       /* a chunk's ids, names and fields */
+    et_serve_buf_t text;
+};
+
+
+et_serve_trim_t *
+et_serve_trim_init(sqlite3 *db, char *err, size_t size)
+{
+    int               i;
+    et_serve_trim_t  *tr;
+
+    tr = calloc(1, sizeof(et_serve_trim_t));
+
+    if (tr == NULL) {
+        snprintf(err, size, "out of memory");
+        return NULL;
+    }
+
+    tr->db = db;
+
+    for (i = 0; i < ET_SERVE_TRIM_NSTMTS; i++) {
+        if (sqlite3_prepare_v3(db, et_serve_trim_sql[i], -1,
+                               SQLITE_PREPARE_PERSISTENT, &tr->stmt[i], NULL)
+            != SQLITE_OK)
+        {
+            snprintf(err, size, "%s", sqlite3_errmsg(db));
+            et_serve_trim_free(tr);
+            return NULL;
+        }
+    }
+
+    return tr;
+}
+
+
+void
+et_serve_trim_free(et_serve_trim_t *tr)
+{
+    int  i;
+
+    if (tr == NULL) {
+        return;
+    }
+
+    for (i = 0; i < ET_SERVE_TRIM_NSTMTS; i++) {
+        sqlite3_finalize(tr->stmt[i]);
+    }
+
+    free(tr->rows.data);
+    free(tr->text.data);
+    free(tr);
+}
+
+
+/* one span of a chunk: its text, its tags, itself */
+static int
+et_serve_trim_span(et_serve_trim_t *tr, sqlite3_int64 id, const uint8_t *name,
+    size_t nlen, const uint8_t *f, size_t flen)
+{
+    int            rc;
+    size_t         n, off;
+    et_str_t       k, v;
+    sqlite3_stmt  *q;
+
+    n = et_serve_text(&tr->text, name, nlen, f, flen);
+
+    if (n == (size_t) -1) {
+        return SQLITE_NOMEM;
+    }
+
+    q = tr->stmt[ET_SERVE_TRIM_TEXT];
+    sqlite3_bind_int64(q, 1, id);
+    sqlite3_bind_text(q, 2, n ? (char *) tr->text.data : "", (int) n,
+                      SQLITE_STATIC);
+
+    rc = et_serve_step(q);
+    off = 0;
+
+    while (rc == SQLITE_DONE && et_serve_field_next(f, flen, &off, &k, &v)) {
+        if (et_cli_span_event_field(&k)) {
+            continue;
+        }
+
+        q = tr->stmt[ET_SERVE_TRIM_TAG];
+        et_serve_blob(q, 1, &k);
+        et_serve_blob(q, 2, &v);
+        sqlite3_bind_int64(q, 3, id);
+        rc = et_serve_step(q);
+    }
+
+    if (rc == SQLITE_DONE) {
+        sqlite3_bind_int64(tr->stmt[ET_SERVE_TRIM_SPAN], 1, id);
+        rc = et_serve_step(tr->stmt[ET_SERVE_TRIM_SPAN]);
+    }
+
+    return rc;
+}
+
+
+/*
+ * One transaction: at most "max" spans that started before "before_us"
+ * (the oldest first), and the aggregates of the minutes before it.  The
+ * rows are read first, then deleted: never under a running SELECT.
+ */
+int
+et_serve_trim(et_serve_trim_t *tr, uint64_t before_us, size_t max,
+    uint64_t *trimmed, char *err, size_t size)
+{
+    int             rc;
+    size_t          n, len, off, count;
+    uint8_t        *p;
+    uint64_t        nlen, flen;
+    sqlite3_int64   id;
+    sqlite3_stmt   *q;
+    const uint8_t  *name, *f;
+
+    *trimmed = 0;
+    rc = et_serve_step(tr->stmt[ET_SERVE_TRIM_BEGIN]);
+
+    /* the chunk, each row: id, name length, fields length, name, fields */
+    q = tr->stmt[ET_SERVE_TRIM_OLD];
+    sqlite3_bind_int64(q, 1, (sqlite3_int64) (before_us > INT64_MAX
+                                              ? INT64_MAX : before_us));
+    sqlite3_bind_int64(q, 2, (sqlite3_int64) max);
+    len = 0;
+    count = 0;
+
+    while (rc == SQLITE_DONE && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        nlen = (uint64_t) sqlite3_column_bytes(q, 1);
+        flen = (uint64_t) sqlite3_column_bytes(q, 2);
+
+        if (et_serve_reserve(&tr->rows, len + 3 * 8 + nlen + flen) != ET_OK)
+        {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+
+        id = sqlite3_column_int64(q, 0);
+        p = tr->rows.data + len;
+        memcpy(p, &id, 8);
+        memcpy(p + 8, &nlen, 8);
+        memcpy(p + 16, &flen, 8);
+
+        if (nlen) {
+            memcpy(p + 24, sqlite3_column_blob(q, 1), nlen);
+        }
+
+        if (flen) {
+            memcpy(p + 24 + nlen, sqlite3_column_blob(q, 2), flen);
+        }
+
+        len += 24 + nlen + flen;
+        count++;
+        rc = SQLITE_DONE;
+    }
+
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+
+    for (off = 0, n = 0; rc == SQLITE_DONE && n < count; n++) {
+        p = tr->rows.data + off;
+        memcpy(&id, p, 8);
+        memcpy(&nlen, p + 8, 8);
+        memcpy(&flen, p + 16, 8);
+        name = p + 24;
+        f = p + 24 + nlen;
+        off += 24 + nlen + flen;
+
+        rc = et_serve_trim_span(tr, id, name, (size_t) nlen, f,
+                                (size_t) flen);
+    }
+
+    if (rc == SQLITE_DONE) {
+        sqlite3_bind_int64(tr->stmt[ET_SERVE_TRIM_RED], 1,
+                           (sqlite3_int64) (before_us / ET_SERVE_US_PER_MIN));
+        rc = et_serve_step(tr->stmt[ET_SERVE_TRIM_RED]);
+    }
+
+    if (rc == SQLITE_DONE) {
+        sqlite3_bind_int64(tr->stmt[ET_SERVE_TRIM_DEPS], 1,
+                           (sqlite3_int64) (before_us / ET_SERVE_US_PER_MIN));
+        rc = et_serve_step(tr->stmt[ET_SERVE_TRIM_DEPS]);
+    }
+
+    if (rc == SQLITE_DONE) {
+        rc = et_serve_step(tr->stmt[ET_SERVE_TRIM_COMMIT]);
+    }
+
+    if (rc != SQLITE_DONE) {
+        snprintf(err, size, "%s", rc == SQLITE_NOMEM ? "out of memory"
+                                                     : sqlite3_errmsg(tr->db));
+
+        if (!sqlite3_get_autocommit(tr->db)) {
+            et_serve_step(tr->stmt[ET_SERVE_TRIM_ROLLBACK]);
+        }
+
+        return ET_ERROR;
+    }
+
+    *trimmed = count;
+
+    return ET_OK;
+}

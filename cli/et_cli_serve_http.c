@@ -311,7 +311,7 @@ et_serve_status(et_serve_req_t *rq)
     rq->status = 200;
     rq->data = json_pack("{s:s, s:s, s:o, s:s, s:o, s:s, s:o,"
                          " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
-                         " s:I}, s:I, s:I}",
+                         " s:I, s:I, s:I}, s:I, s:I, s:I}",
                          "ingestion", ingestion,
                          "redis", !s.redis_known ? "connecting"
                                   : s.redis_up ? "up" : "down",
@@ -340,8 +340,12 @@ et_serve_status(et_serve_req_t *rq)
                          "queryMicroseconds", (json_int_t) s.query_us,
                          "databaseBytes",
                          (json_int_t) et_serve_db_bytes(rq->sv->path),
+                         "spansTrimmed", (json_int_t) s.trimmed,
+                         "trimFailures", (json_int_t) s.trim_failures,
                          "lastCommit", (json_int_t) s.last_commit_ms,
-                         "newestSpan", (json_int_t) s.newest_ms);
+                         "newestSpan", (json_int_t) s.newest_ms,
+                         "retainSeconds",
+                         (json_int_t) (rq->sv->retain_us / 1000000));
 
     if (rq->data == NULL) {
         et_serve_fail(rq, 500, "out of memory");
@@ -371,6 +375,10 @@ et_serve_metrics(et_serve_req_t *rq)
         "refused (left pending).\n"
         "# TYPE edgetrace_serve_store_failures_total counter\n"
         "edgetrace_serve_store_failures_total %llu\n"
+        "# HELP edgetrace_serve_spans_trimmed_total Spans deleted by "
+        "--retain.\n"
+        "# TYPE edgetrace_serve_spans_trimmed_total counter\n"
+        "edgetrace_serve_spans_trimmed_total %llu\n"
         "# HELP edgetrace_serve_redis_lost_total Times Redis became "
         "unreachable.\n"
         "# TYPE edgetrace_serve_redis_lost_total counter\n"
@@ -396,6 +404,7 @@ et_serve_metrics(et_serve_req_t *rq)
         "edgetrace_serve_query_seconds_total %.6f\n",
         (unsigned long long) s.stored, (unsigned long long) s.duplicates,
         (unsigned long long) s.store_failures,
+        (unsigned long long) s.trimmed,
         (unsigned long long) s.redis_lost,
         s.redis_known && (!s.redis_up || s.store_failing),
         (double) s.newest_ms / 1e3,
