@@ -71,6 +71,7 @@ is_deeply([sort map { $_->{traceID} } @{ $j->{data} }], [$new, $new],
           'the keyword finds the new spans only');
 is(vocab($s->db, 'yesteryear'), 0, 'the old words gone from FTS5');
 is(vocab($s->db, 'lately'), 2, 'the new ones there');
+is(vocab($s->db, 'needle'), 2, 'a word of both: the new spans\' only');
 ($st, $j) = $s->get('/api/traces?service=edge&start=0'
                     . '&tag=url.path:/yesteryear/needle');
 is_deeply($j->{data}, [], 'the old tags gone');
