@@ -6,6 +6,7 @@
  */
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -305,6 +306,11 @@ et_cli_serve(et_cli_t *cli, int argc, char **argv)
 
         return ET_CLI_EXIT_USAGE;
     }
+
+    /* a file size limit (RLIMIT_FSIZE) fails a write with EFBIG, as a full
+     * disk does with ENOSPC, instead of killing the process: the batch is
+     * kept pending and tried again (docs/serve.md, "Ingestion") */
+    signal(SIGXFSZ, SIG_IGN);
 
     conf.target = sv.path;
     conf.store = et_cli_serve_store;

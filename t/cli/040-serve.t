@@ -17,7 +17,7 @@ use Test::More;
 use JSON::PP ();
 use Edgetrace::Test qw(:all);
 use Edgetrace::Httpd qw(start_httpd);
-use Edgetrace::Serve qw(start_serve);
+use Edgetrace::Serve qw(start_serve all_acked);
 
 my $redis = start_redis();
 my $be = start_backend();
@@ -235,7 +235,7 @@ is($j->{data}[0]{callCount}, 2, 'the dependency still counted twice');
 my $st = $s->wait_status(sub { 1 });
 is($st->{ingestion}, 'running', 'status: ingestion running');
 is($st->{redis}, 'up', 'status: Redis up');
-is($redis->client->xpending('edgetrace:spans', 'edgetrace-serve')->[0], 0,
+ok(all_acked($redis->client),
    'every entry acknowledged');
 is($s->stop, 0, 'SIGTERM: exit 0');
 like($s->proc->err, qr/serve: $xlen spans stored in \d+ batch(es)?; 0 invalid/,

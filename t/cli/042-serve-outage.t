@@ -16,7 +16,7 @@ use Test::More;
 use IO::Handle;
 use Edgetrace::Test qw(:all);
 use Edgetrace::Cli qw(start_stack request);
-use Edgetrace::Serve qw(start_serve);
+use Edgetrace::Serve qw(start_serve all_acked);
 
 my ($redis, $b, $ngx) = start_stack();
 my $port = $redis->port;
@@ -89,7 +89,7 @@ close $lock;
 $st = $s->wait_status(sub { $_[0]{store} eq 'ok'
                             && $_[0]{counters}{spansStored} == 10 }, 30);
 ok($st, 'the lock gone: stored');
-is($redis->client->xpending('edgetrace:spans', 'edgetrace-serve')->[0], 0,
+ok(all_acked($redis->client),
    'and acknowledged');
 is(trace_spans_served($held), 2, 'the trace is served');
 like($s->proc->err, qr/serve: \S+: database is locked; nothing acknowledged, retrying/,
@@ -113,7 +113,7 @@ $s = start_serve($redis, db => $s->db, dir => $s->dir);
 ok($s->wait_status(sub { $_[0]{counters}{spansStored} >= 2 }),
    'the new run stored the pending batch');
 is(trace_spans_served($killed), 2, 'the trace is served, its spans once');
-is($redis->client->xpending('edgetrace:spans', 'edgetrace-serve')->[0], 0,
+ok(all_acked($redis->client),
    'nothing pending');
 is(trace_spans_served($t[1]), 2, 'what the first run stored is there');
 is($s->stop, 0, 'exit 0');

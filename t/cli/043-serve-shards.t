@@ -10,7 +10,7 @@ use lib "$FindBin::Bin/../lib";
 
 use Test::More;
 use Edgetrace::Test qw(:all);
-use Edgetrace::Serve qw(start_serve);
+use Edgetrace::Serve qw(start_serve all_acked);
 
 my $N = 4;
 my $redis = start_redis();
@@ -49,7 +49,7 @@ is($s->wait_status(sub { 1 })->{stream}, "edgetrace:spans ($N shards)",
 for my $t (sort keys %want) {
     my ($st, $j) = $s->get("/api/traces/$t");
     is(scalar @{ $j->{data}[0]{spans} }, 2, "trace of $want{$t}: two spans");
-    is($rc->xpending($want{$t}, 'edgetrace-serve')->[0], 0,
+    ok(all_acked($rc, $want{$t}),
        "$want{$t}: nothing pending");
 }
 my ($st, $j) = $s->get('/api/dependencies?endTs=3600000&lookback=3600000');

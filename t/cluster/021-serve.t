@@ -11,7 +11,7 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use Edgetrace::Test qw(:all);
 use Edgetrace::Cluster qw(:all);
-use Edgetrace::Serve qw(start_serve);
+use Edgetrace::Serve qw(start_serve all_acked);
 
 my $N = 8;
 my $KEY = 'spans';
@@ -41,7 +41,7 @@ for my $t (sort keys %want) {
     my ($st, $j) = $s->get("/api/traces/$t");
     is($j->{data}[0]{traceID}, $t, "the trace of $want{$t}");
     my $r = redis($c->master_of_slot(key_slot($want{$t})));
-    is($r->xpending($want{$t}, 'edgetrace-serve')->[0], 0,
+    ok(all_acked($r, $want{$t}),
        "$want{$t}: nothing pending");
 }
 is($s->stop, 0, 'exit 0');

@@ -7,6 +7,7 @@ package Edgetrace::Serve;
 #   my ($status, $json, $body) = $s->get('/api/services');
 #   $s->wait_status(sub { $_[0]{counters}{spansStored} >= 4 });
 #   $s->port; $s->db; $s->proc (an Edgetrace::Cli process); $s->stop
+#   ok(all_acked($redis->client, $key));  # nothing pending, within 10s
 
 use strict;
 use warnings;
@@ -18,7 +19,7 @@ use JSON::PP ();
 use Edgetrace::Test ();
 use Edgetrace::Cli ();
 
-our @EXPORT_OK = qw(start_serve);
+our @EXPORT_OK = qw(start_serve all_acked);
 
 
 sub start_serve {
@@ -34,6 +35,15 @@ sub start_serve {
     Edgetrace::Test::wait_port($port, 10, $p->pid);
     return bless { port => $port, db => $db, dir => $dir, proc => $p },
                  'Edgetrace::Serve::Process';
+}
+
+# serve's group has nothing pending on $key (default edgetrace:spans): a
+# commit is counted before its XACK, so this waits for it
+sub all_acked {
+    my ($client, $key) = @_;
+    return Edgetrace::Test::wait_until(sub {
+        !$client->xpending($key // 'edgetrace:spans', 'edgetrace-serve')->[0];
+    }, 10);
 }
 
 
