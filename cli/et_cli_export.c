@@ -221,7 +221,7 @@ et_cli_export_lost(et_cli_export_t *ex, const char *what)
 {
     if (!ex->redis_down) {
         et_cli_export_error(ex, "Redis at %s: %s; reconnecting",
-                     ex->cli->redis_shown, what);
+                            ex->cli->redis_shown, what);
     }
 
     ex->redis_down = 1;
@@ -247,7 +247,7 @@ et_cli_export_check(et_cli_export_t *ex, const char *cmd, const char *key,
 
     if (r->type == REDIS_REPLY_ERROR) {
         et_cli_export_error(ex, "%s on %s: %.*s", cmd, key,
-                     (int) (r->len < 300 ? r->len : 300), r->str);
+                            (int) (r->len < 300 ? r->len : 300), r->str);
 
         /* the group (or the stream) was deleted under us: connecting
          * again creates it, as at the start */
@@ -329,7 +329,7 @@ et_cli_export_connect(et_cli_export_t *ex)
 
         if (failed) {
             et_cli_export_error(ex, "cannot create group %s on %s: %s",
-                         ex->group, ex->cli->keys[s], r->str);
+                                ex->group, ex->cli->keys[s], r->str);
         }
 
         freeReplyObject(r);
@@ -545,10 +545,11 @@ et_cli_export_partial(et_cli_export_t *ex)
 
     if (rejected > 0) {
         ex->partial += (uint64_t) rejected;
-        et_cli_export_error(ex, "%s accepted the batch but rejected %lld of "
-                     "its %zu spans: %s", ex->url, (long long) rejected,
-                     ex->nspans, json_is_string(msg) ? json_string_value(msg)
-                                                     : "(no reason given)");
+        et_cli_export_error(ex, "%s accepted the batch but rejected %lld "
+                            "of its %zu spans: %s", ex->url,
+                            (long long) rejected, ex->nspans,
+                            json_is_string(msg) ? json_string_value(msg)
+                                                : "(no reason given)");
     }
 
     json_decref(doc);
@@ -564,10 +565,10 @@ static void
 et_cli_export_kept(et_cli_export_t *ex, const char *why, const char *fix)
 {
     et_cli_export_error(ex, "%s%s; nothing acknowledged: the batch stays "
-                 "pending in group %s for consumer %s (%srun export again "
-                 "with --group %s --consumer %s: it resends the batch "
-                 "first)", ex->url, why, ex->group, ex->consumer, fix,
-                 ex->group, ex->consumer);
+                        "pending in group %s for consumer %s (%srun export "
+                        "again with --group %s --consumer %s: it resends the "
+                        "batch first)", ex->url, why, ex->group,
+                        ex->consumer, fix, ex->group, ex->consumer);
 }
 
 
@@ -608,9 +609,9 @@ et_cli_export_post(et_cli_export_t *ex)
         if (status >= 200 && status < 300) {
             if (failures) {
                 et_cli_export_error(ex, "%s accepted the batch after %llu "
-                             "failed attempt%s", ex->url,
-                             (unsigned long long) failures,
-                             failures == 1 ? "" : "s");
+                                    "failed attempt%s", ex->url,
+                                    (unsigned long long) failures,
+                                    failures == 1 ? "" : "s");
             }
 
             if (!ex->zipkin) {
@@ -656,8 +657,8 @@ et_cli_export_post(et_cli_export_t *ex)
 
         et_cli_export_error(ex, "%s%s; nothing acknowledged, retrying in "
                             "%llums",
-                     ex->url, why,
-                     (unsigned long long) (backoff / ET_CLI_NS_PER_MS));
+                            ex->url, why,
+                            (unsigned long long) (backoff / ET_CLI_NS_PER_MS));
 
         et_cli_sleep(backoff);
 
@@ -781,17 +782,18 @@ et_cli_export_deliver(et_cli_export_t *ex)
 
     if (ex->batch_invalid) {
         et_cli_export_error(ex, "skipped %zu %s (%s%s)", ex->batch_invalid,
-                     ex->batch_invalid == 1
-                     ? "entry that is not an edgetrace span"
-                     : "entries that are not edgetrace spans", ex->reasons,
-                     ex->batch_invalid > ex->nreasons ? "; ..." : "");
+                            ex->batch_invalid == 1
+                            ? "entry that is not an edgetrace span"
+                            : "entries that are not edgetrace spans",
+                            ex->reasons,
+                            ex->batch_invalid > ex->nreasons ? "; ..." : "");
     }
 
     if (ex->batch_trimmed) {
         et_cli_export_error(ex, "%zu pending entr%s had been trimmed from the "
-                     "stream (MAXLEN) before delivery: lost",
-                     ex->batch_trimmed,
-                     ex->batch_trimmed == 1 ? "y" : "ies");
+                            "stream (MAXLEN) before delivery: lost",
+                            ex->batch_trimmed,
+                            ex->batch_trimmed == 1 ? "y" : "ies");
     }
 
     if (ex->nspans) {
@@ -1042,9 +1044,9 @@ et_cli_export_claim_shard(et_cli_export_t *ex, unsigned s, size_t *got)
             if (n) {
                 ex->trimmed += n;
                 et_cli_export_error(ex, "%zu pending entr%s left by another "
-                             "consumer had been trimmed from the stream "
-                             "(MAXLEN) before delivery: lost", n,
-                             n == 1 ? "y" : "ies");
+                                    "consumer had been trimmed from the stream "
+                                    "(MAXLEN) before delivery: lost", n,
+                                    n == 1 ? "y" : "ies");
             }
         }
 
@@ -1389,19 +1391,20 @@ et_cli_export_start(et_cli_export_t *ex)
     }
 
     et_cli_export_error(ex, "%llu span%s %s in %llu batch%s%s; "
-                 "%llu invalid entr%s skipped; %llu entr%s trimmed before "
-                 "delivery; %llu entr%s taken over from other consumers",
-                 (unsigned long long) ex->exported,
-                 ex->exported == 1 ? "" : "s",
-                 ex->sink ? "stored" : "exported",
-                 (unsigned long long) ex->batches,
-                 ex->batches == 1 ? "" : "es", partial,
-                 (unsigned long long) ex->invalid,
-                 ex->invalid == 1 ? "y" : "ies",
-                 (unsigned long long) ex->trimmed,
-                 ex->trimmed == 1 ? "y" : "ies",
-                 (unsigned long long) ex->claimed,
-                 ex->claimed == 1 ? "y" : "ies");
+                        "%llu invalid entr%s skipped; %llu entr%s trimmed "
+                        "before delivery; %llu entr%s taken over from other "
+                        "consumers",
+                        (unsigned long long) ex->exported,
+                        ex->exported == 1 ? "" : "s",
+                        ex->sink ? "stored" : "exported",
+                        (unsigned long long) ex->batches,
+                        ex->batches == 1 ? "" : "es", partial,
+                        (unsigned long long) ex->invalid,
+                        ex->invalid == 1 ? "y" : "ies",
+                        (unsigned long long) ex->trimmed,
+                        ex->trimmed == 1 ? "y" : "ies",
+                        (unsigned long long) ex->claimed,
+                        ex->claimed == 1 ? "y" : "ies");
 
     et_cli_export_free(ex);
 
