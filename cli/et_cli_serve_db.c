@@ -174,10 +174,41 @@ et_serve_db_open(const char *path, int writer, char *err, size_t size)
 }
 
 
+/* the "n" statements of "sql", prepared once for the life of "db" */
+static int
+et_serve_prepare_all(sqlite3 *db, const char **sql, int n,
+    sqlite3_stmt **stmt, char *err, size_t size)
+{
+    int  i;
+
+    for (i = 0; i < n; i++) {
+        if (sqlite3_prepare_v3(db, sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                               &stmt[i], NULL)
+            != SQLITE_OK)
+        {
+            snprintf(err, size, "%s", sqlite3_errmsg(db));
+            return ET_ERROR;
+        }
+    }
+
+    return ET_OK;
+}
+
+
+static void
+et_serve_finalize_all(sqlite3_stmt **stmt, int n)
+{
+    int  i;
+
+    for (i = 0; i < n; i++) {
+        sqlite3_finalize(stmt[i]);
+    }
+}
+
+
 et_serve_store_t *
 et_serve_store_init(sqlite3 *db, char *err, size_t size)
 {
-    int                i;
     et_serve_store_t  *st;
 
     st = calloc(1, sizeof(et_serve_store_t));
@@ -189,15 +220,12 @@ et_serve_store_init(sqlite3 *db, char *err, size_t size)
 
     st->db = db;
 
-    for (i = 0; i < ET_SERVE_NSTMTS; i++) {
-        if (sqlite3_prepare_v3(db, et_serve_sql[i], -1,
-                               SQLITE_PREPARE_PERSISTENT, &st->stmt[i], NULL)
-            != SQLITE_OK)
-        {
-            snprintf(err, size, "%s", sqlite3_errmsg(db));
-            et_serve_store_free(st);
-            return NULL;
-        }
+    if (et_serve_prepare_all(db, et_serve_sql, ET_SERVE_NSTMTS, st->stmt,
+                             err, size)
+        != ET_OK)
+    {
+        et_serve_store_free(st);
+        return NULL;
     }
 
     return st;
@@ -207,15 +235,11 @@ et_serve_store_init(sqlite3 *db, char *err, size_t size)
 void
 et_serve_store_free(et_serve_store_t *st)
 {
-    int  i;
-
     if (st == NULL) {
         return;
     }
 
-    for (i = 0; i < ET_SERVE_NSTMTS; i++) {
-        sqlite3_finalize(st->stmt[i]);
-    }
+    et_serve_finalize_all(st->stmt, ET_SERVE_NSTMTS);
 
     free(st->fields.data);
     free(st->text.data);
@@ -1709,7 +1733,6 @@ struct et_serve_trim_s {
 et_serve_trim_t *
 et_serve_trim_init(sqlite3 *db, char *err, size_t size)
 {
-    int               i;
     et_serve_trim_t  *tr;
 
     tr = calloc(1, sizeof(et_serve_trim_t));
@@ -1721,15 +1744,12 @@ et_serve_trim_init(sqlite3 *db, char *err, size_t size)
 
     tr->db = db;
 
-    for (i = 0; i < ET_SERVE_TRIM_NSTMTS; i++) {
-        if (sqlite3_prepare_v3(db, et_serve_trim_sql[i], -1,
-                               SQLITE_PREPARE_PERSISTENT, &tr->stmt[i], NULL)
-            != SQLITE_OK)
-        {
-            snprintf(err, size, "%s", sqlite3_errmsg(db));
-            et_serve_trim_free(tr);
-            return NULL;
-        }
+    if (et_serve_prepare_all(db, et_serve_trim_sql, ET_SERVE_TRIM_NSTMTS,
+                             tr->stmt, err, size)
+        != ET_OK)
+    {
+        et_serve_trim_free(tr);
+        return NULL;
     }
 
     return tr;
@@ -1739,16 +1759,11 @@ et_serve_trim_init(sqlite3 *db, char *err, size_t size)
 void
 et_serve_trim_free(et_serve_trim_t *tr)
 {
-    int  i;
-
     if (tr == NULL) {
         return;
     }
 
-    for (i = 0; i < ET_SERVE_TRIM_NSTMTS; i++) {
-        sqlite3_finalize(tr->stmt[i]);
-    }
-
+    et_serve_finalize_all(tr->stmt, ET_SERVE_TRIM_NSTMTS);
     free(tr->rows.data);
     free(tr->text.data);
     free(tr);
