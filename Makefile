@@ -1,4 +1,4 @@
-# edgetrace: make | make test | make demo | make bench
+# edgetrace: make | make test | make demo | make bench | make deb
 #
 # The nginx module is built against Debian's nginx-dev tree, copied into
 # build/nginx and configured once with the flags the installed nginx was

@@ -19,7 +19,7 @@ $(BUILD)/cli/%.o: cli/%.c $(CLI_HDRS) $(CORE_HDRS) | deps
 	$(CC) $(CLI_CFLAGS) -c -o $@ $<
 
 $(BUILD)/edgetrace: $(CLI_OBJS) $(CORE_OBJS)
-	$(CC) $(CLI_CFLAGS) -o $@ $(CLI_OBJS) $(CORE_OBJS) $(CLI_LIBS)
+	$(CC) $(CLI_CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJS) $(CORE_OBJS) $(CLI_LIBS)
 
 # a shorter stem than the Makefile's $(BUILD)/unit/%: this rule wins
 $(BUILD)/unit/test_cli_%: t/unit/test_cli_%.c t/unit/tap.h $(CLI_LIB_OBJS) \
