@@ -1,6 +1,7 @@
 /*
  * edgetrace: reads the spans the edgetrace modules write to a Redis
- * stream.  Global options, then a command: show, tail, top, export.
+ * stream.  Global options, then a command: show, tail, top, export,
+ * serve.
  */
 
 #include <stdlib.h>
@@ -24,6 +25,8 @@ static const char  et_cli_usage[] =
 "  top             per service and span name: rate, errors, latency\n"
 "  export          forward spans to an OTLP/HTTP or Zipkin collector\n"
 "                  (a Redis consumer group: run several to share the work)\n"
+"  serve           store spans in SQLite and answer Jaeger's query API\n"
+"                  over HTTP\n"
 "\n"
 "Options:\n"
 "  --redis URL       redis://[[user]:password@]host[:port][/db] or\n"
@@ -266,6 +269,10 @@ main(int argc, char **argv)
             if (strcmp(argv[1], "export") == 0) {
                 return et_cli_export(&cli, 2, h);
             }
+
+            if (strcmp(argv[1], "serve") == 0) {
+                return et_cli_serve(&cli, 2, h);
+            }
         }
 
         fputs(et_cli_usage, stdout);
@@ -275,7 +282,8 @@ main(int argc, char **argv)
     run = strcmp(cmd, "show") == 0 ? et_cli_show
           : strcmp(cmd, "tail") == 0 ? et_cli_tail
           : strcmp(cmd, "top") == 0 ? et_cli_top
-          : strcmp(cmd, "export") == 0 ? et_cli_export : NULL;
+          : strcmp(cmd, "export") == 0 ? et_cli_export
+          : strcmp(cmd, "serve") == 0 ? et_cli_serve : NULL;
 
     if (run == NULL) {
         et_cli_error("unknown command \"%s\" (see edgetrace --help)", cmd);

@@ -327,12 +327,53 @@ redisReply *et_cli_cluster_streams(et_cli_t *cli, int argc,
     const char **argv, char **ids, char *err, size_t size);
 
 
+/* ---- et_cli_export.c: its consumer group, for serve's store ---- */
+
+typedef struct {
+    const char   *cmd;          /* the command, in messages: "serve" */
+    const char   *target;       /* where the spans go, in messages */
+
+    /* the consumer group's options (et_cli_consume_opt) */
+    const char   *group;
+    const char   *consumer;     /* NULL: the host name */
+    size_t        batch;
+    uint64_t      claim_idle_ns;
+    int           from_now;
+
+    /*
+     * Stores a batch of spans (pointing into replies that are freed after
+     * the call): ET_OK, and the batch is acknowledged; ET_DECLINED, and it
+     * is tried again after a backoff (250ms doubling to 10s), nothing
+     * acknowledged; ET_ERROR ends the run.
+     */
+    int         (*store)(void *data, const et_cli_span_t *spans, size_t n);
+
+    /* Redis can be read (up 1) or not (0): on every connection attempt */
+    void        (*redis)(void *data, int up);
+    void         *data;
+} et_cli_consume_t;
+
+/*
+ * Consumes the stream(s) into conf->store as export does into a
+ * collector, until SIGINT, SIGTERM or et_cli_consume_stop().  Returns an
+ * exit status.
+ */
+int et_cli_consume(et_cli_t *cli, et_cli_consume_t *conf);
+
+/* --group, --consumer, --batch, --claim-idle, --from-now: as
+ * et_cli_opt_value() returns, -1 after a usage message */
+int et_cli_consume_opt(int argc, char **argv, int *i, et_cli_consume_t *conf);
+
+void et_cli_consume_stop(void);
+
+
 /* ---- the subcommands ---- */
 
 int et_cli_show(et_cli_t *cli, int argc, char **argv);
 int et_cli_tail(et_cli_t *cli, int argc, char **argv);
 int et_cli_top(et_cli_t *cli, int argc, char **argv);
 int et_cli_export(et_cli_t *cli, int argc, char **argv);
+int et_cli_serve(et_cli_t *cli, int argc, char **argv);
 
 
 #endif /* ET_CLI_H */

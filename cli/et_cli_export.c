@@ -107,6 +107,8 @@ typedef enum {
 
 typedef struct {
     et_cli_t          *cli;
+    const char        *cmd;           /* "export", or "serve" */
+    et_cli_consume_t  *sink;          /* serve's store; NULL: a collector */
     const char        *url;
     int                zipkin;
     const char        *group;
@@ -162,6 +164,11 @@ typedef struct {
 static et_cli_export_rc_e et_cli_export_deliver(et_cli_export_t *ex);
 
 
+/* messages name the command whose consumer speaks */
+#define et_cli_export_error(ex, fmt, ...)                                     \
+    et_cli_error("%s: " fmt, (ex)->cmd, ##__VA_ARGS__)
+
+
 static volatile sig_atomic_t  et_cli_stop;
 
 
@@ -199,12 +206,22 @@ et_cli_sleep(uint64_t ns)
 }
 
 
+/* tells serve whether Redis can be read, as it changes */
+static void
+et_cli_export_redis(et_cli_export_t *ex)
+{
+    if (ex->sink != NULL && ex->sink->redis != NULL) {
+        ex->sink->redis(ex->sink->data, !ex->redis_down);
+    }
+}
+
+
 static void
 et_cli_export_lost(et_cli_export_t *ex, const char *what)
 {
     if (!ex->redis_down) {
-        et_cli_error("export: Redis at %s: %s; reconnecting",
-                     ex->cli->redis_shown, what);
+        et_cli_export_error(ex, "Redis at %s: %s; reconnecting",
+                            ex->cli->redis_shown, what);
     }
 
     ex->redis_down = 1;
@@ -229,8 +246,8 @@ et_cli_export_check(et_cli_export_t *ex, const char *cmd, const char *key,
     }
 
     if (r->type == REDIS_REPLY_ERROR) {
-        et_cli_error("export: %s on %s: %.*s", cmd, key,
-                     (int) (r->len < 300 ? r->len : 300), r->str);
+        et_cli_export_error(ex, "%s on %s: %.*s", cmd, key,
+                            (int) (r->len < 300 ? r->len : 300), r->str);
 
         /* the group (or the stream) was deleted under us: connecting
          * again creates it, as at the start */
@@ -276,16 +293,18 @@ et_cli_export_connect(et_cli_export_t *ex)
     rc = et_cli_redis_open(ex->cli, ET_CLI_BLOCK_NS, err, sizeof(err));
 
     if (rc == ET_DECLINED) {
-        et_cli_error("export: %s", err);
+        et_cli_export_error(ex, "%s", err);
         return ET_DECLINED;
     }
 
     if (rc != ET_OK) {
         if (ex->once || !ex->redis_down) {
-            et_cli_error("export: %s%s", err, ex->once ? "" : "; retrying");
+            et_cli_export_error(ex, "%s%s", err,
+                                ex->once ? "" : "; retrying");
         }
 
         ex->redis_down = 1;
+        et_cli_export_redis(ex);
         return ET_ERROR;
     }
 
@@ -309,8 +328,8 @@ et_cli_export_connect(et_cli_export_t *ex)
                  && strncmp(r->str, "BUSYGROUP", 9) != 0;
 
         if (failed) {
-            et_cli_error("export: cannot create group %s on %s: %s",
-                         ex->group, ex->cli->keys[s], r->str);
+            et_cli_export_error(ex, "cannot create group %s on %s: %s",
+                                ex->group, ex->cli->keys[s], r->str);
         }
 
         freeReplyObject(r);
@@ -323,15 +342,18 @@ et_cli_export_connect(et_cli_export_t *ex)
     }
 
     if (ex->redis_down) {
-        et_cli_error("export: Redis at %s is back", ex->cli->redis_shown);
+        et_cli_export_error(ex, "Redis at %s is back", ex->cli->redis_shown);
         ex->redis_down = 0;
     }
 
+    et_cli_export_redis(ex);
+
     /* said once the group exists: from now on nothing is missed */
     if (!ex->once && !ex->announced) {
-        et_cli_error("export: forwarding %s to %s as %s in group %s",
-                     ex->cli->stream_shown, ex->url, ex->consumer,
-                     ex->group);
+        et_cli_export_error(ex, "%s %s %s %s as %s in group %s",
+                            ex->sink ? "storing" : "forwarding",
+                            ex->cli->stream_shown, ex->sink ? "in" : "to",
+                            ex->url, ex->consumer, ex->group);
         ex->announced = 1;
     }
 
@@ -523,10 +545,11 @@ et_cli_export_partial(et_cli_export_t *ex)
 
     if (rejected > 0) {
         ex->partial += (uint64_t) rejected;
-        et_cli_error("export: %s accepted the batch but rejected %lld of "
-                     "its %zu spans: %s", ex->url, (long long) rejected,
-                     ex->nspans, json_is_string(msg) ? json_string_value(msg)
-                                                     : "(no reason given)");
+        et_cli_export_error(ex, "%s accepted the batch but rejected %lld "
+                            "of its %zu spans: %s", ex->url,
+                            (long long) rejected, ex->nspans,
+                            json_is_string(msg) ? json_string_value(msg)
+                                                : "(no reason given)");
     }
 
     json_decref(doc);
@@ -541,11 +564,11 @@ et_cli_export_partial(et_cli_export_t *ex)
 static void
 et_cli_export_kept(et_cli_export_t *ex, const char *why, const char *fix)
 {
-    et_cli_error("export: %s%s; nothing acknowledged: the batch stays "
-                 "pending in group %s for consumer %s (%srun export again "
-                 "with --group %s --consumer %s: it resends the batch "
-                 "first)", ex->url, why, ex->group, ex->consumer, fix,
-                 ex->group, ex->consumer);
+    et_cli_export_error(ex, "%s%s; nothing acknowledged: the batch stays "
+                        "pending in group %s for consumer %s (%srun export "
+                        "again with --group %s --consumer %s: it resends the "
+                        "batch first)", ex->url, why, ex->group,
+                        ex->consumer, fix, ex->group, ex->consumer);
 }
 
 
@@ -563,7 +586,7 @@ et_cli_export_post(et_cli_export_t *ex)
                      : et_cli_otlp(ex->spans, ex->nspans);
 
     if (doc == NULL) {
-        et_cli_error("export: out of memory");
+        et_cli_export_error(ex, "out of memory");
         return ET_CLI_FAILED;
     }
 
@@ -571,7 +594,7 @@ et_cli_export_post(et_cli_export_t *ex)
     json_decref(doc);
 
     if (body == NULL) {
-        et_cli_error("export: out of memory");
+        et_cli_export_error(ex, "out of memory");
         return ET_CLI_FAILED;
     }
 
@@ -585,10 +608,10 @@ et_cli_export_post(et_cli_export_t *ex)
 
         if (status >= 200 && status < 300) {
             if (failures) {
-                et_cli_error("export: %s accepted the batch after %llu "
-                             "failed attempt%s", ex->url,
-                             (unsigned long long) failures,
-                             failures == 1 ? "" : "s");
+                et_cli_export_error(ex, "%s accepted the batch after %llu "
+                                    "failed attempt%s", ex->url,
+                                    (unsigned long long) failures,
+                                    failures == 1 ? "" : "s");
             }
 
             if (!ex->zipkin) {
@@ -632,14 +655,50 @@ et_cli_export_post(et_cli_export_t *ex)
             return ET_CLI_GAVE_UP;
         }
 
-        et_cli_error("export: %s%s; nothing acknowledged, retrying in %llums",
-                     ex->url, why,
-                     (unsigned long long) (backoff / ET_CLI_NS_PER_MS));
+        et_cli_export_error(ex, "%s%s; nothing acknowledged, retrying in "
+                            "%llums",
+                            ex->url, why,
+                            (unsigned long long) (backoff / ET_CLI_NS_PER_MS));
 
         et_cli_sleep(backoff);
 
         if (et_cli_stop) {
             free(body);
+            return ET_CLI_STOPPED;
+        }
+
+        backoff = backoff * 2 > ET_CLI_BACKOFF_MAX ? ET_CLI_BACKOFF_MAX
+                                                   : backoff * 2;
+    }
+}
+
+
+/*
+ * serve: the batch into its store, tried again after a backoff while the
+ * store declines it (nothing is acknowledged that was not stored)
+ */
+static et_cli_export_rc_e
+et_cli_export_store(et_cli_export_t *ex)
+{
+    int       rc;
+    uint64_t  backoff;
+
+    backoff = ET_CLI_BACKOFF_MIN;
+
+    for ( ;; ) {
+        rc = ex->sink->store(ex->sink->data, ex->spans, ex->nspans);
+
+        if (rc == ET_OK) {
+            return ET_CLI_DELIVERED;
+        }
+
+        if (rc != ET_DECLINED) {
+            return ET_CLI_FAILED;
+        }
+
+        et_cli_sleep(backoff);
+
+        if (et_cli_stop) {
             return ET_CLI_STOPPED;
         }
 
@@ -667,7 +726,7 @@ et_cli_export_ack(et_cli_export_t *ex)
     if (argv == NULL || lens == NULL) {
         free(argv);
         free(lens);
-        et_cli_error("export: out of memory");
+        et_cli_export_error(ex, "out of memory");
         return ET_CLI_FAILED;
     }
 
@@ -722,22 +781,23 @@ et_cli_export_deliver(et_cli_export_t *ex)
     et_cli_export_rc_e  rc;
 
     if (ex->batch_invalid) {
-        et_cli_error("export: skipped %zu %s (%s%s)", ex->batch_invalid,
-                     ex->batch_invalid == 1
-                     ? "entry that is not an edgetrace span"
-                     : "entries that are not edgetrace spans", ex->reasons,
-                     ex->batch_invalid > ex->nreasons ? "; ..." : "");
+        et_cli_export_error(ex, "skipped %zu %s (%s%s)", ex->batch_invalid,
+                            ex->batch_invalid == 1
+                            ? "entry that is not an edgetrace span"
+                            : "entries that are not edgetrace spans",
+                            ex->reasons,
+                            ex->batch_invalid > ex->nreasons ? "; ..." : "");
     }
 
     if (ex->batch_trimmed) {
-        et_cli_error("export: %zu pending entr%s had been trimmed from the "
-                     "stream (MAXLEN) before delivery: lost",
-                     ex->batch_trimmed,
-                     ex->batch_trimmed == 1 ? "y" : "ies");
+        et_cli_export_error(ex, "%zu pending entr%s had been trimmed from the "
+                            "stream (MAXLEN) before delivery: lost",
+                            ex->batch_trimmed,
+                            ex->batch_trimmed == 1 ? "y" : "ies");
     }
 
     if (ex->nspans) {
-        rc = et_cli_export_post(ex);
+        rc = ex->sink ? et_cli_export_store(ex) : et_cli_export_post(ex);
 
         if (rc != ET_CLI_DELIVERED) {
             return rc;
@@ -778,7 +838,7 @@ et_cli_export_add(et_cli_export_t *ex, const redisReply *list,
 
     if (et_cli_entries(list, et_cli_export_entry, ex) != 0) {
         if (ex->rc == ET_CLI_DELIVERED) {
-            et_cli_error("export: out of memory");
+            et_cli_export_error(ex, "out of memory");
             return ET_CLI_FAILED;
         }
 
@@ -848,7 +908,7 @@ et_cli_export_read(et_cli_export_t *ex, size_t *got)
     if (ids == NULL || lists == NULL) {
         free(ids);
         free(lists);
-        et_cli_error("export: out of memory");
+        et_cli_export_error(ex, "out of memory");
         return ET_CLI_FAILED;
     }
 
@@ -969,7 +1029,7 @@ et_cli_export_claim_shard(et_cli_export_t *ex, unsigned s, size_t *got)
             || r->element[0]->len >= sizeof(cursor)
             || r->element[1]->type != REDIS_REPLY_ARRAY)
         {
-            et_cli_error("export: unexpected XAUTOCLAIM reply");
+            et_cli_export_error(ex, "unexpected XAUTOCLAIM reply");
             freeReplyObject(r);
             return ET_CLI_FAILED;
         }
@@ -983,10 +1043,10 @@ et_cli_export_claim_shard(et_cli_export_t *ex, unsigned s, size_t *got)
 
             if (n) {
                 ex->trimmed += n;
-                et_cli_error("export: %zu pending entr%s left by another "
-                             "consumer had been trimmed from the stream "
-                             "(MAXLEN) before delivery: lost", n,
-                             n == 1 ? "y" : "ies");
+                et_cli_export_error(ex, "%zu pending entr%s left by another "
+                                    "consumer had been trimmed from the stream "
+                                    "(MAXLEN) before delivery: lost", n,
+                                    n == 1 ? "y" : "ies");
             }
         }
 
@@ -1094,7 +1154,9 @@ et_cli_export_free(et_cli_export_t *ex)
         et_cli_redis_close(ex->cli);
     }
 
-    et_cli_http_free(&ex->http);
+    if (ex->sink == NULL) {
+        et_cli_http_free(&ex->http);
+    }
 }
 
 
@@ -1187,21 +1249,214 @@ et_cli_export_run(et_cli_export_t *ex)
 }
 
 
+/*
+ * The options of the consumer group, shared with serve: 1 when argv[*i]
+ * was one (*i moved past its value), 0 when it is another argument, -1
+ * after a usage message.
+ */
+int
+et_cli_consume_opt(int argc, char **argv, int *i, et_cli_consume_t *conf)
+{
+    int            rc;
+    char          *end;
+    const char    *v;
+    unsigned long  n;
+
+    if (strcmp(argv[*i], "--from-now") == 0) {
+        conf->from_now = 1;
+        return 1;
+    }
+
+    if ((rc = et_cli_opt_value(argc, argv, i, "--group", &v)) == 1) {
+        conf->group = v;
+        return 1;
+    }
+
+    if (rc == 0
+        && (rc = et_cli_opt_value(argc, argv, i, "--consumer", &v)) == 1)
+    {
+        conf->consumer = v;
+        return 1;
+    }
+
+    if (rc == 0
+        && (rc = et_cli_opt_value(argc, argv, i, "--batch", &v)) == 1)
+    {
+        errno = 0;
+        n = strtoul(v, &end, 10);
+
+        if (v[0] < '0' || v[0] > '9' || *end != '\0' || errno
+            || n == 0 || n > 10000)
+        {
+            et_cli_error("%s: invalid --batch \"%s\": a number from 1 to "
+                         "10000", conf->cmd, v);
+            return -1;
+        }
+
+        conf->batch = n;
+        return 1;
+    }
+
+    if (rc == 0
+        && (rc = et_cli_opt_value(argc, argv, i, "--claim-idle", &v)) == 1)
+    {
+        if (et_cli_opt_duration("--claim-idle", v, &conf->claim_idle_ns)
+            != ET_OK)
+        {
+            return -1;
+        }
+
+        if (conf->claim_idle_ns < ET_CLI_NS_PER_MS) {
+            et_cli_error("%s: --claim-idle must be at least 1ms", conf->cmd);
+            return -1;
+        }
+
+        return 1;
+    }
+
+    return rc;
+}
+
+
+/*
+ * Runs the consumer "ex" holds the options of, to its end: --batch sized
+ * buffers, the signals, the loop, leaving the group, the counts.
+ */
+static int
+et_cli_export_start(et_cli_export_t *ex)
+{
+    int               rc;
+    char              host[256], partial[128];
+    et_cli_t         *cli;
+    struct sigaction  sa;
+
+    cli = ex->cli;
+
+    if (ex->consumer == NULL) {
+        /* the same name on every run: a run after a rejection, a crash or
+         * a --once that gave up resends what the last one left pending */
+        if (gethostname(host, sizeof(host)) != 0 || host[0] == '\0') {
+            strcpy(host, "edgetrace");
+        }
+
+        host[sizeof(host) - 1] = '\0';
+        ex->consumer = host;
+    }
+
+    if (ex->group[0] == '\0' || ex->consumer[0] == '\0') {
+        et_cli_export_error(ex, "empty --group or --consumer");
+        et_cli_export_free(ex);
+        return ET_CLI_EXIT_USAGE;
+    }
+
+    /*
+     * XREADGROUP's COUNT is per stream: of N shards, each is asked for
+     * its share of a batch, so that one read is about one batch
+     */
+    snprintf(ex->count, sizeof(ex->count), "%zu",
+             (ex->batch + cli->shards - 1) / cli->shards);
+
+    ex->spans = malloc(ex->batch * sizeof(et_cli_span_t));
+    ex->shard_ids = calloc(cli->shards, sizeof(size_t));
+    ex->own_cursor = calloc(cli->shards, sizeof(ex->own_cursor[0]));
+    ex->own_done = calloc(cli->shards, 1);
+
+    if (ex->spans == NULL || ex->shard_ids == NULL || ex->own_cursor == NULL
+        || ex->own_done == NULL)
+    {
+        et_cli_export_error(ex, "out of memory");
+        et_cli_export_free(ex);
+        return ET_CLI_EXIT_ERROR;
+    }
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = et_cli_export_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    rc = et_cli_export_run(ex);
+
+    if (rc == ET_CLI_EXIT_OK) {
+        et_cli_export_leave(ex);
+    }
+
+    if (ex->partial) {
+        snprintf(partial, sizeof(partial), " (%llu of them rejected by the "
+                 "collector)", (unsigned long long) ex->partial);
+
+    } else {
+        partial[0] = '\0';
+    }
+
+    et_cli_export_error(ex, "%llu span%s %s in %llu batch%s%s; "
+                        "%llu invalid entr%s skipped; %llu entr%s trimmed "
+                        "before delivery; %llu entr%s taken over from other "
+                        "consumers",
+                        (unsigned long long) ex->exported,
+                        ex->exported == 1 ? "" : "s",
+                        ex->sink ? "stored" : "exported",
+                        (unsigned long long) ex->batches,
+                        ex->batches == 1 ? "" : "es", partial,
+                        (unsigned long long) ex->invalid,
+                        ex->invalid == 1 ? "y" : "ies",
+                        (unsigned long long) ex->trimmed,
+                        ex->trimmed == 1 ? "y" : "ies",
+                        (unsigned long long) ex->claimed,
+                        ex->claimed == 1 ? "y" : "ies");
+
+    et_cli_export_free(ex);
+
+    return rc;
+}
+
+
+int
+et_cli_consume(et_cli_t *cli, et_cli_consume_t *conf)
+{
+    et_cli_export_t  ex;
+
+    memset(&ex, 0, sizeof(et_cli_export_t));
+    ex.cli = cli;
+    ex.cmd = conf->cmd;
+    ex.url = conf->target;
+    ex.sink = conf;
+    ex.group = conf->group;
+    ex.consumer = conf->consumer;
+    ex.batch = conf->batch;
+    ex.claim_idle_ns = conf->claim_idle_ns;
+    ex.from_now = conf->from_now;
+
+    return et_cli_export_start(&ex);
+}
+
+
+/* stops a consumer from another thread than its own, as SIGTERM does */
+void
+et_cli_consume_stop(void)
+{
+    et_cli_stop = 1;
+}
+
+
 int
 et_cli_export(et_cli_t *cli, int argc, char **argv)
 {
     int                i, rc;
-    char               err[512], host[256], *end;
+    char               err[512];
     size_t             nheaders;
     const char        *v, *otlp, *zipkin, *headers[ET_CLI_HEADERS + 1];
-    struct sigaction   sa;
     et_cli_export_t    ex;
-    unsigned long      n;
+    et_cli_consume_t   conf;
 
     memset(&ex, 0, sizeof(et_cli_export_t));
+    memset(&conf, 0, sizeof(et_cli_consume_t));
     ex.cli = cli;
-    ex.batch = 200;
-    ex.claim_idle_ns = 60 * ET_CLI_NS_PER_S;
+    ex.cmd = "export";
+    conf.cmd = "export";
+    conf.batch = 200;
+    conf.claim_idle_ns = 60 * ET_CLI_NS_PER_S;
     ex.http_timeout_ns = 10 * ET_CLI_NS_PER_S;
     otlp = NULL;
     zipkin = NULL;
@@ -1218,12 +1473,13 @@ et_cli_export(et_cli_t *cli, int argc, char **argv)
             continue;
         }
 
-        if (strcmp(argv[i], "--from-now") == 0) {
-            ex.from_now = 1;
+        if ((rc = et_cli_consume_opt(argc, argv, &i, &conf)) == 1) {
             continue;
         }
 
-        if ((rc = et_cli_opt_value(argc, argv, &i, "--otlp", &v)) == 1) {
+        if (rc == 0
+            && (rc = et_cli_opt_value(argc, argv, &i, "--otlp", &v)) == 1)
+        {
             otlp = v;
             continue;
         }
@@ -1254,57 +1510,6 @@ et_cli_export(et_cli_t *cli, int argc, char **argv)
             }
 
             headers[nheaders++] = v;
-            continue;
-        }
-
-        if (rc == 0
-            && (rc = et_cli_opt_value(argc, argv, &i, "--group", &v)) == 1)
-        {
-            ex.group = v;
-            continue;
-        }
-
-        if (rc == 0
-            && (rc = et_cli_opt_value(argc, argv, &i, "--consumer", &v))
-               == 1)
-        {
-            ex.consumer = v;
-            continue;
-        }
-
-        if (rc == 0
-            && (rc = et_cli_opt_value(argc, argv, &i, "--batch", &v)) == 1)
-        {
-            errno = 0;
-            n = strtoul(v, &end, 10);
-
-            if (v[0] < '0' || v[0] > '9' || *end != '\0' || errno
-                || n == 0 || n > 10000)
-            {
-                et_cli_error("export: invalid --batch \"%s\": a number "
-                             "from 1 to 10000", v);
-                return ET_CLI_EXIT_USAGE;
-            }
-
-            ex.batch = n;
-            continue;
-        }
-
-        if (rc == 0
-            && (rc = et_cli_opt_value(argc, argv, &i, "--claim-idle", &v))
-               == 1)
-        {
-            if (et_cli_opt_duration("--claim-idle", v, &ex.claim_idle_ns)
-                != ET_OK)
-            {
-                return ET_CLI_EXIT_USAGE;
-            }
-
-            if (ex.claim_idle_ns < ET_CLI_NS_PER_MS) {
-                et_cli_error("export: --claim-idle must be at least 1ms");
-                return ET_CLI_EXIT_USAGE;
-            }
-
             continue;
         }
 
@@ -1351,44 +1556,14 @@ et_cli_export(et_cli_t *cli, int argc, char **argv)
         return ET_CLI_EXIT_USAGE;
     }
 
+    ex.group = conf.group;
+    ex.consumer = conf.consumer;
+    ex.batch = conf.batch;
+    ex.claim_idle_ns = conf.claim_idle_ns;
+    ex.from_now = conf.from_now;
+
     if (ex.group == NULL) {
         ex.group = ex.zipkin ? "edgetrace-zipkin" : "edgetrace-otlp";
-    }
-
-    if (ex.consumer == NULL) {
-        /* the same name on every run: a run after a rejection, a crash or
-         * a --once that gave up resends what the last one left pending */
-        if (gethostname(host, sizeof(host)) != 0 || host[0] == '\0') {
-            strcpy(host, "edgetrace");
-        }
-
-        host[sizeof(host) - 1] = '\0';
-        ex.consumer = host;
-    }
-
-    if (ex.group[0] == '\0' || ex.consumer[0] == '\0') {
-        et_cli_error("export: empty --group or --consumer");
-        return ET_CLI_EXIT_USAGE;
-    }
-
-    /*
-     * XREADGROUP's COUNT is per stream: of N shards, each is asked for
-     * its share of a batch, so that one read is about one batch
-     */
-    snprintf(ex.count, sizeof(ex.count), "%zu",
-             (ex.batch + cli->shards - 1) / cli->shards);
-
-    ex.spans = malloc(ex.batch * sizeof(et_cli_span_t));
-    ex.shard_ids = calloc(cli->shards, sizeof(size_t));
-    ex.own_cursor = calloc(cli->shards, sizeof(ex.own_cursor[0]));
-    ex.own_done = calloc(cli->shards, 1);
-
-    if (ex.spans == NULL || ex.shard_ids == NULL || ex.own_cursor == NULL
-        || ex.own_done == NULL)
-    {
-        et_cli_error("export: out of memory");
-        et_cli_export_free(&ex);
-        return ET_CLI_EXIT_ERROR;
     }
 
     headers[nheaders] = NULL;
@@ -1401,41 +1576,5 @@ et_cli_export(et_cli_t *cli, int argc, char **argv)
         return ET_CLI_EXIT_ERROR;
     }
 
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = et_cli_export_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
-    rc = et_cli_export_run(&ex);
-
-    if (rc == ET_CLI_EXIT_OK) {
-        et_cli_export_leave(&ex);
-    }
-
-    if (ex.partial) {
-        snprintf(err, sizeof(err), " (%llu of them rejected by the "
-                 "collector)", (unsigned long long) ex.partial);
-
-    } else {
-        err[0] = '\0';
-    }
-
-    et_cli_error("export: %llu span%s exported in %llu batch%s%s; "
-                 "%llu invalid entr%s skipped; %llu entr%s trimmed before "
-                 "delivery; %llu entr%s taken over from other consumers",
-                 (unsigned long long) ex.exported, ex.exported == 1 ? "" : "s",
-                 (unsigned long long) ex.batches,
-                 ex.batches == 1 ? "" : "es", err,
-                 (unsigned long long) ex.invalid,
-                 ex.invalid == 1 ? "y" : "ies",
-                 (unsigned long long) ex.trimmed,
-                 ex.trimmed == 1 ? "y" : "ies",
-                 (unsigned long long) ex.claimed,
-                 ex.claimed == 1 ? "y" : "ies");
-
-    et_cli_export_free(&ex);
-
-    return rc;
+    return et_cli_export_start(&ex);
 }

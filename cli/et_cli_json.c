@@ -139,8 +139,8 @@ et_cli_json_u64(uint64_t v)
 }
 
 
-static int
-et_cli_int_attr(const et_str_t *name)
+int
+et_cli_json_int_attr(const et_str_t *name)
 {
     size_t  i, len;
 
@@ -340,7 +340,7 @@ et_cli_otlp_span(const et_cli_span_t *s)
 
         if (et_cli_json_push(attrs, et_cli_otlp_kv(f->data, f->len,
                                                    f[1].data, f[1].len,
-                                                   et_cli_int_attr(f)))
+                                                   et_cli_json_int_attr(f)))
             != ET_OK)
         {
             goto failed;

@@ -15,6 +15,9 @@
 /* a JSON string of any bytes: invalid UTF-8 becomes U+FFFD; NULL: ENOMEM */
 json_t *et_cli_json_string(const uint8_t *p, size_t len);
 
+/* 1 for an attribute the OpenTelemetry conventions type as int */
+int et_cli_json_int_attr(const et_str_t *name);
+
 /*
  * An OTLP ExportTraceServiceRequest (POST /v1/traces, JSON encoding): one
  * resource per service.name.  NULL when out of memory.

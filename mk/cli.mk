@@ -1,5 +1,6 @@
 # build/edgetrace: the command-line tool (cli/), on the core and hiredis,
-# with libcurl for the collectors and jansson for their JSON.  Its unit
+# with libcurl for the collectors and jansson for their JSON; serve's
+# store is SQLite, its API libmicrohttpd.  Its unit
 # tests, t/unit/test_cli_*.c, link the tool's files but its main.
 
 CLI_SRCS     := $(wildcard cli/*.c)
@@ -7,7 +8,7 @@ CLI_HDRS     := $(wildcard cli/*.h)
 CLI_OBJS     := $(patsubst cli/%.c,$(BUILD)/cli/%.o,$(CLI_SRCS))
 CLI_LIB_OBJS := $(filter-out $(BUILD)/cli/edgetrace.o,$(CLI_OBJS))
 CLI_CFLAGS    = $(CORE_CFLAGS) -D_GNU_SOURCE -Icli
-CLI_LIBS     := -lcurl -ljansson $(LIBS)
+CLI_LIBS     := -lcurl -ljansson -lsqlite3 -lmicrohttpd $(LIBS)
 
 .SECONDARY: $(CLI_OBJS)
 
@@ -34,4 +35,4 @@ $(BUILD)/fuzz/fuzz_cli_%: fuzz/fuzz_cli_%.c $(CLI_SRCS) $(CLI_HDRS) \
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -D_GNU_SOURCE -Icli -o $@ $< \
 	    $(filter-out cli/edgetrace.c,$(CLI_SRCS)) $(CORE_SRCS) \
-	    -lcurl -ljansson -lhiredis -lpthread
+	    -lcurl -ljansson -lsqlite3 -lmicrohttpd -lhiredis -lpthread

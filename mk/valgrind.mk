@@ -7,7 +7,7 @@ VALGRIND_UNITS := test_b3 test_cluster test_core test_exporter_conf \
                   test_http test_id test_metrics test_queue test_propagation \
                   test_redis_url test_resp test_sampler test_span test_w3c \
                   test_cli_span test_cli_duration test_cli_utf8 \
-                  test_cli_json
+                  test_cli_json test_cli_serve_query
 
 .PHONY: valgrind
 

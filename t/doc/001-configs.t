@@ -19,8 +19,9 @@
 # (Edgetrace::Test's nginx_t, Edgetrace::Httpd's httpd_t), which loads the
 # module, its MPM and the modules a Debian apache2 enables by default.
 #
-# Every other code block is fenced with its language (sh, console, text):
-# an indented or unlabelled block cannot hide a configuration.
+# Every other code block is fenced with its language (sh, console, text,
+# json): an indented or unlabelled block cannot hide a configuration.  A
+# json block parses as JSON (docs/serve.md's answers).
 
 use strict;
 use warnings;
@@ -28,6 +29,7 @@ use FindBin;
 use lib "$FindBin::Bin/../lib";
 
 use Test::More;
+use JSON::PP ();
 use Edgetrace::Test qw(nginx_t module_path);
 use Edgetrace::Httpd qw(httpd_t);
 
@@ -39,7 +41,7 @@ my $debian_modules = join "\n",
     map { "LoadModule ${_}_module /usr/lib/apache2/modules/mod_$_.so" }
     qw(authz_host mime);
 
-my %known = map { $_ => 1 } qw(nginx apache sh console text);
+my %known = map { $_ => 1 } qw(nginx apache sh console text json);
 
 # (file, line, language, context, text) of every fenced block; indented
 # code blocks are reported as errors
@@ -140,6 +142,11 @@ for my $b (grep { $_->{lang} eq 'nginx' || $_->{lang} eq 'apache' } @all) {
         like($b->{text}, qr/^\s*(?:edgetrace off;|EdgeTrace Off)\s*$/m,
              "$b->{file}:$b->{line}: the status page is not traced");
     }
+}
+
+for my $b (grep { $_->{lang} eq 'json' } @all) {
+    ok(eval { JSON::PP->new->utf8->decode($b->{text}); 1 },
+       "$b->{file}:$b->{line}: valid JSON") or diag($@);
 }
 
 # the README's two install examples at least: a test that found nothing

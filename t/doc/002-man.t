@@ -41,9 +41,9 @@ $man =~ s/\x{2010}|\xe2\x80\x90/-/g;    # groff's hyphen, should one appear
 my $cli = cli_path();
 my ($hrc, $help) = run($cli, '--help');
 is($hrc, 0, 'edgetrace --help');
-my @commands = $help =~ /^  (show|tail|top|export)\b/mg;
-is_deeply([sort @commands], [qw(export show tail top)],
-          'the help lists the four commands');
+my @commands = $help =~ /^  (show|tail|top|export|serve)\b/mg;
+is_deeply([sort @commands], [qw(export serve show tail top)],
+          'the help lists the five commands');
 my %want;
 $want{$_} = 'edgetrace --help' for $help =~ /(--[a-z][a-z-]*)/g;
 for my $c (@commands) {
