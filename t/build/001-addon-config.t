@@ -2,7 +2,8 @@
 # The nginx add-on script `config`: it lists exactly the files under
 # common/ and nginx-module/ (a new file that is not listed fails here, a
 # stray one is never compiled in), it finds hiredis with nginx's own
-# auto/feature check, and without hiredis it stops with a clear error.
+# auto/feature check, and OpenSSL likewise, and without either it stops
+# with a clear error.
 #
 # The script runs as nginx's configure runs it (sourced, from a directory
 # holding auto/feature), with auto/module replaced by a stub that prints
@@ -67,7 +68,10 @@ is($rc, 0, 'config succeeds with hiredis installed') or diag $out;
 like($out, qr/^checking for hiredis library \.\.\. found$/m,
      'hiredis found by the feature check');
 like($out, qr/^name=ngx_http_edgetrace_module$/m, 'the module name');
-like($out, qr/^libs=-lhiredis -lpthread$/m, 'linked with hiredis');
+like($out, qr/^checking for OpenSSL library \.\.\. found$/m,
+     'OpenSSL found by the feature check');
+like($out, qr/^libs=-lhiredis -lssl -lcrypto -lpthread$/m,
+     'linked with hiredis and OpenSSL');
 
 my @srcs = sort $out =~ /^src=(.*)$/mg;
 my @deps = sort $out =~ /^dep=(.*)$/mg;
@@ -99,6 +103,28 @@ like($out, qr/error: the edgetrace module requires the hiredis library\.
 You can install it with "apt-get install libhiredis-dev"\./,
      'no hiredis: the error names the library and the package');
 unlike($out, qr/^src=/m, 'no hiredis: no module is added');
+
+# --- without OpenSSL's headers (rediss://): the same, naming libssl-dev
+write_file("$tmp/cc", <<'SH', 0755);
+#!/bin/sh
+for a; do
+    case $a in
+    *.c) if grep -q 'openssl/ssl.h' "$a"; then
+             echo "$a: fatal error: openssl/ssl.h: No such file" >&2
+             exit 1
+         fi ;;
+    esac
+done
+exec cc "$@"
+SH
+($rc, $out) = run_config(cc => "$tmp/cc");
+is($rc, 1, 'no OpenSSL: config exits 1') or diag $out;
+like($out, qr/^checking for OpenSSL library \.\.\. not found$/m,
+     'no OpenSSL: the feature check says not found');
+like($out, qr/error: the edgetrace module requires the OpenSSL library\.
+You can install it with "apt-get install libssl-dev"\./,
+     'no OpenSSL: the error names the library and the package');
+unlike($out, qr/^src=/m, 'no OpenSSL: no module is added');
 
 # --- nginx's own configure ran the same check for this build
 my $log = build_dir() . '/nginx/configure.log';
