@@ -15,10 +15,12 @@
 #include "et_core.h"
 #include "et_stream.h"
 #include "et_redis_url.h"
+#include "et_tls.h"
 
 
 typedef struct {
     et_redis_url_t     redis;
+    et_tls_ctx_t      *tls;             /* rediss://; must outlive it */
     const et_stream_t *stream;          /* must outlive the exporter */
 
     size_t             queue_size;      /* bytes */

@@ -46,6 +46,7 @@
 #include "et_stream.h"
 #include "et_metrics.h"
 #include "et_exporter.h"
+#include "et_tls.h"
 #include "tap.h"
 
 
@@ -251,6 +252,31 @@ log_sum(const char *s, const char *after)
 /* ------------------------------------------------------------------------
  * Helpers.
  */
+
+/* a TLS context on ET_TLS_DIR's CA file "ca"; NULL (and a failed test) */
+static et_tls_ctx_t *
+tls_ctx(const char *ca)
+{
+    char            path[512], err[256];
+    const char     *dir;
+    et_tls_ctx_t   *ctx;
+    et_tls_conf_t   tc;
+
+    dir = getenv("ET_TLS_DIR");
+    snprintf(path, sizeof(path), "%s/%s", dir ? dir : ".", ca);
+
+    memset(&tc, 0, sizeof(tc));
+    tc.ca = path;
+
+    ctx = et_tls_ctx_create(&tc, err, sizeof(err));
+
+    if (ctx == NULL) {
+        tap_ok(0, "TLS context on %s: %s", path, err);
+    }
+
+    return ctx;
+}
+
 
 static int
 env_int(const char *name)
@@ -2136,6 +2162,114 @@ bench(int port)
 }
 
 
+/*
+ * rediss:// (docs/nginx.md "edgetrace_redis_ssl_trusted_certificate"):
+ * spans exported over TLS, in batches far larger than a record; with the
+ * wrong CA nothing is sent, the failures are counted and logged with the
+ * reason, and the counters add up; without a context, no exporter at all.
+ */
+static void
+test_tls(int tls_port, int plain_port)
+{
+    long                 ms;
+    uint64_t             i;
+    et_span_t            span;
+    redisContext        *c;
+    et_stream_t          st;
+    et_tls_ctx_t        *ca, *other;
+    et_exporter_t       *ex;
+    et_counters_t        cnt;
+    et_exporter_conf_t   conf;
+    uint8_t              buf[ET_STREAM_PREFIX_SIZE(64)];
+
+    log_clear();
+
+    c = client(plain_port, NULL, 0);
+    del(c, "et:tls");
+
+    ca = tls_ctx("ca.crt");
+    other = tls_ctx("other_ca.crt");
+
+    stream_init(&st, buf, "et:tls");
+    conf_init(&conf, &st, tls_port);
+    conf.redis.tls = 1;
+
+    /* never plaintext */
+    memset(&cnt, 0, sizeof(cnt));
+    ex = et_exporter_start(&conf, &cnt);
+    tap_ok(ex == NULL && log_count("rediss:// needs a TLS context") == 1,
+           "tls: no exporter for rediss:// without a context");
+    et_exporter_stop(ex);
+
+    conf.tls = ca;
+    memset(&cnt, 0, sizeof(cnt));
+
+    ex = et_exporter_start(&conf, &cnt);
+    tap_ok(ex != NULL && wait_value(&cnt.redis_connected, 1, 2000),
+           "tls: connected");
+
+    if (ex != NULL) {
+        for (i = 0; i < 30000; i++) {
+            make_span(&span, i);
+            (void) et_exporter_submit(ex, &span);
+
+            if (i % 5000 == 0) {
+                sleep_ms(20);
+            }
+        }
+
+        ms = wait_settled(&cnt, 5000);
+        tap_ok(ms >= 0, "tls: 30000 spans acknowledged (%ld ms)", ms);
+        tap_is_int(get(&cnt.exported), 30000, "tls: exported counter");
+        tap_is_int(xlen(c, "et:tls"), 30000, "tls: XLEN");
+        tap_is_int(get(&cnt.redis_errors), 0, "tls: no redis errors");
+
+        et_exporter_stop(ex);
+        check_invariant("tls: after stop", &cnt);
+    }
+
+    /* the wrong CA: refused at every attempt, never written */
+
+    del(c, "et:tls");
+    log_clear();
+    conf.tls = other;
+    memset(&cnt, 0, sizeof(cnt));
+
+    ex = et_exporter_start(&conf, &cnt);
+
+    if (ex != NULL) {
+        submit_n(ex, 0, 100);
+
+        tap_ok(wait_log("TLS: certificate verify failed: self-signed "
+                        "certificate in certificate chain", 2000),
+               "wrong CA: logged with the reason");
+        tap_ok(log_count("cannot connect to redis at 127.0.0.1:") >= 1,
+               "wrong CA: the line names the address");
+
+        sleep_ms(300);
+        tap_ok(get(&cnt.redis_errors) >= 2,
+               "wrong CA: each attempt counted (%llu)",
+               (unsigned long long) get(&cnt.redis_errors));
+        tap_is_int(get(&cnt.redis_connected), 0, "wrong CA: not connected");
+
+        et_exporter_stop(ex);
+
+        tap_is_int(get(&cnt.exported), 0, "wrong CA: nothing exported");
+        tap_is_int(get(&cnt.dropped_redis_error), 100,
+                   "wrong CA: the spans dropped at stop");
+        check_invariant("wrong CA: after stop", &cnt);
+    }
+
+    tap_is_int(xlen(c, "et:tls"), 0, "wrong CA: nothing reached Redis");
+
+    log_clear();
+    et_tls_ctx_free(ca);
+    et_tls_ctx_free(other);
+    del(c, "et:tls");
+    redisFree(c);
+}
+
+
 int
 main(int argc, char **argv)
 {
@@ -2177,6 +2311,13 @@ main(int argc, char **argv)
     test_garbage();
     test_stop_stalled();
     test_missing(port);
+
+    if (env_int("ET_TLS_PORT")) {
+        test_tls(env_int("ET_TLS_PORT"), port);
+
+    } else {
+        tap_ok(0, "ET_TLS_PORT is set");
+    }
 
     if (auth && password) {
         test_auth(auth, password);
