@@ -16,6 +16,19 @@ use Edgetrace::Test qw(:all);
 use Edgetrace::Httpd qw(:all);
 use Edgetrace::Tls qw(make_pki);
 
+# the line httpd names holds the directive at fault
+sub names_its_line {
+    my ($out, $name, $what) = @_;
+    my ($line, $file) = $out =~ /Syntax error on line (\d+) of ([^:]+):/;
+    my $text = '';
+    if (defined $file && open my $fh, '<', $file) {
+        my @lines = <$fh>;
+        $text = $lines[$line - 1] // '';
+    }
+    like($text, qr/^\s*\Q$name\E\b/, "names its line: $what")
+        or diag $out;
+}
+
 # --- startup errors: `apache2 -t` fails and says why
 my @errors = (
     ['EdgeTrace maybe',                      qr/EdgeTrace.*On or Off/i],
@@ -96,16 +109,8 @@ for my $case (@errors) {
     isnt($rc, 0, "refused: $what");
     like($out, $want, "said why: $what") or diag $out;
 
-    # the line httpd names holds the directive at fault
-    my ($line, $file) = $out =~ /Syntax error on line (\d+) of ([^:]+):/;
-    my $text = '';
-    if (defined $file && open my $fh, '<', $file) {
-        my @lines = <$fh>;
-        $text = $lines[$line - 1] // '';
-    }
     my ($name) = map { /^(\w+)/ } grep { !/^</ } split /\n/, $conf;
-    like($text, qr/^\s*\Q$name\E\b/, "names its line: $what")
-        or diag $out;
+    names_its_line($out, $name, $what);
 }
 
 # --- TLS to Redis (docs/httpd.md "EdgeTraceRedisSSLCACertificateFile"):
@@ -163,15 +168,7 @@ for my $case (@tls_errors) {
     (my $what = $conf) =~ s/\n/ | /g;
     isnt($rc, 0, "refused: $what");
     like($out, $want, "said why: $what") or diag $out;
-
-    my ($line, $file) = $out =~ /Syntax error on line (\d+) of ([^:]+):/;
-    my $text = '';
-    if (defined $file && open my $fh, '<', $file) {
-        my @lines = <$fh>;
-        $text = $lines[$line - 1] // '';
-    }
-    like($text, qr/^\s*\Q$name\E\b/, "names its line: $what")
-        or diag $out;
+    names_its_line($out, $name, $what);
 }
 
 # the stream's options in any order; a key with "{" unsharded
