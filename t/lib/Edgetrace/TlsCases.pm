@@ -96,6 +96,13 @@ sub _refused {
            "$what: never connected, never in plaintext");
 }
 
+# no crash, no sanitizer report (make test SANITIZE=1), then stopped
+sub _stop {
+    my ($server, $what) = @_;
+    is(join('', $server->crashes), '', "$what: no crash");
+    $server->stop;
+}
+
 sub tls_cases {
     my (%o) = @_;
     my $start = $o{start};
@@ -119,7 +126,7 @@ sub tls_cases {
         my $s = $start->(url => $c->[1], ca => $pki->{ca}, name => $c->[2],
                          stream => $key);
         _exported("valid CA ($c->[0])", $s, $good, $key, $metrics);
-        $s->stop;
+        _stop($s, "valid CA ($c->[0])");
     }
 
     # --- refused, with the reason
@@ -136,14 +143,15 @@ sub tls_cases {
                 . '(name checked: "redis.example")'],
                ['mutual TLS without a client certificate', $mutual,
                 $pki->{ca}, undef,
-                'TLS: read failed: tlsv13 alert certificate required'])
+                'PING failed: TLS: read failed: tlsv13 alert certificate '
+                . 'required'])
     {
         my ($what, $redis, $ca, $name, $want) = @$c;
         my $key = 'tls:' . ++$n;
         my $s = $start->(url => $url->($redis), ca => $ca, name => $name,
                          stream => $key);
         _refused($what, $s, $redis, $key, $metrics, $want);
-        $s->stop;
+        _stop($s, $what);
     }
 
     # --- mutual TLS with the client certificate
@@ -153,7 +161,7 @@ sub tls_cases {
                          cert => $pki->{client}, key => $pki->{client_key},
                          stream => $key);
         _exported('mutual TLS', $s, $mutual, $key, $metrics);
-        $s->stop;
+        _stop($s, 'mutual TLS');
     }
 
     # --- Redis restarted while connected: first with an expired
@@ -202,7 +210,7 @@ sub tls_cases {
             what => 'after the restarts', key => $key, path => $metrics,
             base => $m);
         ok(_xlen($redis, $key) >= 10, 'renewed: spans in the new Redis');
-        $s->stop;
+        _stop($s, 'restarts');
     }
 }
 
