@@ -624,6 +624,10 @@ redis_kill(pid_t pid)
 
 #define FAKE_SILENT   0
 #define FAKE_GARBAGE  1
+#define FAKE_HOLD     2     /* stops reading at hold 1, at 2 replies 64 KB */
+
+/* one reply of 64 KB exactly, the size of the exporter's reads */
+#define FAKE_REPLY    65536
 
 typedef struct {
     int        lfd;
@@ -631,8 +635,31 @@ typedef struct {
     int        mode;
     int        accepted;
     int        stop;
+    int        hold;
+    uint64_t   bytes;         /* read so far */
     pthread_t  thread;
 } fake_t;
+
+
+/* FAKE_HOLD's reply: a bulk string, one success for the exporter */
+static void
+fake_reply(int fd)
+{
+    char    *r;
+    size_t   len;
+
+    r = malloc(FAKE_REPLY);
+    if (r == NULL) {
+        return;
+    }
+
+    len = (size_t) sprintf(r, "$%d\r\n", FAKE_REPLY - 8 - 2);
+    memset(r + len, 'x', FAKE_REPLY - len - 2);
+    memcpy(r + FAKE_REPLY - 2, "\r\n", 2);
+
+    (void) write(fd, r, FAKE_REPLY);
+    free(r);
+}
 
 
 static void *
@@ -660,11 +687,26 @@ fake_serve(void *data)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 
         for ( ;; ) {
+            if (f->mode == FAKE_HOLD) {
+                while (__atomic_load_n(&f->hold, __ATOMIC_ACQUIRE) == 1) {
+                    sleep_ms(5);
+                }
+
+                if (__atomic_load_n(&f->hold, __ATOMIC_ACQUIRE) == 2) {
+                    /* read alone, before the socket has room again */
+                    fake_reply(fd);
+                    sleep_ms(200);
+                    __atomic_store_n(&f->hold, 3, __ATOMIC_RELEASE);
+                }
+            }
+
             n = read(fd, buf, sizeof(buf));
 
             if (n <= 0) {
                 break;
             }
+
+            __atomic_add_fetch(&f->bytes, (uint64_t) n, __ATOMIC_RELAXED);
 
             if (f->mode == FAKE_GARBAGE) {
                 (void) write(fd, "?garbage\r\n", 10);
@@ -2327,6 +2369,78 @@ test_tls_burst(int tls_port, int plain_port, et_tls_ctx_t *ca)
 
 
 /*
+ * The socket full mid-batch, and a reply read while the thread waits for
+ * room, drained until recv() would block: the wait that follows is still
+ * for room, not for more replies, which never come here (the thread would
+ * stall until the I/O timeout: "could not write").
+ */
+static void
+test_wait_room(void)
+{
+    int                  written;
+    size_t               size, n;
+    uint64_t             total;
+    fake_t               f;
+    et_span_t            span;
+    et_stream_t          st;
+    et_exporter_t       *ex;
+    et_counters_t        cnt;
+    et_exporter_conf_t   conf;
+    uint8_t              buf[ET_STREAM_PREFIX_SIZE(64)];
+
+    if (fake_start(&f, FAKE_HOLD) != 0) {
+        tap_ok(0, "wait for room: fake server");
+        return;
+    }
+
+    log_clear();
+    stream_init(&st, buf, "et:fake");
+    conf_init(&conf, &st, f.port);
+    conf.queue_size = 16 * 1024 * 1024;
+    conf.io_timeout_ms = 1500;
+    conf.stop_timeout_ms = 200;
+    memset(&cnt, 0, sizeof(cnt));
+
+    ex = et_exporter_start(&conf, &cnt);
+    if (ex == NULL) {
+        tap_ok(0, "wait for room: started");
+        fake_stop(&f);
+        return;
+    }
+
+    make_span(&span, 0);
+    size = et_entry_size(&st, &span);
+
+    /* one span in flight, for the reply to answer */
+    submit_n(ex, 0, 1);
+    tap_ok(wait_value(&f.bytes, size, 2000), "wait for room: one span sent");
+
+    /* megabytes the fake does not read: the socket fills */
+    __atomic_store_n(&f.hold, 1, __ATOMIC_RELEASE);
+    n = 6 * 1024 * 1024 / size;
+    submit_n(ex, 1, n);
+    sleep_ms(300);
+
+    /* one reply of 64 KB, then everything read, no other reply */
+    __atomic_store_n(&f.hold, 2, __ATOMIC_RELEASE);
+    total = (uint64_t) (n + 1) * size;
+
+    written = wait_value(&f.bytes, total, 1000);
+    tap_ok(written, "wait for room: the whole batch written after the reply "
+           "(%llu of %llu bytes)",
+           (unsigned long long) get(&f.bytes), (unsigned long long) total);
+    tap_is_int(log_count("could not write"), 0,
+               "wait for room: no write stalled");
+    tap_is_int(get(&cnt.exported), 1, "wait for room: the reply counted");
+
+    et_exporter_stop(ex);
+    check_invariant("wait for room", &cnt);
+
+    fake_stop(&f);
+}
+
+
+/*
  * rediss:// (docs/nginx.md "edgetrace_redis_ssl_trusted_certificate"):
  * spans exported over TLS, in batches far larger than a record; with the
  * wrong CA nothing is sent, the failures are counted and logged with the
@@ -2480,6 +2594,7 @@ main(int argc, char **argv)
     test_stop_stalled();
     test_missing(port);
     test_burst(port);
+    test_wait_room();
 
     if (env_int("ET_TLS_PORT")) {
         test_tls(env_int("ET_TLS_PORT"), port);
