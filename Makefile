@@ -30,7 +30,7 @@ CC         ?= cc
 OPT        ?= -O2
 WARN       := -Wall -Wextra -Werror
 CORE_CFLAGS = -std=c99 $(WARN) $(OPT) -g -fPIC -pthread -Icommon $(SAN_FLAGS)
-LIBS       := -lhiredis -lpthread -lm
+LIBS       := -lhiredis -lssl -lcrypto -lpthread -lm
 
 
 CORE_OBJS  := $(patsubst common/%.c,$(BUILD)/core/%.o,$(CORE_SRCS))

@@ -221,6 +221,13 @@ main(int argc, char **argv)
         return ET_CLI_EXIT_USAGE;
     }
 
+    /* never plaintext for a rediss:// URL: the command has no TLS yet */
+    if (cli.redis.tls) {
+        et_cli_error("invalid --redis \"%s\": rediss:// is not supported "
+                     "by the command yet", cli.redis_text);
+        return ET_CLI_EXIT_USAGE;
+    }
+
     /* messages name the Redis they are about, never its password */
     if (cli.cluster) {
         et_cli_seeds_shown(&cli);

@@ -17,6 +17,7 @@
 
 #define ET_OK         0
 #define ET_ERROR     -1
+#define ET_AGAIN     -2      /* nothing now: wait in poll(), try again */
 #define ET_DECLINED  -5
 
 

@@ -2,10 +2,11 @@
  * The exporter: a per-process thread that writes the queue to Redis.
  *
  * hiredis 0.14 is used for what it does well and nothing else.  Its
- * blocking API connects (with a timeout), authenticates and selects the
- * database; then the socket is taken over (redisFreeKeepFd): it is made
+ * blocking API connects (with a timeout); then the socket is taken over
+ * (et_conn.c): TLS's handshake for rediss://, AUTH and SELECT, then it is
  * non-blocking, the queue's bytes, already encoded as RESP commands, are
- * written with one sendmsg() per batch straight from the ring, and the
+ * written with one sendmsg() per batch straight from the ring (with TLS,
+ * SSL_write() on each of the ring's two pieces, no copy), and the
  * replies are only counted, acknowledged or refused, by et_resp_scan(),
  * which builds no reply object (hiredis's reader would allocate one per
  * XADD, or cost a callback per reply).  The async API is not used: it has
@@ -57,6 +58,7 @@
 #include <hiredis/hiredis.h>
 
 #include "et_clock.h"
+#include "et_conn.h"
 #include "et_queue.h"
 #include "et_resp.h"
 #include "et_exporter.h"
@@ -87,8 +89,6 @@ static void et_exporter_cycle(et_exporter_t *ex);
 static int et_exporter_wait(et_exporter_t *ex);
 static void et_exporter_finish(et_exporter_t *ex);
 static int et_exporter_connect(et_exporter_t *ex);
-static int et_exporter_handshake(et_exporter_t *ex, redisContext *c,
-    char *err, size_t size);
 static void et_exporter_broken(et_exporter_t *ex, const char *fmt, ...);
 static void et_exporter_close(et_exporter_t *ex);
 static int et_exporter_read(et_exporter_t *ex);
@@ -118,6 +118,19 @@ et_exporter_start(const et_exporter_conf_t *conf, et_counters_t *counters)
         return NULL;
     }
 
+    /* never plaintext for rediss:// (docs/nginx.md "edgetrace_redis") */
+    if (conf->redis.tls && (conf->tls == NULL || conf->redis.cluster)) {
+        if (conf->log) {
+            conf->log(conf->log_data, ET_LOG_ERR,
+                      "exporter: rediss:// needs a TLS context, and a "
+                      "cluster has no TLS yet",
+                      sizeof("exporter: rediss:// needs a TLS context, and "
+                             "a cluster has no TLS yet") - 1);
+        }
+
+        return NULL;
+    }
+
     ex = calloc(1, sizeof(et_exporter_t));
     if (ex == NULL) {
         if (conf->log) {
@@ -131,7 +144,7 @@ et_exporter_start(const et_exporter_conf_t *conf, et_counters_t *counters)
 
     ex->conf = *conf;
     ex->counters = counters;
-    ex->fd = -1;
+    et_conn_init(&ex->conn);
     ex->backoff_ms = ET_BACKOFF_MIN_MS;
 
     /* zero means the default, so adapters may leave knobs unset */
@@ -459,7 +472,7 @@ et_exporter_wait(et_exporter_t *ex)
     now = et_clock_mono_ms();
     until = now + ex->conf.flush_ms;
 
-    if (ex->fd == -1 && ex->connect_at > now && ex->connect_at < until) {
+    if (ex->conn.fd == -1 && ex->connect_at > now && ex->connect_at < until) {
         until = ex->connect_at;
     }
 
@@ -471,7 +484,7 @@ et_exporter_wait(et_exporter_t *ex)
      * counted that batch as still queued, and did not kick: connected, the
      * thread does not sleep on as much as the mark.
      */
-    while ((ex->fd == -1 || et_queue_ready(&ex->queue) < ex->kick_bytes)
+    while ((ex->conn.fd == -1 || et_queue_ready(&ex->queue) < ex->kick_bytes)
            && __atomic_load_n(&ex->wake, __ATOMIC_ACQUIRE) == 0)
     {
         /* EAGAIN: kicked meanwhile, EINTR: woken for nothing */
@@ -509,11 +522,11 @@ et_exporter_cycle(et_exporter_t *ex)
 
     now = et_clock_mono_ms();
 
-    if (ex->fd == -1 && now >= ex->connect_at) {
+    if (ex->conn.fd == -1 && now >= ex->connect_at) {
         (void) et_exporter_connect(ex);
     }
 
-    if (ex->fd != -1
+    if (ex->conn.fd != -1
         && et_exporter_read(ex) == ET_OK
         && et_exporter_write(ex, 0) == ET_OK)
     {
@@ -613,18 +626,18 @@ et_exporter_finish(et_exporter_t *ex)
     deadline = start + ex->conf.stop_timeout_ms;
     broken = 0;
 
-    if (ex->fd == -1 && et_exporter_pending(ex)) {
+    if (ex->conn.fd == -1 && et_exporter_pending(ex)) {
         (void) et_exporter_connect(ex);
     }
 
-    if (ex->fd != -1) {
+    if (ex->conn.fd != -1) {
         /* the last replies are waited for: each one counts now */
         size = 1;
-        (void) setsockopt(ex->fd, SOL_SOCKET, SO_RCVLOWAT, &size,
+        (void) setsockopt(ex->conn.fd, SOL_SOCKET, SO_RCVLOWAT, &size,
                           sizeof(int));
     }
 
-    while (ex->fd != -1 && (et_exporter_pending(ex) || ex->inflight)) {
+    while (ex->conn.fd != -1 && (et_exporter_pending(ex) || ex->inflight)) {
 
         if (et_exporter_read(ex) != ET_OK) {
             broken = 1;
@@ -655,7 +668,7 @@ et_exporter_finish(et_exporter_t *ex)
             break;
         }
 
-        pfd.fd = ex->fd;
+        pfd.fd = ex->conn.fd;
         pfd.events = POLLIN;
         pfd.revents = 0;
 
@@ -686,7 +699,7 @@ et_exporter_finish(et_exporter_t *ex)
                         (unsigned long long) lost, et_plural(lost), ex->addr,
                         ex->trouble[ET_TROUBLE_IO].detail);
 
-    } else if (ex->fd == -1) {
+    } else if (ex->conn.fd == -1) {
         et_exporter_log(ex, ET_LOG_ERR,
                         "exporter stopping: %llu span%s dropped at exit: "
                         "redis at %s unreachable (%s)",
@@ -747,43 +760,20 @@ et_exporter_connect(et_exporter_t *ex)
 {
     int              fd, size;
     uint64_t         now;
-    redisContext    *c;
-    struct timeval   tv;
     char             err[ET_EXPORTER_DETAIL];
-
-    tv = et_exporter_tv(ex->conf.connect_timeout_ms);
 
     /* blocking: host names are resolved here, in the thread */
 
-    if (ex->conf.redis.path[0]) {
-        c = redisConnectUnixWithTimeout(ex->conf.redis.path, tv);
-
-    } else {
-        c = redisConnectWithTimeout(ex->conf.redis.host, ex->conf.redis.port,
-                                    tv);
-    }
-
-    if (c == NULL) {
-        snprintf(err, sizeof(err), "out of memory");
+    if (et_conn_open(&ex->conn, &ex->conf.redis, ex->conf.redis.host,
+                     ex->conf.redis.port,
+                     ex->conf.redis.tls ? ex->conf.tls : NULL,
+                     ex->conf.connect_timeout_ms, err, sizeof(err))
+        != ET_OK)
+    {
         goto failed;
     }
 
-    if (c->err) {
-        snprintf(err, sizeof(err), "%s", c->errstr);
-        redisFree(c);
-        goto failed;
-    }
-
-    if (et_exporter_handshake(ex, c, err, sizeof(err)) != ET_OK) {
-        redisFree(c);
-        goto failed;
-    }
-
-    fd = et_exporter_keep_fd(c, err, sizeof(err));
-
-    if (fd == -1) {
-        goto failed;
-    }
+    fd = ex->conn.fd;
 
     /* a batch should fit, so that it rarely has to wait mid-way */
     size = ET_EXPORTER_SNDBUF;
@@ -793,7 +783,6 @@ et_exporter_connect(et_exporter_t *ex)
     size = ET_EXPORTER_RCVLOWAT;
     (void) setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &size, sizeof(int));
 
-    ex->fd = fd;
     et_resp_init(&ex->resp);
     et_exporter_inflight(ex, 0);
     ex->connects++;
@@ -834,22 +823,6 @@ failed:
     }
 
     return ET_ERROR;
-}
-
-
-/* AUTH and SELECT, still blocking, within the connect timeout */
-static int
-et_exporter_handshake(et_exporter_t *ex, redisContext *c, char *err,
-    size_t size)
-{
-    if (redisSetTimeout(c, et_exporter_tv(ex->conf.connect_timeout_ms))
-        != REDIS_OK)
-    {
-        snprintf(err, size, "cannot set a timeout: %s", c->errstr);
-        return ET_ERROR;
-    }
-
-    return et_redis_handshake(c, &ex->conf.redis, err, size);
 }
 
 
@@ -907,10 +880,7 @@ et_exporter_broken(et_exporter_t *ex, const char *fmt, ...)
 static void
 et_exporter_close(et_exporter_t *ex)
 {
-    if (ex->fd != -1) {
-        close(ex->fd);
-        ex->fd = -1;
-    }
+    et_conn_close(&ex->conn);
 
     __atomic_store_n(&ex->counters->redis_connected, 0, __ATOMIC_RELAXED);
 }
@@ -927,24 +897,22 @@ et_exporter_read(et_exporter_t *ex)
     ssize_t      n;
     uint64_t     ok, errors, before, got;
     const char  *bad;
+    char         err[ET_EXPORTER_DETAIL];
 
     ok = 0;
     errors = 0;
     rc = ET_OK;
 
     for ( ;; ) {
-        n = recv(ex->fd, ex->rbuf, ET_EXPORTER_RBUF, MSG_DONTWAIT);
+        n = et_conn_recv(&ex->conn, ex->rbuf, ET_EXPORTER_RBUF, err,
+                         sizeof(err));
 
-        if (n == -1) {
-            if (errno == EINTR) {
-                continue;
-            }
+        if (n == ET_AGAIN) {
+            break;
+        }
 
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                break;
-            }
-
-            et_exporter_broken(ex, "read failed: %s", strerror(errno));
+        if (n == ET_ERROR) {
+            et_exporter_broken(ex, "%s", err);
             rc = ET_ERROR;
             goto done;
         }
@@ -1024,39 +992,27 @@ static int
 et_exporter_write(et_exporter_t *ex, uint64_t deadline)
 {
     int            niov, timeout, writable;
+    short          want;
     size_t         left, n;
     ssize_t        w;
     uint64_t       now, idle;
     struct iovec   iov[2];
-    struct msghdr  msg;
     struct pollfd  pfd;
+    char           err[ET_EXPORTER_DETAIL];
 
     left = et_queue_peek(&ex->queue, iov, &niov);
 
-    memset(&msg, 0, sizeof(struct msghdr));
-    msg.msg_iov = iov;
     writable = 1;
+    want = POLLOUT;
 
     while (left) {
 
         if (writable) {
-            msg.msg_iovlen = (size_t) niov;
+            w = et_conn_send(&ex->conn, iov, niov, err, sizeof(err));
 
-            /* MSG_NOSIGNAL: a closed connection gives EPIPE, not SIGPIPE */
-            w = sendmsg(ex->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-            if (w == -1) {
-                if (errno == EINTR) {
-                    continue;
-                }
-
-                if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                    et_exporter_broken(ex, "write failed: %s",
-                                       strerror(errno));
-                    return ET_ERROR;
-                }
-
-                w = 0;
+            if (w == ET_ERROR) {
+                et_exporter_broken(ex, "%s", err);
+                return ET_ERROR;
             }
 
             if (w > 0) {
@@ -1082,8 +1038,13 @@ et_exporter_write(et_exporter_t *ex, uint64_t deadline)
                 iov[0].iov_len -= n;
             }
 
-            /* a short write: the socket is full until poll() says not */
+            /*
+             * a short write: the socket is full until poll() says not;
+             * TLS may wait for a record to read first (a read meanwhile
+             * sets its own event: this one is the write's)
+             */
             writable = 0;
+            want = ex->conn.events;
         }
 
         now = et_clock_mono_ms();
@@ -1117,8 +1078,8 @@ et_exporter_write(et_exporter_t *ex, uint64_t deadline)
          * works through the batch is what makes a sender expensive.
          */
 
-        pfd.fd = ex->fd;
-        pfd.events = POLLOUT | POLLIN;
+        pfd.fd = ex->conn.fd;
+        pfd.events = POLLIN | want;
         pfd.revents = 0;
 
         if (poll(&pfd, 1, timeout) <= 0) {
@@ -1131,7 +1092,7 @@ et_exporter_write(et_exporter_t *ex, uint64_t deadline)
             return ET_ERROR;
         }
 
-        if (pfd.revents & POLLOUT) {
+        if (pfd.revents & want) {
             writable = 1;
         }
     }

@@ -15,10 +15,12 @@
 #include "et_core.h"
 #include "et_stream.h"
 #include "et_redis_url.h"
+#include "et_tls.h"
 
 
 typedef struct {
     et_redis_url_t     redis;
+    et_tls_ctx_t      *tls;             /* rediss://; must outlive it */
     const et_stream_t *stream;          /* must outlive the exporter */
 
     size_t             queue_size;      /* bytes */
@@ -71,6 +73,13 @@ int et_exporter_conf_init(et_exporter_conf_t *conf);
  * name: "must be from 1ms to 1s: spans reach Redis within a second".
  */
 int et_exporter_knob_check(unsigned knob, uint64_t value, const char **err);
+
+/*
+ * What the exporter cannot do with a URL that parsed: NULL, or a constant
+ * text to follow the URL in the directive's error ("a Redis Cluster has
+ * no TLS yet").
+ */
+const char *et_exporter_redis_check(const et_redis_url_t *url);
 
 
 #endif /* ET_EXPORTER_CONF_H */

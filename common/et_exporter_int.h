@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <sys/time.h>
 
+#include "et_conn.h"
 #include "et_queue.h"
 #include "et_resp.h"
 #include "et_exporter.h"
@@ -67,7 +68,7 @@ struct et_exporter_s {
 
     /* everything below belongs to the thread */
 
-    int                  fd;           /* -1: not connected */
+    et_conn_t            conn;         /* fd -1: not connected */
     et_resp_t            resp;          /* where the reply bytes are */
     uint64_t             inflight;     /* written, not acknowledged */
     uint64_t             connects;     /* successful */

@@ -1,7 +1,7 @@
 /*
- * Redis URLs: "redis://[[user]:password@]host[:port][/db]",
- * "unix:/path/to/redis.sock", and a cluster's seeds
- * "redis://[[user]:password@]host[:port][,host[:port]...]".
+ * Redis URLs: "redis://[[user]:password@]host[:port][/db]", the same with
+ * "rediss://" for TLS, "unix:/path/to/redis.sock", and a cluster's seeds
+ * "redis[s]://[[user]:password@]host[:port][,host[:port]...]".
  *
  * The parse is strict: a field that does not fit is an error, never cut,
  * and the result is only stored when the whole URL is valid.
@@ -370,7 +370,8 @@ et_url_parse(const uint8_t *p, size_t len, int cluster, et_redis_url_t *url,
         e = "the URL contains a NUL byte";
 
     } else if (et_url_prefix(p, len, "rediss://")) {
-        e = "rediss:// is not supported: Debian 12's hiredis 0.14 has no TLS";
+        u.tls = 1;
+        e = et_url_parse_tcp(p + 9, len - 9, cluster, &u);
 
     } else if (et_url_prefix(p, len, "redis://")) {
         e = et_url_parse_tcp(p + 8, len - 8, cluster, &u);
@@ -382,7 +383,8 @@ et_url_parse(const uint8_t *p, size_t len, int cluster, et_redis_url_t *url,
         e = et_url_parse_unix(p + 5, len - 5, &u);
 
     } else {
-        e = "the URL must start with \"redis://\" or \"unix:\"";
+        e = "the URL must start with \"redis://\", \"rediss://\" or "
+            "\"unix:\"";
     }
 
     if (e) {
@@ -412,51 +414,17 @@ et_redis_seeds_parse(const uint8_t *p, size_t len, et_redis_url_t *url,
 }
 
 
-/* one blocking command; ET_ERROR with "err" set */
-static int
-et_redis_command(redisContext *c, int argc, const char **argv, char *err,
-    size_t size)
-{
-    int          i;
-    size_t       argvlen[3];
-    redisReply  *reply;
-
-    for (i = 0; i < argc; i++) {
-        argvlen[i] = strlen(argv[i]);
-    }
-
-    /* argv: a password may hold spaces or '%', never formatted */
-    reply = redisCommandArgv(c, argc, argv, argvlen);
-
-    if (reply == NULL) {
-        snprintf(err, size, "%s failed: %s", argv[0],
-                 c->errstr[0] ? c->errstr : "no reply");
-        return ET_ERROR;
-    }
-
-    if (reply->type == REDIS_REPLY_ERROR) {
-        snprintf(err, size, "%s failed: %.*s", argv[0],
-                 (int) (reply->len < 120 ? reply->len : 120), reply->str);
-        freeReplyObject(reply);
-        return ET_ERROR;
-    }
-
-    freeReplyObject(reply);
-
-    return ET_OK;
-}
-
-
 int
-et_redis_handshake(redisContext *c, const et_redis_url_t *url, char *err,
-    size_t size)
+et_redis_hello(const et_redis_url_t *url, unsigned i, const char **argv,
+    size_t *argvlen, char *db)
 {
-    int          argc;
-    char         db[16];
-    const char  *argv[3];
+    int       argc;
+    unsigned  n;
 
-    if (url->password[0]) {
-        argc = 0;
+    n = 0;
+    argc = 0;
+
+    if (url->password[0] && n++ == i) {
         argv[argc++] = "AUTH";
 
         if (url->user[0]) {
@@ -465,20 +433,100 @@ et_redis_handshake(redisContext *c, const et_redis_url_t *url, char *err,
 
         argv[argc++] = url->password;
 
-        if (et_redis_command(c, argc, argv, err, size) != ET_OK) {
-            return ET_ERROR;
-        }
+    } else if (url->db != 0 && n++ == i) {
+        snprintf(db, ET_REDIS_HELLO_DB, "%d", url->db);
+        argv[argc++] = "SELECT";
+        argv[argc++] = db;
     }
 
-    if (url->db != 0) {
-        snprintf(db, sizeof(db), "%d", url->db);
-        argv[0] = "SELECT";
-        argv[1] = db;
+    for (n = 0; n < (unsigned) argc; n++) {
+        argvlen[n] = strlen(argv[n]);
+    }
 
-        if (et_redis_command(c, 2, argv, err, size) != ET_OK) {
-            return ET_ERROR;
-        }
+    return argc;
+}
+
+
+int
+et_redis_reply_check(const char *command, const redisReply *reply,
+    const char *errstr, char *err, size_t size)
+{
+    if (reply == NULL) {
+        snprintf(err, size, "%s failed: %s", command,
+                 errstr && errstr[0] ? errstr : "no reply");
+        return ET_ERROR;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        snprintf(err, size, "%s failed: %.*s", command,
+                 (int) (reply->len < 120 ? reply->len : 120), reply->str);
+        return ET_ERROR;
     }
 
     return ET_OK;
+}
+
+
+int
+et_redis_open(const et_redis_url_t *url, int ping, et_redis_command_pt command,
+    void *data, char *err, size_t size)
+{
+    int           argc, rc;
+    unsigned      i;
+    size_t        argvlen[3];
+    redisReply   *reply;
+    const char   *argv[3], *errstr;
+    char          db[ET_REDIS_HELLO_DB];
+
+    for (i = 0; ; i++) {
+        argc = et_redis_hello(url, i, argv, argvlen, db);
+
+        if (argc == 0) {
+            if (i > 0 || !ping) {
+                return ET_OK;
+            }
+
+            argv[0] = "PING";
+            argvlen[0] = 4;
+            argc = 1;
+            ping = 0;
+        }
+
+        errstr = NULL;
+        reply = command(data, argc, argv, argvlen, &errstr);
+
+        rc = et_redis_reply_check(argv[0], reply, errstr, err, size);
+
+        if (reply) {
+            freeReplyObject(reply);
+        }
+
+        if (rc != ET_OK) {
+            return ET_ERROR;
+        }
+    }
+}
+
+
+/* argv: a password may hold spaces or '%', never formatted */
+static redisReply *
+et_redis_context_command(void *data, int argc, const char **argv,
+    const size_t *argvlen, const char **errstr)
+{
+    redisContext  *c = data;
+
+    redisReply  *reply;
+
+    reply = redisCommandArgv(c, argc, argv, argvlen);
+    *errstr = c->errstr;
+
+    return reply;
+}
+
+
+int
+et_redis_handshake(redisContext *c, const et_redis_url_t *url, char *err,
+    size_t size)
+{
+    return et_redis_open(url, 0, et_redis_context_command, c, err, size);
 }

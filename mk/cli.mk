@@ -35,4 +35,4 @@ $(BUILD)/fuzz/fuzz_cli_%: fuzz/fuzz_cli_%.c $(CLI_SRCS) $(CLI_HDRS) \
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -D_GNU_SOURCE -Icli -o $@ $< \
 	    $(filter-out cli/edgetrace.c,$(CLI_SRCS)) $(CORE_SRCS) \
-	    -lcurl -ljansson -lsqlite3 -lmicrohttpd -lhiredis -lpthread
+	    -lcurl -ljansson -lsqlite3 -lmicrohttpd -lhiredis -lssl -lcrypto -lpthread

@@ -18,7 +18,8 @@ fuzz-build: $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ_TARGETS))
 $(BUILD)/fuzz/%: fuzz/%.c $(CORE_SRCS) $(CORE_HDRS)
 	@scripts/deps fuzz
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(CORE_SRCS) -lhiredis -lpthread
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(CORE_SRCS) -lhiredis -lssl -lcrypto \
+	    -lpthread
 
 fuzz: fuzz-build
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -93,6 +93,11 @@ ngx_http_edgetrace_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                 &emcf->exporter.redis, &err);
     }
 
+    if (rc == ET_OK) {
+        err = et_exporter_redis_check(&emcf->exporter.redis);
+        rc = err ? ET_ERROR : ET_OK;
+    }
+
     if (rc != ET_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid Redis URL \"%V\": %s",
                            &value[1], err);
@@ -100,6 +105,159 @@ ngx_http_edgetrace_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     emcf->redis = value[1];
+    emcf->redis_file = cf->conf_file->file.name;
+    emcf->redis_line = cf->conf_file->line;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * edgetrace_redis_ssl_*: kept with the place they were given, for the
+ * errors found once the whole http block is read (ngx_http_edgetrace_tls())
+ */
+char *
+ngx_http_edgetrace_redis_ssl(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_str_t                 *value;
+    ngx_http_edgetrace_ssl_t  *ssl;
+
+    ssl = (ngx_http_edgetrace_ssl_t *) ((u_char *) conf + cmd->offset);
+
+    if (ssl->value.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        return "invalid value";
+    }
+
+    ssl->value = value[1];
+    ssl->file = cf->conf_file->file.name;
+    ssl->line = cf->conf_file->line;
+
+    return NGX_CONF_OK;
+}
+
+
+/* an error about a directive read earlier, at its file:line */
+static char *
+ngx_http_edgetrace_ssl_error(ngx_conf_t *cf, ngx_str_t *file,
+    ngx_uint_t line, const char *name, const char *err)
+{
+    ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "\"%s\" %s in %V:%ui", name,
+                  err, file, line);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static void
+ngx_http_edgetrace_tls_cleanup(void *data)
+{
+    et_tls_ctx_free(data);
+}
+
+
+/*
+ * The TLS context of a rediss:// URL, made in the master as the
+ * configuration is read, so that nginx -t checks its files and the
+ * workers need not read them (docs/nginx.md "edgetrace_redis").
+ */
+char *
+ngx_http_edgetrace_tls(ngx_conf_t *cf, ngx_http_edgetrace_main_conf_t *emcf)
+{
+    char                       err[NGX_MAX_ERROR_STR / 2];
+    ngx_uint_t                 i;
+    et_tls_ctx_t              *ctx;
+    et_tls_conf_t              tc;
+    ngx_pool_cleanup_t        *cln;
+    ngx_http_edgetrace_ssl_t  *ssl[4], *which;
+
+    static const char  *names[4] = {
+        "edgetrace_redis_ssl_trusted_certificate",
+        "edgetrace_redis_ssl_certificate",
+        "edgetrace_redis_ssl_certificate_key",
+        "edgetrace_redis_ssl_name"
+    };
+
+    ssl[0] = &emcf->ssl_trusted_certificate;
+    ssl[1] = &emcf->ssl_certificate;
+    ssl[2] = &emcf->ssl_certificate_key;
+    ssl[3] = &emcf->ssl_name;
+
+    if (!emcf->exporter.redis.tls) {
+        for (i = 0; i < 4; i++) {
+            if (ssl[i]->value.data) {
+                return ngx_http_edgetrace_ssl_error(cf, &ssl[i]->file,
+                                                    ssl[i]->line, names[i],
+                                                    "needs a rediss:// URL");
+            }
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if ((ssl[1]->value.data == NULL) != (ssl[2]->value.data == NULL)) {
+        i = ssl[1]->value.data ? 1 : 2;
+
+        return ngx_http_edgetrace_ssl_error(cf, &ssl[i]->file, ssl[i]->line,
+                                            names[i],
+                                            i == 1 ? "needs its key"
+                                                   : "needs its certificate");
+    }
+
+    /* files relative to the prefix, as ssl_certificate's */
+    for (i = 0; i < 3; i++) {
+        if (ssl[i]->value.data
+            && ngx_conf_full_name(cf->cycle, &ssl[i]->value, 1) != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    tc.ca = (const char *) ssl[0]->value.data;
+    tc.cert = (const char *) ssl[1]->value.data;
+    tc.key = (const char *) ssl[2]->value.data;
+    tc.name = (const char *) ssl[3]->value.data;
+
+    ctx = et_tls_ctx_create(&tc, err, sizeof(err));
+
+    if (ctx == NULL) {
+        /* the directive the error is about, else edgetrace_redis */
+        which = NULL;
+
+        for (i = 0; i < 4; i++) {
+            if (ssl[i]->value.data
+                && ngx_strstr(err, ssl[i]->value.data) != NULL)
+            {
+                which = ssl[i];
+                break;
+            }
+        }
+
+        if (which) {
+            return ngx_http_edgetrace_ssl_error(cf, &which->file,
+                                                which->line, names[i], err);
+        }
+
+        return ngx_http_edgetrace_ssl_error(cf, &emcf->redis_file,
+                                            emcf->redis_line,
+                                            "edgetrace_redis", err);
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        et_tls_ctx_free(ctx);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_edgetrace_tls_cleanup;
+    cln->data = ctx;
+
+    emcf->exporter.tls = ctx;
 
     return NGX_CONF_OK;
 }

@@ -72,6 +72,34 @@ static ngx_command_t  ngx_http_edgetrace_commands[] = {
       0,
       NULL },
 
+    { ngx_string("edgetrace_redis_ssl_trusted_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_edgetrace_redis_ssl,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_edgetrace_main_conf_t, ssl_trusted_certificate),
+      NULL },
+
+    { ngx_string("edgetrace_redis_ssl_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_edgetrace_redis_ssl,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_edgetrace_main_conf_t, ssl_certificate),
+      NULL },
+
+    { ngx_string("edgetrace_redis_ssl_certificate_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_edgetrace_redis_ssl,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_edgetrace_main_conf_t, ssl_certificate_key),
+      NULL },
+
+    { ngx_string("edgetrace_redis_ssl_name"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_edgetrace_redis_ssl,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_edgetrace_main_conf_t, ssl_name),
+      NULL },
+
     { ngx_string("edgetrace_stream"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
       ngx_http_edgetrace_stream,
@@ -320,6 +348,7 @@ ngx_http_edgetrace_create_main_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     emcf->redis = { 0, NULL };
+     *     emcf->ssl_* = { { 0, NULL }, { 0, NULL }, 0 };
      *     emcf->stream_key = { 0, NULL };
      *     emcf->enabled = 0;
      *     emcf->status = 0;
@@ -390,6 +419,10 @@ ngx_http_edgetrace_init_main_conf(ngx_conf_t *cf, void *conf)
     ec->io_timeout_ms = emcf->redis_timeout;
     ec->stop_timeout_ms = emcf->flush_timeout;
     ec->log = ngx_http_edgetrace_log;
+
+    if (ngx_http_edgetrace_tls(cf, emcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     ngx_http_edgetrace_init_headers(emcf);
 

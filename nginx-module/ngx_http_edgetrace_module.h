@@ -72,10 +72,26 @@ typedef struct {
 } ngx_http_edgetrace_keep_t;
 
 
+/* an edgetrace_redis_ssl_* file or name, and where it was given */
+typedef struct {
+    ngx_str_t                    value;          /* NUL-terminated */
+    ngx_str_t                    file;
+    ngx_uint_t                   line;
+} ngx_http_edgetrace_ssl_t;
+
+
 typedef struct {
     et_exporter_conf_t           exporter;
     et_stream_t                  stream;
     ngx_str_t                    redis;          /* as written */
+    ngx_str_t                    redis_file;     /* where */
+    ngx_uint_t                   redis_line;
+
+    /* rediss:// (docs/nginx.md "edgetrace_redis_ssl_trusted_certificate") */
+    ngx_http_edgetrace_ssl_t     ssl_trusted_certificate;
+    ngx_http_edgetrace_ssl_t     ssl_certificate;
+    ngx_http_edgetrace_ssl_t     ssl_certificate_key;
+    ngx_http_edgetrace_ssl_t     ssl_name;
     ngx_str_t                    stream_key;
     et_stream_opts_t             stream_opts;
 
@@ -198,6 +214,10 @@ extern ngx_http_edgetrace_holder_t  *ngx_http_edgetrace_free;
 char *ngx_http_edgetrace(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_edgetrace_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+char *ngx_http_edgetrace_redis_ssl(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_edgetrace_tls(ngx_conf_t *cf,
+    ngx_http_edgetrace_main_conf_t *emcf);
 char *ngx_http_edgetrace_stream(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_edgetrace_sample(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -9,6 +9,7 @@ use lib "$FindBin::Bin/../lib";
 
 use Test::More;
 use Edgetrace::Test qw(:all);
+use Edgetrace::Tls qw(make_pki);
 
 # the file and line the emerg message names hold the directive itself
 sub names_its_line {
@@ -74,7 +75,8 @@ for my $s ('k shards=256 maxlen=5', 'k maxlen=5 shards=1', '"a{b}" shards=1',
 for my $u ('redis://127.0.0.1', 'redis://h:1/0', 'redis://:secret@h',
            'redis://[::1]:6379', 'unix:/run/redis.sock',
            'redis://h1:7000 cluster', 'redis://h:1,h:2,[::1]:3/ CLUSTER',
-           'redis://:pw@h1:7000,h2:7001 cluster')
+           'redis://:pw@h1:7000,h2:7001 cluster', 'rediss://x',
+           'rediss://:pw@[::1]/3')
 {
     ($rc, $out) = nginx_t(conf => "edgetrace on; edgetrace_redis $u;\n"
                                   . $server);
@@ -93,7 +95,8 @@ my @cases = (
     ['edgetrace_sample 1.5',        qr/"1\.5"/],
     ['edgetrace_sample -0.1',       qr/"-0\.1"/],
     ['edgetrace_sample abc',        qr/"abc"/],
-    ['edgetrace_redis rediss://x',  qr/rediss.*TLS|TLS.*rediss/i],
+    ['edgetrace_redis rediss://h:1,h:2 cluster',
+     qr/"rediss:\/\/h:1,h:2": rediss:\/\/ with cluster: a Redis Cluster has no TLS yet/],
     ['edgetrace_redis garbage',     qr/"garbage"/],
     ['edgetrace_redis http://h:1',  qr/"http:\/\/h:1"/],
     ['edgetrace_redis redis://h:99999', qr/"redis:\/\/h:99999"/],
@@ -286,5 +289,70 @@ EOF
 isnt($rc, 0, 'edgetrace_status with an argument: fails');
 like($out, qr/invalid number of arguments in "edgetrace_status"/,
      'edgetrace_status takes no argument');
+
+# --- TLS to Redis (docs/nginx.md "edgetrace_redis_ssl_trusted_certificate"):
+# the files are read by nginx -t, and each error names its directive's line
+my $pki = make_pki();
+my $ssl = "edgetrace_redis_ssl";
+
+($rc, $out) = nginx_t(conf => <<"EOF");
+    edgetrace on;
+    edgetrace_redis rediss://:pw\@localhost:6380/1;
+    ${ssl}_trusted_certificate $pki->{ca};
+    ${ssl}_certificate $pki->{client};
+    ${ssl}_certificate_key $pki->{client_key};
+    ${ssl}_name redis.internal;
+$server
+EOF
+is($rc, 0, 'rediss:// with every edgetrace_redis_ssl_* passes nginx -t')
+    or diag($out);
+
+my @tls_cases = (
+    ["${ssl}_name r.example",
+     qr/"${ssl}_name" needs a rediss:\/\/ URL in /],
+    ["edgetrace_redis redis://h; ${ssl}_trusted_certificate $pki->{ca}",
+     qr/"${ssl}_trusted_certificate" needs a rediss:\/\/ URL in /],
+    ["edgetrace_redis rediss://h; ${ssl}_certificate $pki->{client}",
+     qr/"${ssl}_certificate" needs its key in /],
+    ["edgetrace_redis rediss://h; ${ssl}_certificate_key $pki->{client_key}",
+     qr/"${ssl}_certificate_key" needs its certificate in /],
+    ["edgetrace_redis rediss://h; ${ssl}_trusted_certificate /nonexistent/ca.pem",
+     qr/"${ssl}_trusted_certificate" cannot load the CA file "\/nonexistent\/ca.pem": No such file or directory/],
+    ["edgetrace_redis rediss://h; ${ssl}_trusted_certificate $pki->{client_key}",
+     qr/"${ssl}_trusted_certificate" cannot load the CA file .*: no certificate or crl found/],
+    ["edgetrace_redis rediss://h; ${ssl}_certificate $pki->{client}; "
+     . "${ssl}_certificate_key $pki->{server_key}",
+     qr/"${ssl}_certificate_key" cannot load the key .*: key values mismatch/],
+    ["edgetrace_redis rediss://h; ${ssl}_certificate_key $pki->{client_key}; "
+     . "${ssl}_certificate /nonexistent/c.pem",
+     qr/"${ssl}_certificate" cannot load the certificate "\/nonexistent\/c.pem"/],
+    ["edgetrace_redis rediss://h; ${ssl}_name a; ${ssl}_name b",
+     qr/"${ssl}_name" directive is duplicate/],
+    ["edgetrace_redis rediss://h; ${ssl}_name \"\"",
+     qr/"${ssl}_name" directive invalid value/],
+);
+
+for my $case (@tls_cases) {
+    my ($directive, $re) = @$case;
+    ($rc, $out) = nginx_t(conf => "edgetrace on;\n"
+                                  . join('', map { "$_;\n" }
+                                                 split /; /, $directive)
+                                  . $server);
+    isnt($rc, 0, "$directive: nginx -t fails");
+    like($out, $re, "$directive: the message is clear") or diag($out);
+    names_its_line($out, (split /; /, $directive)[-1], $directive);
+}
+
+($rc, $out) = nginx_t(conf => <<"EOF");
+    edgetrace on;
+    edgetrace_redis rediss://h;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        ${ssl}_name x;
+        location / { return 200; }
+    }
+EOF
+like($out, qr/"${ssl}_name" directive is not allowed here/,
+     "${ssl}_name in a server block: not allowed here");
 
 done_testing;

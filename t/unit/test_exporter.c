@@ -46,6 +46,7 @@
 #include "et_stream.h"
 #include "et_metrics.h"
 #include "et_exporter.h"
+#include "et_tls.h"
 #include "tap.h"
 
 
@@ -251,6 +252,31 @@ log_sum(const char *s, const char *after)
 /* ------------------------------------------------------------------------
  * Helpers.
  */
+
+/* a TLS context on ET_TLS_DIR's CA file "ca"; NULL (and a failed test) */
+static et_tls_ctx_t *
+tls_ctx(const char *ca)
+{
+    char            path[512], err[256];
+    const char     *dir;
+    et_tls_ctx_t   *ctx;
+    et_tls_conf_t   tc;
+
+    dir = getenv("ET_TLS_DIR");
+    snprintf(path, sizeof(path), "%s/%s", dir ? dir : ".", ca);
+
+    memset(&tc, 0, sizeof(tc));
+    tc.ca = path;
+
+    ctx = et_tls_ctx_create(&tc, err, sizeof(err));
+
+    if (ctx == NULL) {
+        tap_ok(0, "TLS context on %s: %s", path, err);
+    }
+
+    return ctx;
+}
+
 
 static int
 env_int(const char *name)
@@ -598,6 +624,10 @@ redis_kill(pid_t pid)
 
 #define FAKE_SILENT   0
 #define FAKE_GARBAGE  1
+#define FAKE_HOLD     2     /* stops reading at hold 1, at 2 replies 64 KB */
+
+/* one reply of 64 KB exactly, the size of the exporter's reads */
+#define FAKE_REPLY    65536
 
 typedef struct {
     int        lfd;
@@ -605,8 +635,31 @@ typedef struct {
     int        mode;
     int        accepted;
     int        stop;
+    int        hold;
+    uint64_t   bytes;         /* read so far */
     pthread_t  thread;
 } fake_t;
+
+
+/* FAKE_HOLD's reply: a bulk string, one success for the exporter */
+static void
+fake_reply(int fd)
+{
+    char    *r;
+    size_t   len;
+
+    r = malloc(FAKE_REPLY);
+    if (r == NULL) {
+        return;
+    }
+
+    len = (size_t) sprintf(r, "$%d\r\n", FAKE_REPLY - 8 - 2);
+    memset(r + len, 'x', FAKE_REPLY - len - 2);
+    memcpy(r + FAKE_REPLY - 2, "\r\n", 2);
+
+    (void) write(fd, r, FAKE_REPLY);
+    free(r);
+}
 
 
 static void *
@@ -634,11 +687,26 @@ fake_serve(void *data)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 
         for ( ;; ) {
+            if (f->mode == FAKE_HOLD) {
+                while (__atomic_load_n(&f->hold, __ATOMIC_ACQUIRE) == 1) {
+                    sleep_ms(5);
+                }
+
+                if (__atomic_load_n(&f->hold, __ATOMIC_ACQUIRE) == 2) {
+                    /* read alone, before the socket has room again */
+                    fake_reply(fd);
+                    sleep_ms(200);
+                    __atomic_store_n(&f->hold, 3, __ATOMIC_RELEASE);
+                }
+            }
+
             n = read(fd, buf, sizeof(buf));
 
             if (n <= 0) {
                 break;
             }
+
+            __atomic_add_fetch(&f->bytes, (uint64_t) n, __ATOMIC_RELAXED);
 
             if (f->mode == FAKE_GARBAGE) {
                 (void) write(fd, "?garbage\r\n", 10);
@@ -2136,6 +2204,354 @@ bench(int port)
 }
 
 
+/* Redis asleep for "secs", from now: DEBUG SLEEP sent, the reply not read */
+static int
+redis_sleep(int port, int secs)
+{
+    int                 fd;
+    char                cmd[64];
+    struct sockaddr_in  sin;
+
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sin.sin_port = htons((uint16_t) port);
+
+    snprintf(cmd, sizeof(cmd), "*3\r\n$5\r\nDEBUG\r\n$5\r\nSLEEP\r\n"
+             "$1\r\n%d\r\n", secs);
+
+    if (fd == -1
+        || connect(fd, (struct sockaddr *) &sin, sizeof(sin)) != 0
+        || write(fd, cmd, strlen(cmd)) != (ssize_t) strlen(cmd))
+    {
+        if (fd != -1) {
+            close(fd);
+        }
+
+        return -1;
+    }
+
+    return fd;
+}
+
+
+/*
+ * Batches of megabytes, far more than the socket takes at once: the
+ * thread waits for room with poll(), reading the replies that arrive
+ * meanwhile; a read must not make it forget that it waits for room (it
+ * would then wake only for more replies, and stall once they stop).
+ */
+static void
+test_burst(int port)
+{
+    long                 ms;
+    size_t               n;
+    redisContext        *c;
+    et_span_t            span;
+    et_stream_t          st;
+    et_exporter_t       *ex;
+    et_counters_t        cnt;
+    et_exporter_conf_t   conf;
+    uint8_t              buf[ET_STREAM_PREFIX_SIZE(64)];
+
+    c = client(port, NULL, 0);
+    del(c, "et:burst");
+
+    stream_init(&st, buf, "et:burst");
+    conf_init(&conf, &st, port);
+    conf.queue_size = 32 * 1024 * 1024;
+    conf.flush_ms = 1000;
+    conf.io_timeout_ms = 3000;
+    memset(&cnt, 0, sizeof(cnt));
+    log_clear();
+
+    ex = et_exporter_start(&conf, &cnt);
+    if (ex == NULL) {
+        tap_ok(0, "burst: started");
+        return;
+    }
+
+    tap_ok(wait_value(&cnt.redis_connected, 1, 1000), "burst: connected");
+
+    make_span(&span, 0);
+    n = 24 * 1024 * 1024 / et_entry_size(&st, &span);
+
+    /* three rounds, each a few batches of megabytes */
+    submit_n(ex, 0, n / 3);
+    sleep_ms(50);
+    submit_n(ex, n / 3, n / 3);
+    sleep_ms(50);
+    submit_n(ex, 2 * (n / 3), n / 3);
+
+    ms = wait_settled(&cnt, 2500);
+    tap_ok(ms >= 0, "burst: %zu spans acknowledged within 2.5 s (%ld ms)",
+           3 * (n / 3), ms);
+    tap_is_int(get(&cnt.redis_errors), 0, "burst: no redis error");
+    tap_is_int(log_count("could not write"), 0, "burst: no write stalled");
+
+    et_exporter_stop(ex);
+    check_invariant("burst", &cnt);
+    tap_is_int(xlen(c, "et:burst"), get(&cnt.exported), "burst: XLEN");
+
+    del(c, "et:burst");
+    redisFree(c);
+}
+
+
+/*
+ * Over TLS, Redis asleep while megabytes are queued: the socket fills and
+ * SSL_write stops mid-record (WANT_WRITE); the thread waits for room,
+ * reading the replies meanwhile (TLS drains until it would block), and
+ * resumes with the same bytes: everything acknowledged, no write stalled
+ * (docs/nginx.md "edgetrace_redis_timeout": "could not write").
+ */
+static void
+test_tls_burst(int tls_port, int plain_port, et_tls_ctx_t *ca)
+{
+    int                  fd;
+    long                 ms;
+    size_t               n;
+    redisContext        *c;
+    et_span_t            span;
+    et_stream_t          st;
+    et_exporter_t       *ex;
+    et_counters_t        cnt;
+    et_exporter_conf_t   conf;
+    uint8_t              buf[ET_STREAM_PREFIX_SIZE(64)];
+
+    c = client(plain_port, NULL, 0);
+    del(c, "et:tls:burst");
+
+    stream_init(&st, buf, "et:tls:burst");
+    conf_init(&conf, &st, tls_port);
+    conf.redis.tls = 1;
+    conf.tls = ca;
+    conf.queue_size = 32 * 1024 * 1024;
+    conf.io_timeout_ms = 2000;
+    memset(&cnt, 0, sizeof(cnt));
+    log_clear();
+
+    ex = et_exporter_start(&conf, &cnt);
+    if (ex == NULL || !wait_value(&cnt.redis_connected, 1, 2000)) {
+        tap_ok(0, "tls burst: connected");
+        et_exporter_stop(ex);
+        redisFree(c);
+        return;
+    }
+
+    make_span(&span, 0);
+    n = 12 * 1024 * 1024 / et_entry_size(&st, &span);
+
+    fd = redis_sleep(plain_port, 1);
+    tap_ok(fd != -1, "tls burst: Redis asleep for 1 s");
+    sleep_ms(50);
+
+    submit_n(ex, 0, n);
+
+    ms = wait_settled(&cnt, 6000);
+    tap_ok(ms >= 0, "tls burst: %zu spans acknowledged (%ld ms)", n, ms);
+    tap_is_int(get(&cnt.redis_errors), 0, "tls burst: no redis error");
+    tap_is_int(log_count("could not write"), 0,
+               "tls burst: no write stalled");
+
+    et_exporter_stop(ex);
+    check_invariant("tls burst", &cnt);
+
+    if (fd != -1) {
+        close(fd);
+    }
+
+    del(c, "et:tls:burst");
+    redisFree(c);
+}
+
+
+/*
+ * The socket full mid-batch, and a reply read while the thread waits for
+ * room, drained until recv() would block: the wait that follows is still
+ * for room, not for more replies, which never come here (the thread would
+ * stall until the I/O timeout: "could not write").
+ */
+static void
+test_wait_room(void)
+{
+    int                  written;
+    size_t               size, n;
+    uint64_t             total;
+    fake_t               f;
+    et_span_t            span;
+    et_stream_t          st;
+    et_exporter_t       *ex;
+    et_counters_t        cnt;
+    et_exporter_conf_t   conf;
+    uint8_t              buf[ET_STREAM_PREFIX_SIZE(64)];
+
+    if (fake_start(&f, FAKE_HOLD) != 0) {
+        tap_ok(0, "wait for room: fake server");
+        return;
+    }
+
+    log_clear();
+    stream_init(&st, buf, "et:fake");
+    conf_init(&conf, &st, f.port);
+    conf.queue_size = 16 * 1024 * 1024;
+    conf.io_timeout_ms = 1500;
+    conf.stop_timeout_ms = 200;
+    memset(&cnt, 0, sizeof(cnt));
+
+    ex = et_exporter_start(&conf, &cnt);
+    if (ex == NULL) {
+        tap_ok(0, "wait for room: started");
+        fake_stop(&f);
+        return;
+    }
+
+    make_span(&span, 0);
+    size = et_entry_size(&st, &span);
+
+    /* one span in flight, for the reply to answer */
+    submit_n(ex, 0, 1);
+    tap_ok(wait_value(&f.bytes, size, 2000), "wait for room: one span sent");
+
+    /* megabytes the fake does not read: the socket fills */
+    __atomic_store_n(&f.hold, 1, __ATOMIC_RELEASE);
+    n = 6 * 1024 * 1024 / size;
+    submit_n(ex, 1, n);
+    sleep_ms(300);
+
+    /* one reply of 64 KB, then everything read, no other reply */
+    __atomic_store_n(&f.hold, 2, __ATOMIC_RELEASE);
+    total = (uint64_t) (n + 1) * size;
+
+    written = wait_value(&f.bytes, total, 1000);
+    tap_ok(written, "wait for room: the whole batch written after the reply "
+           "(%llu of %llu bytes)",
+           (unsigned long long) get(&f.bytes), (unsigned long long) total);
+    tap_is_int(log_count("could not write"), 0,
+               "wait for room: no write stalled");
+    tap_is_int(get(&cnt.exported), 1, "wait for room: the reply counted");
+
+    et_exporter_stop(ex);
+    check_invariant("wait for room", &cnt);
+
+    fake_stop(&f);
+}
+
+
+/*
+ * rediss:// (docs/nginx.md "edgetrace_redis_ssl_trusted_certificate"):
+ * spans exported over TLS, in batches far larger than a record; with the
+ * wrong CA nothing is sent, the failures are counted and logged with the
+ * reason, and the counters add up; without a context, no exporter at all.
+ */
+static void
+test_tls(int tls_port, int plain_port)
+{
+    long                 ms;
+    uint64_t             i;
+    et_span_t            span;
+    redisContext        *c;
+    et_stream_t          st;
+    et_tls_ctx_t        *ca, *other;
+    et_exporter_t       *ex;
+    et_counters_t        cnt;
+    et_exporter_conf_t   conf;
+    uint8_t              buf[ET_STREAM_PREFIX_SIZE(64)];
+
+    log_clear();
+
+    c = client(plain_port, NULL, 0);
+    del(c, "et:tls");
+
+    ca = tls_ctx("ca.crt");
+    other = tls_ctx("other_ca.crt");
+
+    stream_init(&st, buf, "et:tls");
+    conf_init(&conf, &st, tls_port);
+    conf.redis.tls = 1;
+
+    /* never plaintext */
+    memset(&cnt, 0, sizeof(cnt));
+    ex = et_exporter_start(&conf, &cnt);
+    tap_ok(ex == NULL && log_count("rediss:// needs a TLS context") == 1,
+           "tls: no exporter for rediss:// without a context");
+    et_exporter_stop(ex);
+
+    conf.tls = ca;
+    memset(&cnt, 0, sizeof(cnt));
+
+    ex = et_exporter_start(&conf, &cnt);
+    tap_ok(ex != NULL && wait_value(&cnt.redis_connected, 1, 2000),
+           "tls: connected");
+
+    if (ex != NULL) {
+        for (i = 0; i < 30000; i++) {
+            make_span(&span, i);
+            (void) et_exporter_submit(ex, &span);
+
+            if (i % 5000 == 0) {
+                sleep_ms(20);
+            }
+        }
+
+        ms = wait_settled(&cnt, 5000);
+        tap_ok(ms >= 0, "tls: 30000 spans acknowledged (%ld ms)", ms);
+        tap_is_int(get(&cnt.exported), 30000, "tls: exported counter");
+        tap_is_int(xlen(c, "et:tls"), 30000, "tls: XLEN");
+        tap_is_int(get(&cnt.redis_errors), 0, "tls: no redis errors");
+
+        et_exporter_stop(ex);
+        check_invariant("tls: after stop", &cnt);
+    }
+
+    /* the wrong CA: refused at every attempt, never written */
+
+    del(c, "et:tls");
+    log_clear();
+    conf.tls = other;
+    memset(&cnt, 0, sizeof(cnt));
+
+    ex = et_exporter_start(&conf, &cnt);
+
+    if (ex != NULL) {
+        submit_n(ex, 0, 100);
+
+        tap_ok(wait_log("TLS: certificate verify failed: self-signed "
+                        "certificate in certificate chain", 2000),
+               "wrong CA: logged with the reason");
+        tap_ok(log_count("cannot connect to redis at 127.0.0.1:") >= 1,
+               "wrong CA: the line names the address");
+
+        sleep_ms(300);
+        tap_ok(get(&cnt.redis_errors) >= 2,
+               "wrong CA: each attempt counted (%llu)",
+               (unsigned long long) get(&cnt.redis_errors));
+        tap_is_int(get(&cnt.redis_connected), 0, "wrong CA: not connected");
+
+        et_exporter_stop(ex);
+
+        tap_is_int(get(&cnt.exported), 0, "wrong CA: nothing exported");
+        tap_is_int(get(&cnt.dropped_redis_error), 100,
+                   "wrong CA: the spans dropped at stop");
+        check_invariant("wrong CA: after stop", &cnt);
+    }
+
+    tap_is_int(xlen(c, "et:tls"), 0, "wrong CA: nothing reached Redis");
+
+    if (ca) {
+        test_tls_burst(tls_port, plain_port, ca);
+    }
+
+    log_clear();
+    et_tls_ctx_free(ca);
+    et_tls_ctx_free(other);
+    del(c, "et:tls");
+    redisFree(c);
+}
+
+
 int
 main(int argc, char **argv)
 {
@@ -2177,6 +2593,15 @@ main(int argc, char **argv)
     test_garbage();
     test_stop_stalled();
     test_missing(port);
+    test_burst(port);
+    test_wait_room();
+
+    if (env_int("ET_TLS_PORT")) {
+        test_tls(env_int("ET_TLS_PORT"), port);
+
+    } else {
+        tap_ok(0, "ET_TLS_PORT is set");
+    }
 
     if (auth && password) {
         test_auth(auth, password);

@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "et_core.h"
 #include "et_redis_url.h"
@@ -15,6 +16,9 @@
 
 
 #define T(s)  (s), sizeof(s) - 1
+
+#define ET_MUST  "the URL must start with \"redis://\", \"rediss://\" or " \
+                 "\"unix:\""
 
 #define nelts(a)  (sizeof(a) / sizeof((a)[0]))
 
@@ -119,6 +123,11 @@ test_valid(void)
         { T("UNIX:/r.sock"), "", 0, "/r.sock", "", "", 0 },
         { T("unix:/"), "", 0, "/", "", "", 0 },
         { T("unix:/a b"), "", 0, "/a b", "", "", 0 },
+        { T("rediss://localhost"), "localhost", 6379, "", "", "", 0 },
+        { T("REDISS://h:6380"), "h", 6380, "", "", "", 0 },
+        { T("rediss://alice:secret@redis.internal:7000/3"),
+          "redis.internal", 7000, "", "alice", "secret", 3 },
+        { T("rediss://[::1]:6380/1"), "::1", 6380, "", "", "", 1 },
     };
 
     for (i = 0; i < nelts(cases); i++) {
@@ -134,7 +143,8 @@ test_valid(void)
                && strcmp(u.path, cases[i].path) == 0
                && strcmp(u.user, cases[i].user) == 0
                && strcmp(u.password, cases[i].password) == 0
-               && u.db == cases[i].db,
+               && u.db == cases[i].db
+               && u.tls == (strncasecmp(cases[i].in, "rediss://", 9) == 0),
                "valid: %s", esc(cases[i].in, cases[i].len));
 
         if (rc != ET_OK) {
@@ -172,20 +182,18 @@ test_invalid(void)
         const char  *err;
     } cases[] = {
         { T(""), "the URL is empty" },
-        { T("rediss://h"),
-          "rediss:// is not supported: Debian 12's hiredis 0.14 has no TLS" },
-        { T("REDISS://h:6380"),
-          "rediss:// is not supported: Debian 12's hiredis 0.14 has no TLS" },
-        { T("rediss://"),
-          "rediss:// is not supported: Debian 12's hiredis 0.14 has no TLS" },
-        { T("http://h"), "the URL must start with \"redis://\" or \"unix:\"" },
-        { T("redis:/h"), "the URL must start with \"redis://\" or \"unix:\"" },
-        { T("redis:h"), "the URL must start with \"redis://\" or \"unix:\"" },
-        { T("h:6379"), "the URL must start with \"redis://\" or \"unix:\"" },
+        { T("rediss://"), "the host is missing" },
+        { T("rediss://h:0"), "invalid port" },
+        { T("rediss://a:1,b:2"), "several hosts need cluster mode" },
+        { T("rediss:/h"), ET_MUST },
+        { T("http://h"), ET_MUST },
+        { T("redis:/h"), ET_MUST },
+        { T("redis:h"), ET_MUST },
+        { T("h:6379"), ET_MUST },
         { T("127.0.0.1"),
-          "the URL must start with \"redis://\" or \"unix:\"" },
+          ET_MUST },
         { T(" redis://h"),
-          "the URL must start with \"redis://\" or \"unix:\"" },
+          ET_MUST },
         { T("redis://"), "the host is missing" },
         { T("redis://:6379"), "the host is missing" },
         { T("redis:///0"), "the host is missing" },
@@ -352,6 +360,8 @@ test_seeds(void)
         { T("redis://h:7000/0"), "", 1, { "h" }, { 7000 } },
         { T("redis://h:7000,h:7001,H:7000"), "", 3, { "h", "h", "H" },
           { 7000, 7001, 7000 } },
+        { T("rediss://:pw@h1:7000,h2:7001"), "pw", 2, { "h1", "h2" },
+          { 7000, 7001 } },
     };
 
     static struct {
@@ -367,8 +377,8 @@ test_seeds(void)
           "a cluster's seeds are \"redis://host:port[,host:port...]\"" },
         { T("h:1,h:2"),
           "a cluster's seeds are \"redis://host:port[,host:port...]\"" },
-        { T("rediss://a:1,b:2"),
-          "rediss:// is not supported: Debian 12's hiredis 0.14 has no TLS" },
+        { T("rediss://a:1,b:2/1"),
+          "a cluster has database 0 only: it has no SELECT" },
         { T(""), "the URL is empty" },
         { T("redis://a:1,a:1"), "a seed is given twice" },
         { T("redis://a,a:6379"), "a seed is given twice" },
@@ -401,7 +411,8 @@ test_seeds(void)
              && u.nseeds == valid[i].n
              && strcmp(u.password, valid[i].password) == 0
              && strcmp(u.host, valid[i].hosts[0]) == 0
-             && u.port == valid[i].ports[0];
+             && u.port == valid[i].ports[0]
+             && u.tls == (strncmp(valid[i].in, "rediss://", 9) == 0);
 
         for (j = 0; ok && j < valid[i].n; j++) {
             ok = strcmp(u.seeds[j].host, valid[i].hosts[j]) == 0
