@@ -15,6 +15,8 @@ use FindBin;
 use lib "$FindBin::Bin/../lib";
 
 use Test::More;
+use IO::Select ();
+use IO::Socket::INET ();
 use Time::HiRes ();
 use Edgetrace::Test qw(:all);
 use Edgetrace::Cli qw(run_cli start_cli start_stack request);
@@ -131,6 +133,15 @@ refused(tls('--cacert', $pki->{other_ca}, 'show', $t1),
 refused(run_cli(undef, '--redis', $url, 'show', $t1),
         qr/\Q$verify\E: \S.*/, "the system's store (no --cacert)");
 
+# export, a forwarder, waits for a certificate that verifies as for a
+# Redis that is down, and says why once
+$p = start_cli(undef, '--redis', $url, '--cacert', $pki->{other_ca},
+               'export', '--otlp', $sink->url('/v1/traces'));
+ok(wait_until(sub { $p->err =~ /retrying/ }, 10), 'export: refused');
+like($p->err, qr/\Aedgetrace: export: cannot connect to Redis at \Q$url\E: \Q$verify\E: \S.*; retrying\n\z/,
+     'export: the reason, once');
+is($p->kill('TERM'), 0, 'export: SIGTERM, exit 0');
+
 my $port = tls_redis(cert => 'foreign');
 refused(run_cli(undef, '--redis', "rediss://127.0.0.1:$port", @ca, 'show',
                 $t1), qr/\Q$verify\E: \S.*/,
@@ -216,6 +227,72 @@ ok(wait_until(sub { $p->out =~ /$after/ }, 20),
    'Redis back with a renewed certificate: verified, new spans shown');
 like($p->err, qr/^edgetrace: tail: lost Redis at rediss:\/\/127\.0\.0\.1:$rport: .*; reconnecting\nedgetrace: tail: Redis at rediss:\/\/127\.0\.0\.1:$rport is back;/m,
      'reported once each way');
+$p->kill('TERM');
+
+# --- a TLS error while connected: its reason, and tail goes on
+
+# a TCP relay to the second Redis that, on SIGUSR1, sends each client a
+# record that cannot be decrypted (as a tampered stream would)
+sub start_relay {
+    my ($to) = @_;
+    my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Listen => 8, ReuseAddr => 1)
+        or die "relay: $!\n";
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        my $bad = 0;
+        $SIG{USR1} = sub { $bad = 1 };
+        my $sel = IO::Select->new($l);
+        my (%peer, %client);
+        while (1) {
+            my @ready = $sel->can_read(0.05);
+            if ($bad) {
+                $bad = 0;
+                syswrite($_, "\x17\x03\x03\x00\x20" . ("\xa5" x 32))
+                    for values %client;
+            }
+            for my $s (@ready) {
+                if ($s == $l) {
+                    my $c = $l->accept or next;
+                    my $u = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                                  PeerPort => $to)
+                        or do { close $c; next };
+                    @peer{$c, $u} = ($u, $c);
+                    $client{$c} = $c;
+                    $sel->add($c, $u);
+                    next;
+                }
+                my $n = sysread($s, my $buf, 65536);
+                my $o = $peer{$s};
+                if (!$n) {
+                    $sel->remove($s, $o);
+                    delete @peer{$s, $o};
+                    delete @client{$s, $o};
+                    close $s;
+                    close $o;
+                    next;
+                }
+                syswrite($o, $buf);
+            }
+        }
+    }
+    my $port = $l->sockport;
+    close $l;
+    Edgetrace::Test::register_pid($pid, 'relay');
+    return ($pid, $port);
+}
+
+my ($relay, $rlport) = start_relay($rport);
+$p = start_cli(undef, '--redis', "rediss://127.0.0.1:$rlport", @ca, 'tail');
+ok(wait_until(sub { $p->err =~ /following/ }, 10), 'tail through the relay');
+kill 'USR1', $relay;
+ok(wait_until(sub { $p->err =~ /lost Redis/ }, 10),
+   'a record that cannot be decrypted: Redis lost');
+like($p->err, qr/^edgetrace: tail: lost Redis at rediss:\/\/127\.0\.0\.1:$rlport: TLS: read failed: \S.*; reconnecting$/m,
+     'the TLS reason said');
+my $again = hand($r2);
+ok(wait_until(sub { $p->out =~ /$again/ }, 20),
+   'tail connected again, new spans shown');
 $p->kill('TERM');
 
 # --- usage errors: exit 2 with the reason, before any connection
