@@ -10,11 +10,11 @@
  * connection.  The certificate is checked before hiredis sees a byte:
  * a failed check is a failed connect, never a plaintext one.
  *
- * The pump ends when either side does: hiredis closing its end
- * (et_cli_redis_disconnect(), which then joins the thread), or Redis
- * closing the connection or failing (what came before is handed over,
- * then the pump's end is closed, and hiredis reads the end of the
- * stream; the reason is kept for et_cli_redis_why()).
+ * The pump ends when hiredis closes its end (et_cli_redis_disconnect(),
+ * which then joins the thread).  Redis closing the connection, or
+ * failing, closes the TLS connection: what came before is handed over,
+ * then hiredis reads the end of the stream, and the reason is kept for
+ * et_cli_redis_why().
  */
 
 #include <errno.h>
@@ -297,8 +297,17 @@ et_cli_pump(void *data)
             }
         }
 
-        if (ended && p->down_len == 0) {
-            break;
+        if (ended && p->down_len == 0 && p->conn.fd != -1) {
+            /*
+             * hiredis reads the end of the stream; its end stays open
+             * until it closes it: hiredis writes with write(), and a
+             * write to a closed pair would raise SIGPIPE, where a
+             * connection Redis closed gives it an error to report
+             */
+            et_conn_close(&p->conn);
+            (void) shutdown(p->fd, SHUT_WR);
+            p->up_len = 0;
+            moved = 1;
         }
 
         if (p->up_len < ET_CLI_PUMP_BUF) {
@@ -344,7 +353,7 @@ et_cli_pump(void *data)
         }
     }
 
-    /* the close_notify, then the end of the stream for hiredis */
+    /* Redis's side, with a close_notify, unless it ended first */
     et_conn_close(&p->conn);
     close(p->fd);
     p->fd = -1;
