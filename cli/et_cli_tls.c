@@ -211,6 +211,34 @@ et_cli_pump_ended(et_cli_pump_t *p, const char *why)
 
 
 /*
+ * After a send or a receive on Redis's side: 1 when bytes went; 0 when
+ * the call waits (for the event added to "events"), or when Redis's side
+ * ended ("ended" set): an error, or closed by Redis, which hiredis then
+ * reports as without TLS.
+ */
+static int
+et_cli_pump_moved(et_cli_pump_t *p, ssize_t n, const char *why,
+    short *events, int *ended)
+{
+    if (n == ET_AGAIN) {
+        *events |= p->conn.events;
+        return 0;
+    }
+
+    if (n == ET_ERROR) {
+        et_cli_pump_ended(p, why);
+    }
+
+    if (n == ET_ERROR || n == 0) {
+        *ended = 1;
+        return 0;
+    }
+
+    return 1;
+}
+
+
+/*
  * The pump's thread.  Each turn moves what it can each way, without
  * blocking; it waits in poll() only after a turn that moved nothing, for
  * what each side last asked for (TLS may want POLLIN to write, or
@@ -244,14 +272,7 @@ et_cli_pump(void *data)
 
             n = et_conn_send(&p->conn, &iov, 1, why, sizeof(why));
 
-            if (n == ET_ERROR) {
-                et_cli_pump_ended(p, why);
-                ended = 1;
-
-            } else if (n == ET_AGAIN) {
-                tev |= p->conn.events;
-
-            } else {
+            if (et_cli_pump_moved(p, n, why, &tev, &ended)) {
                 p->up_len -= (size_t) n;
                 memmove(p->up, p->up + n, p->up_len);
                 moved = 1;
@@ -263,18 +284,7 @@ et_cli_pump(void *data)
                              ET_CLI_PUMP_BUF - p->down_len, why,
                              sizeof(why));
 
-            if (n == ET_ERROR || n == 0) {
-                /* closed by Redis: hiredis says so, as without TLS */
-                if (n == ET_ERROR) {
-                    et_cli_pump_ended(p, why);
-                }
-
-                ended = 1;
-
-            } else if (n == ET_AGAIN) {
-                tev |= p->conn.events;
-
-            } else {
+            if (et_cli_pump_moved(p, n, why, &tev, &ended)) {
                 p->down_len += (size_t) n;
                 moved = 1;
             }

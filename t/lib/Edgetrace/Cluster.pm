@@ -9,6 +9,8 @@ package Edgetrace::Cluster;
 #   # ->nodes (Edgetrace::Test::Redis, ->port ->pid ->dir) ->ports ->live
 #   # ->masters: ({ port, id, slots => [[start, end], ...] }, ...)
 #   # ->master_of_slot($slot) ->slot_of($key) ->replicas_of($port)
+#   # ->master_of_shard($key, $i, $n): of shard $i of $n of stream $key
+#   my $t = shard_trace_id($i, $n);   # a new trace id of shard $i
 #   my $new = $c->kill_master($port); # SIGKILL, waits for the promotion
 #   $c->stop; $c->restart;            # all nodes down, then back
 #   my @e = $c->shard_entries($key, $n);  # each shard from its master
@@ -36,11 +38,12 @@ use IO::Socket::INET;
 use POSIX ();
 use Time::HiRes ();
 
-use Edgetrace::Test qw(free_port start_redis redis stop_pid wait_until);
+use Edgetrace::Test qw(free_port start_redis redis stop_pid wait_until
+                       key_slot shard_key trace_shard new_trace_id);
 use Edgetrace::Tls qw(redis_tls_args);
 
 our @EXPORT_OK = qw(start_cluster cluster_nodes cluster_info raw_command
-                    spans_accounted garbage_seed node_cli);
+                    spans_accounted garbage_seed node_cli shard_trace_id);
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
 my $SLOTS = 16384;
@@ -223,6 +226,20 @@ sub master_of_slot {
             if grep { $slot >= $_->[0] && $slot <= $_->[1] } @{ $m->{slots} };
     }
     return undef;
+}
+
+sub master_of_shard {
+    my ($self, $key, $i, $n) = @_;
+    return $self->master_of_slot(key_slot(shard_key($key, $i, $n)));
+}
+
+# a new trace id that shard $i of $n holds
+sub shard_trace_id {
+    my ($i, $n) = @_;
+    for (;;) {
+        my $t = new_trace_id();
+        return $t if trace_shard($t, $n) == $i;
+    }
 }
 
 sub slot_of {
