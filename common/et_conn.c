@@ -29,9 +29,19 @@
 /* an opening command's reply is read this much at a time */
 #define ET_CONN_RBUF  4096
 
+#define ET_CONN_ERR   160
 
-static int et_conn_hello(et_conn_t *c, const et_redis_url_t *url,
-    uint64_t deadline, char *err, size_t size);
+
+/* the opening's commands, within the connect's deadline */
+typedef struct {
+    et_conn_t     *conn;
+    uint64_t       deadline;
+    char           err[ET_CONN_ERR];
+} et_conn_opening_t;
+
+
+static redisReply *et_conn_opening_command(void *data, int argc,
+    const char **argv, const size_t *argvlen, const char **errstr);
 static int et_conn_poll(et_conn_t *c, uint64_t deadline);
 
 
@@ -39,10 +49,11 @@ int
 et_conn_open(et_conn_t *c, const et_redis_url_t *url, const char *host,
     int port, et_tls_ctx_t *tls, unsigned timeout_ms, char *err, size_t size)
 {
-    int              fd, flags;
-    uint64_t         now, deadline;
-    redisContext    *rc;
-    struct timeval   tv;
+    int                 fd, flags;
+    uint64_t            now, deadline;
+    redisContext       *rc;
+    struct timeval      tv;
+    et_conn_opening_t   opening;
 
     et_conn_init(c);
 
@@ -96,7 +107,18 @@ et_conn_open(et_conn_t *c, const et_redis_url_t *url, const char *host,
         }
     }
 
-    if (et_conn_hello(c, url, deadline, err, size) != ET_OK) {
+    /*
+     * TLS with no command to send: a PING, so that a server refusing the
+     * client's certificate (TLS 1.3 says so after the handshake) fails here
+     */
+
+    opening.conn = c;
+    opening.deadline = deadline;
+
+    if (et_redis_open(url, c->tls != NULL, et_conn_opening_command,
+                      &opening, err, size)
+        != ET_OK)
+    {
         goto failed;
     }
 
@@ -110,52 +132,23 @@ failed:
 }
 
 
-static int
-et_conn_hello(et_conn_t *c, const et_redis_url_t *url, uint64_t deadline,
-    char *err, size_t size)
+static redisReply *
+et_conn_opening_command(void *data, int argc, const char **argv,
+    const size_t *argvlen, const char **errstr)
 {
-    int           argc, rc;
-    unsigned      i;
-    size_t        argvlen[3];
-    redisReply   *reply;
-    const char   *argv[3];
-    char          db[ET_REDIS_HELLO_DB];
+    et_conn_opening_t  *o = data;
 
-    for (i = 0; (argc = et_redis_hello(url, i, argv, argvlen, db)); i++) {
-        if (et_conn_command(c, argc, argv, argvlen, deadline, &reply, err,
-                            size)
-            != ET_OK)
-        {
-            return ET_ERROR;
-        }
+    redisReply  *reply;
 
-        rc = et_redis_reply_check(argv[0], reply, NULL, err, size);
-
-        freeReplyObject(reply);
-
-        if (rc != ET_OK) {
-            return ET_ERROR;
-        }
+    if (et_conn_command(o->conn, argc, argv, argvlen, o->deadline, &reply,
+                        o->err, sizeof(o->err))
+        != ET_OK)
+    {
+        *errstr = o->err;
+        return NULL;
     }
 
-    if (i == 0 && c->tls) {
-        argv[0] = "PING";
-        argvlen[0] = 4;
-
-        if (et_conn_command(c, 1, argv, argvlen, deadline, &reply, err, size)
-            != ET_OK)
-        {
-            return ET_ERROR;
-        }
-
-        rc = et_redis_reply_check(argv[0], reply, NULL, err, size);
-
-        freeReplyObject(reply);
-
-        return rc;
-    }
-
-    return ET_OK;
+    return reply;
 }
 
 
@@ -198,7 +191,7 @@ et_conn_command(et_conn_t *c, int argc, const char **argv,
     len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
 
     if (len < 0) {
-        snprintf(err, size, "%s failed: out of memory", argv[0]);
+        snprintf(err, size, "out of memory");
         return ET_ERROR;
     }
 
@@ -240,7 +233,7 @@ et_conn_command(et_conn_t *c, int argc, const char **argv,
 
     reader = redisReaderCreate();
     if (reader == NULL) {
-        snprintf(err, size, "%s failed: out of memory", argv[0]);
+        snprintf(err, size, "out of memory");
         return ET_ERROR;
     }
 
@@ -250,7 +243,7 @@ et_conn_command(et_conn_t *c, int argc, const char **argv,
         rc = redisReaderGetReply(reader, &r);
 
         if (rc != REDIS_OK) {
-            snprintf(err, size, "%s failed: %s", argv[0], reader->errstr);
+            snprintf(err, size, "%s", reader->errstr);
             break;
         }
 
@@ -272,8 +265,7 @@ et_conn_command(et_conn_t *c, int argc, const char **argv,
         }
 
         if (n == 0) {
-            snprintf(err, size, "%s failed: connection closed by redis",
-                     argv[0]);
+            snprintf(err, size, "connection closed by redis");
             break;
         }
 
@@ -282,7 +274,7 @@ et_conn_command(et_conn_t *c, int argc, const char **argv,
         }
 
         if (redisReaderFeed(reader, buf, (size_t) n) != REDIS_OK) {
-            snprintf(err, size, "%s failed: %s", argv[0], reader->errstr);
+            snprintf(err, size, "%s", reader->errstr);
             break;
         }
     }
@@ -293,7 +285,7 @@ et_conn_command(et_conn_t *c, int argc, const char **argv,
 
 timedout:
 
-    snprintf(err, size, "%s failed: timed out", argv[0]);
+    snprintf(err, size, "timed out");
 
     return ET_ERROR;
 }

@@ -33,7 +33,7 @@ typedef struct {
 /*
  * Connects to "host":"port" (url->path, when set, is a unix socket), shakes
  * hands with "tls" (NULL: plaintext; must outlive the connection), and
- * sends the opening commands the URL asks for (et_redis_hello()); with TLS
+ * sends the opening commands the URL asks for (et_redis_open()); with TLS
  * and none of them, a PING, so that a server refusing the client's
  * certificate (TLS 1.3 says so after the handshake) fails here.  All
  * within "timeout_ms", blocking the caller: host names are resolved here.
@@ -68,7 +68,9 @@ ssize_t et_conn_recv(et_conn_t *c, void *buf, size_t size, char *err,
 /*
  * One command on an open connection, blocking until "deadline" (monotonic
  * ms): its reply in *reply (freeReplyObject() it), error replies
- * included.  ET_ERROR with the reason in "err" when no reply came.
+ * included.  ET_ERROR when no reply came, with the reason in "err",
+ * without the command's name: "timed out", "connection closed by redis",
+ * "TLS: read failed: ...", "write failed: ...".
  */
 struct redisReply;
 

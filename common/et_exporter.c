@@ -1003,6 +1003,7 @@ et_exporter_write(et_exporter_t *ex, uint64_t deadline)
     left = et_queue_peek(&ex->queue, iov, &niov);
 
     writable = 1;
+    want = POLLOUT;
 
     while (left) {
 
@@ -1037,8 +1038,13 @@ et_exporter_write(et_exporter_t *ex, uint64_t deadline)
                 iov[0].iov_len -= n;
             }
 
-            /* a short write: the socket is full until poll() says not */
+            /*
+             * a short write: the socket is full until poll() says not;
+             * TLS may wait for a record to read first (a read meanwhile
+             * sets its own event: this one is the write's)
+             */
             writable = 0;
+            want = ex->conn.events;
         }
 
         now = et_clock_mono_ms();
@@ -1071,9 +1077,6 @@ et_exporter_write(et_exporter_t *ex, uint64_t deadline)
          * (SO_RCVLOWAT): waking up for every few replies Redis sends as it
          * works through the batch is what makes a sender expensive.
          */
-
-        /* POLLOUT; TLS may wait for a record to read first */
-        want = ex->conn.events;
 
         pfd.fd = ex->conn.fd;
         pfd.events = POLLIN | want;

@@ -468,22 +468,34 @@ et_redis_reply_check(const char *command, const redisReply *reply,
 
 
 int
-et_redis_handshake(redisContext *c, const et_redis_url_t *url, char *err,
-    size_t size)
+et_redis_open(const et_redis_url_t *url, int ping, et_redis_command_pt command,
+    void *data, char *err, size_t size)
 {
-    int          argc, rc;
-    unsigned     i;
-    size_t       argvlen[3];
-    redisReply  *reply;
-    const char  *argv[3];
-    char         db[ET_REDIS_HELLO_DB];
+    int           argc, rc;
+    unsigned      i;
+    size_t        argvlen[3];
+    redisReply   *reply;
+    const char   *argv[3], *errstr;
+    char          db[ET_REDIS_HELLO_DB];
 
-    for (i = 0; (argc = et_redis_hello(url, i, argv, argvlen, db)); i++) {
+    for (i = 0; ; i++) {
+        argc = et_redis_hello(url, i, argv, argvlen, db);
 
-        /* argv: a password may hold spaces or '%', never formatted */
-        reply = redisCommandArgv(c, argc, argv, argvlen);
+        if (argc == 0) {
+            if (i > 0 || !ping) {
+                return ET_OK;
+            }
 
-        rc = et_redis_reply_check(argv[0], reply, c->errstr, err, size);
+            argv[0] = "PING";
+            argvlen[0] = 4;
+            argc = 1;
+            ping = 0;
+        }
+
+        errstr = NULL;
+        reply = command(data, argc, argv, argvlen, &errstr);
+
+        rc = et_redis_reply_check(argv[0], reply, errstr, err, size);
 
         if (reply) {
             freeReplyObject(reply);
@@ -493,6 +505,28 @@ et_redis_handshake(redisContext *c, const et_redis_url_t *url, char *err,
             return ET_ERROR;
         }
     }
+}
 
-    return ET_OK;
+
+/* argv: a password may hold spaces or '%', never formatted */
+static redisReply *
+et_redis_context_command(void *data, int argc, const char **argv,
+    const size_t *argvlen, const char **errstr)
+{
+    redisContext  *c = data;
+
+    redisReply  *reply;
+
+    reply = redisCommandArgv(c, argc, argv, argvlen);
+    *errstr = c->errstr;
+
+    return reply;
+}
+
+
+int
+et_redis_handshake(redisContext *c, const et_redis_url_t *url, char *err,
+    size_t size)
+{
+    return et_redis_open(url, 0, et_redis_context_command, c, err, size);
 }

@@ -84,6 +84,21 @@ int et_redis_reply_check(const char *command, const struct redisReply *reply,
     const char *errstr, char *err, size_t size);
 
 /*
+ * One blocking command of the opening: its reply (error replies
+ * included), or NULL with the reason in *errstr.
+ */
+typedef struct redisReply *(*et_redis_command_pt)(void *data, int argc,
+    const char **argv, const size_t *argvlen, const char **errstr);
+
+/*
+ * The opening commands (et_redis_hello()) through "command", each reply
+ * checked; with "ping" and none of them, a PING.  ET_ERROR with a message
+ * in "err" (at most "size" bytes, the password never in it).
+ */
+int et_redis_open(const et_redis_url_t *url, int ping,
+    et_redis_command_pt command, void *data, char *err, size_t size);
+
+/*
  * On a connected context in blocking mode: the opening commands
  * (et_redis_hello()).  ET_ERROR with a message in "err" (at most "size"
  * bytes, the password never in it).

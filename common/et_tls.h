@@ -50,8 +50,8 @@ typedef struct {
  * directive).  The strings need not outlive the call.  NULL on failure,
  * with the reason in "err" (at most "size" bytes): "cannot load the CA
  * file \"/x\": No such file or directory", "cannot load the key \"/k\":
- * key values mismatch", "a certificate needs its key", ...  A key protected by a
- * passphrase is refused, never prompted for.
+ * key values mismatch", "a certificate needs its key", ...  A key
+ * protected by a passphrase is refused, never prompted for.
  */
 et_tls_ctx_t *et_tls_ctx_create(const et_tls_conf_t *conf, char *err,
     size_t size);

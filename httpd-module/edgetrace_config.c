@@ -304,12 +304,171 @@ edgetrace_cmd_redis(cmd_parms *cmd, void *conf, const char *arg,
                                 &sc->exporter.redis, &err);
     }
 
+    if (rc == ET_OK) {
+        err = et_exporter_redis_check(&sc->exporter.redis);
+        rc = err ? ET_ERROR : ET_OK;
+    }
+
     if (rc != ET_OK) {
         return apr_psprintf(cmd->pool, "EdgeTraceRedis \"%s\": %s", arg,
                             err);
     }
 
+    sc->redis_file = cmd->directive->filename;
+    sc->redis_line = (unsigned) cmd->directive->line_num;
+
     return NULL;
+}
+
+
+/*
+ * EdgeTraceRedisSSL*: kept with the place they were given, for the errors
+ * found once the whole configuration is read (edgetrace_tls()); files
+ * relative to ServerRoot, as mod_ssl's
+ */
+const char *
+edgetrace_cmd_redis_ssl(cmd_parms *cmd, void *conf, const char *arg)
+{
+    unsigned               i;
+    const char            *err;
+    edgetrace_ssl_t       *ssl;
+    edgetrace_srv_conf_t  *sc;
+
+    (void) conf;
+
+    sc = edgetrace_main_conf(cmd, &err);
+    if (sc == NULL) {
+        return err;
+    }
+
+    i = (unsigned) (apr_size_t) cmd->info;
+    ssl = &sc->ssl[i];
+
+    if (ssl->value) {
+        return apr_psprintf(cmd->pool, "%s is given twice",
+                            cmd->cmd->name);
+    }
+
+    if (*arg == '\0') {
+        return apr_psprintf(cmd->pool, "%s must not be empty",
+                            cmd->cmd->name);
+    }
+
+    if (i != EDGETRACE_SSL_NAME) {
+        arg = ap_server_root_relative(cmd->pool, arg);
+
+        if (arg == NULL) {
+            return apr_psprintf(cmd->pool, "%s: invalid path",
+                                cmd->cmd->name);
+        }
+    }
+
+    ssl->value = arg;
+    ssl->file = cmd->directive->filename;
+    ssl->line = (unsigned) cmd->directive->line_num;
+
+    return NULL;
+}
+
+
+static apr_status_t
+edgetrace_tls_cleanup(void *data)
+{
+    et_tls_ctx_free(data);
+
+    return APR_SUCCESS;
+}
+
+
+/* an error about a directive read earlier, in httpd's words for its own */
+static int
+edgetrace_ssl_error(server_rec *s, const char *file, unsigned line,
+    const char *name, const char *err)
+{
+    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s,
+                 "Syntax error on line %u of %s: %s %s", line,
+                 file ? file : "(unknown)", name, err);
+
+    return HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+/*
+ * The TLS context of a rediss:// URL, made in the parent as the
+ * configuration is read (check_config: apache2 -t too), so that the
+ * children need not read the files (docs/httpd.md "EdgeTraceRedis").
+ */
+int
+edgetrace_tls(apr_pool_t *pconf, server_rec *s)
+{
+    char                   err[256];
+    unsigned               i;
+    et_tls_ctx_t          *ctx;
+    et_tls_conf_t          tc;
+    edgetrace_ssl_t       *ssl;
+    edgetrace_srv_conf_t  *sc;
+
+    static const char  *names[EDGETRACE_SSL_N] = {
+        "EdgeTraceRedisSSLCACertificateFile",
+        "EdgeTraceRedisSSLCertificateFile",
+        "EdgeTraceRedisSSLCertificateKeyFile",
+        "EdgeTraceRedisSSLName"
+    };
+
+    sc = EDGETRACE_SRV_CONF(s);
+    ssl = sc->ssl;
+    sc->exporter.tls = NULL;
+
+    if (!sc->exporter.redis.tls) {
+        for (i = 0; i < EDGETRACE_SSL_N; i++) {
+            if (ssl[i].value) {
+                return edgetrace_ssl_error(s, ssl[i].file, ssl[i].line,
+                                           names[i],
+                                           "needs a rediss:// URL");
+            }
+        }
+
+        return OK;
+    }
+
+    if ((ssl[EDGETRACE_SSL_CERT].value == NULL)
+        != (ssl[EDGETRACE_SSL_KEY].value == NULL))
+    {
+        i = ssl[EDGETRACE_SSL_CERT].value ? EDGETRACE_SSL_CERT
+                                          : EDGETRACE_SSL_KEY;
+
+        return edgetrace_ssl_error(s, ssl[i].file, ssl[i].line, names[i],
+                                   i == EDGETRACE_SSL_CERT
+                                   ? "needs its key"
+                                   : "needs its certificate");
+    }
+
+    tc.ca = ssl[EDGETRACE_SSL_CA].value;
+    tc.cert = ssl[EDGETRACE_SSL_CERT].value;
+    tc.key = ssl[EDGETRACE_SSL_KEY].value;
+    tc.name = ssl[EDGETRACE_SSL_NAME].value;
+
+    ctx = et_tls_ctx_create(&tc, err, sizeof(err));
+
+    if (ctx == NULL) {
+        /* the directive the error is about, else EdgeTraceRedis */
+        for (i = 0; i < EDGETRACE_SSL_N; i++) {
+            if (ssl[i].value && strstr(err, ssl[i].value) != NULL) {
+                return edgetrace_ssl_error(s, ssl[i].file, ssl[i].line,
+                                           names[i], err);
+            }
+        }
+
+        return edgetrace_ssl_error(s, sc->redis_file, sc->redis_line,
+                                   "EdgeTraceRedis", err);
+    }
+
+    apr_pool_cleanup_register(pconf, ctx, edgetrace_tls_cleanup,
+                              apr_pool_cleanup_null);
+
+    sc->exporter.tls = ctx;
+
+    return OK;
 }
 
 

@@ -93,12 +93,31 @@ typedef struct {
 } edgetrace_dir_conf_t;
 
 
+/* the EdgeTraceRedisSSL* directives, in this order */
+#define EDGETRACE_SSL_CA          0
+#define EDGETRACE_SSL_CERT        1
+#define EDGETRACE_SSL_KEY         2
+#define EDGETRACE_SSL_NAME        3
+#define EDGETRACE_SSL_N           4
+
+
+/* an EdgeTraceRedisSSL* file or name, and where it was given */
+typedef struct {
+    const char             *value;        /* NULL: unset */
+    const char             *file;
+    unsigned                line;
+} edgetrace_ssl_t;
+
+
 typedef struct {
     const char             *service_name; /* NULL: unset */
     et_str_t                service;      /* RESP field and value */
 
     /* the main server's only */
     et_exporter_conf_t      exporter;     /* Redis and the knobs */
+    const char             *redis_file;   /* EdgeTraceRedis's place */
+    unsigned                redis_line;
+    edgetrace_ssl_t         ssl[EDGETRACE_SSL_N];  /* rediss:// */
     const char             *stream_key;
     et_stream_opts_t        stream_opts;
     apr_size_t              value_max;
@@ -173,6 +192,9 @@ void *edgetrace_merge_srv_conf(apr_pool_t *p, void *parent, void *child);
 const char *edgetrace_cmd_enable(cmd_parms *cmd, void *conf, int on);
 const char *edgetrace_cmd_redis(cmd_parms *cmd, void *conf, const char *arg,
     const char *mode);
+const char *edgetrace_cmd_redis_ssl(cmd_parms *cmd, void *conf,
+    const char *arg);
+int edgetrace_tls(apr_pool_t *pconf, server_rec *s);
 const char *edgetrace_cmd_stream(cmd_parms *cmd, void *conf, const char *key,
     const char *opt1, const char *opt2);
 const char *edgetrace_cmd_service_name(cmd_parms *cmd, void *conf,

@@ -59,9 +59,30 @@ static const command_rec  edgetrace_cmds[] = {
                  "On to trace requests here, Off not to"),
 
     AP_INIT_TAKE12("EdgeTraceRedis", edgetrace_cmd_redis, NULL, RSRC_CONF,
-                   "where spans go: redis://[[user]:password@]host[:port][/db]"
-                   " or unix:/path; a cluster's seeds: redis://[[user]:"
+                   "where spans go: redis[s]://[[user]:password@]host[:port]"
+                   "[/db] or unix:/path; a cluster's seeds: redis://[[user]:"
                    "password@]host[:port][,host[:port]...] cluster"),
+
+    AP_INIT_TAKE1("EdgeTraceRedisSSLCACertificateFile",
+                  edgetrace_cmd_redis_ssl, EDGETRACE_KNOB(EDGETRACE_SSL_CA),
+                  RSRC_CONF,
+                  "rediss://: the CA certificates (PEM) Redis's certificate "
+                  "is verified against; default: the system's"),
+
+    AP_INIT_TAKE1("EdgeTraceRedisSSLCertificateFile",
+                  edgetrace_cmd_redis_ssl,
+                  EDGETRACE_KNOB(EDGETRACE_SSL_CERT), RSRC_CONF,
+                  "rediss://: the client certificate (PEM) for mutual TLS"),
+
+    AP_INIT_TAKE1("EdgeTraceRedisSSLCertificateKeyFile",
+                  edgetrace_cmd_redis_ssl,
+                  EDGETRACE_KNOB(EDGETRACE_SSL_KEY), RSRC_CONF,
+                  "rediss://: the client certificate's key (PEM)"),
+
+    AP_INIT_TAKE1("EdgeTraceRedisSSLName", edgetrace_cmd_redis_ssl,
+                  EDGETRACE_KNOB(EDGETRACE_SSL_NAME), RSRC_CONF,
+                  "rediss://: the name Redis's certificate must hold, sent "
+                  "as SNI; default: the URL's host"),
 
     AP_INIT_TAKE123("EdgeTraceStream", edgetrace_cmd_stream, NULL,
                     RSRC_CONF, "the stream key, then maxlen=N and shards=N"),
@@ -326,12 +347,26 @@ edgetrace_child_init(apr_pool_t *pchild, server_rec *s)
 }
 
 
+/* after the configuration is read, apache2 -t included */
+static int
+edgetrace_check_config(apr_pool_t *pconf, apr_pool_t *plog,
+    apr_pool_t *ptemp, server_rec *s)
+{
+    (void) plog;
+    (void) ptemp;
+
+    return edgetrace_tls(pconf, s);
+}
+
+
 static void
 edgetrace_register_hooks(apr_pool_t *p)
 {
     (void) p;
 
     ap_hook_pre_config(edgetrace_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_check_config(edgetrace_check_config, NULL, NULL,
+                         APR_HOOK_MIDDLE);
     ap_hook_post_config(edgetrace_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(edgetrace_child_init, NULL, NULL, APR_HOOK_MIDDLE);
 

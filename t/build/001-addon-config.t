@@ -81,50 +81,35 @@ is_deeply(\@deps, [on_disk('h')],
           'ngx_module_deps lists every .h under common/ and nginx-module/');
 ok(!grep({ !-f } @srcs, @deps), 'every listed file exists');
 
-# --- without hiredis: a compiler that cannot find its header
+# --- without a library's headers: a compiler that cannot find them, and
+# config stops naming the library and its Debian package
 my $tmp = File::Temp::tempdir(CLEANUP => 1);
-write_file("$tmp/cc", <<'SH', 0755);
-#!/bin/sh
-for a; do
-    case $a in
-    *.c) if grep -q 'hiredis/hiredis.h' "$a"; then
-             echo "$a: fatal error: hiredis/hiredis.h: No such file" >&2
-             exit 1
-         fi ;;
-    esac
-done
-exec cc "$@"
-SH
-($rc, $out) = run_config(cc => "$tmp/cc");
-is($rc, 1, 'no hiredis: config exits 1') or diag $out;
-like($out, qr/^checking for hiredis library \.\.\. not found$/m,
-     'no hiredis: the feature check says not found');
-like($out, qr/error: the edgetrace module requires the hiredis library\.
-You can install it with "apt-get install libhiredis-dev"\./,
-     'no hiredis: the error names the library and the package');
-unlike($out, qr/^src=/m, 'no hiredis: no module is added');
 
-# --- without OpenSSL's headers (rediss://): the same, naming libssl-dev
-write_file("$tmp/cc", <<'SH', 0755);
+for my $lib (['hiredis', 'hiredis/hiredis.h', 'libhiredis-dev'],
+             ['OpenSSL', 'openssl/ssl.h', 'libssl-dev'])
+{
+    my ($name, $header, $package) = @$lib;
+    write_file("$tmp/cc", <<"SH", 0755);
 #!/bin/sh
 for a; do
-    case $a in
-    *.c) if grep -q 'openssl/ssl.h' "$a"; then
-             echo "$a: fatal error: openssl/ssl.h: No such file" >&2
+    case \$a in
+    *.c) if grep -q '$header' "\$a"; then
+             echo "\$a: fatal error: $header: No such file" >&2
              exit 1
          fi ;;
     esac
 done
-exec cc "$@"
+exec cc "\$@"
 SH
-($rc, $out) = run_config(cc => "$tmp/cc");
-is($rc, 1, 'no OpenSSL: config exits 1') or diag $out;
-like($out, qr/^checking for OpenSSL library \.\.\. not found$/m,
-     'no OpenSSL: the feature check says not found');
-like($out, qr/error: the edgetrace module requires the OpenSSL library\.
-You can install it with "apt-get install libssl-dev"\./,
-     'no OpenSSL: the error names the library and the package');
-unlike($out, qr/^src=/m, 'no OpenSSL: no module is added');
+    ($rc, $out) = run_config(cc => "$tmp/cc");
+    is($rc, 1, "no $name: config exits 1") or diag $out;
+    like($out, qr/^checking for $name library \.\.\. not found$/m,
+         "no $name: the feature check says not found");
+    like($out, qr/error: the edgetrace module requires the $name library\.
+You can install it with "apt-get install $package"\./,
+         "no $name: the error names the library and the package");
+    unlike($out, qr/^src=/m, "no $name: no module is added");
+}
 
 # --- nginx's own configure ran the same check for this build
 my $log = build_dir() . '/nginx/configure.log';

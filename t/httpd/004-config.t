@@ -14,11 +14,25 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use Edgetrace::Test qw(:all);
 use Edgetrace::Httpd qw(:all);
+use Edgetrace::Tls qw(make_pki);
+
+# the line httpd names holds the directive at fault
+sub names_its_line {
+    my ($out, $name, $what) = @_;
+    my ($line, $file) = $out =~ /Syntax error on line (\d+) of ([^:]+):/;
+    my $text = '';
+    if (defined $file && open my $fh, '<', $file) {
+        my @lines = <$fh>;
+        $text = $lines[$line - 1] // '';
+    }
+    like($text, qr/^\s*\Q$name\E\b/, "names its line: $what")
+        or diag $out;
+}
 
 # --- startup errors: `apache2 -t` fails and says why
 my @errors = (
     ['EdgeTrace maybe',                      qr/EdgeTrace.*On or Off/i],
-    ['EdgeTraceRedis rediss://h:1',          qr/rediss:\/\/ is not supported/],
+    ['EdgeTraceRedis rediss://h:1,h:2 cluster', qr/"rediss:\/\/h:1,h:2": rediss:\/\/ with cluster: a Redis Cluster has no TLS yet/],
     ['EdgeTraceRedis redis://h:99999',       qr/EdgeTraceRedis.*port/i],
     ['EdgeTraceRedis ftp://x',               qr/EdgeTraceRedis "ftp:\/\/x"/],
     ['EdgeTraceRedis redis://a:1,b:2',       qr/EdgeTraceRedis "redis:\/\/a:1,b:2": several hosts need cluster mode/],
@@ -95,16 +109,66 @@ for my $case (@errors) {
     isnt($rc, 0, "refused: $what");
     like($out, $want, "said why: $what") or diag $out;
 
-    # the line httpd names holds the directive at fault
-    my ($line, $file) = $out =~ /Syntax error on line (\d+) of ([^:]+):/;
-    my $text = '';
-    if (defined $file && open my $fh, '<', $file) {
-        my @lines = <$fh>;
-        $text = $lines[$line - 1] // '';
-    }
     my ($name) = map { /^(\w+)/ } grep { !/^</ } split /\n/, $conf;
-    like($text, qr/^\s*\Q$name\E\b/, "names its line: $what")
-        or diag $out;
+    names_its_line($out, $name, $what);
+}
+
+# --- TLS to Redis (docs/httpd.md "EdgeTraceRedisSSLCACertificateFile"):
+# the files are read by apache2 -t, and each error names the line of the
+# directive at fault, wherever it stands
+my $pki = make_pki();
+my $ssl = 'EdgeTraceRedisSSL';
+
+my ($rc, $out) = httpd_t(conf => <<"EOF");
+EdgeTraceRedis rediss://:pw\@localhost:6380/1
+${ssl}CACertificateFile $pki->{ca}
+${ssl}CertificateFile $pki->{client}
+${ssl}CertificateKeyFile $pki->{client_key}
+${ssl}Name redis.internal
+EOF
+is($rc, 0, 'rediss:// with every EdgeTraceRedisSSL* passes apache2 -t')
+    or diag $out;
+
+for my $u ('rediss://x', 'rediss://:pw@[::1]/3') {
+    ($rc, $out) = httpd_t(conf => "EdgeTraceRedis $u");
+    is($rc, 0, "EdgeTraceRedis $u is valid") or diag $out;
+}
+
+my @tls_errors = (
+    ["${ssl}Name r.example", "${ssl}Name",
+     qr/${ssl}Name needs a rediss:\/\/ URL/],
+    ["${ssl}CACertificateFile $pki->{ca}\nEdgeTraceRedis redis://h",
+     "${ssl}CACertificateFile",
+     qr/${ssl}CACertificateFile needs a rediss:\/\/ URL/],
+    ["EdgeTraceRedis rediss://h\n${ssl}CertificateFile $pki->{client}",
+     "${ssl}CertificateFile", qr/${ssl}CertificateFile needs its key/],
+    ["${ssl}CertificateKeyFile $pki->{client_key}\nEdgeTraceRedis rediss://h",
+     "${ssl}CertificateKeyFile",
+     qr/${ssl}CertificateKeyFile needs its certificate/],
+    ["EdgeTraceRedis rediss://h\n${ssl}CACertificateFile /nonexistent/ca.pem",
+     "${ssl}CACertificateFile",
+     qr/${ssl}CACertificateFile cannot load the CA file "\/nonexistent\/ca.pem": No such file or directory/],
+    ["EdgeTraceRedis rediss://h\n${ssl}CACertificateFile $pki->{client_key}",
+     "${ssl}CACertificateFile",
+     qr/cannot load the CA file .*: no certificate or crl found/],
+    ["${ssl}CertificateKeyFile $pki->{server_key}\nEdgeTraceRedis rediss://h\n"
+     . "${ssl}CertificateFile $pki->{client}",
+     "${ssl}CertificateKeyFile",
+     qr/${ssl}CertificateKeyFile cannot load the key .*: key values mismatch/],
+    ["EdgeTraceRedis rediss://h\n${ssl}Name a\n${ssl}Name b", "${ssl}Name",
+     qr/${ssl}Name is given twice/],
+    ["EdgeTraceRedis rediss://h\n<VirtualHost 127.0.0.1:%%PORT%%>\n"
+     . "${ssl}Name a\n</VirtualHost>", "${ssl}Name",
+     qr/${ssl}Name cannot occur within <VirtualHost>/],
+);
+
+for my $case (@tls_errors) {
+    my ($conf, $name, $want) = @$case;
+    ($rc, $out) = httpd_t(conf => $conf);
+    (my $what = $conf) =~ s/\n/ | /g;
+    isnt($rc, 0, "refused: $what");
+    like($out, $want, "said why: $what") or diag $out;
+    names_its_line($out, $name, $what);
 }
 
 # the stream's options in any order; a key with "{" unsharded
@@ -130,7 +194,7 @@ for my $v ('on', 'ON', 'off', 'oFf') {
     is($rc, 0, "EdgeTrace $v is valid") or diag $out;
 }
 
-my ($rc, $out) = httpd_t(conf => <<'EOF');
+($rc, $out) = httpd_t(conf => <<'EOF');
 EdgeTrace On
 EdgeTraceRedis unix:/run/redis.sock
 EdgeTraceStream traces maxlen=0

@@ -28,6 +28,7 @@ my $tls_port = free_port();
 my $plain = start_redis(dir => $dir,
                         args => ['--unixsocket', "$dir/redis.sock",
                                  '--unixsocketperm', '700',
+                                 '--enable-debug-command', 'local',
                                  redis_tls_args($pki, port => $tls_port)]);
 my $auth = start_redis(args => ['--requirepass', $password]);
 

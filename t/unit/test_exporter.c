@@ -2162,6 +2162,170 @@ bench(int port)
 }
 
 
+/* Redis asleep for "secs", from now: DEBUG SLEEP sent, the reply not read */
+static int
+redis_sleep(int port, int secs)
+{
+    int                 fd;
+    char                cmd[64];
+    struct sockaddr_in  sin;
+
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sin.sin_port = htons((uint16_t) port);
+
+    snprintf(cmd, sizeof(cmd), "*3\r\n$5\r\nDEBUG\r\n$5\r\nSLEEP\r\n"
+             "$1\r\n%d\r\n", secs);
+
+    if (fd == -1
+        || connect(fd, (struct sockaddr *) &sin, sizeof(sin)) != 0
+        || write(fd, cmd, strlen(cmd)) != (ssize_t) strlen(cmd))
+    {
+        if (fd != -1) {
+            close(fd);
+        }
+
+        return -1;
+    }
+
+    return fd;
+}
+
+
+/*
+ * Batches of megabytes, far more than the socket takes at once: the
+ * thread waits for room with poll(), reading the replies that arrive
+ * meanwhile; a read must not make it forget that it waits for room (it
+ * would then wake only for more replies, and stall once they stop).
+ */
+static void
+test_burst(int port)
+{
+    long                 ms;
+    size_t               n;
+    redisContext        *c;
+    et_span_t            span;
+    et_stream_t          st;
+    et_exporter_t       *ex;
+    et_counters_t        cnt;
+    et_exporter_conf_t   conf;
+    uint8_t              buf[ET_STREAM_PREFIX_SIZE(64)];
+
+    c = client(port, NULL, 0);
+    del(c, "et:burst");
+
+    stream_init(&st, buf, "et:burst");
+    conf_init(&conf, &st, port);
+    conf.queue_size = 32 * 1024 * 1024;
+    conf.flush_ms = 1000;
+    conf.io_timeout_ms = 3000;
+    memset(&cnt, 0, sizeof(cnt));
+    log_clear();
+
+    ex = et_exporter_start(&conf, &cnt);
+    if (ex == NULL) {
+        tap_ok(0, "burst: started");
+        return;
+    }
+
+    tap_ok(wait_value(&cnt.redis_connected, 1, 1000), "burst: connected");
+
+    make_span(&span, 0);
+    n = 24 * 1024 * 1024 / et_entry_size(&st, &span);
+
+    /* three rounds, each a few batches of megabytes */
+    submit_n(ex, 0, n / 3);
+    sleep_ms(50);
+    submit_n(ex, n / 3, n / 3);
+    sleep_ms(50);
+    submit_n(ex, 2 * (n / 3), n / 3);
+
+    ms = wait_settled(&cnt, 2500);
+    tap_ok(ms >= 0, "burst: %zu spans acknowledged within 2.5 s (%ld ms)",
+           3 * (n / 3), ms);
+    tap_is_int(get(&cnt.redis_errors), 0, "burst: no redis error");
+    tap_is_int(log_count("could not write"), 0, "burst: no write stalled");
+
+    et_exporter_stop(ex);
+    check_invariant("burst", &cnt);
+    tap_is_int(xlen(c, "et:burst"), get(&cnt.exported), "burst: XLEN");
+
+    del(c, "et:burst");
+    redisFree(c);
+}
+
+
+/*
+ * Over TLS, Redis asleep while megabytes are queued: the socket fills and
+ * SSL_write stops mid-record (WANT_WRITE); the thread waits for room,
+ * reading the replies meanwhile (TLS drains until it would block), and
+ * resumes with the same bytes: everything acknowledged, no write stalled
+ * (docs/nginx.md "edgetrace_redis_timeout": "could not write").
+ */
+static void
+test_tls_burst(int tls_port, int plain_port, et_tls_ctx_t *ca)
+{
+    int                  fd;
+    long                 ms;
+    size_t               n;
+    redisContext        *c;
+    et_span_t            span;
+    et_stream_t          st;
+    et_exporter_t       *ex;
+    et_counters_t        cnt;
+    et_exporter_conf_t   conf;
+    uint8_t              buf[ET_STREAM_PREFIX_SIZE(64)];
+
+    c = client(plain_port, NULL, 0);
+    del(c, "et:tls:burst");
+
+    stream_init(&st, buf, "et:tls:burst");
+    conf_init(&conf, &st, tls_port);
+    conf.redis.tls = 1;
+    conf.tls = ca;
+    conf.queue_size = 32 * 1024 * 1024;
+    conf.io_timeout_ms = 2000;
+    memset(&cnt, 0, sizeof(cnt));
+    log_clear();
+
+    ex = et_exporter_start(&conf, &cnt);
+    if (ex == NULL || !wait_value(&cnt.redis_connected, 1, 2000)) {
+        tap_ok(0, "tls burst: connected");
+        et_exporter_stop(ex);
+        redisFree(c);
+        return;
+    }
+
+    make_span(&span, 0);
+    n = 12 * 1024 * 1024 / et_entry_size(&st, &span);
+
+    fd = redis_sleep(plain_port, 1);
+    tap_ok(fd != -1, "tls burst: Redis asleep for 1 s");
+    sleep_ms(50);
+
+    submit_n(ex, 0, n);
+
+    ms = wait_settled(&cnt, 6000);
+    tap_ok(ms >= 0, "tls burst: %zu spans acknowledged (%ld ms)", n, ms);
+    tap_is_int(get(&cnt.redis_errors), 0, "tls burst: no redis error");
+    tap_is_int(log_count("could not write"), 0,
+               "tls burst: no write stalled");
+
+    et_exporter_stop(ex);
+    check_invariant("tls burst", &cnt);
+
+    if (fd != -1) {
+        close(fd);
+    }
+
+    del(c, "et:tls:burst");
+    redisFree(c);
+}
+
+
 /*
  * rediss:// (docs/nginx.md "edgetrace_redis_ssl_trusted_certificate"):
  * spans exported over TLS, in batches far larger than a record; with the
@@ -2262,6 +2426,10 @@ test_tls(int tls_port, int plain_port)
 
     tap_is_int(xlen(c, "et:tls"), 0, "wrong CA: nothing reached Redis");
 
+    if (ca) {
+        test_tls_burst(tls_port, plain_port, ca);
+    }
+
     log_clear();
     et_tls_ctx_free(ca);
     et_tls_ctx_free(other);
@@ -2311,6 +2479,7 @@ main(int argc, char **argv)
     test_garbage();
     test_stop_stalled();
     test_missing(port);
+    test_burst(port);
 
     if (env_int("ET_TLS_PORT")) {
         test_tls(env_int("ET_TLS_PORT"), port);

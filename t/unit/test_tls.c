@@ -189,67 +189,64 @@ open_case(const char *what, et_tls_ctx_t *tls, const char *url_text,
 static void
 test_verify(void)
 {
-    int            good, expired, wrong, foreign, plain;
+    int            port;
+    size_t         i;
     char           url[128];
-    et_tls_ctx_t  *ca, *other, *named, *misnamed;
+    et_tls_ctx_t  *c[4];
 
-    good = env_int("ET_TLS_PORT");
-    plain = env_int("ET_TLS_PLAIN_PORT");
-    expired = env_int("ET_TLS_EXPIRED_PORT");
-    wrong = env_int("ET_TLS_WRONG_NAME_PORT");
-    foreign = env_int("ET_TLS_FOREIGN_PORT");
+    static const struct {
+        const char  *what;
+        unsigned     ctx;       /* ca, other, named, misnamed */
+        const char  *host;
+        const char  *port;
+        const char  *want;      /* NULL: connected */
+    } cases[] = {
+        { "valid, the IP checked", 0, "127.0.0.1", "ET_TLS_PORT", NULL },
+        { "valid, a name checked", 2, "127.0.0.1", "ET_TLS_PORT", NULL },
+        { "valid, the host's name", 0, "localhost", "ET_TLS_PORT", NULL },
 
-    ca = ctx("ca.crt", NULL, NULL, NULL);
-    other = ctx("other_ca.crt", NULL, NULL, NULL);
-    named = ctx("ca.crt", NULL, NULL, "localhost");
-    misnamed = ctx("ca.crt", NULL, NULL, "redis.example");
+        /* Redis sends its CA with its certificate */
+        { "wrong CA", 1, "127.0.0.1", "ET_TLS_PORT",
+          "TLS: certificate verify failed: self-signed certificate in "
+          "certificate chain" },
+        { "wrong name", 3, "127.0.0.1", "ET_TLS_PORT",
+          "TLS: certificate verify failed: hostname mismatch "
+          "(name checked: \"redis.example\")" },
+        { "expired", 0, "127.0.0.1", "ET_TLS_EXPIRED_PORT",
+          "TLS: certificate verify failed: certificate has expired" },
+        { "wrong IP", 0, "127.0.0.1", "ET_TLS_WRONG_NAME_PORT",
+          "TLS: certificate verify failed: IP address mismatch "
+          "(name checked: \"127.0.0.1\")" },
+        { "another CA's certificate", 0, "127.0.0.1", "ET_TLS_FOREIGN_PORT",
+          "TLS: certificate verify failed: unable to get local issuer "
+          "certificate" },
 
-    if (ca == NULL || other == NULL || named == NULL || misnamed == NULL) {
-        tap_ok(0, "contexts for the verify cases");
-        goto done;
+        /* Redis takes the ClientHello for the start of a command, waits */
+        { "a plaintext port", 0, "127.0.0.1", "ET_TLS_PLAIN_PORT",
+          "TLS: handshake timed out after" },
+    };
+
+    c[0] = ctx("ca.crt", NULL, NULL, NULL);
+    c[1] = ctx("other_ca.crt", NULL, NULL, NULL);
+    c[2] = ctx("ca.crt", NULL, NULL, "localhost");
+    c[3] = ctx("ca.crt", NULL, NULL, "redis.example");
+
+    for (i = 0; i < nelts(cases); i++) {
+        if (c[cases[i].ctx] == NULL) {
+            tap_ok(0, "%s: a context", cases[i].what);
+            continue;
+        }
+
+        port = env_int(cases[i].port);
+        snprintf(url, sizeof(url), "rediss://%s:%d", cases[i].host, port);
+
+        open_case(cases[i].what, c[cases[i].ctx], url, port,
+                  cases[i].want);
     }
 
-    snprintf(url, sizeof(url), "rediss://127.0.0.1:%d", good);
-    open_case("valid, the IP checked", ca, url, good, NULL);
-    open_case("valid, a name checked", named, url, good, NULL);
-
-    snprintf(url, sizeof(url), "rediss://localhost:%d", good);
-    open_case("valid, the host's name", ca, url, good, NULL);
-
-    snprintf(url, sizeof(url), "rediss://127.0.0.1:%d", good);
-    /* Redis sends its CA with its certificate */
-    open_case("wrong CA", other, url, good,
-              "TLS: certificate verify failed: self-signed certificate in "
-              "certificate chain");
-    open_case("wrong name", misnamed, url, good,
-              "TLS: certificate verify failed: hostname mismatch "
-              "(name checked: \"redis.example\")");
-
-    snprintf(url, sizeof(url), "rediss://127.0.0.1:%d", expired);
-    open_case("expired", ca, url, expired,
-              "TLS: certificate verify failed: certificate has expired");
-
-    snprintf(url, sizeof(url), "rediss://127.0.0.1:%d", wrong);
-    open_case("wrong IP", ca, url, wrong,
-              "TLS: certificate verify failed: IP address mismatch "
-              "(name checked: \"127.0.0.1\")");
-
-    snprintf(url, sizeof(url), "rediss://127.0.0.1:%d", foreign);
-    open_case("another CA's certificate", ca, url, foreign,
-              "TLS: certificate verify failed: unable to get local issuer "
-              "certificate");
-
-    snprintf(url, sizeof(url), "rediss://127.0.0.1:%d", plain);
-    /* Redis takes the ClientHello for the start of a command, and waits */
-    open_case("a plaintext port", ca, url, plain,
-              "TLS: handshake timed out after");
-
-done:
-
-    et_tls_ctx_free(ca);
-    et_tls_ctx_free(other);
-    et_tls_ctx_free(named);
-    et_tls_ctx_free(misnamed);
+    for (i = 0; i < nelts(c); i++) {
+        et_tls_ctx_free(c[i]);
+    }
 }
 
 
