@@ -193,7 +193,7 @@ like($r->{out}, qr/^trace $mt: 1 span/, 'mutual TLS: the trace');
 }
 
 refused(run_cli(undef, '--redis', $murl, @ca, 'show', $mt),
-        qr/TLS: \S.*certificate required/,
+        qr/PING failed: TLS: read failed: \S.*certificate required/,
         'mutual TLS without a client certificate', $murl);
 
 # --- AUTH over TLS
