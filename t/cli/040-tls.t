@@ -102,6 +102,24 @@ like($r->{err}, qr/^edgetrace: export: 3 spans exported in 1 batch;/m,
 is(scalar($sink->spans), 3, 'the collector has the three spans');
 is_deeply([$sink->problems], [], 'valid OTLP');
 
+# --- volume: replies many times the pump's buffers, a page at a time
+
+my $rc = $redis->client;
+my $pad = 'x' x 400;
+for my $k (1 .. 4000) {
+    $rc->xadd('big', '*', v => 1, trace_id => new_trace_id(),
+              span_id => new_span_id(), name => 'n' . ($k % 7),
+              kind => 'server', start_ns => 1000000,
+              end_ns => 1000000 + $k * 1000, status => 'unset',
+              'service.name' => 'bulk', 'app.pad' => $pad, sub {});
+}
+$rc->wait_all_responses;
+$r = tls('--stream', 'big', 'top', '--since', '0');
+is($r->{rc}, 0, 'top over 2 MB over rediss://: exit 0');
+like($r->{out}, qr/^big: 4000 spans\n/, 'top: every span, 4 pages');
+is($r->{out}, run_cli($redis, '--stream', 'big', 'top', '--since', '0')->{out},
+   'top over 2 MB over rediss://: as on the plain port');
+
 # --- tail over TLS
 
 my $p = start_cli(undef, '--redis', $url, @ca, 'tail');
