@@ -372,68 +372,40 @@ et_cli_pump(void *data)
 }
 
 
-redisContext *
-et_cli_tls_connect(const et_cli_t *cli, const char *host, int port,
-    const char *shown, char *err, size_t size)
+/*
+ * The TLS connection (et_conn_open()), the pair, and the pump's thread
+ * started on them: the pump, with hiredis's end of the pair in *fd; NULL
+ * with the reason in "why".  SIGPIPE is blocked by the caller.
+ */
+static et_cli_pump_t *
+et_cli_pump_start(const et_cli_t *cli, const char *host, int port, int *fd,
+    char *why, size_t size)
 {
-    int              sv[2], rc;
-    char             why[512];
-    uint64_t         ms;
-    sigset_t         all, old, pending;
-    et_conn_t        conn;
-    redisContext    *c;
-    et_cli_pump_t   *p;
-    struct timespec  zero;
-
-    zero.tv_sec = 0;
-    zero.tv_nsec = 0;
-
-    ms = cli->timeout_ns / ET_CLI_NS_PER_MS;
-
-    /*
-     * OpenSSL writes with write(): a Redis that closes during the
-     * handshake must not kill the command with SIGPIPE, which the
-     * commands other than export leave to end them when stdout is a pipe
-     * closed.  The signal is blocked here, and one raised is taken.
-     */
-    sigemptyset(&all);
-    sigaddset(&all, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-
-    rc = et_conn_open(&conn, &cli->redis, host, port, cli->tls,
-                      ms > 86400000 ? 86400000 : (unsigned) ms, why,
-                      sizeof(why));
-
-    if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1
-        && !sigismember(&old, SIGPIPE))
-    {
-        (void) sigtimedwait(&all, NULL, &zero);
-    }
-
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-
-    if (rc != ET_OK) {
-        snprintf(err, size, "cannot connect to Redis at %s: %s", shown, why);
-        return NULL;
-    }
+    int             sv[2], rc;
+    uint64_t        ms;
+    sigset_t        all, old;
+    et_cli_pump_t  *p;
 
     p = calloc(1, sizeof(et_cli_pump_t));
 
     if (p == NULL) {
-        et_conn_close(&conn);
-        snprintf(err, size, "cannot connect to Redis at %s: out of memory",
-                 shown);
+        snprintf(why, size, "out of memory");
         return NULL;
     }
 
-    p->conn = conn;
+    ms = cli->timeout_ns / ET_CLI_NS_PER_MS;
 
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
-        snprintf(err, size, "cannot connect to Redis at %s: "
-                 "socketpair() failed: %s", shown, strerror(errno));
-        et_conn_close(&p->conn);
+    if (et_conn_open(&p->conn, &cli->redis, host, port, cli->tls,
+                     ms > 86400000 ? 86400000 : (unsigned) ms, why, size)
+        != ET_OK)
+    {
         free(p);
         return NULL;
+    }
+
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
+        snprintf(why, size, "socketpair() failed: %s", strerror(errno));
+        goto failed;
     }
 
     p->fd = sv[1];
@@ -446,27 +418,77 @@ et_cli_tls_connect(const et_cli_t *cli, const char *host, int port,
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 
     if (rc != 0) {
-        snprintf(err, size, "cannot connect to Redis at %s: "
-                 "pthread_create() failed: %s", shown, strerror(rc));
+        snprintf(why, size, "pthread_create() failed: %s", strerror(rc));
+        pthread_mutex_destroy(&p->mutex);
         close(sv[0]);
         close(sv[1]);
-        et_conn_close(&p->conn);
-        pthread_mutex_destroy(&p->mutex);
-        free(p);
+        goto failed;
+    }
+
+    *fd = sv[0];
+
+    return p;
+
+failed:
+
+    et_conn_close(&p->conn);
+    free(p);
+
+    return NULL;
+}
+
+
+redisContext *
+et_cli_tls_connect(const et_cli_t *cli, const char *host, int port,
+    const char *shown, char *err, size_t size)
+{
+    int               fd;
+    char              why[512];
+    sigset_t          pipe, old, pending;
+    redisContext     *c;
+    et_cli_pump_t    *p;
+    struct timespec   zero;
+
+    /*
+     * OpenSSL writes with write(): a Redis that closes during the
+     * handshake must not kill the command with SIGPIPE, which the
+     * commands other than export leave to end them when stdout is a pipe
+     * closed.  The signal is blocked while this thread writes TLS, and
+     * one raised is taken.
+     */
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, &old);
+
+    p = et_cli_pump_start(cli, host, port, &fd, why, sizeof(why));
+
+    if (!sigismember(&old, SIGPIPE) && sigpending(&pending) == 0
+        && sigismember(&pending, SIGPIPE) == 1)
+    {
+        zero.tv_sec = 0;
+        zero.tv_nsec = 0;
+        (void) sigtimedwait(&pipe, NULL, &zero);
+    }
+
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+    if (p == NULL) {
+        snprintf(err, size, "cannot connect to Redis at %s: %s", shown, why);
         return NULL;
     }
 
-    c = redisConnectFd(sv[0]);
+    c = redisConnectFd(fd);
 
     if (c == NULL || c->err) {
         snprintf(err, size, "cannot connect to Redis at %s: %s", shown,
                  c ? c->errstr : "out of memory");
 
+        /* closing hiredis's end ends the pump */
         if (c != NULL) {
             redisFree(c);
 
         } else {
-            close(sv[0]);
+            close(fd);
         }
 
         pthread_join(p->thread, NULL);
