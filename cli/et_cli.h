@@ -246,7 +246,11 @@ void et_cli_redis_close(et_cli_t *cli);
 /* frees what et_cli_redis_open() allocated */
 void et_cli_redis_free(et_cli_t *cli);
 
-/* the same on a connection of its own, for et_cli_redis_open() */
+/*
+ * The same on a connection of its own, for et_cli_redis_open() (over TLS
+ * for a rediss:// URL: et_cli_tls_connect()); freed with
+ * et_cli_redis_disconnect()
+ */
 redisContext *et_cli_redis_connect(const et_cli_t *cli, const char *host,
     int port, char *err, size_t size);
 

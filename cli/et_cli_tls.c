@@ -142,7 +142,7 @@ et_cli_tls_init(et_cli_t *cli)
 
     for (k = 0; k < ET_CLI_TLS_NOPTS; k++) {
         if (cli->tls_value[k] != NULL && !cli->redis.tls) {
-            /* a TLS file given for a plaintext URL: never plaintext
+            /* a TLS setting given for a plaintext URL: never plaintext
              * believed to be TLS */
             et_cli_error("%s is for TLS: it needs a rediss:// URL, and "
                          "Redis is at %s",
