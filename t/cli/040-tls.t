@@ -16,6 +16,7 @@ use lib "$FindBin::Bin/../lib";
 
 use Test::More;
 use IO::Select ();
+use POSIX ();
 use IO::Socket::INET ();
 use Time::HiRes ();
 use Edgetrace::Test qw(:all);
@@ -258,46 +259,55 @@ sub start_relay {
         or die "relay: $!\n";
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
-        my $bad = 0;
-        $SIG{USR1} = sub { $bad = 1 };
-        my $sel = IO::Select->new($l);
-        my (%peer, %client);
-        while (1) {
-            my @ready = $sel->can_read(0.05);
-            if ($bad) {
-                $bad = 0;
-                syswrite($_, "\x17\x03\x03\x00\x20" . ("\xa5" x 32))
-                    for values %client;
-            }
-            for my $s (@ready) {
-                if ($s == $l) {
-                    my $c = $l->accept or next;
-                    my $u = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                                  PeerPort => $to)
-                        or do { close $c; next };
-                    @peer{$c, $u} = ($u, $c);
-                    $client{$c} = $c;
-                    $sel->add($c, $u);
-                    next;
-                }
-                my $n = sysread($s, my $buf, 65536);
-                my $o = $peer{$s};
-                if (!$n) {
-                    $sel->remove($s, $o);
-                    delete @peer{$s, $o};
-                    delete @client{$s, $o};
-                    close $s;
-                    close $o;
-                    next;
-                }
-                syswrite($o, $buf);
-            }
-        }
+        # the child never returns into the test (its END would stop the
+        # servers the test started)
+        eval { _relay($l, $to) };
+        POSIX::_exit(0);
     }
     my $port = $l->sockport;
     close $l;
     Edgetrace::Test::register_pid($pid, 'relay');
     return ($pid, $port);
+}
+
+sub _relay {
+    my ($l, $to) = @_;
+    my $bad = 0;
+    $SIG{USR1} = sub { $bad = 1 };
+    my $sel = IO::Select->new($l);
+    my (%peer, %client);
+    while (1) {
+        my @ready = $sel->can_read(0.05);
+        if ($bad) {
+            $bad = 0;
+            syswrite($_, "\x17\x03\x03\x00\x20" . ("\xa5" x 32))
+                for values %client;
+        }
+        for my $s (@ready) {
+            if ($s == $l) {
+                my $c = $l->accept or next;
+                my $u = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                              PeerPort => $to)
+                    or do { close $c; next };
+                @peer{$c, $u} = ($u, $c);
+                $client{$c} = $c;
+                $sel->add($c, $u);
+                next;
+            }
+            # closed with its peer earlier in this round
+            my $o = $peer{$s} or next;
+            my $n = sysread($s, my $buf, 65536);
+            if (!$n) {
+                $sel->remove($s, $o);
+                delete @peer{$s, $o};
+                delete @client{$s, $o};
+                close $s;
+                close $o;
+                next;
+            }
+            syswrite($o, $buf);
+        }
+    }
 }
 
 my ($relay, $rlport) = start_relay($rport);
