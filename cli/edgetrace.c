@@ -13,7 +13,8 @@
 
 static const char  et_cli_usage[] =
 "Usage: edgetrace [--redis URL] [--cluster] [--stream KEY] [--shards N]\n"
-"                 [--timeout DURATION] COMMAND [ARGS...]\n"
+"                 [--timeout DURATION] [--cacert FILE] [--cert FILE]\n"
+"                 [--key FILE] [--sni NAME] COMMAND [ARGS...]\n"
 "\n"
 "Reads the spans the edgetrace nginx and httpd modules write to a Redis\n"
 "stream: shows traces, follows them live, summarises them, and forwards\n"
@@ -31,8 +32,8 @@ static const char  et_cli_usage[] =
 "Options:\n"
 "  --redis URL       redis://[[user]:password@]host[:port][/db] or\n"
 "                    unix:/path/to/redis.sock, as in the modules'\n"
-"                    configuration (default: $EDGETRACE_REDIS, or\n"
-"                    redis://127.0.0.1:6379)\n"
+"                    configuration; rediss:// for TLS (default:\n"
+"                    $EDGETRACE_REDIS, or redis://127.0.0.1:6379)\n"
 "  --cluster         a Redis Cluster, its seeds in --redis:\n"
 "                    redis://[[user]:password@]host[:port][,host[:port]...]\n"
 "                    (default: on when $EDGETRACE_CLUSTER is 1)\n"
@@ -43,6 +44,16 @@ static const char  et_cli_usage[] =
 "                    or 1)\n"
 "  --timeout DURATION\n"
 "                    Redis connect and command timeout (default 5s)\n"
+"  --cacert FILE     rediss://: the CA certificates (PEM) Redis's\n"
+"                    certificate is checked against (default:\n"
+"                    $EDGETRACE_CACERT, or the system's store)\n"
+"  --cert FILE       rediss://: a client certificate (PEM), for Redis's\n"
+"                    tls-auth-clients (default: $EDGETRACE_CERT)\n"
+"  --key FILE        its key (PEM, no passphrase; default:\n"
+"                    $EDGETRACE_KEY)\n"
+"  --sni NAME        rediss://: the name Redis's certificate must have,\n"
+"                    sent as SNI (default: $EDGETRACE_SNI, or the host\n"
+"                    of --redis)\n"
 "  -h, --help        show this help and exit\n"
 "  -V, --version     show the version and exit\n"
 "\n"
@@ -63,7 +74,8 @@ et_cli_seeds_shown(et_cli_t *cli)
 
     size = sizeof(cli->redis_shown);
 
-    snprintf(cli->redis_shown, size, "redis://%.64s%s%s", cli->redis.user,
+    snprintf(cli->redis_shown, size, "%s://%.64s%s%s",
+             cli->redis.tls ? "rediss" : "redis", cli->redis.user,
              cli->redis.password[0] ? ":***" : "",
              cli->redis.user[0] || cli->redis.password[0] ? "@" : "");
 
@@ -118,6 +130,8 @@ main(int argc, char **argv)
     if (cli.stream == NULL || cli.stream[0] == '\0') {
         cli.stream = ET_STREAM_DEFAULT_KEY;
     }
+
+    et_cli_tls_env(&cli);
 
     for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 
@@ -188,6 +202,14 @@ main(int argc, char **argv)
         }
 
         if (rc == 0) {
+            rc = et_cli_tls_option(&cli, argc, argv, &i);
+
+            if (rc == 1) {
+                continue;
+            }
+        }
+
+        if (rc == 0) {
             et_cli_error("unknown option %s (see edgetrace --help)", argv[i]);
         }
 
@@ -221,13 +243,6 @@ main(int argc, char **argv)
         return ET_CLI_EXIT_USAGE;
     }
 
-    /* never plaintext for a rediss:// URL: the command has no TLS yet */
-    if (cli.redis.tls) {
-        et_cli_error("invalid --redis \"%s\": rediss:// is not supported "
-                     "by the command yet", cli.redis_text);
-        return ET_CLI_EXIT_USAGE;
-    }
-
     /* messages name the Redis they are about, never its password */
     if (cli.cluster) {
         et_cli_seeds_shown(&cli);
@@ -238,7 +253,8 @@ main(int argc, char **argv)
 
     } else {
         snprintf(cli.redis_shown, sizeof(cli.redis_shown),
-                 "redis://%.64s%s%s%s%.64s%s:%d", cli.redis.user,
+                 "%s://%.64s%s%s%s%.64s%s:%d",
+                 cli.redis.tls ? "rediss" : "redis", cli.redis.user,
                  cli.redis.password[0] ? ":***" : "",
                  cli.redis.user[0] || cli.redis.password[0] ? "@" : "",
                  strchr(cli.redis.host, ':') ? "[" : "", cli.redis.host,
@@ -297,9 +313,12 @@ main(int argc, char **argv)
         return ET_CLI_EXIT_USAGE;
     }
 
-    rc = et_cli_shards_init(&cli) == ET_OK ? run(&cli, argc, argv)
-                                           : ET_CLI_EXIT_USAGE;
+    /* the TLS files are read before the command runs: a missing one is
+     * a usage error */
+    rc = et_cli_shards_init(&cli) == ET_OK && et_cli_tls_init(&cli) == ET_OK
+         ? run(&cli, argc, argv) : ET_CLI_EXIT_USAGE;
     et_cli_redis_free(&cli);
+    et_cli_tls_free(&cli);
     et_cli_shards_free(&cli);
 
     return rc;

@@ -17,6 +17,7 @@
 
 #include "et_core.h"
 #include "et_redis_url.h"
+#include "et_tls.h"
 
 
 #define ET_CLI_VERSION      "0.1.0"
@@ -32,6 +33,17 @@
 
 
 typedef struct et_cli_cluster_s  et_cli_cluster_t;
+
+
+/* the TLS settings of rediss:// (docs/cli.md "TLS"), as redis-cli names
+ * them */
+typedef enum {
+    ET_CLI_TLS_CACERT = 0,
+    ET_CLI_TLS_CERT,
+    ET_CLI_TLS_KEY,
+    ET_CLI_TLS_SNI,
+    ET_CLI_TLS_NOPTS
+} et_cli_tls_opt_e;
 
 
 /* the global options, and the connection to Redis */
@@ -51,6 +63,12 @@ typedef struct {
     /* --cluster: the seeds of a Redis Cluster in "redis" (docs/cli.md,
      * "Redis Cluster") */
     int                 cluster;
+
+    /* rediss://: the value of each TLS setting, and the option or
+     * variable that gave it (for messages); the context made of them */
+    const char         *tls_value[ET_CLI_TLS_NOPTS];
+    const char         *tls_from[ET_CLI_TLS_NOPTS];
+    et_tls_ctx_t       *tls;
 
     /* open (et_cli_redis_open): one Redis's connection, or a cluster's
      * slot map and its masters' connections */
@@ -228,7 +246,11 @@ void et_cli_redis_close(et_cli_t *cli);
 /* frees what et_cli_redis_open() allocated */
 void et_cli_redis_free(et_cli_t *cli);
 
-/* the same on a connection of its own, for et_cli_redis_open() */
+/*
+ * The same on a connection of its own, for et_cli_redis_open() (over TLS
+ * for a rediss:// URL: et_cli_tls_connect()); freed with
+ * et_cli_redis_disconnect()
+ */
 redisContext *et_cli_redis_connect(const et_cli_t *cli, const char *host,
     int port, char *err, size_t size);
 
@@ -313,6 +335,48 @@ void et_cli_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)))
 #endif
     ;
+
+
+/* ---- et_cli_tls.c ---- */
+
+/* the TLS settings of the environment ($EDGETRACE_CACERT, ...) */
+void et_cli_tls_env(et_cli_t *cli);
+
+/*
+ * Matches argv[*i] as one of the TLS options (--cacert, --cert, --key,
+ * --sni), as et_cli_opt_value() does: 1, 0 or -1 (with a message).
+ */
+int et_cli_tls_option(et_cli_t *cli, int argc, char **argv, int *i);
+
+/*
+ * Once the URL is parsed: the context of a rediss:// URL, its files read
+ * now.  A usage message and ET_ERROR for a file that cannot be loaded, a
+ * certificate without its key (or a key without its certificate), or a
+ * TLS setting without a rediss:// URL.
+ */
+int et_cli_tls_init(et_cli_t *cli);
+
+void et_cli_tls_free(et_cli_t *cli);
+
+/*
+ * A hiredis context on a TLS connection to "host":"port", opened as the
+ * exporter opens its own (et_conn_open(): the handshake, AUTH, SELECT,
+ * or a PING): hiredis 0.14 has no TLS, so it is given one end of a
+ * socketpair, and a thread pumps bytes between the other end and the TLS
+ * connection.  NULL with "cannot connect to Redis at <shown>: <why>" in
+ * "err".  Freed with et_cli_redis_disconnect(), never redisFree().
+ */
+redisContext *et_cli_tls_connect(const et_cli_t *cli, const char *host,
+    int port, const char *shown, char *err, size_t size);
+
+/* frees a context of et_cli_redis_connect(): a TLS one's thread ends */
+void et_cli_redis_disconnect(redisContext *c);
+
+/*
+ * Why a command on "c" failed: c->errstr, or for TLS the reason the
+ * thread saw on Redis's side, when it saw one ("TLS: read failed: ...")
+ */
+const char *et_cli_redis_why(redisContext *c);
 
 
 /* ---- et_cli_cluster.c ---- */

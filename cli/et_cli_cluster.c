@@ -85,7 +85,7 @@ et_cli_cluster_ask(et_cli_t *cli, const char *host, int port, char *err,
 
     rc = et_cluster_fetch(c, &left, host, cli->cl->spare, why, sizeof(why));
 
-    redisFree(c);
+    et_cli_redis_disconnect(c);
 
     if (rc == ET_DECLINED) {
         snprintf(err, size, "Redis at %s is %s: --cluster reads a cluster; "
@@ -164,7 +164,7 @@ et_cli_cluster_learn(et_cli_t *cli, char *err, size_t size)
 
         for (k = 0; k < ET_CLUSTER_MASTERS_MAX; k++) {
             if (cl->conns[k] != NULL) {
-                redisFree(cl->conns[k]);
+                et_cli_redis_disconnect(cl->conns[k]);
             }
 
             cl->conns[k] = k < cl->map->nnodes ? conns[k] : NULL;
@@ -231,7 +231,7 @@ et_cli_cluster_close(et_cli_t *cli)
 
     for (k = 0; k < ET_CLUSTER_MASTERS_MAX; k++) {
         if (cli->cl->conns[k] != NULL) {
-            redisFree(cli->cl->conns[k]);
+            et_cli_redis_disconnect(cli->cl->conns[k]);
             cli->cl->conns[k] = NULL;
         }
     }
@@ -403,7 +403,8 @@ et_cli_cluster_check(et_cli_t *cli, const char *host, const char *addr,
         r = redisCommandArgv(c, argc, argv, lens);
 
         if (r == NULL) {
-            snprintf(err, size, "Redis at %s: %s", toaddr, c->errstr);
+            snprintf(err, size, "Redis at %s: %s", toaddr,
+                     et_cli_redis_why(c));
             return NULL;
         }
 
@@ -434,7 +435,8 @@ et_cli_cluster_check(et_cli_t *cli, const char *host, const char *addr,
         || redisGetReply(c, (void **) &asking) != REDIS_OK
         || redisGetReply(c, (void **) &r) != REDIS_OK)
     {
-        snprintf(err, size, "Redis at %s: %s", toaddr, c->errstr);
+        snprintf(err, size, "Redis at %s: %s", toaddr,
+                 et_cli_redis_why(c));
         r = NULL;
     }
 
@@ -443,7 +445,7 @@ et_cli_cluster_check(et_cli_t *cli, const char *host, const char *addr,
     }
 
     if (once != NULL) {
-        redisFree(once);
+        et_cli_redis_disconnect(once);
     }
 
     return r != NULL && et_cli_cluster_down(r, toaddr, err, size) ? NULL : r;
@@ -480,7 +482,8 @@ et_cli_cluster_command(et_cli_t *cli, const char *key, int argc,
     r = redisCommandArgv(c, argc, argv, lens);
 
     if (r == NULL) {
-        snprintf(err, size, "Redis at %s: %s", addr, c->errstr);
+        snprintf(err, size, "Redis at %s: %s", addr,
+                 et_cli_redis_why(c));
         return NULL;
     }
 
@@ -563,7 +566,8 @@ et_cli_cluster_streams(et_cli_t *cli, int argc, const char **argv,
             if (redisGetReply(c, (void **) &parts[s]) != REDIS_OK) {
                 nd = &cl->map->nodes[k];
                 et_cli_cluster_addr(addr, sizeof(addr), nd->host, nd->port);
-                snprintf(err, size, "Redis at %s: %s", addr, c->errstr);
+                snprintf(err, size, "Redis at %s: %s", addr,
+                 et_cli_redis_why(c));
                 parts[s] = NULL;
                 goto done;
             }

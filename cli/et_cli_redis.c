@@ -58,6 +58,17 @@ et_cli_redis_connect(const et_cli_t *cli, const char *host, int port,
         snprintf(addr, sizeof(addr), strchr(host, ':') ? "[%s]:%d" : "%s:%d",
                  host, port);
         shown = addr;
+    }
+
+    if (url->tls) {
+        /* opened with its AUTH and SELECT, its certificate checked */
+        c = et_cli_tls_connect(cli, host ? host : url->host,
+                               host ? port : url->port, shown, err, size);
+        if (c == NULL) {
+            return NULL;
+        }
+
+    } else if (host != NULL) {
         c = redisConnectWithTimeout(host, port, et_cli_tv(cli->timeout_ns));
 
     } else if (url->path[0]) {
@@ -86,11 +97,11 @@ et_cli_redis_connect(const et_cli_t *cli, const char *host, int port,
     {
         snprintf(err, size, "Redis at %s: cannot set a timeout: %s", shown,
                  c->errstr);
-        redisFree(c);
+        et_cli_redis_disconnect(c);
         return NULL;
     }
 
-    if (et_redis_handshake(c, url, err, size) != ET_OK) {
+    if (!url->tls && et_redis_handshake(c, url, err, size) != ET_OK) {
         redisFree(c);
         return NULL;
     }
@@ -126,7 +137,7 @@ void
 et_cli_redis_close(et_cli_t *cli)
 {
     if (cli->c != NULL) {
-        redisFree(cli->c);
+        et_cli_redis_disconnect(cli->c);
         cli->c = NULL;
     }
 
@@ -164,7 +175,7 @@ et_cli_command(et_cli_t *cli, const char *key, int argc, const char **argv,
         r = redisCommandArgv(cli->c, argc, argv, lens);
 
         if (r == NULL) {
-            snprintf(err, size, "%s", cli->c->errstr);
+            snprintf(err, size, "%s", et_cli_redis_why(cli->c));
         }
     }
 

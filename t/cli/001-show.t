@@ -226,10 +226,12 @@ is($r->{err}, "edgetrace: cannot connect to Redis at "
               . "redis://al:***\@127.0.0.1:$dead/2: Connection refused\n",
    'Redis down: the password is not shown');
 
-$r = run_cli(undef, '--redis', 'rediss://x', 'show', $t);
-is($r->{rc}, 2, 'rediss: refused as a usage error');
-like($r->{err}, qr/invalid --redis "rediss:\/\/x": rediss/,
-     'rediss: the core parser says why');
+# TLS: t/cli/014-tls.t; a rediss:// Redis down is one down
+$r = run_cli(undef, '--redis', "rediss://127.0.0.1:$dead", 'show', $t);
+is($r->{rc}, 1, 'rediss: Redis down: exit 1');
+is($r->{err}, "edgetrace: cannot connect to Redis at "
+              . "rediss://127.0.0.1:$dead: Connection refused\n",
+   'rediss: Redis down: a clear error');
 
 is(join('', $ngx->crashes), '', 'nginx did not crash');
 

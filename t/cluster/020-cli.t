@@ -27,22 +27,12 @@ my @m = map { $_->{port} } $c->masters;
 my $seeds = "redis://127.0.0.1:$m[0],127.0.0.1:$m[1]";
 my @g = ('--redis', $seeds, '--cluster', '--stream', $KEY, '--shards', $N);
 
-sub master_of_shard {
-    my ($i) = @_;
-    return $c->master_of_slot(key_slot(shard_key($KEY, $i, $N)));
-}
+sub master_of_shard { $c->master_of_shard($KEY, $_[0], $N) }
 
 my %on = map { master_of_shard($_) => 1 } 0 .. $N - 1;
 is(scalar(keys %on), 3, '8 shards on 3 masters');
 
-# a trace id of shard $i
-sub trace_of {
-    my ($i) = @_;
-    for (;;) {
-        my $t = new_trace_id();
-        return $t if trace_shard($t, $N) == $i;
-    }
-}
+sub trace_of { shard_trace_id($_[0], $N) }
 
 # a span as the modules write it, on its shard's master; returns its id
 sub span {

@@ -9,7 +9,8 @@ package Edgetrace::Cli;
 # The tool of EDGETRACE_BUILD (build/san/edgetrace under make test
 # SANITIZE=1) runs with --redis pointing at the given Redis (undef: none
 # given).  Processes are registered with Edgetrace::Test, which stops
-# them by PID when the test ends.
+# them by PID when the test ends.  A command to run the tool under
+# (valgrind and its options) goes in @Edgetrace::Cli::WRAP.
 
 use strict;
 use warnings;
@@ -24,14 +25,17 @@ use Edgetrace::Test ();
 
 our @EXPORT_OK = qw(cli_path run_cli start_cli start_stack request);
 
+our @WRAP;
+
 
 # Redis, a backend and an nginx tracing into Redis (service "edge"):
 # /api... proxied, /local answered by nginx, /fail 503, /dead an upstream
 # that refuses connections, /retry a dead peer then the backend (two
-# tries).  Every answer carries X-Trace-Id.
+# tries).  Every answer carries X-Trace-Id.  "redis_args": more arguments
+# for redis-server (a TLS port beside the plain one nginx writes to).
 sub start_stack {
     my (%o) = @_;
-    my $redis = Edgetrace::Test::start_redis();
+    my $redis = Edgetrace::Test::start_redis(args => $o{redis_args} || []);
     my $b = Edgetrace::Test::start_backend();
     my $extra = $o{conf} // '';
     my $ngx = Edgetrace::Test::start_nginx(redis => $redis,
@@ -101,7 +105,7 @@ sub _args {
         my $port = ref $redis ? $redis->port : $redis;
         @g = ('--redis', "redis://127.0.0.1:$port");
     }
-    return (cli_path(), @g, @args);
+    return (@WRAP, cli_path(), @g, @args);
 }
 
 sub start_cli {

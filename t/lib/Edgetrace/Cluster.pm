@@ -5,9 +5,12 @@ package Edgetrace::Cluster;
 # ends (they are Edgetrace::Test's start_redis servers).
 #
 #   my $c = start_cluster();          # 3 masters, a replica each
+#   my $c = start_cluster(tls => $pki);  # TLS only (Edgetrace::Tls's pki)
 #   # ->nodes (Edgetrace::Test::Redis, ->port ->pid ->dir) ->ports ->live
 #   # ->masters: ({ port, id, slots => [[start, end], ...] }, ...)
 #   # ->master_of_slot($slot) ->slot_of($key) ->replicas_of($port)
+#   # ->master_of_shard($key, $i, $n): of shard $i of $n of stream $key
+#   my $t = shard_trace_id($i, $n);   # a new trace id of shard $i
 #   my $new = $c->kill_master($port); # SIGKILL, waits for the promotion
 #   $c->stop; $c->restart;            # all nodes down, then back
 #   my @e = $c->shard_entries($key, $n);  # each shard from its master
@@ -17,6 +20,13 @@ package Edgetrace::Cluster;
 #   my ($port, $pid) = garbage_seed();  # answers "*2000000000"
 #   my $f = fake_node(xadd => ["-TRYAGAIN ...\r\n"]);  # a scripted node
 #   $f->{port}; $f->log  # ([command, time, digest], ...) it was sent
+#   my $text = node_cli($port, 'XADD', $key, '*', f => 'v');  # redis-cli
+#
+# A TLS cluster's nodes listen with TLS only (--port 0 --tls-port), talk
+# to each other over TLS (--tls-cluster, --tls-replication), and are
+# asked through redis-cli --tls: Redis.pm has no TLS.  Their certificate
+# names 127.0.0.1, the CA is $pki->{ca}, and no client certificate is
+# asked of clients (the nodes show theirs to each other).
 #
 # Node ports are below 55536: the cluster bus listens on port + 10000, and
 # both must be free.  The nodes run with --cluster-node-timeout 1000, so a
@@ -33,14 +43,19 @@ use POSIX ();
 use Socket ();
 use Time::HiRes ();
 
-use Edgetrace::Test qw(free_port start_redis redis stop_pid wait_until);
+use Edgetrace::Test qw(free_port start_redis redis stop_pid wait_until
+                       key_slot shard_key trace_shard new_trace_id);
+use Edgetrace::Tls qw(redis_tls_args);
 
 our @EXPORT_OK = qw(start_cluster cluster_nodes cluster_info raw_command
-                    spans_accounted garbage_seed fake_node);
+                    spans_accounted garbage_seed fake_node node_cli
+                    shard_trace_id);
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
 my $SLOTS = 16384;
 my $BUS = 10000;
+
+my %TLS;    # the nodes of a TLS cluster: port => the pki of their CA
 
 # a free port whose bus port (port + 10000) is free too
 sub cluster_port {
@@ -57,24 +72,61 @@ sub cluster_port {
     die "cluster_port: no free port with a free bus port\n";
 }
 
+# with "pki", TLS only: the later --port 0 wins over start_redis's
 sub _node_args {
-    my ($port) = @_;
+    my ($port, $pki) = @_;
     return ['--cluster-enabled', 'yes', '--cluster-node-timeout', 1000,
-            '--cluster-config-file', "nodes-$port.conf"];
+            '--cluster-config-file', "nodes-$port.conf",
+            ($pki ? ('--port', 0, redis_tls_args($pki, port => $port),
+                     '--tls-cluster', 'yes', '--tls-replication', 'yes',
+                     # the bus always asks its peers for a certificate,
+                     # and the server's is for serverAuth only
+                     '--tls-client-cert-file', $pki->{client},
+                     '--tls-client-key-file', $pki->{client_key})
+                  : ())];
 }
 
 sub _start_node {
+    my ($pki) = @_;
     my $err = '';
     # another process may take the port between the check and the bind
     for (1 .. 3) {
         my $port = cluster_port();
         my $node = eval {
-            start_redis(port => $port, args => _node_args($port));
+            start_redis(port => $port, args => _node_args($port, $pki));
         };
-        return $node if $node;
+        if ($node) {
+            $TLS{$port} = $pki if $pki;
+            return $node;
+        }
         $err = $@;
     }
     die "a cluster node did not start: $err";
+}
+
+# redis-cli's options for a node: --tls and the CA for a TLS one
+sub _cli_tls {
+    my ($port) = @_;
+    my $pki = $TLS{$port} or return ();
+    return ('--tls', '--cacert', $pki->{ca});
+}
+
+# node_cli($port, @args): a command on a node with redis-cli (--tls for a
+# TLS cluster's), its output as text (one line per element of an array)
+sub node_cli {
+    my ($port, @args) = @_;
+    # a create that cannot join its nodes waits forever: 60 s at most
+    my @cmd = ('timeout', 60, Edgetrace::Test::_need('redis-cli'), _cli_tls($port),
+               '-h', '127.0.0.1', '-p', $port, @args);
+    my $pid = open(my $out, '-|') // die "fork: $!";
+    if ($pid == 0) {
+        open STDERR, '>', '/dev/null';
+        exec @cmd or POSIX::_exit(127);
+    }
+    my $text = do { local $/; <$out> } // '';
+    close $out;
+    die "redis-cli on $port failed: $text\n" if $?;
+    return $text;
 }
 
 # start_cluster(masters => 3, replicas => 1)
@@ -82,11 +134,14 @@ sub start_cluster {
     my (%o) = @_;
     my $masters = $o{masters} // 3;
     my $replicas = $o{replicas} // 1;
-    my @nodes = map { _start_node() } 1 .. $masters * (1 + $replicas);
-    my $self = bless { nodes => \@nodes, dead => {} }, 'Edgetrace::Cluster';
+    my @nodes = map { _start_node($o{tls}) } 1 .. $masters * (1 + $replicas);
+    my $self = bless { nodes => \@nodes, dead => {}, tls => $o{tls} },
+                     'Edgetrace::Cluster';
 
     my $log = $nodes[0]->dir . '/cluster-create.log';
-    my @cmd = (Edgetrace::Test::_need('redis-cli'), '--cluster', 'create',
+    # a create that cannot join its nodes waits forever: 60 s at most
+    my @cmd = ('timeout', 60, Edgetrace::Test::_need('redis-cli'),
+               _cli_tls($nodes[0]->port), '--cluster', 'create',
                (map { '127.0.0.1:' . $_->port } @nodes),
                '--cluster-replicas', $replicas, '--cluster-yes');
     system("@cmd > $log 2>&1") == 0
@@ -117,7 +172,8 @@ sub node {
 
 sub cluster_info {
     my ($port) = @_;
-    return eval { redis($port)->cluster('info') } // '';
+    return eval { $TLS{$port} ? node_cli($port, 'CLUSTER', 'INFO')
+                              : redis($port)->cluster('info') } // '';
 }
 
 # CLUSTER NODES of one node: ({ id, port, flags => { myself, master,
@@ -126,7 +182,9 @@ sub cluster_info {
 sub cluster_nodes {
     my ($port) = @_;
     my @nodes;
-    for my $line (split /\n/, redis($port)->cluster('nodes')) {
+    my $text = $TLS{$port} ? node_cli($port, 'CLUSTER', 'NODES')
+                           : redis($port)->cluster('nodes');
+    for my $line (split /\n/, $text) {
         my ($id, $addr, $flags, $master, undef, undef, undef, undef, @slots)
             = split ' ', $line;
         my ($p) = $addr =~ /:(\d+)/;
@@ -148,7 +206,11 @@ sub wait_ok {
             my $info = cluster_info($n->port);
             return 0 unless $info =~ /^cluster_state:ok\r?$/m
                          && $info =~ /^cluster_slots_ok:$SLOTS\r?$/m;
-            my $repl = eval { redis($n->port)->info('replication') } || {};
+            my $repl = eval {
+                $TLS{ $n->port }
+                    ? { node_cli($n->port, 'INFO', 'replication')
+                        =~ /^(\w+):(\S*)/mg }
+                    : redis($n->port)->info('replication') } || {};
             return 0 if ($repl->{role} // '') eq 'slave'
                         && ($repl->{master_link_status} // '') ne 'up';
         }
@@ -174,10 +236,26 @@ sub master_of_slot {
     return undef;
 }
 
+sub master_of_shard {
+    my ($self, $key, $i, $n) = @_;
+    return $self->master_of_slot(key_slot(shard_key($key, $i, $n)));
+}
+
+# a new trace id that shard $i of $n holds
+sub shard_trace_id {
+    my ($i, $n) = @_;
+    for (;;) {
+        my $t = new_trace_id();
+        return $t if trace_shard($t, $n) == $i;
+    }
+}
+
 sub slot_of {
     my ($self, $key) = @_;
     my ($any) = $self->live;
-    return redis($any->port)->cluster('keyslot', $key);
+    return $TLS{ $any->port }
+           ? (node_cli($any->port, 'CLUSTER', 'KEYSLOT', $key) =~ /(\d+)/)[0]
+           : redis($any->port)->cluster('keyslot', $key);
 }
 
 # the ports of the replicas of the master on $port
@@ -262,7 +340,7 @@ sub restart {
     for my $n ($self->nodes) {
         next unless $self->{dead}{ $n->port };
         my $new = start_redis(port => $n->port, dir => $n->dir,
-                              args => _node_args($n->port));
+                              args => _node_args($n->port, $self->{tls}));
         %$n = %$new;
         delete $self->{dead}{ $n->port };
     }
