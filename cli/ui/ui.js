@@ -653,58 +653,126 @@ function servicesView(p) {
 /* --- the service map: callers -> callees, layered by depth */
 
 function mapView(p) {
-    var w = windowOf(p), lookback = Math.round((w.end - w.start) / 1000),
-        endTs = Math.floor(w.end / 1000);
+    var w = windowOf(p), lookback = Math.round((w.end - w.start) / 1000);
 
     Promise.all([
-        api('/api/dependencies?' + query({ endTs: endTs,
+        api('/api/dependencies?' + query({ endTs: Math.floor(w.end / 1000),
                                            lookback: lookback })),
-        api('/api/edgetrace/red?' + query({ endTs: endTs,
-                                            lookback: lookback,
-                                            step: Math.max(60000, Math.ceil(
-                                                lookback / 1440 / 60000)
-                                                * 60000) })),
         api('/api/services')
     ]).then(function (r) {
-        var deps = r[0], red = r[1], services = r[2];
-
-        /* the server span names of each service: its p95 as a callee */
-        return Promise.all(services.map(function (s) {
-            return api('/api/operations?' + query({ service: s,
-                                                    spanKind: 'server' }));
-        })).then(function (ops) {
-            var server = {};
-
-            services.forEach(function (s, i) {
-                server[s] = {};
-                ops[i].forEach(function (o) {
-                    server[s][o.name] = 1;
-                });
-            });
-
-            drawMap(p, deps, red, services, server, lookback);
+        return sample(r[1], w).then(function (calls) {
+            drawMap(p, r[0], calls, lookback);
         });
     }).catch(fail);
 }
 
-function drawMap(p, deps, red, services, server, lookback) {
-    var nodes = {}, depth = {}, layers = [], changed = true, n, e,
-        map, t, W = 800, H = 360, pos = {};
+/*
+ * The calls of the latest traces of each service (SAMPLE of them, whole):
+ * per caller and callee, the client spans' durations and errors.  A
+ * client span with a child in another service calls that service; one
+ * without a child calls a peer without tracing, named by its
+ * server.address:server.port.
+ */
+var SAMPLE = 200;
 
-    services.forEach(function (s) {
-        nodes[s] = 1;
-        depth[s] = 0;
+function sample(services, w) {
+    return Promise.all(services.map(function (s) {
+        return api('/api/traces?' + query({ service: s, limit: SAMPLE,
+                                            start: Math.floor(w.start),
+                                            end: Math.floor(w.end) }));
+    })).then(function (lists) {
+        var seen = {}, calls = {};
+
+        [].concat.apply([], lists).forEach(function (t) {
+            var kids = {};
+
+            if (seen[t.traceID]) {
+                return;
+            }
+
+            seen[t.traceID] = 1;
+            t.spans.forEach(function (sp) {
+                if (sp.references.length) {
+                    (kids[sp.references[0].spanID] =
+                        kids[sp.references[0].spanID] || []).push(sp);
+                }
+            });
+            t.spans.forEach(function (sp) {
+                var from = t.processes[sp.processID].serviceName, to, k, c;
+
+                if (tagOf(sp, 'span.kind') !== 'client') {
+                    return;
+                }
+
+                k = (kids[sp.spanID] || []).filter(function (x) {
+                    return t.processes[x.processID].serviceName !== from;
+                });
+
+                if (k.length) {
+                    to = t.processes[k[0].processID].serviceName;
+
+                } else if (!kids[sp.spanID]
+                           && tagOf(sp, 'server.address') !== undefined)
+                {
+                    to = tagOf(sp, 'server.address') + ':'
+                         + tagOf(sp, 'server.port');
+
+                } else {
+                    return;
+                }
+
+                c = calls[from + '\u0000' + to] = calls[from + '\u0000' + to]
+                    || { parent: from, child: to, peer: !k.length,
+                         durations: [], errors: 0 };
+                c.durations.push(sp.duration);
+                c.errors += tagOf(sp, 'error') === true ? 1 : 0;
+            });
+        });
+
+        return calls;
     });
-    deps.forEach(function (d) {
-        nodes[d.parent] = nodes[d.child] = 1;
+}
+
+function p95(d) {
+    d = d.slice().sort(function (a, b) { return a - b; });
+    return d.length ? d[Math.min(d.length - 1,
+                                 Math.ceil(d.length * 0.95) - 1)] : 0;
+}
+
+function drawMap(p, deps, calls, lookback) {
+    var nodes = {}, depth = {}, layers = [], changed = true, edges, n, e,
+        map, t, W = 800, H = 360, pos = {}, byPair = {};
+
+    /* the pairs of services as counted by serve, the peers as sampled */
+    edges = deps.map(function (d) {
+        var c = calls[d.parent + '\u0000' + d.child];
+
+        byPair[d.parent + '\u0000' + d.child] = 1;
+        return { parent: d.parent, child: d.child, calls: d.callCount,
+                 errors: d.errorCount, peer: false,
+                 p95: c ? p95(c.durations) : null };
+    });
+    Object.keys(calls).forEach(function (k) {
+        var c = calls[k];
+
+        if (c.peer && !byPair[k]) {
+            edges.push({ parent: c.parent, child: c.child,
+                         calls: c.durations.length, errors: c.errors,
+                         peer: true, p95: p95(c.durations) });
+        }
+    });
+
+    edges.forEach(function (d) {
+        nodes[d.parent] = nodes[d.parent] || 1;
+        nodes[d.child] = d.peer ? 2 : 1;
         depth[d.parent] = depth[d.parent] || 0;
         depth[d.child] = depth[d.child] || 0;
     });
 
     /* a callee one layer right of its deepest caller (cycles capped) */
-    for (n = 0; changed && n < services.length + 2; n++) {
+    for (n = 0; changed && n < edges.length + 2; n++) {
         changed = false;
-        deps.forEach(function (d) {
+        edges.forEach(function (d) {
             if (d.parent !== d.child && depth[d.child] < depth[d.parent] + 1) {
                 depth[d.child] = depth[d.parent] + 1;
                 changed = true;
@@ -731,67 +799,55 @@ function drawMap(p, deps, red, services, server, lookback) {
         });
     });
 
-    /* the callee's server spans: its error rate and p95 as called */
-    function callee(s) {
-        var c = { count: 0, errors: 0, p95: 0 };
-
-        red.forEach(function (x) {
-            if (x.service === s && server[s] && server[s][x.operation]) {
-                c.count += x.count;
-                c.errors += x.errors;
-                c.p95 = x.p95 < 0 || c.p95 < 0 ? -1 : Math.max(c.p95, x.p95);
-            }
-        });
-
-        return c;
-    }
-
     t = el('table', { id: 'edges' });
     t.appendChild(el('tr', null, el('th', null, 'caller'),
                      el('th', null, 'callee'),
                      el('th', { 'class': 'n' }, 'calls'),
                      el('th', { 'class': 'n' }, 'rate /min'),
                      el('th', { 'class': 'n' }, 'error rate'),
-                     el('th', { 'class': 'n' }, 'callee p95')));
+                     el('th', { 'class': 'n' }, 'p95')));
 
-    deps.forEach(function (d) {
-        var a = pos[d.parent], b = pos[d.child], c = callee(d.child),
-            label = d.callCount + ' calls · '
-                    + (d.errorCount / Math.max(d.callCount, 1) * 100)
-                        .toFixed(1) + ' % err';
+    edges.forEach(function (d) {
+        var a = pos[d.parent], b = pos[d.child],
+            rate = (d.errors / Math.max(d.calls, 1) * 100).toFixed(1) + ' %';
 
         map.appendChild(svg('line', { x1: a.x, y1: a.y, x2: b.x, y2: b.y,
                                       'marker-end': 'url(#arrow)' }));
         map.appendChild(svgText({ x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 - 6,
-                                  'class': 'edge' }, label));
+                                  'class': 'edge' },
+                                d.calls + ' calls · ' + rate + ' err'
+                                + (d.p95 !== null ? ' · p95 ' + ms(d.p95)
+                                                  : '')));
         t.appendChild(el('tr', { 'class': 'edge-row',
                                  'data-parent': d.parent,
                                  'data-child': d.child,
-                                 'data-calls': d.callCount },
+                                 'data-calls': d.calls,
+                                 'data-peer': d.peer ? 1 : 0 },
                          el('td', null, d.parent), el('td', null, d.child),
-                         el('td', { 'class': 'n calls' },
-                            String(d.callCount)),
+                         el('td', { 'class': 'n calls' }, String(d.calls)),
                          el('td', { 'class': 'n' },
-                            (d.callCount / (lookback / 60000)).toFixed(2)),
+                            (d.calls / (lookback / 60000)).toFixed(2)),
+                         el('td', { 'class': 'n' }, rate),
                          el('td', { 'class': 'n' },
-                            (d.errorCount / Math.max(d.callCount, 1) * 100)
-                                .toFixed(1) + ' %'),
-                         el('td', { 'class': 'n' },
-                            c.count ? (c.p95 < 0 ? '> 10 s' : '≤ '
-                                                   + ms(c.p95)) : '-')));
+                            d.p95 !== null ? ms(d.p95) : '-')));
     });
 
     Object.keys(pos).forEach(function (s) {
         var g = svg('g', { 'class': 'node', 'data-service': s });
 
-        g.appendChild(svg('circle', { cx: pos[s].x, cy: pos[s].y, r: 28 }));
+        g.appendChild(svg('circle', { cx: pos[s].x, cy: pos[s].y, r: 28,
+                                      'class': nodes[s] === 2 ? 'peer'
+                                                              : '' }));
         g.appendChild(svgText({ x: pos[s].x, y: pos[s].y + 4 }, s));
         map.appendChild(g);
     });
 
     show(el('h2', null, 'Service map'), rangeSelect(p, 'map'),
-         el('p', { 'class': 'note' }, 'A caller → callee edge is a span '
-           + 'whose child span belongs to another service.'),
+         el('p', { 'class': 'note' }, 'A caller → callee edge is a client '
+           + 'span whose child span belongs to another service: calls and '
+           + 'errors as serve counted them.  A dashed node is a peer '
+           + 'without tracing; its calls, and every p95, are those of the '
+           + 'latest ' + SAMPLE + ' traces of each service.'),
          map, t);
 }
 
