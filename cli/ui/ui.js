@@ -107,6 +107,13 @@ function ms(us) {
     return (us / 1e6).toFixed(2) + ' s';
 }
 
+/* per minute, over "minutes" */
+function perMin(n, minutes) {
+    var r = n / minutes;
+
+    return r >= 10 || r === 0 ? r.toFixed(1) : r.toPrecision(2);
+}
+
 function when(us) {
     return new Date(us / 1000).toISOString().replace('T', ' ')
         .replace('Z', '');
@@ -592,7 +599,7 @@ function servicesView(p) {
                              el('td', null, x.operation),
                              el('td', { 'class': 'n count' }, String(x.count)),
                              el('td', { 'class': 'n' },
-                                (x.count / minutes).toFixed(2)),
+                                perMin(x.count, minutes)),
                              el('td', { 'class': 'n errors' },
                                 String(x.errors)),
                              el('td', { 'class': 'n' },
@@ -826,7 +833,7 @@ function drawMap(p, deps, calls, lookback) {
                          el('td', null, d.parent), el('td', null, d.child),
                          el('td', { 'class': 'n calls' }, String(d.calls)),
                          el('td', { 'class': 'n' },
-                            (d.calls / (lookback / 60000)).toFixed(2)),
+                            perMin(d.calls, lookback / 60000)),
                          el('td', { 'class': 'n' }, rate),
                          el('td', { 'class': 'n' },
                             d.p95 !== null ? ms(d.p95) : '-')));

@@ -5,8 +5,9 @@
 # Search by trace id and by span id shows the waterfall in parent order;
 # a keyword of an attribute finds its trace; "errors only" lists exactly
 # the 5xx traces; the service table counts what was sent; the map draws
-# edge -> app -> backend with the calls; a path with <script> is text and
-# opens no dialog; a trace's URL opens that trace.  Screenshots of each
+# edge -> app -> backend with the calls; a path with <script> and an
+# <img onerror> is text and opens no dialog; a trace's URL opens that
+# trace.  Screenshots of each
 # view go to build/ui/; the page's load time is printed, never asserted.
 
 use strict;
@@ -66,7 +67,8 @@ sub chain {
 chain("/orders/$_") for 1 .. 3;
 my @bad = map { chain('/status/500') } 1 .. 2;
 my $kiwi = chain('/orders/kiwi-7731');
-my $xss = chain('/orders/<script>alert(1)</script>');
+my $xss = chain('/orders/<script>alert(1)</script>'
+                . '<img/src/onerror=alert(2)>');
 my $n = scalar @order;
 is(scalar(grep { $status_of{$_} == 500 } @order), 2, 'two 5xx answers');
 
@@ -268,10 +270,10 @@ view_ready('#span-detail');
 Time::HiRes::sleep(0.5);
 is($br->alert_text, undef, '<script> in a path: no dialog opened');
 like($br->js('return document.getElementById("span-detail").textContent'),
-     qr{/orders/<script>alert\(1\)</script>},
+     qr{/orders/<script>alert\(1\)</script><img/src/onerror=alert\(2\)>},
      '... the path shown as text');
-is($br->js('return document.querySelectorAll("#view script").length'), 0,
-   '... and no script element made of it');
+is($br->js('return document.querySelectorAll("#view script, #view img")'
+           . '.length'), 0, '... and no element made of it');
 $br->screenshot("$shots/xss.png");
 
 # --- a trace's URL, pasted: that trace
