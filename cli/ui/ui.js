@@ -829,6 +829,7 @@ function drawMap(p, deps, calls, lookback) {
                                  'data-parent': d.parent,
                                  'data-child': d.child,
                                  'data-calls': d.calls,
+                                 'data-errors': d.errors,
                                  'data-peer': d.peer ? 1 : 0 },
                          el('td', null, d.parent), el('td', null, d.child),
                          el('td', { 'class': 'n calls' }, String(d.calls)),

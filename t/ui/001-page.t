@@ -248,10 +248,12 @@ view_ready('#map-svg g.node');
 my $edges = $br->js('return Array.from(document.querySelectorAll('
                    . '"#edges tr.edge-row")).map(function (r) { return '
                    . '[r.dataset.parent, r.dataset.child, +r.dataset.calls, '
-                   . '+r.dataset.peer]; })');
+                   . '+r.dataset.errors, +r.dataset.peer]; })');
 is_deeply([sort { $a->[0] cmp $b->[0] } @$edges],
-          [['app', '127.0.0.1:' . $be->port, $n, 1], ['edge', 'app', $n, 0]],
-          "the map: edge -> app and app -> the backend, $n calls each");
+          [['app', '127.0.0.1:' . $be->port, $n, 2, 1],
+           ['edge', 'app', $n, 2, 0]],
+          "the map: edge -> app and app -> the backend, $n calls each, "
+          . "the two 5xx their errors");
 is_deeply([sort @{ $br->js('return Array.from(document.querySelectorAll('
                           . '"#map-svg g.node")).map(function (g) { return '
                           . 'g.dataset.service; })') }],
