@@ -107,11 +107,20 @@ sub view_ready {
                        15, $css);
 }
 
+# the data-* values of each element that $css selects: a list per
+# element, or with one name the value itself
+sub data_of {
+    my ($css, @names) = @_;
+    my $rows = $br->js('var n = arguments[1]; return Array.from('
+                       . 'document.querySelectorAll(arguments[0]))'
+                       . '.map(function (e) { return n.map(function (k) '
+                       . '{ return e.dataset[k]; }); })', $css, \@names);
+    return @names == 1 ? map { $_->[0] } @$rows : @$rows;
+}
+
 # the rows of the waterfall: [span id, depth]
 sub waterfall {
-    return @{ $br->js('return Array.from(document.querySelectorAll('
-                     . '"#waterfall .row")).map(function (r) { return '
-                     . '[r.dataset.spanId, +r.dataset.depth]; })') };
+    return data_of('#waterfall .row', qw(spanId depth));
 }
 
 # the sent spans of a trace in parent order (children by start)
@@ -198,18 +207,14 @@ is($br->js('return document.querySelector("#waterfall .row.sel")'
 
 $br->get("$base/#/search?q=kiwi");
 view_ready('#results');
-is_deeply($br->js('return Array.from(document.querySelectorAll('
-                 . '"#results tr.result")).map(function (r) { return '
-                 . 'r.dataset.traceId; })'), [$kiwi],
+is_deeply([data_of('#results tr.result', 'traceId')], [$kiwi],
           'keyword "kiwi" (of url.path): its trace only');
 
 # --- errors only: exactly the 5xx traces
 
 $br->get("$base/#/search?errors=1");
 view_ready('#results');
-is_deeply([sort @{ $br->js('return Array.from(document.querySelectorAll('
-                          . '"#results tr.result")).map(function (r) { '
-                          . 'return r.dataset.traceId; })') }],
+is_deeply([sort(data_of('#results tr.result', 'traceId'))],
           [sort @bad], 'errors only: exactly the two 5xx traces');
 $br->screenshot("$shots/errors.png");
 
@@ -234,9 +239,7 @@ is_deeply(\%got, \%want,
           'services: spans and errors per service and name, as sent');
 view_ready('#slowest tr.result');
 view_ready('#recent-errors tr.result');
-is_deeply([sort @{ $br->js('return Array.from(document.querySelectorAll('
-                          . '"#recent-errors tr.result")).map(function (r) '
-                          . '{ return r.dataset.traceId; })') }],
+is_deeply([sort(data_of('#recent-errors tr.result', 'traceId'))],
           [sort @bad], '... the most recent errors: the 5xx traces');
 $br->screenshot("$shots/services.png");
 
@@ -245,18 +248,14 @@ $br->screenshot("$shots/services.png");
 $br->get("$base/#/map?range=1d");
 view_ready("#edges tr.edge-row");
 view_ready('#map-svg g.node');
-my $edges = $br->js('return Array.from(document.querySelectorAll('
-                   . '"#edges tr.edge-row")).map(function (r) { return '
-                   . '[r.dataset.parent, r.dataset.child, +r.dataset.calls, '
-                   . '+r.dataset.errors, +r.dataset.peer]; })');
-is_deeply([sort { $a->[0] cmp $b->[0] } @$edges],
+my @edges = data_of('#edges tr.edge-row',
+                     qw(parent child calls errors peer));
+is_deeply([sort { $a->[0] cmp $b->[0] } @edges],
           [['app', '127.0.0.1:' . $be->port, $n, 2, 1],
            ['edge', 'app', $n, 2, 0]],
           "the map: edge -> app and app -> the backend, $n calls each, "
           . "the two 5xx their errors");
-is_deeply([sort @{ $br->js('return Array.from(document.querySelectorAll('
-                          . '"#map-svg g.node")).map(function (g) { return '
-                          . 'g.dataset.service; })') }],
+is_deeply([sort(data_of('#map-svg g.node', 'service'))],
           [sort '127.0.0.1:' . $be->port, 'app', 'edge'],
           '... three nodes drawn');
 $br->screenshot("$shots/map.png");
