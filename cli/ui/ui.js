@@ -527,21 +527,24 @@ function searchView(p) {
 
 /* --- services: RED per service and span name, slowest, recent errors */
 
-function chart(points, key, w, cls) {
+/* a bar per point of a series: "step" ms wide, over the window "w" */
+function chart(points, key, w, step, cls) {
     var s = svg('svg', { 'class': 'chart', viewBox: '0 0 100 20',
                          preserveAspectRatio: 'none' }),
-        max = 0, pts = [];
+        span = (w.end - w.start) / 1000, max = 1;
 
     points.forEach(function (pt) {
         max = Math.max(max, pt[key]);
     });
     points.forEach(function (pt) {
-        pts.push(((pt.ts - w.start / 1000) / (w.end / 1000 - w.start / 1000)
-                  * 100).toFixed(2) + ','
-                 + (19 - pt[key] / Math.max(max, 1) * 18).toFixed(2));
+        var h = pt[key] / max * 19;
+
+        s.appendChild(svg('rect', {
+            x: Math.max((pt.ts - w.start / 1000) / span * 100, 0).toFixed(2),
+            y: (20 - h).toFixed(2),
+            width: Math.max(step / span * 100, 0.5).toFixed(2),
+            height: h.toFixed(2), 'class': cls || '' }));
     });
-    s.appendChild(svg('polyline', { points: pts.join(' '),
-                                    'class': cls || '' }));
 
     return s;
 }
@@ -607,11 +610,12 @@ function servicesView(p) {
                              el('td', { 'class': 'n' }, q(x.p50)),
                              el('td', { 'class': 'n' }, q(x.p95)),
                              el('td', { 'class': 'n' }, q(x.p99)),
-                             el('td', null, chart(x.points, 'count', w)),
+                             el('td', null, chart(x.points, 'count', w,
+                                                  step)),
                              el('td', null, chart(x.points, 'errors', w,
-                                                  'err')),
+                                                  step, 'err')),
                              el('td', null, chart(x.points, 'avgDuration',
-                                                  w))));
+                                                  w, step))));
         });
 
         show(el('h2', null, 'Services'), rangeSelect(p, 'services'), t,
@@ -634,23 +638,34 @@ function servicesView(p) {
                 return api('/api/traces?' + query(Object.assign(
                     { service: s }, base, extra)));
             })).then(function (l) {
-                return [].concat.apply([], l);
+                var seen = {};
+
+                /* a trace once, however many services it crosses */
+                return [].concat.apply([], l).filter(function (t) {
+                    return seen[t.traceID] ? false
+                                           : (seen[t.traceID] = true);
+                });
+            });
+        }
+
+        /* the first "n" traces of "l" by a figure of their summary */
+        function top(l, key, n) {
+            return l.map(function (t) {
+                return [summary(t)[key], t];
+            }).sort(function (a, b) {
+                return b[0] - a[0];
+            }).slice(0, n).map(function (x) {
+                return x[1];
             });
         }
 
         each({}).then(function (l) {
-            l = l.map(function (t) {
-                return [summary(t).duration, t];
-            }).sort(function (a, b) {
-                return b[0] - a[0];
-            }).slice(0, 10).map(function (x) {
-                return x[1];
-            });
-            fill('slowest', 'Slowest traces', l, 'duration');
+            fill('slowest', 'Slowest traces', top(l, 'duration', 10),
+                 'duration');
         }).catch(fail);
 
         each({ tag: 'error:true' }).then(function (l) {
-            fill('recent-errors', 'Most recent errors', l.slice(0, 20),
+            fill('recent-errors', 'Most recent errors', top(l, 'start', 20),
                  'time');
         }).catch(fail);
     }).catch(fail);

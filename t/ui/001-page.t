@@ -237,8 +237,14 @@ $got{"$_->[0] $_->[1]"} = [$_->[2] + 0, $_->[3] + 0] for @$rows;
 $_->[1] //= 0 for values %want;
 is_deeply(\%got, \%want,
           'services: spans and errors per service and name, as sent');
+is($br->js('return Array.from(document.querySelectorAll("#red tr.red-row"))'
+           . '.every(function (r) { return r.querySelectorAll('
+           . '"svg.chart rect").length >= 3; })') ? 1 : 0, 1,
+   '... each row with its three charts');
 view_ready('#slowest tr.result');
 view_ready('#recent-errors tr.result');
+is_deeply([sort(data_of('#slowest tr.result', 'traceId'))], [sort @order],
+          '... the slowest traces: every trace, once');
 is_deeply([sort(data_of('#recent-errors tr.result', 'traceId'))],
           [sort @bad], '... the most recent errors: the 5xx traces');
 $br->screenshot("$shots/services.png");
