@@ -839,10 +839,11 @@ et_serve_row_operation(sqlite3_stmt *q)
 static json_t *
 et_serve_row_dependency(sqlite3_stmt *q)
 {
-    return json_pack("{s:o, s:o, s:I}", "parent",
+    return json_pack("{s:o, s:o, s:I, s:I}", "parent",
                      et_serve_column_string(q, 0), "child",
                      et_serve_column_string(q, 1), "callCount",
-                     (json_int_t) sqlite3_column_int64(q, 2));
+                     (json_int_t) sqlite3_column_int64(q, 2), "errorCount",
+                     (json_int_t) sqlite3_column_int64(q, 3));
 }
 
 
@@ -1364,7 +1365,8 @@ et_serve_db_dependencies(sqlite3 *db, const et_serve_query_t *q, char *err,
 {
     sqlite3_stmt  *st;
 
-    st = et_serve_prepare(db, "SELECT parent, child, SUM(count) FROM"
+    st = et_serve_prepare(db, "SELECT parent, child, SUM(count), SUM(errors)"
+                          " FROM"
                           " dependencies WHERE minute >= ? AND minute <= ?"
                           " GROUP BY parent, child ORDER BY parent, child",
                           err, size);

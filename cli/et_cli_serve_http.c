@@ -24,6 +24,7 @@
 
 #include "et_cli_serve.h"
 #include "et_cli_json.h"
+#include "et_cli_serve_ui.h"
 
 
 typedef struct {
@@ -34,6 +35,7 @@ typedef struct {
     json_t            *data;
     size_t             limit;
     const char        *text;       /* a text/plain answer instead */
+    const et_serve_asset_t *asset; /* a file of the web page instead */
     char               err[512];
 } et_serve_req_t;
 
@@ -421,6 +423,22 @@ et_serve_metrics(et_serve_req_t *rq)
 }
 
 
+/* a file of the web page (docs/ui.md), or NULL */
+static const et_serve_asset_t *
+et_serve_asset(const char *url)
+{
+    const et_serve_asset_t  *a;
+
+    for (a = et_serve_assets; a->path != NULL; a++) {
+        if (strcmp(url, a->path) == 0) {
+            return a;
+        }
+    }
+
+    return NULL;
+}
+
+
 /* the route of "url" (decoded by libmicrohttpd) */
 static void
 et_serve_route(et_serve_req_t *rq, const char *url)
@@ -466,6 +484,9 @@ et_serve_route(et_serve_req_t *rq, const char *url)
 
     } else if (strcmp(url, "/metrics") == 0) {
         et_serve_metrics(rq);
+
+    } else if ((rq->asset = et_serve_asset(url)) != NULL) {
+        rq->status = 200;
 
     } else {
         et_serve_fail(rq, 404, "no such endpoint (see docs/serve.md)");
@@ -528,6 +549,7 @@ et_serve_handler(void *cls, struct MHD_Connection *c, const char *url,
 
     sv = cls;
     t0 = et_serve_now_us();
+    resp = NULL;
 
     memset(&rq, 0, sizeof(et_serve_req_t));
     rq.sv = sv;
@@ -542,7 +564,13 @@ et_serve_handler(void *cls, struct MHD_Connection *c, const char *url,
         et_serve_route(&rq, url);
     }
 
-    if (rq.text != NULL) {
+    if (rq.asset != NULL) {
+        body = NULL;
+        resp = MHD_create_response_from_buffer(rq.asset->len,
+                                               (void *) rq.asset->data,
+                                               MHD_RESPMEM_PERSISTENT);
+
+    } else if (rq.text != NULL) {
         body = (char *) rq.text;
 
     } else {
@@ -553,8 +581,10 @@ et_serve_handler(void *cls, struct MHD_Connection *c, const char *url,
         }
     }
 
-    resp = MHD_create_response_from_buffer(strlen(body), body,
-                                           MHD_RESPMEM_MUST_FREE);
+    if (body != NULL) {
+        resp = MHD_create_response_from_buffer(strlen(body), body,
+                                               MHD_RESPMEM_MUST_FREE);
+    }
 
     if (resp == NULL) {
         free(body);
@@ -562,8 +592,21 @@ et_serve_handler(void *cls, struct MHD_Connection *c, const char *url,
     }
 
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            rq.text ? "text/plain; version=0.0.4"
-                                    : "application/json; charset=utf-8");
+                            rq.asset ? rq.asset->type
+                            : rq.text ? "text/plain; version=0.0.4"
+                            : "application/json; charset=utf-8");
+
+    if (rq.asset != NULL) {
+        /* span data reaches the page as JSON and is only ever set as
+         * text: no script but the page's own runs (docs/ui.md) */
+        MHD_add_response_header(resp, "Content-Security-Policy",
+                                "default-src 'self'; script-src 'self'; "
+                                "object-src 'none'; base-uri 'none'; "
+                                "form-action 'self'; "
+                                "frame-ancestors 'none'");
+        MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    }
+
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 

@@ -150,7 +150,8 @@ is_deeply($j->{data},
           '/api/operations?spanKind=server');
 ($status, $j) = $s->get('/api/dependencies?endTs='
                         . int(time() * 1000 + 60000) . '&lookback=3600000');
-is_deeply($j->{data}, [{ parent => 'edge', child => 'app', callCount => 2 }],
+is_deeply($j->{data}, [{ parent => 'edge', child => 'app', callCount => 2,
+                         errorCount => 0 }],
           '/api/dependencies: edge -> app, twice');
 
 # --- searches

@@ -100,7 +100,8 @@ bad('/api/edgetrace/red?lookback=86400000000', 400, qr/more than 1440/,
 bad('/api/operations', 400, qr/parameter 'service' is required/,
     '/api/operations without service');
 bad('/api/nowhere', 404, qr/no such endpoint/, 'an unknown path');
-bad('/', 404, qr/no such endpoint/, '/');
+bad('/ui/nowhere.js', 404, qr/no such endpoint/,
+    'a file the page does not have (the page is at /, docs/ui.md)');
 
 my ($st, $j, $body, $raw) = $s->get('/api/services', method => 'POST',
                                     body => 'x=1');

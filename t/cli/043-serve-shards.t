@@ -54,8 +54,8 @@ for my $t (sort keys %want) {
 }
 my ($st, $j) = $s->get('/api/dependencies?endTs=3600000&lookback=3600000');
 is_deeply($j->{data}, [{ parent => 'edge', child => 'app',
-                         callCount => $N }],
-          'edge -> app, once per shard\'s trace');
+                         callCount => $N, errorCount => $N }],
+          'edge -> app, once per shard\'s trace, each failed');
 ($st, $j) = $s->get('/api/traces?service=app&tags=%7B%22error%22%3A%22true%22%7D'
                     . '&start=0&end=3600000000');
 is(scalar @{ $j->{data} }, $N, 'the failed spans found by error=true');

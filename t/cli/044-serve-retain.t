@@ -79,7 +79,8 @@ is(`sqlite3 '${\ $s->db}' "SELECT COUNT(*) FROM tags"` + 0, 2,
    'two tags left, the new spans\'');
 my $end = ($now + 60) * 1000;
 ($st, $j) = $s->get("/api/dependencies?endTs=$end&lookback=86400000");
-is_deeply($j->{data}, [{ parent => 'edge', child => 'app', callCount => 1 }],
+is_deeply($j->{data}, [{ parent => 'edge', child => 'app', callCount => 1,
+                         errorCount => 1 }],
           'the old minute\'s dependency gone');
 ($st, $j) = $s->get("/api/edgetrace/red?endTs=$end&lookback=86400000"
                     . '&step=3600000');
