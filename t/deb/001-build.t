@@ -43,6 +43,7 @@ my %want = (
     'edgetrace-tools' => [qw(
         /usr/bin/edgetrace /usr/share/man/man1/edgetrace.1.gz
         /lib/systemd/system/edgetrace-export.service
+        /lib/systemd/system/edgetrace-serve.service
         /etc/default/edgetrace)],
 );
 for my $p (sort keys %want) {
@@ -121,9 +122,10 @@ for my $o (glob "$FindBin::Bin/../../debian/*.lintian-overrides") {
 # the units as systemd reads them: the sandbox the packaging promises
 for my $unit (glob "$FindBin::Bin/../../debian/*.service") {
     my $u = Edgetrace::Test::_slurp($unit);
+    my ($name) = $unit =~ /edgetrace-(\w+)\.service$/;
     like $u, qr/^$_$/m, ($unit =~ s{.*/}{}r) . ": $_"
         for 'DynamicUser=yes', 'ProtectSystem=strict',
-            'StateDirectory=edgetrace', 'Restart=on-failure',
+            "StateDirectory=edgetrace/$name", 'Restart=on-failure',
             'EnvironmentFile=/etc/default/edgetrace';
 }
 

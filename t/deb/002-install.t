@@ -140,10 +140,12 @@ $a2->stop;
 
 ($rc, $out) = run('/usr/bin/edgetrace', '--version');
 like $out, qr/^edgetrace /, 'edgetrace --version';
-($rc, $out) = run('systemd-analyze', 'verify',
-                  '/lib/systemd/system/edgetrace-export.service');
-is $rc, 0, 'systemd-analyze verify edgetrace-export.service' or diag $out;
-is $out, '', '... says nothing' or diag $out;
+for my $unit (qw(edgetrace-export edgetrace-serve)) {
+    ($rc, $out) = run('systemd-analyze', 'verify',
+                      "/lib/systemd/system/$unit.service");
+    is $rc, 0, "systemd-analyze verify $unit.service" or diag $out;
+    is $out, '', '... says nothing' or diag $out;
+}
 
 # ---------------------------------------------------------------- purge
 
