@@ -16,8 +16,6 @@ use FindBin;
 use lib "$FindBin::Bin/../lib";
 
 use Test::More;
-use POSIX ();
-use Time::HiRes ();
 use Edgetrace::Test qw(:all);
 use Edgetrace::Httpd qw(:all);
 use Edgetrace::Cluster qw(:all);
@@ -30,11 +28,14 @@ my $pki = make_pki();
 my $c = start_cluster(tls => $pki);
 my @m = map { $_->{port} } $c->masters;
 
-my $ngx = start_nginx(workers => 2, ports => { SEED1 => $m[0],
-                                               SEED2 => $m[1] },
-                      conf => <<"EOF");
+# nginx on the TLS cluster, its certificates checked against "ca"
+sub edge {
+    my ($ca, $workers) = @_;
+    return start_nginx(workers => $workers, ports => { SEED1 => $m[0],
+                                                       SEED2 => $m[1] },
+                       conf => <<"EOF");
     edgetrace_redis rediss://127.0.0.1:%%SEED1%%,127.0.0.1:%%SEED2%% cluster;
-    edgetrace_redis_ssl_trusted_certificate $pki->{ca};
+    edgetrace_redis_ssl_trusted_certificate $ca;
     edgetrace_stream $KEY shards=$N;
     edgetrace_flush_interval 50ms;
     edgetrace_redis_timeout 2s;
@@ -47,6 +48,9 @@ my $ngx = start_nginx(workers => 2, ports => { SEED1 => $m[0],
         location = /metrics { edgetrace off; edgetrace_status; }
     }
 EOF
+}
+
+my $ngx = edge($pki->{ca}, 2);
 
 my $app = start_httpd(ports => { SEED => $m[2] }, conf => <<"EOF");
 EdgeTraceRedis rediss://127.0.0.1:%%SEED%% cluster
@@ -144,14 +148,7 @@ is(scalar keys %on, 3, 'the shards spread over the three masters');
 # --- a master killed under traffic: its replica, over TLS
 
 my $victim = $m[2];
-my $pid = fork // die "fork: $!";
-if ($pid == 0) {
-    traffic($ngx->port, 6, [['/y', 200]]);
-    POSIX::_exit(0);
-}
-Time::HiRes::sleep(1.5);
-my $new = $c->kill_master($victim);
-waitpid $pid, 0;
+my $new = $c->kill_under_traffic($ngx->port, $victim);
 my %after = (%{ requests('nginx', 50, '/z') }, %{ requests('httpd', 50) });
 
 for my $s (sort keys %server) {
@@ -180,20 +177,7 @@ like($ngx->error_log, qr/redis cluster node 127\.0\.0\.1:$victim: /,
 
 # --- a wrong CA: refused, with the reason, counted for each node asked
 
-my $bad = start_nginx(ports => { SEED1 => $m[0], SEED2 => $m[1] },
-                      conf => <<"EOF");
-    edgetrace_redis rediss://127.0.0.1:%%SEED1%%,127.0.0.1:%%SEED2%% cluster;
-    edgetrace_redis_ssl_trusted_certificate $pki->{other_ca};
-    edgetrace_stream $KEY shards=$N;
-    edgetrace_flush_interval 20ms;
-    edgetrace on;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        location / { return 200 "ok\\n"; }
-        location = /metrics { edgetrace off; edgetrace_status; }
-    }
-EOF
+my $bad = edge($pki->{other_ca}, 1);
 
 my $before = (holdings())[1];
 my $r = http_get($bad->port, '/w');
