@@ -9,11 +9,13 @@
  * window, in order, as they come; each goes to the master that serves its
  * shard's slot, written to it straight from the queue's ring with the
  * other entries for that master (one et_conn_send() of many iovecs,
- * nothing copied: one sendmsg(), or TLS records).  The entries stay in the queue until they are answered for:
- * the answered ones at the window's tail leave it, counted, as the replies
- * come, while later ones are written (a pipeline, not a batch waited for
- * whole), so that an entry can be sent again whatever happens to the
- * connection that carried it.  While replies are due the thread looks at
+ * nothing copied: one sendmsg(), or TLS records).  The entries stay in
+ * the queue until they are answered for: the answered ones at the
+ * window's tail leave it, counted, as the replies come, while later
+ * ones are written (a pipeline, not a batch waited for whole), so that an
+ * entry can be sent again whatever happens to the connection that carried
+ * it.  Over TLS (rediss://) every connection is TLS, the slot map's
+ * included (docs/nginx.md "edgetrace_redis").  While replies are due the thread looks at
  * them every ET_XC_SLICE_MS (or sooner: a kick, a fuller queue), all that
  * came at once, rather than waking up for each few a node sends.
  *
@@ -1008,7 +1010,8 @@ et_xc_connect(et_exporter_t *ex)
     for (i = 0; i < xc->nconns; i++) {
         c = &xc->conns[i];
 
-        if (c->conn.fd == -1 && (c->in_map || c->wanted) && now >= c->connect_at)
+        if (c->conn.fd == -1 && (c->in_map || c->wanted)
+            && now >= c->connect_at)
         {
             (void) et_xc_open(ex, c);
         }
