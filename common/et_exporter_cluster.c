@@ -81,6 +81,9 @@
 /* iovecs in one sendmsg() at most */
 #define ET_XC_IOV            512
 
+/* bytes of commands copied for one TLS write at most: four full records */
+#define ET_XC_STAGE          (64 * 1024)
+
 /*
  * While replies are due, the thread reads them this often; more often
  * once a quarter of the queue is taken (a small queue, a high rate): the
@@ -164,6 +167,7 @@ struct et_xcluster_s {
 
     /* the window: entries taken from the queue and not consumed yet */
     et_xentry_t         *win;          /* ET_XC_WINDOW, a ring */
+    uint8_t             *stage;        /* ET_XC_STAGE, for TLS writes */
     uint64_t             tail;         /* the oldest, the queue's tail */
     uint64_t             routed;       /* the first never routed */
     uint64_t             head;         /* past the last taken */
@@ -331,9 +335,10 @@ et_xcluster_create(et_exporter_t *ex)
     xc->spare = malloc(sizeof(et_cluster_map_t));
     xc->conns = calloc(ET_CLUSTER_MASTERS_MAX, sizeof(et_xconn_t));
     xc->win = malloc(ET_XC_WINDOW * sizeof(et_xentry_t));
+    xc->stage = ex->conf.redis.tls ? malloc(ET_XC_STAGE) : NULL;
 
     if (xc->map == NULL || xc->spare == NULL || xc->conns == NULL
-        || xc->win == NULL)
+        || xc->win == NULL || (ex->conf.redis.tls && xc->stage == NULL))
     {
         et_xcluster_free(xc);
         goto nomem;
@@ -410,6 +415,7 @@ et_xcluster_free(et_xcluster_t *xc)
     free(xc->map);
     free(xc->spare);
     free(xc->win);
+    free(xc->stage);
     free(xc);
 }
 
@@ -1359,8 +1365,8 @@ et_xc_iov(et_xcluster_t *xc, uint32_t ref, struct iovec *iov, int *niov)
 static int
 et_xc_send(et_exporter_t *ex, et_xconn_t *c)
 {
-    int             niov, n, first;
-    size_t          i, skip, len;
+    int             niov, n, first, j;
+    size_t          i, skip, len, k;
     ssize_t         w;
     et_xcluster_t  *xc;
     struct iovec    iov[ET_XC_IOV];
@@ -1388,10 +1394,31 @@ et_xc_send(et_exporter_t *ex, et_xconn_t *c)
         iov[first].iov_base = (uint8_t *) iov[first].iov_base + skip;
         iov[first].iov_len -= skip;
 
-        /*
-         * from the first byte not written: with TLS, a write after
-         * ET_AGAIN must begin with the same bytes (et_tls_write())
-         */
+        if (c->conn.tls) {
+            /*
+             * TLS: the commands copied into one buffer, to go as full
+             * records rather than a record and a write() each.  Copied
+             * again alike after ET_AGAIN, it begins with the same bytes
+             * and is no shorter, as et_tls_write() needs: commands are
+             * only added after the ones not written.
+             */
+            len = 0;
+
+            for (j = first; j < n && len < ET_XC_STAGE; j++) {
+                k = ET_XC_STAGE - len;
+                k = iov[j].iov_len < k ? iov[j].iov_len : k;
+
+                memcpy(xc->stage + len, iov[j].iov_base, k);
+                len += k;
+            }
+
+            iov[0].iov_base = xc->stage;
+            iov[0].iov_len = len;
+            first = 0;
+            n = 1;
+        }
+
+        /* from the first byte not written */
         w = et_conn_send(&c->conn, iov + first, n - first, err,
                          sizeof(err));
 
