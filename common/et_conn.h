@@ -55,7 +55,7 @@ int et_conn_open(et_conn_t *c, const et_redis_url_t *url, const char *host,
 /*
  * Writes what it can of "niov" buffers (at most IOV_MAX) without
  * blocking, in order (plaintext: one sendmsg(); TLS: a record or more per
- * buffer, Nagle's algorithm joining them into packets): the
+ * buffer, each record a write(), so join small buffers first): the
  * byte count, short only when the socket is full; ET_AGAIN when nothing
  * went; ET_ERROR with the reason in "err".  After a short count or
  * ET_AGAIN, wait in poll() for c->events (TLS may need POLLIN), and start
