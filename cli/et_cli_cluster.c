@@ -83,7 +83,8 @@ et_cli_cluster_ask(et_cli_t *cli, const char *host, int port, char *err,
 
     et_cluster_guard(c->reader, &left);
 
-    rc = et_cluster_fetch(c, &left, host, cli->cl->spare, why, sizeof(why));
+    rc = et_cluster_fetch(et_redis_context_command, c, &left, host,
+                          cli->cl->spare, why, sizeof(why));
 
     et_cli_redis_disconnect(c);
 

@@ -560,16 +560,23 @@ et_cluster_guard(redisReader *r, size_t *left)
 
 
 int
-et_cluster_fetch(redisContext *c, size_t *left, const char *host,
-    et_cluster_map_t *map, char *err, size_t size)
+et_cluster_fetch(et_redis_command_pt command, void *data, size_t *left,
+    const char *host, et_cluster_map_t *map, char *err, size_t size)
 {
     int          rc;
     unsigned     i;
-    const char  *why;
+    size_t       argvlen[2];
+    const char  *why, *errstr, *argv[2];
     redisReply  *r;
 
+    argv[0] = "CLUSTER";
+    argvlen[0] = sizeof("CLUSTER") - 1;
+    argv[1] = "SLOTS";
+    argvlen[1] = sizeof("SLOTS") - 1;
+
     *left = ET_CLUSTER_ELEMENTS_MAX;
-    r = redisCommand(c, "CLUSTER SLOTS");
+    errstr = NULL;
+    r = command(data, 2, argv, argvlen, &errstr);
 
     if (r != NULL && r->type == REDIS_REPLY_ERROR
         && strstr(r->str, "cluster support disabled") != NULL)
@@ -584,8 +591,12 @@ et_cluster_fetch(redisContext *c, size_t *left, const char *host,
     if (r != NULL && r->type == REDIS_REPLY_ERROR) {
         /* a Redis without CLUSTER SLOTS (deprecated since 7.0) */
         freeReplyObject(r);
+        argv[1] = "SHARDS";
+        argvlen[1] = sizeof("SHARDS") - 1;
+
         *left = ET_CLUSTER_ELEMENTS_MAX;
-        r = redisCommand(c, "CLUSTER SHARDS");
+        errstr = NULL;
+        r = command(data, 2, argv, argvlen, &errstr);
         rc = r ? et_cluster_shards_parse(r, map, &why) : ET_ERROR;
 
     } else {
@@ -598,7 +609,7 @@ et_cluster_fetch(redisContext *c, size_t *left, const char *host,
 
     } else if (r == NULL) {
         snprintf(err, size, "CLUSTER SLOTS failed: %s",
-                 c->errstr[0] ? c->errstr : "no reply");
+                 errstr && errstr[0] ? errstr : "no reply");
 
     } else if (rc != ET_OK) {
         if (r->type == REDIS_REPLY_ERROR) {

@@ -20,6 +20,7 @@
 
 
 #include "et_core.h"
+#include "et_redis_url.h"
 
 
 #define ET_CLUSTER_SLOTS        16384
@@ -129,19 +130,19 @@ void et_cluster_guard(struct redisReader *r, size_t *left);
 #define ET_CLUSTER_REFUSED  ((size_t) -1)
 
 
-struct redisContext;
-
 /*
- * Asks the node connected as "c" (blocking, its reader guarded with
- * "left", et_cluster_guard) for the map, into "map": CLUSTER SLOTS, or
- * CLUSTER SHARDS where SLOTS is gone.  A master without an endpoint gets
- * "host", the host that was asked.  ET_OK; ET_DECLINED for a Redis
- * without cluster support; ET_ERROR for a lost connection, an error
- * reply, an invalid map or one serving no slot.  Not ET_OK: "map" is
- * empty and "err" says why (without the node's address).
+ * Asks a node for the map, into "map": CLUSTER SLOTS, or CLUSTER SHARDS
+ * where SLOTS is gone, each a blocking "command" (with "data", as
+ * et_redis_open()'s) on a connection whose reader is guarded with "left"
+ * (et_cluster_guard): set to the maximum here before each command, it says
+ * when a reply was refused.  A master without an endpoint gets "host", the
+ * host that was asked.  ET_OK; ET_DECLINED for a Redis without cluster
+ * support; ET_ERROR for a lost connection, an error reply, an invalid map
+ * or one serving no slot.  Not ET_OK: "map" is empty and "err" says why
+ * (without the node's address).
  */
-int et_cluster_fetch(struct redisContext *c, size_t *left, const char *host,
-    et_cluster_map_t *map, char *err, size_t size);
+int et_cluster_fetch(et_redis_command_pt command, void *data, size_t *left,
+    const char *host, et_cluster_map_t *map, char *err, size_t size);
 
 
 #endif /* ET_CLUSTER_H */

@@ -23,25 +23,13 @@
 #include <hiredis/hiredis.h>
 
 #include "et_clock.h"
+#include "et_cluster.h"
 #include "et_conn.h"
 
 
 /* an opening command's reply is read this much at a time */
 #define ET_CONN_RBUF  4096
 
-#define ET_CONN_ERR   160
-
-
-/* the opening's commands, within the connect's deadline */
-typedef struct {
-    et_conn_t     *conn;
-    uint64_t       deadline;
-    char           err[ET_CONN_ERR];
-} et_conn_opening_t;
-
-
-static redisReply *et_conn_opening_command(void *data, int argc,
-    const char **argv, const size_t *argvlen, const char **errstr);
 static int et_conn_poll(et_conn_t *c, uint64_t deadline);
 
 
@@ -53,7 +41,7 @@ et_conn_open(et_conn_t *c, const et_redis_url_t *url, const char *host,
     uint64_t            now, deadline;
     redisContext       *rc;
     struct timeval      tv;
-    et_conn_opening_t   opening;
+    et_conn_call_t      opening;
 
     et_conn_init(c);
 
@@ -115,7 +103,8 @@ et_conn_open(et_conn_t *c, const et_redis_url_t *url, const char *host,
     opening.conn = c;
     opening.deadline = deadline;
 
-    if (et_redis_open(url, c->tls != NULL, et_conn_opening_command,
+    /* the opening's commands, within the connect's deadline */
+    if (et_redis_open(url, c->tls != NULL, et_conn_call,
                       &opening, err, size)
         != ET_OK)
     {
@@ -132,11 +121,11 @@ failed:
 }
 
 
-static redisReply *
-et_conn_opening_command(void *data, int argc, const char **argv,
-    const size_t *argvlen, const char **errstr)
+redisReply *
+et_conn_call(void *data, int argc, const char **argv, const size_t *argvlen,
+    const char **errstr)
 {
-    et_conn_opening_t  *o = data;
+    et_conn_call_t  *o = data;
 
     redisReply  *reply;
 
@@ -235,6 +224,10 @@ et_conn_command(et_conn_t *c, int argc, const char **argv,
     if (reader == NULL) {
         snprintf(err, size, "out of memory");
         return ET_ERROR;
+    }
+
+    if (c->left) {
+        et_cluster_guard(reader, c->left);
     }
 
     r = NULL;

@@ -23,11 +23,18 @@ typedef struct {
     int        fd;       /* -1: closed */
     et_tls_t  *tls;      /* NULL: plaintext */
     short      events;   /* what the last ET_AGAIN waits for */
+
+    /*
+     * et_conn_command()'s replies: NULL, or their array elements bounded
+     * with this budget (et_cluster_guard(): a seed may be anything)
+     */
+    size_t    *left;
 } et_conn_t;
 
 
 /* a connection closed, before et_conn_open() */
-#define et_conn_init(c)  ((c)->fd = -1, (c)->tls = NULL, (c)->events = 0)
+#define et_conn_init(c)                                                     \
+    ((c)->fd = -1, (c)->tls = NULL, (c)->events = 0, (c)->left = NULL)
 
 
 /*
@@ -46,7 +53,9 @@ int et_conn_open(et_conn_t *c, const et_redis_url_t *url, const char *host,
     int port, et_tls_ctx_t *tls, unsigned timeout_ms, char *err, size_t size);
 
 /*
- * Writes what it can of "niov" (1 or 2) buffers without blocking: the
+ * Writes what it can of "niov" buffers (at most IOV_MAX) without
+ * blocking, in order (plaintext: one sendmsg(); TLS: a record or more per
+ * buffer, each record a write(), so join small buffers first): the
  * byte count, short only when the socket is full; ET_AGAIN when nothing
  * went; ET_ERROR with the reason in "err".  After a short count or
  * ET_AGAIN, wait in poll() for c->events (TLS may need POLLIN), and start
@@ -77,6 +86,19 @@ struct redisReply;
 int et_conn_command(et_conn_t *c, int argc, const char **argv,
     const size_t *argvlen, uint64_t deadline, struct redisReply **reply,
     char *err, size_t size);
+
+/*
+ * et_conn_command() as an et_redis_command_pt (et_redis_open(),
+ * et_cluster_fetch()): "data" is one of these, *errstr its "err".
+ */
+typedef struct {
+    et_conn_t     *conn;
+    uint64_t       deadline;     /* monotonic ms */
+    char           err[160];
+} et_conn_call_t;
+
+struct redisReply *et_conn_call(void *data, int argc, const char **argv,
+    const size_t *argvlen, const char **errstr);
 
 /* closes the connection (TLS's close_notify when it goes now); idempotent */
 void et_conn_close(et_conn_t *c);

@@ -39,7 +39,6 @@
 #endif
 
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
@@ -119,13 +118,11 @@ et_exporter_start(const et_exporter_conf_t *conf, et_counters_t *counters)
     }
 
     /* never plaintext for rediss:// (docs/nginx.md "edgetrace_redis") */
-    if (conf->redis.tls && (conf->tls == NULL || conf->redis.cluster)) {
+    if (conf->redis.tls && conf->tls == NULL) {
         if (conf->log) {
             conf->log(conf->log_data, ET_LOG_ERR,
-                      "exporter: rediss:// needs a TLS context, and a "
-                      "cluster has no TLS yet",
-                      sizeof("exporter: rediss:// needs a TLS context, and "
-                             "a cluster has no TLS yet") - 1);
+                      "exporter: rediss:// needs a TLS context",
+                      sizeof("exporter: rediss:// needs a TLS context") - 1);
         }
 
         return NULL;
@@ -718,40 +715,6 @@ et_exporter_finish(et_exporter_t *ex)
     }
 
     et_exporter_close(ex);
-}
-
-
-struct timeval
-et_exporter_tv(unsigned ms)
-{
-    struct timeval  tv;
-
-    tv.tv_sec = ms / 1000;
-    tv.tv_usec = (ms % 1000) * 1000;
-
-    return tv;
-}
-
-
-int
-et_exporter_keep_fd(redisContext *c, char *err, size_t size)
-{
-    int  fd, flags;
-
-    fd = redisFreeKeepFd(c);
-
-    flags = fcntl(fd, F_GETFL);
-
-    if (flags == -1 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1) {
-        snprintf(err, size, "fcntl(O_NONBLOCK) failed: %s", strerror(errno));
-        close(fd);
-        return -1;
-    }
-
-    /* children the server forks (CGI, piped logs) must not inherit it */
-    (void) fcntl(fd, F_SETFD, FD_CLOEXEC);
-
-    return fd;
 }
 
 

@@ -8,12 +8,14 @@
  * docs/stream.md "Sharded streams").  The entries queued are taken into a
  * window, in order, as they come; each goes to the master that serves its
  * shard's slot, written to it straight from the queue's ring with the
- * other entries for that master (one sendmsg() of many iovecs, nothing
- * copied).  The entries stay in the queue until they are answered for:
- * the answered ones at the window's tail leave it, counted, as the replies
- * come, while later ones are written (a pipeline, not a batch waited for
- * whole), so that an entry can be sent again whatever happens to the
- * connection that carried it.  While replies are due the thread looks at
+ * other entries for that master (one et_conn_send() of many iovecs,
+ * nothing copied: one sendmsg(), or TLS records).  The entries stay in
+ * the queue until they are answered for: the answered ones at the
+ * window's tail leave it, counted, as the replies come, while later
+ * ones are written (a pipeline, not a batch waited for whole), so that an
+ * entry can be sent again whatever happens to the connection that carried
+ * it.  Over TLS (rediss://) every connection is TLS, the slot map's
+ * included (docs/nginx.md "edgetrace_redis").  While replies are due the thread looks at
  * them every ET_XC_SLICE_MS (or sooner: a kick, a fuller queue), all that
  * came at once, rather than waking up for each few a node sends.
  *
@@ -60,6 +62,7 @@
 
 #include "et_clock.h"
 #include "et_cluster.h"
+#include "et_conn.h"
 #include "et_slot.h"
 #include "et_exporter_int.h"
 
@@ -77,6 +80,9 @@
 
 /* iovecs in one sendmsg() at most */
 #define ET_XC_IOV            512
+
+/* bytes of commands copied for one TLS write at most: four full records */
+#define ET_XC_STAGE          (64 * 1024)
 
 /*
  * While replies are due, the thread reads them this often; more often
@@ -117,7 +123,7 @@ typedef struct {
     char             host[ET_CLUSTER_HOST_MAX + 1];
     int              port;
     char             addr[ET_XC_ADDR];
-    int              fd;           /* -1: not connected */
+    et_conn_t        conn;         /* conn.fd -1: not connected */
     int              in_map;       /* a master of the current map */
     int              wanted;       /* an ASK named it */
     et_node_counters_t *stat;      /* on the status page */
@@ -161,6 +167,7 @@ struct et_xcluster_s {
 
     /* the window: entries taken from the queue and not consumed yet */
     et_xentry_t         *win;          /* ET_XC_WINDOW, a ring */
+    uint8_t             *stage;        /* ET_XC_STAGE, for TLS writes */
     uint64_t             tail;         /* the oldest, the queue's tail */
     uint64_t             routed;       /* the first never routed */
     uint64_t             head;         /* past the last taken */
@@ -328,9 +335,10 @@ et_xcluster_create(et_exporter_t *ex)
     xc->spare = malloc(sizeof(et_cluster_map_t));
     xc->conns = calloc(ET_CLUSTER_MASTERS_MAX, sizeof(et_xconn_t));
     xc->win = malloc(ET_XC_WINDOW * sizeof(et_xentry_t));
+    xc->stage = ex->conf.redis.tls ? malloc(ET_XC_STAGE) : NULL;
 
     if (xc->map == NULL || xc->spare == NULL || xc->conns == NULL
-        || xc->win == NULL)
+        || xc->win == NULL || (ex->conf.redis.tls && xc->stage == NULL))
     {
         et_xcluster_free(xc);
         goto nomem;
@@ -371,9 +379,8 @@ nomem:
 static void
 et_xc_close(et_xconn_t *c)
 {
-    if (c->fd != -1) {
-        close(c->fd);
-        c->fd = -1;
+    if (c->conn.fd != -1) {
+        et_conn_close(&c->conn);
         __atomic_sub_fetch(&c->stat->connected, 1, __ATOMIC_RELAXED);
     }
 }
@@ -408,6 +415,7 @@ et_xcluster_free(et_xcluster_t *xc)
     free(xc->map);
     free(xc->spare);
     free(xc->win);
+    free(xc->stage);
     free(xc);
 }
 
@@ -423,7 +431,7 @@ et_xc_gauges(et_exporter_t *ex)
     up = 0;
 
     for (i = 0; i < xc->nconns; i++) {
-        if (xc->conns[i].in_map && xc->conns[i].fd != -1) {
+        if (xc->conns[i].in_map && xc->conns[i].conn.fd != -1) {
             up++;
         }
     }
@@ -473,7 +481,7 @@ et_xc_conn(et_exporter_t *ex, const char *host, int port)
 
     strcpy(c->host, host);
     c->port = port;
-    c->fd = -1;
+    et_conn_init(&c->conn);
     c->backoff_ms = ET_BACKOFF_MIN_MS;
     et_xc_addr(c->addr, sizeof(c->addr), host, port);
     c->stat = et_metrics_node(ex->counters, c->addr);
@@ -482,44 +490,19 @@ et_xc_conn(et_exporter_t *ex, const char *host, int port)
 }
 
 
-/* a blocking connection, authenticated, its reader guarded */
-static redisContext *
-et_xc_dial(et_exporter_t *ex, const char *host, int port, size_t *left,
+/*
+ * A blocking connection to a node, plain or TLS as the seeds' URL says
+ * (the name checked is the node's, unless the configuration names one:
+ * et_tls_connect()), authenticated: a cluster has no SELECT
+ * (et_redis_seeds_parse).
+ */
+static int
+et_xc_dial(et_exporter_t *ex, et_conn_t *conn, const char *host, int port,
     char *err, size_t size)
 {
-    redisContext    *c;
-    struct timeval   tv;
-
-    tv = et_exporter_tv(ex->conf.connect_timeout_ms);
-
-    c = redisConnectWithTimeout(host, port, tv);
-
-    if (c == NULL) {
-        snprintf(err, size, "out of memory");
-        return NULL;
-    }
-
-    if (c->err) {
-        snprintf(err, size, "%s", c->errstr);
-        redisFree(c);
-        return NULL;
-    }
-
-    et_cluster_guard(c->reader, left);
-
-    if (redisSetTimeout(c, tv) != REDIS_OK) {
-        snprintf(err, size, "cannot set a timeout: %s", c->errstr);
-        redisFree(c);
-        return NULL;
-    }
-
-    /* AUTH only: a cluster has no SELECT (et_redis_seeds_parse) */
-    if (et_redis_handshake(c, &ex->conf.redis, err, size) != ET_OK) {
-        redisFree(c);
-        return NULL;
-    }
-
-    return c;
+    return et_conn_open(conn, &ex->conf.redis, host, port,
+                        ex->conf.redis.tls ? ex->conf.tls : NULL,
+                        ex->conf.connect_timeout_ms, err, size);
 }
 
 
@@ -537,28 +520,19 @@ et_xc_backoff(unsigned *ms)
 static int
 et_xc_open(et_exporter_t *ex, et_xconn_t *c)
 {
-    int             fd, size;
-    size_t          left;
+    int             size;
     uint64_t        now;
-    redisContext   *rc;
     char            err[ET_EXPORTER_DETAIL];
 
-    rc = et_xc_dial(ex, c->host, c->port, &left, err, sizeof(err));
-
-    if (rc == NULL) {
-        goto failed;
-    }
-
-    fd = et_exporter_keep_fd(rc, err, sizeof(err));
-
-    if (fd == -1) {
+    if (et_xc_dial(ex, &c->conn, c->host, c->port, err, sizeof(err))
+        != ET_OK)
+    {
         goto failed;
     }
 
     size = ET_XC_SNDBUF;
-    (void) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(int));
+    (void) setsockopt(c->conn.fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(int));
 
-    c->fd = fd;
     __atomic_add_fetch(&c->stat->connected, 1, __ATOMIC_RELAXED);
     et_resp_init(&c->resp);
     c->due_head = 0;
@@ -605,20 +579,22 @@ et_xc_ask_map(et_exporter_t *ex, const char *host, int port, char *err,
 {
     int                 rc;
     size_t              left;
-    redisContext       *c;
-    et_cluster_map_t   *map;
+    et_conn_t           conn;
+    et_conn_call_t      call;
 
-    map = ex->cluster->spare;
-
-    c = et_xc_dial(ex, host, port, &left, err, size);
-
-    if (c == NULL) {
+    if (et_xc_dial(ex, &conn, host, port, err, size) != ET_OK) {
         return ET_ERROR;
     }
 
-    rc = et_cluster_fetch(c, &left, host, map, err, size);
+    /* a seed may be anything: its replies' arrays are bounded */
+    conn.left = &left;
+    call.conn = &conn;
+    call.deadline = et_clock_mono_ms() + ex->conf.connect_timeout_ms;
 
-    redisFree(c);
+    rc = et_cluster_fetch(et_conn_call, &call, &left, host,
+                          ex->cluster->spare, err, size);
+
+    et_conn_close(&conn);
 
     return rc == ET_OK ? ET_OK : ET_ERROR;
 }
@@ -666,7 +642,10 @@ et_xc_refresh(et_exporter_t *ex)
     et_cluster_map_t   *map;
     const char         *host;
     int                 port;
-    char                err[ET_EXPORTER_DETAIL];
+    et_node_counters_t *stat;
+    char                why[ET_EXPORTER_DETAIL];
+    char                err[ET_XC_ADDR + 2 + ET_EXPORTER_DETAIL];
+    char                addr[ET_XC_ADDR];
 
     xc = ex->cluster;
     n = ex->conf.redis.nseeds + xc->nconns;
@@ -682,7 +661,15 @@ et_xc_refresh(et_exporter_t *ex)
             port = xc->conns[i - ex->conf.redis.nseeds].port;
         }
 
-        if (et_xc_ask_map(ex, host, port, err, sizeof(err)) != ET_OK) {
+        if (et_xc_ask_map(ex, host, port, why, sizeof(why)) != ET_OK) {
+            /* the node's error, on the page by its address (counters.md) */
+            et_xc_addr(addr, sizeof(addr), host, port);
+            stat = et_metrics_node(ex->counters, addr);
+
+            et_counter_add(&ex->counters->redis_errors, 1, 0);
+            et_counter_add(&stat->errors, 1, 0);
+
+            snprintf(err, sizeof(err), "%s: %s", addr, why);
             continue;
         }
 
@@ -720,8 +707,6 @@ et_xc_refresh(et_exporter_t *ex)
 
         return ET_OK;
     }
-
-    et_counter_add(&ex->counters->redis_errors, 1, 0);
 
     now = et_clock_mono_ms();
     xc->refresh_at = now + xc->refresh_backoff_ms;
@@ -948,7 +933,7 @@ et_xc_assign(et_exporter_t *ex, et_xentry_t *e, uint32_t ref, uint64_t now)
 
     c = &xc->conns[k];
 
-    if (c->fd == -1) {
+    if (c->conn.fd == -1) {
         return ET_DECLINED;
     }
 
@@ -1031,7 +1016,8 @@ et_xc_connect(et_exporter_t *ex)
     for (i = 0; i < xc->nconns; i++) {
         c = &xc->conns[i];
 
-        if (c->fd == -1 && (c->in_map || c->wanted) && now >= c->connect_at)
+        if (c->conn.fd == -1 && (c->in_map || c->wanted)
+            && now >= c->connect_at)
         {
             (void) et_xc_open(ex, c);
         }
@@ -1288,20 +1274,18 @@ et_xc_read(et_exporter_t *ex, et_xconn_t *c)
     ssize_t         n;
     uint64_t        ok, errors;
     const uint8_t  *p, *end;
+    char            err[ET_EXPORTER_DETAIL];
 
     for ( ;; ) {
-        n = recv(c->fd, ex->rbuf, ET_EXPORTER_RBUF, MSG_DONTWAIT);
+        n = et_conn_recv(&c->conn, ex->rbuf, ET_EXPORTER_RBUF, err,
+                         sizeof(err));
 
-        if (n == -1) {
-            if (errno == EINTR) {
-                continue;
-            }
+        if (n == ET_AGAIN) {
+            return ET_OK;
+        }
 
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                return ET_OK;
-            }
-
-            et_xc_broken(ex, c, "read failed: %s", strerror(errno));
+        if (n == ET_ERROR) {
+            et_xc_broken(ex, c, "%s", err);
             return ET_ERROR;
         }
 
@@ -1381,16 +1365,14 @@ et_xc_iov(et_xcluster_t *xc, uint32_t ref, struct iovec *iov, int *niov)
 static int
 et_xc_send(et_exporter_t *ex, et_xconn_t *c)
 {
-    int             niov, n, first;
-    size_t          i, skip, len;
+    int             niov, n, first, j;
+    size_t          i, skip, len, k;
     ssize_t         w;
     et_xcluster_t  *xc;
-    struct msghdr   msg;
     struct iovec    iov[ET_XC_IOV];
+    char            err[ET_EXPORTER_DETAIL];
 
     xc = ex->cluster;
-
-    memset(&msg, 0, sizeof(struct msghdr));
 
     while (c->sent < c->due_len) {
         n = 0;
@@ -1412,21 +1394,40 @@ et_xc_send(et_exporter_t *ex, et_xconn_t *c)
         iov[first].iov_base = (uint8_t *) iov[first].iov_base + skip;
         iov[first].iov_len -= skip;
 
-        msg.msg_iov = iov + first;
-        msg.msg_iovlen = (size_t) (n - first);
+        if (c->conn.tls) {
+            /*
+             * TLS: the commands copied into one buffer, to go as full
+             * records rather than a record and a write() each.  Copied
+             * again alike after ET_AGAIN, it begins with the same bytes
+             * and is no shorter, as et_tls_write() needs: commands are
+             * only added after the ones not written.
+             */
+            len = 0;
 
-        w = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+            for (j = first; j < n && len < ET_XC_STAGE; j++) {
+                k = ET_XC_STAGE - len;
+                k = iov[j].iov_len < k ? iov[j].iov_len : k;
 
-        if (w == -1) {
-            if (errno == EINTR) {
-                continue;
+                memcpy(xc->stage + len, iov[j].iov_base, k);
+                len += k;
             }
 
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                return ET_OK;
-            }
+            iov[0].iov_base = xc->stage;
+            iov[0].iov_len = len;
+            first = 0;
+            n = 1;
+        }
 
-            et_xc_broken(ex, c, "write failed: %s", strerror(errno));
+        /* from the first byte not written */
+        w = et_conn_send(&c->conn, iov + first, n - first, err,
+                         sizeof(err));
+
+        if (w == ET_AGAIN) {
+            return ET_OK;
+        }
+
+        if (w == ET_ERROR) {
+            et_xc_broken(ex, c, "%s", err);
             return ET_ERROR;
         }
 
@@ -1478,7 +1479,7 @@ et_xc_step(et_exporter_t *ex)
     for (i = 0; i < xc->nconns; i++) {
         c = &xc->conns[i];
 
-        if (c->fd != -1 && c->sent) {
+        if (c->conn.fd != -1 && c->sent) {
             (void) et_xc_read(ex, c);
         }
     }
@@ -1495,7 +1496,7 @@ et_xc_step(et_exporter_t *ex)
     for (i = 0; i < xc->nconns; i++) {
         c = &xc->conns[i];
 
-        if (c->fd != -1 && c->sent < c->due_len) {
+        if (c->conn.fd != -1 && c->sent < c->due_len) {
             (void) et_xc_send(ex, c);
         }
     }
@@ -1506,7 +1507,7 @@ et_xc_step(et_exporter_t *ex)
     for (i = 0; i < xc->nconns; i++) {
         c = &xc->conns[i];
 
-        if (c->fd != -1 && c->due_len
+        if (c->conn.fd != -1 && c->due_len
             && now - c->progress_at >= ex->conf.io_timeout_ms)
         {
             et_xc_broken(ex, c, "no reply for %u ms", ex->conf.io_timeout_ms);
@@ -1543,7 +1544,7 @@ et_xc_next(et_exporter_t *ex, uint64_t now, int *busy)
     for (i = 0; i < xc->nconns; i++) {
         c = &xc->conns[i];
 
-        if (c->fd != -1) {
+        if (c->conn.fd != -1) {
             *busy |= c->due_len > 0;
 
         } else if ((c->in_map || c->wanted)
@@ -1658,8 +1659,8 @@ et_xcluster_finish(et_exporter_t *ex)
         for (i = 0; i < xc->nconns; i++) {
             c = &xc->conns[i];
 
-            if (c->fd != -1 && c->due_len) {
-                pfd[n].fd = c->fd;
+            if (c->conn.fd != -1 && c->due_len) {
+                pfd[n].fd = c->conn.fd;
                 pfd[n].events = POLLIN
                                 | (c->sent < c->due_len ? POLLOUT : 0);
                 pfd[n].revents = 0;

@@ -67,13 +67,3 @@ et_exporter_knob_check(unsigned knob, uint64_t value, const char **err)
     return ET_OK;
 }
 
-
-const char *
-et_exporter_redis_check(const et_redis_url_t *url)
-{
-    if (url->tls && url->cluster) {
-        return "rediss:// with cluster: a Redis Cluster has no TLS yet";
-    }
-
-    return NULL;
-}

@@ -74,12 +74,5 @@ int et_exporter_conf_init(et_exporter_conf_t *conf);
  */
 int et_exporter_knob_check(unsigned knob, uint64_t value, const char **err);
 
-/*
- * What the exporter cannot do with a URL that parsed: NULL, or a constant
- * text to follow the URL in the directive's error ("a Redis Cluster has
- * no TLS yet").
- */
-const char *et_exporter_redis_check(const et_redis_url_t *url);
-
 
 #endif /* ET_EXPORTER_CONF_H */

@@ -104,15 +104,6 @@ void et_exporter_queue_full(et_exporter_t *ex);
 void et_exporter_reports(et_exporter_t *ex, int force);
 void et_exporter_log(et_exporter_t *ex, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-struct timeval et_exporter_tv(unsigned ms);
-
-/*
- * Takes the socket of a connected, authenticated context (freeing the
- * context), non-blocking and closed on exec; -1 with "err" set on failure
- * (the socket closed).
- */
-struct redisContext;
-int et_exporter_keep_fd(struct redisContext *c, char *err, size_t size);
 
 /* the Redis Cluster path (et_exporter_cluster.c) */
 et_xcluster_t *et_xcluster_create(et_exporter_t *ex);

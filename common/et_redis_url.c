@@ -509,7 +509,7 @@ et_redis_open(const et_redis_url_t *url, int ping, et_redis_command_pt command,
 
 
 /* argv: a password may hold spaces or '%', never formatted */
-static redisReply *
+redisReply *
 et_redis_context_command(void *data, int argc, const char **argv,
     const size_t *argvlen, const char **errstr)
 {

@@ -108,5 +108,12 @@ struct redisContext;
 int et_redis_handshake(struct redisContext *c, const et_redis_url_t *url,
     char *err, size_t size);
 
+/*
+ * An et_redis_command_pt on a connected context in blocking mode ("data"):
+ * redisCommandArgv(), *errstr the context's.
+ */
+struct redisReply *et_redis_context_command(void *data, int argc,
+    const char **argv, const size_t *argvlen, const char **errstr);
+
 
 #endif /* ET_REDIS_URL_H */

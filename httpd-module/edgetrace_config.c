@@ -304,11 +304,6 @@ edgetrace_cmd_redis(cmd_parms *cmd, void *conf, const char *arg,
                                 &sc->exporter.redis, &err);
     }
 
-    if (rc == ET_OK) {
-        err = et_exporter_redis_check(&sc->exporter.redis);
-        rc = err ? ET_ERROR : ET_OK;
-    }
-
     if (rc != ET_OK) {
         return apr_psprintf(cmd->pool, "EdgeTraceRedis \"%s\": %s", arg,
                             err);

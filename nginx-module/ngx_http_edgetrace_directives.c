@@ -93,11 +93,6 @@ ngx_http_edgetrace_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                 &emcf->exporter.redis, &err);
     }
 
-    if (rc == ET_OK) {
-        err = et_exporter_redis_check(&emcf->exporter.redis);
-        rc = err ? ET_ERROR : ET_OK;
-    }
-
     if (rc != ET_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid Redis URL \"%V\": %s",
                            &value[1], err);

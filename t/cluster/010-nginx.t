@@ -10,8 +10,6 @@ use FindBin;
 use lib "$FindBin::Bin/../lib";
 
 use Test::More;
-use POSIX ();
-use Time::HiRes ();
 use Edgetrace::Test qw(:all);
 use Edgetrace::Cluster qw(:all);
 
@@ -98,14 +96,7 @@ is($stray, 0, 'no shard on a master that does not serve its slot');
 
 # --- a master killed under traffic
 my $victim = $m[2];
-my $pid = fork // die "fork: $!";
-if ($pid == 0) {
-    traffic($ngx->port, 6, [['/y', 200]]);
-    POSIX::_exit(0);
-}
-Time::HiRes::sleep(1.5);
-my $new = $c->kill_master($victim);
-waitpid $pid, 0;
+my $new = $c->kill_under_traffic($ngx->port, $victim);
 my $after = requests(50, '/z');
 
 ok(wait_until(sub { my $x = m_(); $x->{edgetrace_spans_queued} == 0

@@ -32,7 +32,6 @@ sub names_its_line {
 # --- startup errors: `apache2 -t` fails and says why
 my @errors = (
     ['EdgeTrace maybe',                      qr/EdgeTrace.*On or Off/i],
-    ['EdgeTraceRedis rediss://h:1,h:2 cluster', qr/"rediss:\/\/h:1,h:2": rediss:\/\/ with cluster: a Redis Cluster has no TLS yet/],
     ['EdgeTraceRedis redis://h:99999',       qr/EdgeTraceRedis.*port/i],
     ['EdgeTraceRedis ftp://x',               qr/EdgeTraceRedis "ftp:\/\/x"/],
     ['EdgeTraceRedis redis://a:1,b:2',       qr/EdgeTraceRedis "redis:\/\/a:1,b:2": several hosts need cluster mode/],
@@ -182,7 +181,7 @@ for my $v ('k shards=256 maxlen=5', 'k maxlen=5 shards=1', 'a{b} shards=1',
 
 # a cluster's seeds
 for my $v ('redis://h1:7000 cluster', 'redis://h:1,h:2,[::1]:3/ Cluster',
-           'redis://:pw@h1:7000,h2:7001 cluster')
+           'redis://:pw@h1:7000,h2:7001 cluster', 'rediss://h:1,h:2 cluster')
 {
     my ($rc, $out) = httpd_t(conf => "EdgeTraceRedis $v");
     is($rc, 0, "EdgeTraceRedis $v is valid") or diag $out;

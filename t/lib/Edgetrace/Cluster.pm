@@ -304,6 +304,22 @@ sub kill_master {
     return $new;
 }
 
+# kill_under_traffic($port, $victim): kill_master($victim) 1.5 s into
+# 6 s of requests to the server on $port (Edgetrace::Test::traffic, in a
+# child), and the end of that traffic; returns the promoted replica's port
+sub kill_under_traffic {
+    my ($self, $port, $victim) = @_;
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        Edgetrace::Test::traffic($port, 6, [['/y', 200]]);
+        POSIX::_exit(0);
+    }
+    Time::HiRes::sleep(1.5);
+    my $new = $self->kill_master($victim);
+    waitpid $pid, 0;
+    return $new;
+}
+
 # shard_entries($key, $n): the entries of the $n shards of stream $key,
 # each read from the master that serves its shard's slot, as
 # ({ shard => $i, port => $port, id => $id, fields... }, ...)
