@@ -11,11 +11,15 @@
 #include <string.h>
 #include <time.h>
 
+#include <microhttpd.h>
+
 #include "et_cli_serve.h"
 
 
 static const char  et_cli_serve_usage[] =
 "Usage: edgetrace [GLOBAL OPTIONS] serve [--db PATH] [--listen ADDR:PORT]\n"
+"                 [--auth-file FILE] [--token-file FILE]\n"
+"                 [--tls-cert FILE --tls-key FILE]\n"
 "                 [--retain DURATION] [--group G] [--consumer C] [--batch N]\n"
 "                 [--claim-idle DURATION] [--from-now]\n"
 "\n"
@@ -32,9 +36,16 @@ static const char  et_cli_serve_usage[] =
 "  --db PATH         the database, created when missing (default\n"
 "                    edgetrace.db)\n"
 "  --listen ADDR:PORT\n"
-"                    where the API listens: a loopback address,\n"
-"                    127.0.0.1:PORT or [::1]:PORT (default\n"
-"                    127.0.0.1:16686)\n"
+"                    where the API listens (default 127.0.0.1:16686): a\n"
+"                    numeric address, loopback (127.0.0.1, [::1]) unless\n"
+"                    --auth-file or --token-file is given\n"
+"  --auth-file FILE  every request needs HTTP basic credentials of a user\n"
+"                    of FILE, made by htpasswd -B (bcrypt only)\n"
+"  --token-file FILE or the bearer token FILE holds, one line of at\n"
+"                    least 32 characters\n"
+"  --tls-cert FILE, --tls-key FILE\n"
+"                    HTTPS with this PEM certificate (its chain after it)\n"
+"                    and its key\n"
 "  --retain DURATION the spans that started longer ago than this are\n"
 "                    deleted, with their aggregates, in the background\n"
 "                    (default: none, every span is kept)\n"
@@ -233,13 +244,61 @@ et_cli_serve_store(void *data, const et_cli_span_t *spans, size_t n)
 }
 
 
+/* --auth-file, --token-file, --tls-cert and --tls-key read, or why not */
+static int
+et_cli_serve_secure(et_serve_t *sv, const char *auth_file,
+    const char *token_file)
+{
+    char  err[512];
+
+    if (auth_file != NULL
+        && et_serve_auth_users(&sv->auth, auth_file, err, sizeof(err))
+           != ET_OK)
+    {
+        goto failed;
+    }
+
+    if (token_file != NULL
+        && et_serve_auth_token(&sv->auth, token_file, err, sizeof(err))
+           != ET_OK)
+    {
+        goto failed;
+    }
+
+    if ((sv->tls_cert == NULL) != (sv->tls_key == NULL)) {
+        snprintf(err, sizeof(err), "--tls-cert and --tls-key go together");
+        goto failed;
+    }
+
+    if (sv->tls_cert == NULL) {
+        return ET_OK;
+    }
+
+    if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+        snprintf(err, sizeof(err), "--tls-cert: this libmicrohttpd was "
+                 "built without TLS");
+        goto failed;
+    }
+
+    if (et_serve_tls_load(sv, err, sizeof(err)) == ET_OK) {
+        return ET_OK;
+    }
+
+failed:
+
+    et_cli_error("serve: %s", err);
+
+    return ET_ERROR;
+}
+
+
 int
 et_cli_serve(et_cli_t *cli, int argc, char **argv)
 {
     int               i, rc;
     char              err[512];
     sqlite3          *db;
-    const char       *v;
+    const char       *v, *auth_file, *token_file;
     et_serve_t        sv;
     et_cli_consume_t  conf;
 
@@ -252,6 +311,8 @@ et_cli_serve(et_cli_t *cli, int argc, char **argv)
     conf.group = "edgetrace-serve";
     conf.batch = 500;
     conf.claim_idle_ns = 60 * ET_CLI_NS_PER_S;
+    auth_file = NULL;
+    token_file = NULL;
 
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
@@ -283,6 +344,36 @@ et_cli_serve(et_cli_t *cli, int argc, char **argv)
         }
 
         if (rc == 0
+            && (rc = et_cli_opt_value(argc, argv, &i, "--auth-file", &v))
+               == 1)
+        {
+            auth_file = v;
+            continue;
+        }
+
+        if (rc == 0
+            && (rc = et_cli_opt_value(argc, argv, &i, "--token-file", &v))
+               == 1)
+        {
+            token_file = v;
+            continue;
+        }
+
+        if (rc == 0
+            && (rc = et_cli_opt_value(argc, argv, &i, "--tls-cert", &v)) == 1)
+        {
+            sv.tls_cert = v;
+            continue;
+        }
+
+        if (rc == 0
+            && (rc = et_cli_opt_value(argc, argv, &i, "--tls-key", &v)) == 1)
+        {
+            sv.tls_key = v;
+            continue;
+        }
+
+        if (rc == 0
             && (rc = et_cli_opt_value(argc, argv, &i, "--retain", &v)) == 1)
         {
             if (et_cli_opt_duration("--retain", v, &sv.retain_us) != ET_OK) {
@@ -304,6 +395,13 @@ et_cli_serve(et_cli_t *cli, int argc, char **argv)
                          "(see edgetrace serve --help)", argv[i]);
         }
 
+        return ET_CLI_EXIT_USAGE;
+    }
+
+    if (et_cli_serve_secure(&sv, auth_file, token_file) != ET_OK) {
+        et_serve_auth_free(&sv.auth);
+        free(sv.tls_cert_pem);
+        free(sv.tls_key_pem);
         return ET_CLI_EXIT_USAGE;
     }
 
@@ -347,8 +445,10 @@ et_cli_serve(et_cli_t *cli, int argc, char **argv)
         goto done;
     }
 
-    et_cli_error("serve: the API listens on http://%s%s", sv.listen,
-                 "/api/services");
+    et_cli_error("serve: the API listens on %s://%s%s%s",
+                 sv.tls_cert ? "https" : "http", sv.listen, "/api/services",
+                 sv.auth.nusers || sv.auth.token_len
+                 ? ", credentials required" : "");
 
     if (sv.retain_us) {
         if (pthread_create(&sv.trimmer, NULL, et_cli_serve_trimmer, &sv)
@@ -380,6 +480,9 @@ done:
     sqlite3_close(db);
     pthread_cond_destroy(&sv.wake);
     pthread_mutex_destroy(&sv.status.lock);
+    et_serve_auth_free(&sv.auth);
+    free(sv.tls_cert_pem);
+    free(sv.tls_key_pem);
 
     return rc;
 }

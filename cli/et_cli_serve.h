@@ -88,7 +88,23 @@ typedef struct {
     uint64_t        bad_requests;  /* answered 4xx */
     uint64_t        failed_requests; /* answered 5xx */
     uint64_t        query_us;      /* time spent answering */
+    uint64_t        auth_failures; /* answered 401 */
 } et_serve_status_t;
+
+
+/* --auth-file: a user and the bcrypt hash of its password */
+typedef struct {
+    char           *user;
+    char           *hash;
+} et_serve_user_t;
+
+/* who may ask: nothing loaded, everyone (loopback only) */
+typedef struct {
+    et_serve_user_t *users;        /* --auth-file */
+    size_t          nusers;
+    char           *token;         /* --token-file */
+    size_t          token_len;
+} et_serve_auth_t;
 
 
 typedef struct et_serve_store_s   et_serve_store_t;
@@ -102,6 +118,11 @@ typedef struct {
     sqlite3           *reader;     /* the API thread's */
     void              *daemon;     /* struct MHD_Daemon */
     et_serve_store_t  *store;
+    et_serve_auth_t    auth;
+    const char        *tls_cert;   /* --tls-cert, --tls-key: HTTPS */
+    const char        *tls_key;
+    char              *tls_cert_pem;
+    char              *tls_key_pem;
 
     uint64_t           retain_us;  /* --retain; 0: everything is kept */
     pthread_t          trimmer;
@@ -201,6 +222,26 @@ json_t *et_serve_db_red(sqlite3 *db, const et_serve_query_t *q, char *err,
     size_t size);
 int et_serve_db_span_trace(sqlite3 *db, const char *span_id, char *trace_id,
     char *err, size_t size);
+
+
+/* ---- et_cli_serve_auth.c: credentials and HTTPS ---- */
+
+/*
+ * --auth-file (htpasswd -B) and --token-file, read into "au": ET_ERROR
+ * with the file (and its line) and the reason in "err".
+ */
+int et_serve_auth_users(et_serve_auth_t *au, const char *path, char *err,
+    size_t size);
+int et_serve_auth_token(et_serve_auth_t *au, const char *path, char *err,
+    size_t size);
+
+/* an Authorization header (NULL: none): ET_OK when it is valid */
+int et_serve_auth_check(const et_serve_auth_t *au, const char *header);
+void et_serve_auth_free(et_serve_auth_t *au);
+
+/* sv->tls_cert and sv->tls_key read into their _pem, and checked to be
+ * a certificate and its key; ET_ERROR and why in "err" */
+int et_serve_tls_load(et_serve_t *sv, char *err, size_t size);
 
 
 /* ---- et_cli_serve_http.c: the API ---- */

@@ -313,7 +313,7 @@ et_serve_status(et_serve_req_t *rq)
     rq->status = 200;
     rq->data = json_pack("{s:s, s:s, s:o, s:s, s:o, s:s, s:o,"
                          " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
-                         " s:I, s:I, s:I}, s:I, s:I, s:I}",
+                         " s:I, s:I, s:I, s:I}, s:I, s:I, s:I}",
                          "ingestion", ingestion,
                          "redis", !s.redis_known ? "connecting"
                                   : s.redis_up ? "up" : "down",
@@ -339,6 +339,7 @@ et_serve_status(et_serve_req_t *rq)
                          "requests", (json_int_t) s.requests,
                          "badRequests", (json_int_t) s.bad_requests,
                          "failedRequests", (json_int_t) s.failed_requests,
+                         "authFailures", (json_int_t) s.auth_failures,
                          "queryMicroseconds", (json_int_t) s.query_us,
                          "databaseBytes",
                          (json_int_t) et_serve_db_bytes(rq->sv->path),
@@ -400,6 +401,10 @@ et_serve_metrics(et_serve_req_t *rq)
         "# HELP edgetrace_serve_requests_total API requests answered.\n"
         "# TYPE edgetrace_serve_requests_total counter\n"
         "edgetrace_serve_requests_total %llu\n"
+        "# HELP edgetrace_serve_auth_failures_total Requests refused for "
+        "want of valid credentials (401).\n"
+        "# TYPE edgetrace_serve_auth_failures_total counter\n"
+        "edgetrace_serve_auth_failures_total %llu\n"
         "# HELP edgetrace_serve_query_seconds_total Time spent answering "
         "them.\n"
         "# TYPE edgetrace_serve_query_seconds_total counter\n"
@@ -411,7 +416,8 @@ et_serve_metrics(et_serve_req_t *rq)
         s.redis_known && (!s.redis_up || s.store_failing),
         (double) s.newest_ms / 1e3,
         (unsigned long long) et_serve_db_bytes(rq->sv->path),
-        (unsigned long long) s.requests, (double) s.query_us / 1e6)
+        (unsigned long long) s.requests,
+        (unsigned long long) s.auth_failures, (double) s.query_us / 1e6)
         < 0)
     {
         et_serve_fail(rq, 500, "out of memory");
@@ -555,7 +561,18 @@ et_serve_handler(void *cls, struct MHD_Connection *c, const char *url,
     rq.sv = sv;
     rq.c = c;
 
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+    if ((sv->auth.nusers || sv->auth.token_len)
+        && et_serve_auth_check(&sv->auth,
+                               MHD_lookup_connection_value(c,
+                                   MHD_HEADER_KIND,
+                                   MHD_HTTP_HEADER_AUTHORIZATION))
+           != ET_OK)
+    {
+        /* every path, the page and /metrics too (docs/serve.md,
+         * "Security") */
+        et_serve_fail(&rq, 401, "valid credentials required");
+
+    } else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         et_serve_fail(&rq, 405, "only GET and HEAD");
 
     } else {
@@ -614,6 +631,17 @@ et_serve_handler(void *cls, struct MHD_Connection *c, const char *url,
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
     }
 
+    if (rq.status == 401 && sv->auth.nusers) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                "Basic realm=\"edgetrace\", "
+                                "charset=\"UTF-8\"");
+    }
+
+    if (rq.status == 401 && sv->auth.token_len) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                "Bearer realm=\"edgetrace\"");
+    }
+
     ret = MHD_queue_response(c, rq.status, resp);
     MHD_destroy_response(resp);
 
@@ -621,6 +649,7 @@ et_serve_handler(void *cls, struct MHD_Connection *c, const char *url,
     sv->status.requests++;
     sv->status.bad_requests += rq.status >= 400 && rq.status < 500;
     sv->status.failed_requests += rq.status >= 500;
+    sv->status.auth_failures += rq.status == 401;
     sv->status.query_us += et_serve_now_us() - t0;
     pthread_mutex_unlock(&sv->status.lock);
 
@@ -629,12 +658,12 @@ et_serve_handler(void *cls, struct MHD_Connection *c, const char *url,
 
 
 /*
- * --listen ADDR:PORT ([V6]:PORT): a numeric loopback address until
- * authentication lands (docs/serve.md, "Security")
+ * --listen ADDR:PORT ([V6]:PORT): a numeric address, loopback unless
+ * credentials are asked for (docs/serve.md, "Security")
  */
 static int
-et_serve_listen(const char *listen, struct sockaddr_storage *sa,
-    char *err, size_t size)
+et_serve_listen(const char *listen, int anywhere,
+    struct sockaddr_storage *sa, char *err, size_t size)
 {
     char              host[128];
     const char       *colon, *h, *port;
@@ -689,16 +718,17 @@ et_serve_listen(const char *listen, struct sockaddr_storage *sa,
     memcpy(sa, ai->ai_addr, ai->ai_addrlen);
     freeaddrinfo(ai);
 
-    if (!(sa->ss_family == AF_INET
+    if (!anywhere
+        && !(sa->ss_family == AF_INET
           && (ntohl(((struct sockaddr_in *) sa)->sin_addr.s_addr) >> 24)
              == 127)
         && !(sa->ss_family == AF_INET6
              && IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *) sa)
                                      ->sin6_addr)))
     {
-        snprintf(err, size, "invalid --listen \"%s\": serve has no "
-                 "authentication yet, and listens on loopback addresses "
-                 "only (127.0.0.0/8, [::1])", listen);
+        snprintf(err, size, "invalid --listen \"%s\": without "
+                 "--auth-file or --token-file, serve listens on loopback "
+                 "addresses only (127.0.0.0/8, [::1])", listen);
         return ET_ERROR;
     }
 
@@ -714,7 +744,10 @@ et_serve_http_start(et_serve_t *sv, char *err, size_t size)
     sigset_t                  set, old;
     struct sockaddr_storage   sa;
 
-    if (et_serve_listen(sv->listen, &sa, err, size) != ET_OK) {
+    if (et_serve_listen(sv->listen, sv->auth.nusers || sv->auth.token_len,
+                        &sa, err, size)
+        != ET_OK)
+    {
         return ET_ERROR;
     }
 
@@ -741,6 +774,10 @@ et_serve_http_start(et_serve_t *sv, char *err, size_t size)
         flags |= MHD_USE_IPv6;
     }
 
+    if (sv->tls_cert_pem != NULL) {
+        flags |= MHD_USE_TLS;
+    }
+
     /* SIGINT and SIGTERM go to the main thread, whose waits they cut
      * short: the API's thread is started with them blocked */
     sigemptyset(&set);
@@ -755,6 +792,11 @@ et_serve_http_start(et_serve_t *sv, char *err, size_t size)
                                   (unsigned int) 256,
                                   MHD_OPTION_CONNECTION_TIMEOUT,
                                   (unsigned int) 30,
+                                  /* without TLS, the list ends here */
+                                  sv->tls_cert_pem ? MHD_OPTION_HTTPS_MEM_CERT
+                                                   : MHD_OPTION_END,
+                                  sv->tls_cert_pem,
+                                  MHD_OPTION_HTTPS_MEM_KEY, sv->tls_key_pem,
                                   MHD_OPTION_END);
 
     pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -1,6 +1,7 @@
 # build/edgetrace: the command-line tool (cli/), on the core and hiredis,
 # with libcurl for the collectors and jansson for their JSON; serve's
-# store is SQLite, its API libmicrohttpd.  Its unit
+# store is SQLite, its API libmicrohttpd (and libcrypt for its
+# passwords).  Its unit
 # tests, t/unit/test_cli_*.c, link the tool's files but its main.
 
 CLI_SRCS     := $(wildcard cli/*.c)
@@ -9,7 +10,7 @@ CLI_OBJS     := $(patsubst cli/%.c,$(BUILD)/cli/%.o,$(CLI_SRCS)) \
                 $(BUILD)/cli/et_cli_serve_assets.o
 CLI_LIB_OBJS := $(filter-out $(BUILD)/cli/edgetrace.o,$(CLI_OBJS))
 CLI_CFLAGS    = $(CORE_CFLAGS) -D_GNU_SOURCE -Icli
-CLI_LIBS     := -lcurl -ljansson -lsqlite3 -lmicrohttpd $(LIBS)
+CLI_LIBS     := -lcurl -ljansson -lsqlite3 -lmicrohttpd -lcrypt $(LIBS)
 
 .SECONDARY: $(CLI_OBJS)
 
@@ -51,4 +52,4 @@ $(BUILD)/fuzz/fuzz_cli_%: fuzz/fuzz_cli_%.c $(CLI_SRCS) $(CLI_HDRS) \
 	$(FUZZ_CC) $(FUZZ_FLAGS) -D_GNU_SOURCE -Icli -o $@ $< \
 	    $(filter-out cli/edgetrace.c,$(CLI_SRCS)) $(CORE_SRCS) \
 	    $(BUILD)/cli/et_cli_serve_assets.c \
-	    -lcurl -ljansson -lsqlite3 -lmicrohttpd -lhiredis -lssl -lcrypto -lpthread
+	    -lcurl -ljansson -lsqlite3 -lmicrohttpd -lcrypt -lhiredis -lssl -lcrypto -lpthread
