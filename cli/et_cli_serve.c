@@ -297,10 +297,22 @@ et_cli_serve(et_cli_t *cli, int argc, char **argv)
 {
     int               i, rc;
     char              err[512];
+    size_t            k;
     sqlite3          *db;
     const char       *v, *auth_file, *token_file;
     et_serve_t        sv;
     et_cli_consume_t  conf;
+
+    struct {
+        const char   *name;
+        const char  **value;
+    } strs[] = {
+        { "--listen", &sv.listen },
+        { "--auth-file", &auth_file },
+        { "--token-file", &token_file },
+        { "--tls-cert", &sv.tls_cert },
+        { "--tls-key", &sv.tls_key },
+    };
 
     memset(&sv, 0, sizeof(et_serve_t));
     memset(&conf, 0, sizeof(et_cli_consume_t));
@@ -336,40 +348,13 @@ et_cli_serve(et_cli_t *cli, int argc, char **argv)
             continue;
         }
 
-        if (rc == 0
-            && (rc = et_cli_opt_value(argc, argv, &i, "--listen", &v)) == 1)
-        {
-            sv.listen = v;
-            continue;
+        /* the options that take a string as it is */
+        for (k = 0; rc == 0 && k < sizeof(strs) / sizeof(strs[0]); k++) {
+            rc = et_cli_opt_value(argc, argv, &i, strs[k].name,
+                                  strs[k].value);
         }
 
-        if (rc == 0
-            && (rc = et_cli_opt_value(argc, argv, &i, "--auth-file", &v))
-               == 1)
-        {
-            auth_file = v;
-            continue;
-        }
-
-        if (rc == 0
-            && (rc = et_cli_opt_value(argc, argv, &i, "--token-file", &v))
-               == 1)
-        {
-            token_file = v;
-            continue;
-        }
-
-        if (rc == 0
-            && (rc = et_cli_opt_value(argc, argv, &i, "--tls-cert", &v)) == 1)
-        {
-            sv.tls_cert = v;
-            continue;
-        }
-
-        if (rc == 0
-            && (rc = et_cli_opt_value(argc, argv, &i, "--tls-key", &v)) == 1)
-        {
-            sv.tls_key = v;
+        if (rc == 1) {
             continue;
         }
 
