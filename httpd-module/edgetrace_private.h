@@ -2,7 +2,10 @@
  * mod_edgetrace: what the module's files share.
  *
  * mod_edgetrace.c       the module: directives, hooks, the process side
- * edgetrace_config.c    per-directory and server configuration
+ * edgetrace_config.c    per-directory and server configuration: created,
+ *                       merged
+ * edgetrace_directives.c  the tracing directives' handlers
+ * edgetrace_exporter.c  the exporter's directives: Redis, TLS, stream, knobs
  * edgetrace_request.c   a request's trace: the decision, the environment,
  *                       the end of the request, the status handler
  * edgetrace_proxy.c     the client spans of mod_proxy's requests
@@ -189,14 +192,13 @@ void *edgetrace_merge_dir_conf(apr_pool_t *p, void *parent, void *child);
 void *edgetrace_create_srv_conf(apr_pool_t *p, server_rec *s);
 void *edgetrace_merge_srv_conf(apr_pool_t *p, void *parent, void *child);
 
+/* the main server's configuration, or NULL with "err" for another context */
+edgetrace_srv_conf_t *edgetrace_main_conf(cmd_parms *cmd, const char **err);
+
+
+/* edgetrace_directives.c */
+
 const char *edgetrace_cmd_enable(cmd_parms *cmd, void *conf, int on);
-const char *edgetrace_cmd_redis(cmd_parms *cmd, void *conf, const char *arg,
-    const char *mode);
-const char *edgetrace_cmd_redis_ssl(cmd_parms *cmd, void *conf,
-    const char *arg);
-int edgetrace_tls(apr_pool_t *pconf, server_rec *s);
-const char *edgetrace_cmd_stream(cmd_parms *cmd, void *conf, const char *key,
-    const char *opt1, const char *opt2);
 const char *edgetrace_cmd_service_name(cmd_parms *cmd, void *conf,
     const char *arg);
 const char *edgetrace_cmd_sample(cmd_parms *cmd, void *conf, const char *arg);
@@ -211,6 +213,17 @@ const char *edgetrace_cmd_attribute(cmd_parms *cmd, void *conf,
 const char *edgetrace_cmd_keep(cmd_parms *cmd, void *conf, const char *arg);
 const char *edgetrace_cmd_sample_limit(cmd_parms *cmd, void *conf,
     const char *arg);
+
+
+/* edgetrace_exporter.c */
+
+const char *edgetrace_cmd_redis(cmd_parms *cmd, void *conf, const char *arg,
+    const char *mode);
+const char *edgetrace_cmd_redis_ssl(cmd_parms *cmd, void *conf,
+    const char *arg);
+int edgetrace_tls(apr_pool_t *pconf, server_rec *s);
+const char *edgetrace_cmd_stream(cmd_parms *cmd, void *conf, const char *key,
+    const char *opt1, const char *opt2);
 const char *edgetrace_cmd_size(cmd_parms *cmd, void *conf, const char *arg);
 const char *edgetrace_cmd_time(cmd_parms *cmd, void *conf, const char *arg);
 
