@@ -383,7 +383,15 @@ et_cli_serve(et_cli_t *cli, int argc, char **argv)
         return ET_CLI_EXIT_USAGE;
     }
 
-    if (et_cli_serve_secure(&sv, auth_file, token_file) != ET_OK) {
+    err[0] = '\0';
+
+    if (et_cli_serve_secure(&sv, auth_file, token_file) != ET_OK
+        || et_serve_listen(&sv, err, sizeof(err)) != ET_OK)
+    {
+        if (err[0]) {
+            et_cli_error("serve: %s", err);
+        }
+
         et_serve_auth_free(&sv.auth);
         free(sv.tls_cert_pem);
         free(sv.tls_key_pem);
@@ -425,8 +433,7 @@ et_cli_serve(et_cli_t *cli, int argc, char **argv)
                             != ET_OK)
     {
         et_cli_error("serve: %s", err);
-        rc = strncmp(err, "invalid --listen", 16) == 0 ? ET_CLI_EXIT_USAGE
-                                                       : ET_CLI_EXIT_ERROR;
+        rc = ET_CLI_EXIT_ERROR;
         goto done;
     }
 

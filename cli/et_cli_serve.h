@@ -13,6 +13,7 @@
 
 
 #include <pthread.h>
+#include <sys/socket.h>
 
 #include <jansson.h>
 #include <sqlite3.h>
@@ -114,6 +115,7 @@ typedef struct {
     et_cli_t          *cli;
     const char        *path;       /* the database */
     const char        *listen;
+    struct sockaddr_storage  listen_sa;  /* --listen, parsed */
     et_serve_status_t  status;
     sqlite3           *reader;     /* the API thread's */
     void              *daemon;     /* struct MHD_Daemon */
@@ -246,6 +248,13 @@ int et_serve_tls_load(et_serve_t *sv, char *err, size_t size);
 
 /* ---- et_cli_serve_http.c: the API ---- */
 
+/*
+ * Parses --listen ADDR:PORT ([V6]:PORT) into sv->listen_sa: a numeric
+ * address, loopback unless credentials are asked for (docs/serve.md,
+ * "Security"); ET_ERROR and why in "err".  Done with the options, before
+ * anything is opened.
+ */
+int et_serve_listen(et_serve_t *sv, char *err, size_t size);
 int et_serve_http_start(et_serve_t *sv, char *err, size_t size);
 void et_serve_http_stop(et_serve_t *sv);
 

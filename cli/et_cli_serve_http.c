@@ -657,20 +657,21 @@ et_serve_handler(void *cls, struct MHD_Connection *c, const char *url,
 }
 
 
-/*
- * --listen ADDR:PORT ([V6]:PORT): a numeric address, loopback unless
- * credentials are asked for (docs/serve.md, "Security")
- */
-static int
-et_serve_listen(const char *listen, int anywhere,
-    struct sockaddr_storage *sa, char *err, size_t size)
+int
+et_serve_listen(et_serve_t *sv, char *err, size_t size)
 {
-    char              host[128];
-    const char       *colon, *h, *port;
-    size_t            hlen;
-    struct addrinfo   hints, *ai;
-    unsigned long     n;
-    char             *end;
+    int                       anywhere;
+    char                      host[128];
+    char                     *end;
+    size_t                    hlen;
+    const char               *listen, *colon, *h, *port;
+    unsigned long             n;
+    struct addrinfo           hints, *ai;
+    struct sockaddr_storage  *sa;
+
+    listen = sv->listen;
+    sa = &sv->listen_sa;
+    anywhere = sv->auth.nusers || sv->auth.token_len;
 
     if (listen[0] == '[') {
         colon = strstr(listen, "]:");
@@ -742,14 +743,6 @@ et_serve_http_start(et_serve_t *sv, char *err, size_t size)
     char                     *msg;
     unsigned                  flags;
     sigset_t                  set, old;
-    struct sockaddr_storage   sa;
-
-    if (et_serve_listen(sv->listen, sv->auth.nusers || sv->auth.token_len,
-                        &sa, err, size)
-        != ET_OK)
-    {
-        return ET_ERROR;
-    }
 
     sv->reader = et_serve_db_open(sv->path, 0, err, size);
 
@@ -770,7 +763,7 @@ et_serve_http_start(et_serve_t *sv, char *err, size_t size)
 
     flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
 
-    if (sa.ss_family == AF_INET6) {
+    if (sv->listen_sa.ss_family == AF_INET6) {
         flags |= MHD_USE_IPv6;
     }
 
@@ -787,7 +780,7 @@ et_serve_http_start(et_serve_t *sv, char *err, size_t size)
 
     sv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, et_serve_handler, sv,
                                   MHD_OPTION_SOCK_ADDR,
-                                  (struct sockaddr *) &sa,
+                                  (struct sockaddr *) &sv->listen_sa,
                                   MHD_OPTION_CONNECTION_LIMIT,
                                   (unsigned int) 256,
                                   MHD_OPTION_CONNECTION_TIMEOUT,

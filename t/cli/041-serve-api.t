@@ -148,9 +148,12 @@ is($s->stop, 0, 'exit 0');
 
 # --- options
 
-my $res = run_cli($redis, 'serve', '--listen', '0.0.0.0:16686');
+my $refused = $s->dir . '/refused.db';
+my $res = run_cli($redis, 'serve', '--db', $refused, '--listen',
+                  '0.0.0.0:16686');
 is($res->{rc}, 2, '--listen 0.0.0.0: exit 2');
 like($res->{err}, qr/loopback addresses only/, '... loopback only');
+ok(!-e $refused, '... checked before the database is created');
 $res = run_cli($redis, 'serve', '--listen', 'localhost');
 is($res->{rc}, 2, '--listen without a port: exit 2');
 $res = run_cli($redis, 'serve', '--listen', '127.0.0.1:70000');
