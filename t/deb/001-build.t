@@ -103,6 +103,32 @@ if ($t_rc) {
 }
 is field($debs->{$_}, 'Version'), $v, "$_ is $v" for sort keys %$debs;
 
+# the builder is the Maintainer (DEBFULLNAME, DEBEMAIL), in the control
+# field and the changelog entry; the license is Apache-2.0 (LICENSE)
+for my $p (sort keys %$debs) {
+    is field($debs->{$p}, 'Maintainer'), MAINTAINER, "$p: Maintainer";
+    my ($c_rc, $copy) = run('sh', '-c', "dpkg-deb --fsys-tarfile "
+        . "$debs->{$p} | tar -xOf - ./usr/share/doc/$p/copyright");
+    like $copy, qr{^License: Apache-2\.0$}m, "$p: License: Apache-2.0";
+    my ($g_rc, $log) = run('sh', '-c', "dpkg-deb --fsys-tarfile "
+        . "$debs->{$p} | tar -xOf - ./usr/share/doc/$p/changelog.gz"
+        . " | gunzip");
+    like $log, qr/\A[^\n]*\n(?:[^\n]*\n)*? -- \Q${\MAINTAINER}\E  /,
+         "$p: the changelog entry is signed by the builder";
+}
+# a DEBEMAIL that is not one address is refused before anything is built
+for my $bad ("x", "a\@b\nX-Injected: 1", "a b\@example.org",
+             "a\@b\@example.org") {
+    my $tmp = File::Temp::tempdir(CLEANUP => 1);
+    local $ENV{DEBEMAIL} = $bad;
+    my ($b_rc, $text) = run("$FindBin::Bin/../../scripts/deb",
+                            "$FindBin::Bin/../..", "$tmp/out");
+    is $b_rc, 2, 'DEBEMAIL ' . ($bad =~ s/\n/\\n/r) . ': refused'
+        or diag $text;
+    like $text, qr/do not make a Maintainer field/, '... with the reason';
+    ok !-e "$tmp/out/stamp", '... and nothing built';
+}
+
 # lintian on the .changes: every package, no error, every warning
 # overridden in the packaging with its reason
 my ($changes) = glob(($debs->{'edgetrace-tools'} =~ s{/[^/]+$}{}r)

@@ -59,9 +59,12 @@ our @EXPORT_OK = qw(deb_plan build_debs guard snapshot apt_install
                     apt_purge start_system_nginx start_system_apache
                     start_traffic installed service_note so_mapped run
                     on_cleanup write_file
-                    PACKAGES);
+                    PACKAGES MAINTAINER);
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
+# who the test builds name as their Maintainer (scripts/deb reads
+# DEBFULLNAME and DEBEMAIL, as dch does)
+use constant MAINTAINER => 'edgetrace package test <deb-test@example.org>';
 use constant PACKAGES => qw(libnginx-mod-http-edgetrace
                             libapache2-mod-edgetrace edgetrace-tools);
 
@@ -157,6 +160,8 @@ sub build_debs {
     my (%o) = @_;
     my $out = $o{out} // Edgetrace::Test::build_dir() . '/deb';
     $out = "$ROOT/$out" unless $out =~ m{^/};
+    local $ENV{DEBFULLNAME} = MAINTAINER =~ s/ <.*//r;
+    local $ENV{DEBEMAIL} = MAINTAINER =~ s/.*<(.*)>/$1/r;
     my ($rc, $text) = run("$ROOT/scripts/deb", $ROOT, $out,
                           defined $o{commit} ? $o{commit} : ());
     die "edgetrace: scripts/deb failed:\n$text" if $rc;
