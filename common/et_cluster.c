@@ -517,15 +517,24 @@ et_cluster_redirect(const char *s, size_t len, unsigned *slot, char *host,
 
 
 /* hiredis's own array constructor, which the guard's wraps */
+/* the element count hiredis's array constructor takes: int before 1.0 */
+#if (HIREDIS_MAJOR >= 1)
+typedef size_t  et_cluster_count_t;
+#else
+typedef int     et_cluster_count_t;
+#endif
+
 static redisReplyObjectFunctions   et_cluster_fn;
-static void *(*et_cluster_create_array)(const redisReadTask *task, int n);
+static void *(*et_cluster_create_array)(const redisReadTask *task,
+    et_cluster_count_t n);
 
 
 /* hiredis's array constructor, with a budget of elements per reply */
 static void *
-et_cluster_array(const redisReadTask *task, int n)
+et_cluster_array(const redisReadTask *task, et_cluster_count_t n)
 {
-    size_t  *left;
+    size_t     *left;
+    long long   count;
 
     left = task->privdata;
 
@@ -533,12 +542,16 @@ et_cluster_array(const redisReadTask *task, int n)
         return NULL;
     }
 
-    if (n < 0 || *left == ET_CLUSTER_REFUSED || (size_t) n > *left) {
+    count = (long long) n;
+
+    if (count < 0 || *left == ET_CLUSTER_REFUSED
+        || (unsigned long long) count > *left)
+    {
         *left = ET_CLUSTER_REFUSED;
         return NULL;
     }
 
-    *left -= (size_t) n;
+    *left -= (size_t) count;
 
     return et_cluster_create_array(task, n);
 }
