@@ -36,6 +36,8 @@ LIBS       := -lhiredis -lssl -lcrypto -lpthread -lm
 CORE_OBJS  := $(patsubst common/%.c,$(BUILD)/core/%.o,$(CORE_SRCS))
 UNIT_SRCS  := $(wildcard t/unit/test_*.c)
 UNIT_BINS  := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
+# the tool's own (mk/cli.mk) link more
+CORE_UNIT_BINS := $(filter-out $(BUILD)/unit/test_cli_%,$(UNIT_BINS))
 
 MODULE     := $(BUILD)/ngx_http_edgetrace_module.so
 
@@ -55,7 +57,10 @@ $(BUILD)/core/%.o: common/%.c $(CORE_HDRS) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CORE_CFLAGS) -c -o $@ $<
 
-$(BUILD)/unit/%: t/unit/%.c t/unit/tap.h t/unit/tap_redis.h $(CORE_OBJS)
+# static pattern rules: make 4.4 (Debian 13) passes over an implicit rule
+# whose prerequisites are still to be built and takes another one
+$(CORE_UNIT_BINS): $(BUILD)/unit/%: t/unit/%.c t/unit/tap.h t/unit/tap_redis.h \
+                   $(CORE_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CORE_CFLAGS) -It/unit -o $@ $< $(CORE_OBJS) $(LIBS)
 

@@ -36,9 +36,10 @@ $(BUILD)/cli/et_cli_serve_assets.o: $(BUILD)/cli/et_cli_serve_assets.c \
                                     cli/et_cli_serve_ui.h
 	$(CC) $(CLI_CFLAGS) -c -o $@ $<
 
-# a shorter stem than the Makefile's $(BUILD)/unit/%: this rule wins
-$(BUILD)/unit/test_cli_%: t/unit/test_cli_%.c t/unit/tap.h $(CLI_LIB_OBJS) \
-                          $(CORE_OBJS)
+CLI_UNIT_BINS := $(filter $(BUILD)/unit/test_cli_%,$(UNIT_BINS))
+
+$(CLI_UNIT_BINS): $(BUILD)/unit/test_cli_%: t/unit/test_cli_%.c t/unit/tap.h \
+                  $(CLI_LIB_OBJS) $(CORE_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CLI_CFLAGS) -It/unit -o $@ $< $(CLI_LIB_OBJS) $(CORE_OBJS) \
 	    $(CLI_LIBS)
