@@ -89,16 +89,8 @@ sub _need {
 my %given_ports;
 
 sub free_port {
-    for (1 .. 100) {
-        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-                                      LocalPort => 0, Proto => 'tcp',
-                                      Listen => 1, ReuseAddr => 1)
-            or die "free_port: $!";
-        my $port = $s->sockport;
-        close $s;
-        return $port unless $given_ports{$port}++;
-    }
-    die "free_port: the kernel keeps giving ports already given\n";
+    my ($port) = _given_port('free_port', Listen => 1, ReuseAddr => 1);
+    return $port;
 }
 
 # a port nothing listens on, and nothing can until this process ends: it
@@ -110,16 +102,22 @@ sub free_port {
 my @dead_ports;
 
 sub dead_port {
+    my ($port, $s) = _given_port('dead_port');
+    push @dead_ports, $s;
+    return $port;
+}
+
+# (port, the socket bound to it with %opt) for a port never given before
+sub _given_port {
+    my ($what, %opt) = @_;
     for (1 .. 100) {
         my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-                                      LocalPort => 0, Proto => 'tcp')
-            or die "dead_port: $!";
+                                      LocalPort => 0, Proto => 'tcp', %opt)
+            or die "$what: $!";
         my $port = $s->sockport;
-        next if $given_ports{$port}++;
-        push @dead_ports, $s;
-        return $port;
+        return ($port, $s) unless $given_ports{$port}++;
     }
-    die "dead_port: the kernel keeps giving ports already given\n";
+    die "$what: the kernel keeps giving ports already given\n";
 }
 
 # whether 127.0.0.1:port can be bound now
