@@ -105,17 +105,15 @@ sub exit_lines {
 # free_port() gave, the one meant to be unreachable here.  It must fail to
 # listen there (dead_port()): a Redis there would take the spans meant to
 # be dropped, and the children would have nothing to say at exit.
-# Returns the Redis's pid if it runs, to be stopped after the case.
+# Returns that Redis if it runs, to be stopped after the case.
 sub interloper_refused {
     my ($port, $what) = @_;
-    my $pid = Edgetrace::Test::_spawn('redis-server', cmd => [
-                  Edgetrace::Test::_need('redis-server'), '--port', $port,
-                  '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-                  '--daemonize', 'no']);
-    my $st = Edgetrace::Test::wait_exit($pid, 5);
-    ok(defined $st && $st != 0,
-       "$what: a Redis started on the unreachable port cannot listen");
-    return defined $st ? undef : $pid;
+    my $other = eval { start_redis(port => $port) };
+    (my $why = $@) =~ s/\n//;
+    ok(!$other && $why =~ /before listening/,
+       "$what: a Redis started on the unreachable port cannot listen "
+       . "($why)");
+    return $other;
 }
 
 my $NOT_ACKED = qr/\Qexporter stopping: \E(\d+)
@@ -215,7 +213,7 @@ for my $mpm (mpms()) {
         my $other = interloper_refused($dead, $what);
 
         my $took = signal_children_gone($h, $sig, $what);
-        Edgetrace::Test::stop_pid($other) if $other;
+        $other->stop if $other;
         ok($took < 1.5, sprintf("$what: no wait for the 3s flush timeout "
                                 . "(%.2fs)", $took));
         my @l = exit_lines($h, 10,
