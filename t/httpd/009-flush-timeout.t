@@ -6,7 +6,9 @@
 # and not much later, and the lines logged say how long they waited.  With
 # Redis answering, the queued spans are in Redis by the time the old
 # children are gone; with Redis unreachable (`graceful-stop` and `stop`)
-# there is nothing to wait for, and the lines say so.
+# there is nothing to wait for, and the lines say so.  Unreachable is a
+# port held bound and never listening (dead_port()), which a Redis another
+# test run starts meanwhile cannot take.
 
 use strict;
 use warnings;
@@ -93,8 +95,25 @@ sub exit_lines {
     }
     ok(@l >= 1 && !$bad, "$what: " . scalar(@l) . ' line(s) at exit, as '
                          . 'expected');
-    is($sum, $n, "$what: they count the $n spans dropped");
+    is($sum, $n, "$what: they count the $n spans dropped")
+        or diag(join "\n", 'the exporters said:',
+                grep { /\[edgetrace:/ } split /\n/, $h->error_log);
     return @l;
+}
+
+# what a concurrent test run may do: start its Redis on a port its own
+# free_port() gave, the one meant to be unreachable here.  It must fail to
+# listen there (dead_port()): a Redis there would take the spans meant to
+# be dropped, and the children would have nothing to say at exit.
+# Returns that Redis if it runs, to be stopped after the case.
+sub interloper_refused {
+    my ($port, $what) = @_;
+    my $other = eval { start_redis(port => $port) };
+    (my $why = $@) =~ s/\n//;
+    ok(!$other && $why =~ /before listening/,
+       "$what: a Redis started on the unreachable port cannot listen "
+       . "($why)");
+    return $other;
 }
 
 my $NOT_ACKED = qr/\Qexporter stopping: \E(\d+)
@@ -184,15 +203,17 @@ for my $mpm (mpms()) {
     }
 
     # --- Redis unreachable: nothing to wait for, and the lines say so
-    my $dead = free_port();
+    my $dead = dead_port();
     (my $long = $CONF) =~ s/FlushTimeout 1s/FlushTimeout 3s/;
     for my $sig ('WINCH', 'TERM') {
         my $what = "$mpm: " . ($sig eq 'WINCH' ? 'graceful-stop' : 'stop')
                    . ', Redis unreachable';
         my $h = start($mpm, $long, redis => $dead, connected => 0);
         spans_waiting($h, 10, $what);
+        my $other = interloper_refused($dead, $what);
 
         my $took = signal_children_gone($h, $sig, $what);
+        $other->stop if $other;
         ok($took < 1.5, sprintf("$what: no wait for the 3s flush timeout "
                                 . "(%.2fs)", $took));
         my @l = exit_lines($h, 10,

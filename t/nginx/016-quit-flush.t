@@ -64,7 +64,7 @@ for my $workers (1, 2) {
 }
 
 # --- Redis gone: quit still ends, bounded by edgetrace_flush_timeout
-my $dead = free_port();
+my $dead = dead_port();
 my $ngx = start_nginx(redis => $dead, conf => $conf);
 http_get($ngx->port, "/r$_") for 1 .. 10;
 is(metrics($ngx->port)->{edgetrace_spans_queued}, 10, 'Redis absent: queued');

@@ -163,7 +163,7 @@ sub stalled_exit_ok {
 # --- quit, Redis unreachable: nothing to wait for, and the line says so
 {
     my $what = 'quit, Redis unreachable';
-    my $dead = free_port();
+    my $dead = dead_port();
     (my $conf = $CONF) =~ s/flush_timeout 1s/flush_timeout 3s/;
     my $ngx = start($conf, redis => $dead, connected => 0);
     spans_waiting($ngx, 10, $what);

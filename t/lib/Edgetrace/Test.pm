@@ -59,7 +59,7 @@ our @EXPORT_OK = qw(build_dir module_path free_port start_redis wait_port
                     wait_exit traffic traced_request stall_redis
                     backend_log barrier case response_trace
                     new_traceparent crc16 key_slot shard_key
-                    trace_shard);
+                    trace_shard dead_port);
 
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
@@ -89,16 +89,35 @@ sub _need {
 my %given_ports;
 
 sub free_port {
+    my ($port) = _given_port('free_port', Listen => 1, ReuseAddr => 1);
+    return $port;
+}
+
+# a port nothing listens on, and nothing can until this process ends: it
+# stays bound here, never listening, so a connect is refused.  A port of
+# free_port() is only free when given: a server another job starts
+# meanwhile (a Redis of a concurrent test run, on its own free_port())
+# may listen there, and take the spans a test means to be lost.  Without
+# SO_REUSEADDR, no other socket can bind the port, with it or not.
+my @dead_ports;
+
+sub dead_port {
+    my ($port, $s) = _given_port('dead_port');
+    push @dead_ports, $s;
+    return $port;
+}
+
+# (port, the socket bound to it with %opt) for a port never given before
+sub _given_port {
+    my ($what, %opt) = @_;
     for (1 .. 100) {
         my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-                                      LocalPort => 0, Proto => 'tcp',
-                                      Listen => 1, ReuseAddr => 1)
-            or die "free_port: $!";
+                                      LocalPort => 0, Proto => 'tcp', %opt)
+            or die "$what: $!";
         my $port = $s->sockport;
-        close $s;
-        return $port unless $given_ports{$port}++;
+        return ($port, $s) unless $given_ports{$port}++;
     }
-    die "free_port: the kernel keeps giving ports already given\n";
+    die "$what: the kernel keeps giving ports already given\n";
 }
 
 # whether 127.0.0.1:port can be bound now
