@@ -213,7 +213,7 @@ like($r->{err}, qr/not found in other/, '--stream: named');
 
 # --- Redis down
 
-my $dead = free_port();
+my $dead = dead_port();
 $r = run_cli($dead, 'show', $t);
 is($r->{rc}, 1, 'Redis down: exit 1');
 is($r->{err}, "edgetrace: cannot connect to Redis at "

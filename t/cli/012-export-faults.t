@@ -114,7 +114,7 @@ is(pending('g400d'), 0, '400 fixed, plain rerun: acknowledged');
 # --- collector down, --once: gives up after its tries, exit 4, the batch
 # stays pending; the next run delivers it
 
-my $down = 'http://127.0.0.1:' . free_port() . '/v1/traces';
+my $down = 'http://127.0.0.1:' . dead_port() . '/v1/traces';
 $r = run_cli($redis, 'export', '--otlp', $down, '--group', 'gdown',
              '--once', { timeout => 90 });
 is($r->{rc}, 4, 'collector down, --once: exit 4, not a hang');
@@ -185,7 +185,7 @@ is_deeply([$sink->problems], [], 'every payload valid');
 
 # --- Redis down
 
-my $dead = free_port();
+my $dead = dead_port();
 $r = run_cli($dead, 'export', '--otlp', $url, '--once');
 is($r->{rc}, 1, 'Redis down, --once: exit 1');
 like($r->{err}, qr/^edgetrace: export: cannot connect to Redis at redis:\/\/127\.0\.0\.1:$dead: Connection refused$/m,

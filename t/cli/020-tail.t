@@ -137,7 +137,7 @@ is($r->{rc}, 2, 'extra argument: usage error');
 $r = run_cli($redis, 'tail', '--help');
 is($r->{rc}, 0, 'tail --help: exit 0');
 like($r->{out}, qr/^Usage: edgetrace \[GLOBAL OPTIONS\] tail /, 'tail --help');
-my $dead = free_port();
+my $dead = dead_port();
 $r = run_cli($dead, 'tail');
 is($r->{rc}, 1, 'Redis down at the start: exit 1');
 is($r->{err}, "edgetrace: cannot connect to Redis at "

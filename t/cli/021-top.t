@@ -144,7 +144,7 @@ $r = run_cli($redis, 'top', '--slowest', '99');
 is($r->{rc}, 2, '--slowest 99: usage error');
 $r = run_cli($redis, 'top', '--help');
 like($r->{out}, qr/^Usage: edgetrace \[GLOBAL OPTIONS\] top /, 'top --help');
-my $dead = free_port();
+my $dead = dead_port();
 $r = run_cli($dead, 'top');
 is($r->{rc}, 1, 'Redis down: exit 1');
 like($r->{err}, qr/cannot connect to Redis at redis:\/\/127\.0\.0\.1:$dead: Connection refused/,

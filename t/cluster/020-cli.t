@@ -254,7 +254,7 @@ $r = run_cli(undef, '--redis', 'redis://127.0.0.1:' . $plain->port,
              '--cluster', 'export', '--otlp', $url, { timeout => 15 });
 is($r->{rc}, 1, 'not a cluster: export does not retry forever');
 
-my $dead = free_port();
+my $dead = dead_port();
 $r = run_cli(undef, '--redis', "redis://127.0.0.1:$dead,127.0.0.1:$m[2]",
              '--cluster', '--stream', $KEY, '--shards', $N, 'show',
              (keys %traces)[0], '--since', '0');

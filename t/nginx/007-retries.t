@@ -17,7 +17,7 @@ my $b2 = start_backend();
 my $b = start_backend();
 my ($bp, $b2p) = ($b->port, $b2->port);
 my $ngx = start_nginx(redis => $redis, ports => { BACKEND2 => $b2p,
-                                                  DEAD2 => free_port() },
+                                                  DEAD2 => dead_port() },
                       conf => <<'EOF');
     edgetrace_redis redis://127.0.0.1:%%REDIS%%;
     edgetrace_flush_interval 50ms;

@@ -13,7 +13,7 @@ use POSIX ();
 use Time::HiRes ();
 use Edgetrace::Test qw(:all);
 
-my $ngx = start_nginx(redis => free_port(), conf => <<'EOF2');
+my $ngx = start_nginx(redis => dead_port(), conf => <<'EOF2');
     edgetrace_redis redis://127.0.0.1:%%REDIS%%;
     edgetrace_flush_interval 50ms;
     edgetrace_redis_connect_timeout 100ms;
