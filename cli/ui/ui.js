@@ -720,7 +720,9 @@ function servicesView(p) {
         red.forEach(function (x) {
             t.appendChild(el('tr', { 'class': 'red-row',
                                      'data-service': x.service,
-                                     'data-operation': x.operation },
+                                     'data-operation': x.operation,
+                                     'data-p50': x.p50, 'data-p95': x.p95,
+                                     'data-p99': x.p99 },
                              el('td', null, x.service),
                              el('td', null, x.operation),
                              el('td', { 'class': 'n count' }, String(x.count)),

@@ -263,6 +263,17 @@ is($br->js('return Array.from(document.querySelectorAll("#red tr.red-row"))'
            . '.every(function (r) { return r.querySelectorAll('
            . '"svg.chart rect").length >= 3; })') ? 1 : 0, 1,
    '... each row with its three charts');
+my (%q_want, %q_got);
+for my $r (data_of('#red tr.red-row', qw(service operation p50 p95 p99))) {
+    my @spans = grep { $_->{'service.name'} eq $r->[0] && $_->{name} eq $r->[1] }
+                map { @$_ } values %sent;
+    $q_got{"$r->[0] $r->[1]"} = [map { $_ + 0 } @$r[2 .. 4]];
+    $q_want{"$r->[0] $r->[1]"} = [map { bucket_quantile($_, @spans) }
+                                  0.50, 0.95, 0.99];
+}
+is_deeply(\%q_got, \%q_want,
+          '... p50, p95 and p99 of the durations sent (the 300 ms sleeps '
+          . 'among them)');
 view_ready('#slowest tr.result');
 view_ready('#recent-errors tr.result');
 is_deeply([sort(data_of('#slowest tr.result', 'traceId'))], [sort @order],
@@ -417,16 +428,20 @@ open_view("#/trace/$odd", '#waterfall .row');
 my ($orphan) = grep { $_->[0] eq $of{'app client'}{span_id} }
                data_of('#waterfall .row', qw(spanId depth));
 is($orphan->[1], 0, 'the orphan: at the top level');
-is($br->js('return document.querySelector("#waterfall .row[data-span-id=\''
-           . $of{'app client'}{span_id} . '\'] .tag.orphan").textContent'),
+is($br->js('var e = document.querySelector("#waterfall .row[data-span-id=\''
+           . $of{'app client'}{span_id} . '\'] .tag.orphan");'
+           . ' return e && e.textContent'),
    "orphan: parent $lost not stored", '... marked as one');
-my $skew = int($of{'app server'}{start_ns} / 1000 - 40000)
-           - int($of{'edge client'}{start_ns} / 1000);
+# serve's microseconds, the nanoseconds' digits but the last three (a
+# double would round them)
+my $skew = substr($of{'app server'}{start_ns}, 0, -3) - 40000
+           - substr($of{'edge client'}{start_ns}, 0, -3);
 is($br->js('return document.querySelector("#waterfall .row[data-span-id=\''
            . $of{'app server'}{span_id} . '\']").dataset.skew') + 0,
    $skew, "clock skew: the app's span starts ${skew} us before its parent");
-like($br->js('return document.querySelector("#waterfall .row[data-span-id=\''
-             . $of{'app server'}{span_id} . '\'] .tag.skew").textContent'),
+like($br->js('var e = document.querySelector("#waterfall .row[data-span-id=\''
+             . $of{'app server'}{span_id} . '\'] .tag.skew");'
+             . ' return e && e.textContent'),
      qr/^clock skew -\d+(\.\d+)? ms$/, '... shown on its row');
 $br->screenshot("$shots/trace-skew.png");
 $n++;
