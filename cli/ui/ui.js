@@ -885,7 +885,7 @@ function drawMap(p, deps, calls, lookback) {
     edges = deps.map(function (d) {
         byPair[d.parent + '\u0000' + d.child] = 1;
         return { parent: d.parent, child: d.child, calls: d.callCount,
-                 errors: d.errorCount, rate: d.callRate, peer: false,
+                 errors: d.errorCount, peer: false,
                  p95: d.p95, p95text: d.p95 === null ? '-' : upTo(d.p95) };
     });
     Object.keys(calls).forEach(function (k) {
@@ -894,7 +894,6 @@ function drawMap(p, deps, calls, lookback) {
         if (!byPair[k]) {
             edges.push({ parent: c.parent, child: c.child,
                          calls: c.durations.length, errors: c.errors,
-                         rate: c.durations.length / (lookback / 60000),
                          peer: true, p95: q, p95text: ms(q) });
         }
     });
