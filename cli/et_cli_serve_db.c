@@ -906,27 +906,8 @@ et_serve_row_dependency(sqlite3_stmt *q)
 }
 
 
-/* the duration below which a share "p" of the histogram's spans are */
-static json_int_t
-et_serve_quantile(const uint64_t *hist, uint64_t count, double p)
-{
-    unsigned  b;
-    uint64_t  seen, want;
-
-    want = (uint64_t) ((double) count * p + 0.999999);
-    seen = 0;
-
-    for (b = 0; b < ET_SERVE_BUCKETS - 1; b++) {
-        seen += hist[b];
-
-        if (seen >= want) {
-            return (json_int_t) et_serve_bounds[b];
-        }
-    }
-
-    /* past the last bound: the bucket has no upper end */
-    return -1;
-}
+static json_int_t et_serve_quantile(const uint64_t *hist, uint64_t count,
+    double p);
 
 
 /*
@@ -1572,6 +1553,29 @@ et_serve_db_search(sqlite3 *db, const et_serve_query_t *q, char *err,
     sqlite3_bind_int64(st, 5, (sqlite3_int64) q->limit);
 
     return et_serve_rows(db, st, et_serve_row_match, err, size);
+}
+
+
+/* the duration below which a share "p" of the histogram's spans are */
+static json_int_t
+et_serve_quantile(const uint64_t *hist, uint64_t count, double p)
+{
+    unsigned  b;
+    uint64_t  seen, want;
+
+    want = (uint64_t) ((double) count * p + 0.999999);
+    seen = 0;
+
+    for (b = 0; b < ET_SERVE_BUCKETS - 1; b++) {
+        seen += hist[b];
+
+        if (seen >= want) {
+            return (json_int_t) et_serve_bounds[b];
+        }
+    }
+
+    /* past the last bound: the bucket has no upper end */
+    return -1;
 }
 
 
