@@ -396,16 +396,11 @@ function waterfall(trace, selected) {
         sp = spans[i];
         x = (sp.startTime - t0) / Math.max(t1 - t0, 1) * 100;
         w = Math.max(sp.duration / Math.max(t1 - t0, 1) * 100, 0.3);
+        /* the marks before the figures: a long name cuts the figures */
         label = el('div', { 'class': 'label' },
                    '\u00a0'.repeat(sp.depth * 3),
                    el('b', { 'class': 'svc' }, sp.service), ' ',
                    el('span', { 'class': 'name' }, sp.operationName), ' ',
-                   el('span', { 'class': 'meta' },
-                      sp.kind + ' · +' + ms(sp.startTime - t0) + ' · '
-                      + ms(sp.duration)
-                      + (tagOf(sp, 'http.response.status_code') !== undefined
-                         ? ' · ' + tagOf(sp, 'http.response.status_code')
-                         : '')),
                    sp.error ? el('span', { 'class': 'tag err' }, 'error')
                             : null,
                    sp.orphan ? el('span', { 'class': 'tag orphan' },
@@ -415,7 +410,13 @@ function waterfall(trace, selected) {
                    sp.skew ? el('span', { 'class': 'tag skew' },
                                 'clock skew ' + (sp.skew > 0 ? '+' : '-')
                                 + ms(Math.abs(sp.skew)))
-                           : null);
+                           : null, ' ',
+                   el('span', { 'class': 'meta' },
+                      sp.kind + ' · +' + ms(sp.startTime - t0) + ' · '
+                      + ms(sp.duration)
+                      + (tagOf(sp, 'http.response.status_code') !== undefined
+                         ? ' · ' + tagOf(sp, 'http.response.status_code')
+                         : '')));
         bar = svg('svg', { viewBox: '0 0 100 10', preserveAspectRatio: 'none' });
         bar.appendChild(svg('rect', { x: x.toFixed(3), y: 2,
                                       width: w.toFixed(3), height: 6,

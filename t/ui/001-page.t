@@ -432,6 +432,11 @@ is($br->js('var e = document.querySelector("#waterfall .row[data-span-id=\''
            . $of{'app client'}{span_id} . '\'] .tag.orphan");'
            . ' return e && e.textContent'),
    "orphan: parent $lost not stored", '... marked as one');
+is($br->js('var e = document.querySelector("#waterfall .row[data-span-id=\''
+           . $of{'app client'}{span_id} . '\'] .tag.orphan");'
+           . ' return e.getBoundingClientRect().right'
+           . ' <= e.closest(".label").getBoundingClientRect().right') ? 1 : 0,
+   1, '... in sight, not cut off by the row');
 # serve's microseconds, the nanoseconds' digits but the last three (a
 # double would round them)
 my $skew = substr($of{'app server'}{start_ns}, 0, -3) - 40000
