@@ -218,6 +218,8 @@ json_t *et_serve_db_traces(sqlite3 *db, const et_serve_query_t *q,
     char *err, size_t size);
 json_t *et_serve_db_dependencies(sqlite3 *db, const et_serve_query_t *q,
     char *err, size_t size);
+json_t *et_serve_db_edges(sqlite3 *db, const et_serve_query_t *q,
+    char *err, size_t size);
 json_t *et_serve_db_search(sqlite3 *db, const et_serve_query_t *q,
     char *err, size_t size);
 json_t *et_serve_db_red(sqlite3 *db, const et_serve_query_t *q, char *err,

@@ -22,6 +22,24 @@ static const uint64_t  et_serve_bounds[ET_SERVE_BUCKETS - 1] = {
 };
 
 
+/*
+ * The duration histogram of a caller -> callee pair (the caller's span):
+ * a column per bucket, h0 to h13, the buckets of the RED rows, so that
+ * SQL sums it over minutes.  The columns are added to the table when it
+ * has none, whether it was just created or made by a serve before them:
+ * their rows count 0 durations.
+ */
+#define ET_SERVE_DEP_HIST(X)                                                  \
+    X("h0") X("h1") X("h2") X("h3") X("h4") X("h5") X("h6") X("h7")          \
+    X("h8") X("h9") X("h10") X("h11") X("h12") X("h13")
+
+#define ET_SERVE_DEP_ADD(h)                                                   \
+    "ALTER TABLE dependencies ADD COLUMN " h " INTEGER NOT NULL DEFAULT 0;"
+#define ET_SERVE_DEP_COLUMN(h)  ", " h
+#define ET_SERVE_DEP_UPDATE(h)  ", " h " = " h " + excluded." h
+#define ET_SERVE_DEP_SUM(h)     ", SUM(" h ")"
+
+
 static const char  et_serve_schema[] =
     "CREATE TABLE IF NOT EXISTS spans ("
     " id INTEGER PRIMARY KEY,"
@@ -66,6 +84,12 @@ static const char  et_serve_schema[] =
     " PRIMARY KEY (minute, parent, child)) WITHOUT ROWID;";
 
 
+static const char  et_serve_dep_hist[] =
+    "BEGIN IMMEDIATE;"
+    ET_SERVE_DEP_HIST(ET_SERVE_DEP_ADD)
+    "COMMIT;";
+
+
 typedef enum {
     ET_SERVE_INSERT = 0,
     ET_SERVE_TAG,
@@ -96,12 +120,17 @@ static const char  *et_serve_sql[ET_SERVE_NSTMTS] = {
     "INSERT OR REPLACE INTO red (minute, service, name, count, errors,"
     " duration_sum, duration_max, histogram)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    "SELECT service FROM spans WHERE trace_id = ? AND span_id = ?",
+    "SELECT service, duration_us FROM spans"
+    " WHERE trace_id = ? AND span_id = ?",
     "SELECT service, start_us, error FROM spans"
     " WHERE trace_id = ? AND parent_id = ? AND service != ?",
-    "INSERT INTO dependencies (minute, parent, child, count, errors)"
-    " VALUES (?, ?, ?, 1, ?) ON CONFLICT (minute, parent, child)"
-    " DO UPDATE SET count = count + 1, errors = errors + excluded.errors",
+    "INSERT INTO dependencies (minute, parent, child, count, errors"
+    ET_SERVE_DEP_HIST(ET_SERVE_DEP_COLUMN) ") VALUES (?1, ?2, ?3, 1, ?4,"
+    " ?5 = 0, ?5 = 1, ?5 = 2, ?5 = 3, ?5 = 4, ?5 = 5, ?5 = 6, ?5 = 7,"
+    " ?5 = 8, ?5 = 9, ?5 = 10, ?5 = 11, ?5 = 12, ?5 = 13)"
+    " ON CONFLICT (minute, parent, child)"
+    " DO UPDATE SET count = count + 1, errors = errors + excluded.errors"
+    ET_SERVE_DEP_HIST(ET_SERVE_DEP_UPDATE),
     "BEGIN IMMEDIATE",
     "COMMIT",
     "ROLLBACK"
@@ -121,6 +150,24 @@ struct et_serve_store_s {
     et_serve_buf_t fields;     /* a span's fields */
     et_serve_buf_t text;       /* and its text */
 };
+
+
+/* the dependency rows have their histogram: 1, or 0 */
+static int
+et_serve_has_dep_hist(sqlite3 *db)
+{
+    sqlite3_stmt  *q;
+
+    if (sqlite3_prepare_v2(db, "SELECT h0 FROM dependencies", -1, &q, NULL)
+        != SQLITE_OK)
+    {
+        return 0;
+    }
+
+    sqlite3_finalize(q);
+
+    return 1;
+}
 
 
 sqlite3 *
@@ -160,6 +207,14 @@ et_serve_db_open(const char *path, int writer, char *err, size_t size)
 
     if (rc == SQLITE_OK) {
         rc = sqlite3_exec(db, et_serve_schema, NULL, NULL, &msg);
+    }
+
+    if (rc == SQLITE_OK && et_serve_has_dep_hist(db) == 0) {
+        rc = sqlite3_exec(db, et_serve_dep_hist, NULL, NULL, &msg);
+
+        if (rc != SQLITE_OK) {
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        }
     }
 
     if (rc != SQLITE_OK) {
@@ -513,9 +568,11 @@ et_serve_red(et_serve_store_t *st, const et_cli_span_t *s, uint64_t start,
 }
 
 
+/* a call of "child" by "parent": the callee's failure, the caller's span's
+ * duration ("dur_us", in the histogram) */
 static int
 et_serve_edge(et_serve_store_t *st, uint64_t start_us, const void *parent,
-    int plen, const void *child, int clen, int error)
+    int plen, const void *child, int clen, int error, uint64_t dur_us)
 {
     sqlite3_stmt  *e;
 
@@ -524,6 +581,7 @@ et_serve_edge(et_serve_store_t *st, uint64_t start_us, const void *parent,
     sqlite3_bind_blob(e, 2, plen ? parent : "", plen, SQLITE_TRANSIENT);
     sqlite3_bind_blob(e, 3, clen ? child : "", clen, SQLITE_TRANSIENT);
     sqlite3_bind_int(e, 4, error);
+    sqlite3_bind_int(e, 5, (int) et_serve_bucket(dur_us));
 
     return et_serve_step(e);
 }
@@ -536,7 +594,7 @@ et_serve_edge(et_serve_store_t *st, uint64_t start_us, const void *parent,
  */
 static int
 et_serve_edges(et_serve_store_t *st, const et_cli_span_t *s,
-    uint64_t start)
+    uint64_t start, uint64_t dur)
 {
     int            rc;
     sqlite3_stmt  *q;
@@ -556,7 +614,8 @@ et_serve_edges(et_serve_store_t *st, const et_cli_span_t *s,
         {
             rc = et_serve_edge(st, start, sqlite3_column_blob(q, 0),
                                sqlite3_column_bytes(q, 0), s->service.data,
-                               (int) s->service.len, s->error != 0);
+                               (int) s->service.len, s->error != 0,
+                               (uint64_t) sqlite3_column_int64(q, 1));
 
         } else if (rc == SQLITE_ROW) {
             rc = SQLITE_DONE;
@@ -580,7 +639,7 @@ et_serve_edges(et_serve_store_t *st, const et_cli_span_t *s,
                            s->service.data, (int) s->service.len,
                            sqlite3_column_blob(q, 0),
                            sqlite3_column_bytes(q, 0),
-                           sqlite3_column_int(q, 2));
+                           sqlite3_column_int(q, 2), dur);
 
         if (rc != SQLITE_DONE) {
             break;
@@ -703,7 +762,7 @@ et_serve_store_span(et_serve_store_t *st, const et_cli_span_t *s,
         return rc;
     }
 
-    return et_serve_edges(st, s, start);
+    return et_serve_edges(st, s, start, dur);
 }
 
 
@@ -844,6 +903,57 @@ et_serve_row_dependency(sqlite3_stmt *q)
                      et_serve_column_string(q, 1), "callCount",
                      (json_int_t) sqlite3_column_int64(q, 2), "errorCount",
                      (json_int_t) sqlite3_column_int64(q, 3));
+}
+
+
+static json_int_t et_serve_quantile(const uint64_t *hist, uint64_t count,
+    double p);
+
+
+/*
+ * /api/edgetrace/dependencies: a pair with its rates, and the quantiles
+ * of the caller's spans' durations, null when none was counted (rows of
+ * a database made before the histogram)
+ */
+static json_t *
+et_serve_row_edge(sqlite3_stmt *q)
+{
+    int         b;
+    uint64_t    hist[ET_SERVE_BUCKETS], n, count;
+    json_t     *e;
+    const char *p[3] = { "p50", "p95", "p99" };
+    double      share[3] = { 0.50, 0.95, 0.99 };
+
+    n = 0;
+
+    for (b = 0; b < ET_SERVE_BUCKETS; b++) {
+        hist[b] = (uint64_t) sqlite3_column_int64(q, 5 + b);
+        n += hist[b];
+    }
+
+    count = (uint64_t) sqlite3_column_int64(q, 2);
+
+    e = json_pack("{s:o, s:o, s:I, s:I, s:f, s:f, s:I}", "parent",
+                  et_serve_column_string(q, 0), "child",
+                  et_serve_column_string(q, 1), "callCount",
+                  (json_int_t) count, "errorCount",
+                  (json_int_t) sqlite3_column_int64(q, 3), "callRate",
+                  sqlite3_column_double(q, 4), "errorRate",
+                  count ? (double) sqlite3_column_int64(q, 3) / count : 0.0,
+                  "durationCount", (json_int_t) n);
+
+    for (b = 0; e != NULL && b < 3; b++) {
+        if (json_object_set_new(e, p[b], n ? json_integer(
+                                    et_serve_quantile(hist, n, share[b]))
+                                           : json_null())
+            != 0)
+        {
+            json_decref(e);
+            e = NULL;
+        }
+    }
+
+    return e;
 }
 
 
@@ -1359,17 +1469,15 @@ et_serve_db_traces(sqlite3 *db, const et_serve_query_t *q, char *err,
 }
 
 
-json_t *
-et_serve_db_dependencies(sqlite3 *db, const et_serve_query_t *q, char *err,
-    size_t size)
+/* the caller -> callee pairs of the window, "sql" their columns */
+static json_t *
+et_serve_pairs(sqlite3 *db, const et_serve_query_t *q, const char *sql,
+    et_serve_row_pt row, char *err, size_t size)
 {
+    double         minutes;
     sqlite3_stmt  *st;
 
-    st = et_serve_prepare(db, "SELECT parent, child, SUM(count), SUM(errors)"
-                          " FROM"
-                          " dependencies WHERE minute >= ? AND minute <= ?"
-                          " GROUP BY parent, child ORDER BY parent, child",
-                          err, size);
+    st = et_serve_prepare(db, sql, err, size);
 
     if (st == NULL) {
         return NULL;
@@ -1380,7 +1488,38 @@ et_serve_db_dependencies(sqlite3 *db, const et_serve_query_t *q, char *err,
     sqlite3_bind_int64(st, 2, (sqlite3_int64) (q->end_us
                                                / ET_SERVE_US_PER_MIN));
 
-    return et_serve_rows(db, st, et_serve_row_dependency, err, size);
+    /* a rate per minute of the window, however long (unused by Jaeger's
+     * query: bound to nothing) */
+    minutes = (double) (q->end_us - q->start_us) / ET_SERVE_US_PER_MIN;
+    sqlite3_bind_double(st, 3, minutes > 0 ? minutes : 1);
+
+    return et_serve_rows(db, st, row, err, size);
+}
+
+
+json_t *
+et_serve_db_dependencies(sqlite3 *db, const et_serve_query_t *q, char *err,
+    size_t size)
+{
+    return et_serve_pairs(db, q, "SELECT parent, child, SUM(count),"
+                          " SUM(errors) FROM dependencies"
+                          " WHERE minute >= ?1 AND minute <= ?2"
+                          " GROUP BY parent, child ORDER BY parent, child",
+                          et_serve_row_dependency, err, size);
+}
+
+
+json_t *
+et_serve_db_edges(sqlite3 *db, const et_serve_query_t *q, char *err,
+    size_t size)
+{
+    return et_serve_pairs(db, q, "SELECT parent, child, SUM(count),"
+                          " SUM(errors), SUM(count) / ?3"
+                          ET_SERVE_DEP_HIST(ET_SERVE_DEP_SUM)
+                          " FROM dependencies"
+                          " WHERE minute >= ?1 AND minute <= ?2"
+                          " GROUP BY parent, child ORDER BY parent, child",
+                          et_serve_row_edge, err, size);
 }
 
 

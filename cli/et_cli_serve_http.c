@@ -481,6 +481,9 @@ et_serve_route(et_serve_req_t *rq, const char *url)
     } else if (strcmp(url, "/api/edgetrace/search") == 0) {
         et_serve_query(rq, et_serve_search_parse, et_serve_db_search);
 
+    } else if (strcmp(url, "/api/edgetrace/dependencies") == 0) {
+        et_serve_query(rq, et_serve_deps_parse, et_serve_db_edges);
+
     } else if (strcmp(url, "/api/edgetrace/red") == 0) {
         et_serve_query(rq, et_serve_red_parse, et_serve_db_red);
 

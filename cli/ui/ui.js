@@ -4,7 +4,9 @@
  * (docs/serve.md).  Span data comes from the internet: it is only ever
  * put in the page as text (createElement, textContent, setAttribute of
  * plain attributes), never as markup; the server's Content-Security-Policy
- * runs no script but this file.
+ * runs no script but this file.  Search, services and the map re-run
+ * their query every "refresh" seconds when the URL says so, not while the
+ * tab is hidden.
  */
 
 'use strict';
@@ -13,6 +15,15 @@
 
 var SVGNS = 'http://www.w3.org/2000/svg';
 var RANGES = { '15m': 15 * 60e3, '1h': 3600e3, '1d': 86400e3 };
+var REFRESH = [5, 10, 30, 60];
+
+/*
+ * "gen" counts the views opened (route()): an answer that arrives for a
+ * view left since is dropped, so that a late search or a live refresh
+ * never draws over the view opened after it.
+ */
+var gen = 0, timer = null, waiting = false;
+var STALE = 'stale';
 
 /* an element; string and number children become text nodes */
 function el(tag, attrs) {
@@ -69,9 +80,15 @@ function show() {
 }
 
 function api(path) {
+    var g = gen;
+
     return fetch(path, { headers: { Accept: 'application/json' } })
         .then(function (r) {
             return r.json().then(function (j) {
+                if (g !== gen) {
+                    throw new Error(STALE);
+                }
+
                 if (j.errors && j.errors.length) {
                     var e = new Error(j.errors[0].msg);
                     e.status = r.status;
@@ -105,6 +122,11 @@ function ms(us) {
     }
 
     return (us / 1e6).toFixed(2) + ' s';
+}
+
+/* a quantile of serve's histograms: the end of its bucket, -1 past 10 s */
+function upTo(us) {
+    return us < 0 ? '> 10 s' : '≤ ' + ms(us);
 }
 
 /* per minute, over "minutes" */
@@ -150,7 +172,95 @@ function windowOf(p) {
 }
 
 function fail(e) {
-    show(el('p', { 'class': 'error', id: 'error' }, e.message || String(e)));
+    if (e.message !== STALE) {
+        show(el('p', { 'class': 'error', id: 'error' },
+                e.message || String(e)));
+    }
+}
+
+/* the current URL with "k" set to "v" (removed when empty) */
+function setParam(k, v) {
+    var r = parse(location.hash);
+
+    r.p[k] = v;
+    location.hash = '#/' + r.view
+                    + (r.id ? '/' + encodeURIComponent(r.id) : '')
+                    + '?' + query(r.p);
+}
+
+/* the seconds between two runs of a view's query, or 0: off */
+function refreshOf(p) {
+    var s = parseInt(p.refresh, 10);
+
+    return s >= 1 && s <= 3600 ? s : 0;
+}
+
+/* "refresh": off by default; a change applies at once */
+function refreshSelect(p) {
+    var sel = el('select', { name: 'refresh', id: 'refresh' }),
+        now = refreshOf(p);
+
+    sel.appendChild(el('option', { value: '' }, 'off'));
+    REFRESH.concat(REFRESH.indexOf(now) < 0 && now ? [now] : [])
+        .forEach(function (s) {
+            sel.appendChild(el('option', { value: String(s) },
+                               'every ' + s + ' s'));
+        });
+    sel.value = now ? String(now) : '';
+    sel.addEventListener('change', function () {
+        setParam('refresh', sel.value);
+    });
+
+    return el('label', null, 'live refresh', sel);
+}
+
+/* the time range of services and the map: last 15m, 1h, 1d or custom */
+function rangeForm(p) {
+    var f = el('form', { 'class': 'search', id: 'range-form' }),
+        sel = el('select', { name: 'range', id: 'range' });
+
+    ['15m', '1h', '1d', 'custom'].forEach(function (r) {
+        sel.appendChild(el('option', { value: r }, r === 'custom'
+                                                   ? 'custom' : 'last ' + r));
+    });
+    sel.value = RANGES[p.range] || p.range === 'custom' ? p.range : '1h';
+    f.appendChild(el('label', null, 'time range', sel));
+
+    ['start', 'end'].forEach(function (k) {
+        var i = el('input', { name: k, type: 'datetime-local',
+                              autocomplete: 'off' });
+
+        i.value = p[k] || '';
+        f.appendChild(el('label', null, k === 'start' ? 'from (custom)'
+                                                      : 'to (custom)', i));
+    });
+
+    f.appendChild(refreshSelect(p));
+    f.appendChild(el('button', { type: 'submit', id: 'range-go' },
+                     'Apply'));
+
+    function go() {
+        var o = { range: sel.value, refresh: f.elements.refresh.value };
+
+        if (sel.value === 'custom') {
+            o.start = f.elements.start.value;
+            o.end = f.elements.end.value;
+        }
+
+        location.hash = '#/' + parse(location.hash).view + '?' + query(o);
+    }
+
+    sel.addEventListener('change', function () {
+        if (sel.value !== 'custom') {
+            go();
+        }
+    });
+    f.addEventListener('submit', function (ev) {
+        ev.preventDefault();
+        go();
+    });
+
+    return f;
 }
 
 
@@ -286,16 +396,11 @@ function waterfall(trace, selected) {
         sp = spans[i];
         x = (sp.startTime - t0) / Math.max(t1 - t0, 1) * 100;
         w = Math.max(sp.duration / Math.max(t1 - t0, 1) * 100, 0.3);
+        /* the marks before the figures: a long name cuts the figures */
         label = el('div', { 'class': 'label' },
                    '\u00a0'.repeat(sp.depth * 3),
                    el('b', { 'class': 'svc' }, sp.service), ' ',
                    el('span', { 'class': 'name' }, sp.operationName), ' ',
-                   el('span', { 'class': 'meta' },
-                      sp.kind + ' · +' + ms(sp.startTime - t0) + ' · '
-                      + ms(sp.duration)
-                      + (tagOf(sp, 'http.response.status_code') !== undefined
-                         ? ' · ' + tagOf(sp, 'http.response.status_code')
-                         : '')),
                    sp.error ? el('span', { 'class': 'tag err' }, 'error')
                             : null,
                    sp.orphan ? el('span', { 'class': 'tag orphan' },
@@ -305,7 +410,13 @@ function waterfall(trace, selected) {
                    sp.skew ? el('span', { 'class': 'tag skew' },
                                 'clock skew ' + (sp.skew > 0 ? '+' : '-')
                                 + ms(Math.abs(sp.skew)))
-                           : null);
+                           : null, ' ',
+                   el('span', { 'class': 'meta' },
+                      sp.kind + ' · +' + ms(sp.startTime - t0) + ' · '
+                      + ms(sp.duration)
+                      + (tagOf(sp, 'http.response.status_code') !== undefined
+                         ? ' · ' + tagOf(sp, 'http.response.status_code')
+                         : '')));
         bar = svg('svg', { viewBox: '0 0 100 10', preserveAspectRatio: 'none' });
         bar.appendChild(svg('rect', { x: x.toFixed(3), y: 2,
                                       width: w.toFixed(3), height: 6,
@@ -314,6 +425,11 @@ function waterfall(trace, selected) {
         row = el('div', { 'class': 'row', 'data-span-id': sp.spanID,
                           'data-depth': sp.depth, tabindex: 0 },
                  label, bar);
+
+        if (sp.skew) {
+            row.setAttribute('data-skew', sp.skew);
+        }
+
         row.addEventListener('click', pick.bind(null, sp, row));
         wf.appendChild(row);
 
@@ -331,7 +447,7 @@ function waterfall(trace, selected) {
 }
 
 function traceView(id, p) {
-    api('/api/traces/' + encodeURIComponent(id)).then(function (d) {
+    return api('/api/traces/' + encodeURIComponent(id)).then(function (d) {
         waterfall(d[0], p.span);
     }).catch(fail);
 }
@@ -392,6 +508,7 @@ function searchForm(p, services) {
     s = el('input', { type: 'checkbox', name: 'errors', value: '1' });
     s.checked = p.errors === '1';
     f.appendChild(el('label', null, 'errors only', s));
+    f.appendChild(refreshSelect(p));
     f.appendChild(el('button', { type: 'submit', id: 'search-go' },
                      'Search'));
 
@@ -424,8 +541,29 @@ function summary(t) {
     return s;
 }
 
-function results(list, p) {
+/*
+ * The traces of "list", once each, sorted by p.sort; "sortable": the
+ * start and duration headers set the URL's sort
+ */
+function results(list, p, sortable) {
     var t = el('table', { id: 'results' }), seen = {};
+
+    function head(label, sort, cls) {
+        var a;
+
+        if (!sortable) {
+            return el('th', cls ? { 'class': cls } : null, label);
+        }
+
+        a = el('a', { href: '#', id: 'sort-' + sort },
+               label + ((p.sort || 'time') === sort ? ' ▼' : ''));
+        a.addEventListener('click', function (ev) {
+            ev.preventDefault();
+            setParam('sort', sort);
+        });
+
+        return el('th', cls ? { 'class': cls } : null, a);
+    }
 
     list = list.filter(function (x) {
         return seen[x.traceID] ? false : (seen[x.traceID] = true);
@@ -435,15 +573,17 @@ function results(list, p) {
               ? function (a, b) { return b.duration - a.duration; }
               : function (a, b) { return b.start - a.start; });
 
-    t.appendChild(el('tr', null, el('th', null, 'start'),
+    t.appendChild(el('tr', null, head('start', 'time'),
                      el('th', null, 'root service'), el('th', null, 'name'),
                      el('th', { 'class': 'n' }, 'spans'),
-                     el('th', { 'class': 'n' }, 'duration'),
+                     head('duration', 'duration', 'n'),
                      el('th', { 'class': 'n' }, 'errors'),
                      el('th', null, 'trace id')));
 
     list.forEach(function (s) {
-        t.appendChild(el('tr', { 'class': 'result', 'data-trace-id': s.id },
+        t.appendChild(el('tr', { 'class': 'result', 'data-trace-id': s.id,
+                                 'data-start': s.start,
+                                 'data-duration': s.duration },
                          el('td', null, when(s.start)),
                          el('td', null, s.root.service),
                          el('td', null, s.root.operationName),
@@ -459,12 +599,14 @@ function results(list, p) {
                               list.length + ' traces'), t);
 }
 
-function searchView(p) {
-    api('/api/services').then(function (services) {
+function searchView(p, refreshing) {
+    return api('/api/services').then(function (services) {
         var form = searchForm(p, services), w = windowOf(p), limit = 50,
             base, todo;
 
-        show(form, el('p', { 'class': 'note' }, 'Searching…'));
+        if (!refreshing) {
+            show(form, el('p', { 'class': 'note' }, 'Searching…'));
+        }
 
         if (p.traceId) {
             location.hash = '#/trace/' + encodeURIComponent(p.traceId.trim());
@@ -519,7 +661,7 @@ function searchView(p) {
         }
 
         return todo.then(function (list) {
-            show(form, results(list, p));
+            show(form, results(list, p, true));
         });
     }).catch(fail);
 }
@@ -549,25 +691,11 @@ function chart(points, key, w, step, cls) {
     return s;
 }
 
-function rangeSelect(p, route) {
-    var sel = el('select', { id: 'range' });
-
-    ['15m', '1h', '1d'].forEach(function (r) {
-        sel.appendChild(el('option', { value: r }, 'last ' + r));
-    });
-    sel.value = RANGES[p.range] ? p.range : '1h';
-    sel.addEventListener('change', function () {
-        location.hash = '#/' + route + '?' + query({ range: sel.value });
-    });
-
-    return el('label', null, 'time range ', sel);
-}
-
 function servicesView(p) {
     var w = windowOf(p), lookback = Math.round((w.end - w.start) / 1000),
         step = Math.max(60000, Math.ceil(lookback / 60 / 60000) * 60000);
 
-    Promise.all([
+    return Promise.all([
         api('/api/edgetrace/red?' + query({ endTs: Math.floor(w.end / 1000),
                                             lookback: lookback,
                                             step: step })),
@@ -590,14 +718,12 @@ function servicesView(p) {
                          el('th', null, 'rate'), el('th', null, 'errors'),
                          el('th', null, 'avg duration')));
 
-        function q(v) {
-            return v < 0 ? '> 10 s' : '≤ ' + ms(v);
-        }
-
         red.forEach(function (x) {
             t.appendChild(el('tr', { 'class': 'red-row',
                                      'data-service': x.service,
-                                     'data-operation': x.operation },
+                                     'data-operation': x.operation,
+                                     'data-p50': x.p50, 'data-p95': x.p95,
+                                     'data-p99': x.p99 },
                              el('td', null, x.service),
                              el('td', null, x.operation),
                              el('td', { 'class': 'n count' }, String(x.count)),
@@ -607,9 +733,9 @@ function servicesView(p) {
                                 String(x.errors)),
                              el('td', { 'class': 'n' },
                                 (x.errorRate * 100).toFixed(1) + ' %'),
-                             el('td', { 'class': 'n' }, q(x.p50)),
-                             el('td', { 'class': 'n' }, q(x.p95)),
-                             el('td', { 'class': 'n' }, q(x.p99)),
+                             el('td', { 'class': 'n' }, upTo(x.p50)),
+                             el('td', { 'class': 'n' }, upTo(x.p95)),
+                             el('td', { 'class': 'n' }, upTo(x.p99)),
                              el('td', null, chart(x.points, 'count', w,
                                                   step)),
                              el('td', null, chart(x.points, 'errors', w,
@@ -618,7 +744,7 @@ function servicesView(p) {
                                                   w, step))));
         });
 
-        show(el('h2', null, 'Services'), rangeSelect(p, 'services'), t,
+        show(el('h2', null, 'Services'), rangeForm(p), t,
              el('div', { 'class': 'two' },
                 el('div', { id: 'slowest' }, el('p', { 'class': 'note' },
                                                  'Slowest traces…')),
@@ -659,15 +785,16 @@ function servicesView(p) {
             });
         }
 
-        each({}).then(function (l) {
-            fill('slowest', 'Slowest traces', top(l, 'duration', 10),
-                 'duration');
-        }).catch(fail);
-
-        each({ tag: 'error:true' }).then(function (l) {
-            fill('recent-errors', 'Most recent errors', top(l, 'start', 20),
-                 'time');
-        }).catch(fail);
+        return Promise.all([
+            each({}).then(function (l) {
+                fill('slowest', 'Slowest traces', top(l, 'duration', 10),
+                     'duration');
+            }),
+            each({ tag: 'error:true' }).then(function (l) {
+                fill('recent-errors', 'Most recent errors',
+                     top(l, 'start', 20), 'time');
+            })
+        ]);
     }).catch(fail);
 }
 
@@ -677,9 +804,10 @@ function servicesView(p) {
 function mapView(p) {
     var w = windowOf(p), lookback = Math.round((w.end - w.start) / 1000);
 
-    Promise.all([
-        api('/api/dependencies?' + query({ endTs: Math.floor(w.end / 1000),
-                                           lookback: lookback })),
+    return Promise.all([
+        api('/api/edgetrace/dependencies?'
+            + query({ endTs: Math.floor(w.end / 1000),
+                      lookback: lookback })),
         api('/api/services')
     ]).then(function (r) {
         return sample(r[1], w).then(function (calls) {
@@ -689,11 +817,10 @@ function mapView(p) {
 }
 
 /*
- * The calls of the latest traces of each service (SAMPLE of them, whole):
- * per caller and callee, the client spans' durations and errors.  A
- * client span with a child in another service calls that service; one
- * without a child calls a peer without tracing, named by its
- * server.address:server.port.
+ * The calls of the latest traces of each service (SAMPLE of them, whole)
+ * to peers without tracing: a client span without a child calls one,
+ * named by its server.address:server.port.  serve counts the calls
+ * between services (/api/edgetrace/dependencies), not these.
  */
 var SAMPLE = 200;
 
@@ -720,32 +847,18 @@ function sample(services, w) {
                 }
             });
             t.spans.forEach(function (sp) {
-                var from = t.processes[sp.processID].serviceName, to, k, c;
+                var from = t.processes[sp.processID].serviceName, to, c;
 
-                if (tagOf(sp, 'span.kind') !== 'client') {
-                    return;
-                }
-
-                k = (kids[sp.spanID] || []).filter(function (x) {
-                    return t.processes[x.processID].serviceName !== from;
-                });
-
-                if (k.length) {
-                    to = t.processes[k[0].processID].serviceName;
-
-                } else if (!kids[sp.spanID]
-                           && tagOf(sp, 'server.address') !== undefined)
+                if (tagOf(sp, 'span.kind') !== 'client' || kids[sp.spanID]
+                    || tagOf(sp, 'server.address') === undefined)
                 {
-                    to = tagOf(sp, 'server.address') + ':'
-                         + tagOf(sp, 'server.port');
-
-                } else {
                     return;
                 }
 
+                to = tagOf(sp, 'server.address') + ':'
+                     + tagOf(sp, 'server.port');
                 c = calls[from + '\u0000' + to] = calls[from + '\u0000' + to]
-                    || { parent: from, child: to, peer: !k.length,
-                         durations: [], errors: 0 };
+                    || { parent: from, child: to, durations: [], errors: 0 };
                 c.durations.push(sp.duration);
                 c.errors += tagOf(sp, 'error') === true ? 1 : 0;
             });
@@ -765,22 +878,24 @@ function drawMap(p, deps, calls, lookback) {
     var nodes = {}, depth = {}, layers = [], changed = true, edges, n, e,
         map, t, W = 800, H = 360, pos = {}, byPair = {};
 
-    /* the pairs of services as counted by serve, the peers as sampled */
+    /*
+     * The pairs of services as serve counted them, p95 the end of its
+     * histogram's bucket (null: calls stored before the histogram); the
+     * peers as sampled, p95 exact
+     */
     edges = deps.map(function (d) {
-        var c = calls[d.parent + '\u0000' + d.child];
-
         byPair[d.parent + '\u0000' + d.child] = 1;
         return { parent: d.parent, child: d.child, calls: d.callCount,
                  errors: d.errorCount, peer: false,
-                 p95: c ? p95(c.durations) : null };
+                 p95: d.p95, p95text: d.p95 === null ? '-' : upTo(d.p95) };
     });
     Object.keys(calls).forEach(function (k) {
-        var c = calls[k];
+        var c = calls[k], q = p95(c.durations);
 
-        if (c.peer && !byPair[k]) {
+        if (!byPair[k]) {
             edges.push({ parent: c.parent, child: c.child,
                          calls: c.durations.length, errors: c.errors,
-                         peer: true, p95: p95(c.durations) });
+                         peer: true, p95: q, p95text: ms(q) });
         }
     });
 
@@ -835,24 +950,27 @@ function drawMap(p, deps, calls, lookback) {
 
         map.appendChild(svg('line', { x1: a.x, y1: a.y, x2: b.x, y2: b.y,
                                       'marker-end': 'url(#arrow)' }));
-        map.appendChild(svgText({ x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 - 6,
+        map.appendChild(svgText({ x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 - 20,
                                   'class': 'edge' },
-                                d.calls + ' calls · ' + rate + ' err'
-                                + (d.p95 !== null ? ' · p95 ' + ms(d.p95)
-                                                  : '')));
+                                d.calls + ' calls · '
+                                + perMin(d.calls, lookback / 60000) + '/min'));
+        map.appendChild(svgText({ x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 - 6,
+                                  'class': 'edge', 'data-parent': d.parent,
+                                  'data-child': d.child },
+                                rate + ' err · p95 ' + d.p95text));
         t.appendChild(el('tr', { 'class': 'edge-row',
                                  'data-parent': d.parent,
                                  'data-child': d.child,
                                  'data-calls': d.calls,
                                  'data-errors': d.errors,
-                                 'data-peer': d.peer ? 1 : 0 },
+                                 'data-peer': d.peer ? 1 : 0,
+                                 'data-p95': d.p95 === null ? '' : d.p95 },
                          el('td', null, d.parent), el('td', null, d.child),
                          el('td', { 'class': 'n calls' }, String(d.calls)),
                          el('td', { 'class': 'n' },
                             perMin(d.calls, lookback / 60000)),
                          el('td', { 'class': 'n' }, rate),
-                         el('td', { 'class': 'n' },
-                            d.p95 !== null ? ms(d.p95) : '-')));
+                         el('td', { 'class': 'n p95' }, d.p95text)));
     });
 
     Object.keys(pos).forEach(function (s) {
@@ -865,12 +983,14 @@ function drawMap(p, deps, calls, lookback) {
         map.appendChild(g);
     });
 
-    show(el('h2', null, 'Service map'), rangeSelect(p, 'map'),
+    show(el('h2', null, 'Service map'), rangeForm(p),
          el('p', { 'class': 'note' }, 'A caller → callee edge is a client '
-           + 'span whose child span belongs to another service: calls and '
-           + 'errors as serve counted them.  A dashed node is a peer '
-           + 'without tracing; its calls, and every p95, are those of the '
-           + 'latest ' + SAMPLE + ' traces of each service.'),
+           + 'span whose child span belongs to another service: calls, '
+           + 'errors and the p95 of the caller\'s spans as serve counted '
+           + 'them (p95: the end of the histogram bucket that holds it).  '
+           + 'A dashed node is a peer without tracing; its calls and p95 '
+           + 'are those of the latest ' + SAMPLE + ' traces of each '
+           + 'service.'),
          map, t);
 }
 
@@ -892,9 +1012,15 @@ function parse(h) {
     return { view: m[1], id: m[2] ? decodeURIComponent(m[2]) : '', p: p };
 }
 
-function route() {
-    var r = parse(location.hash), links, i;
+/*
+ * Opens the view of the URL; "refreshing": the same view again, its
+ * query re-run (live refresh), with no "Searching…" in between
+ */
+function route(refreshing) {
+    var r = parse(location.hash), g = ++gen, links, i, run;
 
+    clearTimeout(timer);
+    waiting = false;
     links = document.querySelectorAll('header nav a');
 
     for (i = 0; i < links.length; i++) {
@@ -902,18 +1028,54 @@ function route() {
     }
 
     if (r.view === 'trace' && r.id) {
-        traceView(r.id, r.p);
+        run = traceView(r.id, r.p);
 
     } else if (r.view === 'services') {
-        servicesView(r.p);
+        run = servicesView(r.p);
 
     } else if (r.view === 'map') {
-        mapView(r.p);
+        run = mapView(r.p);
 
     } else {
-        searchView(r.p);
+        run = searchView(r.p, refreshing === true);
     }
+
+    function next() {
+        var s = refreshOf(r.p);
+
+        if (g === gen && s && r.view !== 'trace') {
+            timer = setTimeout(tick, s * 1000);
+        }
+    }
+
+    Promise.resolve(run).then(next, next);
 }
+
+/* a refresh due: not while the tab is hidden (until it shows again), nor
+ * while a field of the view is being typed in */
+function tick() {
+    var a = document.activeElement, s = refreshOf(parse(location.hash).p);
+
+    if (document.hidden) {
+        waiting = true;
+        return;
+    }
+
+    if (a && a.closest && a.closest('#view form') && a.tagName === 'INPUT'
+        && a.type !== 'checkbox')
+    {
+        timer = setTimeout(tick, s * 1000);
+        return;
+    }
+
+    route(true);
+}
+
+document.addEventListener('visibilitychange', function () {
+    if (!document.hidden && waiting) {
+        route(true);
+    }
+});
 
 document.getElementById('goto').addEventListener('submit', function (ev) {
     var id = document.getElementById('goto-id').value.trim();
@@ -924,7 +1086,9 @@ document.getElementById('goto').addEventListener('submit', function (ev) {
                                    : '#/search?' + query({ spanId: id });
 });
 
-window.addEventListener('hashchange', route);
+window.addEventListener('hashchange', function () {
+    route();
+});
 route();
 
 })();

@@ -17,7 +17,7 @@ use Test::More;
 use JSON::PP ();
 use Edgetrace::Test qw(:all);
 use Edgetrace::Httpd qw(start_httpd);
-use Edgetrace::Serve qw(start_serve all_acked);
+use Edgetrace::Serve qw(start_serve all_acked bucket_quantile);
 
 my $redis = start_redis();
 my $be = start_backend();
@@ -154,6 +154,21 @@ is_deeply($j->{data}, [{ parent => 'edge', child => 'app', callCount => 2,
                          errorCount => 0 }],
           '/api/dependencies: edge -> app, twice');
 
+# the same pair with its rates and the quantiles of the caller's spans
+# (the edge's client spans), from the histogram of the dependency rows
+my @calls = grep { $_->{'service.name'} eq 'edge' && $_->{kind} eq 'client' }
+            values %sent;
+($status, $j) = $s->get('/api/edgetrace/dependencies?endTs='
+                        . int(time() * 1000 + 60000) . '&lookback=3600000');
+is_deeply($j->{data}, [{ parent => 'edge', child => 'app', callCount => 2,
+                         errorCount => 0, errorRate => 0, callRate => 2 / 60,
+                         durationCount => 2,
+                         p50 => bucket_quantile(0.50, @calls),
+                         p95 => bucket_quantile(0.95, @calls),
+                         p99 => bucket_quantile(0.99, @calls) }],
+          '/api/edgetrace/dependencies: edge -> app, its rates and the '
+          . 'p50/p95/p99 of the edge\'s client spans');
+
 # --- searches
 
 sub traces {
@@ -241,5 +256,28 @@ ok(all_acked($redis->client),
 is($s->stop, 0, 'SIGTERM: exit 0');
 like($s->proc->err, qr/serve: $xlen spans stored in \d+ batch(es)?; 0 invalid/,
      'the counts on stderr: each entry, the copy too');
+
+# --- a database made before the dependency rows had a histogram opens:
+# its rows keep their calls, without durations, and new calls are timed
+
+my $old = $s->dir . '/old.db';
+my $minute = int(time() / 60);
+system('sqlite3', $old, 'CREATE TABLE dependencies (minute INTEGER NOT NULL,'
+       . ' parent BLOB NOT NULL, child BLOB NOT NULL, count INTEGER NOT NULL,'
+       . ' errors INTEGER NOT NULL, PRIMARY KEY (minute, parent, child))'
+       . " WITHOUT ROWID; INSERT INTO dependencies VALUES ($minute,"
+       . " CAST('lb' AS BLOB), CAST('edge' AS BLOB), 3, 1);") == 0
+    or die "sqlite3: $?";
+my $o = start_serve($redis, db => $old);
+($status, $j) = $o->get('/api/edgetrace/dependencies?endTs='
+                        . int(time() * 1000 + 60000) . '&lookback=3600000');
+is_deeply($j->{data}, [{ parent => 'lb', child => 'edge', callCount => 3,
+                         errorCount => 1, errorRate => 1 / 3,
+                         callRate => 3 / 60, durationCount => 0,
+                         p50 => undef, p95 => undef, p99 => undef }],
+          'a database of the previous schema: its pair, no quantiles');
+like(`sqlite3 '$old' 'PRAGMA table_info(dependencies)'`, qr/\|h13\|INTEGER/,
+     '... the histogram columns added');
+is($o->stop, 0, '... and serve stopped cleanly');
 
 done_testing();

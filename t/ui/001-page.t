@@ -5,10 +5,15 @@
 # Search by trace id and by span id shows the waterfall in parent order;
 # a keyword of an attribute finds its trace; "errors only" lists exactly
 # the 5xx traces; the service table counts what was sent; the map draws
-# edge -> app -> backend with the calls; a path with <script> and an
-# <img onerror> is text and opens no dialog; a trace's URL opens that
-# trace.  Screenshots of each
-# view go to build/ui/; the page's load time is printed, never asserted.
+# edge -> app -> backend with the calls and the p95 of each edge against
+# the durations sent (a backend that sleeps 300 ms); results sort by time
+# and by duration; a service and span name, a duration range and a custom
+# time range find what they should, in search, services and the map; an
+# orphan and a span with clock skew are shown so; live refresh shows new
+# traffic without a reload, and waits while the tab is hidden; a path
+# with <script> and an <img onerror> is text and opens no dialog; a
+# trace's URL opens that trace.  Screenshots of each view go to
+# build/ui/; the page's load time is printed, never asserted.
 
 use strict;
 use warnings;
@@ -17,10 +22,11 @@ use lib "$FindBin::Bin/../lib";
 
 use Test::More;
 use File::Path ();
+use POSIX ();
 use Time::HiRes ();
 use Edgetrace::Test qw(:all);
 use Edgetrace::Httpd qw(start_httpd);
-use Edgetrace::Serve qw(start_serve);
+use Edgetrace::Serve qw(start_serve bucket_quantile);
 use Edgetrace::Browser qw(start_browser);
 
 my $redis = start_redis();
@@ -33,6 +39,7 @@ EdgeTraceServiceName app
 EdgeTrace On
 ProxyPass /orders http://127.0.0.1:%%BACKEND%%/orders
 ProxyPass /status http://127.0.0.1:%%BACKEND%%/status
+ProxyPass /slow http://127.0.0.1:%%BACKEND%%/slow
 EOF
 
 my $edge = start_nginx(redis => $redis, ports => { APP => $app->port },
@@ -67,6 +74,7 @@ sub chain {
 chain("/orders/$_") for 1 .. 3;
 my @bad = map { chain('/status/500') } 1 .. 2;
 my $kiwi = chain('/orders/kiwi-7731');
+my @slow = map { chain('/slow/300') } 1 .. 2;
 my $xss = chain('/orders/<script>alert(1)</script>'
                 . '<img/src/onerror=alert(2)>');
 my $n = scalar @order;
@@ -105,6 +113,15 @@ sub view_ready {
     my ($css) = @_;
     return $br->wait_js('return !!document.querySelector(arguments[0])',
                        15, $css);
+}
+
+# opens $url (the page's, from #/) once the view is emptied, so that what
+# $css finds is of this view, not of the one before it
+sub open_view {
+    my ($url, $css) = @_;
+    $br->js('document.getElementById("view").textContent = ""');
+    $br->get("$base/$url");
+    return view_ready($css);
 }
 
 # the data-* values of each element that $css selects: a list per
@@ -222,11 +239,16 @@ $br->screenshot("$shots/errors.png");
 
 $br->get("$base/#/services?range=1d");
 view_ready('#red tr.red-row');
-my $rows = $br->js('return Array.from(document.querySelectorAll('
-                  . '"#red tr.red-row")).map(function (r) { return '
-                  . '[r.dataset.service, r.dataset.operation, '
-                  . 'r.querySelector(".count").textContent, '
-                  . 'r.querySelector(".errors").textContent]; })');
+# the services' rows: [service, name, spans, errors]
+sub red_rows {
+    return @{ $br->js('return Array.from(document.querySelectorAll('
+                      . '"#red tr.red-row")).map(function (r) { return '
+                      . '[r.dataset.service, r.dataset.operation, '
+                      . 'r.querySelector(".count").textContent, '
+                      . 'r.querySelector(".errors").textContent]; })') };
+}
+
+my $rows = [red_rows()];
 my (%want, %got);
 for my $sp (map { @$_ } values %sent) {
     my $k = "$sp->{'service.name'} $sp->{name}";
@@ -241,6 +263,17 @@ is($br->js('return Array.from(document.querySelectorAll("#red tr.red-row"))'
            . '.every(function (r) { return r.querySelectorAll('
            . '"svg.chart rect").length >= 3; })') ? 1 : 0, 1,
    '... each row with its three charts');
+my (%q_want, %q_got);
+for my $r (data_of('#red tr.red-row', qw(service operation p50 p95 p99))) {
+    my @spans = grep { $_->{'service.name'} eq $r->[0] && $_->{name} eq $r->[1] }
+                map { @$_ } values %sent;
+    $q_got{"$r->[0] $r->[1]"} = [map { $_ + 0 } @$r[2 .. 4]];
+    $q_want{"$r->[0] $r->[1]"} = [map { bucket_quantile($_, @spans) }
+                                  0.50, 0.95, 0.99];
+}
+is_deeply(\%q_got, \%q_want,
+          '... p50, p95 and p99 of the durations sent (the 300 ms sleeps '
+          . 'among them)');
 view_ready('#slowest tr.result');
 view_ready('#recent-errors tr.result');
 is_deeply([sort(data_of('#slowest tr.result', 'traceId'))], [sort @order],
@@ -265,6 +298,222 @@ is_deeply([sort(data_of('#map-svg g.node', 'service'))],
           [sort '127.0.0.1:' . $be->port, 'app', 'edge'],
           '... three nodes drawn');
 $br->screenshot("$shots/map.png");
+
+# --- each edge's p95, from serve's dependency rows: the edge's client
+# spans, two of them 300 ms long (the backend's sleep)
+
+my @edge_calls = grep { $_->{'service.name'} eq 'edge' && $_->{kind} eq 'client' }
+                 map { @$_ } values %sent;
+my $p95 = bucket_quantile(0.95, @edge_calls);
+cmp_ok($p95, '>=', 250000, "the edge's client spans: p95 in the bucket of "
+       . "the 300 ms sleeps ($p95 us)");
+my (undef, $dj) = $s->get('/api/edgetrace/dependencies?lookback=86400000'
+                          . '&endTs=' . int(time() * 1000 + 60000));
+is_deeply([map { [$_->{parent}, $_->{child}, $_->{callCount}, $_->{p95}] }
+           @{ $dj->{data} }], [['edge', 'app', $n, $p95]],
+          '/api/edgetrace/dependencies: edge -> app, its p95 as sent');
+my ($app_p95) = map { $_->[1] }
+                grep { $_->[0] eq 'app' } data_of('#edges tr.edge-row',
+                                                  qw(child p95));
+is($app_p95, $p95, 'the map: edge -> app, that p95');
+like($br->js('return document.querySelector("#edges tr.edge-row'
+             . '[data-child=app] .p95").textContent'),
+     qr/^\x{2264} \d+(\.\d+)? ms$/, '... shown as the end of its bucket');
+like($br->js('return document.querySelector("#map-svg text.edge'
+             . '[data-parent=app]").textContent'), qr/p95 \d/,
+     '... and on the drawn edge to the backend');
+
+# --- results sorted by time, by duration
+
+sub column {
+    my ($key) = @_;
+    return map { $_ + 0 } data_of('#results tr.result', $key);
+}
+
+open_view('#/search?sort=duration', '#results tr.result');
+my @d = column('duration');
+is_deeply(\@d, [sort { $b <=> $a } @d], 'sort=duration: longest first');
+is_deeply([sort((data_of('#results tr.result', 'traceId'))[0, 1])],
+          [sort @slow], '... the two 300 ms traces on top');
+$br->screenshot("$shots/search-duration.png");
+$br->click('#sort-time');
+$br->wait_js('return location.hash.indexOf("sort=time") >= 0', 10);
+view_ready('#results tr.result');
+$br->wait_js('return document.getElementById("sort-time").textContent'
+             . '.indexOf("\x{25bc}") > 0', 10);
+my @t = column('start');
+is_deeply(\@t, [sort { $b <=> $a } @t],
+          'a click on "start": sort=time in the URL, newest first');
+
+# --- a service and span name; a duration range
+
+my ($kiwi_srv) = grep { $_->{kind} eq 'server' && $_->{'service.name'} eq 'app' }
+                 @{ $sent{$kiwi} };
+my @named = grep {
+    grep { $_->{'service.name'} eq 'app' && $_->{name} eq $kiwi_srv->{name} }
+         @{ $sent{$_} }
+} @order;
+open_view('#/search?service=app&operation='
+          . $br->js('return encodeURIComponent(arguments[0])',
+                    $kiwi_srv->{name}), '#results');
+is_deeply([sort(data_of('#results tr.result', 'traceId'))], [sort @named],
+          "service app, span name '$kiwi_srv->{name}': its traces");
+open_view('#/search?minDuration=250ms', '#results');
+is_deeply([sort(data_of('#results tr.result', 'traceId'))], [sort @slow],
+          'minDuration=250ms: the two 300 ms traces');
+open_view('#/search?maxDuration=250ms&service=edge', '#results');
+is_deeply([sort(data_of('#results tr.result', 'traceId'))],
+          [sort grep { my $t = $_; !grep { $t eq $_ } @slow } @order],
+          'maxDuration=250ms: the others');
+
+# --- a custom time range: local date and time, as the form gives it
+
+sub local_minute {
+    return POSIX::strftime('%Y-%m-%dT%H:%M', localtime($_[0]));
+}
+
+my $before = 'range=custom&start=' . local_minute(time() - 7200)
+             . '&end=' . local_minute(time() - 3600);
+my $around = 'range=custom&start=' . local_minute(time() - 600)
+             . '&end=' . local_minute(time() + 600);
+open_view("#/search?$before", '#results');
+is($br->js('return document.querySelectorAll("#results tr.result").length'),
+   0, 'search, a custom range before the traffic: nothing');
+open_view("#/search?$around", '#results tr.result');
+is($br->js('return document.querySelectorAll("#results tr.result").length'),
+   $n, '... one around it: every trace');
+
+open_view("#/services?$before", '#red');
+is($br->js('return document.querySelectorAll("#red tr.red-row").length'),
+   0, 'services, a custom range before the traffic: no row');
+open_view("#/services?$around", '#red tr.red-row');
+is($br->js('return document.getElementById("range").value'), 'custom',
+   '... one around it: the form says custom');
+my %around = map { ("$_->[0] $_->[1]" => $_->[2] + 0) } red_rows();
+is_deeply(\%around, { map { ($_ => $want{$_}[0]) } keys %want },
+          '... and the counts sent');
+$br->screenshot("$shots/services-custom.png");
+
+open_view("#/map?$before", '#edges');
+is($br->js('return document.querySelectorAll("#edges tr.edge-row").length'),
+   0, 'the map, a custom range before the traffic: no edge');
+open_view("#/map?$around", '#edges tr.edge-row');
+is_deeply([sort { $a->[0] cmp $b->[0] }
+           data_of('#edges tr.edge-row', qw(parent child calls))],
+          [['app', '127.0.0.1:' . $be->port, $n],
+           ['edge', 'app', $n]], '... one around it: the calls sent');
+
+# --- an orphan, and clock skew: a trace written as another host's
+# clock and a lost parent would make it (the stream format, by hand)
+
+my $odd = new_trace_id();
+my $lost = new_span_id();
+my %of = map { ("$_->{'service.name'} $_->{kind}" => $_) } @{ $sent{$order[0]} };
+my %fix = ('app server' => { shift => -40_000_000 },
+           'app client' => { parent_id => $lost });
+for my $k ('edge server', 'edge client', 'app server', 'app client') {
+    my @f = @{ $of{$k}{_fields} };
+    for (my $i = 0; $i < @f; $i += 2) {
+        $f[$i + 1] = $odd if $f[$i] eq 'trace_id';
+        $f[$i + 1] = $fix{$k}{parent_id}
+            if $f[$i] eq 'parent_id' && $fix{$k}{parent_id};
+        $f[$i + 1] += $fix{$k}{shift}
+            if $f[$i] =~ /^(start|end)_ns$/ && $fix{$k}{shift};
+    }
+    $redis->client->xadd('edgetrace:spans', '*', @f);
+}
+ok($s->wait_status(sub { $_[0]{counters}{spansStored} == 4 * $n + 4 }),
+   'a trace with an orphan and clock skew stored');
+open_view("#/trace/$odd", '#waterfall .row');
+my ($orphan) = grep { $_->[0] eq $of{'app client'}{span_id} }
+               data_of('#waterfall .row', qw(spanId depth));
+is($orphan->[1], 0, 'the orphan: at the top level');
+is($br->js('var e = document.querySelector("#waterfall .row[data-span-id=\''
+           . $of{'app client'}{span_id} . '\'] .tag.orphan");'
+           . ' return e && e.textContent'),
+   "orphan: parent $lost not stored", '... marked as one');
+is($br->js('var e = document.querySelector("#waterfall .row[data-span-id=\''
+           . $of{'app client'}{span_id} . '\'] .tag.orphan");'
+           . ' return e.getBoundingClientRect().right'
+           . ' <= e.closest(".label").getBoundingClientRect().right') ? 1 : 0,
+   1, '... in sight, not cut off by the row');
+# serve's microseconds, the nanoseconds' digits but the last three (a
+# double would round them)
+my $skew = substr($of{'app server'}{start_ns}, 0, -3) - 40000
+           - substr($of{'edge client'}{start_ns}, 0, -3);
+is($br->js('return document.querySelector("#waterfall .row[data-span-id=\''
+           . $of{'app server'}{span_id} . '\']").dataset.skew') + 0,
+   $skew, "clock skew: the app's span starts ${skew} us before its parent");
+like($br->js('var e = document.querySelector("#waterfall .row[data-span-id=\''
+             . $of{'app server'}{span_id} . '\'] .tag.skew");'
+             . ' return e && e.textContent'),
+     qr/^clock skew -\d+(\.\d+)? ms$/, '... shown on its row');
+$br->screenshot("$shots/trace-skew.png");
+$n++;
+push @order, $odd;
+
+# --- live refresh: new traffic shows without a reload, not while hidden
+
+sub rows { $br->js('return document.querySelectorAll(arguments[0]).length',
+                   $_[0]) }
+
+open_view('#/search?refresh=1', '#results tr.result');
+is($br->js('return document.getElementById("refresh").value'), '1',
+   'refresh=1: the control says so');
+is(rows('#results tr.result'), $n, '... every trace listed');
+$br->js('window.etMark = 1; window.etFetches = 0; var f = window.fetch;'
+        . ' window.fetch = function () { window.etFetches++;'
+        . ' return f.apply(this, arguments); }');
+my $live = chain('/orders/live-1');
+$n++;
+ok($br->wait_js('return document.querySelector("#results tr.result'
+                . '[data-trace-id=\'" + arguments[0] + "\']") !== null', 20,
+                $live), 'new traffic appears in the results')
+    or diag(rows('#results tr.result') . " rows");
+is($br->js('return window.etMark'), 1, '... without a reload');
+$br->screenshot("$shots/live.png");
+
+# hidden: no query; shown again: at once
+$br->js('Object.defineProperty(document, "hidden", { configurable: true,'
+        . ' get: function () { return true; } });'
+        . ' document.dispatchEvent(new Event("visibilitychange"))');
+Time::HiRes::sleep(1.5);
+my $f0 = $br->js('return window.etFetches');
+Time::HiRes::sleep(3);
+is($br->js('return window.etFetches'), $f0,
+   'the tab hidden: no query for 3 s');
+$br->js('Object.defineProperty(document, "hidden", { configurable: true,'
+        . ' get: function () { return false; } });'
+        . ' document.dispatchEvent(new Event("visibilitychange"))');
+ok($br->wait_js('return window.etFetches > arguments[0]', 5, $f0),
+   'shown again: the query re-run');
+
+open_view('#/search', '#results tr.result');
+$br->js('window.etFetches = 0');
+Time::HiRes::sleep(2.5);
+is($br->js('return window.etFetches'), 0, 'off by default: no query');
+
+# services and the map, refreshed
+open_view('#/services?range=1d&refresh=1', '#red tr.red-row');
+my ($edge_op) = map { $_->[1] } grep { $_->[0] eq 'edge' }
+                data_of('#red tr.red-row', qw(service operation));
+my $css = qq{#red tr.red-row[data-service="edge"][data-operation="$edge_op"] .count};
+my $c0 = $br->js('return document.querySelector(arguments[0]).textContent',
+                 $css);
+my $more = grep { $_->{'service.name'} eq 'edge' && $_->{name} eq $edge_op }
+           @{ $sent{ chain('/orders/live-2') } };
+$n++;
+ok($br->wait_js('var e = document.querySelector(arguments[0]);'
+                . ' return e && e.textContent === String(arguments[1])', 20,
+                $css, $c0 + $more),
+   "services: the new spans counted ($c0 + $more)");
+open_view('#/map?range=1d&refresh=1', '#edges tr.edge-row');
+chain('/orders/live-3');
+$n++;
+ok($br->wait_js('var e = document.querySelector("#edges tr.edge-row'
+                . '[data-child=app]"); return e && e.dataset.calls == '
+                . 'arguments[0]', 20, $n), "the map: edge -> app, $n calls");
+open_view('#/search', '#results tr.result');
 
 # --- <script> in a path: text, and no dialog
 

@@ -8,6 +8,7 @@ package Edgetrace::Serve;
 #   $s->wait_status(sub { $_[0]{counters}{spansStored} >= 4 });
 #   $s->port; $s->db; $s->proc (an Edgetrace::Cli process); $s->stop
 #   ok(all_acked($redis->client, $key));  # nothing pending, within 10s
+#   bucket_quantile(0.95, @spans);  # what serve answers as their p95
 
 use strict;
 use warnings;
@@ -19,7 +20,7 @@ use JSON::PP ();
 use Edgetrace::Test ();
 use Edgetrace::Cli ();
 
-our @EXPORT_OK = qw(start_serve all_acked);
+our @EXPORT_OK = qw(start_serve all_acked bucket_quantile);
 
 
 sub start_serve {
@@ -44,6 +45,22 @@ sub all_acked {
     return Edgetrace::Test::wait_until(sub {
         !$client->xpending($key // 'edgetrace:spans', 'edgetrace-serve')->[0];
     }, 10);
+}
+
+# the upper end of the histogram bucket (docs/serve.md, "Storage") that
+# holds the quantile $p of the spans' durations, in us; -1 past 10 s
+sub bucket_quantile {
+    my ($p, @spans) = @_;
+    my @bounds = (1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000,
+                  500000, 1000000, 2500000, 5000000, 10000000);
+    my @us = sort { $a <=> $b }
+             map { int(($_->{end_ns} - $_->{start_ns}) / 1000) } @spans;
+    my $want = int(@us * $p + 0.999999);
+    my $d = $us[$want - 1];
+    for (@bounds) {
+        return $_ if $d <= $_;
+    }
+    return -1;
 }
 
 
