@@ -75,8 +75,19 @@ for my $p (sort keys %$debs) {
     my $dir = File::Temp::tempdir(CLEANUP => 1);
     run('dpkg-deb', '-e', $debs->{$p}, $dir);
     $scripts{$p}{$_} = Edgetrace::Test::_slurp("$dir/$_")
-        for qw(postinst prerm postrm);
+        for qw(preinst postinst prerm postrm);
 }
+# the units: never stopped while the packages unpack, restarted after an
+# upgrade when they run, never started by an install
+my $tools = $scripts{'edgetrace-tools'};
+unlike $tools->{preinst} . $tools->{prerm}, qr/deb-systemd-invoke stop/,
+       'edgetrace-tools: no unit stopped before an upgrade';
+like $tools->{postinst}, qr/daemon-reload.*\n\s*deb-systemd-invoke\s+try-restart
+                            \s+edgetrace-export\.service\s+\\?\s*
+                            edgetrace-serve\.service/x,
+     '... and those that run restarted after it, with the new units';
+unlike $tools->{postinst}, qr/deb-systemd-invoke (?:re)?start/,
+       '... and none started by an install';
 like $scripts{'libnginx-mod-http-edgetrace'}{postinst},
      qr{ln -sf /usr/share/nginx/modules-available/\$from}s,
      'the nginx module is enabled on install (dh_nginx)';
