@@ -80,7 +80,7 @@ for my $p (sort keys %$debs) {
 # the units: never stopped while the packages unpack, restarted after an
 # upgrade when they run, never started by an install
 my $tools = $scripts{'edgetrace-tools'};
-unlike $tools->{preinst} . $tools->{prerm}, qr/deb-systemd-invoke stop/,
+unlike $tools->{preinst}, qr/deb-systemd-invoke stop/,
        'edgetrace-tools: no unit stopped before an upgrade';
 like $tools->{postinst}, qr/daemon-reload.*\n\s*deb-systemd-invoke\s+try-restart
                             \s+edgetrace-export\.service\s+\\?\s*
@@ -88,6 +88,9 @@ like $tools->{postinst}, qr/daemon-reload.*\n\s*deb-systemd-invoke\s+try-restart
      '... and those that run restarted after it, with the new units';
 unlike $tools->{postinst}, qr/deb-systemd-invoke (?:re)?start/,
        '... and none started by an install';
+like $tools->{prerm}, qr/"\$1"\s=\sremove\s.*\n\s*deb-systemd-invoke\s+stop
+                       \s+edgetrace-export\.service/x,
+     '... and stopped when the package is removed';
 like $scripts{'libnginx-mod-http-edgetrace'}{postinst},
      qr{ln -sf /usr/share/nginx/modules-available/\$from}s,
      'the nginx module is enabled on install (dh_nginx)';

@@ -149,12 +149,27 @@ for my $unit (qw(edgetrace-export edgetrace-serve)) {
 
 # ---------------------------------------------------------------- purge
 
+# what systemd makes of the units' StateDirectory= for a dynamic user, with
+# a database in it: purge removes it
+my $made_private = !-e '/var/lib/private';
+on_cleanup(sub {
+    system('rm', '-rf', '/var/lib/edgetrace', '/var/lib/private/edgetrace');
+    rmdir '/var/lib/private' if $made_private;
+});
+mkdir '/var/lib/private', 0700 if $made_private;
+mkdir $_ for '/var/lib/private/edgetrace', '/var/lib/private/edgetrace/serve',
+             '/var/lib/edgetrace';
+write_file('/var/lib/private/edgetrace/serve/spans.db', 'SQLite format 3');
+symlink '../private/edgetrace/serve', '/var/lib/edgetrace/serve';
+
 unlink $snippet;
 ($rc, $out) = apt_purge();
 is $rc, 0, 'apt-get purge' or diag $out;
 is_deeply [installed()], [], 'nothing of edgetrace is installed';
 my @left = grep { -e $_ || -l $_ } map { @$_ } values %files;
 is_deeply \@left, [], 'every file the packages installed is gone';
+ok !-e '/var/lib/private/edgetrace' && !-e '/var/lib/edgetrace',
+   '... and what the units stored';
 ok !-l $enabled && !-l "$enabled.removed", 'modules-enabled: no link left';
 ok !-l '/etc/apache2/mods-enabled/edgetrace.load',
    'mods-enabled: no link left';
