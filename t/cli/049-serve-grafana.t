@@ -334,6 +334,26 @@ ok(is_list_of($j->{data}, sub { is_str($_[0]{name})
                                 && is_str($_[0]{spanKind}) })
    && @{ $j->{data} }, 'Jaeger UI: /api/operations, {name, spanKind}');
 
+# its lookup of several ids and its trace comparison (TraceDiff) ask
+# searchTraces({traceID: [...]}): traceID=a&traceID=b, no service; an id
+# not found is an error {code, msg, traceID} beside the traces found
+($st, $j) = grafana("/api/traces?traceID=$t_ok&traceID=" . uc $t_err);
+is($st, 200, 'Jaeger UI: /api/traces?traceID=&traceID=, no service');
+is_deeply([sort map { $_->{traceID} } @{ $j->{data} }],
+          [sort $t_ok, $t_err], '... the two traces');
+is($j->{errors}, undef, '... errors: null');
+my $none = '0123456789abcdef0123456789abcdef';
+($st, $j) = grafana("/api/traces?traceID=$t_ok&traceID=$none"
+                    . '&service=nobody&lookback=1h');
+is($st, 200, 'an unknown id among them: 200');
+is_deeply([map { $_->{traceID} } @{ $j->{data} }], [$t_ok],
+          '... the trace found (the other parameters are not read)');
+is_deeply($j->{errors}, [{ code => 404, msg => 'trace not found',
+                           traceID => $none }],
+          '... and errors [{code: 404, msg, traceID}] for the other');
+($st, $j) = grafana('/api/traces?traceID=xyz');
+is($st, 400, 'traceID=xyz: 400');
+
 is($s->stop, 0, 'SIGTERM: exit 0');
 
 done_testing();
