@@ -184,25 +184,43 @@ et_serve_operations(et_serve_req_t *rq, const char *service, size_t len,
 }
 
 
-static const char  et_serve_bad_trace_id[] =
-    "cannot parse traceID: 1 to 32 hex digits, not all zero, expected";
-
-
-static void
-et_serve_trace(et_serve_req_t *rq, const char *id, size_t len)
+/*
+ * the trace of an id as the request gave it: the trace, JSON null when
+ * there is none, or NULL when the request has failed (a 400 or a 500);
+ * "trace_id" gets the id as stored (32 lowercase hex digits)
+ */
+static json_t *
+et_serve_trace_get(et_serve_req_t *rq, const uint8_t *id, size_t len,
+    char *trace_id)
 {
-    char     err[512], trace_id[33];
+    char     err[512];
     json_t  *t;
 
-    if (et_serve_hex_id((const uint8_t *) id, len, trace_id, 32) != ET_OK) {
-        et_serve_bad(rq, et_serve_bad_trace_id);
-        return;
+    if (et_serve_hex_id(id, len, trace_id, 32) != ET_OK) {
+        et_serve_bad(rq, "cannot parse traceID: 1 to 32 hex digits, not all "
+                     "zero, expected");
+        return NULL;
     }
 
     t = et_serve_db_trace(rq->sv->reader, trace_id, err, sizeof(err));
 
     if (t == NULL) {
         et_serve_fail(rq, 500, "%s", err);
+    }
+
+    return t;
+}
+
+
+static void
+et_serve_trace(et_serve_req_t *rq, const char *id, size_t len)
+{
+    char     trace_id[33];
+    json_t  *t;
+
+    t = et_serve_trace_get(rq, (const uint8_t *) id, len, trace_id);
+
+    if (t == NULL) {
         return;
     }
 
@@ -258,7 +276,7 @@ et_serve_span_trace(et_serve_req_t *rq, const char *id, size_t len)
 static void
 et_serve_traces_by_id(et_serve_req_t *rq)
 {
-    char     err[512], trace_id[33];
+    char     trace_id[33];
     size_t   i;
     json_t  *t;
 
@@ -281,17 +299,10 @@ et_serve_traces_by_id(et_serve_req_t *rq)
             continue;
         }
 
-        if (et_serve_hex_id(rq->args.arg[i].value, rq->args.arg[i].len,
-                            trace_id, 32) != ET_OK)
-        {
-            et_serve_bad(rq, et_serve_bad_trace_id);
-            return;
-        }
-
-        t = et_serve_db_trace(rq->sv->reader, trace_id, err, sizeof(err));
+        t = et_serve_trace_get(rq, rq->args.arg[i].value,
+                               rq->args.arg[i].len, trace_id);
 
         if (t == NULL) {
-            et_serve_fail(rq, 500, "%s", err);
             return;
         }
 

@@ -121,34 +121,35 @@ et_fuzz_file(const uint8_t *data, size_t size)
 }
 
 
+/* a password file ("token" 0) or a token file: what is kept, or why not */
 static void
-et_fuzz_err(const char *err)
-{
-    if (err[0] == '\0' || strlen(err) >= 512) {
-        abort();
-    }
-}
-
-
-static void
-et_fuzz_users(const uint8_t *data, size_t size)
+et_fuzz_read(int token, const uint8_t *data, size_t size)
 {
     char             err[512];
     size_t           i;
+    const char      *path;
     et_serve_auth_t  au;
 
     memset(&au, 0, sizeof(et_serve_auth_t));
     err[0] = '\0';
+    path = et_fuzz_file(data, size);
 
-    if (et_serve_auth_users(&au, et_fuzz_file(data, size), err, sizeof(err))
+    if ((token ? et_serve_auth_token(&au, path, err, sizeof(err))
+               : et_serve_auth_users(&au, path, err, sizeof(err)))
         != ET_OK)
     {
-        et_fuzz_err(err);
+        if (err[0] == '\0' || strlen(err) >= 512) {
+            abort();
+        }
+
         et_serve_auth_free(&au);
         return;
     }
 
-    if (au.nusers == 0) {
+    if (token ? au.token_len < 32 || au.token_len > 1024
+                || strlen(au.token) != au.token_len
+              : au.nusers == 0)
+    {
         abort();
     }
 
@@ -162,36 +163,9 @@ et_fuzz_users(const uint8_t *data, size_t size)
         }
     }
 
-    et_serve_auth_free(&au);
-}
-
-
-static void
-et_fuzz_token(const uint8_t *data, size_t size)
-{
-    char             err[512];
-    size_t           i;
-    et_serve_auth_t  au;
-
-    memset(&au, 0, sizeof(et_serve_auth_t));
-    err[0] = '\0';
-
-    if (et_serve_auth_token(&au, et_fuzz_file(data, size), err, sizeof(err))
-        != ET_OK)
-    {
-        et_fuzz_err(err);
-        et_serve_auth_free(&au);
-        return;
-    }
-
-    if (au.token_len < 32 || au.token_len > 1024
-        || strlen(au.token) != au.token_len)
-    {
-        abort();
-    }
-
+    /* RFC 6750's token68 characters only */
     for (i = 0; i < au.token_len; i++) {
-        if (strchr("-._~+/=", au.token[i]) == NULL
+        if ((au.token[i] == '\0' || strchr("-._~+/=", au.token[i]) == NULL)
             && !((au.token[i] | 0x20) >= 'a' && (au.token[i] | 0x20) <= 'z')
             && !(au.token[i] >= '0' && au.token[i] <= '9'))
         {
@@ -275,11 +249,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     switch (data[0] % 3) {
 
     case 0:
-        et_fuzz_users(data + 1, size - 1);
-        break;
-
     case 1:
-        et_fuzz_token(data + 1, size - 1);
+        et_fuzz_read(data[0] % 3, data + 1, size - 1);
         break;
 
     default:
