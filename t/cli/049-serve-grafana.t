@@ -18,6 +18,7 @@
 #                               Dependencies: the requests
 #     types/types.go            the structs the answers decode into: Go's
 #                               json refuses a string for an int64
+#     jaeger.go                 CheckHealth: Services() without error
 #     querydata.go, utils/client_utils.go  what is read of them
 #
 # Jaeger UI's own client (github.com/jaegertracing/jaeger-ui,
@@ -134,8 +135,13 @@ ok(is_list_of($j->{data}, \&is_str) && @{ $j->{data} } > 0,
 ok(is_int($j->{total}) && is_int($j->{limit}) && is_int($j->{offset}),
    '... total, limit, offset: ints (ServicesResponse)');
 is_deeply([sort @{ $j->{data} }], [qw(app edge)], '... edge and app');
-($st) = $s->get('/api/services');
-is($st, 401, 'without the token: 401 (testDatasource shows the status)');
+# jaeger.go CheckHealth only decodes Services()'s body, whatever the
+# status: a 401 must still be the envelope, with data null
+($st, $j) = $s->get('/api/services');
+is($st, 401, 'without the token: 401 (the browser shows the status)');
+ok(exists $j->{data} && !defined $j->{data}
+   && $j->{errors}[0]{code} == 401,
+   '... in the envelope: data null, errors [{code: 401}]');
 
 # --- SearchForm: the operations of a service, as strings that it sorts
 #     (values.sort().map(option => ({label: option, value: option})));
