@@ -35,45 +35,11 @@ use B ();
 use File::Temp ();
 use JSON::PP ();
 use Edgetrace::Test qw(:all);
-use Edgetrace::Httpd qw(start_httpd);
-use Edgetrace::Serve qw(start_serve);
+use Edgetrace::Serve qw(start_serve start_chain);
 
-my $redis = start_redis();
-my $be = start_backend();
-
-my $app = start_httpd(mpm => 'event', redis => $redis, conf => <<'EOF');
-EdgeTraceRedis redis://127.0.0.1:%%REDIS%%
-EdgeTraceFlushInterval 20ms
-EdgeTraceServiceName app
-EdgeTrace On
-ProxyPass /orders http://127.0.0.1:%%BACKEND%%/orders
-ProxyPass /status http://127.0.0.1:%%BACKEND%%/status
-ProxyPass /slow http://127.0.0.1:%%BACKEND%%/slow
-EOF
-
-my $edge = start_nginx(redis => $redis, ports => { APP => $app->port },
-                       conf => <<'EOF');
-    edgetrace_redis redis://127.0.0.1:%%REDIS%%;
-    edgetrace_flush_interval 20ms;
-    edgetrace_service_name edge;
-    edgetrace on;
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        add_header X-Trace-Id $edgetrace_trace_id always;
-        location ~ ^/(orders|status|slow)/ {
-            proxy_pass http://127.0.0.1:%%APP%%;
-        }
-    }
-EOF
-
-sub chain {
-    my ($path) = @_;
-    my $r = http_get($edge->port, $path);
-    my $t = $r->{headers}{'x-trace-id'} or die "no trace id for $path\n";
-    my @s = trace_spans($redis->port, $t, count => 4);
-    die "$path: " . scalar(@s) . " spans, not 4\n" unless @s == 4;
-    return ($t, @s);
-}
+my $c = start_chain();
+my $redis = $c->redis;
+sub chain { my ($t, $st, @s) = $c->request(@_); return ($t, @s) }
 
 my $t0_us = int(time() * 1e6) - 1_000_000;
 my ($t_ok, @s_ok) = chain('/orders/42');
