@@ -124,7 +124,8 @@ my ($edge_srv) = grep { $_->{'service.name'} eq 'edge'
 ok($edge_ops{ $edge_srv->{name} }, "... with the edge's server span name");
 
 # --- query by trace id: GET /api/traces/{encodeURIComponent(id)}, and
-#     with "traceIdTimeParams" on, ?start=&end= (datasource.ts: us;
+#     with "Enable Time Parameters" (jsonData.traceIdTimeParams) on,
+#     ?start=&end= (datasource.ts: us;
 #     client.go Trace: q.TimeRange.From.UnixMilli(), ms).  A trace id
 #     names one trace: the window, in either unit, must not hide it.
 
