@@ -257,7 +257,7 @@ et_serve_auth_token(et_serve_auth_t *au, const char *path, char *err,
         if (!((buf[i] >= 'a' && buf[i] <= 'z')
               || (buf[i] >= 'A' && buf[i] <= 'Z')
               || (buf[i] >= '0' && buf[i] <= '9')
-              || strchr("-._~+/=", buf[i]) != NULL))
+              || (buf[i] != '\0' && strchr("-._~+/=", buf[i]) != NULL)))
         {
             break;
         }

@@ -33,6 +33,7 @@ typedef struct {
     et_serve_args_t    args;
     unsigned           status;
     json_t            *data;
+    json_t            *errors;     /* of a 200: the trace ids not found */
     size_t             limit;
     const char        *text;       /* a text/plain answer instead */
     const et_serve_asset_t *asset; /* a file of the web page instead */
@@ -95,7 +96,9 @@ et_serve_fail(et_serve_req_t *rq, unsigned status, const char *fmt, ...)
 
     rq->status = status;
     json_decref(rq->data);
+    json_decref(rq->errors);
     rq->data = NULL;
+    rq->errors = NULL;
 }
 
 
@@ -181,22 +184,43 @@ et_serve_operations(et_serve_req_t *rq, const char *service, size_t len,
 }
 
 
-static void
-et_serve_trace(et_serve_req_t *rq, const char *id, size_t len)
+/*
+ * the trace of an id as the request gave it: the trace, JSON null when
+ * there is none, or NULL when the request has failed (a 400 or a 500);
+ * "trace_id" gets the id as stored (32 lowercase hex digits)
+ */
+static json_t *
+et_serve_trace_get(et_serve_req_t *rq, const uint8_t *id, size_t len,
+    char *trace_id)
 {
-    char     err[512], trace_id[33];
+    char     err[512];
     json_t  *t;
 
-    if (et_serve_hex_id((const uint8_t *) id, len, trace_id, 32) != ET_OK) {
+    if (et_serve_hex_id(id, len, trace_id, 32) != ET_OK) {
         et_serve_bad(rq, "cannot parse traceID: 1 to 32 hex digits, not all "
                      "zero, expected");
-        return;
+        return NULL;
     }
 
     t = et_serve_db_trace(rq->sv->reader, trace_id, err, sizeof(err));
 
     if (t == NULL) {
         et_serve_fail(rq, 500, "%s", err);
+    }
+
+    return t;
+}
+
+
+static void
+et_serve_trace(et_serve_req_t *rq, const char *id, size_t len)
+{
+    char     trace_id[33];
+    json_t  *t;
+
+    t = et_serve_trace_get(rq, (const uint8_t *) id, len, trace_id);
+
+    if (t == NULL) {
         return;
     }
 
@@ -240,6 +264,66 @@ et_serve_span_trace(et_serve_req_t *rq, const char *id, size_t len)
     }
 
     et_serve_trace(rq, trace_id, 32);
+}
+
+
+/*
+ * /api/traces?traceID=...&traceID=...: the traces of those ids, as
+ * Jaeger's query service answers Jaeger UI's lookup of several ids and its
+ * trace comparison: the other parameters are not read, and an id not
+ * found is an error of the answer beside the traces found (200).
+ */
+static void
+et_serve_traces_by_id(et_serve_req_t *rq)
+{
+    char     trace_id[33];
+    size_t   i;
+    json_t  *t;
+
+    rq->data = json_array();
+    rq->errors = json_array();
+
+    if (rq->data == NULL || rq->errors == NULL) {
+        et_serve_fail(rq, 500, "out of memory");
+        return;
+    }
+
+    if (rq->args.overflow) {
+        et_serve_fail(rq, 400, "more than %d query parameters",
+                      ET_SERVE_ARGS_MAX);
+        return;
+    }
+
+    for (i = 0; i < rq->args.n; i++) {
+        if (strcmp(rq->args.arg[i].key, "traceID") != 0) {
+            continue;
+        }
+
+        t = et_serve_trace_get(rq, rq->args.arg[i].value,
+                               rq->args.arg[i].len, trace_id);
+
+        if (t == NULL) {
+            return;
+        }
+
+        if (json_is_null(t)
+            ? json_array_append_new(rq->errors,
+                                    json_pack("{s:i, s:s, s:s}", "code",
+                                              404, "msg", "trace not found",
+                                              "traceID", trace_id))
+            : json_array_append_new(rq->data, t))
+        {
+            et_serve_fail(rq, 500, "out of memory");
+            return;
+        }
+    }
+
+    rq->status = 200;
+
+    if (json_array_size(rq->errors) == 0) {
+        json_decref(rq->errors);
+        rq->errors = NULL;
+    }
 }
 
 
@@ -466,6 +550,11 @@ et_serve_route(et_serve_req_t *rq, const char *url)
     } else if (strcmp(url, "/api/operations") == 0) {
         et_serve_operations(rq, NULL, 0, 1);
 
+    } else if (strcmp(url, "/api/traces") == 0
+               && et_serve_arg(&rq->args, "traceID") != NULL)
+    {
+        et_serve_traces_by_id(rq);
+
     } else if (strcmp(url, "/api/traces") == 0) {
         et_serve_query(rq, et_serve_traces_parse, et_serve_db_traces);
 
@@ -511,7 +600,8 @@ et_serve_body(et_serve_req_t *rq)
     json_t  *doc, *errors;
 
     if (rq->status == 200) {
-        errors = json_null();
+        errors = rq->errors ? rq->errors : json_null();
+        rq->errors = NULL;
 
     } else {
         errors = json_pack("[{s:i, s:o}]", "code", (int) rq->status, "msg",

@@ -1,10 +1,11 @@
 /*
  * edgetrace serve: the query parameters of the API, as Jaeger's query
  * service reads them (docs/serve.md, "The API"): start and end in Unix
- * microseconds, minDuration and maxDuration as durations ("250ms"),
- * tag=key:value and tags={"key":"value"}, endTs and lookback in
- * milliseconds.  Whatever a parameter holds, the answer is a parsed query
- * or a reason for a 400: these run on bytes from the network.
+ * microseconds, minDuration and maxDuration as Go durations ("250ms",
+ * "1.5s", "500us"), tag=key:value and tags={"key":"value"}, endTs and
+ * lookback in milliseconds.  Whatever a parameter holds, the answer is a
+ * parsed query or a reason for a 400: these run on bytes from the
+ * network.
  */
 
 #include <stdlib.h>
@@ -120,6 +121,7 @@ et_serve_duration(const et_serve_arg_t *a, uint64_t *us, char *err,
     size_t size)
 {
     char         buf[64];
+    size_t       i, n;
     uint64_t     ns;
     const char  *why;
 
@@ -134,8 +136,24 @@ et_serve_duration(const et_serve_arg_t *a, uint64_t *us, char *err,
         goto invalid;
     }
 
-    memcpy(buf, a->value, a->len);
-    buf[a->len] = '\0';
+    /*
+     * Go's time.ParseDuration, Jaeger's, reads microseconds as "us",
+     * "\u00b5s" and "\u03bcs"; Grafana passes on what is typed
+     */
+    for (i = 0, n = 0; i < a->len; i++) {
+        if (i + 2 < a->len && a->value[i + 2] == 's'
+            && ((a->value[i] == 0xc2 && a->value[i + 1] == 0xb5)
+                || (a->value[i] == 0xce && a->value[i + 1] == 0xbc)))
+        {
+            buf[n++] = 'u';
+            i++;
+            continue;
+        }
+
+        buf[n++] = (char) a->value[i];
+    }
+
+    buf[n] = '\0';
 
     if (et_cli_duration_parse(buf, &ns, &why) != ET_OK) {
         goto invalid;

@@ -16,43 +16,11 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use JSON::PP ();
 use Edgetrace::Test qw(:all);
-use Edgetrace::Httpd qw(start_httpd);
-use Edgetrace::Serve qw(start_serve all_acked bucket_quantile);
+use Edgetrace::Serve qw(start_serve all_acked bucket_quantile start_chain);
 
-my $redis = start_redis();
-my $be = start_backend();
-
-my $app = start_httpd(mpm => 'event', redis => $redis, conf => <<'EOF');
-EdgeTraceRedis redis://127.0.0.1:%%REDIS%%
-EdgeTraceFlushInterval 20ms
-EdgeTraceServiceName app
-EdgeTrace On
-ProxyPass /orders http://127.0.0.1:%%BACKEND%%/orders
-EOF
-
-my $edge = start_nginx(redis => $redis, ports => { APP => $app->port },
-                       conf => <<'EOF');
-    edgetrace_redis redis://127.0.0.1:%%REDIS%%;
-    edgetrace_flush_interval 20ms;
-    edgetrace_service_name edge;
-    edgetrace on;
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        add_header X-Trace-Id $edgetrace_trace_id always;
-        location /orders {
-            proxy_pass http://127.0.0.1:%%APP%%;
-        }
-    }
-EOF
-
-sub chain {
-    my ($path) = @_;
-    my $r = http_get($edge->port, $path);
-    my $t = $r->{headers}{'x-trace-id'} or die "no trace id for $path\n";
-    my @s = trace_spans($redis->port, $t, count => 4);
-    die "$path: " . scalar(@s) . " spans, not 4\n" unless @s == 4;
-    return ($t, $r->{status}, @s);
-}
+my $c = start_chain();
+my $redis = $c->redis;
+sub chain { $c->request(@_) }
 
 my ($t1, $st1, @s1) = chain('/orders/42');
 is($st1, 200, 'a request through the chain');

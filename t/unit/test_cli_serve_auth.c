@@ -179,6 +179,29 @@ test_files(void)
         et_serve_auth_free(&au);
     }
 
+    /* a NUL in the token, which no header carries (fuzz_cli_serve_auth) */
+    {
+        FILE               *f;
+        const char         *path;
+        static const char   nul[] = "0123456789abcdef\0" "0123456789abcdef\n";
+
+        path = file_of("f", "");
+        f = fopen(path, "w");
+
+        if (f == NULL || fwrite(nul, 1, sizeof(nul) - 1, f) != sizeof(nul) - 1
+            || fclose(f) != 0)
+        {
+            perror("f");
+            exit(1);
+        }
+
+        memset(&au, 0, sizeof(et_serve_auth_t));
+        tap_ok(et_serve_auth_token(&au, path, err, sizeof(err))
+               == ET_ERROR && strstr(err, "one line of letters") != NULL,
+               "a token file with a NUL byte refused");
+        et_serve_auth_free(&au);
+    }
+
     tap_ok(et_serve_auth_users(&au, "/nonexistent/users", err, sizeof(err))
            == ET_ERROR && strstr(err, "No such file") != NULL,
            "a missing file: why");

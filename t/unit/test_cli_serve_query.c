@@ -182,6 +182,17 @@ main(void)
     tap_ok(q.start_us == 10 && q.end_us == 20, "start and end in us");
     et_serve_query_free(&q);
 
+    /* Go's spellings of microseconds, as Grafana passes them on */
+    run(TRACES, "service=edge&minDuration=500%C2%B5s&maxDuration=1m2.5%CE%BCs",
+        &q, err, sizeof(err));
+    tap_is_int(q.min_us, 500, "minDuration=500\u00b5s (micro sign)");
+    tap_is_int(q.max_us, 60000002, "maxDuration=1m2.5\u03bcs (mu)");
+    et_serve_query_free(&q);
+
+    tap_is_int(run(TRACES, "service=edge&minDuration=5%C2%B5", &q, err,
+                   sizeof(err)), ET_ERROR, "\u00b5 without the s: refused");
+    et_serve_query_free(&q);
+
     run(TRACES, "service=e&tag=url.path:/a:b&tags=%7B%22k%22%3A%22v%22%7D",
         &q, err, sizeof(err));
     tap_is_int(q.ntags, 2, "tag and tags together");

@@ -9,6 +9,14 @@ package Edgetrace::Serve;
 #   $s->port; $s->db; $s->proc (an Edgetrace::Cli process); $s->stop
 #   ok(all_acked($redis->client, $key));  # nothing pending, within 10s
 #   bucket_quantile(0.95, @spans);  # what serve answers as their p95
+#
+# The demo chain the serve tests store: an nginx edge proxies every path
+# to an httpd app tier, which proxies /orders, /status and /slow to the
+# harness's backend (/status/NNN answers NNN, /slow/MS sleeps).
+#
+#   my $c = start_chain();
+#   my ($trace_id, $status, @spans) = $c->request('/orders/42');
+#   $c->redis; $c->edge; $c->app
 
 use strict;
 use warnings;
@@ -19,8 +27,9 @@ use JSON::PP ();
 
 use Edgetrace::Test ();
 use Edgetrace::Cli ();
+use Edgetrace::Httpd ();
 
-our @EXPORT_OK = qw(start_serve all_acked bucket_quantile);
+our @EXPORT_OK = qw(start_serve all_acked bucket_quantile start_chain);
 
 
 sub start_serve {
@@ -61,6 +70,57 @@ sub bucket_quantile {
         return $_ if $d <= $_;
     }
     return -1;
+}
+
+
+sub start_chain {
+    my $redis = Edgetrace::Test::start_redis();
+    my $be = Edgetrace::Test::start_backend();
+    my $app = Edgetrace::Httpd::start_httpd(mpm => 'event', redis => $redis,
+                                            conf => <<'EOF');
+EdgeTraceRedis redis://127.0.0.1:%%REDIS%%
+EdgeTraceFlushInterval 20ms
+EdgeTraceServiceName app
+EdgeTrace On
+ProxyPass /orders http://127.0.0.1:%%BACKEND%%/orders
+ProxyPass /status http://127.0.0.1:%%BACKEND%%/status
+ProxyPass /slow http://127.0.0.1:%%BACKEND%%/slow
+EOF
+    my $edge = Edgetrace::Test::start_nginx(redis => $redis,
+                                            ports => { APP => $app->port },
+                                            conf => <<'EOF');
+    edgetrace_redis redis://127.0.0.1:%%REDIS%%;
+    edgetrace_flush_interval 20ms;
+    edgetrace_service_name edge;
+    edgetrace on;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        add_header X-Trace-Id $edgetrace_trace_id always;
+        location / {
+            proxy_pass http://127.0.0.1:%%APP%%;
+        }
+    }
+EOF
+    return bless { redis => $redis, backend => $be, app => $app,
+                   edge => $edge }, 'Edgetrace::Serve::Chain';
+}
+
+
+package Edgetrace::Serve::Chain;
+
+sub redis { $_[0]{redis} }
+sub app   { $_[0]{app} }
+sub edge  { $_[0]{edge} }
+
+# a request through the chain: its trace id, status and four spans
+sub request {
+    my ($self, $path) = @_;
+    my $r = Edgetrace::Test::http_get($self->{edge}->port, $path);
+    my $t = $r->{headers}{'x-trace-id'} or die "no trace id for $path\n";
+    my @s = Edgetrace::Test::trace_spans($self->{redis}->port, $t,
+                                         count => 4);
+    die "$path: " . scalar(@s) . " spans, not 4\n" unless @s == 4;
+    return ($t, $r->{status}, @s);
 }
 
 
