@@ -25,48 +25,20 @@ use File::Path ();
 use POSIX ();
 use Time::HiRes ();
 use Edgetrace::Test qw(:all);
-use Edgetrace::Httpd qw(start_httpd);
-use Edgetrace::Serve qw(start_serve bucket_quantile);
+use Edgetrace::Serve qw(start_serve bucket_quantile start_chain);
 use Edgetrace::Browser qw(start_browser);
 
-my $redis = start_redis();
-my $be = start_backend();
-
-my $app = start_httpd(mpm => 'event', redis => $redis, conf => <<'EOF');
-EdgeTraceRedis redis://127.0.0.1:%%REDIS%%
-EdgeTraceFlushInterval 20ms
-EdgeTraceServiceName app
-EdgeTrace On
-ProxyPass /orders http://127.0.0.1:%%BACKEND%%/orders
-ProxyPass /status http://127.0.0.1:%%BACKEND%%/status
-ProxyPass /slow http://127.0.0.1:%%BACKEND%%/slow
-EOF
-
-my $edge = start_nginx(redis => $redis, ports => { APP => $app->port },
-                       conf => <<'EOF');
-    edgetrace_redis redis://127.0.0.1:%%REDIS%%;
-    edgetrace_flush_interval 20ms;
-    edgetrace_service_name edge;
-    edgetrace on;
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        add_header X-Trace-Id $edgetrace_trace_id always;
-        location / {
-            proxy_pass http://127.0.0.1:%%APP%%;
-        }
-    }
-EOF
+# nginx -> httpd -> backend, both servers writing to one Redis
+my $chain = start_chain();
+my ($redis, $be, $edge) = ($chain->redis, $chain->backend, $chain->edge);
 
 my (%sent, %status_of, @order);
 
 sub chain {
     my ($path) = @_;
-    my $r = http_get($edge->port, $path);
-    my $t = $r->{headers}{'x-trace-id'} or die "no trace id for $path\n";
-    my @s = trace_spans($redis->port, $t, count => 4);
-    die "$path: " . scalar(@s) . " spans, not 4\n" unless @s == 4;
+    my ($t, $status, @s) = $chain->request($path);
     $sent{$t} = \@s;
-    $status_of{$t} = $r->{status};
+    $status_of{$t} = $status;
     push @order, $t;
     return $t;
 }

@@ -108,8 +108,9 @@ EOF
 
 package Edgetrace::Serve::Chain;
 
-sub redis { $_[0]{redis} }
-sub app   { $_[0]{app} }
+sub redis   { $_[0]{redis} }
+sub backend { $_[0]{backend} }
+sub app     { $_[0]{app} }
 sub edge  { $_[0]{edge} }
 
 # a request through the chain: its trace id, status and four spans
