@@ -92,16 +92,20 @@ et_serve_size_row(sqlite3_stmt *q, sqlite3_int64 *a, sqlite3_int64 *b)
 }
 
 
-/* a statement that returns no row run: SQLITE_DONE or the error */
+/* a statement run to its end (incremental_vacuum gives a row per page):
+ * SQLITE_DONE or the error */
 static int
 et_serve_size_exec(sqlite3_stmt *q)
 {
     int  rc;
 
-    rc = sqlite3_step(q);
+    do {
+        rc = sqlite3_step(q);
+    } while (rc == SQLITE_ROW);
+
     sqlite3_reset(q);
 
-    return rc == SQLITE_ROW ? SQLITE_DONE : rc;
+    return rc;
 }
 
 

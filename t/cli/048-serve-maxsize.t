@@ -4,8 +4,10 @@
 # docs/serve.md gives) at every sample, the oldest traces go first and the
 # newest stay, the spans trimmed are counted (spansTrimmedBySize, apart
 # from --retain's spansTrimmed) and are exactly those no longer stored,
-# and ingestion never stops.  A database made before auto_vacuum keeps its
-# pages in use under the bound.  Bad sizes are refused.
+# and ingestion never stops.  A bound lowered: the file shrinks to it.
+# Without --max-size, FTS5 merges by itself again.  The newest batch alone
+# over the bound is kept, and said.  A database made before auto_vacuum
+# keeps its pages in use under the bound.  Bad sizes are refused.
 
 use strict;
 use warnings;
@@ -25,10 +27,11 @@ my $now = int(time()) - 600;
 
 sub trace_id { sprintf('%08x%024x', $_[1], $_[0]) }
 
-# $n traces of two spans, ~1.3 kB each, started in the order sent (a
-# millisecond apart), at about $rate spans a second, from a child process
+# $n traces of two spans, ~1.3 kB each (or $pad bytes more), started in
+# the order sent (a millisecond apart), at about $rate spans a second,
+# from a child process
 sub produce {
-    my ($tag, $n, $rate) = @_;
+    my ($tag, $n, $rate, $pad) = @_;
     my $pid = fork // die "fork: $!";
     return $pid if $pid;
     my $c = Edgetrace::Test::redis($redis->port);
@@ -36,14 +39,15 @@ sub produce {
     for my $i (1 .. $n) {
         my $t = trace_id($i, $tag);
         my $root = sprintf('%016x', 2 * $i);
-        my $start = $now * 1000 + $i;
+        my $start = ($now + 60 * $tag) * 1000 + $i;
         my $words = join(' ', map { "w${i}x$_" } 1 .. 40);
         my @common = (v => 1, trace_id => $t, kind => 'server',
                       start_ns => "${start}000000",
                       end_ns => ($start + 3) . '000000', status => 'unset',
                       'url.path' => "/item/$i",
                       'user_agent.original' => $words . (' ' x 10)
-                                               . ('ab' x 200));
+                                               . ('ab' x 200)
+                                               . ('x' x ($pad || 0)));
         $c->xadd('edgetrace:spans', '*', @common, span_id => $root,
                  name => 'GET /item', 'service.name' => 'edge');
         $c->xadd('edgetrace:spans', '*', @common,
@@ -78,7 +82,7 @@ my $traces = 7000;      # 14000 spans, ~18 MB: four times the bound
 
 my $s = start_serve($redis, args => ['--max-size', '4m', '--batch', 100]);
 my $producer = produce(1, $traces, 2500);
-my $peak_db = 0;
+my ($peak_db, $store_failed) = (0, 0);
 my ($samples, $over, $peak, $paused, $stalls, $last, $slowest) =
     (0, 0, 0, 0, 0, -1, 0);
 my $since = Time::HiRes::time();
@@ -91,7 +95,9 @@ while (waitpid($producer, POSIX::WNOHANG()) == 0) {
     my $took = Time::HiRes::time() - $t;
     $slowest = $took if $took > $slowest;
     $samples++;
-    $paused++ if $j->{data}{ingestion} ne 'running';
+    # "starting" until Redis is first tried
+    $paused++ if $j->{data}{ingestion} eq 'paused';
+    $store_failed++ if $j->{data}{store} ne 'ok';
     # stored goes on growing: never a second without a commit
     if ($j->{data}{counters}{spansStored} > $last) {
         $last = $j->{data}{counters}{spansStored};
@@ -118,6 +124,7 @@ diag(sprintf('%d samples, peak %.2f MB (%.2f MB the database) of %.2f + '
 cmp_ok($samples, '>=', 20, "sampled $samples times while spans came");
 is($over, 0, 'the files never over --max-size and its margin');
 is($paused, 0, 'ingestion never paused');
+is($store_failed, 0, 'the store never failed');
 is($stalls, 0, 'never a second without a commit');
 cmp_ok($slowest, '<', 1, 'the API answered within a second throughout');
 
@@ -147,6 +154,51 @@ my (undef, undef, $m) = $s->get('/metrics');
 like($m, qr/^edgetrace_serve_spans_trimmed_by_size_total
             [ ] \Q$st->{counters}{spansTrimmedBySize}\E$/mx,
      '/metrics: counted');
+is($s->stop, 0, 'exit 0');
+is(sql($s->db, "SELECT v FROM span_text_config WHERE k = 'automerge'"), 0,
+   'FTS5 merges in the steps, not by itself');
+
+# a bound lowered: the file shrinks to it as spans come in
+my $before = -s $s->db;
+$s = start_serve($redis, db => $s->db, dir => $s->dir,
+                 args => ['--max-size', '2m', '--batch', 100]);
+$producer = produce(3, 1500, 5000);
+waitpid($producer, 0);
+$st = $s->wait_status(sub { $_[0]{counters}{spansStored} >= 3000 }, 60);
+ok($st, 'a bound lowered to 2m: every span ingested');
+ok(all_acked($rc), 'and acknowledged');
+$size = disk($s->db);
+cmp_ok($size, '<=', (2 << 20) * 9 / 8, "the files under it: $size bytes");
+cmp_ok(-s $s->db, '<=', 2 << 20,
+       "the database file shrank to it, from $before bytes");
+is(($s->get('/api/traces/' . trace_id(1500, 3)))[0], 200,
+   'the newest trace there');
+is(($s->get('/api/traces/' . trace_id($traces, 1)))[0], 404,
+   'the newest of before gone');
+is($s->stop, 0, 'exit 0');
+
+# without --max-size, FTS5 merges by itself again
+$s = start_serve($redis, db => $s->db, dir => $s->dir);
+ok($s->wait_status(sub { 1 }), 'without --max-size');
+is(sql($s->db, "SELECT v FROM span_text_config WHERE k = 'automerge'"), 4,
+   'FTS5\'s automerge back');
+is($s->stop, 0, 'exit 0');
+
+# the newest batch alone over the bound: kept, and said
+$rc->del('edgetrace:spans');
+$s = start_serve($redis, db => $s->dir . '/over.db', dir => $s->dir,
+                 args => ['--max-size', '1m']);
+$producer = produce(4, 500, 5000, 3000);
+waitpid($producer, 0);
+$st = $s->wait_status(sub { $_[0]{counters}{spansStored} >= 1000 }, 60);
+ok($st, 'spans of 4 kB, batches of 500: every span ingested');
+ok(Edgetrace::Test::wait_until(sub {
+    $s->proc->err =~ /the newest spans alone take \d+ bytes, over --max-size; kept/
+}, 10), 'said: over, kept');
+cmp_ok(sql($s->db, 'SELECT COUNT(*) FROM spans'), '>=', 500,
+       'the newest batch kept whole');
+is(($s->get('/api/traces/' . trace_id(500, 4)))[0], 200,
+   'the newest trace there');
 is($s->stop, 0, 'exit 0');
 
 # a database made without auto_vacuum (before --max-size): it opens, it is
