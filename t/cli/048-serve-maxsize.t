@@ -80,7 +80,8 @@ my $max = 4 << 20;
 my $margin = $max / 8;  # docs/serve.md: one batch and a checkpoint's WAL
 my $traces = 7000;      # 14000 spans, ~18 MB: four times the bound
 
-my $s = start_serve($redis, args => ['--max-size', '4m', '--batch', 100]);
+# a batch (50 spans, ~170 kB of pages) well under the WAL's share (1/16)
+my $s = start_serve($redis, args => ['--max-size', '4m', '--batch', 50]);
 my $producer = produce(1, $traces, 2500);
 my ($peak_db, $store_failed) = (0, 0);
 my ($samples, $over, $peak, $paused, $stalls, $last, $slowest) =
@@ -161,7 +162,7 @@ is(sql($s->db, "SELECT v FROM span_text_config WHERE k = 'automerge'"), 0,
 # a bound lowered: the file shrinks to it as spans come in
 my $before = -s $s->db;
 $s = start_serve($redis, db => $s->db, dir => $s->dir,
-                 args => ['--max-size', '2m', '--batch', 100]);
+                 args => ['--max-size', '2m', '--batch', 20]);
 $producer = produce(3, 1500, 5000);
 waitpid($producer, 0);
 $st = $s->wait_status(sub { $_[0]{counters}{spansStored} >= 3000 }, 60);
@@ -208,7 +209,7 @@ my $old = "$dir/old.db";
 sql($old, 'PRAGMA auto_vacuum = NONE; CREATE TABLE t (x)');
 $rc->del('edgetrace:spans');
 $s = start_serve($redis, db => $old, dir => $dir,
-                 args => ['--max-size', '2m', '--batch', 100]);
+                 args => ['--max-size', '2m', '--batch', 20]);
 $producer = produce(2, 2500, 5000);
 waitpid($producer, 0);
 $st = $s->wait_status(sub { $_[0]{counters}{spansStored} >= 5000 }, 60);
