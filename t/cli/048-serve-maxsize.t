@@ -156,6 +156,10 @@ like($m, qr/^edgetrace_serve_spans_trimmed_by_size_total
             [ ] \Q$st->{counters}{spansTrimmedBySize}\E$/mx,
      '/metrics: counted');
 is($s->stop, 0, 'exit 0');
+my $fts = sql($s->db, "SELECT SUM(pgsize) FROM dbstat"
+                      . " WHERE name LIKE 'span_text%'");
+cmp_ok($fts, '<', $max * 3 / 8, "the full-text index, $fts bytes, merged in "
+       . 'the steps: its delete markers do not pile up');
 is(sql($s->db, "SELECT v FROM span_text_config WHERE k = 'automerge'"), 0,
    'FTS5 merges in the steps, not by itself');
 
