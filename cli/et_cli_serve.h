@@ -180,6 +180,12 @@ int et_serve_hex_id(const uint8_t *p, size_t len, char *id, size_t digits);
 sqlite3 *et_serve_db_open(const char *path, int writer, char *err,
     size_t size);
 
+/* the "n" statements of "sql" prepared once for the life of "db" (ET_ERROR
+ * and SQLite's message in "err"), and finalized */
+int et_serve_prepare_all(sqlite3 *db, const char **sql, int n,
+    sqlite3_stmt **stmt, char *err, size_t size);
+void et_serve_finalize_all(sqlite3_stmt **stmt, int n);
+
 et_serve_store_t *et_serve_store_init(sqlite3 *db, char *err, size_t size);
 void et_serve_store_free(et_serve_store_t *st);
 

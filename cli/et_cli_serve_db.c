@@ -177,8 +177,7 @@ et_serve_db_open(const char *path, int writer, char *err, size_t size)
 }
 
 
-/* the "n" statements of "sql", prepared once for the life of "db" */
-static int
+int
 et_serve_prepare_all(sqlite3 *db, const char **sql, int n,
     sqlite3_stmt **stmt, char *err, size_t size)
 {
@@ -198,7 +197,7 @@ et_serve_prepare_all(sqlite3 *db, const char **sql, int n,
 }
 
 
-static void
+void
 et_serve_finalize_all(sqlite3_stmt **stmt, int n)
 {
     int  i;

@@ -113,7 +113,6 @@ et_serve_size_t *
 et_serve_size_init(sqlite3 *db, uint64_t max, size_t keep, char *err,
     size_t size)
 {
-    int                i;
     char               sql[256];
     uint64_t           wal;
     sqlite3_int64      page_size, vacuum;
@@ -130,13 +129,12 @@ et_serve_size_init(sqlite3 *db, uint64_t max, size_t keep, char *err,
     sz->db = db;
     sz->keep = keep;
 
-    for (i = 0; i < ET_SERVE_SIZE_NSTMTS; i++) {
-        if (sqlite3_prepare_v3(db, et_serve_size_sql[i], -1,
-                               SQLITE_PREPARE_PERSISTENT, &sz->stmt[i], NULL)
-            != SQLITE_OK)
-        {
-            goto failed;
-        }
+    if (et_serve_prepare_all(db, et_serve_size_sql, ET_SERVE_SIZE_NSTMTS,
+                             sz->stmt, err, size)
+        != ET_OK)
+    {
+        et_serve_size_free(sz);
+        return NULL;
     }
 
     if (sqlite3_prepare_v2(db, "SELECT page_size, auto_vacuum"
@@ -249,15 +247,11 @@ et_serve_size_off(sqlite3 *db, char *err, size_t size)
 void
 et_serve_size_free(et_serve_size_t *sz)
 {
-    int  i;
-
     if (sz == NULL) {
         return;
     }
 
-    for (i = 0; i < ET_SERVE_SIZE_NSTMTS; i++) {
-        sqlite3_finalize(sz->stmt[i]);
-    }
+    et_serve_finalize_all(sz->stmt, ET_SERVE_SIZE_NSTMTS);
 
     et_serve_trim_free(sz->tr);
     free(sz);
