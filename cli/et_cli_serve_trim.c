@@ -6,14 +6,15 @@
  * the file: deleting from the contentless FTS5 index writes delete
  * markers before a merge drops them, so the file may grow while spans are
  * deleted, but the pages that hold spans, tags and indexes go to the free
- * list at once.  The free pages past the bound go back to the filesystem
- * with incremental_vacuum (a database created with auto_vacuum =
- * INCREMENTAL, as et_serve_db_open() does), and the WAL is checkpointed
- * and truncated at a share of the bound.
+ * list at once.  The free pages past the file's share go back to the
+ * filesystem with incremental_vacuum (a database created with auto_vacuum
+ * = INCREMENTAL, as et_serve_db_open() does), and the WAL is checkpointed
+ * and truncated at its share of the bound.
  *
  * The writer calls et_serve_size_step() after each commit: one step is at
- * most one trim of ET_SERVE_SIZE_CHUNK spans and one vacuum of
- * ET_SERVE_SIZE_VACUUM pages, so that ingestion waits for no more.
+ * most one trim of ET_SERVE_SIZE_CHUNK spans, one FTS5 merge of at most
+ * ET_SERVE_SIZE_MERGE_MAX pages and one vacuum of 256 pages, so that
+ * ingestion waits for no more.
  */
 
 #include <stdlib.h>
@@ -22,10 +23,9 @@
 #include "et_cli_serve.h"
 
 
-#define ET_SERVE_SIZE_CHUNK    1000  /* spans trimmed by a step, at most */
-#define ET_SERVE_SIZE_VACUUM   256   /* pages given back by a step */
-#define ET_SERVE_SIZE_WAL_MAX  (64ULL << 20)
-#define ET_SERVE_SIZE_MERGE_MIN  64  /* FTS5 pages merged by a step */
+#define ET_SERVE_SIZE_CHUNK      1000  /* spans trimmed by a step */
+#define ET_SERVE_SIZE_WAL_MAX    (64ULL << 20)
+#define ET_SERVE_SIZE_MERGE_MIN  64    /* FTS5 pages merged by a step */
 #define ET_SERVE_SIZE_MERGE_MAX  1024
 
 
@@ -46,7 +46,7 @@ static const char  *et_serve_size_sql[ET_SERVE_SIZE_NSTMTS] = {
     "SELECT min(id), max(id) FROM spans",
     "SELECT start_us FROM spans ORDER BY start_us LIMIT 1 OFFSET ?",
     "SELECT start_us FROM spans ORDER BY start_us DESC LIMIT 1 OFFSET ?",
-    "PRAGMA incremental_vacuum(256)",
+    "PRAGMA incremental_vacuum(256)",  /* pages given back by a step */
     "INSERT INTO span_text (span_text, rank) VALUES ('merge', ?)"
 };
 
