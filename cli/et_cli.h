@@ -197,6 +197,13 @@ unsigned et_cli_shard_of(const et_cli_t *cli, const char *trace_id);
  */
 int et_cli_duration_parse(const char *s, uint64_t *ns, const char **err);
 
+/*
+ * Parses a size: a number of bytes, "k", "m" or "g" after it (either
+ * case, powers of 1024: "512k", "10g").  ET_ERROR with a constant text in
+ * "err" when it is not one, or past 64 bits.
+ */
+int et_cli_size_parse(const char *s, uint64_t *bytes, const char **err);
+
 /* writes "ns" as milliseconds with three decimals ("12.345ms") */
 char *et_cli_duration_ms(char *buf, size_t size, uint64_t ns);
 
@@ -328,6 +335,9 @@ int et_cli_opt_value(int argc, char **argv, int *i, const char *name,
 
 /* a duration option's value, or a usage message and ET_ERROR */
 int et_cli_opt_duration(const char *name, const char *value, uint64_t *ns);
+
+/* a size option's value ("10g"), or a usage message and ET_ERROR */
+int et_cli_opt_size(const char *name, const char *value, uint64_t *bytes);
 
 /* prints "edgetrace: <msg>" on stderr */
 void et_cli_error(const char *fmt, ...)

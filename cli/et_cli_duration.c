@@ -1,5 +1,6 @@
 /*
- * Durations on the command line: "15m", "250ms", "1h30m", "1.5s".
+ * Durations on the command line: "15m", "250ms", "1h30m", "1.5s"; and
+ * sizes: "512k", "10g", as nginx reads them.
  */
 
 #include <stdio.h>
@@ -142,4 +143,65 @@ et_cli_duration_ms(char *buf, size_t size, uint64_t ns)
              (unsigned long long) (ns % ET_CLI_NS_PER_MS / 1000));
 
     return buf;
+}
+
+
+int
+et_cli_size_parse(const char *s, uint64_t *bytes, const char **err)
+{
+    uint64_t     v, unit;
+    const char  *p;
+
+    if (s == NULL || *s < '0' || *s > '9') {
+        *err = "a size is a number of bytes, with k, m or g after it (10g)";
+        return ET_ERROR;
+    }
+
+    v = 0;
+
+    for (p = s; *p >= '0' && *p <= '9'; p++) {
+        if (v > (UINT64_MAX - 9) / 10) {
+            *err = "size too big";
+            return ET_ERROR;
+        }
+
+        v = v * 10 + (uint64_t) (*p - '0');
+    }
+
+    switch (*p) {
+
+    case '\0':
+        unit = 1;
+        break;
+
+    case 'k': case 'K':
+        unit = 1ULL << 10;
+        break;
+
+    case 'm': case 'M':
+        unit = 1ULL << 20;
+        break;
+
+    case 'g': case 'G':
+        unit = 1ULL << 30;
+        break;
+
+    default:
+        *err = "a size is a number of bytes, with k, m or g after it (10g)";
+        return ET_ERROR;
+    }
+
+    if (unit != 1 && p[1] != '\0') {
+        *err = "a size is a number of bytes, with k, m or g after it (10g)";
+        return ET_ERROR;
+    }
+
+    if (v > UINT64_MAX / unit) {
+        *err = "size too big";
+        return ET_ERROR;
+    }
+
+    *bytes = v * unit;
+
+    return ET_OK;
 }

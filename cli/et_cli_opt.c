@@ -55,3 +55,17 @@ et_cli_opt_duration(const char *name, const char *value, uint64_t *ns)
 
     return ET_OK;
 }
+
+
+int
+et_cli_opt_size(const char *name, const char *value, uint64_t *bytes)
+{
+    const char  *err;
+
+    if (et_cli_size_parse(value, bytes, &err) != ET_OK) {
+        et_cli_error("invalid %s \"%s\": %s", name, value, err);
+        return ET_ERROR;
+    }
+
+    return ET_OK;
+}

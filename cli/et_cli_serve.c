@@ -20,7 +20,8 @@ static const char  et_cli_serve_usage[] =
 "Usage: edgetrace [GLOBAL OPTIONS] serve [--db PATH] [--listen ADDR:PORT]\n"
 "                 [--auth-file FILE] [--token-file FILE]\n"
 "                 [--tls-cert FILE --tls-key FILE]\n"
-"                 [--retain DURATION] [--group G] [--consumer C] [--batch N]\n"
+"                 [--retain DURATION] [--max-size SIZE] [--group G]\n"
+"                 [--consumer C] [--batch N]\n"
 "                 [--claim-idle DURATION] [--from-now]\n"
 "\n"
 "Stores the spans of the stream (every shard, --shards) in an SQLite\n"
@@ -49,6 +50,9 @@ static const char  et_cli_serve_usage[] =
 "  --retain DURATION the spans that started longer ago than this are\n"
 "                    deleted, with their aggregates, in the background\n"
 "                    (default: none, every span is kept)\n"
+"  --max-size SIZE   the database and its WAL are kept under SIZE (k, m\n"
+"                    or g after it: 10g; at least 1m), the oldest spans\n"
+"                    trimmed first (default: no bound)\n"
 "  --group G         consumer group (default edgetrace-serve); created at\n"
 "                    the start of the stream when missing\n"
 "  --from-now        a group created now starts with new entries instead\n"
@@ -90,6 +94,9 @@ et_cli_serve_redis(void *data, int up)
 /* a pass of the trimmer every so often, and once at the start */
 #define ET_CLI_SERVE_TRIM_EVERY  10
 #define ET_CLI_SERVE_TRIM_CHUNK  1000
+
+/* --max-size's least: a few batches of spans fit */
+#define ET_CLI_SERVE_SIZE_MIN    (1ULL << 20)
 
 
 static void
@@ -186,6 +193,79 @@ et_cli_serve_trimmer(void *data)
 }
 
 
+/*
+ * --max-size: a step of trimming after a commit, by the writer, so that
+ * no other writer waits for the lock and the trimming keeps pace with the
+ * batches; "failing" says a failure once per outage.
+ */
+static void
+et_cli_serve_size(et_serve_t *sv, int *failing)
+{
+    int                    rc;
+    char                   err[256];
+    et_serve_size_state_t  st;
+
+    rc = et_serve_size_step(sv->size, &st, err, sizeof(err));
+
+    pthread_mutex_lock(&sv->status.lock);
+
+    if (rc == ET_OK) {
+        sv->status.trimmed_size += st.trimmed;
+
+        if (st.over && !sv->status.over_size) {
+            et_cli_error("serve: %s: the newest spans alone take %llu "
+                         "bytes, over --max-size; kept", sv->path,
+                         (unsigned long long) st.used_bytes);
+        }
+
+        sv->status.over_size = st.over;
+
+    } else {
+        sv->status.trim_failures++;
+
+        if (!*failing) {
+            et_cli_error("serve: %s: cannot trim (--max-size): %s; trying "
+                         "again", sv->path, err);
+        }
+    }
+
+    pthread_mutex_unlock(&sv->status.lock);
+
+    *failing = rc != ET_OK;
+}
+
+
+/* --max-size's trimming prepared, or, without, FTS5's own merging back */
+static int
+et_cli_serve_size_init(et_serve_t *sv, sqlite3 *db, size_t batch)
+{
+    char  err[512];
+
+    if (sv->max_size == 0) {
+        if (et_serve_size_off(db, err, sizeof(err)) != ET_OK) {
+            et_cli_error("serve: %s: %s", sv->path, err);
+        }
+
+        return ET_OK;
+    }
+
+    sv->size = et_serve_size_init(db, sv->max_size, batch, err, sizeof(err));
+
+    if (sv->size == NULL) {
+        et_cli_error("serve: %s: --max-size: %s", sv->path, err);
+        return ET_ERROR;
+    }
+
+    if (!et_serve_size_incremental(sv->size)) {
+        et_cli_error("serve: %s was created without auto_vacuum: "
+                     "--max-size keeps its pages in use under the bound, "
+                     "its file does not shrink (docs/serve.md)", sv->path);
+    }
+
+    return ET_OK;
+}
+
+
 static int
 et_cli_serve_store(void *data, const et_cli_span_t *spans, size_t n)
 {
@@ -239,6 +319,10 @@ et_cli_serve_store(void *data, const et_cli_span_t *spans, size_t n)
     }
 
     pthread_mutex_unlock(&sv->status.lock);
+
+    if (rc == ET_OK && sv->size != NULL) {
+        et_cli_serve_size(sv, &sv->size_failing);
+    }
 
     return rc;
 }
@@ -375,6 +459,21 @@ et_cli_serve(et_cli_t *cli, int argc, char **argv)
             continue;
         }
 
+        if (rc == 0
+            && (rc = et_cli_opt_value(argc, argv, &i, "--max-size", &v)) == 1)
+        {
+            if (et_cli_opt_size("--max-size", v, &sv.max_size) != ET_OK) {
+                return ET_CLI_EXIT_USAGE;
+            }
+
+            if (sv.max_size < ET_CLI_SERVE_SIZE_MIN) {
+                et_cli_error("serve: --max-size must be at least 1m");
+                return ET_CLI_EXIT_USAGE;
+            }
+
+            continue;
+        }
+
         if (rc == 0) {
             et_cli_error("serve: unexpected argument \"%s\" "
                          "(see edgetrace serve --help)", argv[i]);
@@ -429,9 +528,18 @@ et_cli_serve(et_cli_t *cli, int argc, char **argv)
 
     sv.store = et_serve_store_init(db, err, sizeof(err));
 
-    if (sv.store == NULL || et_serve_http_start(&sv, err, sizeof(err))
-                            != ET_OK)
-    {
+    if (sv.store == NULL) {
+        et_cli_error("serve: %s", err);
+        rc = ET_CLI_EXIT_ERROR;
+        goto done;
+    }
+
+    if (et_cli_serve_size_init(&sv, db, conf.batch) != ET_OK) {
+        rc = ET_CLI_EXIT_ERROR;
+        goto done;
+    }
+
+    if (et_serve_http_start(&sv, err, sizeof(err)) != ET_OK) {
         et_cli_error("serve: %s", err);
         rc = ET_CLI_EXIT_ERROR;
         goto done;
@@ -468,6 +576,7 @@ done:
     }
 
     et_serve_http_stop(&sv);
+    et_serve_size_free(sv.size);
     et_serve_store_free(sv.store);
     sqlite3_close(db);
     pthread_cond_destroy(&sv.wake);

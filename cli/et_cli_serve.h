@@ -84,7 +84,9 @@ typedef struct {
     uint64_t        last_commit_ms;/* Unix ms of the last commit */
     uint64_t        newest_ms;     /* the latest end of a span stored */
     uint64_t        trimmed;       /* spans trimmed by --retain */
+    uint64_t        trimmed_size;  /* and by --max-size */
     uint64_t        trim_failures;
+    int             over_size;     /* the newest spans alone are over it */
     uint64_t        requests;
     uint64_t        bad_requests;  /* answered 4xx */
     uint64_t        failed_requests; /* answered 5xx */
@@ -110,6 +112,7 @@ typedef struct {
 
 typedef struct et_serve_store_s   et_serve_store_t;
 typedef struct et_serve_trim_s    et_serve_trim_t;
+typedef struct et_serve_size_s    et_serve_size_t;
 
 typedef struct {
     et_cli_t          *cli;
@@ -127,6 +130,9 @@ typedef struct {
     char              *tls_key_pem;
 
     uint64_t           retain_us;  /* --retain; 0: everything is kept */
+    uint64_t           max_size;   /* --max-size; 0: no bound */
+    et_serve_size_t   *size;       /* its trimming, by the writer */
+    int                size_failing; /* its last step failed */
     pthread_t          trimmer;
     int                trimming;   /* the trimmer thread runs */
     int                stop;       /* it is to end, under status.lock */
@@ -173,6 +179,12 @@ int et_serve_hex_id(const uint8_t *p, size_t len, char *id, size_t digits);
 /* opens (the writer: creates) the database; a message in "err" */
 sqlite3 *et_serve_db_open(const char *path, int writer, char *err,
     size_t size);
+
+/* the "n" statements of "sql" prepared once for the life of "db" (ET_ERROR
+ * and SQLite's message in "err"), and finalized */
+int et_serve_prepare_all(sqlite3 *db, const char **sql, int n,
+    sqlite3_stmt **stmt, char *err, size_t size);
+void et_serve_finalize_all(sqlite3_stmt **stmt, int n);
 
 et_serve_store_t *et_serve_store_init(sqlite3 *db, char *err, size_t size);
 void et_serve_store_free(et_serve_store_t *st);
@@ -227,6 +239,42 @@ json_t *et_serve_db_red(sqlite3 *db, const et_serve_query_t *q, char *err,
 int et_serve_db_span_trace(sqlite3 *db, const char *span_id, char *trace_id,
     char *err, size_t size);
 
+
+/* ---- et_cli_serve_trim.c: --max-size ---- */
+
+/* what a step did, and found */
+typedef struct {
+    uint64_t        trimmed;       /* spans */
+    uint64_t        used_bytes;    /* pages in use, before the step */
+    uint64_t        file_bytes;    /* pages of the file */
+    int             over;          /* over, and nothing older to trim */
+} et_serve_size_state_t;
+
+/*
+ * Trimming by size on "db", the writer's connection: the WAL checkpointed
+ * and truncated at an eighth of "max" (at most 64 MB), the pages in use
+ * kept under the rest, the newest "keep" spans never trimmed.  NULL and a
+ * message in "err" when SQLite fails.
+ */
+et_serve_size_t *et_serve_size_init(sqlite3 *db, uint64_t max, size_t keep,
+    char *err, size_t size);
+void et_serve_size_free(et_serve_size_t *sz);
+
+/* without --max-size: FTS5 merges its segments by itself again, as it
+ * does by default (a run with --max-size turned that off) */
+int et_serve_size_off(sqlite3 *db, char *err, size_t size);
+
+/* the database was made with auto_vacuum = INCREMENTAL: its file shrinks */
+int et_serve_size_incremental(et_serve_size_t *sz);
+
+/*
+ * One bounded step, outside a transaction: at most one trim of the oldest
+ * spans (a transaction) when the pages in use are over the bound, and a
+ * few free pages given back.  ET_ERROR with SQLite's message (the trim
+ * rolled back).
+ */
+int et_serve_size_step(et_serve_size_t *sz, et_serve_size_state_t *state,
+    char *err, size_t size);
 
 /* ---- et_cli_serve_auth.c: credentials and HTTPS ---- */
 

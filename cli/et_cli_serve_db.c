@@ -201,8 +201,11 @@ et_serve_db_open(const char *path, int writer, char *err, size_t size)
     msg = NULL;
 
     /* WAL: readers do not block the writer; NORMAL: a commit is durable
-     * at the next checkpoint, and never corrupt (docs/serve.md) */
-    rc = sqlite3_exec(db, "PRAGMA journal_mode = WAL;"
+     * at the next checkpoint, and never corrupt; a new database's free
+     * pages can go back to the filesystem (--max-size), an older one's
+     * cannot (docs/serve.md) */
+    rc = sqlite3_exec(db, "PRAGMA auto_vacuum = INCREMENTAL;"
+                      "PRAGMA journal_mode = WAL;"
                       "PRAGMA synchronous = NORMAL;", NULL, NULL, &msg);
 
     if (rc == SQLITE_OK) {
@@ -229,8 +232,7 @@ et_serve_db_open(const char *path, int writer, char *err, size_t size)
 }
 
 
-/* the "n" statements of "sql", prepared once for the life of "db" */
-static int
+int
 et_serve_prepare_all(sqlite3 *db, const char **sql, int n,
     sqlite3_stmt **stmt, char *err, size_t size)
 {
@@ -250,7 +252,7 @@ et_serve_prepare_all(sqlite3 *db, const char **sql, int n,
 }
 
 
-static void
+void
 et_serve_finalize_all(sqlite3_stmt **stmt, int n)
 {
     int  i;

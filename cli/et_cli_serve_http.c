@@ -397,7 +397,7 @@ et_serve_status(et_serve_req_t *rq)
     rq->status = 200;
     rq->data = json_pack("{s:s, s:s, s:o, s:s, s:o, s:s, s:o,"
                          " s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
-                         " s:I, s:I, s:I, s:I}, s:I, s:I, s:I}",
+                         " s:I, s:I, s:I, s:I, s:I}, s:I, s:I, s:I, s:I}",
                          "ingestion", ingestion,
                          "redis", !s.redis_known ? "connecting"
                                   : s.redis_up ? "up" : "down",
@@ -428,11 +428,13 @@ et_serve_status(et_serve_req_t *rq)
                          "databaseBytes",
                          (json_int_t) et_serve_db_bytes(rq->sv->path),
                          "spansTrimmed", (json_int_t) s.trimmed,
+                         "spansTrimmedBySize", (json_int_t) s.trimmed_size,
                          "trimFailures", (json_int_t) s.trim_failures,
                          "lastCommit", (json_int_t) s.last_commit_ms,
                          "newestSpan", (json_int_t) s.newest_ms,
                          "retainSeconds",
-                         (json_int_t) (rq->sv->retain_us / 1000000));
+                         (json_int_t) (rq->sv->retain_us / 1000000),
+                         "maxSizeBytes", (json_int_t) rq->sv->max_size);
 
     if (rq->data == NULL) {
         et_serve_fail(rq, 500, "out of memory");
@@ -466,6 +468,10 @@ et_serve_metrics(et_serve_req_t *rq)
         "--retain.\n"
         "# TYPE edgetrace_serve_spans_trimmed_total counter\n"
         "edgetrace_serve_spans_trimmed_total %llu\n"
+        "# HELP edgetrace_serve_spans_trimmed_by_size_total Spans deleted "
+        "by --max-size.\n"
+        "# TYPE edgetrace_serve_spans_trimmed_by_size_total counter\n"
+        "edgetrace_serve_spans_trimmed_by_size_total %llu\n"
         "# HELP edgetrace_serve_redis_lost_total Times Redis became "
         "unreachable.\n"
         "# TYPE edgetrace_serve_redis_lost_total counter\n"
@@ -496,6 +502,7 @@ et_serve_metrics(et_serve_req_t *rq)
         (unsigned long long) s.stored, (unsigned long long) s.duplicates,
         (unsigned long long) s.store_failures,
         (unsigned long long) s.trimmed,
+        (unsigned long long) s.trimmed_size,
         (unsigned long long) s.redis_lost,
         s.redis_known && (!s.redis_up || s.store_failing),
         (double) s.newest_ms / 1e3,

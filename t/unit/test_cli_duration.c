@@ -1,5 +1,6 @@
 /*
- * Unit tests: cli/et_cli_duration.c, durations on the command line.
+ * Unit tests: cli/et_cli_duration.c, durations and sizes on the command
+ * line.
  */
 
 #include <string.h>
@@ -17,6 +18,7 @@
 int
 main(void)
 {
+    int          rc;
     size_t       i;
     uint64_t     ns;
     const char  *err;
@@ -52,6 +54,31 @@ main(void)
         { "200000d200000d", ET_ERROR, 0 },
     };
 
+    static const struct {
+        const char  *in;
+        int          rc;
+        uint64_t     bytes;
+    } sizes[] = {
+        { "10g", ET_OK, 10ULL << 30 },
+        { "10G", ET_OK, 10ULL << 30 },
+        { "4m", ET_OK, 4ULL << 20 },
+        { "512k", ET_OK, 512ULL << 10 },
+        { "1000", ET_OK, 1000 },
+        { "0", ET_OK, 0 },
+        { "17179869183g", ET_OK, 17179869183ULL << 30 },
+        { "17179869184g", ET_ERROR, 0 },
+        { "99999999999999999999", ET_ERROR, 0 },
+        { "", ET_ERROR, 0 },
+        { "g", ET_ERROR, 0 },
+        { "10x", ET_ERROR, 0 },
+        { "10gb", ET_ERROR, 0 },
+        { "1.5g", ET_ERROR, 0 },
+        { "-1m", ET_ERROR, 0 },
+        { " 1m", ET_ERROR, 0 },
+        { "1 m", ET_ERROR, 0 },
+        { "10t", ET_ERROR, 0 },
+    };
+
     for (i = 0; i < nelts(cases); i++) {
         ns = 12345;
         err = NULL;
@@ -75,6 +102,24 @@ main(void)
     tap_is_mem(buf, strlen(buf), "0.000ms", "below a microsecond");
     et_cli_duration_ms(buf, sizeof(buf), 3600 * S);
     tap_is_mem(buf, strlen(buf), "3600000.000ms", "an hour");
+
+    for (i = 0; i < nelts(sizes); i++) {
+        ns = 12345;
+        err = NULL;
+
+        if (sizes[i].rc == ET_OK) {
+            tap_ok(et_cli_size_parse(sizes[i].in, &ns, &err) == ET_OK
+                   && ns == sizes[i].bytes, "size \"%s\"", sizes[i].in);
+
+        } else {
+            rc = et_cli_size_parse(sizes[i].in, &ns, &err);
+            tap_ok(rc == ET_ERROR && err != NULL && ns == 12345,
+                   "size \"%s\" refused: %s", sizes[i].in,
+                   err ? err : "(no reason)");
+        }
+    }
+
+    tap_ok(et_cli_size_parse(NULL, &ns, &err) == ET_ERROR, "size NULL");
 
     return tap_done();
 }
