@@ -124,7 +124,8 @@ typedef struct {
 /*
  * A batch's aggregates, summed in memory and written once a row at the
  * end of its transaction: a RED row per (minute, service, span name), a
- * dependency row per (minute, caller, callee).  Its two strings are
+ * dependency row per (minute, caller, callee), an operation per (service,
+ * span name, kind).  Its two strings are
  * copied into the batch's key bytes (a column's bytes do not outlive the
  * step that read them).
  */
@@ -135,7 +136,8 @@ typedef struct {
     size_t         b;          /* span name or callee */
     size_t         blen;
     uint32_t       hash;
-    unsigned       edge;       /* 0: RED, 1: dependency */
+    unsigned       edge;       /* 0: RED, 1: dependency, 2: operation
+                                  (its kind in "minute") */
     uint64_t       count;
     uint64_t       errors;
     uint64_t       sum;
@@ -744,13 +746,14 @@ et_serve_red_write(et_serve_store_t *st, const et_serve_agg_t *g)
 }
 
 
-/* the batch's aggregates, each row written once, in the transaction */
+/* the batch's aggregates and operations, each row written once, in the
+ * transaction */
 static int
 et_serve_aggs_write(et_serve_store_t *st)
 {
     int              rc;
     size_t           i;
-    sqlite3_stmt    *e;
+    sqlite3_stmt    *e, *o;
     et_serve_agg_t  *g;
 
     rc = SQLITE_DONE;
@@ -759,8 +762,21 @@ et_serve_aggs_write(et_serve_store_t *st)
     for (i = 0; i < st->naggs && rc == SQLITE_DONE; i++) {
         g = (et_serve_agg_t *) st->aggs.data + i;
 
-        if (!g->edge) {
+        if (g->edge == 0) {
             rc = et_serve_red_write(st, g);
+            continue;
+        }
+
+        if (g->edge == 2) {
+            o = st->stmt[ET_SERVE_OPERATION];
+            sqlite3_bind_blob(o, 1, g->alen ? st->keys.data + g->a
+                                            : (void *) "",
+                              (int) g->alen, SQLITE_STATIC);
+            sqlite3_bind_blob(o, 2, g->blen ? st->keys.data + g->b
+                                            : (void *) "",
+                              (int) g->blen, SQLITE_STATIC);
+            sqlite3_bind_int(o, 3, (int) g->minute);
+            rc = et_serve_step(o);
             continue;
         }
 
@@ -918,14 +934,12 @@ et_serve_store_span(et_serve_store_t *st, const et_cli_span_t *s,
         }
     }
 
-    et_serve_blob(st->stmt[ET_SERVE_OPERATION], 1, &s->service);
-    et_serve_blob(st->stmt[ET_SERVE_OPERATION], 2, &s->name);
-    sqlite3_bind_int(st->stmt[ET_SERVE_OPERATION], 3, s->kind);
-
-    rc = et_serve_step(st->stmt[ET_SERVE_OPERATION]);
-
-    if (rc != SQLITE_DONE) {
-        return rc;
+    /* the operation, kept with the batch's aggregates: written once */
+    if (et_serve_agg(st, 2, (uint64_t) s->kind, s->service.data,
+                     s->service.len, s->name.data, s->name.len)
+        == NULL)
+    {
+        return SQLITE_NOMEM;
     }
 
     n = et_serve_text(&st->text, s->name.data, s->name.len,
