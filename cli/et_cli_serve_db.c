@@ -43,13 +43,13 @@ static const char  et_serve_schema[] =
     " ON spans (service, name, start_us);"
     "CREATE INDEX IF NOT EXISTS spans_window"
     " ON spans (service, start_us, duration_us, error);"
-    "CREATE INDEX IF NOT EXISTS spans_status ON spans (error, start_us);"
     /* the indexes of earlier versions that the ones above replace: a
      * trace's children are found with spans_trace, a duration or a status
      * within a service's window with spans_window (docs/serve.md) */
     "DROP INDEX IF EXISTS spans_parent;"
     "DROP INDEX IF EXISTS spans_service;"
     "DROP INDEX IF EXISTS spans_duration;"
+    "DROP INDEX IF EXISTS spans_status;"
     "CREATE INDEX IF NOT EXISTS spans_start ON spans (start_us);"
     "CREATE TABLE IF NOT EXISTS tags ("
     " key BLOB NOT NULL, value BLOB NOT NULL, span INTEGER NOT NULL,"

@@ -130,6 +130,7 @@ my $db = $one->db;
 sql($db, 'CREATE INDEX spans_parent ON spans (trace_id, parent_id);'
          . ' CREATE INDEX spans_service ON spans (service, start_us);'
          . ' CREATE INDEX spans_duration ON spans (duration_us);'
+         . ' CREATE INDEX spans_status ON spans (error, start_us);'
          . ' DROP INDEX spans_window;');
 my $again = start_serve($redis, db => $db);
 ok($again->wait_status(sub { $_[0]{counters}{spansStored} == 0 }),
@@ -137,8 +138,8 @@ ok($again->wait_status(sub { $_[0]{counters}{spansStored} == 0 }),
 is(sql($db, "SELECT group_concat(name, ' ') FROM (SELECT name FROM"
             . " sqlite_master WHERE type = 'index' AND tbl_name = 'spans'"
             . " AND name LIKE 'spans_%' ORDER BY name)"),
-   'spans_operation spans_span spans_start spans_status spans_trace'
-   . ' spans_window', '... its indexes are those of this one');
+   'spans_operation spans_span spans_start spans_trace spans_window',
+   '... its indexes are those of this one');
 ($st, $j) = $again->get("/api/traces?service=edge&limit=1&start=0");
 is($j->{data}[0]{traceID}, $traces[39], '... and it answers');
 $again->stop;
