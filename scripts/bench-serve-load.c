@@ -454,7 +454,7 @@ load_fill(char **argv, uint64_t spans, uint64_t seed, uint64_t end_ns,
 int
 main(int argc, char **argv)
 {
-    uint64_t        spans, seed, end_ns, window_ns, i, count;
+    uint64_t             spans, seed, end_ns, window_ns, i, count;
     static load_entry_t  e[4];
 
     if (argc < 2) {
