@@ -58,7 +58,7 @@ static const char  et_cli_serve_usage[] =
 "  --from-now        a group created now starts with new entries instead\n"
 "  --consumer C      this reader's name in the group (default: the host\n"
 "                    name)\n"
-"  --batch N         spans per transaction (default 500)\n"
+"  --batch N         spans per transaction (default 2000)\n"
 "  --claim-idle DURATION\n"
 "                    take over entries another consumer has left pending\n"
 "                    this long (default 1m)\n"
@@ -405,7 +405,7 @@ et_cli_serve(et_cli_t *cli, int argc, char **argv)
     sv.listen = "127.0.0.1:16686";
     conf.cmd = "serve";
     conf.group = "edgetrace-serve";
-    conf.batch = 500;
+    conf.batch = 2000;
     conf.claim_idle_ns = 60 * ET_CLI_NS_PER_S;
     auth_file = NULL;
     token_file = NULL;

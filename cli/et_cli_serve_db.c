@@ -37,6 +37,7 @@ static const uint64_t  et_serve_bounds[ET_SERVE_BUCKETS - 1] = {
     "ALTER TABLE dependencies ADD COLUMN " h " INTEGER NOT NULL DEFAULT 0;"
 #define ET_SERVE_DEP_COLUMN(h)  ", " h
 #define ET_SERVE_DEP_UPDATE(h)  ", " h " = " h " + excluded." h
+#define ET_SERVE_DEP_PARAM(h)   ", ?"
 #define ET_SERVE_DEP_SUM(h)     ", SUM(" h ")"
 
 
@@ -57,12 +58,17 @@ static const char  et_serve_schema[] =
     "CREATE UNIQUE INDEX IF NOT EXISTS spans_trace"
     " ON spans (trace_id, span_id);"
     "CREATE INDEX IF NOT EXISTS spans_span ON spans (span_id);"
-    "CREATE INDEX IF NOT EXISTS spans_parent ON spans (trace_id, parent_id);"
     "CREATE INDEX IF NOT EXISTS spans_operation"
     " ON spans (service, name, start_us);"
-    "CREATE INDEX IF NOT EXISTS spans_service ON spans (service, start_us);"
-    "CREATE INDEX IF NOT EXISTS spans_duration ON spans (duration_us);"
-    "CREATE INDEX IF NOT EXISTS spans_status ON spans (error, start_us);"
+    "CREATE INDEX IF NOT EXISTS spans_window"
+    " ON spans (service, start_us, duration_us, error);"
+    /* the indexes of earlier versions that the ones above replace: a
+     * trace's children are found with spans_trace, a duration or a status
+     * within a service's window with spans_window (docs/serve.md) */
+    "DROP INDEX IF EXISTS spans_parent;"
+    "DROP INDEX IF EXISTS spans_service;"
+    "DROP INDEX IF EXISTS spans_duration;"
+    "DROP INDEX IF EXISTS spans_status;"
     "CREATE INDEX IF NOT EXISTS spans_start ON spans (start_us);"
     "CREATE TABLE IF NOT EXISTS tags ("
     " key BLOB NOT NULL, value BLOB NOT NULL, span INTEGER NOT NULL,"
@@ -125,11 +131,11 @@ static const char  *et_serve_sql[ET_SERVE_NSTMTS] = {
     "SELECT service, start_us, error FROM spans"
     " WHERE trace_id = ? AND parent_id = ? AND service != ?",
     "INSERT INTO dependencies (minute, parent, child, count, errors"
-    ET_SERVE_DEP_HIST(ET_SERVE_DEP_COLUMN) ") VALUES (?1, ?2, ?3, 1, ?4,"
-    " ?5 = 0, ?5 = 1, ?5 = 2, ?5 = 3, ?5 = 4, ?5 = 5, ?5 = 6, ?5 = 7,"
-    " ?5 = 8, ?5 = 9, ?5 = 10, ?5 = 11, ?5 = 12, ?5 = 13)"
+    ET_SERVE_DEP_HIST(ET_SERVE_DEP_COLUMN) ") VALUES (?, ?, ?, ?, ?"
+    ET_SERVE_DEP_HIST(ET_SERVE_DEP_PARAM) ")"
     " ON CONFLICT (minute, parent, child)"
-    " DO UPDATE SET count = count + 1, errors = errors + excluded.errors"
+    " DO UPDATE SET count = count + excluded.count,"
+    " errors = errors + excluded.errors"
     ET_SERVE_DEP_HIST(ET_SERVE_DEP_UPDATE),
     "BEGIN IMMEDIATE",
     "COMMIT",
@@ -144,11 +150,42 @@ typedef struct {
 } et_serve_buf_t;
 
 
+/*
+ * A batch's aggregates, summed in memory and written once a row at the
+ * end of its transaction: a RED row per (minute, service, span name), a
+ * dependency row per (minute, caller, callee), an operation per (service,
+ * span name, kind).  Its two strings are
+ * copied into the batch's key bytes (a column's bytes do not outlive the
+ * step that read them).
+ */
+typedef struct {
+    uint64_t       minute;
+    size_t         a;          /* service or caller: offset in "keys" */
+    size_t         alen;
+    size_t         b;          /* span name or callee */
+    size_t         blen;
+    uint32_t       hash;
+    unsigned       edge;       /* 0: RED, 1: dependency, 2: operation
+                                  (its kind in "minute") */
+    uint64_t       count;
+    uint64_t       errors;
+    uint64_t       sum;
+    uint64_t       max;
+    uint64_t       hist[ET_SERVE_BUCKETS];
+} et_serve_agg_t;
+
+
 struct et_serve_store_s {
     sqlite3       *db;
     sqlite3_stmt  *stmt[ET_SERVE_NSTMTS];
     et_serve_buf_t fields;     /* a span's fields */
     et_serve_buf_t text;       /* and its text */
+    et_serve_buf_t aggs;       /* the batch's et_serve_agg_t */
+    et_serve_buf_t slots;      /* its hash table: agg index + 1, 0 empty */
+    et_serve_buf_t keys;       /* and the bytes of their strings */
+    size_t         naggs;
+    size_t         nslots;     /* a power of two */
+    size_t         nkeys;
 };
 
 
@@ -194,19 +231,28 @@ et_serve_db_open(const char *path, int writer, char *err, size_t size)
     sqlite3_busy_timeout(db, 5000);
     sqlite3_extended_result_codes(db, 1);
 
-    if (!writer) {
+    /* 64 MB of page cache, and the file's first GB read through mmap(2)
+     * rather than copied by pread(2) (docs/serve.md, "Storage") */
+    msg = NULL;
+    rc = sqlite3_exec(db, "PRAGMA cache_size = -65536;"
+                      "PRAGMA mmap_size = 1073741824;", NULL, NULL, &msg);
+
+    if (!writer && rc == SQLITE_OK) {
         return db;
     }
 
-    msg = NULL;
-
     /* WAL: readers do not block the writer; NORMAL: a commit is durable
-     * at the next checkpoint, and never corrupt; a new database's free
-     * pages can go back to the filesystem (--max-size), an older one's
-     * cannot (docs/serve.md) */
-    rc = sqlite3_exec(db, "PRAGMA auto_vacuum = INCREMENTAL;"
-                      "PRAGMA journal_mode = WAL;"
-                      "PRAGMA synchronous = NORMAL;", NULL, NULL, &msg);
+     * at the next checkpoint, and never corrupt; a checkpoint every 32 MB
+     * of WAL rather than 4: a page written by several batches is copied
+     * back once; a new database's free pages can go back to the
+     * filesystem (--max-size), an older one's cannot (docs/serve.md) */
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_exec(db, "PRAGMA auto_vacuum = INCREMENTAL;"
+                          "PRAGMA journal_mode = WAL;"
+                          "PRAGMA synchronous = NORMAL;"
+                          "PRAGMA wal_autocheckpoint = 8192;", NULL, NULL,
+                          &msg);
+    }
 
     if (rc == SQLITE_OK) {
         rc = sqlite3_exec(db, et_serve_schema, NULL, NULL, &msg);
@@ -300,6 +346,9 @@ et_serve_store_free(et_serve_store_t *st)
 
     free(st->fields.data);
     free(st->text.data);
+    free(st->aggs.data);
+    free(st->slots.data);
+    free(st->keys.data);
     free(st);
 }
 
@@ -497,24 +546,208 @@ et_serve_step(sqlite3_stmt *stmt)
 }
 
 
-/* the per-minute RED row of the span's service and name */
+/* "b" holds at least "size" bytes, grown by doubling */
+static int
+et_serve_grow(et_serve_buf_t *b, size_t size)
+{
+    return et_serve_reserve(b, size <= b->size ? size
+                                               : size < 2 * b->size
+                                                 ? 2 * b->size : size);
+}
+
+
+static uint32_t
+et_serve_agg_hash(unsigned edge, uint64_t minute, const uint8_t *a,
+    size_t alen, const uint8_t *b, size_t blen)
+{
+    size_t    i;
+    uint32_t  h;
+
+    /* FNV-1a over the kind, the minute and the two strings */
+    h = 2166136261u ^ edge;
+
+    for (i = 0; i < 8; i++) {
+        h = (h ^ (uint8_t) (minute >> (8 * i))) * 16777619u;
+    }
+
+    for (i = 0; i < alen; i++) {
+        h = (h ^ a[i]) * 16777619u;
+    }
+
+    h = (h ^ 0xff) * 16777619u;
+
+    for (i = 0; i < blen; i++) {
+        h = (h ^ b[i]) * 16777619u;
+    }
+
+    return h;
+}
+
+
+/* the slots rebuilt for at least "n" aggregates, at most half full */
+static int
+et_serve_agg_rehash(et_serve_store_t *st, size_t n)
+{
+    size_t           i, k, nslots, mask;
+    uint32_t        *slot;
+    et_serve_agg_t  *g;
+
+    for (nslots = 64; nslots < 2 * n; nslots *= 2) {
+        /* void */
+    }
+
+    if (et_serve_reserve(&st->slots, nslots * sizeof(uint32_t)) != ET_OK) {
+        return ET_ERROR;
+    }
+
+    slot = (uint32_t *) st->slots.data;
+    memset(slot, 0, nslots * sizeof(uint32_t));
+    mask = nslots - 1;
+    g = (et_serve_agg_t *) st->aggs.data;
+
+    for (i = 0; i < st->naggs; i++) {
+        for (k = g[i].hash & mask; slot[k]; k = (k + 1) & mask) {
+            /* void */
+        }
+
+        slot[k] = (uint32_t) i + 1;
+    }
+
+    st->nslots = nslots;
+
+    return ET_OK;
+}
+
+
+/* the batch's aggregate of a key, new and zero the first time; NULL: no
+ * memory */
+static et_serve_agg_t *
+et_serve_agg(et_serve_store_t *st, unsigned edge, uint64_t minute,
+    const void *a, size_t alen, const void *b, size_t blen)
+{
+    size_t           k, mask;
+    uint32_t        *slot, h;
+    et_serve_agg_t  *g;
+
+    if (2 * (st->naggs + 1) > st->nslots
+        && et_serve_agg_rehash(st, st->naggs + 1) != ET_OK)
+    {
+        return NULL;
+    }
+
+    h = et_serve_agg_hash(edge, minute, a, alen, b, blen);
+    slot = (uint32_t *) st->slots.data;
+    mask = st->nslots - 1;
+
+    for (k = h & mask; slot[k]; k = (k + 1) & mask) {
+        g = (et_serve_agg_t *) st->aggs.data + slot[k] - 1;
+
+        if (g->hash == h && g->edge == edge && g->minute == minute
+            && g->alen == alen && g->blen == blen
+            && memcmp(st->keys.data + g->a, a, alen) == 0
+            && memcmp(st->keys.data + g->b, b, blen) == 0)
+        {
+            return g;
+        }
+    }
+
+    if (et_serve_grow(&st->aggs, (st->naggs + 1) * sizeof(et_serve_agg_t))
+        != ET_OK
+        || et_serve_grow(&st->keys, st->nkeys + alen + blen + 1) != ET_OK)
+    {
+        return NULL;
+    }
+
+    g = (et_serve_agg_t *) st->aggs.data + st->naggs;
+    memset(g, 0, sizeof(et_serve_agg_t));
+    g->minute = minute;
+    g->hash = h;
+    g->edge = edge;
+    g->a = st->nkeys;
+    g->alen = alen;
+    memcpy(st->keys.data + st->nkeys, a, alen);
+    st->nkeys += alen;
+    g->b = st->nkeys;
+    g->blen = blen;
+    memcpy(st->keys.data + st->nkeys, b, blen);
+    st->nkeys += blen;
+
+    slot[k] = (uint32_t) ++st->naggs;
+
+    return g;
+}
+
+
+/* the span in its per-minute RED row of the batch */
 static int
 et_serve_red(et_serve_store_t *st, const et_cli_span_t *s, uint64_t start,
     uint64_t dur)
 {
-    int            rc;
-    uint8_t        hist[ET_SERVE_BUCKETS * 8];
-    unsigned       b, k;
-    uint64_t       count, errors, sum, max, v;
-    sqlite3_stmt  *get, *put;
-    const uint8_t *h;
+    et_serve_agg_t  *g;
+
+    g = et_serve_agg(st, 0, start / ET_SERVE_US_PER_MIN, s->service.data,
+                     s->service.len, s->name.data, s->name.len);
+
+    if (g == NULL) {
+        return SQLITE_NOMEM;
+    }
+
+    g->count++;
+    g->errors += s->error != 0;
+    g->sum += dur;
+    g->max = dur > g->max ? dur : g->max;
+    g->hist[et_serve_bucket(dur)]++;
+
+    return SQLITE_DONE;
+}
+
+
+/* a caller -> callee call in the batch's dependency row of its minute:
+ * the callee's failure, the caller's span's duration ("dur_us", in the
+ * histogram) */
+static int
+et_serve_edge(et_serve_store_t *st, uint64_t start_us, const void *parent,
+    int plen, const void *child, int clen, int error, uint64_t dur_us)
+{
+    et_serve_agg_t  *g;
+
+    g = et_serve_agg(st, 1, start_us / ET_SERVE_US_PER_MIN, parent,
+                     (size_t) plen, child, (size_t) clen);
+
+    if (g == NULL) {
+        return SQLITE_NOMEM;
+    }
+
+    g->count++;
+    g->errors += error != 0;
+    g->hist[et_serve_bucket(dur_us)]++;
+
+    return SQLITE_DONE;
+}
+
+
+/* a RED row of the batch added to the one stored */
+static int
+et_serve_red_write(et_serve_store_t *st, const et_serve_agg_t *g)
+{
+    int             rc;
+    uint8_t         hist[ET_SERVE_BUCKETS * 8];
+    unsigned        b, k;
+    uint64_t        count, errors, sum, max, v;
+    sqlite3_stmt   *get, *put;
+    const uint8_t  *h;
+    et_str_t        svc, name;
 
     get = st->stmt[ET_SERVE_RED_GET];
     put = st->stmt[ET_SERVE_RED_PUT];
+    svc.data = st->keys.data + g->a;
+    svc.len = g->alen;
+    name.data = st->keys.data + g->b;
+    name.len = g->blen;
 
-    sqlite3_bind_int64(get, 1, (sqlite3_int64) (start / ET_SERVE_US_PER_MIN));
-    et_serve_blob(get, 2, &s->service);
-    et_serve_blob(get, 3, &s->name);
+    sqlite3_bind_int64(get, 1, (sqlite3_int64) g->minute);
+    et_serve_blob(get, 2, &svc);
+    et_serve_blob(get, 3, &name);
 
     memset(hist, 0, sizeof(hist));
     count = 0;
@@ -544,48 +777,85 @@ et_serve_red(et_serve_store_t *st, const et_cli_span_t *s, uint64_t start,
     sqlite3_clear_bindings(get);
 
     /* the histogram: a big-endian uint64 per bucket */
-    b = et_serve_bucket(dur);
-    v = 0;
+    for (b = 0; b < ET_SERVE_BUCKETS; b++) {
+        v = 0;
 
-    for (k = 0; k < 8; k++) {
-        v = v << 8 | hist[b * 8 + k];
+        for (k = 0; k < 8; k++) {
+            v = v << 8 | hist[b * 8 + k];
+        }
+
+        v += g->hist[b];
+
+        for (k = 0; k < 8; k++) {
+            hist[b * 8 + 7 - k] = (uint8_t) (v >> (8 * k));
+        }
     }
 
-    v++;
-
-    for (k = 0; k < 8; k++) {
-        hist[b * 8 + 7 - k] = (uint8_t) (v >> (8 * k));
-    }
-
-    sqlite3_bind_int64(put, 1, (sqlite3_int64) (start / ET_SERVE_US_PER_MIN));
-    et_serve_blob(put, 2, &s->service);
-    et_serve_blob(put, 3, &s->name);
-    sqlite3_bind_int64(put, 4, (sqlite3_int64) count + 1);
-    sqlite3_bind_int64(put, 5, (sqlite3_int64) (errors + (s->error != 0)));
-    sqlite3_bind_int64(put, 6, (sqlite3_int64) (sum + dur));
-    sqlite3_bind_int64(put, 7, (sqlite3_int64) (dur > max ? dur : max));
+    sqlite3_bind_int64(put, 1, (sqlite3_int64) g->minute);
+    et_serve_blob(put, 2, &svc);
+    et_serve_blob(put, 3, &name);
+    sqlite3_bind_int64(put, 4, (sqlite3_int64) (count + g->count));
+    sqlite3_bind_int64(put, 5, (sqlite3_int64) (errors + g->errors));
+    sqlite3_bind_int64(put, 6, (sqlite3_int64) (sum + g->sum));
+    sqlite3_bind_int64(put, 7, (sqlite3_int64) (g->max > max ? g->max
+                                                              : max));
     sqlite3_bind_blob(put, 8, hist, sizeof(hist), SQLITE_STATIC);
 
     return et_serve_step(put);
 }
 
 
-/* a call of "child" by "parent": the callee's failure, the caller's span's
- * duration ("dur_us", in the histogram) */
+/* the batch's aggregates and operations, each row written once, in the
+ * transaction */
 static int
-et_serve_edge(et_serve_store_t *st, uint64_t start_us, const void *parent,
-    int plen, const void *child, int clen, int error, uint64_t dur_us)
+et_serve_aggs_write(et_serve_store_t *st)
 {
-    sqlite3_stmt  *e;
+    int              rc;
+    size_t           i;
+    unsigned         b;
+    sqlite3_stmt    *e, *o;
+    et_serve_agg_t  *g;
 
+    rc = SQLITE_DONE;
     e = st->stmt[ET_SERVE_EDGE];
-    sqlite3_bind_int64(e, 1, (sqlite3_int64) (start_us / ET_SERVE_US_PER_MIN));
-    sqlite3_bind_blob(e, 2, plen ? parent : "", plen, SQLITE_TRANSIENT);
-    sqlite3_bind_blob(e, 3, clen ? child : "", clen, SQLITE_TRANSIENT);
-    sqlite3_bind_int(e, 4, error);
-    sqlite3_bind_int(e, 5, (int) et_serve_bucket(dur_us));
 
-    return et_serve_step(e);
+    for (i = 0; i < st->naggs && rc == SQLITE_DONE; i++) {
+        g = (et_serve_agg_t *) st->aggs.data + i;
+
+        if (g->edge == 0) {
+            rc = et_serve_red_write(st, g);
+            continue;
+        }
+
+        if (g->edge == 2) {
+            o = st->stmt[ET_SERVE_OPERATION];
+            sqlite3_bind_blob(o, 1, g->alen ? st->keys.data + g->a
+                                            : (void *) "",
+                              (int) g->alen, SQLITE_STATIC);
+            sqlite3_bind_blob(o, 2, g->blen ? st->keys.data + g->b
+                                            : (void *) "",
+                              (int) g->blen, SQLITE_STATIC);
+            sqlite3_bind_int(o, 3, (int) g->minute);
+            rc = et_serve_step(o);
+            continue;
+        }
+
+        sqlite3_bind_int64(e, 1, (sqlite3_int64) g->minute);
+        sqlite3_bind_blob(e, 2, g->alen ? st->keys.data + g->a : (void *) "",
+                          (int) g->alen, SQLITE_STATIC);
+        sqlite3_bind_blob(e, 3, g->blen ? st->keys.data + g->b : (void *) "",
+                          (int) g->blen, SQLITE_STATIC);
+        sqlite3_bind_int64(e, 4, (sqlite3_int64) g->count);
+        sqlite3_bind_int64(e, 5, (sqlite3_int64) g->errors);
+
+        for (b = 0; b < ET_SERVE_BUCKETS; b++) {
+            sqlite3_bind_int64(e, 6 + (int) b, (sqlite3_int64) g->hist[b]);
+        }
+
+        rc = et_serve_step(e);
+    }
+
+    return rc;
 }
 
 
@@ -730,14 +1000,12 @@ et_serve_store_span(et_serve_store_t *st, const et_cli_span_t *s,
         }
     }
 
-    et_serve_blob(st->stmt[ET_SERVE_OPERATION], 1, &s->service);
-    et_serve_blob(st->stmt[ET_SERVE_OPERATION], 2, &s->name);
-    sqlite3_bind_int(st->stmt[ET_SERVE_OPERATION], 3, s->kind);
-
-    rc = et_serve_step(st->stmt[ET_SERVE_OPERATION]);
-
-    if (rc != SQLITE_DONE) {
-        return rc;
+    /* the operation, kept with the batch's aggregates: written once */
+    if (et_serve_agg(st, 2, (uint64_t) s->kind, s->service.data,
+                     s->service.len, s->name.data, s->name.len)
+        == NULL)
+    {
+        return SQLITE_NOMEM;
     }
 
     n = et_serve_text(&st->text, s->name.data, s->name.len,
@@ -778,10 +1046,20 @@ et_serve_store(et_serve_store_t *st, const et_cli_span_t *spans, size_t n,
 
     rc = et_serve_step(st->stmt[ET_SERVE_BEGIN]);
     new = 0;
+    st->naggs = 0;
+    st->nkeys = 0;
+
+    if (st->nslots) {
+        memset(st->slots.data, 0, st->nslots * sizeof(uint32_t));
+    }
 
     for (i = 0; i < n && rc == SQLITE_DONE; i++) {
         rc = et_serve_store_span(st, &spans[i], &one);
         new += one;
+    }
+
+    if (rc == SQLITE_DONE) {
+        rc = et_serve_aggs_write(st);
     }
 
     if (rc == SQLITE_DONE) {
@@ -1324,23 +1602,36 @@ failed:
 }
 
 
-/* the traces of the trace ids in column 0 of "q", finalized here */
+/*
+ * The traces of the trace ids in column 0 of "q", finalized here, each
+ * once, at most "limit": "q" gives the matching spans the most recent
+ * first, so that a trace comes at its most recent match, and the scan
+ * stops at the limit-th trace instead of grouping every span of the
+ * window (docs/serve.md, "Performance").
+ */
 static json_t *
-et_serve_traces_of(sqlite3 *db, sqlite3_stmt *q, char *err, size_t size)
+et_serve_traces_of(sqlite3 *db, sqlite3_stmt *q, uint64_t limit, char *err,
+    size_t size)
 {
     int      rc;
     char     id[33];
-    json_t  *list, *t;
+    json_t  *list, *seen, *t;
 
     list = json_array();
+    seen = json_object();
+    rc = SQLITE_DONE;
 
-    if (list == NULL) {
+    if (list == NULL || seen == NULL) {
         sqlite3_finalize(q);
+        json_decref(list);
+        json_decref(seen);
         snprintf(err, size, "out of memory");
         return NULL;
     }
 
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    while (json_object_size(seen) < limit
+           && (rc = sqlite3_step(q)) == SQLITE_ROW)
+    {
         if (sqlite3_column_bytes(q, 0) != 32) {
             continue;
         }
@@ -1348,11 +1639,21 @@ et_serve_traces_of(sqlite3 *db, sqlite3_stmt *q, char *err, size_t size)
         memcpy(id, sqlite3_column_text(q, 0), 32);
         id[32] = '\0';
 
+        if (json_object_get(seen, id) != NULL) {
+            continue;
+        }
+
+        if (json_object_set_new(seen, id, json_true()) != 0) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+
         t = et_serve_db_trace(db, id, err, size);
 
         if (t == NULL) {
             sqlite3_finalize(q);
             json_decref(list);
+            json_decref(seen);
             return NULL;
         }
 
@@ -1367,6 +1668,10 @@ et_serve_traces_of(sqlite3 *db, sqlite3_stmt *q, char *err, size_t size)
         }
     }
 
+    if (json_object_size(seen) >= limit) {
+        rc = SQLITE_DONE;
+    }
+
     if (rc != SQLITE_DONE) {
         et_serve_db_error(db, err, size);
         json_decref(list);
@@ -1374,6 +1679,7 @@ et_serve_traces_of(sqlite3 *db, sqlite3_stmt *q, char *err, size_t size)
     }
 
     sqlite3_finalize(q);
+    json_decref(seen);
 
     return list;
 }
@@ -1405,7 +1711,7 @@ et_serve_db_traces(sqlite3 *db, const et_serve_query_t *q, char *err,
     sqlite3_stmt  *st;
 
     len = (size_t) snprintf(sql, sizeof(sql),
-                            "SELECT trace_id, MAX(start_us) AS t FROM spans"
+                            "SELECT trace_id FROM spans"
                             " WHERE service = ?1 AND start_us >= ?2"
                             " AND start_us <= ?3%s%s%s",
                             q->operation.len ? " AND name = ?4" : "",
@@ -1430,8 +1736,7 @@ et_serve_db_traces(sqlite3 *db, const et_serve_query_t *q, char *err,
                                  " span = spans.id)", n, n + 1);
     }
 
-    snprintf(sql + len, sizeof(sql) - len,
-             " GROUP BY trace_id ORDER BY t DESC LIMIT ?7");
+    snprintf(sql + len, sizeof(sql) - len, " ORDER BY start_us DESC");
 
     st = et_serve_prepare(db, sql, err, size);
 
@@ -1448,8 +1753,6 @@ et_serve_db_traces(sqlite3 *db, const et_serve_query_t *q, char *err,
 
     sqlite3_bind_int64(st, 5, (sqlite3_int64) q->min_us);
     sqlite3_bind_int64(st, 6, (sqlite3_int64) q->max_us);
-    sqlite3_bind_int64(st, 7, (sqlite3_int64) q->limit);
-
     for (i = 0; i < q->ntags; i++) {
         n = 8 + 2 * i;
         et_serve_blob(st, (int) n, &q->tag_key[i]);
@@ -1467,7 +1770,7 @@ et_serve_db_traces(sqlite3 *db, const et_serve_query_t *q, char *err,
         }
     }
 
-    return et_serve_traces_of(db, st, err, size);
+    return et_serve_traces_of(db, st, q->limit, err, size);
 }
 
 
@@ -1525,21 +1828,27 @@ et_serve_db_edges(sqlite3 *db, const et_serve_query_t *q, char *err,
 }
 
 
-/* /api/edgetrace/search: the spans whose name or a value has the words */
+/*
+ * /api/edgetrace/search: the spans whose name or a value has the words,
+ * the last "limit" stored, newest first.  FTS5 walks its matches from the
+ * last stored down and stops at the limit: a word in millions of spans
+ * costs what a rare one does (docs/serve.md, "Performance").
+ */
 json_t *
 et_serve_db_search(sqlite3 *db, const et_serve_query_t *q, char *err,
     size_t size)
 {
     sqlite3_stmt  *st;
 
-    st = et_serve_prepare(db, "SELECT s.trace_id, s.span_id, s.service,"
-                          " s.name, s.kind, s.start_us, s.duration_us,"
-                          " s.error FROM span_text JOIN spans s"
-                          " ON s.id = span_text.rowid"
+    st = et_serve_prepare(db, "SELECT * FROM (SELECT s.trace_id, s.span_id,"
+                          " s.service, s.name, s.kind, s.start_us,"
+                          " s.duration_us, s.error FROM span_text"
+                          " JOIN spans s ON s.id = span_text.rowid"
                           " WHERE span_text MATCH ?1"
                           " AND s.start_us >= ?2 AND s.start_us <= ?3"
                           " AND (?4 IS NULL OR s.service = ?4)"
-                          " ORDER BY s.start_us DESC LIMIT ?5", err, size);
+                          " ORDER BY span_text.rowid DESC LIMIT ?5)"
+                          " ORDER BY start_us DESC", err, size);
 
     if (st == NULL) {
         return NULL;

@@ -43,7 +43,8 @@ my $limit = $max + 65536;
 is(system('prlimit', '--pid', $s->proc->pid, "--fsize=$limit:"), 0,
    "a file size limit of $limit bytes set");
 
-spans(250, 4096);
+# each span over the 64 kB by itself: not even a batch of one fits
+spans(250, 70000);
 my $st = $s->wait_status(sub { $_[0]{store} eq 'failing' }, 30);
 ok($st, 'the batch does not fit: the store fails');
 is($st->{ingestion}, 'paused', 'status: ingestion paused');

@@ -1,0 +1,147 @@
+#!/usr/bin/perl
+# edgetrace serve's store, batch by batch (docs/serve.md, "Storage" and
+# "Performance"): a batch's spans are summed into their per-minute RED and
+# dependency rows in memory and each row is written once, so the rows are
+# the same whether the spans came in one batch or in many, and a copy
+# changes none of them.  A database made by an earlier version has its
+# old indexes replaced.  /api/traces gives the most recent traces, each
+# once, stopping at its limit; the keyword search the last spans stored,
+# newest first.
+
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+
+use Test::More;
+use Edgetrace::Test qw(:all);
+use Edgetrace::Serve qw(start_serve all_acked);
+
+my $redis = start_redis();
+my $rc = $redis->client;
+my $now = int(time());
+my $minute = $now - $now % 60 - 120;
+
+sub span {
+    $rc->xadd('edgetrace:spans', '*', v => 1, @_);
+}
+
+# 40 traces in one minute, trace $i starting $i seconds into it: an edge
+# server span, its client span, the app's server span under it (every
+# fifth one failed), of 1 to 40 ms
+my (@traces, @app);
+for my $i (0 .. 39) {
+    my $t = new_trace_id();
+    my ($r, $c, $a) = (new_span_id(), new_span_id(), new_span_id());
+    my $start = ($minute + $i) * 1_000_000_000;
+    my $d = (1 + $i) * 1_000_000;
+    push @traces, $t;
+    span(trace_id => $t, span_id => $r, name => 'GET /shop',
+         kind => 'server', start_ns => $start,
+         end_ns => $start + $d + 3_000_000, status => 'unset',
+         'service.name' => 'edge',
+         'url.path' => "/shop/item$i");
+    span(trace_id => $t, span_id => $c, parent_id => $r, name => 'GET /shop',
+         kind => 'client', start_ns => $start + 1_000_000,
+         end_ns => $start + $d + 2_000_000, status => 'unset',
+         'service.name' => 'edge');
+    my @f = (trace_id => $t, span_id => $a, parent_id => $c,
+             name => 'GET /shop', kind => 'server',
+             start_ns => $start + 2_000_000,
+             end_ns => $start + 2_000_000 + $d,
+             status => $i % 5 ? 'unset' : 'error', 'service.name' => 'app');
+    span(@f);
+    push @app, \@f;
+}
+
+# a span that arrives last but started an hour before the others
+my $late = new_trace_id();
+span(trace_id => $late, span_id => new_span_id(), name => 'GET /shop',
+     kind => 'server', start_ns => ($minute - 3600) * 1_000_000_000,
+     end_ns => ($minute - 3600) * 1_000_000_000 + 1_000_000,
+     status => 'unset', 'service.name' => 'late');
+
+sub sql {
+    my ($db, $q) = @_;
+    my $out = `sqlite3 '$db' "$q"`;
+    chomp $out;
+    return $out;
+}
+
+my $aggs = 'SELECT service, name, count, errors, duration_sum, duration_max,'
+           . ' hex(histogram) FROM red ORDER BY 1, 2;'
+           . ' SELECT parent, child, count, errors FROM dependencies;';
+
+# every span in one batch (serve's default), then 7 a batch in a second
+# group and database
+my $one = start_serve($redis);
+ok($one->wait_status(sub { $_[0]{counters}{spansStored} == 121 }),
+   'one batch: the 121 spans stored')
+    or diag(explain($one->wait_status(sub { 1 })));
+my $many = start_serve($redis, args => ['--batch', 7, '--group', 'many']);
+ok($many->wait_status(sub { $_[0]{counters}{spansStored} == 121 }),
+   'batches of 7: the 121 spans stored');
+ok($many->wait_status(sub { $_[0]{counters}{batches} >= 18 }),
+   '... in 18 batches');
+
+my $red = sql($one->db, $aggs);
+is($red, sql($many->db, $aggs),
+   'the RED and dependency rows: the same in one batch and in many');
+my %rows = map { my @f = split /\|/; ("$f[0] $f[1]" => \@f) }
+               split /\n/, sql($one->db, 'SELECT service, name, count,'
+                               . ' errors, duration_max FROM red');
+is_deeply([@{ $rows{'edge GET /shop'} }[2 .. 4]], [80, 0, 43000],
+          'edge: 80 spans counted once each, no error, the longest 43 ms');
+is_deeply([@{ $rows{'app GET /shop'} }[2 .. 4]], [40, 8, 40000],
+          'app: 40 spans, 8 failed, the longest 40 ms');
+is(sql($one->db, 'SELECT parent, child, count, errors FROM dependencies'),
+   'edge|app|40|8', 'edge -> app: 40 calls, 8 failed, in one row');
+
+# copies of ten app spans: counted as duplicates, the rows unchanged
+span(@{ $app[$_] }) for 0 .. 9;
+ok($one->wait_status(sub { $_[0]{counters}{duplicates} == 10 }),
+   'ten copies: duplicates');
+ok(all_acked($rc), '... acknowledged');
+is(sql($one->db, $aggs), $red, '... and the aggregates unchanged');
+
+# /api/traces: the three most recent traces of edge (two matching spans
+# each), each once, newest first
+my ($st, $j) = $one->get("/api/traces?service=edge&limit=3&start=0");
+is($st, 200, '/api/traces?limit=3');
+is_deeply([map { $_->{traceID} } @{ $j->{data} }], [@traces[39, 38, 37]],
+          '... the three most recent traces, each once, newest first');
+($st, $j) = $one->get("/api/traces?service=app&limit=100&start=0"
+                      . "&tags=%7B%22error%22%3A%22true%22%7D");
+is_deeply([map { $_->{traceID} } @{ $j->{data} }],
+          [@traces[35, 30, 25, 20, 15, 10, 5, 0]],
+          '... the eight traces with a failed app span, newest first');
+
+# the keyword search: the last two spans stored, newest first
+($st, $j) = $one->get('/api/edgetrace/search?q=shop&limit=2&start=0');
+is_deeply([map { $_->{traceID} } @{ $j->{data} }], [$traces[39], $late],
+          'search: the two spans stored last, the newest first');
+
+$one->stop;
+$many->stop;
+
+# --- a database of an earlier version: its indexes replaced
+
+my $db = $one->db;
+sql($db, 'CREATE INDEX spans_parent ON spans (trace_id, parent_id);'
+         . ' CREATE INDEX spans_service ON spans (service, start_us);'
+         . ' CREATE INDEX spans_duration ON spans (duration_us);'
+         . ' CREATE INDEX spans_status ON spans (error, start_us);'
+         . ' DROP INDEX spans_window;');
+my $again = start_serve($redis, db => $db);
+ok($again->wait_status(sub { $_[0]{counters}{spansStored} == 0 }),
+   'serve on a database of an earlier version');
+is(sql($db, "SELECT group_concat(name, ' ') FROM (SELECT name FROM"
+            . " sqlite_master WHERE type = 'index' AND tbl_name = 'spans'"
+            . " AND name LIKE 'spans_%' ORDER BY name)"),
+   'spans_operation spans_span spans_start spans_trace spans_window',
+   '... its indexes are those of this one');
+($st, $j) = $again->get("/api/traces?service=edge&limit=1&start=0");
+is($j->{data}[0]{traceID}, $traces[39], '... and it answers');
+$again->stop;
+
+done_testing();
