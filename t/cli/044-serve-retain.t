@@ -1,9 +1,11 @@
 #!/usr/bin/perl
 # edgetrace serve --retain: the spans that started longer ago are deleted
-# in the background with everything that refers to them: their tags,
-# their words in the full-text index (FTS5's own vocabulary, read with
-# fts5vocab, has none of them left), the per-minute RED and dependency
-# rows of their minutes.  What is newer stays.
+# in the background with everything that refers to them: their
+# attributes (a search by tags finds them no more), their words in the
+# full-text index (FTS5's own vocabulary, read with fts5vocab, has none
+# of them left), the per-minute RED and dependency rows of their
+# minutes.  What is newer stays.  A database of an earlier serve, with
+# a table of tags, opens without it.
 
 use strict;
 use warnings;
@@ -75,8 +77,10 @@ is(vocab($s->db, 'needle'), 2, 'a word of both: the new spans\' only');
 ($st, $j) = $s->get('/api/traces?service=edge&start=0'
                     . '&tag=url.path:/yesteryear/needle');
 is_deeply($j->{data}, [], 'the old tags gone');
-is(`sqlite3 '${\ $s->db}' "SELECT COUNT(*) FROM tags"` + 0, 2,
-   'two tags left, the new spans\'');
+($st, $j) = $s->get('/api/traces?service=app&start=0'
+                    . '&tag=url.path:/lately/needle');
+is_deeply([map { $_->{traceID} } @{ $j->{data} }], [$new],
+          'the new tags found');
 my $end = ($now + 60) * 1000;
 ($st, $j) = $s->get("/api/dependencies?endTs=$end&lookback=86400000");
 is_deeply($j->{data}, [{ parent => 'edge', child => 'app', callCount => 1,
@@ -89,6 +93,40 @@ is_deeply([sort map { "$_->{service} $_->{operation} $_->{count}" }
           'the old minute\'s RED rows gone');
 my (undef, undef, $m) = $s->get('/metrics');
 like($m, qr/^edgetrace_serve_spans_trimmed_total 2$/m, '/metrics: trimmed');
+is($s->stop, 0, 'exit 0');
+
+# a database of an earlier serve, with its table of a row per attribute:
+# the table is dropped when serve opens it, and a search by tags finds
+# the spans by their own attributes, exactly (docs/serve.md, "Storage")
+my $db = $s->db;
+`sqlite3 '$db' "CREATE TABLE tags (key BLOB NOT NULL, value BLOB NOT NULL, span INTEGER NOT NULL, PRIMARY KEY (key, value, span)) WITHOUT ROWID; INSERT INTO tags SELECT CAST('url.path' AS BLOB), CAST(CAST('/lately/needle' AS TEXT) AS BLOB), id FROM spans;"`;
+is(`sqlite3 '$db' "SELECT COUNT(*) FROM tags"` + 0, 2,
+   'an earlier database: a row per attribute');
+$s = start_serve($redis, db => $db, dir => $s->dir);
+ok($s->wait_status(sub { 1 }), 'serve opens it');
+is(`sqlite3 '$db' "SELECT COUNT(*) FROM sqlite_master WHERE name = 'tags'"`
+   + 0, 0, 'its table of tags dropped');
+
+sub tagged {
+    my ($service, $tag) = @_;
+    my ($code, $r) = $s->get("/api/traces?service=$service&start=0&$tag");
+    return [map { $_->{traceID} } @{ $r->{data} || [] }];
+}
+
+is_deeply(tagged('edge', 'tag=url.path:/lately/needle'), [$new],
+          'its spans found by a tag');
+is_deeply(tagged('edge', 'tags=%7B%22url.path%22%3A%22%2Flately%2Fneedle'
+                         . '%22%2C%22service.name%22%3A%22edge%22%7D'), [],
+          'service.name is no tag');
+is_deeply(tagged('edge', 'tag=url.path:/lately'), [],
+          'a prefix of the value: no match');
+is_deeply(tagged('edge', 'tag=url.path:/lately/needle/'), [],
+          'a longer value: no match');
+is_deeply(tagged('edge', 'tag=URL.path:/lately/needle'), [],
+          'the key\'s bytes exactly');
+is_deeply(tagged('app', 'tag=event.0:upstream.try%20peer%3Dlately'
+                        . '%20status%3D502'), [],
+          'an event is no tag');
 is($s->stop, 0, 'exit 0');
 
 my $r = run_cli($redis, 'serve', '--retain', '10ms');

@@ -149,8 +149,6 @@ is(scalar @{ $j->{data}[0]{spans} || [] }, 2, 'the newest is there, whole');
 is(scalar @{ $j->{data} }, 2, 'its words found');
 ($code, $j) = $s->get('/api/edgetrace/search?q=w1x7&start=0');
 is(scalar @{ $j->{data} }, 0, 'the oldest\'s words not');
-is(sql($s->db, 'SELECT COUNT(*) FROM tags'), 2 * $stored,
-   'the tags of the spans kept only');
 is(sql($s->db, 'SELECT MIN(minute) FROM red'),
    int(sql($s->db, 'SELECT MIN(start_us) FROM spans') / 60000000),
    'no RED row of a minute before the spans kept');
