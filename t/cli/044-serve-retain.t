@@ -122,6 +122,8 @@ is_deeply(tagged('edge', 'tag=url.path:/lately'), [],
           'a prefix of the value: no match');
 is_deeply(tagged('edge', 'tag=url.path:/lately/needle/'), [],
           'a longer value: no match');
+is_deeply(tagged('edge', 'tag=url.path:/lately/needlE'), [],
+          'the value\'s bytes exactly');
 is_deeply(tagged('edge', 'tag=URL.path:/lately/needle'), [],
           'the key\'s bytes exactly');
 is_deeply(tagged('app', 'tag=event.0:upstream.try%20peer%3Dlately'
