@@ -203,7 +203,7 @@ void et_serve_trim_free(et_serve_trim_t *tr);
 
 /*
  * Trims, in one transaction, at most "max" spans that started before
- * "before_us", with their tags and text, and the per-minute aggregates
+ * "before_us", with their text, and the per-minute aggregates
  * before it: ET_OK and *trimmed (below "max": nothing older is left),
  * or ET_ERROR with SQLite's message (rolled back).
  */

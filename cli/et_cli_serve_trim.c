@@ -5,11 +5,11 @@
  * What is measured is the pages in use (page_count - freelist_count), not
  * the file: deleting from the contentless FTS5 index writes delete
  * markers before a merge drops them, so the file may grow while spans are
- * deleted, but the pages that hold spans, tags and indexes go to the free
- * list at once.  The free pages past the file's share go back to the
- * filesystem with incremental_vacuum (a database created with auto_vacuum
- * = INCREMENTAL, as et_serve_db_open() does), and the WAL is checkpointed
- * and truncated at its share of the bound.
+ * deleted, but the pages that hold spans (their attributes in them) and
+ * indexes go to the free list at once.  The free pages past the file's
+ * share go back to the filesystem with incremental_vacuum (a database
+ * created with auto_vacuum = INCREMENTAL, as et_serve_db_open() does),
+ * and the WAL is checkpointed and truncated at its share of the bound.
  *
  * The writer calls et_serve_size_step() after each commit: one step is at
  * most one trim of ET_SERVE_SIZE_CHUNK spans, one FTS5 merge of at most
