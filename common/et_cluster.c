@@ -324,7 +324,8 @@ et_cluster_fields(const redisReply *m, const char *const *names,
  * whose health is "fail" ("failed" in Redis's documentation) is one that
  * a replica replaced: Redis 8 (Debian 13's) lists it in the shard beside
  * the new master until it comes back as a replica, where Redis 7.0
- * (Debian 12's) did not.  It serves no slot.
+ * (Debian 12's) lists it as a shard of its own, without slots.  It serves
+ * no slot.
  */
 static const char *
 et_cluster_shards_node(const redisReply *node, const redisReply **master)
