@@ -159,9 +159,9 @@ et_cli_show_by_start(const void *a, const void *b)
     }
 
     /*
-     * Then by name and span id: qsort() keeps no order of equal elements
-     * (glibc's since 2.37 does not), and siblings that start together
-     * would be drawn in another order on another libc.
+     * Then by name and span id: qsort() need not keep the order of equal
+     * elements (glibc's has not since 2.37), and siblings that start
+     * together would be drawn in another order on another libc.
      */
     n = x->span.name.len < y->span.name.len ? x->span.name.len
                                              : y->span.name.len;
