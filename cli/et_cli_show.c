@@ -145,6 +145,8 @@ et_cli_show_keep(void *data, redisReply *page)
 static int
 et_cli_show_by_start(const void *a, const void *b)
 {
+    int                   rc;
+    size_t                n;
     const et_cli_node_t  *x = a, *y = b;
 
     if (x->span.start_ns != y->span.start_ns) {
@@ -152,7 +154,24 @@ et_cli_show_by_start(const void *a, const void *b)
     }
 
     /* a parent before its children when they start together */
-    return x->span.kind - y->span.kind;
+    if (x->span.kind != y->span.kind) {
+        return x->span.kind - y->span.kind;
+    }
+
+    /*
+     * Then by name and span id: qsort() need not keep the order of equal
+     * elements (glibc's has not since 2.37), and siblings that start
+     * together would be drawn in another order on another libc.
+     */
+    n = x->span.name.len < y->span.name.len ? x->span.name.len
+                                             : y->span.name.len;
+    rc = n ? memcmp(x->span.name.data, y->span.name.data, n) : 0;
+
+    if (rc || x->span.name.len != y->span.name.len) {
+        return rc ? rc : (x->span.name.len < y->span.name.len ? -1 : 1);
+    }
+
+    return strcmp(x->span.span_id, y->span.span_id);
 }
 
 

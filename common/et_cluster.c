@@ -20,7 +20,7 @@
 
 /* what a CLUSTER SHARDS node gives the map, in this order */
 static const char *const  et_cluster_node_keys[] = {
-    "endpoint", "port", "role"
+    "endpoint", "port", "role", "health"
 };
 
 
@@ -319,14 +319,21 @@ et_cluster_fields(const redisReply *m, const char *const *names,
 }
 
 
-/* the shard's master, when "node" is one: *master is set once */
+/*
+ * The shard's master, when "node" is one: *master is set once.  A master
+ * whose health is "fail" ("failed" in Redis's documentation) is one that
+ * a replica replaced: Redis 8 (Debian 13's) lists it in the shard beside
+ * the new master until it comes back as a replica, where Redis 7.0
+ * (Debian 12's) lists it as a shard of its own, without slots.  It serves
+ * no slot.
+ */
 static const char *
 et_cluster_shards_node(const redisReply *node, const redisReply **master)
 {
     const char               *e;
-    const redisReply         *v[3];
+    const redisReply         *v[4];
 
-    e = et_cluster_fields(node, et_cluster_node_keys, v, 3);
+    e = et_cluster_fields(node, et_cluster_node_keys, v, 4);
 
     if (e != NULL) {
         return e;
@@ -340,13 +347,22 @@ et_cluster_shards_node(const redisReply *node, const redisReply **master)
         return "a node's role is not a string";
     }
 
-    if (v[2]->len == 6 && memcmp(v[2]->str, "master", 6) == 0) {
-        if (*master != NULL) {
-            return "a shard with two masters";
-        }
-
-        *master = node;
+    if (v[2]->len != 6 || memcmp(v[2]->str, "master", 6) != 0) {
+        return NULL;
     }
+
+    if (v[3] != NULL && v[3]->type == REDIS_REPLY_STRING
+        && ((v[3]->len == 4 && memcmp(v[3]->str, "fail", 4) == 0)
+            || (v[3]->len == 6 && memcmp(v[3]->str, "failed", 6) == 0)))
+    {
+        return NULL;
+    }
+
+    if (*master != NULL) {
+        return "a shard with two masters";
+    }
+
+    *master = node;
 
     return NULL;
 }

@@ -162,6 +162,29 @@ OFFSET       DURATION    STATUS SPAN ID           WATERFALL               SERVIC
 +100.000ms   0.000ms     ok     $wz  |                   =|  ${L}w: zero [server]
 EOF
 
+# --- siblings that start together: by name, then span id, whatever order
+# the stream holds them in (qsort() keeps no order of equal elements)
+
+my $ts = new_trace_id();
+my ($sr, $sb, $sf, @sa) = map { new_span_id() } 1 .. 5;
+@sa = sort @sa;
+for my $s ([$sr, undef, 'root', 'server', 0], [$sb, $sr, 'fetch b', 10],
+           [$sa[1], $sr, 'fetch a', 10], [$sa[0], $sr, 'fetch a', 10],
+           [$sf, $sr, 'fetch', 10])
+{
+    $redis_c->xadd('edgetrace:spans', '*', v => 1, trace_id => $ts,
+                   span_id => $s->[0],
+                   defined $s->[1] ? (parent_id => $s->[1]) : (),
+                   name => $s->[2], kind => $s->[1] ? 'client' : 'server',
+                   start_ns => $base + $s->[-1] * 1_000_000,
+                   end_ns => $base + 20_000_000, status => 'unset',
+                   'service.name' => 's');
+}
+$r = run_cli($redis, 'show', $ts);
+is(join(' ', $r->{out} =~ /^\S+ +\S+ +ok +([0-9a-f]{16}) /mg),
+   "$sr $sf $sa[0] $sa[1] $sb",
+   'siblings that start together: by name, then span id');
+
 # --- --since: entry ids are milliseconds
 
 my $old = new_trace_id();

@@ -42,12 +42,16 @@ my %want = (
         /etc/apache2/mods-available/edgetrace.conf)],
     'edgetrace-tools' => [qw(
         /usr/bin/edgetrace /usr/share/man/man1/edgetrace.1.gz
-        /lib/systemd/system/edgetrace-export.service
-        /lib/systemd/system/edgetrace-serve.service
+        /usr/lib/systemd/system/edgetrace-export.service
+        /usr/lib/systemd/system/edgetrace-serve.service
         /etc/default/edgetrace)],
 );
 for my $p (sort keys %want) {
-    my %in = map { $_ => 1 } contents($debs->{$p});
+    # debhelper puts the units in /lib/systemd/system on Debian 12, in
+    # /usr/lib/systemd/system from Debian 13 on: one directory on a
+    # merged /usr, as both have
+    my %in = map { s{^/lib/systemd/}{/usr/lib/systemd/}r => 1 }
+             contents($debs->{$p});
     ok !(grep { !$in{$_} } @{ $want{$p} }), "$p holds @{ $want{$p} }"
         or diag join "\n", sort keys %in;
 }

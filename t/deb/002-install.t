@@ -141,8 +141,12 @@ $a2->stop;
 ($rc, $out) = run('/usr/bin/edgetrace', '--version');
 like $out, qr/^edgetrace /, 'edgetrace --version';
 for my $unit (qw(edgetrace-export edgetrace-serve)) {
+    # where the package put it: /lib/systemd/system on Debian 12,
+    # /usr/lib/systemd/system on Debian 13
+    my ($path) = grep { m{/systemd/system/\Q$unit\E\.service$} }
+                 @{ $files{'edgetrace-tools'} };
     ($rc, $out) = run('systemd-analyze', 'verify',
-                      "/lib/systemd/system/$unit.service");
+                      $path // "/lib/systemd/system/$unit.service");
     is $rc, 0, "systemd-analyze verify $unit.service" or diag $out;
     is $out, '', '... says nothing' or diag $out;
 }

@@ -36,11 +36,13 @@
 /* CLUSTER SHARDS, a flat key/value array for each map (RESP2) */
 #define MASTER   "$6\r\nmaster\r\n"
 #define REPLICA  "$7\r\nreplica\r\n"
-#define SNODE(port, role)                                                     \
+#define ONLINE   "$6\r\nonline\r\n"
+#define SNODE(port, role)  HNODE(port, role, ONLINE)
+#define HNODE(port, role, health)                                             \
     "*14\r\n$2\r\nid\r\n" ID "$4\r\nport\r\n:" port "\r\n"                    \
     "$2\r\nip\r\n$9\r\n127.0.0.1\r\n$8\r\nendpoint\r\n$9\r\n127.0.0.1\r\n"    \
     "$4\r\nrole\r\n" role "$18\r\nreplication-offset\r\n:42\r\n"              \
-    "$6\r\nhealth\r\n$6\r\nonline\r\n"
+    "$6\r\nhealth\r\n" health
 #define SHARD(slots, nodes)                                                   \
     "*4\r\n$5\r\nslots\r\n" slots "$5\r\nnodes\r\n" nodes
 #define PAIR(a, b)  "*2\r\n:" a "\r\n:" b "\r\n"
@@ -271,6 +273,24 @@ static const cluster_case_t  cases[] = {
       "*1\r\n" SHARD(PAIR("0", "1"), "*2\r\n" SNODE("7000", MASTER)
                      SNODE("7001", MASTER)), 0, "a shard with two masters", 0,
       0, NULL },
+    /* Redis 8 after a failover: the old master, down, stays in the shard */
+    { "a failed master beside the new one", SHARDS,
+      "*1\r\n" SHARD(PAIR("0", "9"), "*2\r\n"
+                     HNODE("7000", MASTER, "$4\r\nfail\r\n")
+                     SNODE("7001", MASTER)), 0, NULL, 1, 10,
+      "0=127.0.0.1:7001 9=127.0.0.1:7001 10=-" },
+    { "a failed master after the new one", SHARDS,
+      "*1\r\n" SHARD(PAIR("0", "9"), "*2\r\n" SNODE("7001", MASTER)
+                     HNODE("7000", MASTER, "$6\r\nfailed\r\n")), 0, NULL, 1,
+      10, "0=127.0.0.1:7001 9=127.0.0.1:7001" },
+    { "a loading master is one", SHARDS,
+      "*1\r\n" SHARD(PAIR("0", "1"), "*2\r\n" SNODE("7000", MASTER)
+                     HNODE("7001", MASTER, "$7\r\nloading\r\n")), 0,
+      "a shard with two masters", 0, 0, NULL },
+    { "only a failed master", SHARDS,
+      "*1\r\n" SHARD(PAIR("0", "1"), "*1\r\n"
+                     HNODE("7000", MASTER, "$4\r\nfail\r\n")), 0,
+      "a shard with slots and no master", 0, 0, NULL },
     { "slots and no master", SHARDS,
       "*1\r\n" SHARD(PAIR("0", "1"), "*1\r\n" SNODE("7000", REPLICA)), 0,
       "a shard with slots and no master", 0, 0, NULL },

@@ -299,7 +299,8 @@ sub settled_counters {
 sub wrk_burst {
     my ($port, $path, $secs) = @_;
     my $t0 = Time::HiRes::time();
-    my $out = `wrk -t2 -c8 -d${secs}s http://127.0.0.1:$port$path 2>&1`;
+    my $out = `wrk -t2 -c8 -d${secs}s http://127.0.0.1:$port$path 2>&1`
+              // "wrk did not run: $! (scripts/deps test installs it)";
     my $elapsed = Time::HiRes::time() - $t0;
     my ($n) = $out =~ /(\d+) requests in/;
     return ($n // 0, $elapsed, $out);
