@@ -467,8 +467,10 @@ sub start_traffic {
 # Depends: nginx-abi-* and apache2-api-* come with nginx and apache2),
 # and man-db (systemd-analyze verify runs man for the units'
 # Documentation=).  The container has no network to install more from.
+# EDGETRACE_DEB_MIRROR: another mirror of Debian (a root of its own)
 use constant ROOT_SUITE  => 'bookworm';
-use constant ROOT_MIRROR => 'http://deb.debian.org/debian';
+use constant ROOT_MIRROR => $ENV{EDGETRACE_DEB_MIRROR}
+                            || 'http://deb.debian.org/debian';
 my @ROOT_PACKAGES = qw(systemd systemd-sysv dbus curl redis-server nginx
                        apache2 libcurl4 libhiredis0.14 libjansson4
                        libmicrohttpd12 libsqlite3-0 libssl3 libcrypt1
@@ -502,8 +504,8 @@ sub _mounts_under {
 
 # systemd_root(): the root's directory, build/deb-root/DIGEST, DIGEST of
 # what makes it (suite, mirror, packages, setup): built once, by the first
-# run on a machine (debootstrap from ROOT_MIRROR: a few minutes and some
-# 120 MB to download), then reused.  A failed or timed out debootstrap
+# run on a machine (debootstrap from ROOT_MIRROR: a minute or a few, some
+# 250 MB on disk), then reused.  A failed or timed out debootstrap
 # dies with its reason and leaves nothing mounted.
 sub systemd_root {
     my $base = Edgetrace::Test::build_dir() . '/deb-root';
@@ -530,6 +532,7 @@ sub systemd_root {
     if ($rc) {
         my $log = Edgetrace::Test::_slurp("$tmp/debootstrap/debootstrap.log");
         my @l = split /\n/, "$out\n$log";
+        File::Path::remove_tree($tmp) unless @left;
         die "edgetrace: debootstrap of the systemd root failed ("
             . ($rc == 124 ? "timed out after ${DEBOOTSTRAP_TIMEOUT}s"
                           : "exit $rc")
@@ -543,7 +546,7 @@ sub systemd_root {
     rename $tmp, $dir or die "rename $tmp: $!";
     # the roots of what this one replaces
     for my $stale (grep { $_ ne $dir && -d $_ } glob "$base/*") {
-        umount_all($stale);
+        next if umount_all($stale);
         File::Path::remove_tree($stale);
     }
     Test::More::diag(sprintf 'the root was built in %.0f s',
@@ -640,6 +643,7 @@ sub traffic {
     my ($self, @urls) = @_;
     my $script = <<"SH";
 rm -f /tmp/traffic.*
+: > /tmp/traffic.started
 n=0
 while [ ! -e /tmp/traffic.stop ]; do
     for u in @urls; do
@@ -655,8 +659,9 @@ SH
         $self->sh($script, 900);
         POSIX::_exit(0);
     }
-    Edgetrace::Test::wait_until(sub { $self->out('ls /tmp/traffic.stop '
-        . '/tmp/traffic.done 2>/dev/null; echo x') eq 'x' }, 5);
+    Edgetrace::Test::wait_until(sub {
+        $self->out('ls /tmp/traffic.started 2>/dev/null') ne '' }, 10)
+        or die "the requests in the container did not start\n";
     return sub {
         $self->sh('touch /tmp/traffic.stop');
         Edgetrace::Test::wait_until(sub {
