@@ -219,7 +219,12 @@ is $c->out('systemctl is-enabled edgetrace-serve'), 'enabled',
 # follows is checked still
 ($rc, $out) = $c->sh('systemctl start edgetrace-serve 2>&1');
 is $rc, 0, 'systemctl start edgetrace-serve' or diag $out;
-my $serve = unit('edgetrace-serve', 'MainPID');
+my $serve = '';
+# a unit just started runs systemd's code until it execs the command
+ok wait_until(sub {
+       $serve = unit('edgetrace-serve', 'MainPID');
+       $c->out("readlink /proc/$serve/exe") eq '/usr/bin/edgetrace';
+   }, 10), "serve runs /usr/bin/edgetrace ($serve)";
 my $uid = $c->out("awk '/^Uid:/ { print \$2 }' /proc/$serve/status");
 ok $uid =~ /^\d+$/ && $uid >= 61184 && $uid <= 65519,
    "serve runs as a dynamic user (uid $uid)";

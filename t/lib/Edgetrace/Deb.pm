@@ -41,7 +41,9 @@ package Edgetrace::Deb;
 #
 # A test killed outright (SIGKILL) runs no cleanup: then apt-get purge
 # libnginx-mod-http-edgetrace libapache2-mod-edgetrace edgetrace-tools,
-# and rm /etc/nginx/conf.d/edgetrace-test.conf.
+# and rm /etc/nginx/conf.d/edgetrace-test.conf; for 004, kill the
+# systemd-nspawn it left (its overlay goes with it).  Once a container is
+# booted, SIGINT, SIGTERM and SIGHUP end the test through its cleanup.
 
 use strict;
 use warnings;
@@ -587,6 +589,13 @@ sub boot_container {
     my $self = bless { pid => $pid, root => $root, log => $log },
                      'Edgetrace::Deb::Container';
     push @servers, $self;
+    # nspawn is in a session of its own: an interrupted test powers it
+    # off (what runs in it is killed first: the test's end waits for none)
+    $SIG{$_} = sub {
+        $_->kill_sessions for grep { ref eq 'Edgetrace::Deb::Container' }
+                                   @servers;
+        die "edgetrace: SIG$_[0]\n";
+    } for qw(INT TERM HUP);
     my $t0 = Time::HiRes::time();
     # its PID 1: nspawn's child that is 1 in its own pid namespace
     Edgetrace::Test::wait_until(sub {
@@ -656,9 +665,11 @@ echo \$n > /tmp/traffic.done
 SH
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
+        $SIG{$_} = 'DEFAULT' for qw(INT TERM HUP);
         $self->sh($script, 900);
         POSIX::_exit(0);
     }
+    push @{ $self->{bg} }, $pid;
     Edgetrace::Test::wait_until(sub {
         $self->out('ls /tmp/traffic.started 2>/dev/null') ne '' }, 10)
         or die "the requests in the container did not start\n";
@@ -684,24 +695,56 @@ sub left {
            readdir $d;
 }
 
-# powers it off (systemctl poweroff, then SIGKILL to what is left after
-# 60 s) and waits for nspawn to exit; returns what is left: processes of
-# the container or nspawn, mounts under its root (none when all went)
+# kill_sessions(): kills what this test runs in the container (nsenter,
+# and the timeout over it).  Before a power off: systemd's shutdown stops
+# every process of the container (SIGSTOP) before it kills them, nsenter
+# then stops too, outside, and never reaps its child: a zombie in the
+# container that its PID 1 waits for.
+sub kill_sessions {
+    my ($self) = @_;
+    return unless $self->{pid1};
+    my $tag = "nsenter -t $self->{pid1} ";
+    my @todo = ($$);
+    my @kill;
+    while (defined(my $p = shift @todo)) {
+        for my $c (Edgetrace::Test::_children($p)) {
+            next if $c == $self->{pid};
+            push @todo, $c;
+            my $comm = Edgetrace::Test::_slurp("/proc/$c/comm");
+            push @kill, $c if $comm =~ /^(timeout|nsenter)$/
+                && index(Edgetrace::Test::_cmdline($c), $tag) >= 0;
+        }
+    }
+    kill 'KILL', @kill if @kill;
+    Edgetrace::Test::wait_exit($_, 10) for @{ $self->{bg} // [] };
+    $self->{bg} = [];
+}
+
+sub _nspawn_gone {
+    my ($self, $timeout) = @_;
+    return Edgetrace::Test::wait_until(sub {
+        waitpid($self->{pid}, POSIX::WNOHANG()) != 0 }, $timeout);
+}
+
+# powers it off (systemctl poweroff; after 60 s, SIGKILL to its PID 1 and
+# to nspawn) and waits for nspawn to exit; returns what is left:
+# processes of the container or nspawn, mounts under its root (none when
+# all went)
 sub stop {
     my ($self) = @_;
     return $self->{stopped} if $self->{stopped};
+    $self->kill_sessions;
     if (waitpid($self->{pid}, POSIX::WNOHANG()) == 0) {
         $self->sh('systemctl poweroff --no-block', 10);
-        my $gone = Edgetrace::Test::wait_until(sub {
-            waitpid($self->{pid}, POSIX::WNOHANG()) != 0 }, 60);
-        unless ($gone) {
+        unless ($self->_nspawn_gone(60)) {
             Test::More::diag('the container did not power off in 60 s: '
                              . 'killed');
             kill 'KILL', $self->{pid1} if $self->{pid1};
             kill 'KILL', $self->{pid};
-            waitpid $self->{pid}, 0;
+            $self->_nspawn_gone(30);
         }
     }
+    Edgetrace::Test::wait_until(sub { !$self->left }, 15);
     my @left = (map({ "process $_ of the container" } $self->left),
                 (kill(0, $self->{pid}) ? "systemd-nspawn $self->{pid}" : ()),
                 map({ "mount $_" }
@@ -710,7 +753,6 @@ sub stop {
     $self->{stopped} = \@left;
     return \@left;
 }
-
 
 package Edgetrace::Deb::Server;
 
