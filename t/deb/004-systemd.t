@@ -126,7 +126,8 @@ edgetrace on;
 edgetrace_redis redis://127.0.0.1:6379;
 edgetrace_service_name deb-nginx;
 C
-sed -i 's/^#    /    /; s/^#$//; s/EdgeTraceServiceName httpd/EdgeTraceServiceName deb-httpd/' \
+sed -i -e 's/^#    /    /; s/^#$//' \
+    -e 's/EdgeTraceServiceName httpd/EdgeTraceServiceName deb-httpd/' \
     /etc/apache2/mods-available/edgetrace.conf
 SH
 ($rc, $out) = $c->sh('a2enmod -q edgetrace && systemctl restart apache2 '

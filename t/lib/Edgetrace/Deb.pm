@@ -658,7 +658,8 @@ while [ ! -e /tmp/traffic.stop ]; do
     for u in @urls; do
         n=\$((n + 1))
         c=\$(curl -s -o /dev/null -m 5 -w '%{http_code}' \$u)
-        [ "\$c" = 200 ] || echo "\$u: \$c at \$(date +%T.%N)" >> /tmp/traffic.fail
+        [ "\$c" = 200 ] \
+            || echo "\$u: \$c at \$(date +%T.%N)" >> /tmp/traffic.fail
     done
 done
 echo \$n > /tmp/traffic.done
