@@ -658,8 +658,8 @@ while [ ! -e /tmp/traffic.stop ]; do
     for u in @urls; do
         n=\$((n + 1))
         c=\$(curl -s -o /dev/null -m 5 -w '%{http_code}' \$u)
-        [ "\$c" = 200 ] \
-            || echo "\$u: \$c at \$(date +%T.%N)" >> /tmp/traffic.fail
+        [ "\$c" = 200 ] && continue
+        echo "\$u: \$c at \$(date +%T.%N)" >> /tmp/traffic.fail
     done
 done
 echo \$n > /tmp/traffic.done
@@ -680,7 +680,9 @@ SH
             $self->out('cat /tmp/traffic.done 2>/dev/null') =~ /^\d+$/ }, 20);
         kill 'TERM', $pid;
         Edgetrace::Test::wait_exit($pid, 10);
-        my $n = $self->out('cat /tmp/traffic.done') || 0;
+        my $n = $self->out('cat /tmp/traffic.done 2>/dev/null');
+        return (0, 'the requests in the container did not end in 20 s')
+            unless $n =~ /^\d+$/;
         my @fail = split /\n/, $self->out('cat /tmp/traffic.fail 2>/dev/null');
         return ($n, @fail);
     };
