@@ -20,6 +20,9 @@ package Edgetrace::Deb;
 #                                        # ->workers ->reload ->stop
 #   my $a2  = start_system_apache($conf);# ->ctl('graceful') ->children
 #   my $t   = start_traffic($port, '/'); # ... $t->() = (sent, failures)
+#   my $root = systemd_root();           # a Debian 12 root to boot (cached)
+#   my $c = boot_container($root, bind => DIR);  # systemd-nspawn -b of it
+#   my ($rc, $out) = $c->sh('systemctl ...', 60); # run in it (nsenter)
 #
 # The servers are the machine's own binaries with its own module
 # directories (/etc/nginx/modules-enabled, /etc/apache2/mods-enabled),
@@ -38,7 +41,9 @@ package Edgetrace::Deb;
 #
 # A test killed outright (SIGKILL) runs no cleanup: then apt-get purge
 # libnginx-mod-http-edgetrace libapache2-mod-edgetrace edgetrace-tools,
-# and rm /etc/nginx/conf.d/edgetrace-test.conf.
+# and rm /etc/nginx/conf.d/edgetrace-test.conf; for 004, kill the
+# systemd-nspawn it left (its overlay goes with it).  Once a container is
+# booted, SIGINT, SIGTERM and SIGHUP end the test through its cleanup.
 
 use strict;
 use warnings;
@@ -47,7 +52,9 @@ use Exporter 'import';
 use Cwd ();
 use Digest::MD5 ();
 use File::Basename ();
+use Fcntl ();
 use File::Find ();
+use File::Path ();
 use File::Temp ();
 use POSIX ();
 use Test::More ();
@@ -58,7 +65,7 @@ use Edgetrace::Test qw(free_port wait_port wait_until http_get);
 our @EXPORT_OK = qw(deb_plan build_debs guard snapshot apt_install
                     apt_purge start_system_nginx start_system_apache
                     start_traffic installed service_note so_mapped run
-                    on_cleanup write_file
+                    on_cleanup write_file systemd_root boot_container
                     PACKAGES MAINTAINER);
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
@@ -244,7 +251,11 @@ sub on_cleanup { push @cleanup, $_[0] }
 END {
     my $rc = $?;
     for my $s (reverse @servers) {
-        eval { $s->stop };
+        my $left = eval { $s->stop };
+        # a container: what its stop left (nothing, when all went)
+        next unless ref $left eq 'ARRAY' && @$left;
+        Test::More::diag("the container left: @$left");
+        $rc ||= 1;
     }
     for my $c (reverse @cleanup) {
         eval { $c->() };
@@ -450,6 +461,301 @@ sub start_traffic {
     };
 }
 
+# ------------------------------------------------ a booted systemd (004)
+
+# The Debian root t/deb/004-systemd.t boots under systemd-nspawn:
+# debootstrap's minbase of bookworm, systemd as its init, the servers the
+# packages go into, and what the packages depend on (dpkg-deb -f *.deb
+# Depends: nginx-abi-* and apache2-api-* come with nginx and apache2),
+# and man-db (systemd-analyze verify runs man for the units'
+# Documentation=).  The container has no network to install more from.
+# EDGETRACE_DEB_MIRROR: another mirror of Debian (a root of its own)
+use constant ROOT_SUITE  => 'bookworm';
+use constant ROOT_MIRROR => $ENV{EDGETRACE_DEB_MIRROR}
+                            || 'http://deb.debian.org/debian';
+my @ROOT_PACKAGES = qw(systemd systemd-sysv dbus curl redis-server nginx
+                       apache2 libcurl4 libhiredis0.14 libjansson4
+                       libmicrohttpd12 libsqlite3-0 libssl3 libcrypt1
+                       man-db);
+# run in the root once debootstrap is done: nginx has port 80, apache2
+# gets 8080
+my $ROOT_SETUP = <<'SH';
+set -e
+sed -i 's/^Listen 80$/Listen 8080/' /etc/apache2/ports.conf
+sed -i 's/^<VirtualHost \*:80>$/<VirtualHost *:8080>/' \
+    /etc/apache2/sites-available/000-default.conf
+grep -q '^Listen 8080$' /etc/apache2/ports.conf
+echo edgetrace-test > /etc/hostname
+apt-get clean
+SH
+my $DEBOOTSTRAP_TIMEOUT = 1800;
+
+# the mounts under $dir, deepest first
+sub _mounts_under {
+    my ($dir) = @_;
+    open my $fh, '<', '/proc/self/mountinfo' or return ();
+    my @m;
+    while (my $l = <$fh>) {
+        my $point = (split ' ', $l)[4];
+        $point =~ s/\\(\d{3})/chr oct $1/ge;
+        push @m, $point if $point eq $dir || index($point, "$dir/") == 0;
+    }
+    my @deepest_first = reverse @m;
+    return @deepest_first;
+}
+
+# systemd_root(): the root's directory, build/deb-root/DIGEST, DIGEST of
+# what makes it (suite, mirror, packages, setup): built once, by the first
+# run on a machine (debootstrap from ROOT_MIRROR: a minute or a few, some
+# 250 MB on disk), then reused.  A failed or timed out debootstrap
+# dies with its reason and leaves nothing mounted.
+sub systemd_root {
+    my $base = Edgetrace::Test::build_dir() . '/deb-root';
+    $base = "$ROOT/$base" unless $base =~ m{^/};
+    my $digest = Digest::MD5::md5_hex(join "\n", ROOT_SUITE, ROOT_MIRROR,
+                                      @ROOT_PACKAGES, $ROOT_SETUP);
+    my $dir = "$base/$digest";
+    return $dir if -f "$dir/.edgetrace-root";
+    File::Path::make_path($base);
+    open my $lock, '>', "$base/.lock" or die "$base/.lock: $!";
+    flock $lock, Fcntl::LOCK_EX() or die "$base/.lock: $!";
+    return $dir if -f "$dir/.edgetrace-root";
+    my $tmp = "$dir.tmp";
+    umount_all($tmp);
+    File::Path::remove_tree($tmp);
+    my $t0 = Time::HiRes::time();
+    Test::More::diag('building the Debian ' . ROOT_SUITE . " root $dir "
+                     . 'with debootstrap from ' . ROOT_MIRROR . ' (once)');
+    my ($rc, $out) = run('timeout', '-k', '30', $DEBOOTSTRAP_TIMEOUT,
+                         'debootstrap', '--variant=minbase',
+                         '--include=' . join(',', @ROOT_PACKAGES),
+                         ROOT_SUITE, $tmp, ROOT_MIRROR);
+    my @left = umount_all($tmp);
+    if ($rc) {
+        my $log = Edgetrace::Test::_slurp("$tmp/debootstrap/debootstrap.log");
+        my @l = split /\n/, "$out\n$log";
+        File::Path::remove_tree($tmp) unless @left;
+        die "edgetrace: debootstrap of the systemd root failed ("
+            . ($rc == 124 ? "timed out after ${DEBOOTSTRAP_TIMEOUT}s"
+                          : "exit $rc")
+            . ') - it needs ' . ROOT_MIRROR . ":\n"
+            . join("\n", @l[($#l > 25 ? $#l - 25 : 0) .. $#l]) . "\n"
+            . (@left ? "still mounted: @left\n" : '');
+    }
+    ($rc, $out) = run('chroot', $tmp, '/bin/sh', '-c', $ROOT_SETUP);
+    die "edgetrace: setting up the systemd root failed:\n$out" if $rc;
+    write_file("$tmp/.edgetrace-root", ROOT_SUITE . "\n");
+    rename $tmp, $dir or die "rename $tmp: $!";
+    # the roots of what this one replaces
+    for my $stale (grep { $_ ne $dir && -d $_ } glob "$base/*") {
+        next if umount_all($stale);
+        File::Path::remove_tree($stale);
+    }
+    Test::More::diag(sprintf 'the root was built in %.0f s',
+                     Time::HiRes::time() - $t0);
+    return $dir;
+}
+
+# unmounts what is mounted under $dir (lazily); returns what is left
+sub umount_all {
+    my ($dir) = @_;
+    run('umount', '-l', $_) for _mounts_under($dir);
+    return _mounts_under($dir);
+}
+
+# boot_container($root, bind => { host dir => container dir }): the root
+# booted by systemd-nspawn -b, with an overlay on it that goes when it
+# stops (--volatile=overlay: the cached root is never written), a network
+# of its own (--private-network: nginx's port 80 and everything inside
+# touch nothing of this machine), and the directories bound read-only.
+# Returns when its systemd says it is up (running or degraded); stopped
+# when the test ends, however it ends.
+sub boot_container {
+    my ($root, %o) = @_;
+    my $dir = _tempdir();
+    my $log = "$dir/nspawn.log";
+    my @cmd = ('systemd-nspawn', '-q', '-D', $root, '-M', "edgetrace-test-$$",
+               '-b', '--volatile=overlay', '--private-network',
+               '--register=no', '--keep-unit', '--console=pipe',
+               map { "--bind-ro=$_:$o{bind}{$_}" } sort keys %{ $o{bind} });
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        POSIX::setsid();
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>', $log;
+        open STDERR, '>&', \*STDOUT;
+        exec { $cmd[0] } @cmd or POSIX::_exit(127);
+    }
+    my $self = bless { pid => $pid, root => $root, log => $log },
+                     'Edgetrace::Deb::Container';
+    push @servers, $self;
+    # nspawn is in a session of its own: an interrupted test powers it
+    # off (what runs in it is killed first: the test's end waits for none)
+    $SIG{$_} = sub {
+        $_->kill_sessions for grep { ref eq 'Edgetrace::Deb::Container' }
+                                   @servers;
+        die "edgetrace: SIG$_[0]\n";
+    } for qw(INT TERM HUP);
+    my $t0 = Time::HiRes::time();
+    # its PID 1: nspawn's child that is 1 in its own pid namespace
+    Edgetrace::Test::wait_until(sub {
+        for my $c (Edgetrace::Test::_children($pid)) {
+            my $st = Edgetrace::Test::_slurp("/proc/$c/status");
+            next unless $st =~ /^NSpid:\s+\d+\s+1$/m;
+            $self->{pid1} = $c;
+            $self->{pidns} = readlink "/proc/$c/ns/pid";
+            return 1;
+        }
+        return 0;
+    }, 30) or die "systemd-nspawn started no container:\n" . $self->log;
+    my $state = '';
+    Edgetrace::Test::wait_until(sub {
+        (undef, $state) = $self->sh('systemctl is-system-running', 10);
+        $state =~ /^(running|degraded)$/m;
+    }, 120, 0.5) or die "the container's systemd did not come up ($state):\n"
+                        . $self->log;
+    $self->{boot} = Time::HiRes::time() - $t0;
+    return $self;
+}
+
+
+package Edgetrace::Deb::Container;
+
+sub pid  { $_[0]{pid} }
+sub pid1 { $_[0]{pid1} }
+sub boot_time { $_[0]{boot} }
+sub log  { Edgetrace::Test::_slurp($_[0]{log}) }
+
+# sh($script, $timeout): (exit code, output) of sh -c $script in the
+# container, entered with nsenter; killed after $timeout seconds (60)
+sub sh {
+    my ($self, $script, $timeout) = @_;
+    return (255, "the container is not running\n") unless $self->{pid1};
+    return Edgetrace::Deb::run('timeout', '-k', '5', $timeout // 60,
+        'nsenter', '-t', $self->{pid1}, '-m', '-u', '-i', '-n', '-p', '--',
+        '/usr/bin/env', '-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin',
+        'LANG=C.UTF-8', 'DEBIAN_FRONTEND=noninteractive',
+        '/bin/sh', '-c', $script);
+}
+
+# out($script): its output, trimmed (what a command prints)
+sub out {
+    my ($self, $script, $timeout) = @_;
+    my (undef, $out) = $self->sh($script, $timeout);
+    $out =~ s/\s+$//;
+    return $out;
+}
+
+# traffic(@urls): curl to each URL in turn, in the container, until the
+# returned sub is called; it returns (requests sent, failures as text)
+sub traffic {
+    my ($self, @urls) = @_;
+    my $script = <<"SH";
+rm -f /tmp/traffic.*
+: > /tmp/traffic.started
+n=0
+while [ ! -e /tmp/traffic.stop ]; do
+    for u in @urls; do
+        n=\$((n + 1))
+        c=\$(curl -s -o /dev/null -m 5 -w '%{http_code}' \$u)
+        [ "\$c" = 200 ] && continue
+        echo "\$u: \$c at \$(date +%T.%N)" >> /tmp/traffic.fail
+    done
+done
+echo \$n > /tmp/traffic.done
+SH
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        $SIG{$_} = 'DEFAULT' for qw(INT TERM HUP);
+        $self->sh($script, 900);
+        POSIX::_exit(0);
+    }
+    push @{ $self->{bg} }, $pid;
+    Edgetrace::Test::wait_until(sub {
+        $self->out('ls /tmp/traffic.started 2>/dev/null') ne '' }, 10)
+        or die "the requests in the container did not start\n";
+    return sub {
+        $self->sh('touch /tmp/traffic.stop');
+        Edgetrace::Test::wait_until(sub {
+            $self->out('cat /tmp/traffic.done 2>/dev/null') =~ /^\d+$/ }, 20);
+        kill 'TERM', $pid;
+        Edgetrace::Test::wait_exit($pid, 10);
+        my $n = $self->out('cat /tmp/traffic.done 2>/dev/null');
+        return (0, 'the requests in the container did not end in 20 s')
+            unless $n =~ /^\d+$/;
+        my @fail = split /\n/, $self->out('cat /tmp/traffic.fail 2>/dev/null');
+        return ($n, @fail);
+    };
+}
+
+# the processes left in the container's pid namespace
+sub left {
+    my ($self) = @_;
+    return () unless $self->{pidns};
+    opendir my $d, '/proc' or return ();
+    return grep { /^\d+$/
+                  && (readlink("/proc/$_/ns/pid") // '') eq $self->{pidns} }
+           readdir $d;
+}
+
+# kill_sessions(): kills what this test runs in the container (nsenter,
+# and the timeout over it).  Before a power off: systemd's shutdown stops
+# every process of the container (SIGSTOP) before it kills them, nsenter
+# then stops too, outside, and never reaps its child: a zombie in the
+# container that its PID 1 waits for.
+sub kill_sessions {
+    my ($self) = @_;
+    return unless $self->{pid1};
+    my $tag = "nsenter -t $self->{pid1} ";
+    my @todo = ($$);
+    my @kill;
+    while (defined(my $p = shift @todo)) {
+        for my $c (Edgetrace::Test::_children($p)) {
+            next if $c == $self->{pid};
+            push @todo, $c;
+            my $comm = Edgetrace::Test::_slurp("/proc/$c/comm");
+            push @kill, $c if $comm =~ /^(timeout|nsenter)$/
+                && index(Edgetrace::Test::_cmdline($c), $tag) >= 0;
+        }
+    }
+    kill 'KILL', @kill if @kill;
+    Edgetrace::Test::wait_exit($_, 10) for @{ $self->{bg} // [] };
+    $self->{bg} = [];
+}
+
+sub _nspawn_gone {
+    my ($self, $timeout) = @_;
+    return Edgetrace::Test::wait_until(sub {
+        waitpid($self->{pid}, POSIX::WNOHANG()) != 0 }, $timeout);
+}
+
+# powers it off (systemctl poweroff; after 60 s, SIGKILL to its PID 1 and
+# to nspawn) and waits for nspawn to exit; returns what is left:
+# processes of the container or nspawn, mounts under its root (none when
+# all went)
+sub stop {
+    my ($self) = @_;
+    return $self->{stopped} if $self->{stopped};
+    $self->kill_sessions;
+    if (waitpid($self->{pid}, POSIX::WNOHANG()) == 0) {
+        $self->sh('systemctl poweroff --no-block', 10);
+        unless ($self->_nspawn_gone(60)) {
+            Test::More::diag('the container did not power off in 60 s: '
+                             . 'killed');
+            kill 'KILL', $self->{pid1} if $self->{pid1};
+            kill 'KILL', $self->{pid};
+            $self->_nspawn_gone(30);
+        }
+    }
+    Edgetrace::Test::wait_until(sub { !$self->left }, 15);
+    my @left = (map({ "process $_ of the container" } $self->left),
+                (kill(0, $self->{pid}) ? "systemd-nspawn $self->{pid}" : ()),
+                map({ "mount $_" }
+                    Edgetrace::Deb::_mounts_under($self->{root})));
+    delete $self->{pid1};
+    $self->{stopped} = \@left;
+    return \@left;
+}
 
 package Edgetrace::Deb::Server;
 
