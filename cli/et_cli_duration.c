@@ -146,6 +146,10 @@ et_cli_duration_ms(char *buf, size_t size, uint64_t ns)
 }
 
 
+static const char  et_cli_size_syntax[] =
+    "a size is a number of bytes, with k, m or g after it (10g)";
+
+
 int
 et_cli_size_parse(const char *s, uint64_t *bytes, const char **err)
 {
@@ -153,7 +157,7 @@ et_cli_size_parse(const char *s, uint64_t *bytes, const char **err)
     const char  *p;
 
     if (s == NULL || *s < '0' || *s > '9') {
-        *err = "a size is a number of bytes, with k, m or g after it (10g)";
+        *err = et_cli_size_syntax;
         return ET_ERROR;
     }
 
@@ -187,12 +191,12 @@ et_cli_size_parse(const char *s, uint64_t *bytes, const char **err)
         break;
 
     default:
-        *err = "a size is a number of bytes, with k, m or g after it (10g)";
+        *err = et_cli_size_syntax;
         return ET_ERROR;
     }
 
     if (unit != 1 && p[1] != '\0') {
-        *err = "a size is a number of bytes, with k, m or g after it (10g)";
+        *err = et_cli_size_syntax;
         return ET_ERROR;
     }
 

@@ -43,12 +43,15 @@ et_cli_opt_value(int argc, char **argv, int *i, const char *name,
 }
 
 
-int
-et_cli_opt_duration(const char *name, const char *value, uint64_t *ns)
+/* an option's value read by "parse" (a duration, a size), or the error
+ * naming the option */
+static int
+et_cli_opt_number(const char *name, const char *value, uint64_t *out,
+    int (*parse)(const char *s, uint64_t *out, const char **err))
 {
     const char  *err;
 
-    if (et_cli_duration_parse(value, ns, &err) != ET_OK) {
+    if (parse(value, out, &err) != ET_OK) {
         et_cli_error("invalid %s \"%s\": %s", name, value, err);
         return ET_ERROR;
     }
@@ -58,14 +61,14 @@ et_cli_opt_duration(const char *name, const char *value, uint64_t *ns)
 
 
 int
+et_cli_opt_duration(const char *name, const char *value, uint64_t *ns)
+{
+    return et_cli_opt_number(name, value, ns, et_cli_duration_parse);
+}
+
+
+int
 et_cli_opt_size(const char *name, const char *value, uint64_t *bytes)
 {
-    const char  *err;
-
-    if (et_cli_size_parse(value, bytes, &err) != ET_OK) {
-        et_cli_error("invalid %s \"%s\": %s", name, value, err);
-        return ET_ERROR;
-    }
-
-    return ET_OK;
+    return et_cli_opt_number(name, value, bytes, et_cli_size_parse);
 }
