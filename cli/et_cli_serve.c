@@ -235,17 +235,14 @@ et_cli_serve_size(et_serve_t *sv, int *failing)
 }
 
 
-/* --max-size's trimming prepared, or, without, FTS5's own merging back */
+/* --max-size's trimming prepared (without, FTS5 merges by itself: the
+ * database's opening set it so) */
 static int
 et_cli_serve_size_init(et_serve_t *sv, sqlite3 *db, size_t batch)
 {
     char  err[512];
 
     if (sv->max_size == 0) {
-        if (et_serve_size_off(db, err, sizeof(err)) != ET_OK) {
-            et_cli_error("serve: %s: %s", sv->path, err);
-        }
-
         return ET_OK;
     }
 
@@ -397,6 +394,10 @@ et_cli_serve(et_cli_t *cli, int argc, char **argv)
         { "--tls-cert", &sv.tls_cert },
         { "--tls-key", &sv.tls_key },
     };
+
+    /* before SQLite's first use: no count of its memory, which takes a
+     * global lock at each of its allocations (docs/serve.md) */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 
     memset(&sv, 0, sizeof(et_serve_t));
     memset(&conf, 0, sizeof(et_cli_consume_t));

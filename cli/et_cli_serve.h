@@ -260,10 +260,6 @@ et_serve_size_t *et_serve_size_init(sqlite3 *db, uint64_t max, size_t keep,
     char *err, size_t size);
 void et_serve_size_free(et_serve_size_t *sz);
 
-/* without --max-size: FTS5 merges its segments by itself again, as it
- * does by default (a run with --max-size turned that off) */
-int et_serve_size_off(sqlite3 *db, char *err, size_t size);
-
 /* the database was made with auto_vacuum = INCREMENTAL: its file shrinks */
 int et_serve_size_incremental(et_serve_size_t *sz);
 

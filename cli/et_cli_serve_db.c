@@ -253,7 +253,7 @@ et_serve_db_open(const char *path, int writer, char *err, size_t size)
     }
 
     /* WAL: readers do not block the writer; NORMAL: a commit is durable
-     * at the next checkpoint, and never corrupt; a checkpoint every 32 MB
+     * at the next checkpoint, and never corrupt; a checkpoint every 128 MB
      * of WAL rather than 4: a page written by several batches is copied
      * back once; a new database's free pages can go back to the
      * filesystem (--max-size), an older one's cannot (docs/serve.md) */
@@ -261,12 +261,20 @@ et_serve_db_open(const char *path, int writer, char *err, size_t size)
         rc = sqlite3_exec(db, "PRAGMA auto_vacuum = INCREMENTAL;"
                           "PRAGMA journal_mode = WAL;"
                           "PRAGMA synchronous = NORMAL;"
-                          "PRAGMA wal_autocheckpoint = 8192;", NULL, NULL,
+                          "PRAGMA wal_autocheckpoint = 32768;", NULL, NULL,
                           &msg);
     }
 
     if (rc == SQLITE_OK) {
         rc = sqlite3_exec(db, et_serve_schema, NULL, NULL, &msg);
+    }
+
+    /* FTS5 merges 16 segments of a level rather than 4: each word is
+     * rewritten half as often, a search reads more segments (--max-size
+     * turns it off and merges in its own steps, docs/serve.md) */
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_exec(db, "INSERT INTO span_text (span_text, rank)"
+                          " VALUES ('automerge', 16);", NULL, NULL, &msg);
     }
 
     if (rc == SQLITE_OK && et_serve_has_dep_hist(db) == 0) {

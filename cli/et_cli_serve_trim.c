@@ -211,39 +211,6 @@ failed:
 }
 
 
-int
-et_serve_size_off(sqlite3 *db, char *err, size_t size)
-{
-    int            rc;
-    sqlite3_int64  automerge;
-    sqlite3_stmt  *q;
-
-    rc = sqlite3_prepare_v2(db, "SELECT v FROM span_text_config"
-                            " WHERE k = 'automerge'", -1, &q, NULL);
-
-    if (rc == SQLITE_OK) {
-        automerge = -1;
-        rc = et_serve_size_row(q, &automerge, NULL);
-        sqlite3_finalize(q);
-
-        if (rc == SQLITE_ROW && automerge == 0) {
-            rc = sqlite3_exec(db, "INSERT INTO span_text (span_text, rank)"
-                              " VALUES ('automerge', 4)", NULL, NULL, NULL);
-
-        } else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
-            rc = SQLITE_OK;
-        }
-    }
-
-    if (rc != SQLITE_OK) {
-        snprintf(err, size, "%s", sqlite3_errmsg(db));
-        return ET_ERROR;
-    }
-
-    return ET_OK;
-}
-
-
 void
 et_serve_size_free(et_serve_size_t *sz)
 {

@@ -186,8 +186,8 @@ is($s->stop, 0, 'exit 0');
 # without --max-size, FTS5 merges by itself again
 $s = start_serve($redis, db => $s->db, dir => $s->dir);
 ok($s->wait_status(sub { 1 }), 'without --max-size');
-is(sql($s->db, "SELECT v FROM span_text_config WHERE k = 'automerge'"), 4,
-   'FTS5\'s automerge back');
+is(sql($s->db, "SELECT v FROM span_text_config WHERE k = 'automerge'"), 16,
+   'FTS5\'s automerge back, 16 segments a level');
 is($s->stop, 0, 'exit 0');
 
 # the newest batch alone over the bound: kept, and said
