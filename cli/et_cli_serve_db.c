@@ -108,8 +108,7 @@ typedef enum {
     ET_SERVE_TEXT,
     ET_SERVE_RED_GET,
     ET_SERVE_RED_PUT,
-    ET_SERVE_PARENT,
-    ET_SERVE_CHILDREN,
+    ET_SERVE_TRACE,
     ET_SERVE_EDGE,
     ET_SERVE_BEGIN,
     ET_SERVE_COMMIT,
@@ -130,10 +129,8 @@ static const char  *et_serve_sql[ET_SERVE_NSTMTS] = {
     "INSERT OR REPLACE INTO red (minute, service, name, count, errors,"
     " duration_sum, duration_max, histogram)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    "SELECT service, duration_us FROM spans"
-    " WHERE trace_id = ? AND span_id = ?",
-    "SELECT service, start_us, error FROM spans"
-    " WHERE trace_id = ? AND parent_id = ? AND service != ?",
+    "SELECT span_id, parent_id, service, start_us, duration_us, error"
+    " FROM spans WHERE trace_id = ?",
     "INSERT INTO dependencies (minute, parent, child, count, errors"
     ET_SERVE_DEP_HIST(ET_SERVE_DEP_COLUMN) ") VALUES (?, ?, ?, ?, ?"
     ET_SERVE_DEP_HIST(ET_SERVE_DEP_PARAM) ")"
@@ -921,55 +918,52 @@ et_serve_aggs_write(et_serve_store_t *st)
  * The caller -> callee pairs a new span makes with the spans already
  * stored: its parent of another service, its children of other services.
  * Each pair is counted once, when the later of its two spans arrives.
+ * The spans of the trace are read once, in the order of the trace id's
+ * index, for both.
  */
 static int
 et_serve_edges(et_serve_store_t *st, const et_cli_span_t *s,
     uint64_t start, uint64_t dur)
 {
-    int            rc;
+    int            rc, other;
+    size_t         len;
+    const void    *service;
     sqlite3_stmt  *q;
 
-    if (s->parent_id[0]) {
-        q = st->stmt[ET_SERVE_PARENT];
-        sqlite3_bind_text(q, 1, s->trace_id, 32, SQLITE_STATIC);
-        sqlite3_bind_text(q, 2, s->parent_id, 16, SQLITE_STATIC);
-
-        rc = sqlite3_step(q);
-
-        if (rc == SQLITE_ROW
-            && ((size_t) sqlite3_column_bytes(q, 0) != s->service.len
-                || memcmp(sqlite3_column_blob(q, 0) ? sqlite3_column_blob(q, 0)
-                                                    : "",
-                          s->service.data, s->service.len) != 0))
-        {
-            rc = et_serve_edge(st, start, sqlite3_column_blob(q, 0),
-                               sqlite3_column_bytes(q, 0), s->service.data,
-                               (int) s->service.len, s->error != 0,
-                               (uint64_t) sqlite3_column_int64(q, 1));
-
-        } else if (rc == SQLITE_ROW) {
-            rc = SQLITE_DONE;
-        }
-
-        sqlite3_reset(q);
-        sqlite3_clear_bindings(q);
-
-        if (rc != SQLITE_DONE) {
-            return rc;
-        }
-    }
-
-    q = st->stmt[ET_SERVE_CHILDREN];
+    q = st->stmt[ET_SERVE_TRACE];
     sqlite3_bind_text(q, 1, s->trace_id, 32, SQLITE_STATIC);
-    sqlite3_bind_text(q, 2, s->span_id, 16, SQLITE_STATIC);
-    et_serve_blob(q, 3, &s->service);
 
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        rc = et_serve_edge(st, (uint64_t) sqlite3_column_int64(q, 1),
-                           s->service.data, (int) s->service.len,
-                           sqlite3_column_blob(q, 0),
-                           sqlite3_column_bytes(q, 0),
-                           sqlite3_column_int(q, 2), dur);
+        service = sqlite3_column_blob(q, 2);
+        len = (size_t) sqlite3_column_bytes(q, 2);
+        other = len != s->service.len
+                || (len && memcmp(service, s->service.data, len) != 0);
+
+        rc = SQLITE_DONE;
+
+        if (!other) {
+            continue;
+        }
+
+        /* its parent: the caller */
+        if (s->parent_id[0] && sqlite3_column_bytes(q, 0) == 16
+            && memcmp(sqlite3_column_text(q, 0), s->parent_id, 16) == 0)
+        {
+            rc = et_serve_edge(st, start, service, (int) len,
+                               s->service.data, (int) s->service.len,
+                               s->error != 0,
+                               (uint64_t) sqlite3_column_int64(q, 4));
+        }
+
+        /* a child: the callee */
+        if (rc == SQLITE_DONE && sqlite3_column_bytes(q, 1) == 16
+            && memcmp(sqlite3_column_text(q, 1), s->span_id, 16) == 0)
+        {
+            rc = et_serve_edge(st, (uint64_t) sqlite3_column_int64(q, 3),
+                               s->service.data, (int) s->service.len,
+                               service, (int) len, sqlite3_column_int(q, 5),
+                               dur);
+        }
 
         if (rc != SQLITE_DONE) {
             break;
