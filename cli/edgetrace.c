@@ -318,6 +318,7 @@ main(int argc, char **argv)
     rc = et_cli_shards_init(&cli) == ET_OK && et_cli_tls_init(&cli) == ET_OK
          ? run(&cli, argc, argv) : ET_CLI_EXIT_USAGE;
     et_cli_redis_free(&cli);
+    et_cli_arena_release();
     et_cli_tls_free(&cli);
     et_cli_shards_free(&cli);
 

@@ -282,6 +282,20 @@ redisReply *et_cli_command(et_cli_t *cli, const char *key, int argc,
 redisReply *et_cli_streams(et_cli_t *cli, int argc, const char **argv,
     char **ids, int block, char *err, size_t size);
 
+/*
+ * The replies read between et_cli_arena_begin() and et_cli_arena_end()
+ * (et_cli_streams()'s) are built in an arena, which the next
+ * et_cli_arena_begin() empties: such a reply lives until the next stream
+ * read.  et_cli_reply_free() frees any reply of the CLI's connections,
+ * the arena's (nothing to do) or hiredis's; freeReplyObject() only
+ * hiredis's.  et_cli_arena_release() gives the arena's memory back, at
+ * exit.
+ */
+void et_cli_arena_begin(void);
+void et_cli_arena_end(void);
+void et_cli_reply_free(redisReply *r);
+void et_cli_arena_release(void);
+
 /* the BLOCK of tail's XREAD and export's XREADGROUP */
 #define ET_CLI_BLOCK_MS  "1000"
 #define ET_CLI_BLOCK_NS  (1000 * ET_CLI_NS_PER_MS)

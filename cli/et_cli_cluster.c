@@ -330,7 +330,7 @@ et_cli_cluster_down(redisReply *r, const char *addr, char *err, size_t size)
 
     snprintf(err, size, "Redis at %s: %.*s", addr,
              (int) (r->len < 200 ? r->len : 200), r->str);
-    freeReplyObject(r);
+    et_cli_reply_free(r);
 
     return 1;
 }
@@ -375,7 +375,7 @@ et_cli_cluster_check(et_cli_t *cli, const char *host, const char *addr,
     }
 
     ask = r->str[0] == 'A';
-    freeReplyObject(r);
+    et_cli_reply_free(r);
 
     et_cli_cluster_addr(toaddr, sizeof(toaddr), to, port);
 
@@ -442,7 +442,7 @@ et_cli_cluster_check(et_cli_t *cli, const char *host, const char *addr,
     }
 
     if (asking != NULL) {
-        freeReplyObject(asking);
+        et_cli_reply_free(asking);
     }
 
     if (once != NULL) {
@@ -556,6 +556,9 @@ et_cli_cluster_streams(et_cli_t *cli, int argc, const char **argv,
         }
     }
 
+    /* the replies in the arena: the redirections followed below are not */
+    et_cli_arena_begin();
+
     for (k = 0; k < (int) nnodes; k++) {
         for (s = 0; s < cli->shards; s++) {
             if (node[s] != k) {
@@ -565,6 +568,7 @@ et_cli_cluster_streams(et_cli_t *cli, int argc, const char **argv,
             c = cl->conns[k];
 
             if (redisGetReply(c, (void **) &parts[s]) != REDIS_OK) {
+                et_cli_arena_end();
                 nd = &cl->map->nodes[k];
                 et_cli_cluster_addr(addr, sizeof(addr), nd->host, nd->port);
                 snprintf(err, size, "Redis at %s: %s", addr,
@@ -574,6 +578,8 @@ et_cli_cluster_streams(et_cli_t *cli, int argc, const char **argv,
             }
         }
     }
+
+    et_cli_arena_end();
 
     /* redirections and errors, shard by shard (the map may change) */
     for (s = 0; s < cli->shards; s++) {
@@ -635,7 +641,7 @@ done:
     if (parts != NULL) {
         for (s = 0; s < cli->shards; s++) {
             if (parts[s] != NULL) {
-                freeReplyObject(parts[s]);
+                et_cli_reply_free(parts[s]);
             }
         }
     }

@@ -252,13 +252,13 @@ et_cli_export_check(et_cli_export_t *ex, const char *cmd, const char *key,
         /* the group (or the stream) was deleted under us: connecting
          * again creates it, as at the start */
         if (strncmp(r->str, "NOGROUP", 7) == 0) {
-            freeReplyObject(r);
+            et_cli_reply_free(r);
             et_cli_redis_close(ex->cli);
             *failed = 1;
             return NULL;
         }
 
-        freeReplyObject(r);
+        et_cli_reply_free(r);
         *failed = 2;
         return NULL;
     }
@@ -332,7 +332,7 @@ et_cli_export_connect(et_cli_export_t *ex)
                                 ex->group, ex->cli->keys[s], r->str);
         }
 
-        freeReplyObject(r);
+        et_cli_reply_free(r);
 
         if (failed) {
             /* not the connection: retrying cannot help (WRONGTYPE...) */
@@ -761,7 +761,7 @@ et_cli_export_ack(et_cli_export_t *ex)
                     return failed == 1 ? ET_CLI_REDIS_LOST : ET_CLI_FAILED;
                 }
 
-                freeReplyObject(r);
+                et_cli_reply_free(r);
                 n = 0;
             }
         }
@@ -979,7 +979,7 @@ et_cli_export_read(et_cli_export_t *ex, size_t *got)
         rc = et_cli_export_deliver(ex);
     }
 
-    freeReplyObject(r);
+    et_cli_reply_free(r);
     free(lists);
 
     return rc;
@@ -1030,7 +1030,7 @@ et_cli_export_claim_shard(et_cli_export_t *ex, unsigned s, size_t *got)
             || r->element[1]->type != REDIS_REPLY_ARRAY)
         {
             et_cli_export_error(ex, "unexpected XAUTOCLAIM reply");
-            freeReplyObject(r);
+            et_cli_reply_free(r);
             return ET_CLI_FAILED;
         }
 
@@ -1063,12 +1063,12 @@ et_cli_export_claim_shard(et_cli_export_t *ex, unsigned s, size_t *got)
             }
 
             if (rc != ET_CLI_DELIVERED) {
-                freeReplyObject(r);
+                et_cli_reply_free(r);
                 return rc;
             }
         }
 
-        freeReplyObject(r);
+        et_cli_reply_free(r);
 
     } while (strcmp(cursor, "0-0") != 0 && !et_cli_stop);
 
@@ -1130,7 +1130,7 @@ et_cli_export_leave(et_cli_export_t *ex)
             return;
         }
 
-        freeReplyObject(r);
+        et_cli_reply_free(r);
     }
 }
 

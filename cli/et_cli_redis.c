@@ -10,9 +10,309 @@
 #include <unistd.h>
 
 #include "et_cli.h"
+#include "et_hiredis.h"
 
 
 #define ET_CLI_PAGE  "1000"
+
+/* the arena's blocks: 1 MB, or one object larger than that */
+#define ET_CLI_ARENA_BLOCK  (1024 * 1024)
+
+
+/*
+ * Replies to the stream reads, in an arena.  A batch of entries is a
+ * reply of tens of thousands of objects, a few per field of each entry,
+ * each two allocations and two frees by hiredis's own constructors (a
+ * tenth of serve's ingest, docs/performance.md).  While a read is in
+ * et_cli_arena_begin() .. et_cli_arena_end(), the replies the reader
+ * builds are carved out of blocks kept from one read to the next, and
+ * given back all at once by the next read's et_cli_arena_begin().
+ * Outside, the reader builds hiredis's objects.  et_cli_reply_free()
+ * frees either, and a reply made of both (the merged reply of a
+ * cluster's shards).  The stream reads are the consuming thread's alone.
+ */
+typedef struct et_cli_arena_block_s  et_cli_arena_block_t;
+
+struct et_cli_arena_block_s {
+    et_cli_arena_block_t  *next;
+    size_t                 size;
+    size_t                 used;
+    /* the objects follow */
+};
+
+
+static struct {
+    et_cli_arena_block_t       *blocks;
+    et_cli_arena_block_t       *cur;
+    int                         on;
+    redisReplyObjectFunctions   hiredis;  /* hiredis's own constructors */
+    redisReplyObjectFunctions   fn;       /* the readers' */
+} et_cli_arena;
+
+
+/* the block holding "p", or NULL: an object of hiredis's */
+static et_cli_arena_block_t *
+et_cli_arena_of(const void *p)
+{
+    const uint8_t         *b;
+    et_cli_arena_block_t  *blk;
+
+    for (blk = et_cli_arena.blocks; blk != NULL; blk = blk->next) {
+        b = (const uint8_t *) (blk + 1);
+
+        if ((const uint8_t *) p >= b && (const uint8_t *) p < b + blk->size) {
+            return blk;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* the blocks are used in the order of their list: those past "cur" are
+ * free in this read */
+static void *
+et_cli_arena_alloc(size_t n)
+{
+    void                  *p;
+    size_t                 size;
+    et_cli_arena_block_t  *blk, *prev;
+
+    n = (n + 15) & ~(size_t) 15;
+    prev = NULL;
+    blk = et_cli_arena.cur;
+
+    /* the next block kept from an earlier read, else a new one last */
+    while (blk != NULL && blk->used + n > blk->size) {
+        prev = blk;
+        blk = blk->next;
+
+        if (blk != NULL) {
+            blk->used = 0;
+        }
+    }
+
+    if (blk == NULL) {
+        size = n > ET_CLI_ARENA_BLOCK ? n : ET_CLI_ARENA_BLOCK;
+        blk = malloc(sizeof(et_cli_arena_block_t) + size);
+
+        if (blk == NULL) {
+            return NULL;
+        }
+
+        blk->size = size;
+        blk->used = 0;
+        blk->next = NULL;
+
+        if (prev != NULL) {
+            prev->next = blk;
+
+        } else {
+            et_cli_arena.blocks = blk;
+        }
+    }
+
+    et_cli_arena.cur = blk;
+    p = (uint8_t *) (blk + 1) + blk->used;
+    blk->used += n;
+
+    return p;
+}
+
+
+/* an object of "type" in the arena, set in its parent as hiredis does */
+static redisReply *
+et_cli_arena_object(const redisReadTask *task, int type)
+{
+    redisReply  *r, *parent;
+
+    r = et_cli_arena_alloc(sizeof(redisReply));
+
+    if (r == NULL) {
+        return NULL;
+    }
+
+    memset(r, 0, sizeof(redisReply));
+    r->type = type;
+
+    if (task->parent != NULL) {
+        parent = task->parent->obj;
+        parent->element[task->idx] = r;
+    }
+
+    return r;
+}
+
+
+static void *
+et_cli_arena_string(const redisReadTask *task, char *str, size_t len)
+{
+    redisReply  *r;
+
+    if (!et_cli_arena.on) {
+        return et_cli_arena.hiredis.createString(task, str, len);
+    }
+
+    r = et_cli_arena_object(task, task->type);
+
+    if (r == NULL || (r->str = et_cli_arena_alloc(len + 1)) == NULL) {
+        return NULL;
+    }
+
+    memcpy(r->str, str, len);
+    r->str[len] = '\0';
+    r->len = len;
+
+    return r;
+}
+
+
+static void *
+et_cli_arena_array(const redisReadTask *task, et_redis_count_t n)
+{
+    redisReply  *r;
+
+    if (!et_cli_arena.on) {
+        return et_cli_arena.hiredis.createArray(task, n);
+    }
+
+    r = et_cli_arena_object(task, REDIS_REPLY_ARRAY);
+
+    if (r == NULL) {
+        return NULL;
+    }
+
+    if (n > 0) {
+        r->element = et_cli_arena_alloc((size_t) n * sizeof(redisReply *));
+
+        if (r->element == NULL) {
+            return NULL;
+        }
+
+        memset(r->element, 0, (size_t) n * sizeof(redisReply *));
+    }
+
+    r->elements = n;
+
+    return r;
+}
+
+
+static void *
+et_cli_arena_integer(const redisReadTask *task, long long v)
+{
+    redisReply  *r;
+
+    if (!et_cli_arena.on) {
+        return et_cli_arena.hiredis.createInteger(task, v);
+    }
+
+    r = et_cli_arena_object(task, REDIS_REPLY_INTEGER);
+
+    if (r != NULL) {
+        r->integer = v;
+    }
+
+    return r;
+}
+
+
+static void *
+et_cli_arena_nil(const redisReadTask *task)
+{
+    if (!et_cli_arena.on) {
+        return et_cli_arena.hiredis.createNil(task);
+    }
+
+    return et_cli_arena_object(task, REDIS_REPLY_NIL);
+}
+
+
+static void
+et_cli_arena_free(void *r)
+{
+    et_cli_reply_free(r);
+}
+
+
+/*
+ * The reader of a new connection builds its replies with the arena's
+ * constructors.  hiredis's own are taken from the first reader: every
+ * reader starts with them.  The CLI speaks RESP2 (it never sends HELLO
+ * 3): hiredis 1.x's constructors of RESP3's types stay its own.
+ */
+static void
+et_cli_arena_reader(redisReader *r)
+{
+    if (et_cli_arena.fn.createString == NULL) {
+        et_cli_arena.hiredis = *r->fn;
+        et_cli_arena.fn = *r->fn;
+        et_cli_arena.fn.createString = et_cli_arena_string;
+        et_cli_arena.fn.createArray = et_cli_arena_array;
+        et_cli_arena.fn.createInteger = et_cli_arena_integer;
+        et_cli_arena.fn.createNil = et_cli_arena_nil;
+        et_cli_arena.fn.freeObject = et_cli_arena_free;
+    }
+
+    r->fn = &et_cli_arena.fn;
+}
+
+
+void
+et_cli_arena_begin(void)
+{
+    et_cli_arena.cur = et_cli_arena.blocks;
+
+    if (et_cli_arena.cur != NULL) {
+        et_cli_arena.cur->used = 0;
+    }
+
+    et_cli_arena.on = 1;
+}
+
+
+void
+et_cli_arena_end(void)
+{
+    et_cli_arena.on = 0;
+}
+
+
+void
+et_cli_reply_free(redisReply *r)
+{
+    size_t  i;
+
+    /* in the arena: given back by the next read, with its elements */
+    if (r == NULL || et_cli_arena_of(r) != NULL) {
+        return;
+    }
+
+    /* hiredis's, whose elements may be the arena's */
+    if (r->type == REDIS_REPLY_ARRAY) {
+        for (i = 0; i < r->elements; i++) {
+            et_cli_reply_free(r->element[i]);
+        }
+
+        r->elements = 0;
+    }
+
+    freeReplyObject(r);
+}
+
+
+void
+et_cli_arena_release(void)
+{
+    et_cli_arena_block_t  *blk;
+
+    while ((blk = et_cli_arena.blocks) != NULL) {
+        et_cli_arena.blocks = blk->next;
+        free(blk);
+    }
+
+    et_cli_arena.cur = NULL;
+}
 
 
 void
@@ -91,6 +391,8 @@ et_cli_redis_connect(const et_cli_t *cli, const char *host, int port,
         redisFree(c);
         return NULL;
     }
+
+    et_cli_arena_reader(c->reader);
 
     if (redisSetTimeout(c, et_cli_tv(cli->timeout_ns + cli->block_ns))
         != REDIS_OK)
@@ -240,7 +542,9 @@ et_cli_streams(et_cli_t *cli, int argc, const char **argv, char **ids,
 
     n += 2 * cli->shards;
 
+    et_cli_arena_begin();
     r = et_cli_command(cli, cli->stream, n, a, NULL, err, size);
+    et_cli_arena_end();
 
     free(a);
 
@@ -367,7 +671,7 @@ et_cli_stream_end(et_cli_t *cli, const char *key, int last, char *id,
 
     if (r->type == REDIS_REPLY_ERROR) {
         snprintf(err, esize, "%s %s failed: %s", argv[0], key, r->str);
-        freeReplyObject(r);
+        et_cli_reply_free(r);
         return ET_ERROR;
     }
 
@@ -385,7 +689,7 @@ et_cli_stream_end(et_cli_t *cli, const char *key, int last, char *id,
         }
     }
 
-    freeReplyObject(r);
+    et_cli_reply_free(r);
 
     return ET_OK;
 }
@@ -426,25 +730,25 @@ et_cli_scan(et_cli_t *cli, const char *key, uint64_t since_ms,
         if (r->type == REDIS_REPLY_ERROR) {
             snprintf(err, size, "XRANGE %s failed: %.*s", key,
                      (int) (r->len < 200 ? r->len : 200), r->str);
-            freeReplyObject(r);
+            et_cli_reply_free(r);
             return ET_ERROR;
         }
 
         if (r->type != REDIS_REPLY_ARRAY) {
             snprintf(err, size, "XRANGE %s: unexpected reply", key);
-            freeReplyObject(r);
+            et_cli_reply_free(r);
             return ET_ERROR;
         }
 
         if (r->elements == 0) {
-            freeReplyObject(r);
+            et_cli_reply_free(r);
             return ET_OK;
         }
 
         rc = et_cli_entries(r, handler, data);
 
         if (rc < 0) {
-            freeReplyObject(r);
+            et_cli_reply_free(r);
             snprintf(err, size, "out of memory");
             return ET_ERROR;
         }
@@ -457,7 +761,7 @@ et_cli_scan(et_cli_t *cli, const char *key, uint64_t since_ms,
             || last->element[0]->len > sizeof(start) - 2)
         {
             snprintf(err, size, "XRANGE %s: unexpected reply", key);
-            freeReplyObject(r);
+            et_cli_reply_free(r);
             return ET_ERROR;
         }
 
@@ -469,7 +773,7 @@ et_cli_scan(et_cli_t *cli, const char *key, uint64_t since_ms,
             keep(data, r);
 
         } else {
-            freeReplyObject(r);
+            et_cli_reply_free(r);
         }
 
         if (rc > 0) {

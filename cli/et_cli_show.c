@@ -123,7 +123,7 @@ et_cli_show_keep(void *data, redisReply *page)
     sh = data;
 
     if (!sh->page_used) {
-        freeReplyObject(page);
+        et_cli_reply_free(page);
         return;
     }
 
@@ -292,7 +292,7 @@ et_cli_show_free(et_cli_show_t *sh)
     }
 
     for (i = 0; i < sh->npages; i++) {
-        freeReplyObject(sh->pages[i]);
+        et_cli_reply_free(sh->pages[i]);
     }
 
     free(sh->nodes);

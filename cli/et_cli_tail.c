@@ -350,7 +350,7 @@ et_cli_tail_run(et_cli_tail_t *tl, et_cli_t *cli, char **ids)
 
         if (r->type == REDIS_REPLY_ERROR) {
             et_cli_error("tail: XREAD %s: %s", cli->stream_shown, r->str);
-            freeReplyObject(r);
+            et_cli_reply_free(r);
             return ET_CLI_EXIT_ERROR;
         }
 
@@ -358,11 +358,11 @@ et_cli_tail_run(et_cli_tail_t *tl, et_cli_t *cli, char **ids)
             && et_cli_tail_reply(tl, cli, r) != 0)
         {
             et_cli_error("tail: out of memory");
-            freeReplyObject(r);
+            et_cli_reply_free(r);
             return ET_CLI_EXIT_ERROR;
         }
 
-        freeReplyObject(r);
+        et_cli_reply_free(r);
     }
 }
 

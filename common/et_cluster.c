@@ -10,9 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <hiredis/hiredis.h>
-
 #include "et_cluster.h"
+#include "et_hiredis.h"
 
 
 #define ET_CLUSTER_PORT_MAX  65535
@@ -533,21 +532,14 @@ et_cluster_redirect(const char *s, size_t len, unsigned *slot, char *host,
 
 
 /* hiredis's own array constructor, which the guard's wraps */
-/* the element count hiredis's array constructor takes: int before 1.0 */
-#if (HIREDIS_MAJOR >= 1)
-typedef size_t  et_cluster_count_t;
-#else
-typedef int     et_cluster_count_t;
-#endif
-
 static redisReplyObjectFunctions   et_cluster_fn;
 static void *(*et_cluster_create_array)(const redisReadTask *task,
-    et_cluster_count_t n);
+    et_redis_count_t n);
 
 
 /* hiredis's array constructor, with a budget of elements per reply */
 static void *
-et_cluster_array(const redisReadTask *task, et_cluster_count_t n)
+et_cluster_array(const redisReadTask *task, et_redis_count_t n)
 {
     size_t     *left;
     long long   count;
