@@ -20,18 +20,8 @@ $(BUILD)/cli/%.o: cli/%.c $(CLI_HDRS) $(CORE_HDRS) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CLI_CFLAGS) -c -o $@ $<
 
-# The command allocates with jemalloc, as Redis does: glibc's malloc spent
-# a fifth of serve's ingest on the small blocks of hiredis's replies
-# (docs/performance.md).  Not under the sanitizers, which bring their own.
-ifeq ($(SANITIZE),1)
-CLI_MALLOC   :=
-else
-CLI_MALLOC   := -ljemalloc
-endif
-
 $(BUILD)/edgetrace: $(CLI_OBJS) $(CORE_OBJS)
-	$(CC) $(CLI_CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJS) $(CORE_OBJS) $(CLI_LIBS) \
-	    $(CLI_MALLOC)
+	$(CC) $(CLI_CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJS) $(CORE_OBJS) $(CLI_LIBS)
 
 # serve's web page (docs/ui.md): cli/ui/ compiled in, nothing read at run
 # time

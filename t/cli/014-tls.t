@@ -393,10 +393,7 @@ SKIP: {
     skip('a sanitizer build: valgrind cannot run it', 8)
         if Edgetrace::Test::build_dir() =~ m{(^|/)san(/|$)};
 
-    # the command allocates with jemalloc (mk/cli.mk): valgrind is told
-    # to take over its malloc, as it does libc's (without, a leak passes)
     local @Edgetrace::Cli::WRAP = ($vg, '-q', '--error-exitcode=99',
-        '--soname-synonyms=somalloc=*jemalloc*',
         '--leak-check=full', '--show-leak-kinds=all',
         '--errors-for-leak-kinds=all', '--track-fds=yes');
 

@@ -476,7 +476,7 @@ use constant ROOT_MIRROR => $ENV{EDGETRACE_DEB_MIRROR}
 my @ROOT_PACKAGES = qw(systemd systemd-sysv dbus curl redis-server nginx
                        apache2 libcurl4 libhiredis0.14 libjansson4
                        libmicrohttpd12 libsqlite3-0 libssl3 libcrypt1
-                       libjemalloc2 man-db);
+                       man-db);
 # run in the root once debootstrap is done: nginx has port 80, apache2
 # gets 8080
 my $ROOT_SETUP = <<'SH';
