@@ -82,8 +82,11 @@ static const char  et_serve_schema[] =
     "CREATE TABLE IF NOT EXISTS operations ("
     " service BLOB NOT NULL, name BLOB NOT NULL, kind INTEGER NOT NULL,"
     " PRIMARY KEY (service, name, kind)) WITHOUT ROWID;"
+    /* the words of each span, without their text (contentless) nor a
+     * row of its size (columnsize = 0: for ranking, which the search
+     * does not do; an earlier version's table keeps its rows) */
     "CREATE VIRTUAL TABLE IF NOT EXISTS span_text"
-    " USING fts5 (body, content = '');"
+    " USING fts5 (body, content = '', columnsize = 0);"
     "CREATE TABLE IF NOT EXISTS red ("
     " minute INTEGER NOT NULL, service BLOB NOT NULL, name BLOB NOT NULL,"
     " count INTEGER NOT NULL, errors INTEGER NOT NULL,"

@@ -121,6 +121,15 @@ is_deeply([map { $_->{traceID} } @{ $j->{data} }],
 is_deeply([map { $_->{traceID} } @{ $j->{data} }], [$traces[39], $late],
           'search: the two spans stored last, the newest first');
 
+# the full-text index keeps no row a span of its size (columnsize = 0:
+# for ranking, which the search does not do); FTS5 merges 16 segments a
+# level (docs/serve.md, "Storage")
+is(sql($one->db, "SELECT COUNT(*) FROM sqlite_master"
+                 . " WHERE name = 'span_text_docsize'"), 0,
+   'no span_text_docsize table');
+is(sql($one->db, "SELECT v FROM span_text_config WHERE k = 'automerge'"),
+   16, 'automerge 16');
+
 $one->stop;
 $many->stop;
 
