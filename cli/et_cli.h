@@ -438,6 +438,10 @@ typedef struct {
 
     /* Redis can be read (up 1) or not (0): on every connection attempt */
     void        (*redis)(void *data, int up);
+
+    /* a read of new entries found none (after its BLOCK): a moment for
+     * work that waits for no batch; NULL: none */
+    void        (*idle)(void *data);
     void         *data;
 } et_cli_consume_t;
 

@@ -1235,6 +1235,12 @@ et_cli_export_run(et_cli_export_t *ex)
             return et_cli_export_status(rc);
         }
 
+        if (reading_new && got == 0 && ex->sink != NULL
+            && ex->sink->idle != NULL)
+        {
+            ex->sink->idle(ex->sink->data);
+        }
+
         /* --once: done when neither new nor claimable entries are left */
         if (ex->once && reading_new && got == 0) {
             rc = et_cli_export_claim(ex, &claimed);

@@ -98,6 +98,9 @@ et_cli_serve_redis(void *data, int up)
 /* --max-size's least: a few batches of spans fit */
 #define ET_CLI_SERVE_SIZE_MIN    (1ULL << 20)
 
+/* the stream idle: --max-size's steps for this long at most, a read then */
+#define ET_CLI_SERVE_IDLE_MS     200
+
 
 static void
 et_cli_serve_trim_pass(et_serve_t *sv, et_serve_trim_t *tr, int *failing)
@@ -198,7 +201,7 @@ et_cli_serve_trimmer(void *data)
  * no other writer waits for the lock and the trimming keeps pace with the
  * batches; "failing" says a failure once per outage.
  */
-static void
+static int
 et_cli_serve_size(et_serve_t *sv, int *failing)
 {
     int                    rc;
@@ -232,6 +235,35 @@ et_cli_serve_size(et_serve_t *sv, int *failing)
     pthread_mutex_unlock(&sv->status.lock);
 
     *failing = rc != ET_OK;
+
+    return rc == ET_OK && st.more;
+}
+
+
+/*
+ * The stream idle: --max-size's steps go on while they have work (a bound
+ * lowered, a file with pages to give back), for at most
+ * ET_CLI_SERVE_IDLE_MS, the next read then (docs/serve.md)
+ */
+static void
+et_cli_serve_idle(void *data)
+{
+    uint64_t     until;
+    et_serve_t  *sv;
+
+    sv = data;
+
+    if (sv->size == NULL) {
+        return;
+    }
+
+    until = et_serve_now_us() + ET_CLI_SERVE_IDLE_MS * 1000;
+
+    while (et_cli_serve_size(sv, &sv->size_failing)
+           && et_serve_now_us() < until)
+    {
+        /* void */
+    }
 }
 
 
@@ -506,6 +538,7 @@ et_cli_serve(et_cli_t *cli, int argc, char **argv)
     conf.target = sv.path;
     conf.store = et_cli_serve_store;
     conf.redis = et_cli_serve_redis;
+    conf.idle = et_cli_serve_idle;
     conf.data = &sv;
 
     if (pthread_mutex_init(&sv.status.lock, NULL) != 0) {

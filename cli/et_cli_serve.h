@@ -248,6 +248,8 @@ typedef struct {
     uint64_t        used_bytes;    /* pages in use, before the step */
     uint64_t        file_bytes;    /* pages of the file */
     int             over;          /* over, and nothing older to trim */
+    int             more;          /* a next step has work: spans to
+                                      trim, or free pages to give back */
 } et_serve_size_state_t;
 
 /*

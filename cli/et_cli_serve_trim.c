@@ -294,6 +294,7 @@ et_serve_size_step(et_serve_size_t *sz, et_serve_size_state_t *state,
 
     state->trimmed = 0;
     state->over = 0;
+    state->more = 0;
 
     rc = et_serve_size_row(sz->stmt[ET_SERVE_SIZE_PAGES], &pages,
                            &free_pages);
@@ -353,7 +354,11 @@ et_serve_size_step(et_serve_size_t *sz, et_serve_size_state_t *state,
         {
             goto failed;
         }
+
+        state->more = 1;
     }
+
+    state->more |= state->trimmed > 0;
 
     return ET_OK;
 

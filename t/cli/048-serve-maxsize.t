@@ -164,6 +164,21 @@ cmp_ok($fts, '<', $max * 3 / 8, "the full-text index, $fts bytes, merged in "
 is(sql($s->db, "SELECT v FROM span_text_config WHERE k = 'automerge'"), 0,
    'FTS5 merges in the steps, not by itself');
 
+# a bound lowered, and no span coming: trimmed while the stream is idle
+my $before_idle = -s $s->db;
+my $idle = 3 << 20;
+$s = start_serve($redis, db => $s->db, dir => $s->dir,
+                 args => ['--max-size', '3m', '--batch', 20]);
+ok(wait_until(sub { disk($s->db) <= $idle * 9 / 8 && -s $s->db <= $idle },
+              30),
+   "a bound lowered to 3m, no span coming: the files under it, from "
+   . "$before_idle bytes") or diag(disk($s->db) . ' bytes');
+$st = $s->wait_status(sub { 1 });
+cmp_ok($st->{counters}{spansTrimmedBySize}, '>', 0,
+       'spans trimmed while the stream was idle');
+is($st->{counters}{spansStored}, 0, 'none came');
+is($s->stop, 0, 'exit 0');
+
 # a bound lowered: the file shrinks to it as spans come in
 my $before = -s $s->db;
 $s = start_serve($redis, db => $s->db, dir => $s->dir,
