@@ -61,7 +61,6 @@ static const char  et_serve_schema[] =
     " fields BLOB NOT NULL);"
     "CREATE UNIQUE INDEX IF NOT EXISTS spans_trace"
     " ON spans (trace_id, span_id);"
-    "CREATE INDEX IF NOT EXISTS spans_span ON spans (span_id);"
     "CREATE INDEX IF NOT EXISTS spans_operation"
     " ON spans (service, name, start_us);"
     "CREATE INDEX IF NOT EXISTS spans_window"
@@ -190,6 +189,7 @@ struct et_serve_store_s {
     size_t         naggs;
     size_t         nslots;     /* a power of two */
     size_t         nkeys;
+    int            ids;        /* the span id among the words: format 1 */
 };
 
 
@@ -211,10 +211,67 @@ et_serve_has_dep_hist(sqlite3 *db)
 }
 
 
+/*
+ * A database's format (its user_version): 1, made on or after 2026-12-07,
+ * has each span's id among its words in span_text and no span_id index,
+ * whose random inserts were most of the ingest's writes at 10 million
+ * spans; 0, made before, keeps the index, and its words are without the
+ * id (docs/serve.md, "Storage").  A span's words are the same when it is
+ * deleted as when it was stored: the format is the database's, for life.
+ */
+#define ET_SERVE_FORMAT_IDS  1
+
+
+static int
+et_serve_ids_in_text(sqlite3 *db)
+{
+    int            v;
+    sqlite3_stmt  *q;
+
+    v = 0;
+
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL)
+        == SQLITE_OK)
+    {
+        if (sqlite3_step(q) == SQLITE_ROW) {
+            v = sqlite3_column_int(q, 0);
+        }
+
+        sqlite3_finalize(q);
+    }
+
+    return v >= ET_SERVE_FORMAT_IDS;
+}
+
+
+/* a new database (no spans table yet): 1 */
+static int
+et_serve_db_new(sqlite3 *db)
+{
+    int            n;
+    sqlite3_stmt  *q;
+
+    n = 1;
+
+    if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM sqlite_master"
+                           " WHERE name = 'spans'", -1, &q, NULL)
+        == SQLITE_OK)
+    {
+        if (sqlite3_step(q) == SQLITE_ROW) {
+            n = sqlite3_column_int(q, 0);
+        }
+
+        sqlite3_finalize(q);
+    }
+
+    return n == 0;
+}
+
+
 sqlite3 *
 et_serve_db_open(const char *path, int writer, char *err, size_t size)
 {
-    int       rc;
+    int       rc, fresh;
     char     *msg;
     sqlite3  *db;
 
@@ -265,8 +322,22 @@ et_serve_db_open(const char *path, int writer, char *err, size_t size)
                           &msg);
     }
 
+    fresh = rc == SQLITE_OK && et_serve_db_new(db);
+
     if (rc == SQLITE_OK) {
         rc = sqlite3_exec(db, et_serve_schema, NULL, NULL, &msg);
+    }
+
+    if (rc == SQLITE_OK && fresh) {
+        rc = sqlite3_exec(db, "PRAGMA user_version = 1;", NULL, NULL, &msg);
+    }
+
+    /* the span id's index of the databases made before (format 0) */
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_exec(db, et_serve_ids_in_text(db)
+                              ? "DROP INDEX IF EXISTS spans_span;"
+                              : "CREATE INDEX IF NOT EXISTS spans_span"
+                                " ON spans (span_id);", NULL, NULL, &msg);
     }
 
     /* FTS5 merges 16 segments of a level rather than 4: each word is
@@ -341,6 +412,7 @@ et_serve_store_init(sqlite3 *db, char *err, size_t size)
     }
 
     st->db = db;
+    st->ids = et_serve_ids_in_text(db);
 
     if (et_serve_prepare_all(db, et_serve_sql, ET_SERVE_NSTMTS, st->stmt,
                              err, size)
@@ -509,18 +581,19 @@ et_serve_field_next(const uint8_t *f, size_t flen, size_t *off, et_str_t *k,
 
 
 /*
- * The text FTS5 indexes, from the name and the fields BLOB: the name and
- * every value, valid UTF-8.  The same bytes again when the span is
- * trimmed: a contentless FTS5 table is told what it deletes.
+ * The text FTS5 indexes, from the name and the fields BLOB: the span id
+ * (format 1, else NULL), the name and every value, valid UTF-8.  The same
+ * bytes again when the span is trimmed: a contentless FTS5 table is told
+ * what it deletes.
  */
 static size_t
-et_serve_text(et_serve_buf_t *b, const uint8_t *name, size_t nlen,
-    const uint8_t *f, size_t flen)
+et_serve_text(et_serve_buf_t *b, const char *span_id, const uint8_t *name,
+    size_t nlen, const uint8_t *f, size_t flen)
 {
     size_t    n, off, need;
     et_str_t  k, v;
 
-    need = ET_CLI_UTF8_MAX(nlen) + 1;
+    need = 17 + ET_CLI_UTF8_MAX(nlen) + 1;
     off = 0;
 
     while (et_serve_field_next(f, flen, &off, &k, &v)) {
@@ -531,7 +604,16 @@ et_serve_text(et_serve_buf_t *b, const uint8_t *name, size_t nlen,
         return (size_t) -1;
     }
 
-    n = et_cli_utf8_sanitize(name, nlen, b->data);
+    n = 0;
+
+    /* the span id, a word of 16 hex digits (format 1) */
+    if (span_id != NULL) {
+        memcpy(b->data, span_id, 16);
+        b->data[16] = '\n';
+        n = 17;
+    }
+
+    n += et_cli_utf8_sanitize(name, nlen, b->data + n);
     off = 0;
 
     while (et_serve_field_next(f, flen, &off, &k, &v)) {
@@ -1045,8 +1127,8 @@ et_serve_store_span(et_serve_store_t *st, const et_cli_span_t *s,
         return SQLITE_NOMEM;
     }
 
-    n = et_serve_text(&st->text, s->name.data, s->name.len,
-                      st->fields.data, flen);
+    n = et_serve_text(&st->text, st->ids ? s->span_id : NULL, s->name.data,
+                      s->name.len, st->fields.data, flen);
 
     if (n == (size_t) -1) {
         return SQLITE_NOMEM;
@@ -2149,16 +2231,30 @@ et_serve_db_span_trace(sqlite3 *db, const char *span_id, char *trace_id,
     char *err, size_t size)
 {
     int            rc;
+    char           word[19];
     sqlite3_stmt  *q;
 
-    q = et_serve_prepare(db, "SELECT trace_id FROM spans WHERE span_id = ?"
-                         " LIMIT 1", err, size);
+    /* format 1: the spans with the id among their words, the one that has
+     * it for an id; format 0: its index */
+    q = et_serve_prepare(db, et_serve_ids_in_text(db)
+                             ? "SELECT s.trace_id FROM span_text"
+                               " JOIN spans s ON s.id = span_text.rowid"
+                               " WHERE span_text MATCH ?2 AND s.span_id = ?1"
+                               " LIMIT 1"
+                             : "SELECT trace_id FROM spans WHERE span_id = ?1"
+                               " LIMIT 1", err, size);
 
     if (q == NULL) {
         return ET_ERROR;
     }
 
+    /* the id is 16 hex digits (the API checked them): a word of FTS5 */
+    snprintf(word, sizeof(word), "\"%.16s\"", span_id);
     sqlite3_bind_text(q, 1, span_id, 16, SQLITE_STATIC);
+
+    if (sqlite3_bind_parameter_count(q) == 2) {
+        sqlite3_bind_text(q, 2, word, -1, SQLITE_STATIC);
+    }
     rc = sqlite3_step(q);
 
     if (rc == SQLITE_ROW && sqlite3_column_bytes(q, 0) == 32) {
@@ -2196,7 +2292,7 @@ typedef enum {
 
 
 static const char  *et_serve_trim_sql[ET_SERVE_TRIM_NSTMTS] = {
-    "SELECT id, name, fields FROM spans WHERE start_us < ?"
+    "SELECT id, name, fields, span_id FROM spans WHERE start_us < ?"
     " ORDER BY start_us LIMIT ?",
     "INSERT INTO span_text (span_text, rowid, body) VALUES ('delete', ?, ?)",
     "DELETE FROM spans WHERE id = ?",
@@ -2213,6 +2309,7 @@ struct et_serve_trim_s {
     sqlite3_stmt  *stmt[ET_SERVE_TRIM_NSTMTS];
     et_serve_buf_t rows;       /* a chunk's ids, names and fields */
     et_serve_buf_t text;
+    int            ids;        /* the span id among the words: format 1 */
 };
 
 
@@ -2229,6 +2326,7 @@ et_serve_trim_init(sqlite3 *db, char *err, size_t size)
     }
 
     tr->db = db;
+    tr->ids = et_serve_ids_in_text(db);
 
     if (et_serve_prepare_all(db, et_serve_trim_sql, ET_SERVE_TRIM_NSTMTS,
                              tr->stmt, err, size)
@@ -2258,14 +2356,15 @@ et_serve_trim_free(et_serve_trim_t *tr)
 
 /* one span of a chunk: its text, itself (its attributes in its row) */
 static int
-et_serve_trim_span(et_serve_trim_t *tr, sqlite3_int64 id, const uint8_t *name,
-    size_t nlen, const uint8_t *f, size_t flen)
+et_serve_trim_span(et_serve_trim_t *tr, sqlite3_int64 id, const char *span_id,
+    const uint8_t *name, size_t nlen, const uint8_t *f, size_t flen)
 {
     int            rc;
     size_t         n;
     sqlite3_stmt  *q;
 
-    n = et_serve_text(&tr->text, name, nlen, f, flen);
+    n = et_serve_text(&tr->text, tr->ids ? span_id : NULL, name, nlen, f,
+                      flen);
 
     if (n == (size_t) -1) {
         return SQLITE_NOMEM;
@@ -2307,7 +2406,8 @@ et_serve_trim(et_serve_trim_t *tr, uint64_t before_us, size_t max,
     *trimmed = 0;
     rc = et_serve_step(tr->stmt[ET_SERVE_TRIM_BEGIN]);
 
-    /* the chunk, each row: id, name length, fields length, name, fields */
+    /* the chunk, each row: id, name length, fields length, span id (16
+     * bytes), name, fields */
     q = tr->stmt[ET_SERVE_TRIM_OLD];
     sqlite3_bind_int64(q, 1, (sqlite3_int64) (before_us > INT64_MAX
                                               ? INT64_MAX : before_us));
@@ -2319,8 +2419,7 @@ et_serve_trim(et_serve_trim_t *tr, uint64_t before_us, size_t max,
         nlen = (uint64_t) sqlite3_column_bytes(q, 1);
         flen = (uint64_t) sqlite3_column_bytes(q, 2);
 
-        if (et_serve_reserve(&tr->rows, len + 3 * 8 + nlen + flen) != ET_OK)
-        {
+        if (et_serve_reserve(&tr->rows, len + 40 + nlen + flen) != ET_OK) {
             rc = SQLITE_NOMEM;
             break;
         }
@@ -2331,15 +2430,23 @@ et_serve_trim(et_serve_trim_t *tr, uint64_t before_us, size_t max,
         memcpy(p + 8, &nlen, 8);
         memcpy(p + 16, &flen, 8);
 
+        /* 16 hex digits, as stored (anything else: the words had no id
+         * word that matched it either) */
+        memset(p + 24, '0', 16);
+        memcpy(p + 24, sqlite3_column_text(q, 3) ? sqlite3_column_text(q, 3)
+                                                 : (const uint8_t *) "",
+               sqlite3_column_bytes(q, 3) < 16 ? sqlite3_column_bytes(q, 3)
+                                               : 16);
+
         if (nlen) {
-            memcpy(p + 24, sqlite3_column_blob(q, 1), nlen);
+            memcpy(p + 40, sqlite3_column_blob(q, 1), nlen);
         }
 
         if (flen) {
-            memcpy(p + 24 + nlen, sqlite3_column_blob(q, 2), flen);
+            memcpy(p + 40 + nlen, sqlite3_column_blob(q, 2), flen);
         }
 
-        len += 24 + nlen + flen;
+        len += 40 + nlen + flen;
         count++;
         rc = SQLITE_DONE;
     }
@@ -2352,12 +2459,12 @@ et_serve_trim(et_serve_trim_t *tr, uint64_t before_us, size_t max,
         memcpy(&id, p, 8);
         memcpy(&nlen, p + 8, 8);
         memcpy(&flen, p + 16, 8);
-        name = p + 24;
-        f = p + 24 + nlen;
-        off += 24 + nlen + flen;
+        name = p + 40;
+        f = p + 40 + nlen;
+        off += 40 + nlen + flen;
 
-        rc = et_serve_trim_span(tr, id, name, (size_t) nlen, f,
-                                (size_t) flen);
+        rc = et_serve_trim_span(tr, id, (const char *) p + 24, name,
+                                (size_t) nlen, f, (size_t) flen);
     }
 
     if (rc == SQLITE_DONE) {

@@ -55,11 +55,12 @@ for my $i (0 .. 39) {
 }
 
 # a span that arrives last but started an hour before the others
-my $late = new_trace_id();
-span(trace_id => $late, span_id => new_span_id(), name => 'GET /shop',
+my ($late, $late_span) = (new_trace_id(), new_span_id());
+span(trace_id => $late, span_id => $late_span, name => 'GET /shop',
      kind => 'server', start_ns => ($minute - 3600) * 1_000_000_000,
      end_ns => ($minute - 3600) * 1_000_000_000 + 1_000_000,
-     status => 'unset', 'service.name' => 'late');
+     status => 'unset', 'service.name' => 'late',
+     'url.path' => '/lateword');
 
 sub sql {
     my ($db, $q) = @_;
@@ -147,10 +148,68 @@ ok($again->wait_status(sub { $_[0]{counters}{spansStored} == 0 }),
 is(sql($db, "SELECT group_concat(name, ' ') FROM (SELECT name FROM"
             . " sqlite_master WHERE type = 'index' AND tbl_name = 'spans'"
             . " AND name LIKE 'spans_%' ORDER BY name)"),
-   'spans_operation spans_span spans_start spans_trace spans_window',
+   'spans_operation spans_start spans_trace spans_window',
    '... its indexes are those of this one');
 ($st, $j) = $again->get("/api/traces?service=edge&limit=1&start=0");
 is($j->{data}[0]{traceID}, $traces[39], '... and it answers');
 $again->stop;
+
+# --- a span's id among its words (format 1): found by its id, by the
+# keyword search too, gone with the span; a database of before (format 0)
+# keeps its span id index, and words without the id (docs/serve.md)
+
+my %a7 = @{ $app[7] };
+my $sid = $a7{span_id};
+is(sql($db, 'PRAGMA user_version'), 1, 'a new database: format 1');
+is(sql($db, "SELECT COUNT(*) FROM span_text WHERE span_text MATCH"
+            . " '\"$sid\"'"), 1, 'a span\'s id is among its words');
+$again = start_serve($redis, db => $db, args => ['--retain', '1h']);
+($st, $j) = $again->get("/api/edgetrace/spans/$sid");
+is_deeply([$st, $j->{data}[0]{traceID}], [200, $traces[7]],
+          '/api/edgetrace/spans/{id}: its trace');
+($st, $j) = $again->get("/api/edgetrace/search?q=$sid&start=0");
+is_deeply([map { $_->{spanID} } @{ $j->{data} }], [$sid],
+          'the keyword search finds a span by its id');
+is(($again->get('/api/edgetrace/spans/' . substr($sid, 0, 15) . 'x'))[0],
+   400, 'not an id: 400');
+is(($again->get('/api/edgetrace/spans/' . ('7' x 16)))[0], 404,
+   'an id no span has: 404');
+ok(wait_until(sub { sql($db, "SELECT COUNT(*) FROM spans"
+                             . " WHERE trace_id = '$late'") == 0 }, 30),
+   '--retain 1h: the span of an hour ago trimmed');
+is(sql($db, "SELECT COUNT(*) FROM span_text WHERE span_text MATCH"
+            . " '\"$late_span\" OR lateword'"), 0,
+   '... its words, its id among them, gone from the index');
+is(($again->get("/api/edgetrace/spans/$late_span"))[0], 404,
+   '... not found by its id');
+$again->stop;
+
+my $zero = $one->dir . '/format0.db';
+sql($zero, 'CREATE TABLE spans (id INTEGER PRIMARY KEY, trace_id TEXT NOT'
+           . ' NULL, span_id TEXT NOT NULL, parent_id TEXT, service BLOB'
+           . ' NOT NULL, name BLOB NOT NULL, kind INTEGER NOT NULL,'
+           . ' start_us INTEGER NOT NULL, duration_us INTEGER NOT NULL,'
+           . ' error INTEGER NOT NULL, tracestate BLOB, fields BLOB NOT'
+           . ' NULL)');
+my $old = start_serve($redis, db => $zero,
+                      args => ['--group', 'zero', '--retain', '1h']);
+ok($old->wait_status(sub { $_[0]{counters}{spansStored} == 121 }),
+   'a database of before: every span stored');
+is(sql($zero, 'PRAGMA user_version'), 0, '... format 0');
+is(sql($zero, "SELECT COUNT(*) FROM sqlite_master WHERE name ="
+              . " 'spans_span'"), 1, '... its span id index made');
+is(sql($zero, "SELECT COUNT(*) FROM span_text WHERE span_text MATCH"
+              . " '\"$sid\"'"), 0, '... ids not among the words');
+($st, $j) = $old->get("/api/edgetrace/spans/$sid");
+is_deeply([$st, $j->{data}[0]{traceID}], [200, $traces[7]],
+          '... a span found by its id, through the index');
+ok(wait_until(sub { sql($zero, "SELECT COUNT(*) FROM spans"
+                               . " WHERE trace_id = '$late'") == 0 }, 30),
+   '... --retain 1h trims');
+is(sql($zero, "SELECT COUNT(*) FROM span_text WHERE span_text MATCH"
+              . " 'lateword'"), 0, '... and the trimmed span\'s words go');
+is(sql($zero, "SELECT COUNT(*) FROM span_text WHERE span_text MATCH"
+              . " 'shop'"), 120, '... the others\' stay');
+$old->stop;
 
 done_testing();
