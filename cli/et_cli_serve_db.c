@@ -1816,23 +1816,153 @@ et_serve_bind_window(sqlite3_stmt *st, int i, const et_serve_query_t *q)
 }
 
 
+/* a search by tags reads the spans with their words when at most this
+ * many have them, else the spans of the window (docs/serve.md) */
+#define ET_SERVE_TAG_WORDS_MAX  20000
+
+
+static int
+et_serve_tag_is_error(const et_str_t *k)
+{
+    return k->len == 5 && memcmp(k->data, "error", 5) == 0;
+}
+
+
+/*
+ * The tags' values that have a word (an ASCII letter or digit: FTS5's
+ * unicode61 makes a word of it), each a phrase of FTS5 in double quotes
+ * (a quote inside doubled), AND between them: a span with the tags has
+ * their words, as its values were indexed (the same UTF-8 repair).  NULL
+ * when no value has a word, or out of memory.
+ */
+static char *
+et_serve_tag_match(const et_serve_query_t *q)
+{
+    char           *m;
+    size_t          i, j, n, len, need;
+    uint8_t        *v;
+    const et_str_t *t;
+
+    need = 1;
+
+    for (i = 0; i < q->ntags; i++) {
+        need += 2 * ET_CLI_UTF8_MAX(q->tag_value[i].len) + 8;
+    }
+
+    m = malloc(need);
+    v = malloc(need);
+
+    if (m == NULL || v == NULL) {
+        free(m);
+        free(v);
+        return NULL;
+    }
+
+    n = 0;
+
+    for (i = 0; i < q->ntags; i++) {
+        t = &q->tag_value[i];
+
+        for (j = 0; j < t->len; j++) {
+            if ((t->data[j] >= '0' && t->data[j] <= '9')
+                || ((t->data[j] | 0x20) >= 'a' && (t->data[j] | 0x20) <= 'z'))
+            {
+                break;
+            }
+        }
+
+        if (j == t->len || et_serve_tag_is_error(&q->tag_key[i])) {
+            continue;
+        }
+
+        len = et_cli_utf8_sanitize(t->data, t->len, v);
+        n += (size_t) sprintf(m + n, "%s\"", n ? " AND " : "");
+
+        for (j = 0; j < len; j++) {
+            if (v[j] == '"') {
+                m[n++] = '"';
+            }
+
+            m[n++] = (char) v[j];
+        }
+
+        m[n++] = '"';
+    }
+
+    m[n] = '\0';
+    free(v);
+
+    if (n == 0) {
+        free(m);
+        return NULL;
+    }
+
+    return m;
+}
+
+
+/* at most ET_SERVE_TAG_WORDS_MAX spans have the words of "match": 1 */
+static int
+et_serve_tag_words_few(sqlite3 *db, const char *match)
+{
+    int            few;
+    sqlite3_stmt  *q;
+
+    few = 0;
+
+    if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM (SELECT 1 FROM span_text"
+                           " WHERE span_text MATCH ?1 LIMIT ?2)", -1, &q,
+                           NULL)
+        != SQLITE_OK)
+    {
+        return 0;
+    }
+
+    sqlite3_bind_text(q, 1, match, -1, SQLITE_STATIC);
+    sqlite3_bind_int(q, 2, ET_SERVE_TAG_WORDS_MAX + 1);
+
+    if (sqlite3_step(q) == SQLITE_ROW) {
+        few = sqlite3_column_int(q, 0) <= ET_SERVE_TAG_WORDS_MAX;
+    }
+
+    sqlite3_finalize(q);
+
+    return few;
+}
+
+
 /*
  * /api/traces: the most recent traces with a span that matches.  The SQL
  * is made of constant fragments, one per condition given; every value is
- * bound (docs/serve.md).
+ * bound (docs/serve.md).  With tags whose words few spans have, those
+ * spans are read (through span_text) rather than every span of the
+ * service's window: a tag no span of the window has would read them all.
  */
 json_t *
 et_serve_db_traces(sqlite3 *db, const et_serve_query_t *q, char *err,
     size_t size)
 {
-    char           sql[4096];
+    char           sql[4096], *match;
     size_t         i, n, len;
+    json_t        *r;
     sqlite3_stmt  *st;
 
+    match = et_serve_tag_match(q);
+
+    if (match != NULL && !et_serve_tag_words_few(db, match)) {
+        free(match);
+        match = NULL;
+    }
+
     len = (size_t) snprintf(sql, sizeof(sql),
-                            "SELECT trace_id FROM spans"
+                            "SELECT trace_id FROM %s"
                             " WHERE service = ?1 AND start_us >= ?2"
                             " AND start_us <= ?3%s%s%s",
+                            match != NULL
+                            ? "(SELECT rowid AS r FROM span_text"
+                              " WHERE span_text MATCH ?7) AS m"
+                              " CROSS JOIN spans ON spans.id = m.r"
+                            : "spans",
                             q->operation.len ? " AND name = ?4" : "",
                             q->min_us ? " AND duration_us >= ?5" : "",
                             q->max_us ? " AND duration_us <= ?6" : "");
@@ -1841,9 +1971,7 @@ et_serve_db_traces(sqlite3 *db, const et_serve_query_t *q, char *err,
         n = 8 + 2 * i;
 
         /* error=true|false: the span's status, as Jaeger tags it */
-        if (q->tag_key[i].len == 5
-            && memcmp(q->tag_key[i].data, "error", 5) == 0)
-        {
+        if (et_serve_tag_is_error(&q->tag_key[i])) {
             len += (size_t) snprintf(sql + len, sizeof(sql) - len,
                                      " AND error = (?%zu = 'true')", n + 1);
             continue;
@@ -1859,11 +1987,16 @@ et_serve_db_traces(sqlite3 *db, const et_serve_query_t *q, char *err,
     st = et_serve_prepare(db, sql, err, size);
 
     if (st == NULL) {
+        free(match);
         return NULL;
     }
 
     et_serve_blob(st, 1, &q->service);
     et_serve_bind_window(st, 2, q);
+
+    if (match != NULL) {
+        sqlite3_bind_text(st, 7, match, -1, SQLITE_STATIC);
+    }
 
     if (q->operation.len) {
         et_serve_blob(st, 4, &q->operation);
@@ -1881,14 +2014,16 @@ et_serve_db_traces(sqlite3 *db, const et_serve_query_t *q, char *err,
                                                 q->tag_value[i].data : "",
                           (int) q->tag_value[i].len, SQLITE_STATIC);
 
-        if (!(q->tag_key[i].len == 5
-              && memcmp(q->tag_key[i].data, "error", 5) == 0))
-        {
+        if (!et_serve_tag_is_error(&q->tag_key[i])) {
             et_serve_blob(st, (int) n + 1, &q->tag_value[i]);
         }
     }
 
-    return et_serve_traces_of(db, st, q->limit, err, size);
+    /* the statement is finalized there, before "match" goes */
+    r = et_serve_traces_of(db, st, q->limit, err, size);
+    free(match);
+
+    return r;
 }
 
 

@@ -18,7 +18,7 @@
  *       or $BATCH), from span $FROM on (0)
  *   bench-serve-load ids SPANS SEED COUNT
  *       prints the ids of COUNT traces spread over the SPANS spans, each
- *       with the URL path of its edge span
+ *       with the URL path of its edge span and the id of its app span
  *
  * The tests never use it.
  */
@@ -469,9 +469,10 @@ main(int argc, char **argv)
         for (i = 0; i < count && count <= spans / 4; i++) {
             load_trace(seed, i * (spans / 4 / count), 0, e);
 
-            /* the trace id, the edge's url.path */
-            printf("%.*s %.*s\n", (int) e[0].f[3].len, e[0].f[3].data,
-                   (int) e[0].f[23].len, e[0].f[23].data);
+            /* the trace id, the edge's url.path, the app's span id */
+            printf("%.*s %.*s %.*s\n", (int) e[0].f[3].len, e[0].f[3].data,
+                   (int) e[0].f[23].len, e[0].f[23].data,
+                   (int) e[2].f[5].len, e[2].f[5].data);
         }
 
         return 0;

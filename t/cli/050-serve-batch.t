@@ -212,4 +212,51 @@ is(sql($zero, "SELECT COUNT(*) FROM span_text WHERE span_text MATCH"
               . " 'shop'"), 120, '... the others\' stay');
 $old->stop;
 
+# --- a search by tags through the spans with the tags' words, when few
+# have them: the same answers as through the window's spans (docs/serve.md)
+
+$rc->del('edgetrace:spans');
+my %tagged;
+for my $t (['a', 'app.user' => 'alice smith'],
+           ['b', 'app.note' => 'alice smith'],
+           ['c', 'app.user' => 'Alice Smith'],
+           ['d', 'app.q' => "say \"hi\" \x{c3}\x{bc}n\x{c3}\x{af}code"],
+           ['e', 'app.dash' => '--'],
+           ['f', 'app.raw' => "ab\xffcd x"]) {
+    my ($k, @attr) = @$t;
+    $tagged{$k} = new_trace_id();
+    span(trace_id => $tagged{$k}, span_id => new_span_id(), name => 'GET /t',
+         kind => 'server', start_ns => ($minute + 5) * 1_000_000_000,
+         end_ns => ($minute + 5) * 1_000_000_000 + 1_000_000,
+         status => 'unset', 'service.name' => 'tagged', @attr);
+}
+my $tg = start_serve($redis, args => ['--group', 'tags']);
+ok($tg->wait_status(sub { $_[0]{counters}{spansStored} == 6 }),
+   'six tagged spans stored');
+sub tagged {
+    my ($json) = @_;
+    (my $q = $json) =~ s/([^A-Za-z0-9._~-])/sprintf('%%%02X', ord $1)/ge;
+    my ($code, $r) = $tg->get("/api/traces?service=tagged&start=0&tags=$q");
+    my %by = reverse %tagged;
+    return $code == 200 ? join(',', sort map { $by{ $_->{traceID} } }
+                                         @{ $r->{data} })
+                        : "status $code";
+}
+is(tagged('{"app.user":"alice smith"}'), 'a',
+   'a tag\'s value: its words in another key\'s value, or in other case,'
+   . ' do not match');
+is(tagged('{"app.user":"Alice Smith"}'), 'c', '... byte for byte');
+is(tagged('{"app.q":"say \\"hi\\" \u00fcn\u00efcode"}'), 'd',
+   'quotes and accents in the value');
+is(tagged('{"app.dash":"--"}'), 'e', 'a value without a word');
+is(tagged('{"app.raw":"ab\\u00ffcd x"}'), '',
+   'a value of other bytes than stored: none');
+my ($fcode, $fj) = $tg->get('/api/traces?service=tagged&start=0'
+                            . '&tag=app.raw:ab%FFcd%20x');
+is_deeply([$fcode, [map { $_->{traceID} } @{ $fj->{data} }]],
+          [200, [$tagged{f}]], 'a value with a byte that is not UTF-8');
+is(tagged('{"app.user":"alice smith","app.note":"alice smith"}'), '',
+   'two tags: both on one span');
+$tg->stop;
+
 done_testing();
