@@ -267,14 +267,18 @@ et_cli_serve_idle(void *data)
 }
 
 
-/* --max-size's trimming prepared (without, FTS5 merges by itself: the
- * database's opening set it so) */
+/* --max-size's trimming prepared, or, without, FTS5's own merging on
+ * (a run with --max-size turned it off) */
 static int
 et_cli_serve_size_init(et_serve_t *sv, sqlite3 *db, size_t batch)
 {
     char  err[512];
 
     if (sv->max_size == 0) {
+        if (et_serve_db_automerge(db, ET_SERVE_AUTOMERGE) != SQLITE_OK) {
+            et_cli_error("serve: %s: %s", sv->path, sqlite3_errmsg(db));
+        }
+
         return ET_OK;
     }
 

@@ -240,6 +240,19 @@ int et_serve_db_span_trace(sqlite3 *db, const char *span_id, char *trace_id,
     char *err, size_t size);
 
 
+/*
+ * FTS5's automerge of span_text: ET_SERVE_AUTOMERGE, 16 segments of a
+ * level merged rather than FTS5's 4, so that a word is rewritten half as
+ * often and a search reads a few more segments; 0 while --max-size merges
+ * in its own steps.  Set by the writer that stores the batches, at its
+ * start (a new database has it from its making): not by other
+ * connections.  SQLite's result code.
+ */
+#define ET_SERVE_AUTOMERGE  16
+
+int et_serve_db_automerge(sqlite3 *db, int n);
+
+
 /* ---- et_cli_serve_trim.c: --max-size ---- */
 
 /* what a step did, and found */
@@ -249,7 +262,8 @@ typedef struct {
     uint64_t        file_bytes;    /* pages of the file */
     int             over;          /* over, and nothing older to trim */
     int             more;          /* a next step has work: spans to
-                                      trim, or free pages to give back */
+                                      trim, segments to merge, or free
+                                      pages to give back */
 } et_serve_size_state_t;
 
 /*

@@ -244,6 +244,18 @@ et_serve_ids_in_text(sqlite3 *db)
 }
 
 
+int
+et_serve_db_automerge(sqlite3 *db, int n)
+{
+    char  sql[128];
+
+    snprintf(sql, sizeof(sql), "INSERT INTO span_text (span_text, rank)"
+             " VALUES ('automerge', %d);", n);
+
+    return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+
 /* a new database (no spans table yet): 1 */
 static int
 et_serve_db_new(sqlite3 *db)
@@ -340,12 +352,10 @@ et_serve_db_open(const char *path, int writer, char *err, size_t size)
                                 " ON spans (span_id);", NULL, NULL, &msg);
     }
 
-    /* FTS5 merges 16 segments of a level rather than 4: each word is
-     * rewritten half as often, a search reads more segments (--max-size
-     * turns it off and merges in its own steps, docs/serve.md) */
-    if (rc == SQLITE_OK) {
-        rc = sqlite3_exec(db, "INSERT INTO span_text (span_text, rank)"
-                          " VALUES ('automerge', 16);", NULL, NULL, &msg);
+    /* a new database's FTS5 merges 16 segments of a level rather than 4
+     * (et_serve_db_automerge) */
+    if (rc == SQLITE_OK && fresh) {
+        rc = et_serve_db_automerge(db, ET_SERVE_AUTOMERGE);
     }
 
     if (rc == SQLITE_OK && et_serve_has_dep_hist(db) == 0) {

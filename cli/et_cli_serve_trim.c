@@ -183,13 +183,13 @@ et_serve_size_init(sqlite3 *db, uint64_t max, size_t keep, char *err,
      */
     snprintf(sql, sizeof(sql), "PRAGMA wal_autocheckpoint = %llu;"
              "PRAGMA journal_size_limit = %llu;"
-             "PRAGMA secure_delete = FAST;"
-             "INSERT INTO span_text (span_text, rank)"
-             " VALUES ('automerge', 0);",
+             "PRAGMA secure_delete = FAST;",
              (unsigned long long) (wal / sz->page_size),
              (unsigned long long) wal);
 
-    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK
+        || et_serve_db_automerge(db, 0) != SQLITE_OK)
+    {
         goto failed;
     }
 
@@ -290,7 +290,7 @@ et_serve_size_step(et_serve_size_t *sz, et_serve_size_state_t *state,
     int            rc;
     size_t         n;
     uint64_t       used, before_us, trimmed;
-    sqlite3_int64  pages, free_pages;
+    sqlite3_int64  pages, free_pages, changes;
 
     state->trimmed = 0;
     state->over = 0;
@@ -338,13 +338,17 @@ et_serve_size_step(et_serve_size_t *sz, et_serve_size_state_t *state,
     }
 
     /* FTS5's segments merged, the delete markers of the trimmed spans
-     * with them, a few pages at a time */
+     * with them, a few pages at a time; two changes or more: it merged
+     * (FTS5's documentation of 'merge'), and a next step may merge more */
+    changes = sqlite3_total_changes64(sz->db);
     sqlite3_bind_int(sz->stmt[ET_SERVE_SIZE_MERGE], 1, sz->merge);
     rc = et_serve_size_exec(sz->stmt[ET_SERVE_SIZE_MERGE]);
 
     if (rc != SQLITE_DONE) {
         goto failed;
     }
+
+    state->more = sqlite3_total_changes64(sz->db) - changes >= 2;
 
     /* the free pages past the file's share back to the filesystem, a few
      * at a time; the file itself shrinks at the next checkpoint */

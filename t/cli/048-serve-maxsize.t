@@ -16,6 +16,7 @@ use lib "$FindBin::Bin/../lib";
 
 use POSIX ();
 use Time::HiRes ();
+use File::Copy ();
 use Test::More;
 use Edgetrace::Test qw(:all);
 use Edgetrace::Cli qw(run_cli);
@@ -74,6 +75,14 @@ sub sql {
     my $out = `sqlite3 '$db' "$q"`;
     chomp $out;
     return $out;
+}
+
+# the bytes of the pages in use, as --max-size counts them
+sub used {
+    my ($db) = @_;
+    return sql($db, 'SELECT page_count - freelist_count FROM '
+                    . 'pragma_page_count(), pragma_freelist_count()')
+           * sql($db, 'PRAGMA page_size');
 }
 
 my $max = 4 << 20;
@@ -156,28 +165,53 @@ my (undef, undef, $m) = $s->get('/metrics');
 like($m, qr/^edgetrace_serve_spans_trimmed_by_size_total
             [ ] \Q$st->{counters}{spansTrimmedBySize}\E$/mx,
      '/metrics: counted');
+# the stream idle: the steps go on merging FTS5's segments
+my $fts;
+ok(wait_until(sub { $fts = sql($s->db, "SELECT SUM(pgsize) FROM dbstat"
+                                       . " WHERE name LIKE 'span_text%'");
+                    $fts < $max / 2 }, 30),
+   'the full-text index merged in the steps, the stream idle: its delete '
+   . 'markers do not pile up') or diag("$fts bytes");
 is($s->stop, 0, 'exit 0');
-my $fts = sql($s->db, "SELECT SUM(pgsize) FROM dbstat"
-                      . " WHERE name LIKE 'span_text%'");
-cmp_ok($fts, '<', $max * 3 / 8, "the full-text index, $fts bytes, merged in "
-       . 'the steps: its delete markers do not pile up');
 is(sql($s->db, "SELECT v FROM span_text_config WHERE k = 'automerge'"), 0,
    'FTS5 merges in the steps, not by itself');
 
-# a bound lowered, and no span coming: trimmed while the stream is idle
-my $before_idle = -s $s->db;
-my $idle = 3 << 20;
+# with --retain too: its trimmer's own connection leaves FTS5's merging
+# to the steps
 $s = start_serve($redis, db => $s->db, dir => $s->dir,
-                 args => ['--max-size', '3m', '--batch', 20]);
-ok(wait_until(sub { disk($s->db) <= $idle * 9 / 8 && -s $s->db <= $idle },
-              30),
-   "a bound lowered to 3m, no span coming: the files under it, from "
-   . "$before_idle bytes") or diag(disk($s->db) . ' bytes');
-$st = $s->wait_status(sub { 1 });
-cmp_ok($st->{counters}{spansTrimmedBySize}, '>', 0,
-       'spans trimmed while the stream was idle');
+                 args => ['--max-size', '4m', '--retain', '7d']);
+ok($s->wait_status(sub { 1 }), '--max-size and --retain');
+# the trimmer's thread opens its connection as it starts: long done
+Time::HiRes::sleep(1.5);
+is(sql($s->db, "SELECT v FROM span_text_config WHERE k = 'automerge'"), 0,
+   '... FTS5 merges in the steps still, the trimmer started');
+is($s->stop, 0, 'exit 0');
+
+# a bound lowered, and no span coming: trimmed while the stream is idle
+# (the bound 0.6 of the pages in use: over it whatever the trimming left),
+# on a copy: the database itself goes on below
+my $copy = $s->dir . '/idle.db';
+for my $x ('', '-wal') {
+    File::Copy::copy($s->db . $x, $copy . $x) or die "copy: $!"
+        if -e $s->db . $x;
+}
+my $before_idle = used($copy);
+my $idle = int($before_idle * 0.6 / 1024) << 10;
+my $main_s = $s;
+$s = start_serve($redis, db => $copy, dir => $s->dir,
+                 args => ['--max-size', ($idle >> 10) . 'k', '--batch', 20]);
+my $idle_st;
+ok(wait_until(sub {
+       $idle_st = $s->wait_status(sub { 1 });
+       $idle_st->{counters}{spansTrimmedBySize} > 0
+       && used($s->db) <= $idle && disk($s->db) <= $idle * 9 / 8 }, 30),
+   "a bound lowered to 0.6 of the pages in use ($before_idle bytes), no "
+   . 'span coming: spans trimmed, the pages in use and the files under it')
+    or diag(used($s->db) . ' bytes in use, ' . disk($s->db) . ' on disk');
+$st = $idle_st;
 is($st->{counters}{spansStored}, 0, 'none came');
 is($s->stop, 0, 'exit 0');
+$s = $main_s;
 
 # a bound lowered: the file shrinks to it as spans come in
 my $before = -s $s->db;
@@ -237,9 +271,7 @@ ok($st, 'an older database: every span ingested');
 like($s->proc->err, qr/created without auto_vacuum/, 'said at the start');
 is(sql($old, 'PRAGMA auto_vacuum'), 0, 'still without auto_vacuum');
 cmp_ok($st->{counters}{spansTrimmedBySize}, '>', 0, 'trimmed by size');
-my $used = sql($old, 'SELECT page_count - freelist_count FROM '
-                     . 'pragma_page_count(), pragma_freelist_count()')
-           * sql($old, 'PRAGMA page_size');
+my $used = used($old);
 cmp_ok($used, '<=', (2 << 20) + (2 << 20) / 8, "its pages in use: $used");
 is($s->stop, 0, 'exit 0');
 
