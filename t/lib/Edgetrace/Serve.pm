@@ -43,6 +43,10 @@ sub start_serve {
                                       "127.0.0.1:$port",
                                       @{ $o{args} || [] });
     Edgetrace::Test::wait_port($port, 10, $p->pid);
+    # the port accepts before serve writes where it listens: tests read
+    # that line
+    Edgetrace::Test::wait_until(sub { $p->err =~ /the API listens on/ }, 10)
+        or die "serve listens on $port but has not said so\n";
     return bless { port => $port, db => $db, dir => $dir, proc => $p },
                  'Edgetrace::Serve::Process';
 }
