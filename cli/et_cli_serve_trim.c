@@ -339,9 +339,13 @@ et_serve_size_step(et_serve_size_t *sz, et_serve_size_state_t *state,
 
     /* FTS5's segments merged, the delete markers of the trimmed spans
      * with them, a few pages at a time; two changes or more: it merged
-     * (FTS5's documentation of 'merge'), and a next step may merge more */
+     * (FTS5's documentation of 'merge'), and a next step may merge more.
+     * A positive count merges only a level of several segments; over the
+     * bound with no span left to trim, the markers may sit in fewer, and
+     * a negative count merges those too */
     changes = sqlite3_total_changes64(sz->db);
-    sqlite3_bind_int(sz->stmt[ET_SERVE_SIZE_MERGE], 1, sz->merge);
+    sqlite3_bind_int(sz->stmt[ET_SERVE_SIZE_MERGE], 1,
+                     state->over ? -sz->merge : sz->merge);
     rc = et_serve_size_exec(sz->stmt[ET_SERVE_SIZE_MERGE]);
 
     if (rc != SQLITE_DONE) {

@@ -32,7 +32,7 @@ sub trace_id { sprintf('%08x%024x', $_[1], $_[0]) }
 # the order sent (a millisecond apart), at about $rate spans a second,
 # from a child process
 sub produce {
-    my ($tag, $n, $rate, $pad) = @_;
+    my ($tag, $n, $rate, $pad, $key) = @_;
     my $pid = fork // die "fork: $!";
     return $pid if $pid;
     my $c = Edgetrace::Test::redis($redis->port);
@@ -49,9 +49,9 @@ sub produce {
                       'user_agent.original' => $words . (' ' x 10)
                                                . ('ab' x 200)
                                                . ('x' x ($pad || 0)));
-        $c->xadd('edgetrace:spans', '*', @common, span_id => $root,
+        $c->xadd($key // 'edgetrace:spans', '*', @common, span_id => $root,
                  name => 'GET /item', 'service.name' => 'edge');
-        $c->xadd('edgetrace:spans', '*', @common,
+        $c->xadd($key // 'edgetrace:spans', '*', @common,
                  span_id => sprintf('%016x', 2 * $i + 1),
                  parent_id => $root, name => 'GET /item',
                  'service.name' => 'app');
@@ -189,16 +189,20 @@ is($s->stop, 0, 'exit 0');
 
 # a bound lowered, and no span coming: trimmed while the stream is idle
 # (the bound 0.6 of the pages in use: over it whatever the trimming left),
-# on a copy: the database itself goes on below
+# on a database of its own, from a stream of its own, filled without a bound
 my $copy = $s->dir . '/idle.db';
-for my $x ('', '-wal') {
-    File::Copy::copy($s->db . $x, $copy . $x) or die "copy: $!"
-        if -e $s->db . $x;
-}
+my @idle_stream = (global => ['--stream', 'idle:spans']);
+my $main_s = $s;
+$s = start_serve($redis, db => $copy, dir => $s->dir, @idle_stream);
+waitpid(produce(9, 1500, 5000, 0, 'idle:spans'), 0);
+all_acked($rc, 'idle:spans') or die "idle.db: not all stored\n";
+$s->stop == 0 or die "idle.db: serve failed\n";
+# the words in one FTS5 segment: the delete markers of the trimming go
+# only with a merge into it, which a level of few segments never asks for
+sql($copy, "INSERT INTO span_text (span_text) VALUES ('optimize')");
 my $before_idle = used($copy);
 my $idle = int($before_idle * 0.6 / 1024) << 10;
-my $main_s = $s;
-$s = start_serve($redis, db => $copy, dir => $s->dir,
+$s = start_serve($redis, db => $copy, dir => $s->dir, @idle_stream,
                  args => ['--max-size', ($idle >> 10) . 'k', '--batch', 20]);
 my $idle_st;
 ok(wait_until(sub {
@@ -210,6 +214,16 @@ ok(wait_until(sub {
     or diag(used($s->db) . ' bytes in use, ' . disk($s->db) . ' on disk');
 $st = $idle_st;
 is($st->{counters}{spansStored}, 0, 'none came');
+is($s->stop, 0, 'exit 0');
+
+# the least bound, under what the spans' words took: only merging the
+# delete markers into the one segment brings the pages in use under it (the
+# file follows at the next checkpoint)
+$s = start_serve($redis, db => $copy, dir => $s->dir, @idle_stream,
+                 args => ['--max-size', '1m', '--batch', 20]);
+ok(wait_until(sub { used($s->db) <= 1 << 20 }, 30),
+   'a bound of 1m, no span coming: the pages in use under it')
+    or diag(used($s->db) . ' bytes in use');
 is($s->stop, 0, 'exit 0');
 $s = $main_s;
 
